@@ -1,0 +1,75 @@
+package store
+
+import (
+	"time"
+
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+// Host statuses.
+const (
+	HostOnline  = "online"
+	HostOffline = "offline"
+	// HostPending is a host that has credentials but has never connected.
+	HostPending = "pending"
+)
+
+// Host is one device (worker VM or box) known to the cloud. Its ID is the
+// device ID, which is also its MQTT username and client ID.
+type Host struct {
+	ID         string `gorm:"primaryKey;size:80"`
+	Name       string `gorm:"size:255"`
+	SecretHash string `gorm:"size:64;not null"` // hex SHA-256 of the device secret
+	Status     string `gorm:"size:16;not null;index"`
+	// LastHeartbeat is when the cloud last heard from the device (heartbeat,
+	// register or status online). Nil until it first connects.
+	LastHeartbeat *time.Time
+	RegisteredAt  *time.Time
+	Hostname      string             `gorm:"size:255"`
+	AgentVersion  string             `gorm:"size:64"`
+	OS            string             `gorm:"size:32"`
+	Arch          string             `gorm:"size:32"`
+	CPUs          int                `gorm:"not null;default:0"`
+	MemTotalBytes uint64             `gorm:"not null;default:0"`
+	WGPublicKey   string             `gorm:"size:64"`
+	Labels        map[string]string  `gorm:"serializer:json"`
+	Capabilities  proto.Capabilities `gorm:"serializer:json"`
+	Metrics       proto.Metrics      `gorm:"serializer:json"`
+	// EnrolledWith is the ID of the enrollment token used, empty for
+	// factory-provisioned devices.
+	EnrolledWith string `gorm:"size:40"`
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// EnrollmentToken is an operator-issued, expiring, counted, revocable token a
+// worker VM exchanges for device credentials. Only its hash is stored.
+type EnrollmentToken struct {
+	ID         string            `gorm:"primaryKey;size:40"`
+	Hash       string            `gorm:"size:64;not null;uniqueIndex"`
+	Labels     map[string]string `gorm:"serializer:json"`
+	UsesTotal  int               `gorm:"not null"`
+	UsesLeft   int               `gorm:"not null"`
+	ExpiresAt  time.Time         `gorm:"not null"`
+	RevokedAt  *time.Time
+	LastUsedAt *time.Time
+	CreatedBy  string `gorm:"size:255"`
+	CreatedAt  time.Time
+}
+
+// AuditEvent records one state change and who made it.
+type AuditEvent struct {
+	ID     uint      `gorm:"primaryKey"`
+	At     time.Time `gorm:"not null;index"`
+	Actor  string    `gorm:"size:255;not null"` // "admin", "device:<id>", "system"
+	Action string    `gorm:"size:64;not null"`
+	Target string    `gorm:"size:255"`
+	Detail string    `gorm:"size:1024"`
+}
+
+// HeartbeatUpdate is one host's latest heartbeat, applied in batches.
+type HeartbeatUpdate struct {
+	HostID  string
+	At      time.Time
+	Metrics proto.Metrics
+}
