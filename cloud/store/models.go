@@ -73,3 +73,11 @@ type HeartbeatUpdate struct {
 	At      time.Time
 	Metrics proto.Metrics
 }
+
+// Setting is one cloud-wide setting changed at run time (e.g. the heartbeat
+// interval), kept so that it survives restarts.
+type Setting struct {
+	Key       string `gorm:"primaryKey;size:64"`
+	Value     string `gorm:"size:1024;not null"`
+	UpdatedAt time.Time
+}

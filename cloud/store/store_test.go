@@ -302,3 +302,20 @@ func TestOpenRejectsUnknownURL(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestSettings(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, _ store.Config, s *store.Store) {
+		ctx := context.Background()
+		if _, err := s.GetSetting(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing setting: %v", err)
+		}
+		for _, v := range []string{"1", "2"} {
+			if err := s.PutSetting(ctx, "k", v); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.GetSetting(ctx, "k"); err != nil || got != v {
+				t.Fatalf("setting = %q, %v; want %q", got, err, v)
+			}
+		}
+	})
+}

@@ -127,3 +127,28 @@ func (s *Store) ListAudit(ctx context.Context, limit int) ([]AuditEvent, error) 
 	}
 	return es, nil
 }
+
+// GetSetting returns a setting's value, or ErrNotFound.
+func (s *Store) GetSetting(ctx context.Context, key string) (string, error) {
+	var st Setting
+	if err := s.db.WithContext(ctx).Where("key = ?", key).Take(&st).Error; err != nil {
+		return "", fmt.Errorf("store: setting %s: %w", key, mapErr(err))
+	}
+	return st.Value, nil
+}
+
+// PutSetting creates or replaces a setting.
+func (s *Store) PutSetting(ctx context.Context, key, value string) error {
+	return s.Write(ctx, func(tx *gorm.DB) error {
+		res := tx.Model(&Setting{}).Where("key = ?", key).Updates(map[string]any{"value": value, "updated_at": time.Now().UTC()})
+		if res.Error != nil {
+			return fmt.Errorf("store: put setting %s: %w", key, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			if err := tx.Create(&Setting{Key: key, Value: value}).Error; err != nil {
+				return fmt.Errorf("store: put setting %s: %w", key, mapErr(err))
+			}
+		}
+		return nil
+	})
+}

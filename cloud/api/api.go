@@ -1,0 +1,293 @@
+// Package api is the cloud's HTTP interface: the Gin route tree, its guards
+// (admin bearer token, body limits, rate limits), JSON errors and the
+// dashboard. Handlers call services (fleet), never the store directly.
+package api
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/pkg/creds"
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+)
+
+// MaxBody bounds every request body.
+const MaxBody = 64 << 10
+
+//go:embed web
+var webFS embed.FS
+
+// Health reports the state of a dependency for /api/health.
+type Health interface {
+	Healthy(ctx context.Context) error
+}
+
+// HealthFunc adapts a function to Health.
+type HealthFunc func(ctx context.Context) error
+
+// Healthy calls f.
+func (f HealthFunc) Healthy(ctx context.Context) error { return f(ctx) }
+
+// Options configure the HTTP API.
+type Options struct {
+	Fleet *fleet.Fleet
+	// AdminTokenHash is creds.Hash of the admin token.
+	AdminTokenHash string
+	// MQTTURL returns the broker URL written into new credentials, given the
+	// Host header the caller used to reach the API.
+	MQTTURL func(requestHost string) string
+	// CloudURL returns the API's own base URL, likewise.
+	CloudURL func(r *http.Request) string
+	Store    Health
+	Broker   Health
+	Logger   *slog.Logger
+	// Registerer gets the HTTP metrics; Gatherer serves /metrics.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	Version    string
+	// EnrollRate bounds enrollment attempts per client IP (default 1/s,
+	// burst 10); AuthFailRate bounds failed admin authentications per IP
+	// (default 1/s, burst 10).
+	EnrollRate, AuthFailRate rate.Limit
+}
+
+type server struct {
+	opts     Options
+	log      *slog.Logger
+	enrollRL *limiter
+	authRL   *limiter
+	requests *prometheus.CounterVec
+	started  time.Time
+}
+
+// New returns the HTTP handler.
+func New(opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.EnrollRate == 0 {
+		opts.EnrollRate = 1
+	}
+	if opts.AuthFailRate == 0 {
+		opts.AuthFailRate = 1
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &server{
+		opts: opts, log: opts.Logger.With("component", "api"), started: time.Now(),
+		enrollRL: newLimiter(opts.EnrollRate, 10),
+		authRL:   newLimiter(opts.AuthFailRate, 10),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_http_requests_total", Help: "HTTP requests by route and status code."}, []string{"method", "route", "code"}),
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(s.requests)
+	}
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(s.recoverJSON, s.observe, limitBody)
+	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "not_found", "no such endpoint") })
+	r.NoMethod(func(c *gin.Context) {
+		fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this endpoint")
+	})
+
+	r.GET("/api/health", s.health)
+	r.POST("/api/enroll", s.enroll)
+	if opts.Gatherer != nil {
+		r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
+	}
+
+	admin := r.Group("/api", s.requireAdmin)
+	admin.POST("/admin/enrollment-tokens", s.createToken)
+	admin.GET("/admin/enrollment-tokens", s.listTokens)
+	admin.DELETE("/admin/enrollment-tokens/:id", s.revokeToken)
+	admin.POST("/admin/devices", s.provision)
+	admin.GET("/admin/settings", s.getSettings)
+	admin.PUT("/admin/settings", s.putSettings)
+	admin.GET("/admin/audit", s.listAudit)
+	admin.GET("/hosts", s.listHosts)
+	admin.GET("/hosts/:id", s.getHost)
+	admin.DELETE("/hosts/:id", s.deleteHost)
+
+	sub, _ := fs.Sub(webFS, "web")
+	static := http.FileServer(http.FS(sub))
+	r.GET("/", func(c *gin.Context) {
+		pageHeaders(c)
+		c.Header("Cache-Control", "no-cache")
+		static.ServeHTTP(c.Writer, c.Request)
+	})
+	r.GET("/assets/*path", func(c *gin.Context) {
+		pageHeaders(c)
+		c.Request.URL.Path = "/" + strings.TrimPrefix(c.Param("path"), "/")
+		static.ServeHTTP(c.Writer, c.Request)
+	})
+	return r
+}
+
+// pageHeaders locks the dashboard down: it loads nothing from elsewhere, runs
+// no inline script and cannot be framed.
+func pageHeaders(c *gin.Context) {
+	c.Header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Header("Referrer-Policy", "no-referrer")
+	c.Header("X-Frame-Options", "DENY")
+}
+
+// apiError is the JSON error body.
+type apiError struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func fail(c *gin.Context, status int, code, msg string) {
+	c.AbortWithStatusJSON(status, apiError{Error: msg, Code: code})
+}
+
+// failErr maps service errors to statuses; unexpected errors are logged and
+// the client gets a generic message.
+func (s *server) failErr(c *gin.Context, err error) {
+	var status int
+	var code string
+	switch {
+	case errors.Is(err, fleet.ErrBadRequest):
+		status, code = http.StatusBadRequest, "invalid_request"
+	case errors.Is(err, fleet.ErrHostNotFound), errors.Is(err, fleet.ErrTokenNotFound):
+		status, code = http.StatusNotFound, "not_found"
+	default:
+		if st, cd, ok := enrollStatus(err); ok {
+			status, code = st, cd
+			break
+		}
+		s.log.Error("request failed", "route", c.FullPath(), "err", err)
+		fail(c, http.StatusInternalServerError, "internal", "internal error; see the cloud's log")
+		return
+	}
+	fail(c, status, code, cleanMsg(err))
+}
+
+// cleanMsg drops the package prefixes from an error for a user.
+func cleanMsg(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"store: enroll: ", "bad request: "} {
+		msg = strings.ReplaceAll(msg, p, "")
+	}
+	return msg
+}
+
+func (s *server) recoverJSON(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic in handler", "route", c.FullPath(), "panic", fmt.Sprint(v))
+			fail(c, http.StatusInternalServerError, "internal", "internal error; see the cloud's log")
+		}
+	}()
+	c.Next()
+}
+
+func (s *server) observe(c *gin.Context) {
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	s.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
+}
+
+func limitBody(c *gin.Context) {
+	if c.Request.ContentLength > MaxBody {
+		fail(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", MaxBody))
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBody)
+	c.Next()
+}
+
+const adminActor = "admin"
+
+func (s *server) requireAdmin(c *gin.Context) {
+	ip := clientIP(c.Request)
+	// An address that failed too often is refused before its guess is even
+	// compared, so the limit really bounds guessing.
+	if s.authRL.exhausted(ip) {
+		c.Header("Retry-After", "1")
+		fail(c, http.StatusTooManyRequests, "rate_limited", "too many failed authentications from this address; wait and retry")
+		return
+	}
+	tok, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if ok && s.opts.AdminTokenHash != "" && creds.Equal(s.opts.AdminTokenHash, strings.TrimSpace(tok)) {
+		c.Next()
+		return
+	}
+	s.authRL.allow(ip) // count the failure
+	s.log.Warn("admin authentication failed", "ip", ip, "route", c.FullPath())
+	c.Header("WWW-Authenticate", `Bearer realm="clawfleet"`)
+	fail(c, http.StatusUnauthorized, "unauthorized", "missing or wrong admin token: send Authorization: Bearer <admin token>")
+}
+
+// clientIP is the TCP peer address: forwarding headers are not trusted here.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// limiter is a per-key token bucket with bounded memory.
+type limiter struct {
+	mu    sync.Mutex
+	r     rate.Limit
+	burst int
+	m     map[string]*entry
+	swept time.Time
+}
+
+type entry struct {
+	l    *rate.Limiter
+	seen time.Time
+}
+
+func newLimiter(r rate.Limit, burst int) *limiter {
+	return &limiter{r: r, burst: burst, m: map[string]*entry{}, swept: time.Now()}
+}
+
+// exhausted reports whether key has no tokens left, without taking one.
+func (l *limiter) exhausted(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.m[key]
+	return e != nil && e.l.Tokens() < 1
+}
+
+func (l *limiter) allow(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if now.Sub(l.swept) > time.Minute || len(l.m) > 100000 {
+		for k, e := range l.m {
+			if now.Sub(e.seen) > time.Minute {
+				delete(l.m, k)
+			}
+		}
+		l.swept = now
+	}
+	e := l.m[key]
+	if e == nil {
+		e = &entry{l: rate.NewLimiter(l.r, l.burst)}
+		l.m[key] = e
+	}
+	e.seen = now
+	return e.l.AllowN(now, 1)
+}

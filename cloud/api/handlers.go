@@ -1,0 +1,329 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/gin-gonic/gin"
+)
+
+// bindJSON decodes exactly one JSON object with no unknown fields.
+func bindJSON(c *gin.Context, v any) bool {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			fail(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", MaxBody))
+			return false
+		}
+		fail(c, http.StatusBadRequest, "invalid_json", "could not read the request body")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		fail(c, http.StatusBadRequest, "invalid_json", "invalid JSON body: "+err.Error())
+		return false
+	}
+	if dec.More() {
+		fail(c, http.StatusBadRequest, "invalid_json", "invalid JSON body: more than one JSON value")
+		return false
+	}
+	return true
+}
+
+// parseDuration accepts Go durations plus a whole number of days ("7d").
+func parseDuration(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%w: duration %q: use e.g. \"30m\", \"1h\" or \"7d\"", fleet.ErrBadRequest, s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: duration %q: use e.g. \"30m\", \"1h\" or \"7d\"", fleet.ErrBadRequest, s)
+	}
+	return d, nil
+}
+
+func enrollStatus(err error) (int, string, bool) {
+	switch {
+	case errors.Is(err, store.ErrTokenInvalid):
+		return http.StatusUnauthorized, "token_invalid", true
+	case errors.Is(err, store.ErrTokenExpired):
+		return http.StatusUnauthorized, "token_expired", true
+	case errors.Is(err, store.ErrTokenRevoked):
+		return http.StatusUnauthorized, "token_revoked", true
+	case errors.Is(err, store.ErrTokenUsedUp):
+		return http.StatusUnauthorized, "token_used_up", true
+	}
+	return 0, "", false
+}
+
+func (s *server) health(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	check := func(h Health) string {
+		if h == nil {
+			return "absent"
+		}
+		if err := h.Healthy(ctx); err != nil {
+			return "error: " + err.Error()
+		}
+		return "ok"
+	}
+	st, br := check(s.opts.Store), check(s.opts.Broker)
+	status, code := "ok", http.StatusOK
+	if st != "ok" || br != "ok" {
+		status, code = "degraded", http.StatusServiceUnavailable
+	}
+	counts := s.opts.Fleet.Counts()
+	c.JSON(code, gin.H{
+		"status": status, "store": st, "broker": br, "version": s.opts.Version,
+		"uptimeSeconds": int(time.Since(s.started).Seconds()),
+		"hosts":         gin.H{"online": counts[store.HostOnline], "offline": counts[store.HostOffline], "pending": counts[store.HostPending]},
+	})
+}
+
+// tokenView is an enrollment token as listed (never the token or its hash).
+type tokenView struct {
+	ID         string            `json:"id"`
+	Labels     map[string]string `json:"labels"`
+	Uses       int               `json:"uses"`
+	UsesLeft   int               `json:"usesLeft"`
+	ExpiresAt  time.Time         `json:"expiresAt"`
+	Expired    bool              `json:"expired"`
+	RevokedAt  *time.Time        `json:"revokedAt,omitempty"`
+	LastUsedAt *time.Time        `json:"lastUsedAt,omitempty"`
+	CreatedAt  time.Time         `json:"createdAt"`
+}
+
+func viewToken(t *store.EnrollmentToken) tokenView {
+	labels := t.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	return tokenView{ID: t.ID, Labels: labels, Uses: t.UsesTotal, UsesLeft: t.UsesLeft, ExpiresAt: t.ExpiresAt,
+		Expired: !time.Now().Before(t.ExpiresAt), RevokedAt: t.RevokedAt, LastUsedAt: t.LastUsedAt, CreatedAt: t.CreatedAt}
+}
+
+func (s *server) createToken(c *gin.Context) {
+	var req struct {
+		TTL    string            `json:"ttl"`
+		Uses   *int              `json:"uses"`
+		Labels map[string]string `json:"labels"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.TTL == "" {
+		req.TTL = "1h"
+	}
+	ttl, err := parseDuration(req.TTL)
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	uses := 1
+	if req.Uses != nil {
+		uses = *req.Uses
+	}
+	plain, t, err := s.opts.Fleet.CreateEnrollmentToken(c.Request.Context(), fleet.TokenRequest{TTL: ttl, Uses: uses, Labels: req.Labels}, adminActor)
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, struct {
+		Token string `json:"token"`
+		tokenView
+		EnrollCommand string `json:"enrollCommand"`
+	}{plain, viewToken(t), fmt.Sprintf("clawfleet-agent enroll --cloud %s --token %s --state-dir /var/lib/clawfleet-agent", s.opts.CloudURL(c.Request), plain)})
+}
+
+func (s *server) listTokens(c *gin.Context) {
+	ts, err := s.opts.Fleet.ListEnrollmentTokens(c.Request.Context())
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	out := make([]tokenView, 0, len(ts))
+	for i := range ts {
+		out = append(out, viewToken(&ts[i]))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *server) revokeToken(c *gin.Context) {
+	t, err := s.opts.Fleet.RevokeEnrollmentToken(c.Request.Context(), c.Param("id"), adminActor)
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewToken(t))
+}
+
+// credentialsView is what a new device receives: the same fields as
+// pkg/creds.Credentials, so it can be saved as credentials.json.
+type credentialsView struct {
+	DeviceID string `json:"deviceId"`
+	Secret   string `json:"secret"`
+	MQTTURL  string `json:"mqttUrl"`
+	CloudURL string `json:"cloudUrl"`
+}
+
+func (s *server) enroll(c *gin.Context) {
+	if !s.enrollRL.allow(clientIP(c.Request)) {
+		c.Header("Retry-After", "1")
+		fail(c, http.StatusTooManyRequests, "rate_limited", "too many enrollment attempts from this address; wait and retry")
+		return
+	}
+	var req struct {
+		Token    string            `json:"token"`
+		Name     string            `json:"name"`
+		Hostname string            `json:"hostname"`
+		Labels   map[string]string `json:"labels"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.Token == "" {
+		fail(c, http.StatusBadRequest, "invalid_request", "token is required")
+		return
+	}
+	id, secret, err := s.opts.Fleet.Enroll(c.Request.Context(), fleet.EnrollRequest{Token: req.Token, Name: req.Name, Hostname: req.Hostname, Labels: req.Labels})
+	if err != nil {
+		if _, _, ok := enrollStatus(err); ok {
+			s.log.Warn("enrollment refused", "ip", clientIP(c.Request), "err", err)
+		}
+		s.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, credentialsView{DeviceID: id, Secret: secret, MQTTURL: s.opts.MQTTURL(c.Request.Host), CloudURL: s.opts.CloudURL(c.Request)})
+}
+
+func (s *server) provision(c *gin.Context) {
+	var req struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	id, secret, err := s.opts.Fleet.Provision(c.Request.Context(), req.Name, req.Labels, adminActor)
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, credentialsView{DeviceID: id, Secret: secret, MQTTURL: s.opts.MQTTURL(c.Request.Host), CloudURL: s.opts.CloudURL(c.Request)})
+}
+
+// hostView is a host as the API returns it.
+type hostView struct {
+	ID            string             `json:"id"`
+	Name          string             `json:"name"`
+	Hostname      string             `json:"hostname"`
+	Status        string             `json:"status"`
+	LastHeartbeat *string            `json:"lastHeartbeat"`
+	AgentVersion  string             `json:"agentVersion"`
+	OS            string             `json:"os"`
+	Arch          string             `json:"arch"`
+	CPUs          int                `json:"cpus"`
+	MemTotalBytes uint64             `json:"memTotalBytes"`
+	Labels        map[string]string  `json:"labels"`
+	Capabilities  proto.Capabilities `json:"capabilities"`
+	Metrics       proto.Metrics      `json:"metrics"`
+	CreatedAt     string             `json:"createdAt"`
+}
+
+func viewHost(h *store.Host) hostView {
+	v := hostView{ID: h.ID, Name: h.Name, Hostname: h.Hostname, Status: h.Status, AgentVersion: h.AgentVersion, OS: h.OS, Arch: h.Arch,
+		CPUs: h.CPUs, MemTotalBytes: h.MemTotalBytes, Labels: h.Labels, Capabilities: h.Capabilities, Metrics: h.Metrics,
+		CreatedAt: h.CreatedAt.UTC().Format(time.RFC3339)}
+	if v.Labels == nil {
+		v.Labels = map[string]string{}
+	}
+	if h.LastHeartbeat != nil {
+		t := h.LastHeartbeat.UTC().Format(time.RFC3339)
+		v.LastHeartbeat = &t
+	}
+	return v
+}
+
+func (s *server) listHosts(c *gin.Context) {
+	hs, err := s.opts.Fleet.ListHosts(c.Request.Context())
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	out := make([]hostView, 0, len(hs))
+	for i := range hs {
+		out = append(out, viewHost(&hs[i]))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *server) getHost(c *gin.Context) {
+	h, err := s.opts.Fleet.GetHost(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewHost(h))
+}
+
+func (s *server) deleteHost(c *gin.Context) {
+	if err := s.opts.Fleet.DeleteHost(c.Request.Context(), c.Param("id"), adminActor); err != nil {
+		s.failErr(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *server) getSettings(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"heartbeatInterval": s.opts.Fleet.HeartbeatInterval().String()})
+}
+
+func (s *server) putSettings(c *gin.Context) {
+	var req struct {
+		HeartbeatInterval string `json:"heartbeatInterval"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	d, err := parseDuration(req.HeartbeatInterval)
+	if err == nil {
+		err = s.opts.Fleet.SetHeartbeatInterval(c.Request.Context(), d, adminActor)
+	}
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	s.getSettings(c)
+}
+
+func (s *server) listAudit(c *gin.Context) {
+	limit, err := strconv.Atoi(c.DefaultQuery("limit", "100"))
+	if err != nil || limit < 1 || limit > 1000 {
+		fail(c, http.StatusBadRequest, "invalid_request", "limit must be a number between 1 and 1000")
+		return
+	}
+	es, err := s.opts.Fleet.Audit(c.Request.Context(), limit)
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, es)
+}

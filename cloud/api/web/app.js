@@ -1,0 +1,1179 @@
+// ClawFleet admin dashboard: plain JavaScript, no build step, no framework.
+//
+// Rules kept throughout this file:
+//   * every visible string comes from I18N below (English and Simplified Chinese);
+//   * text from the API is only ever written with textContent / attributes,
+//     never parsed as HTML;
+//   * elements a test needs carry an id or a data-testid.
+(function () {
+  'use strict';
+
+  // ---------------------------------------------------------------- i18n --
+
+  var I18N = {
+    'en': {
+      'app.title': 'ClawFleet',
+      'lang.switch': '中文',
+      'lang.switchTitle': 'Switch language to Simplified Chinese',
+
+      'nav.hosts': 'Hosts',
+      'nav.tokens': 'Enrollment tokens',
+      'nav.settings': 'Settings',
+      'nav.logout': 'Sign out',
+
+      'login.title': 'Sign in to ClawFleet',
+      'login.hint': 'Enter the admin token of this cloud. It was printed once when the cloud first started, or set with CLAWFLEET_ADMIN_TOKEN.',
+      'login.tokenLabel': 'Admin token',
+      'login.tokenPlaceholder': 'cfa_…',
+      'login.submit': 'Sign in',
+      'login.checking': 'Checking…',
+      'login.empty': 'Enter the admin token.',
+      'login.signedOut': 'You have been signed out.',
+
+      'health.ok': 'Healthy',
+      'health.degraded': 'Degraded',
+      'health.unreachable': 'Cloud unreachable',
+      'health.checking': 'Checking…',
+      'health.store': 'Store',
+      'health.broker': 'Broker',
+      'health.version': 'Version',
+      'health.value.ok': 'ok',
+      'health.value.absent': 'absent',
+
+      'common.refresh': 'Refresh',
+      'common.loading': 'Loading…',
+      'common.copy': 'Copy',
+      'common.copied': 'Copied to the clipboard',
+      'common.copyFailed': 'Could not copy; select the text and copy it by hand.',
+      'common.cancel': 'Cancel',
+      'common.save': 'Save',
+      'common.saving': 'Saving…',
+      'common.actions': 'Actions',
+      'common.never': 'never',
+      'common.none': '—',
+      'common.updated': 'Updated {time}.',
+
+      'status.online': 'Online',
+      'status.offline': 'Offline',
+      'status.pending': 'Pending',
+      'status.unknown': 'Unknown',
+
+      'hosts.title': 'Hosts',
+      'hosts.autoRefresh': 'Refreshes every 5 seconds.',
+      'hosts.filter': 'Filter by name, id, label…',
+      'hosts.total': 'Total',
+      'hosts.noMatch': 'No host matches the filter.',
+      'hosts.col.name': 'Name',
+      'hosts.col.id': 'ID',
+      'hosts.col.status': 'Status',
+      'hosts.col.lastHeartbeat': 'Last heartbeat',
+      'hosts.col.agent': 'Agent',
+      'hosts.col.platform': 'OS / arch',
+      'hosts.col.cpu': 'CPU',
+      'hosts.col.memory': 'Memory',
+      'hosts.col.disk': 'Disk',
+      'hosts.col.load': 'Load (1m)',
+      'hosts.cpus': '{n} CPUs',
+      'hosts.delete': 'Revoke',
+      'hosts.deleteTitle': 'Revoke host',
+      'hosts.deleteConfirm': 'Revoke host “{name}” ({id})? Its credentials stop working at once and it is disconnected. This cannot be undone; to bring the machine back it must enroll again.',
+      'hosts.deleted': 'Host “{name}” revoked.',
+      'hosts.empty.title': 'No hosts yet',
+      'hosts.empty.step1': '1. Create an enrollment token in the “Enrollment tokens” tab.',
+      'hosts.empty.step2': '2. On the machine to add, install clawfleet-agent and run the command shown with the token, then start the agent:',
+      'hosts.empty.action': 'Create an enrollment token',
+
+      'tokens.title': 'Enrollment tokens',
+      'tokens.subtitle': 'A token lets new hosts register themselves with this cloud. Only its hash is stored.',
+      'tokens.create.title': 'New enrollment token',
+      'tokens.create.submit': 'Create token',
+      'tokens.create.busy': 'Creating…',
+      'tokens.ttl': 'Valid for',
+      'tokens.ttlHint': 'e.g. 30m, 1h, 7d (1m to 365d)',
+      'tokens.uses': 'Uses',
+      'tokens.usesHint': 'How many hosts may enroll with it (1 to 100000)',
+      'tokens.labels': 'Labels',
+      'tokens.labelsPlaceholder': 'env=prod, region=cn-east',
+      'tokens.labelsHint': 'Optional key=value pairs, comma-separated; given to every host that enrolls with the token.',
+      'tokens.new.warning': 'Copy this token now: it is shown only once and cannot be displayed again.',
+      'tokens.new.token': 'Token',
+      'tokens.new.command': 'Enroll command',
+      'tokens.new.dismiss': 'I have copied it',
+      'tokens.col.id': 'ID',
+      'tokens.col.status': 'Status',
+      'tokens.col.usesLeft': 'Uses left',
+      'tokens.col.expires': 'Expires',
+      'tokens.col.labels': 'Labels',
+      'tokens.col.created': 'Created',
+      'tokens.col.lastUsed': 'Last used',
+      'tokens.usesOf': '{left} of {total}',
+      'tokens.state.active': 'Active',
+      'tokens.state.expired': 'Expired',
+      'tokens.state.revoked': 'Revoked',
+      'tokens.state.usedUp': 'Used up',
+      'tokens.revoke': 'Revoke',
+      'tokens.revokeTitle': 'Revoke enrollment token',
+      'tokens.revokeConfirm': 'Revoke enrollment token {id}? Hosts can no longer enroll with it; hosts that already enrolled are not affected.',
+      'tokens.revoked': 'Token {id} revoked.',
+      'tokens.empty': 'No enrollment tokens yet. Create one above.',
+
+      'settings.title': 'Settings',
+      'settings.heartbeat': 'Heartbeat interval',
+      'settings.heartbeatHint': 'How often agents report. Whole seconds from 1s to 10m, e.g. 5s, 30s, 1m. Pushed to every host at once.',
+      'settings.saved': 'Saved. Heartbeat interval is now {value}.',
+
+      'time.justNow': 'just now',
+      'time.past.s': '{n} s ago',
+      'time.past.m': '{n} min ago',
+      'time.past.h': '{n} h ago',
+      'time.past.d': '{n} d ago',
+      'time.future.s': 'in {n} s',
+      'time.future.m': 'in {n} min',
+      'time.future.h': 'in {n} h',
+      'time.future.d': 'in {n} d',
+
+      'err.unauthorized': 'The admin token was rejected. Check it and sign in again.',
+      'err.rate_limited': 'Too many attempts from this address. Wait a moment and try again.',
+      'err.not_found': 'Not found; it may already have been removed.',
+      'err.too_large': 'The request is too large.',
+      'err.internal': 'The cloud hit an internal error; see its log.',
+      'err.method_not_allowed': 'This action is not supported by the cloud.',
+      'err.invalid_request': 'Invalid request: {detail}',
+      'err.invalid_json': 'The cloud could not read the request: {detail}',
+      'err.token_invalid': 'The enrollment token is not valid.',
+      'err.token_expired': 'The enrollment token has expired.',
+      'err.token_revoked': 'The enrollment token has been revoked.',
+      'err.token_used_up': 'The enrollment token has no uses left.',
+      'err.network': 'Cannot reach the cloud. Check the connection; retrying automatically.',
+      'err.http': 'Request failed (HTTP {status}).',
+      'err.labels': 'Labels must be key=value pairs separated by commas; “{part}” is not.',
+      'err.labelsDup': 'Label “{key}” is given twice.',
+      'err.uses': 'Uses must be a whole number from 1 to 100000.',
+      'err.ttl': 'Enter how long the token is valid, e.g. 1h or 7d.',
+      'err.heartbeat': 'Enter an interval, e.g. 5s or 1m.'
+    },
+
+    'zh-CN': {
+      'app.title': 'ClawFleet',
+      'lang.switch': 'English',
+      'lang.switchTitle': '切换为英文界面',
+
+      'nav.hosts': '主机',
+      'nav.tokens': '注册令牌',
+      'nav.settings': '设置',
+      'nav.logout': '退出登录',
+
+      'login.title': '登录 ClawFleet',
+      'login.hint': '请输入此云端的管理员令牌。它在云端首次启动时显示过一次，或通过 CLAWFLEET_ADMIN_TOKEN 设置。',
+      'login.tokenLabel': '管理员令牌',
+      'login.tokenPlaceholder': 'cfa_…',
+      'login.submit': '登录',
+      'login.checking': '正在验证…',
+      'login.empty': '请输入管理员令牌。',
+      'login.signedOut': '您已退出登录。',
+
+      'health.ok': '运行正常',
+      'health.degraded': '部分异常',
+      'health.unreachable': '无法连接云端',
+      'health.checking': '正在检查…',
+      'health.store': '存储',
+      'health.broker': '消息代理',
+      'health.version': '版本',
+      'health.value.ok': '正常',
+      'health.value.absent': '未配置',
+
+      'common.refresh': '刷新',
+      'common.loading': '加载中…',
+      'common.copy': '复制',
+      'common.copied': '已复制到剪贴板',
+      'common.copyFailed': '无法复制，请手动选中文本复制。',
+      'common.cancel': '取消',
+      'common.save': '保存',
+      'common.saving': '正在保存…',
+      'common.actions': '操作',
+      'common.never': '从未',
+      'common.none': '—',
+      'common.updated': '更新于 {time}。',
+
+      'status.online': '在线',
+      'status.offline': '离线',
+      'status.pending': '待接入',
+      'status.unknown': '未知',
+
+      'hosts.title': '主机',
+      'hosts.autoRefresh': '每 5 秒自动刷新。',
+      'hosts.filter': '按名称、ID、标签筛选…',
+      'hosts.total': '总数',
+      'hosts.noMatch': '没有符合筛选条件的主机。',
+      'hosts.col.name': '名称',
+      'hosts.col.id': 'ID',
+      'hosts.col.status': '状态',
+      'hosts.col.lastHeartbeat': '最近心跳',
+      'hosts.col.agent': '代理版本',
+      'hosts.col.platform': '系统 / 架构',
+      'hosts.col.cpu': 'CPU',
+      'hosts.col.memory': '内存',
+      'hosts.col.disk': '磁盘',
+      'hosts.col.load': '负载（1 分钟）',
+      'hosts.cpus': '{n} 核',
+      'hosts.delete': '吊销',
+      'hosts.deleteTitle': '吊销主机',
+      'hosts.deleteConfirm': '确定吊销主机“{name}”（{id}）吗？其凭据将立即失效并断开连接。此操作无法撤销；该机器需重新注册才能再次接入。',
+      'hosts.deleted': '已吊销主机“{name}”。',
+      'hosts.empty.title': '还没有主机',
+      'hosts.empty.step1': '1. 在“注册令牌”页创建一个注册令牌。',
+      'hosts.empty.step2': '2. 在要添加的机器上安装 clawfleet-agent，运行创建令牌后显示的命令，然后启动代理：',
+      'hosts.empty.action': '创建注册令牌',
+
+      'tokens.title': '注册令牌',
+      'tokens.subtitle': '新主机凭注册令牌向此云端注册。云端只保存令牌的哈希值。',
+      'tokens.create.title': '新建注册令牌',
+      'tokens.create.submit': '创建令牌',
+      'tokens.create.busy': '正在创建…',
+      'tokens.ttl': '有效期',
+      'tokens.ttlHint': '例如 30m、1h、7d（1 分钟至 365 天）',
+      'tokens.uses': '可用次数',
+      'tokens.usesHint': '允许多少台主机用它注册（1 至 100000）',
+      'tokens.labels': '标签',
+      'tokens.labelsPlaceholder': 'env=prod, region=cn-east',
+      'tokens.labelsHint': '可选，键=值，用逗号分隔；用此令牌注册的主机都会带上这些标签。',
+      'tokens.new.warning': '请立即复制此令牌：它只显示这一次，之后无法再次查看。',
+      'tokens.new.token': '令牌',
+      'tokens.new.command': '注册命令',
+      'tokens.new.dismiss': '我已复制',
+      'tokens.col.id': 'ID',
+      'tokens.col.status': '状态',
+      'tokens.col.usesLeft': '剩余次数',
+      'tokens.col.expires': '过期时间',
+      'tokens.col.labels': '标签',
+      'tokens.col.created': '创建时间',
+      'tokens.col.lastUsed': '最近使用',
+      'tokens.usesOf': '{left} / {total}',
+      'tokens.state.active': '有效',
+      'tokens.state.expired': '已过期',
+      'tokens.state.revoked': '已吊销',
+      'tokens.state.usedUp': '已用完',
+      'tokens.revoke': '吊销',
+      'tokens.revokeTitle': '吊销注册令牌',
+      'tokens.revokeConfirm': '确定吊销注册令牌 {id} 吗？之后不能再用它注册主机；已注册的主机不受影响。',
+      'tokens.revoked': '已吊销令牌 {id}。',
+      'tokens.empty': '还没有注册令牌，请在上方创建。',
+
+      'settings.title': '设置',
+      'settings.heartbeat': '心跳间隔',
+      'settings.heartbeatHint': '代理上报的频率。须为整秒，范围 1s 至 10m，例如 5s、30s、1m。保存后立即下发到所有主机。',
+      'settings.saved': '已保存，心跳间隔现为 {value}。',
+
+      'time.justNow': '刚刚',
+      'time.past.s': '{n} 秒前',
+      'time.past.m': '{n} 分钟前',
+      'time.past.h': '{n} 小时前',
+      'time.past.d': '{n} 天前',
+      'time.future.s': '{n} 秒后',
+      'time.future.m': '{n} 分钟后',
+      'time.future.h': '{n} 小时后',
+      'time.future.d': '{n} 天后',
+
+      'err.unauthorized': '管理员令牌无效，请检查后重新登录。',
+      'err.rate_limited': '此地址尝试次数过多，请稍候再试。',
+      'err.not_found': '未找到，可能已被删除。',
+      'err.too_large': '请求内容过大。',
+      'err.internal': '云端发生内部错误，请查看云端日志。',
+      'err.method_not_allowed': '云端不支持此操作。',
+      'err.invalid_request': '请求无效：{detail}',
+      'err.invalid_json': '云端无法解析请求：{detail}',
+      'err.token_invalid': '注册令牌无效。',
+      'err.token_expired': '注册令牌已过期。',
+      'err.token_revoked': '注册令牌已被吊销。',
+      'err.token_used_up': '注册令牌的可用次数已用完。',
+      'err.network': '无法连接云端，请检查网络；将自动重试。',
+      'err.http': '请求失败（HTTP {status}）。',
+      'err.labels': '标签须为以逗号分隔的“键=值”；“{part}”格式不对。',
+      'err.labelsDup': '标签“{key}”重复。',
+      'err.uses': '可用次数须为 1 至 100000 的整数。',
+      'err.ttl': '请输入有效期，例如 1h 或 7d。',
+      'err.heartbeat': '请输入间隔，例如 5s 或 1m。'
+    }
+  };
+
+  var LANG_KEY = 'clawfleet.lang';
+  var TOKEN_KEY = 'clawfleet.adminToken';
+  var TAB_KEY = 'clawfleet.tab';
+  var REFRESH_MS = 5000;
+
+  function normLang(l) {
+    return /^zh/i.test(String(l || '')) ? 'zh-CN' : 'en';
+  }
+
+  function storageGet(store, key) {
+    try { return store.getItem(key); } catch (e) { return null; }
+  }
+  function storageSet(store, key, value) {
+    try {
+      if (value === null) store.removeItem(key); else store.setItem(key, value);
+    } catch (e) { /* storage may be disabled; keep working in memory */ }
+  }
+
+  var state = {
+    lang: 'en',
+    token: null,
+    tab: 'hosts',
+    hosts: null,         // last host list, or null before the first load
+    hostsAt: null,       // Date of the last successful host load
+    tokens: null,
+    health: null,        // last /api/health body, or {unreachable:true}
+    session: 0,          // bumped on sign-in/out so stale responses are dropped
+    timer: null,
+    hostsBusy: false,
+    hostsAgain: false
+  };
+
+  function t(key, params) {
+    var s = I18N[state.lang][key];
+    if (s === undefined) s = I18N.en[key];
+    if (s === undefined) return key;
+    if (params) {
+      s = s.replace(/\{(\w+)\}/g, function (m, k) {
+        return Object.prototype.hasOwnProperty.call(params, k) ? String(params[k]) : m;
+      });
+    }
+    return s;
+  }
+
+  function applyStaticI18n() {
+    document.documentElement.lang = state.lang;
+    document.title = t('app.title');
+    each('[data-i18n]', function (el) { el.textContent = t(el.getAttribute('data-i18n')); });
+    each('[data-i18n-placeholder]', function (el) { el.placeholder = t(el.getAttribute('data-i18n-placeholder')); });
+    each('[data-i18n-aria-label]', function (el) { el.setAttribute('aria-label', t(el.getAttribute('data-i18n-aria-label'))); });
+    var toggle = $('lang-toggle');
+    toggle.textContent = t('lang.switch');
+    toggle.title = t('lang.switchTitle');
+    toggle.setAttribute('data-lang', state.lang);
+    toggle.setAttribute('lang', state.lang === 'en' ? 'zh-CN' : 'en');
+  }
+
+  function setLang(lang, persist) {
+    state.lang = normLang(lang);
+    if (persist) storageSet(localStorage, LANG_KEY, state.lang);
+    document.body.setAttribute('data-lang', state.lang);
+    applyStaticI18n();
+    rerenderAll();
+  }
+
+  // ----------------------------------------------------------- helpers --
+
+  function $(id) { return document.getElementById(id); }
+
+  function each(sel, fn) {
+    var list = document.querySelectorAll(sel);
+    for (var i = 0; i < list.length; i++) fn(list[i]);
+  }
+
+  // el builds an element; text children become text nodes (never HTML).
+  function el(tag, attrs, children) {
+    var e = document.createElement(tag);
+    if (attrs) {
+      for (var k in attrs) {
+        if (!Object.prototype.hasOwnProperty.call(attrs, k)) continue;
+        var v = attrs[k];
+        if (v === null || v === undefined || v === false) continue;
+        if (k === 'text') e.textContent = String(v);
+        else if (k === 'className') e.className = v;
+        else if (k === 'onclick') e.addEventListener('click', v);
+        else e.setAttribute(k, v === true ? '' : String(v));
+      }
+    }
+    if (children) {
+      for (var i = 0; i < children.length; i++) {
+        var c = children[i];
+        if (c === null || c === undefined || c === false) continue;
+        e.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+      }
+    }
+    return e;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  function show(node, visible) {
+    if (typeof node === 'string') node = $(node);
+    node.hidden = !visible;
+  }
+
+  function setAlert(id, message) {
+    var n = $(id);
+    n.textContent = message || '';
+    n.hidden = !message;
+  }
+
+  var toastTimer = null;
+  function toast(message) {
+    var n = $('toast');
+    n.textContent = message;
+    n.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { n.hidden = true; }, 3500);
+  }
+
+  function fmtBytes(n) {
+    n = Number(n) || 0;
+    var units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+    var i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    var digits = i === 0 || n >= 100 ? 0 : (n >= 10 ? 1 : 2);
+    return n.toFixed(digits) + ' ' + units[i];
+  }
+
+  function fmtAbs(d) {
+    try {
+      return d.toLocaleString(state.lang, { dateStyle: 'medium', timeStyle: 'medium' });
+    } catch (e) {
+      return d.toISOString();
+    }
+  }
+
+  function parseTime(s) {
+    if (!s) return null;
+    var d = new Date(s);
+    return isNaN(d.getTime()) ? null : d;
+  }
+
+  // rel formats a time relative to now, past or future, from the dictionary.
+  function rel(d) {
+    var diff = Math.round((d.getTime() - Date.now()) / 1000);
+    var future = diff > 0;
+    var s = Math.abs(diff);
+    if (!future && s < 5) return t('time.justNow');
+    // Rounded to the nearest unit, so a 2 h token created a second ago
+    // reads "in 2 h", not "in 1 h".
+    var unit, n;
+    if (s < 60) { unit = 's'; n = s; }
+    else if (s < 3570) { unit = 'm'; n = Math.round(s / 60); }
+    else if (s < 84600) { unit = 'h'; n = Math.round(s / 3600); }
+    else { unit = 'd'; n = Math.round(s / 86400); }
+    return t((future ? 'time.future.' : 'time.past.') + unit, { n: n });
+  }
+
+  // timeCell renders a relative time with the absolute one as a tooltip.
+  function timeNode(s, emptyKey) {
+    var d = parseTime(s);
+    if (!d) return el('span', { className: 'muted', text: t(emptyKey || 'common.never') });
+    return el('time', { datetime: d.toISOString(), title: fmtAbs(d), text: rel(d) });
+  }
+
+  function pct(used, total) {
+    if (!total) return null;
+    return Math.max(0, Math.min(100, (used / total) * 100));
+  }
+
+  function meter(percent, label) {
+    var level = percent >= 90 ? 'crit' : (percent >= 75 ? 'warn' : 'ok');
+    var bar = el('span', { className: 'meter-fill meter-' + level });
+    bar.style.width = percent.toFixed(1) + '%';
+    return el('span', { className: 'meter-wrap' }, [
+      el('span', { className: 'meter-text', text: label }),
+      el('span', { className: 'meter', 'aria-hidden': 'true' }, [bar])
+    ]);
+  }
+
+  // ------------------------------------------------------------- API --
+
+  function ApiError(status, code, message) {
+    this.status = status;
+    this.code = code;
+    this.message = message;
+  }
+
+  // errorText maps an API error code to a translated message; unknown codes
+  // fall back to the server's own text.
+  function errorText(err) {
+    if (!err) return '';
+    if (!(err instanceof ApiError)) return String(err.message || err);
+    var code = err.code;
+    if (code === 'invalid_request' || code === 'invalid_json') {
+      return t('err.' + code, { detail: err.message || '' });
+    }
+    if (code && Object.prototype.hasOwnProperty.call(I18N.en, 'err.' + code)) {
+      return t('err.' + code);
+    }
+    if (err.message) return err.message;
+    return t('err.http', { status: err.status });
+  }
+
+  function api(method, path, body) {
+    var session = state.session;
+    var headers = { 'Accept': 'application/json' };
+    if (state.token) headers['Authorization'] = 'Bearer ' + state.token;
+    var init = { method: method, headers: headers, cache: 'no-store', credentials: 'omit' };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    return fetch(path, init).then(function (res) {
+      return res.text().then(function (text) {
+        var data = null;
+        if (text) {
+          try { data = JSON.parse(text); } catch (e) { data = null; }
+        }
+        if (session !== state.session) {
+          throw new ApiError(0, 'stale', 'stale response');
+        }
+        if (!res.ok) {
+          var code = data && typeof data.code === 'string' ? data.code : '';
+          var msg = data && typeof data.error === 'string' ? data.error : res.statusText;
+          var err = new ApiError(res.status, code, msg);
+          if (res.status === 401) {
+            signOut('unauthorized');
+          }
+          throw err;
+        }
+        return data;
+      });
+    }, function (e) {
+      throw new ApiError(0, 'network', String((e && e.message) || e));
+    });
+  }
+
+  // isQuiet reports errors that need no message where they happened: stale
+  // responses and a rejected token (which already sends the user to login).
+  function isQuiet(err) {
+    return err instanceof ApiError && (err.code === 'stale' || err.status === 401);
+  }
+
+  // ---------------------------------------------------------- health --
+
+  function loadHealth() {
+    return fetch('/api/health', { cache: 'no-store', credentials: 'omit' }).then(function (res) {
+      return res.json();
+    }).then(function (h) {
+      state.health = h || { unreachable: true };
+    }, function () {
+      state.health = { unreachable: true };
+    }).then(renderHealth);
+  }
+
+  function healthValue(v) {
+    if (v === 'ok') return t('health.value.ok');
+    if (v === 'absent') return t('health.value.absent');
+    return String(v || '?');
+  }
+
+  function renderHealth() {
+    var box = $('health');
+    var txt = $('health-text');
+    var h = state.health;
+    if (!h) {
+      box.setAttribute('data-status', 'unknown');
+      txt.textContent = t('health.checking');
+      box.removeAttribute('title');
+      return;
+    }
+    if (h.unreachable) {
+      box.setAttribute('data-status', 'unreachable');
+      txt.textContent = t('health.unreachable');
+      box.removeAttribute('title');
+      return;
+    }
+    var status = h.status === 'ok' ? 'ok' : 'degraded';
+    box.setAttribute('data-status', status);
+    var parts = [
+      t('health.' + status),
+      t('health.store') + ': ' + healthValue(h.store),
+      t('health.broker') + ': ' + healthValue(h.broker),
+      t('health.version') + ' ' + String(h.version || '?')
+    ];
+    txt.textContent = parts.join(' · ');
+    box.title = parts.join('\n');
+    box.setAttribute('data-store', String(h.store || ''));
+    box.setAttribute('data-broker', String(h.broker || ''));
+    box.setAttribute('data-version', String(h.version || ''));
+  }
+
+  // ----------------------------------------------------------- hosts --
+
+  // loadHosts fetches the host list; a call while one is in flight makes
+  // that one run again when it ends (so a list requested after a change
+  // never shows the state from before it).
+  function loadHosts() {
+    if (state.hostsBusy) {
+      state.hostsAgain = true;
+      return Promise.resolve();
+    }
+    state.hostsBusy = true;
+    state.hostsAgain = false;
+    return api('GET', '/api/hosts').then(function (list) {
+      state.hosts = Array.isArray(list) ? list : [];
+      state.hostsAt = new Date();
+      setAlert('hosts-error', '');
+      document.body.setAttribute('data-hosts-loaded', 'true');
+      renderHosts();
+    }, function (err) {
+      if (!isQuiet(err)) setAlert('hosts-error', errorText(err));
+    }).then(function () {
+      state.hostsBusy = false;
+      if (state.hostsAgain && state.token) loadHosts();
+    });
+  }
+
+  function hostMatches(h, q) {
+    if (!q) return true;
+    var hay = [h.name, h.id, h.hostname, h.status, h.os, h.arch, h.agentVersion];
+    var labels = h.labels || {};
+    for (var k in labels) {
+      if (Object.prototype.hasOwnProperty.call(labels, k)) hay.push(k + '=' + labels[k]);
+    }
+    return hay.join('\n').toLowerCase().indexOf(q) !== -1;
+  }
+
+  function statusBadge(status) {
+    var known = status === 'online' || status === 'offline' || status === 'pending';
+    var s = known ? status : 'unknown';
+    return el('span', {
+      className: 'badge badge-' + s, 'data-testid': 'status-badge', 'data-status': String(status || ''),
+      text: t('status.' + s)
+    });
+  }
+
+  function labelChips(labels) {
+    var keys = Object.keys(labels || {}).sort();
+    if (!keys.length) return null;
+    return el('span', { className: 'chips' }, keys.map(function (k) {
+      return el('span', { className: 'chip', 'data-testid': 'label-chip', text: k + '=' + labels[k] });
+    }));
+  }
+
+  function cell(labelKey, children, cls) {
+    return el('td', { 'data-label': t(labelKey), className: cls || null }, children);
+  }
+
+  function hostRow(h) {
+    var m = h.metrics || {};
+    var online = h.status === 'online';
+    var name = h.name || h.hostname || h.id;
+
+    var nameCell = cell('hosts.col.name', [
+      el('div', { className: 'host-name', 'data-testid': 'host-name', text: name }),
+      el('div', { className: 'host-id mono', 'data-testid': 'host-id', title: String(h.id), text: String(h.id) }),
+      h.hostname && h.hostname !== name ? el('div', { className: 'muted small', 'data-testid': 'host-hostname', text: h.hostname }) : null,
+      labelChips(h.labels)
+    ], 'col-name');
+
+    var platform = [h.os, h.arch].filter(Boolean).join('/');
+    var memTotal = m.memTotalBytes || h.memTotalBytes || 0;
+    var hasMetrics = online || !!m.memTotalBytes || !!m.diskTotalBytes;
+
+    var cpuCell;
+    if (hasMetrics) {
+      var cpu = Number(m.cpuPercent) || 0;
+      cpuCell = [el('span', { className: 'cell-stack' }, [
+        meter(cpu, cpu.toFixed(1) + ' %'),
+        h.cpus ? el('span', { className: 'muted small', text: t('hosts.cpus', { n: h.cpus }) }) : null
+      ])];
+    } else {
+      cpuCell = [el('span', { className: 'muted', text: t('common.none') })];
+    }
+
+    function usage(used, total) {
+      var p = hasMetrics ? pct(used, total) : null;
+      if (p === null) {
+        if (total) return [el('span', { className: 'muted', text: t('common.none') + ' / ' + fmtBytes(total) })];
+        return [el('span', { className: 'muted', text: t('common.none') })];
+      }
+      return [meter(p, fmtBytes(used) + ' / ' + fmtBytes(total))];
+    }
+
+    var del = el('button', {
+      type: 'button', className: 'btn btn-sm btn-danger-ghost', 'data-testid': 'delete-host',
+      'data-host-id': String(h.id), text: t('hosts.delete'),
+      'aria-label': t('hosts.delete') + ' ' + name
+    });
+    del.addEventListener('click', function () { confirmDeleteHost(h); });
+
+    return el('tr', {
+      'data-testid': 'host-row', 'data-host-id': String(h.id), 'data-host-name': String(name),
+      'data-status': String(h.status || ''),
+      // an offline host shows its last known metrics, dimmed
+      className: !online && hasMetrics ? 'stale' : null
+    }, [
+      nameCell,
+      cell('hosts.col.status', [statusBadge(h.status)]),
+      cell('hosts.col.lastHeartbeat', [timeNode(h.lastHeartbeat)], 'nowrap'),
+      cell('hosts.col.agent', [el('span', { className: h.agentVersion ? 'mono' : 'muted', text: h.agentVersion || t('common.none') })]),
+      cell('hosts.col.platform', [el('span', { className: platform ? '' : 'muted', text: platform || t('common.none') })]),
+      cell('hosts.col.cpu', cpuCell, 'num'),
+      cell('hosts.col.memory', usage(m.memUsedBytes || 0, memTotal)),
+      cell('hosts.col.disk', usage(m.diskUsedBytes || 0, m.diskTotalBytes || 0)),
+      cell('hosts.col.load', [el('span', { className: hasMetrics ? 'mono' : 'muted', text: hasMetrics ? (Number(m.load1) || 0).toFixed(2) : t('common.none') })], 'num'),
+      el('td', { className: 'actions' }, [del])
+    ]);
+  }
+
+  function renderHosts() {
+    var tbody = $('hosts-tbody');
+    var list = state.hosts;
+    show('hosts-loading', list === null);
+    if (list === null) return;
+
+    var counts = { online: 0, offline: 0, pending: 0 };
+    list.forEach(function (h) { if (counts[h.status] !== undefined) counts[h.status]++; });
+    $('count-total').textContent = String(list.length);
+    $('count-online').textContent = String(counts.online);
+    $('count-offline').textContent = String(counts.offline);
+    $('count-pending').textContent = String(counts.pending);
+    $('hosts-updated').textContent = state.hostsAt ? t('common.updated', { time: state.hostsAt.toLocaleTimeString(state.lang) }) : '';
+
+    var q = $('hosts-filter').value.trim().toLowerCase();
+    var rows = list.filter(function (h) { return hostMatches(h, q); }).sort(function (a, b) {
+      return String(a.name || a.id).localeCompare(String(b.name || b.id), state.lang) || String(a.id).localeCompare(String(b.id));
+    });
+    clear(tbody);
+    rows.forEach(function (h) { tbody.appendChild(hostRow(h)); });
+
+    var empty = list.length === 0;
+    show('hosts-empty', empty);
+    show('hosts-nomatch', !empty && rows.length === 0);
+    show('hosts-table', rows.length > 0);
+    $('hosts-empty-command').textContent = 'clawfleet-agent enroll --cloud ' + location.origin + ' --token cfe_…\nclawfleet-agent run';
+  }
+
+  function confirmDeleteHost(h) {
+    var name = h.name || h.hostname || h.id;
+    confirmDialog(t('hosts.deleteTitle'), t('hosts.deleteConfirm', { name: name, id: h.id }), t('hosts.delete')).then(function (ok) {
+      if (!ok) return;
+      api('DELETE', '/api/hosts/' + encodeURIComponent(h.id)).then(function () {
+        toast(t('hosts.deleted', { name: name }));
+      }, function (err) {
+        if (!isQuiet(err)) setAlert('hosts-error', errorText(err));
+      }).then(function () {
+        if (state.token) loadHosts();
+      });
+    });
+  }
+
+  // ---------------------------------------------------------- tokens --
+
+  function loadTokens() {
+    if (state.tokens === null) show('tokens-loading', true);
+    return api('GET', '/api/admin/enrollment-tokens').then(function (list) {
+      state.tokens = Array.isArray(list) ? list : [];
+      setAlert('tokens-error', '');
+      renderTokens();
+    }, function (err) {
+      if (!isQuiet(err)) setAlert('tokens-error', errorText(err));
+    }).then(function () { show('tokens-loading', false); });
+  }
+
+  function tokenState(tk) {
+    if (tk.revokedAt) return 'revoked';
+    if (tk.expired) return 'expired';
+    if (tk.usesLeft <= 0) return 'usedUp';
+    return 'active';
+  }
+
+  function tokenRow(tk) {
+    var st = tokenState(tk);
+    var actions = el('td', { className: 'actions' });
+    if (st !== 'revoked') {
+      var b = el('button', {
+        type: 'button', className: 'btn btn-sm btn-danger-ghost', 'data-testid': 'revoke-token',
+        'data-token-id': String(tk.id), text: t('tokens.revoke')
+      });
+      b.addEventListener('click', function () { confirmRevokeToken(tk); });
+      actions.appendChild(b);
+    }
+    var expires = parseTime(tk.expiresAt);
+    return el('tr', { 'data-testid': 'token-row', 'data-token-id': String(tk.id), 'data-state': st }, [
+      cell('tokens.col.id', [el('span', { className: 'mono', text: String(tk.id) })]),
+      cell('tokens.col.status', [el('span', { className: 'badge badge-token-' + st, 'data-testid': 'token-status', 'data-state': st, text: t('tokens.state.' + st) })]),
+      cell('tokens.col.usesLeft', [el('span', { 'data-testid': 'token-uses-left', text: t('tokens.usesOf', { left: tk.usesLeft, total: tk.uses }) })], 'num'),
+      cell('tokens.col.expires', [expires ? el('time', { datetime: expires.toISOString(), title: fmtAbs(expires), 'data-testid': 'token-expires', text: rel(expires) }) : el('span', { className: 'muted', text: t('common.none') })], 'nowrap'),
+      cell('tokens.col.labels', [labelChips(tk.labels) || el('span', { className: 'muted', text: t('common.none') })]),
+      cell('tokens.col.created', [timeNode(tk.createdAt, 'common.none')], 'nowrap'),
+      cell('tokens.col.lastUsed', [timeNode(tk.lastUsedAt)], 'nowrap'),
+      actions
+    ]);
+  }
+
+  function renderTokens() {
+    var list = state.tokens;
+    var tbody = $('tokens-tbody');
+    clear(tbody);
+    if (list === null) return;
+    list.slice().sort(function (a, b) {
+      return String(b.createdAt).localeCompare(String(a.createdAt));
+    }).forEach(function (tk) { tbody.appendChild(tokenRow(tk)); });
+    show('tokens-empty', list.length === 0);
+    show('tokens-table', list.length > 0);
+  }
+
+  function parseLabels(s) {
+    var out = {};
+    var parts = s.split(/[,，]/);
+    for (var i = 0; i < parts.length; i++) {
+      var p = parts[i].trim();
+      if (!p) continue;
+      var eq = p.indexOf('=');
+      if (eq <= 0) throw new Error(t('err.labels', { part: p }));
+      var k = p.slice(0, eq).trim();
+      var v = p.slice(eq + 1).trim();
+      if (!k) throw new Error(t('err.labels', { part: p }));
+      if (Object.prototype.hasOwnProperty.call(out, k)) throw new Error(t('err.labelsDup', { key: k }));
+      out[k] = v;
+    }
+    return out;
+  }
+
+  function onCreateToken(ev) {
+    ev.preventDefault();
+    setAlert('token-error', '');
+    var ttl = $('token-ttl').value.trim();
+    var usesRaw = $('token-uses').value.trim();
+    var uses = Number(usesRaw);
+    var labels;
+    if (!ttl) { setAlert('token-error', t('err.ttl')); return; }
+    if (!/^\d+$/.test(usesRaw) || uses < 1 || uses > 100000) { setAlert('token-error', t('err.uses')); return; }
+    try {
+      labels = parseLabels($('token-labels').value);
+    } catch (e) {
+      setAlert('token-error', e.message);
+      return;
+    }
+    var btn = $('token-create');
+    btn.disabled = true;
+    btn.textContent = t('tokens.create.busy');
+    api('POST', '/api/admin/enrollment-tokens', { ttl: ttl, uses: uses, labels: labels }).then(function (res) {
+      showNewToken(res);
+      $('token-labels').value = '';
+      loadTokens();
+    }, function (err) {
+      if (!isQuiet(err)) setAlert('token-error', errorText(err));
+    }).then(function () {
+      btn.disabled = false;
+      btn.textContent = t('tokens.create.submit');
+    });
+  }
+
+  function showNewToken(res) {
+    $('new-token-value').textContent = String(res && res.token || '');
+    $('new-token-command').textContent = String(res && res.enrollCommand || '');
+    $('new-token-panel').setAttribute('data-token-id', String(res && res.id || ''));
+    show('new-token-panel', true);
+    $('new-token-panel').scrollIntoView({ block: 'nearest' });
+  }
+
+  function hideNewToken() {
+    $('new-token-value').textContent = '';
+    $('new-token-command').textContent = '';
+    $('new-token-panel').removeAttribute('data-token-id');
+    show('new-token-panel', false);
+  }
+
+  function confirmRevokeToken(tk) {
+    confirmDialog(t('tokens.revokeTitle'), t('tokens.revokeConfirm', { id: tk.id }), t('tokens.revoke')).then(function (ok) {
+      if (!ok) return;
+      api('DELETE', '/api/admin/enrollment-tokens/' + encodeURIComponent(tk.id)).then(function () {
+        toast(t('tokens.revoked', { id: tk.id }));
+      }, function (err) {
+        if (!isQuiet(err)) setAlert('tokens-error', errorText(err));
+      }).then(function () {
+        if (state.token) loadTokens();
+      });
+    });
+  }
+
+  // -------------------------------------------------------- settings --
+
+  function loadSettings() {
+    setAlert('settings-error', '');
+    return api('GET', '/api/admin/settings').then(function (s) {
+      $('heartbeat-input').value = String(s && s.heartbeatInterval || '');
+    }, function (err) {
+      if (!isQuiet(err)) setAlert('settings-error', errorText(err));
+    });
+  }
+
+  function onSaveSettings(ev) {
+    ev.preventDefault();
+    setAlert('settings-error', '');
+    setAlert('settings-status', '');
+    var v = $('heartbeat-input').value.trim();
+    if (!v) { setAlert('settings-error', t('err.heartbeat')); return; }
+    var btn = $('settings-save');
+    btn.disabled = true;
+    btn.textContent = t('common.saving');
+    api('PUT', '/api/admin/settings', { heartbeatInterval: v }).then(function (s) {
+      var nv = String(s && s.heartbeatInterval || v);
+      $('heartbeat-input').value = nv;
+      setAlert('settings-status', t('settings.saved', { value: nv }));
+    }, function (err) {
+      if (!isQuiet(err)) setAlert('settings-error', errorText(err));
+    }).then(function () {
+      btn.disabled = false;
+      btn.textContent = t('common.save');
+    });
+  }
+
+  // ---------------------------------------------------------- dialog --
+
+  function confirmDialog(title, message, okLabel) {
+    var dlg = $('confirm-dialog');
+    if (typeof dlg.showModal !== 'function') {
+      return Promise.resolve(window.confirm(title + '\n\n' + message));
+    }
+    $('confirm-title').textContent = title;
+    $('confirm-message').textContent = message;
+    $('confirm-ok').textContent = okLabel;
+    dlg.returnValue = '';
+    return new Promise(function (resolve) {
+      dlg.addEventListener('close', function onClose() {
+        dlg.removeEventListener('close', onClose);
+        resolve(dlg.returnValue === 'ok');
+      });
+      dlg.showModal();
+      $('confirm-cancel').focus();
+    });
+  }
+
+  // ------------------------------------------------------- clipboard --
+
+  // copyText copies text; when the browser refuses, the text is selected
+  // (source: the element it came from) so the user can copy it by hand.
+  function copyText(text, source) {
+    function fallback() {
+      var ta = el('textarea', { readonly: true, className: 'offscreen' });
+      ta.value = text;
+      document.body.appendChild(ta);
+      ta.select();
+      var ok = false;
+      try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+      document.body.removeChild(ta);
+      return ok;
+    }
+    var p = (navigator.clipboard && window.isSecureContext)
+      ? navigator.clipboard.writeText(text).then(function () { return true; }, fallback)
+      : Promise.resolve(fallback());
+    p.then(function (ok) {
+      if (!ok && source) selectNode(source);
+      toast(ok ? t('common.copied') : t('common.copyFailed'));
+    });
+  }
+
+  function selectNode(node) {
+    try {
+      var range = document.createRange();
+      range.selectNodeContents(node);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+    } catch (e) { /* ignore */ }
+  }
+
+  // ------------------------------------------------- views and session --
+
+  function selectTab(tab, persist, skipLoad) {
+    if (tab !== 'hosts' && tab !== 'tokens' && tab !== 'settings') tab = 'hosts';
+    state.tab = tab;
+    if (persist) storageSet(sessionStorage, TAB_KEY, tab);
+    each('[data-tab]', function (b) {
+      var on = b.getAttribute('data-tab') === tab;
+      b.classList.toggle('active', on);
+      b.setAttribute('aria-selected', on ? 'true' : 'false');
+    });
+    show('hosts-view', tab === 'hosts');
+    show('tokens-view', tab === 'tokens');
+    show('settings-view', tab === 'settings');
+    document.body.setAttribute('data-tab', tab);
+    if (!state.token || skipLoad) return;
+    if (tab === 'hosts') loadHosts();
+    else if (tab === 'tokens') loadTokens();
+    else loadSettings();
+  }
+
+  function showLogin(reasonKey) {
+    document.body.setAttribute('data-view', 'login');
+    show('app-view', false);
+    show('logout-button', false);
+    show('login-view', true);
+    if (reasonKey) {
+      document.body.setAttribute('data-auth-error', reasonKey);
+      setAlert('login-error', t(reasonKey === 'signedOut' ? 'login.signedOut' : 'err.' + reasonKey));
+    } else {
+      document.body.removeAttribute('data-auth-error');
+      setAlert('login-error', '');
+    }
+    var input = $('token-input');
+    input.value = '';
+    try { input.focus(); } catch (e) { /* ignore */ }
+  }
+
+  function showApp() {
+    document.body.setAttribute('data-view', 'app');
+    document.body.removeAttribute('data-auth-error');
+    show('login-view', false);
+    show('app-view', true);
+    show('logout-button', true);
+    setAlert('login-error', '');
+  }
+
+  function stopPolling() {
+    if (state.timer) clearInterval(state.timer);
+    state.timer = null;
+  }
+
+  function startPolling() {
+    stopPolling();
+    state.timer = setInterval(function () {
+      if (document.hidden) return;
+      loadHealth();
+      if (!state.token) return;
+      if (state.tab === 'hosts') loadHosts();
+      else if (state.tab === 'tokens' && state.tokens) renderTokens(); // keep relative times fresh
+    }, REFRESH_MS);
+  }
+
+  function resetData() {
+    state.hosts = null;
+    state.hostsAt = null;
+    state.tokens = null;
+    state.hostsBusy = false;
+    state.hostsAgain = false;
+    document.body.removeAttribute('data-hosts-loaded');
+    clear($('hosts-tbody'));
+    clear($('tokens-tbody'));
+    hideNewToken();
+    ['hosts-error', 'tokens-error', 'token-error', 'settings-error', 'settings-status'].forEach(function (id) { setAlert(id, ''); });
+  }
+
+  function signOut(reasonKey) {
+    state.session++;
+    state.token = null;
+    storageSet(sessionStorage, TOKEN_KEY, null);
+    stopPolling();
+    resetData();
+    startPolling(); // health keeps updating on the login screen
+    showLogin(reasonKey);
+  }
+
+  // signIn checks the token against the API before showing the dashboard.
+  function signIn(token, fromForm) {
+    state.session++;
+    state.token = token;
+    resetData();
+    var btn = $('login-button');
+    if (fromForm) {
+      btn.disabled = true;
+      btn.textContent = t('login.checking');
+    }
+    return api('GET', '/api/hosts').then(function (list) {
+      storageSet(sessionStorage, TOKEN_KEY, token);
+      state.hosts = Array.isArray(list) ? list : [];
+      state.hostsAt = new Date();
+      document.body.setAttribute('data-hosts-loaded', 'true');
+      showApp();
+      renderHosts();
+      selectTab(state.tab, false, state.tab === 'hosts');
+      startPolling();
+    }, function (err) {
+      if (err.status === 401 || err.code === 'stale') return; // signOut already showed the login form
+      state.token = null;
+      showLogin(null);
+      setAlert('login-error', errorText(err));
+      document.body.setAttribute('data-auth-error', err.code || 'error');
+    }).then(function () {
+      btn.disabled = false;
+      btn.textContent = t('login.submit');
+    });
+  }
+
+  function rerenderAll() {
+    renderHealth();
+    if (state.hosts !== null) renderHosts();
+    if (state.tokens !== null) renderTokens();
+    var reason = document.body.getAttribute('data-auth-error');
+    if (reason && !$('login-view').hidden && I18N.en['err.' + reason]) {
+      setAlert('login-error', t('err.' + reason));
+    } else if (reason === 'signedOut') {
+      setAlert('login-error', t('login.signedOut'));
+    }
+  }
+
+  // readFragment takes token, lang and tab from "#token=…&lang=…&tab=…" and
+  // removes the fragment from the address bar so the token does not linger
+  // in history.
+  function readFragment() {
+    var h = location.hash.replace(/^#/, '');
+    if (!h) return {};
+    var p;
+    try { p = new URLSearchParams(h); } catch (e) { return {}; }
+    var out = { token: p.get('token'), lang: p.get('lang'), tab: p.get('tab') };
+    try {
+      history.replaceState(null, '', location.pathname + location.search);
+    } catch (e) {
+      location.hash = '';
+    }
+    return out;
+  }
+
+  function init() {
+    var frag = readFragment();
+
+    var lang = frag.lang || storageGet(localStorage, LANG_KEY) ||
+      (navigator.languages && navigator.languages[0]) || navigator.language || 'en';
+    state.lang = normLang(lang);
+    if (frag.lang) storageSet(localStorage, LANG_KEY, state.lang);
+    document.body.setAttribute('data-lang', state.lang);
+    applyStaticI18n();
+    renderHealth();
+
+    state.tab = frag.tab || storageGet(sessionStorage, TAB_KEY) || 'hosts';
+
+    $('lang-toggle').addEventListener('click', function () {
+      setLang(state.lang === 'zh-CN' ? 'en' : 'zh-CN', true);
+    });
+    $('logout-button').addEventListener('click', function () { signOut('signedOut'); });
+    $('login-form').addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var v = $('token-input').value.trim();
+      if (!v) {
+        setAlert('login-error', t('login.empty'));
+        return;
+      }
+      signIn(v, true);
+    });
+    each('[data-tab]', function (b) {
+      b.addEventListener('click', function () { selectTab(b.getAttribute('data-tab'), true); });
+    });
+    $('hosts-refresh').addEventListener('click', function () { loadHosts(); loadHealth(); });
+    $('hosts-filter').addEventListener('input', renderHosts);
+    $('hosts-empty-go').addEventListener('click', function () {
+      selectTab('tokens', true);
+      $('token-ttl').focus();
+    });
+    $('token-form').addEventListener('submit', onCreateToken);
+    $('dismiss-new-token').addEventListener('click', hideNewToken);
+    $('copy-token').addEventListener('click', function () { copyText($('new-token-value').textContent, $('new-token-value')); });
+    $('copy-command').addEventListener('click', function () { copyText($('new-token-command').textContent, $('new-token-command')); });
+    $('settings-form').addEventListener('submit', onSaveSettings);
+    document.addEventListener('visibilitychange', function () {
+      if (!document.hidden && state.token && state.tab === 'hosts') loadHosts();
+    });
+
+    loadHealth();
+    var token = frag.token || storageGet(sessionStorage, TOKEN_KEY);
+    if (token) {
+      signIn(token.trim(), false);
+    } else {
+      showLogin(null);
+      startPolling();
+    }
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+})();

@@ -1,0 +1,286 @@
+// Package app wires the cloud together: store, embedded broker, fleet
+// service and HTTP API, with their listeners, and runs them until the context
+// ends. cmd/clawfleet-cloud and the in-process test server both use it.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clawfleet/clawfleet/broker"
+	"github.com/clawfleet/clawfleet/cloud/api"
+	"github.com/clawfleet/clawfleet/cloud/config"
+	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/pkg/creds"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Version is set at build time with -ldflags.
+var Version = "dev"
+
+// App is a running cloud.
+type App struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	store  *store.Store
+	broker *broker.Broker
+	fleet  *fleet.Fleet
+	http   *http.Server
+	httpLn net.Listener
+	out    io.Writer
+
+	// AdminToken is set only when this start generated the token.
+	AdminToken string
+}
+
+// New opens the store, builds every component and binds the HTTP listener.
+// out receives the one-time admin token notice.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) (*App, error) {
+	a := &App{cfg: cfg, log: log, out: out}
+	st, err := store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+	adminHash, err := a.adminTokenHash()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// The fleet authenticates devices for the broker, and the broker is the
+	// fleet's bus; break the cycle with a small forwarder.
+	auth := &authForwarder{}
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("load TLS certificate %s / key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	b, err := broker.New(broker.Options{
+		TCPAddr: cfg.MQTTAddr, TLSAddr: cfg.MQTTTLSAddr, TLSConfig: tlsCfg,
+		MaxPacketSize: cfg.MQTTMaxPacket, IPConnectRate: cfg.MQTTIPRate, IPConnectBurst: cfg.MQTTIPBurst,
+		ClientConnectRate: cfg.MQTTClientRate,
+		Logger:            log.With("component", "broker"), Registerer: reg,
+	}, auth)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	a.broker = b
+	f, err := fleet.New(st, b, fleet.Options{
+		HeartbeatInterval: cfg.HeartbeatInterval, MissedHeartbeats: cfg.MissedHeartbeats, FlushInterval: cfg.FlushInterval,
+		Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	auth.f = f
+	a.fleet = f
+	if err := f.Load(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clawfleet_agents_connected", Help: "Agents connected to the embedded broker."},
+		func() float64 { return float64(b.Connected()) }))
+
+	handler := api.New(api.Options{
+		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
+		Store:  api.HealthFunc(st.Ping),
+		Broker: api.HealthFunc(func(context.Context) error { return boolErr(b.Healthy(), "broker is not serving") }),
+		Logger: log, Registerer: reg, Gatherer: reg, Version: Version,
+	})
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen on %s (CLAWFLEET_HTTP_ADDR): %w", cfg.HTTPAddr, err)
+	}
+	a.httpLn = ln
+	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	return a, nil
+}
+
+func boolErr(ok bool, msg string) error {
+	if ok {
+		return nil
+	}
+	return errors.New(msg)
+}
+
+type authForwarder struct{ f *fleet.Fleet }
+
+func (a *authForwarder) Authenticate(ctx context.Context, id, secret string) bool {
+	return a.f.Authenticate(ctx, id, secret)
+}
+
+// adminTokenHash returns the hash of the configured admin token, or of the
+// one stored in the data dir, generating and printing one on first start.
+func (a *App) adminTokenHash() (string, error) {
+	if a.cfg.AdminToken != "" {
+		if len(a.cfg.AdminToken) < 16 {
+			return "", errors.New("admin token is shorter than 16 characters: choose a longer CLAWFLEET_ADMIN_TOKEN")
+		}
+		return creds.Hash(a.cfg.AdminToken), nil
+	}
+	dir := a.cfg.DataDir
+	if dir == "" {
+		return "", errors.New("no admin token: set CLAWFLEET_ADMIN_TOKEN (no data dir to keep a generated one)")
+	}
+	path := filepath.Join(dir, "admin-token.sha256")
+	if b, err := os.ReadFile(path); err == nil {
+		h := strings.TrimSpace(string(b))
+		if len(h) != 64 {
+			return "", fmt.Errorf("%s is damaged: delete it and restart to get a new admin token", path)
+		}
+		return h, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read admin token hash: %w", err)
+	}
+	tok, err := ResetAdminToken(dir)
+	if err != nil {
+		return "", err
+	}
+	a.AdminToken = tok
+	fmt.Fprintf(a.out, "\n  Admin token (shown once; only its hash is kept in %s):\n\n      %s\n\n", path, tok)
+	return creds.Hash(tok), nil
+}
+
+// ResetAdminToken generates a new admin token, stores its hash in dataDir and
+// returns the token.
+func ResetAdminToken(dataDir string) (string, error) {
+	tok := creds.NewToken("cfa_")
+	path := filepath.Join(dataDir, "admin-token.sha256")
+	if err := creds.WriteFileAtomic(path, []byte(creds.Hash(tok)+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("store admin token hash: %w", err)
+	}
+	return tok, nil
+}
+
+func (a *App) mqttURL(requestHost string) string {
+	if a.cfg.MQTTURL != "" {
+		return a.cfg.MQTTURL
+	}
+	host := requestHost
+	if h, _, err := net.SplitHostPort(requestHost); err == nil {
+		host = h
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	scheme, addr := "tcp", a.cfg.MQTTAddr
+	if a.cfg.TLSCert != "" {
+		scheme, addr = "ssl", a.cfg.MQTTTLSAddr
+	}
+	port := "1883"
+	if ba := a.brokerAddr(scheme == "ssl"); ba != nil {
+		_, port, _ = net.SplitHostPort(ba.String())
+	} else if _, p, err := net.SplitHostPort(addr); err == nil {
+		port = p
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+func (a *App) brokerAddr(tls bool) net.Addr {
+	if tls {
+		return a.broker.TLSAddr()
+	}
+	return a.broker.Addr()
+}
+
+func (a *App) cloudURL(r *http.Request) string {
+	if a.cfg.PublicURL != "" {
+		return strings.TrimRight(a.cfg.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// HTTPAddr is the bound HTTP address.
+func (a *App) HTTPAddr() net.Addr { return a.httpLn.Addr() }
+
+// MQTTAddr is the bound plain MQTT address (after Run has started the broker).
+func (a *App) MQTTAddr() net.Addr { return a.broker.Addr() }
+
+// Fleet exposes the fleet service (tests).
+func (a *App) Fleet() *fleet.Fleet { return a.fleet }
+
+// Run serves until ctx ends, then shuts down in order: HTTP, fleet (which
+// flushes buffered heartbeats), broker, store. ready, if not nil, is called
+// once everything listens.
+func (a *App) Run(ctx context.Context, ready func()) error {
+	defer a.store.Close()
+	if err := a.broker.Start(); err != nil {
+		a.httpLn.Close()
+		return fmt.Errorf("start broker (CLAWFLEET_MQTT_ADDR %s): %w", a.cfg.MQTTAddr, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	fleetCtx, stopFleet := context.WithCancel(context.Background())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.fleet.Run(fleetCtx); err != nil {
+			errc <- err
+			cancel()
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+			cancel()
+		}
+	}()
+	a.log.Info("cloud started", "http", a.HTTPAddr().String(), "mqtt", addrString(a.broker.Addr()), "mqttTLS", addrString(a.broker.TLSAddr()),
+		"store", a.store.Driver(), "domain", a.cfg.Domain, "version", Version)
+	if ready != nil {
+		ready()
+	}
+	<-ctx.Done()
+	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	_ = a.http.Shutdown(shutdownCtx)
+	stopFleet()
+	wg.Wait()
+	_ = a.broker.Close()
+	a.log.Info("cloud stopped")
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}

@@ -1,0 +1,231 @@
+// Package config loads the cloud's settings: documented defaults, then an
+// optional YAML file, then CLAWFLEET_* environment variables, then flags
+// (each later source wins).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is every cloud setting. The comment of each field is its help text;
+// the `default` tag is the documented default.
+type Config struct {
+	HTTPAddr    string `yaml:"httpAddr" env:"CLAWFLEET_HTTP_ADDR" flag:"http-addr" default:":8080" help:"HTTP listen address (API, dashboard, metrics)"`
+	MQTTAddr    string `yaml:"mqttAddr" env:"CLAWFLEET_MQTT_ADDR" flag:"mqtt-addr" default:":1883" help:"MQTT listen address for agents; empty disables plain MQTT"`
+	MQTTTLSAddr string `yaml:"mqttTlsAddr" env:"CLAWFLEET_MQTT_TLS_ADDR" flag:"mqtt-tls-addr" default:":8883" help:"MQTT over TLS listen address, used when a certificate is set"`
+	TLSCert     string `yaml:"tlsCert" env:"CLAWFLEET_TLS_CERT" flag:"tls-cert" help:"PEM certificate file for MQTT over TLS"`
+	TLSKey      string `yaml:"tlsKey" env:"CLAWFLEET_TLS_KEY" flag:"tls-key" help:"PEM private key file for MQTT over TLS"`
+	DataDir     string `yaml:"dataDir" env:"CLAWFLEET_DATA_DIR" flag:"data-dir" default:"./data" help:"directory for the SQLite database and generated secrets"`
+	Domain      string `yaml:"domain" env:"CLAWFLEET_DOMAIN" flag:"domain" default:"localhost" help:"base domain; tenants are served at <slug>.<domain>"`
+	DatabaseURL string `yaml:"databaseUrl" env:"CLAWFLEET_DATABASE_URL" flag:"database-url" help:"empty = SQLite in the data dir; postgres://... = PostgreSQL"`
+	AdminToken  string `yaml:"adminToken" env:"CLAWFLEET_ADMIN_TOKEN" flag:"admin-token" help:"admin bearer token; when unset one is generated at first start, printed once, and only its hash is kept in the data dir"`
+	PublicURL   string `yaml:"publicUrl" env:"CLAWFLEET_PUBLIC_URL" flag:"public-url" help:"the cloud's external base URL (e.g. https://cloud.example.com); empty = taken from each request"`
+	MQTTURL     string `yaml:"mqttPublicUrl" env:"CLAWFLEET_MQTT_PUBLIC_URL" flag:"mqtt-public-url" help:"broker URL written into new device credentials (e.g. ssl://mqtt.example.com:8883); empty = request host + MQTT port"`
+
+	HeartbeatInterval time.Duration `yaml:"heartbeatInterval" env:"CLAWFLEET_HEARTBEAT_INTERVAL" flag:"heartbeat-interval" default:"5s" help:"heartbeat interval pushed to agents (an admin can change it at run time)"`
+	MissedHeartbeats  int           `yaml:"missedHeartbeats" env:"CLAWFLEET_MISSED_HEARTBEATS" flag:"missed-heartbeats" default:"3" help:"missed heartbeats after which a host is offline"`
+	FlushInterval     time.Duration `yaml:"heartbeatFlushInterval" env:"CLAWFLEET_HEARTBEAT_FLUSH_INTERVAL" flag:"heartbeat-flush-interval" default:"1s" help:"how often buffered heartbeats are written to the store"`
+
+	MQTTMaxPacket  int     `yaml:"mqttMaxPacket" env:"CLAWFLEET_MQTT_MAX_PACKET" flag:"mqtt-max-packet" default:"262144" help:"largest MQTT packet accepted, bytes"`
+	MQTTIPRate     float64 `yaml:"mqttIpRate" env:"CLAWFLEET_MQTT_IP_RATE" flag:"mqtt-ip-rate" default:"50" help:"MQTT connection attempts per second allowed per source IP"`
+	MQTTIPBurst    int     `yaml:"mqttIpBurst" env:"CLAWFLEET_MQTT_IP_BURST" flag:"mqtt-ip-burst" default:"200" help:"burst of MQTT connection attempts per source IP"`
+	MQTTClientRate float64 `yaml:"mqttClientRate" env:"CLAWFLEET_MQTT_CLIENT_RATE" flag:"mqtt-client-rate" default:"1" help:"MQTT connection attempts per second allowed per client ID"`
+
+	LocalAgent string `yaml:"localAgent" env:"CLAWFLEET_LOCAL_AGENT" flag:"local-agent" help:"path of a clawfleet-agent binary to run beside the cloud as a local host (make run uses it)"`
+	LogLevel   string `yaml:"logLevel" env:"CLAWFLEET_LOG_LEVEL" flag:"log-level" default:"info" help:"debug, info, warn or error"`
+	LogFormat  string `yaml:"logFormat" env:"CLAWFLEET_LOG_FORMAT" flag:"log-format" default:"text" help:"text or json"`
+}
+
+// Load builds the configuration from defaults, the YAML file named by
+// --config or CLAWFLEET_CONFIG, the environment and the flags in args.
+func Load(args []string, getenv func(string) string) (*Config, error) {
+	cfg := &Config{}
+	if err := each(cfg, func(f field) error { return f.set(f.def) }); err != nil {
+		return nil, err
+	}
+	path := getenv("CLAWFLEET_CONFIG")
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--config="); ok {
+			path = v
+		} else if (a == "--config" || a == "-config") && i+1 < len(args) {
+			path = args[i+1]
+		}
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config file: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	if err := each(cfg, func(f field) error {
+		if v := getenv(f.env); v != "" {
+			if err := f.set(v); err != nil {
+				return fmt.Errorf("environment %s: %w", f.env, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	fs := flag.NewFlagSet("clawfleet-cloud", flag.ContinueOnError)
+	fs.String("config", path, "YAML config file (env CLAWFLEET_CONFIG)")
+	_ = each(cfg, func(f field) error {
+		fs.Var(f, f.flag, f.help+" (env "+f.env+")")
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks the settings and says what to change.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.HTTPAddr == "" {
+		errs = append(errs, errors.New("http-addr is empty: set CLAWFLEET_HTTP_ADDR, e.g. :8080"))
+	}
+	for name, a := range map[string]string{"http-addr": c.HTTPAddr, "mqtt-addr": c.MQTTAddr, "mqtt-tls-addr": c.MQTTTLSAddr} {
+		if a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q is not host:port (e.g. :8080 or 127.0.0.1:8080)", name, a))
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls-cert and tls-key must be set together"))
+	}
+	if c.MQTTAddr == "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("no MQTT listener: set mqtt-addr or a TLS certificate"))
+	}
+	if c.HeartbeatInterval < time.Second || c.HeartbeatInterval > 10*time.Minute || c.HeartbeatInterval%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("heartbeat-interval %s: use whole seconds between 1s and 10m", c.HeartbeatInterval))
+	}
+	if c.MissedHeartbeats < 1 {
+		errs = append(errs, errors.New("missed-heartbeats must be at least 1"))
+	}
+	if c.FlushInterval < 10*time.Millisecond || c.FlushInterval > time.Minute {
+		errs = append(errs, fmt.Errorf("heartbeat-flush-interval %s: use between 10ms and 1m", c.FlushInterval))
+	}
+	if c.Domain == "" || strings.ContainsAny(c.Domain, "/: ") {
+		errs = append(errs, fmt.Errorf("domain %q: give a bare DNS name such as example.com", c.Domain))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log-level %q: use debug, info, warn or error", c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log-format %q: use text or json", c.LogFormat))
+	}
+	if c.MQTTMaxPacket < 1024 {
+		errs = append(errs, errors.New("mqtt-max-packet must be at least 1024"))
+	}
+	if c.DatabaseURL == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir is empty: set CLAWFLEET_DATA_DIR"))
+	}
+	return errors.Join(errs...)
+}
+
+// field is one Config field seen through its tags; it implements flag.Value.
+type field struct {
+	v                    reflect.Value
+	env, flag, def, help string
+}
+
+func each(cfg *Config, fn func(field) error) error {
+	rv := reflect.ValueOf(cfg).Elem()
+	rt := rv.Type()
+	for i := range rt.NumField() {
+		sf := rt.Field(i)
+		f := field{v: rv.Field(i), env: sf.Tag.Get("env"), flag: sf.Tag.Get("flag"), def: sf.Tag.Get("default"), help: sf.Tag.Get("help")}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f field) String() string {
+	if !f.v.IsValid() {
+		return ""
+	}
+	if d, ok := f.v.Interface().(time.Duration); ok {
+		return d.String()
+	}
+	return fmt.Sprint(f.v.Interface())
+}
+
+func (f field) set(s string) error {
+	switch f.v.Interface().(type) {
+	case string:
+		f.v.SetString(s)
+	case time.Duration:
+		if s == "" {
+			f.v.SetInt(0)
+			return nil
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 5s or 1m", s)
+		}
+		f.v.SetInt(int64(d))
+	case int:
+		if s == "" {
+			f.v.SetInt(0)
+			return nil
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		f.v.SetInt(int64(n))
+	case float64:
+		if s == "" {
+			f.v.SetFloat(0)
+			return nil
+		}
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		f.v.SetFloat(n)
+	default:
+		return fmt.Errorf("unsupported setting type %s", f.v.Type())
+	}
+	return nil
+}
+
+func (f field) Set(s string) error { return f.set(s) }
+
+// Usage lists every setting with its flag, environment variable and default,
+// for docs and --help.
+func Usage() string {
+	var b strings.Builder
+	_ = each(&Config{}, func(f field) error {
+		fmt.Fprintf(&b, "  --%-26s %-36s default %q\n      %s\n", f.flag, f.env, f.def, f.help)
+		return nil
+	})
+	return b.String()
+}

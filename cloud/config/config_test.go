@@ -1,0 +1,73 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	yml := filepath.Join(dir, "c.yaml")
+	os.WriteFile(yml, []byte("httpAddr: \":9000\"\ndomain: yaml.example\nheartbeatInterval: 7s\nmqttIpRate: 5\n"), 0o600)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("nosuchkey: 1\n"), 0o600)
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(*Config) bool
+		wantErr string
+	}{
+		{"defaults", nil, nil, func(c *Config) bool {
+			return c.HTTPAddr == ":8080" && c.MQTTAddr == ":1883" && c.DataDir == "./data" && c.Domain == "localhost" &&
+				c.DatabaseURL == "" && c.HeartbeatInterval == 5*time.Second && c.MissedHeartbeats == 3
+		}, ""},
+		{"yaml", []string{"--config", yml}, nil, func(c *Config) bool {
+			return c.HTTPAddr == ":9000" && c.Domain == "yaml.example" && c.HeartbeatInterval == 7*time.Second && c.MQTTIPRate == 5
+		}, ""},
+		{"env over yaml", []string{"--config=" + yml}, map[string]string{"CLAWFLEET_DOMAIN": "env.example", "CLAWFLEET_HTTP_ADDR": "127.0.0.1:1"}, func(c *Config) bool {
+			return c.Domain == "env.example" && c.HTTPAddr == "127.0.0.1:1" && c.HeartbeatInterval == 7*time.Second
+		}, ""},
+		{"flag over env", []string{"--domain", "flag.example"}, map[string]string{"CLAWFLEET_DOMAIN": "env.example"}, func(c *Config) bool {
+			return c.Domain == "flag.example"
+		}, ""},
+		{"config via env", nil, map[string]string{"CLAWFLEET_CONFIG": yml}, func(c *Config) bool { return c.Domain == "yaml.example" }, ""},
+		{"unknown yaml key", []string{"--config", bad}, nil, nil, "nosuchkey"},
+		{"bad duration env", nil, map[string]string{"CLAWFLEET_HEARTBEAT_INTERVAL": "soon"}, nil, "CLAWFLEET_HEARTBEAT_INTERVAL"},
+		{"interval out of range", []string{"--heartbeat-interval", "500ms"}, nil, nil, "whole seconds"},
+		{"bad addr", []string{"--http-addr", "8080"}, nil, nil, "host:port"},
+		{"cert without key", []string{"--tls-cert", "x.pem"}, nil, nil, "together"},
+		{"bad domain", []string{"--domain", "http://x"}, nil, nil, "bare DNS name"},
+		{"stray argument", []string{"serve"}, nil, nil, "unexpected argument"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(tc.args, env(tc.env))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to mention %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.check(c) {
+				t.Fatalf("config = %+v", c)
+			}
+		})
+	}
+}
+
+func TestUsageListsEverySetting(t *testing.T) {
+	u := Usage()
+	for _, want := range []string{"CLAWFLEET_HTTP_ADDR", "CLAWFLEET_MQTT_ADDR", "CLAWFLEET_DATA_DIR", "CLAWFLEET_DOMAIN", "CLAWFLEET_DATABASE_URL", "CLAWFLEET_ADMIN_TOKEN"} {
+		if !strings.Contains(u, want) {
+			t.Errorf("usage lacks %s", want)
+		}
+	}
+}

@@ -1,0 +1,472 @@
+// Package fleet keeps track of devices: enrollment, authentication, presence
+// (online/offline from registrations, heartbeats, Last Will and missed
+// heartbeats), batched heartbeat writes and revocation. It talks to devices
+// only through the Bus interface, so the embedded broker can be replaced by an
+// external MQTT cluster without touching this package.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/pkg/creds"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Bus is how the cloud exchanges messages with devices. The embedded broker
+// implements it with mochi's inline client; an adapter for an external broker
+// would implement it with a shared subscription.
+type Bus interface {
+	// Publish sends a message to devices (QoS 1).
+	Publish(topic string, payload []byte, retain bool) error
+	// Subscribe delivers matching device messages to handler. The handler
+	// must not block: it may run in the publishing client's goroutine.
+	Subscribe(filter string, handler func(topic string, payload []byte)) error
+	// Disconnect drops a device's connection at once, if it has one.
+	Disconnect(deviceID string) error
+}
+
+// Options configure a Fleet. Zero values take the documented defaults.
+type Options struct {
+	// HeartbeatInterval is the default interval pushed to agents (5 s). An
+	// admin may change it at run time; the change is stored.
+	HeartbeatInterval time.Duration
+	// MissedHeartbeats after which a silent host is marked offline (3).
+	MissedHeartbeats int
+	// FlushInterval is how often buffered heartbeats are written (1 s).
+	FlushInterval time.Duration
+	// QueueSize bounds buffered incoming messages (65536); beyond it
+	// messages are dropped and counted.
+	QueueSize int
+	Logger    *slog.Logger
+	// Registerer receives the fleet's Prometheus metrics (nil = none).
+	Registerer prometheus.Registerer
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.HeartbeatInterval == 0 {
+		o.HeartbeatInterval = 5 * time.Second
+	}
+	if o.MissedHeartbeats == 0 {
+		o.MissedHeartbeats = 3
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = time.Second
+	}
+	if o.QueueSize == 0 {
+		o.QueueSize = 1 << 16
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = func() time.Time { return time.Now().UTC() }
+	}
+}
+
+// Validate reports a setting that cannot work, saying what to change.
+func (o Options) Validate() error {
+	if o.HeartbeatInterval != 0 && (o.HeartbeatInterval < proto.MinHeartbeatInterval || o.HeartbeatInterval > proto.MaxHeartbeatInterval) {
+		return fmt.Errorf("heartbeat interval %s: set it between %s and %s", o.HeartbeatInterval, proto.MinHeartbeatInterval, proto.MaxHeartbeatInterval)
+	}
+	if o.MissedHeartbeats < 0 {
+		return errors.New("missed heartbeats must be positive")
+	}
+	return nil
+}
+
+// Errors for the API to map.
+var (
+	ErrHostNotFound = errors.New("host not found")
+	ErrBadRequest   = errors.New("bad request")
+)
+
+const settingHeartbeat = "heartbeat_interval"
+
+type message struct {
+	deviceID string
+	kind     string
+	payload  []byte
+	at       time.Time
+}
+
+// presence is the live state of one host, kept in memory and written to the
+// store in batches.
+type presence struct {
+	status   string
+	lastSeen time.Time
+	metrics  proto.Metrics
+	sentAt   int64 // newest heartbeat's SentAt, unix ms; 0 when none is pending
+}
+
+// Fleet is the device service.
+type Fleet struct {
+	opts  Options
+	store *store.Store
+	bus   Bus
+	log   *slog.Logger
+	m     *metrics
+
+	queue chan message
+
+	mu       sync.Mutex
+	secrets  map[string]string // device ID → secret hash (auth cache)
+	presence map[string]*presence
+	dirty    map[string]bool // hosts whose presence changed since the last flush
+	interval time.Duration
+}
+
+// New builds the fleet service; call Run to start it.
+func New(st *store.Store, bus Bus, opts Options) (*Fleet, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.defaults()
+	f := &Fleet{
+		opts: opts, store: st, bus: bus, log: opts.Logger.With("component", "fleet"),
+		queue:    make(chan message, opts.QueueSize),
+		secrets:  map[string]string{},
+		presence: map[string]*presence{},
+		dirty:    map[string]bool{},
+		interval: opts.HeartbeatInterval,
+	}
+	f.m = newMetrics(opts.Registerer, f)
+	return f, nil
+}
+
+// Load warms the caches from the store. Hosts that were online when the cloud
+// stopped stay online for one offline window, so their agents have time to
+// reconnect before they are declared offline.
+func (f *Fleet) Load(ctx context.Context) error {
+	if v, err := f.store.GetSetting(ctx, settingHeartbeat); err == nil {
+		if d, perr := time.ParseDuration(v); perr == nil && d >= proto.MinHeartbeatInterval && d <= proto.MaxHeartbeatInterval {
+			f.interval = d
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("fleet: load settings: %w", err)
+	}
+	hosts, err := f.store.ListHosts(ctx)
+	if err != nil {
+		return fmt.Errorf("fleet: load hosts: %w", err)
+	}
+	now := f.opts.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range hosts {
+		f.secrets[h.ID] = h.SecretHash
+		p := &presence{status: h.Status, metrics: h.Metrics}
+		if h.Status == store.HostOnline {
+			p.lastSeen = now
+		} else if h.LastHeartbeat != nil {
+			p.lastSeen = *h.LastHeartbeat
+		}
+		f.presence[h.ID] = p
+	}
+	f.log.Info("fleet loaded", "hosts", len(hosts), "heartbeatInterval", f.interval)
+	return nil
+}
+
+// Run subscribes to device messages and processes them until ctx ends, then
+// flushes what is buffered.
+func (f *Fleet) Run(ctx context.Context) error {
+	if err := f.bus.Subscribe(proto.CloudFilter, f.enqueue); err != nil {
+		return fmt.Errorf("fleet: subscribe %s: %w", proto.CloudFilter, err)
+	}
+	flush := time.NewTicker(f.opts.FlushInterval)
+	defer flush.Stop()
+	sweep := time.NewTicker(time.Second)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// Drain what is queued, then write it with a fresh context.
+			for {
+				select {
+				case msg := <-f.queue:
+					f.handle(context.Background(), msg)
+					continue
+				default:
+				}
+				break
+			}
+			f.flush(context.Background())
+			return nil
+		case msg := <-f.queue:
+			f.handle(ctx, msg)
+		case <-flush.C:
+			f.flush(ctx)
+		case <-sweep.C:
+			f.sweep()
+		}
+	}
+}
+
+// enqueue is the bus handler: parse the topic and queue, never block.
+func (f *Fleet) enqueue(topic string, payload []byte) {
+	id, dir, kind, err := proto.ParseTopic(topic)
+	if err != nil || dir != proto.Up {
+		f.m.bad.WithLabelValues("topic").Inc()
+		return
+	}
+	select {
+	case f.queue <- message{deviceID: id, kind: kind, payload: payload, at: f.opts.Now()}:
+	default:
+		f.m.dropped.Inc()
+	}
+}
+
+func (f *Fleet) handle(ctx context.Context, msg message) {
+	log := f.log.With("device", msg.deviceID, "kind", msg.kind)
+	f.mu.Lock()
+	_, known := f.secrets[msg.deviceID]
+	f.mu.Unlock()
+	if !known {
+		// A revoked host's last messages, or a forged topic from the inline side.
+		f.m.bad.WithLabelValues("unknown_device").Inc()
+		log.Debug("message from unknown device dropped")
+		return
+	}
+	var err error
+	switch msg.kind {
+	case proto.KindRegister:
+		err = f.handleRegister(ctx, msg)
+	case proto.KindHeartbeat:
+		err = f.handleHeartbeat(msg)
+	case proto.KindStatus:
+		err = f.handleStatus(msg)
+	default:
+		// event/reply are consumed by later features.
+		return
+	}
+	if err != nil {
+		reason := "invalid"
+		switch {
+		case errors.Is(err, proto.ErrTooLarge):
+			reason = "too_large"
+		case errors.Is(err, proto.ErrUnsupportedVersion):
+			reason = "version"
+		case errors.Is(err, proto.ErrMalformed):
+			reason = "malformed"
+		case errors.Is(err, proto.ErrInvalid):
+			reason = "invalid"
+		default:
+			reason = "store"
+		}
+		f.m.bad.WithLabelValues(reason).Inc()
+		log.Warn("device message refused", "err", err)
+	}
+}
+
+func (f *Fleet) handleRegister(ctx context.Context, msg message) error {
+	reg, err := proto.DecodeRegister(msg.payload)
+	if err != nil {
+		return err
+	}
+	h := &store.Host{
+		Hostname: reg.Hostname, AgentVersion: reg.AgentVersion, OS: reg.OS, Arch: reg.Arch,
+		CPUs: reg.CPUs, MemTotalBytes: reg.MemTotalBytes, WGPublicKey: reg.WGPublicKey, Capabilities: reg.Capabilities,
+	}
+	if err := f.store.RegisterHost(ctx, msg.deviceID, msg.at, h); err != nil {
+		return fmt.Errorf("store registration: %w", err)
+	}
+	f.markSeen(msg.deviceID, msg.at, nil, 0)
+	f.m.registers.Inc()
+	f.log.Info("host registered", "device", msg.deviceID, "hostname", reg.Hostname, "version", reg.AgentVersion, "os", reg.OS, "arch", reg.Arch)
+	return f.pushConfig(msg.deviceID)
+}
+
+func (f *Fleet) pushConfig(deviceID string) error {
+	f.mu.Lock()
+	iv := f.interval
+	f.mu.Unlock()
+	payload := proto.MustEncode(&proto.Config{HeartbeatIntervalSeconds: int(iv / time.Second)})
+	if err := f.bus.Publish(proto.DownTopic(deviceID, proto.KindConfig), payload, true); err != nil {
+		return fmt.Errorf("publish config: %w", err)
+	}
+	return nil
+}
+
+func (f *Fleet) handleHeartbeat(msg message) error {
+	hb, err := proto.DecodeHeartbeat(msg.payload)
+	if err != nil {
+		return err
+	}
+	f.m.heartbeats.Inc()
+	f.markSeen(msg.deviceID, msg.at, &hb.Metrics, hb.SentAt)
+	return nil
+}
+
+func (f *Fleet) handleStatus(msg message) error {
+	st, err := proto.DecodeStatus(msg.payload)
+	if err != nil {
+		return err
+	}
+	if st.State == proto.StateOnline {
+		f.markSeen(msg.deviceID, msg.at, nil, 0)
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p := f.presence[msg.deviceID]; p != nil && p.status != store.HostOffline {
+		p.status = store.HostOffline
+		f.dirty[msg.deviceID] = true
+		f.log.Info("host offline", "device", msg.deviceID, "reason", "last will")
+	}
+	return nil
+}
+
+func (f *Fleet) markSeen(id string, at time.Time, m *proto.Metrics, sentAt int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.presence[id]
+	if p == nil {
+		p = &presence{}
+		f.presence[id] = p
+	}
+	if p.status != store.HostOnline {
+		f.log.Info("host online", "device", id)
+	}
+	p.status = store.HostOnline
+	p.lastSeen = at
+	if m != nil {
+		p.metrics = *m
+		if sentAt > 0 {
+			p.sentAt = sentAt
+		}
+	}
+	f.dirty[id] = true
+}
+
+// sweep marks hosts offline that missed MissedHeartbeats heartbeats.
+func (f *Fleet) sweep() {
+	now := f.opts.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	window := time.Duration(f.opts.MissedHeartbeats) * f.interval
+	for id, p := range f.presence {
+		if p.status == store.HostOnline && now.Sub(p.lastSeen) > window {
+			p.status = store.HostOffline
+			f.dirty[id] = true
+			f.log.Info("host offline", "device", id, "reason", "missed heartbeats", "silentFor", now.Sub(p.lastSeen).Round(time.Millisecond))
+		}
+	}
+}
+
+// flush writes every changed host's current presence in one batch.
+func (f *Fleet) flush(ctx context.Context) {
+	f.mu.Lock()
+	if len(f.dirty) == 0 {
+		f.mu.Unlock()
+		return
+	}
+	var online []store.HeartbeatUpdate
+	var offline []string
+	var sent []int64
+	for id := range f.dirty {
+		p := f.presence[id]
+		if p == nil {
+			continue
+		}
+		if p.status == store.HostOnline {
+			online = append(online, store.HeartbeatUpdate{HostID: id, At: p.lastSeen, Metrics: p.metrics})
+			if p.sentAt > 0 {
+				sent = append(sent, p.sentAt)
+				p.sentAt = 0
+			}
+		} else {
+			offline = append(offline, id)
+		}
+	}
+	clear(f.dirty)
+	f.mu.Unlock()
+
+	start := time.Now()
+	err := f.store.ApplyHeartbeats(ctx, online)
+	if err == nil {
+		err = f.store.SetHostsStatus(ctx, offline, store.HostOffline, f.opts.Now())
+	}
+	f.m.flushSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		// Put them back so the next flush tries again; nothing is lost.
+		f.mu.Lock()
+		for _, u := range online {
+			f.dirty[u.HostID] = true
+		}
+		for _, id := range offline {
+			f.dirty[id] = true
+		}
+		f.mu.Unlock()
+		f.m.flushErrors.Inc()
+		f.log.Error("writing heartbeats failed; will retry", "hosts", len(online)+len(offline), "err", err)
+		return
+	}
+	done := time.Now().UnixMilli()
+	for _, s := range sent {
+		f.m.storeLatency.Observe(float64(max(done-s, 0)) / 1000)
+	}
+}
+
+// Authenticate checks a device's secret against the stored hash in constant
+// time. It implements the broker's Authenticator.
+func (f *Fleet) Authenticate(ctx context.Context, deviceID, secret string) bool {
+	f.mu.Lock()
+	hash, ok := f.secrets[deviceID]
+	f.mu.Unlock()
+	if !ok {
+		// Another cloud node may have enrolled it: look in the store.
+		h, err := f.store.GetHost(ctx, deviceID)
+		if err != nil {
+			creds.Equal(creds.Hash("x"), secret) // same work either way
+			return false
+		}
+		hash = h.SecretHash
+		f.mu.Lock()
+		f.secrets[deviceID] = hash
+		f.mu.Unlock()
+	}
+	return creds.Equal(hash, secret)
+}
+
+// HeartbeatInterval is the interval currently pushed to agents.
+func (f *Fleet) HeartbeatInterval() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.interval
+}
+
+// SetHeartbeatInterval changes the interval, stores it and pushes it to every
+// known host (retained, so offline hosts get it when they return).
+func (f *Fleet) SetHeartbeatInterval(ctx context.Context, d time.Duration, actor string) error {
+	if d < proto.MinHeartbeatInterval || d > proto.MaxHeartbeatInterval || d%time.Second != 0 {
+		return fmt.Errorf("%w: heartbeat interval must be whole seconds between %s and %s", ErrBadRequest, proto.MinHeartbeatInterval, proto.MaxHeartbeatInterval)
+	}
+	if err := f.store.PutSetting(ctx, settingHeartbeat, d.String()); err != nil {
+		return err
+	}
+	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "settings.heartbeat_interval", Detail: d.String()})
+	now := f.opts.Now()
+	f.mu.Lock()
+	f.interval = d
+	ids := make([]string, 0, len(f.presence))
+	for id, p := range f.presence {
+		ids = append(ids, id)
+		if p.status == store.HostOnline {
+			p.lastSeen = now // a fresh window at the new cadence
+		}
+	}
+	f.mu.Unlock()
+	for _, id := range ids {
+		if err := f.pushConfig(id); err != nil {
+			f.log.Warn("pushing heartbeat interval failed", "device", id, "err", err)
+		}
+	}
+	return nil
+}

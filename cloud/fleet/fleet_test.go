@@ -1,0 +1,279 @@
+package fleet
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// memBus records what the fleet publishes and lets the test inject device
+// messages through the subscribed handler.
+type memBus struct {
+	mu        sync.Mutex
+	handler   func(string, []byte)
+	published map[string][]byte
+	kicked    []string
+}
+
+func (b *memBus) Publish(topic string, payload []byte, retain bool) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.published[topic] = payload
+	return nil
+}
+func (b *memBus) Subscribe(filter string, h func(string, []byte)) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.handler = h
+	return nil
+}
+func (b *memBus) Disconnect(id string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.kicked = append(b.kicked, id)
+	return nil
+}
+func (b *memBus) send(topic string, payload []byte) {
+	b.mu.Lock()
+	h := b.handler
+	b.mu.Unlock()
+	h(topic, payload)
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type env struct {
+	f     *Fleet
+	bus   *memBus
+	st    *store.Store
+	clk   *clock
+	reg   *prometheus.Registry
+	stop  func()
+	dir   string
+	id    string
+	token string
+}
+
+func newEnv(t *testing.T, dir string) *env {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{bus: &memBus{published: map[string][]byte{}}, st: st, clk: &clock{t: time.Now().UTC()}, reg: prometheus.NewRegistry(), dir: dir}
+	e.f, err = New(st, e.bus, Options{HeartbeatInterval: 2 * time.Second, FlushInterval: 20 * time.Millisecond, Registerer: e.reg, Now: e.clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.f.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.f.Run(ctx); close(done) }()
+	for e.bus.handler == nil {
+		time.Sleep(time.Millisecond)
+	}
+	e.stop = func() { cancel(); <-done; st.Close() }
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			e.stop()
+		}
+	})
+	return e
+}
+
+func (e *env) enroll(t *testing.T) (string, string) {
+	t.Helper()
+	plain, _, err := e.f.CreateEnrollmentToken(context.Background(), TokenRequest{TTL: time.Hour, Uses: 1, Labels: map[string]string{"zone": "a"}}, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, secret, err := e.f.Enroll(context.Background(), EnrollRequest{Token: plain, Hostname: "vm-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, secret
+}
+
+// eventually polls cond for up to 3 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (e *env) host(t *testing.T, id string) *store.Host {
+	h, err := e.st.GetHost(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func register(id string) []byte {
+	return proto.MustEncode(&proto.Register{Hostname: "vm-1", OS: "linux", Arch: "amd64", CPUs: 2, AgentVersion: "t"})
+}
+
+func TestPresenceLifecycle(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	id, secret := e.enroll(t)
+	if !e.f.Authenticate(context.Background(), id, secret) || e.f.Authenticate(context.Background(), id, secret+"x") {
+		t.Fatal("authentication wrong")
+	}
+	if e.host(t, id).Status != store.HostPending {
+		t.Fatal("new host not pending")
+	}
+	e.bus.send(proto.UpTopic(id, proto.KindRegister), register(id))
+	eventually(t, "online in store", func() bool { return e.host(t, id).Status == store.HostOnline })
+	cfg := e.bus.published[proto.DownTopic(id, proto.KindConfig)]
+	if c, err := proto.DecodeConfig(cfg); err != nil || c.HeartbeatIntervalSeconds != 2 {
+		t.Fatalf("config pushed = %s, %v", cfg, err)
+	}
+	m := proto.Metrics{CPUPercent: 42, MemUsedBytes: 1, MemTotalBytes: 2}
+	e.bus.send(proto.UpTopic(id, proto.KindHeartbeat), proto.MustEncode(&proto.Heartbeat{Seq: 1, SentAt: time.Now().UnixMilli(), Metrics: m}))
+	eventually(t, "metrics in store", func() bool { return e.host(t, id).Metrics.CPUPercent == 42 })
+	if testutil.ToFloat64(e.f.m.heartbeats) != 1 {
+		t.Fatal("heartbeat not counted")
+	}
+
+	// Last Will → offline.
+	e.bus.send(proto.UpTopic(id, proto.KindStatus), proto.MustEncode(&proto.Status{State: proto.StateOffline}))
+	eventually(t, "offline by last will", func() bool { return e.host(t, id).Status == store.HostOffline })
+
+	// Heartbeat → online again; then silence past 3 intervals → offline.
+	e.bus.send(proto.UpTopic(id, proto.KindHeartbeat), proto.MustEncode(&proto.Heartbeat{Seq: 2, Metrics: m}))
+	eventually(t, "online again", func() bool { return e.host(t, id).Status == store.HostOnline })
+	e.clk.add(5 * time.Second)
+	time.Sleep(1200 * time.Millisecond) // one sweep
+	if e.host(t, id).Status != store.HostOnline {
+		t.Fatal("offline before 3 missed heartbeats")
+	}
+	e.clk.add(2 * time.Second)
+	eventually(t, "offline by missed heartbeats", func() bool { return e.host(t, id).Status == store.HostOffline })
+}
+
+func TestBadMessagesChangeNothing(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	id, _ := e.enroll(t)
+	e.bus.send(proto.UpTopic(id, proto.KindRegister), register(id))
+	eventually(t, "online", func() bool { return e.host(t, id).Status == store.HostOnline })
+	before := e.host(t, id)
+	for _, tc := range []struct {
+		name, topic, payload, reason string
+	}{
+		{"malformed", proto.UpTopic(id, proto.KindHeartbeat), "{not json", "malformed"},
+		{"version", proto.UpTopic(id, proto.KindHeartbeat), `{"v":9}`, "version"},
+		{"invalid", proto.UpTopic(id, proto.KindHeartbeat), `{"v":1,"metrics":{"cpuPercent":500}}`, "invalid"},
+		{"too large", proto.UpTopic(id, proto.KindRegister), `{"v":1,"hostname":"` + strings.Repeat("x", proto.MaxPayload) + `"}`, "too_large"},
+		{"unknown device", proto.UpTopic("dev_unknown000", proto.KindHeartbeat), `{"v":1}`, "unknown_device"},
+		{"bad topic", "clawfleet/v1/dev/x/up/heartbeat", `{"v":1}`, "topic"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := e.f.m.bad.WithLabelValues(tc.reason)
+			n := testutil.ToFloat64(c)
+			e.bus.send(tc.topic, []byte(tc.payload))
+			eventually(t, "refusal counted", func() bool { return testutil.ToFloat64(c) == n+1 })
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	after := e.host(t, id)
+	if after.Metrics != before.Metrics || after.Hostname != before.Hostname || after.Status != before.Status {
+		t.Fatalf("bad messages changed the host: %+v → %+v", before, after)
+	}
+}
+
+func TestDeleteRevokes(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	id, secret := e.enroll(t)
+	if err := e.f.DeleteHost(context.Background(), id, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	if e.f.Authenticate(context.Background(), id, secret) {
+		t.Fatal("deleted host still authenticates")
+	}
+	if len(e.bus.kicked) != 1 || e.bus.kicked[0] != id {
+		t.Fatalf("kicked = %v", e.bus.kicked)
+	}
+	if err := e.f.DeleteHost(context.Background(), id, "admin"); err != ErrHostNotFound {
+		t.Fatalf("second delete: %v", err)
+	}
+	es, _ := e.f.Audit(context.Background(), 10)
+	if len(es) == 0 || es[0].Action != "host.delete" || es[0].Target != id {
+		t.Fatalf("audit = %+v", es)
+	}
+}
+
+func TestRestartKeepsStateAndGrace(t *testing.T) {
+	dir := t.TempDir()
+	e := newEnv(t, dir)
+	id, secret := e.enroll(t)
+	e.bus.send(proto.UpTopic(id, proto.KindRegister), register(id))
+	eventually(t, "online", func() bool { return e.host(t, id).Status == store.HostOnline })
+	if err := e.f.SetHeartbeatInterval(context.Background(), 3*time.Second, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	e.stop()
+
+	e2 := newEnv(t, dir)
+	if !e2.f.Authenticate(context.Background(), id, secret) {
+		t.Fatal("credentials lost across restart")
+	}
+	if e2.f.HeartbeatInterval() != 3*time.Second {
+		t.Fatalf("interval after restart = %s", e2.f.HeartbeatInterval())
+	}
+	hs, _ := e2.f.ListHosts(context.Background())
+	if len(hs) != 1 || hs[0].Status != store.HostOnline {
+		t.Fatalf("hosts after restart = %+v", hs)
+	}
+	// No agent comes back: offline after the window.
+	e2.clk.add(10 * time.Second)
+	eventually(t, "offline after grace", func() bool { return e2.host(t, id).Status == store.HostOffline })
+}
+
+func TestValidation(t *testing.T) {
+	e := newEnv(t, t.TempDir())
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		req  TokenRequest
+	}{
+		{"ttl too short", TokenRequest{TTL: time.Second, Uses: 1}},
+		{"zero uses", TokenRequest{TTL: time.Hour, Uses: 0}},
+		{"bad label", TokenRequest{TTL: time.Hour, Uses: 1, Labels: map[string]string{"Bad Key": "x"}}},
+	} {
+		if _, _, err := e.f.CreateEnrollmentToken(ctx, tc.req, "admin"); err == nil || !strings.Contains(err.Error(), "bad request") {
+			t.Errorf("%s: err = %v", tc.name, err)
+		}
+	}
+	if err := e.f.SetHeartbeatInterval(ctx, 1500*time.Millisecond, "admin"); err == nil {
+		t.Error("fractional interval accepted")
+	}
+	if _, _, err := e.f.Enroll(ctx, EnrollRequest{Token: "cfe_wrong"}); err == nil {
+		t.Error("wrong token enrolled")
+	}
+	hs, _ := e.f.ListHosts(ctx)
+	if len(hs) != 0 {
+		t.Fatalf("validation failures created hosts: %d", len(hs))
+	}
+}

@@ -1,0 +1,239 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/pkg/creds"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+// ListHosts returns every host with its live status and metrics.
+func (f *Fleet) ListHosts(ctx context.Context) ([]store.Host, error) {
+	hs, err := f.store.ListHosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range hs {
+		f.overlay(&hs[i])
+	}
+	return hs, nil
+}
+
+// GetHost returns one host with its live status, or ErrHostNotFound.
+func (f *Fleet) GetHost(ctx context.Context, id string) (*store.Host, error) {
+	h, err := f.store.GetHost(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrHostNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.overlay(h)
+	f.mu.Unlock()
+	return h, nil
+}
+
+func (f *Fleet) overlay(h *store.Host) {
+	p := f.presence[h.ID]
+	if p == nil {
+		return
+	}
+	h.Status = p.status
+	if !p.lastSeen.IsZero() {
+		t := p.lastSeen
+		h.LastHeartbeat = &t
+	}
+	h.Metrics = p.metrics
+}
+
+// Counts returns the number of hosts by status.
+func (f *Fleet) Counts() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := map[string]int{store.HostOnline: 0, store.HostOffline: 0, store.HostPending: 0}
+	for _, p := range f.presence {
+		c[p.status]++
+	}
+	return c
+}
+
+// DeleteHost revokes a host: its credentials stop working at once, its
+// connection is dropped and its retained messages are cleared.
+func (f *Fleet) DeleteHost(ctx context.Context, id, actor string) error {
+	if err := f.store.DeleteHost(ctx, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return ErrHostNotFound
+		}
+		return err
+	}
+	f.mu.Lock()
+	delete(f.secrets, id)
+	delete(f.presence, id)
+	delete(f.dirty, id)
+	f.mu.Unlock()
+	if err := f.bus.Disconnect(id); err != nil {
+		f.log.Warn("disconnecting revoked host failed", "device", id, "err", err)
+	}
+	// An empty retained payload deletes the retained message.
+	_ = f.bus.Publish(proto.DownTopic(id, proto.KindConfig), nil, true)
+	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "host.delete", Target: id})
+	f.log.Info("host deleted", "device", id, "by", actor)
+	return nil
+}
+
+// TokenRequest asks for an enrollment token.
+type TokenRequest struct {
+	TTL    time.Duration
+	Uses   int
+	Labels map[string]string
+}
+
+var labelKey = regexp.MustCompile(`^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$`)
+
+// ValidateLabels checks label keys and values.
+func ValidateLabels(labels map[string]string) error {
+	if len(labels) > 32 {
+		return fmt.Errorf("%w: at most 32 labels", ErrBadRequest)
+	}
+	for k, v := range labels {
+		if !labelKey.MatchString(k) {
+			return fmt.Errorf("%w: label key %q: use 1-63 lowercase letters, digits, '.', '_', '/', '-'", ErrBadRequest, k)
+		}
+		if len(v) > 255 {
+			return fmt.Errorf("%w: label %q value longer than 255 bytes", ErrBadRequest, k)
+		}
+	}
+	return nil
+}
+
+// CreateEnrollmentToken issues a token and returns it in plain text, once.
+func (f *Fleet) CreateEnrollmentToken(ctx context.Context, req TokenRequest, actor string) (string, *store.EnrollmentToken, error) {
+	switch {
+	case req.TTL < time.Minute || req.TTL > 365*24*time.Hour:
+		return "", nil, fmt.Errorf("%w: ttl must be between 1m and 8760h", ErrBadRequest)
+	case req.Uses < 1 || req.Uses > 100000:
+		return "", nil, fmt.Errorf("%w: uses must be between 1 and 100000", ErrBadRequest)
+	}
+	if err := ValidateLabels(req.Labels); err != nil {
+		return "", nil, err
+	}
+	plain := creds.NewToken("cfe_")
+	t := &store.EnrollmentToken{
+		ID: "tok_" + creds.NewDeviceID()[len(proto.DeviceIDPrefix):], Hash: creds.Hash(plain),
+		Labels: req.Labels, UsesTotal: req.Uses, UsesLeft: req.Uses,
+		ExpiresAt: f.opts.Now().Add(req.TTL), CreatedBy: actor,
+	}
+	if err := f.store.CreateEnrollmentToken(ctx, t); err != nil {
+		return "", nil, err
+	}
+	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "token.create", Target: t.ID, Detail: fmt.Sprintf("uses=%d ttl=%s", req.Uses, req.TTL)})
+	return plain, t, nil
+}
+
+// ListEnrollmentTokens lists tokens (hashes only).
+func (f *Fleet) ListEnrollmentTokens(ctx context.Context) ([]store.EnrollmentToken, error) {
+	return f.store.ListEnrollmentTokens(ctx)
+}
+
+// ErrTokenNotFound is returned when revoking an unknown token.
+var ErrTokenNotFound = errors.New("enrollment token not found")
+
+// RevokeEnrollmentToken stops a token from enrolling more hosts.
+func (f *Fleet) RevokeEnrollmentToken(ctx context.Context, id, actor string) (*store.EnrollmentToken, error) {
+	t, err := f.store.RevokeEnrollmentToken(ctx, id, f.opts.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrTokenNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "token.revoke", Target: id})
+	return t, nil
+}
+
+// EnrollRequest is a host asking to join with an enrollment token.
+type EnrollRequest struct {
+	Token    string
+	Name     string
+	Hostname string
+	Labels   map[string]string
+}
+
+// ValidateName checks a host name given by a person or an agent.
+func ValidateName(name string) error {
+	if len(name) > 255 {
+		return fmt.Errorf("%w: name longer than 255 bytes", ErrBadRequest)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w: name has control characters", ErrBadRequest)
+		}
+	}
+	return nil
+}
+
+// Enroll exchanges a token for new device credentials. The secret is returned
+// once; only its hash is stored.
+func (f *Fleet) Enroll(ctx context.Context, req EnrollRequest) (deviceID, secret string, err error) {
+	if err := ValidateName(req.Name); err != nil {
+		return "", "", err
+	}
+	if err := ValidateName(req.Hostname); err != nil {
+		return "", "", err
+	}
+	if err := ValidateLabels(req.Labels); err != nil {
+		return "", "", err
+	}
+	id, secret := creds.NewDeviceID(), creds.NewSecret()
+	name := req.Name
+	if name == "" {
+		name = req.Hostname
+	}
+	h := &store.Host{ID: id, Name: name, Hostname: req.Hostname, SecretHash: creds.Hash(secret), Labels: req.Labels}
+	tok, err := f.store.Enroll(ctx, creds.Hash(creds.TrimToken(req.Token)), f.opts.Now(), h)
+	if err != nil {
+		return "", "", err
+	}
+	f.addHost(h)
+	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: "token:" + tok.ID, Action: "host.enroll", Target: id, Detail: name})
+	f.log.Info("host enrolled", "device", id, "name", name, "token", tok.ID, "usesLeft", tok.UsesLeft)
+	return id, secret, nil
+}
+
+// Provision pre-registers a device (factory flow) and returns its credentials.
+func (f *Fleet) Provision(ctx context.Context, name string, labels map[string]string, actor string) (deviceID, secret string, err error) {
+	if err := ValidateName(name); err != nil {
+		return "", "", err
+	}
+	if err := ValidateLabels(labels); err != nil {
+		return "", "", err
+	}
+	id, secret := creds.NewDeviceID(), creds.NewSecret()
+	h := &store.Host{ID: id, Name: name, SecretHash: creds.Hash(secret), Labels: labels}
+	if err := f.store.CreateHost(ctx, h); err != nil {
+		return "", "", err
+	}
+	f.addHost(h)
+	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "host.provision", Target: id, Detail: name})
+	return id, secret, nil
+}
+
+func (f *Fleet) addHost(h *store.Host) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.secrets[h.ID] = h.SecretHash
+	f.presence[h.ID] = &presence{status: store.HostPending}
+}
+
+// Audit returns the newest audit events.
+func (f *Fleet) Audit(ctx context.Context, limit int) ([]store.AuditEvent, error) {
+	return f.store.ListAudit(ctx, limit)
+}
