@@ -1,0 +1,274 @@
+// Command clawfleet-agent is the ClawFleet device agent: `enroll` registers
+// the host with the cloud, `run` keeps it connected and reporting.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/clawfleet/clawfleet/agent/capability"
+	"github.com/clawfleet/clawfleet/agent/enroll"
+	"github.com/clawfleet/clawfleet/agent/i18n"
+	"github.com/clawfleet/clawfleet/agent/link"
+	"github.com/clawfleet/clawfleet/agent/metrics"
+	"github.com/clawfleet/clawfleet/agent/version"
+	"github.com/clawfleet/clawfleet/pkg/creds"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+// DefaultStateDir holds the credentials unless --state-dir or
+// CLAWFLEET_STATE_DIR say otherwise.
+const DefaultStateDir = "/var/lib/clawfleet-agent"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	var ee exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		os.Exit(ee.code)
+	default:
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the program with code after its message was shown.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+var (
+	errUsage  = exitError{2} // bad command line; usage was printed
+	errFailed = exitError{1} // failure; the reason was printed
+)
+
+// cli is one invocation's environment.
+type cli struct {
+	lang           i18n.Lang
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// fail prints a localized error and returns errFailed.
+func (c *cli) fail(key string, args ...any) error {
+	fmt.Fprintln(c.stderr, c.lang.T("err.prefix", c.lang.T(key, args...)))
+	return errFailed
+}
+
+// usageError prints a localized error and the command's usage.
+func (c *cli) usageError(usageKey, key string, args ...any) error {
+	fmt.Fprintln(c.stderr, c.lang.T("err.prefix", c.lang.T(key, args...)))
+	fmt.Fprintln(c.stderr)
+	fmt.Fprint(c.stderr, c.usageText(usageKey))
+	return errUsage
+}
+
+// usageText returns a command's usage (the main one names the version).
+func (c *cli) usageText(key string) string {
+	if key == "usage.main" {
+		return c.lang.T(key, version.Version)
+	}
+	return c.lang.T(key)
+}
+
+// env returns the variable's value, or def when unset or empty.
+func (c *cli) env(key, def string) string {
+	if v := c.getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// run executes the command line args. It returns nil on success and when
+// ctx ends a running agent; errors are printed before they are returned.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	c := &cli{lang: i18n.Detect(getenv), stdout: stdout, stderr: stderr, getenv: getenv}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, c.usageText("usage.main"))
+		return errUsage
+	}
+	switch args[0] {
+	case "enroll":
+		return c.enroll(ctx, args[1:])
+	case "run":
+		return c.runAgent(ctx, args[1:])
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, c.lang.T("version", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH))
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, c.usageText("usage.main"))
+		return nil
+	default:
+		return c.usageError("usage.main", "err.unknownCommand", args[0])
+	}
+}
+
+// parse parses a subcommand's flags. done is true when the caller should
+// return err (help shown, or a usage error).
+func (c *cli) parse(fs *flag.FlagSet, usageKey string, args []string) (done bool, err error) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(c.stdout, c.usageText(usageKey))
+			return true, nil
+		}
+		return true, c.usageError(usageKey, "err.args", err)
+	}
+	if fs.NArg() > 0 {
+		return true, c.usageError(usageKey, "err.extraArgs", fs.Args())
+	}
+	return false, nil
+}
+
+// labels is a repeatable --label key=value flag. Malformed values are kept
+// aside (not refused by Set) so the error can be reported in the user's language.
+type labels struct {
+	m   map[string]string
+	bad []string
+}
+
+func (l *labels) String() string {
+	if l == nil {
+		return ""
+	}
+	kv := make([]string, 0, len(l.m))
+	for k, v := range l.m {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ",")
+}
+
+func (l *labels) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if k = strings.TrimSpace(k); !ok || k == "" {
+		l.bad = append(l.bad, s)
+		return nil
+	}
+	if l.m == nil {
+		l.m = map[string]string{}
+	}
+	l.m[k] = strings.TrimSpace(v)
+	return nil
+}
+
+func (c *cli) enroll(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("enroll", flag.ContinueOnError)
+	cloud := fs.String("cloud", c.env("CLAWFLEET_CLOUD_URL", ""), "")
+	token := fs.String("token", c.env("CLAWFLEET_ENROLL_TOKEN", ""), "")
+	stateDir := fs.String("state-dir", c.env("CLAWFLEET_STATE_DIR", DefaultStateDir), "")
+	name := fs.String("name", "", "")
+	force := fs.Bool("force", false, "")
+	var lbls labels
+	fs.Var(&lbls, "label", "")
+	if done, err := c.parse(fs, "usage.enroll", args); done {
+		return err
+	}
+	if len(lbls.bad) > 0 {
+		return c.usageError("usage.enroll", "err.label", lbls.bad[0])
+	}
+	if *cloud == "" {
+		return c.usageError("usage.enroll", "err.missingCloud")
+	}
+	if creds.TrimToken(*token) == "" {
+		return c.usageError("usage.enroll", "err.missingToken")
+	}
+	hostname, _ := os.Hostname()
+	path, cr, err := enroll.Enroll(ctx, enroll.Params{
+		CloudURL: *cloud, Token: *token, StateDir: *stateDir,
+		Name: *name, Hostname: hostname, Labels: lbls.m, Force: *force,
+	})
+	var apiErr *enroll.APIError
+	switch {
+	case err == nil:
+	case errors.Is(err, enroll.ErrExists):
+		return c.fail("err.exists", path)
+	case errors.As(err, &apiErr):
+		return c.fail("err.enrollRefused", apiErr.Message)
+	default:
+		return c.fail("err.enrollFailed", err)
+	}
+	fmt.Fprintln(c.stdout, c.lang.T("ok.enrolled", cr.DeviceID, path, *stateDir))
+	return nil
+}
+
+func (c *cli) runAgent(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	stateDir := fs.String("state-dir", c.env("CLAWFLEET_STATE_DIR", DefaultStateDir), "")
+	heartbeat := fs.Duration("heartbeat", link.DefaultHeartbeatInterval, "")
+	keepalive := fs.Duration("keepalive", link.DefaultKeepAlive, "")
+	logLevel := fs.String("log-level", c.env("CLAWFLEET_LOG_LEVEL", "info"), "")
+	if done, err := c.parse(fs, "usage.run", args); done {
+		return err
+	}
+	if *heartbeat < proto.MinHeartbeatInterval || *heartbeat > proto.MaxHeartbeatInterval {
+		return c.usageError("usage.run", "err.heartbeat", *heartbeat)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return c.usageError("usage.run", "err.logLevel", *logLevel)
+	}
+	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+
+	path := filepath.Join(*stateDir, creds.FileName)
+	cr, err := creds.Load(path)
+	if err != nil {
+		return c.fail("err.loadCreds", err, *stateDir)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("credentials file is readable by other users; chmod 600 it", "path", path, "mode", fi.Mode().Perm())
+	}
+
+	sampler := metrics.NewSampler(*stateDir)
+	l, err := link.New(link.Options{
+		Creds:             cr,
+		HeartbeatInterval: *heartbeat,
+		KeepAlive:         *keepalive,
+		Metrics:           sampler,
+		Register:          registerFunc(log),
+		Logger:            log,
+	})
+	if err != nil {
+		return c.fail("err.agent", err)
+	}
+	log.Info("clawfleet-agent starting", "version", version.Version, "device", cr.DeviceID, "broker", cr.MQTTURL, "stateDir", *stateDir)
+	if err := l.Run(ctx); err != nil {
+		return c.fail("err.agent", err)
+	}
+	log.Info("clawfleet-agent stopped")
+	return nil
+}
+
+// registerFunc builds the register payload from the host's facts and
+// capabilities, probed again on every (re)connect.
+func registerFunc(log *slog.Logger) func(context.Context) proto.Register {
+	return func(ctx context.Context) proto.Register {
+		f := metrics.HostFacts(ctx)
+		caps := capability.Detect(ctx)
+		log.Debug("host probed", "hostname", f.Hostname, "cpus", f.CPUs, "docker", caps.Docker, "wireguard", caps.WireGuardModes)
+		return proto.Register{
+			Hostname:      f.Hostname,
+			OS:            f.OS,
+			Arch:          f.Arch,
+			CPUs:          f.CPUs,
+			MemTotalBytes: f.MemTotalBytes,
+			AgentVersion:  version.Version,
+			Capabilities:  caps,
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package i18n
+
+// Catalog maps message keys to their texts. Every entry has both languages
+// with the same formatting verbs in the same order (checked by a test).
+var Catalog = map[string]Message{
+	"usage.main": {
+		En: `clawfleet-agent %s: the ClawFleet device agent
+
+Usage:
+  clawfleet-agent enroll --cloud URL --token TOKEN [options]   register this host with the cloud
+  clawfleet-agent run [options]                                connect to the cloud and report this host
+  clawfleet-agent version                                      print the version
+
+Run "clawfleet-agent COMMAND --help" for a command's options.
+
+Environment:
+  CLAWFLEET_STATE_DIR     state directory (default /var/lib/clawfleet-agent)
+  CLAWFLEET_CLOUD_URL     cloud URL for enroll
+  CLAWFLEET_ENROLL_TOKEN  enrollment token for enroll
+  CLAWFLEET_LOG_LEVEL     log level for run: debug, info, warn, error
+  CLAWFLEET_LANG          language of these messages: en or zh
+Command-line flags take precedence over the environment.
+`,
+		Zh: `clawfleet-agent %s：ClawFleet 设备代理
+
+用法：
+  clawfleet-agent enroll --cloud URL --token 令牌 [选项]   将本机注册到云端
+  clawfleet-agent run [选项]                               连接云端并上报本机状态
+  clawfleet-agent version                                  显示版本
+
+运行 "clawfleet-agent 命令 --help" 查看该命令的选项。
+
+环境变量：
+  CLAWFLEET_STATE_DIR     状态目录（默认 /var/lib/clawfleet-agent）
+  CLAWFLEET_CLOUD_URL     enroll 使用的云端地址
+  CLAWFLEET_ENROLL_TOKEN  enroll 使用的注册令牌
+  CLAWFLEET_LOG_LEVEL     run 的日志级别：debug、info、warn、error
+  CLAWFLEET_LANG          提示信息的语言：en 或 zh
+命令行参数优先于环境变量。
+`,
+	},
+	"usage.enroll": {
+		En: `Usage: clawfleet-agent enroll --cloud URL --token TOKEN [options]
+
+Exchanges an enrollment token for this host's credentials and saves them to
+STATE_DIR/credentials.json (mode 0600).
+
+Options:
+  --cloud URL        cloud URL, e.g. https://cloud.example.com (env CLAWFLEET_CLOUD_URL)
+  --token TOKEN      enrollment token (env CLAWFLEET_ENROLL_TOKEN)
+  --state-dir DIR    state directory (env CLAWFLEET_STATE_DIR, default /var/lib/clawfleet-agent)
+  --name NAME        name shown in the cloud (default: the hostname)
+  --label KEY=VALUE  label for this host; repeat for several
+  --force            replace existing credentials
+`,
+		Zh: `用法：clawfleet-agent enroll --cloud URL --token 令牌 [选项]
+
+用注册令牌换取本机凭据，并保存到 STATE_DIR/credentials.json（权限 0600）。
+
+选项：
+  --cloud URL        云端地址，例如 https://cloud.example.com（环境变量 CLAWFLEET_CLOUD_URL）
+  --token 令牌       注册令牌（环境变量 CLAWFLEET_ENROLL_TOKEN）
+  --state-dir 目录   状态目录（环境变量 CLAWFLEET_STATE_DIR，默认 /var/lib/clawfleet-agent）
+  --name 名称        在云端显示的名称（默认：主机名）
+  --label 键=值      本机标签，可重复指定多个
+  --force            覆盖已有凭据
+`,
+	},
+	"usage.run": {
+		En: `Usage: clawfleet-agent run [options]
+
+Connects to the cloud with STATE_DIR/credentials.json and reports this host
+until stopped (SIGINT or SIGTERM).
+
+Options:
+  --state-dir DIR     state directory (env CLAWFLEET_STATE_DIR, default /var/lib/clawfleet-agent)
+  --heartbeat 5s      heartbeat interval until the cloud sends its own (1s to 10m)
+  --keepalive 30s     MQTT keepalive; a dead link is noticed within 1.5x this
+  --log-level LEVEL   debug, info, warn or error (env CLAWFLEET_LOG_LEVEL, default info)
+`,
+		Zh: `用法：clawfleet-agent run [选项]
+
+使用 STATE_DIR/credentials.json 连接云端并持续上报本机状态，直到被停止（SIGINT 或 SIGTERM）。
+
+选项：
+  --state-dir 目录    状态目录（环境变量 CLAWFLEET_STATE_DIR，默认 /var/lib/clawfleet-agent）
+  --heartbeat 5s      云端下发配置前使用的心跳间隔（1s 到 10m）
+  --keepalive 30s     MQTT 保活间隔；连接断开会在其 1.5 倍时间内被发现
+  --log-level 级别    debug、info、warn 或 error（环境变量 CLAWFLEET_LOG_LEVEL，默认 info）
+`,
+	},
+	"version": {
+		En: "clawfleet-agent %s (%s, %s/%s)",
+		Zh: "clawfleet-agent %s（%s，%s/%s）",
+	},
+	"err.prefix": {
+		En: "clawfleet-agent: %s",
+		Zh: "clawfleet-agent：%s",
+	},
+	"err.unknownCommand": {
+		En: "unknown command %q",
+		Zh: "未知命令 %q",
+	},
+	"err.args": {
+		En: "invalid arguments: %v",
+		Zh: "参数无效：%v",
+	},
+	"err.extraArgs": {
+		En: "unexpected arguments: %q",
+		Zh: "多余的参数：%q",
+	},
+	"err.missingCloud": {
+		En: "the cloud URL is missing: use --cloud or CLAWFLEET_CLOUD_URL",
+		Zh: "缺少云端地址：请使用 --cloud 或 CLAWFLEET_CLOUD_URL",
+	},
+	"err.missingToken": {
+		En: "the enrollment token is missing: use --token or CLAWFLEET_ENROLL_TOKEN",
+		Zh: "缺少注册令牌：请使用 --token 或 CLAWFLEET_ENROLL_TOKEN",
+	},
+	"err.label": {
+		En: "label %q must look like key=value",
+		Zh: "标签 %q 的格式应为 键=值",
+	},
+	"err.exists": {
+		En: "credentials already exist at %s; use --force to replace them",
+		Zh: "凭据已存在于 %s；如需覆盖请使用 --force",
+	},
+	"err.enrollRefused": {
+		En: "the cloud refused the enrollment: %s",
+		Zh: "云端拒绝了注册：%s",
+	},
+	"err.enrollFailed": {
+		En: "enrollment failed: %v",
+		Zh: "注册失败：%v",
+	},
+	"err.loadCreds": {
+		En: "cannot use the credentials: %v\nEnroll this host first: clawfleet-agent enroll --cloud URL --token TOKEN --state-dir %s",
+		Zh: "无法使用凭据：%v\n请先注册本机：clawfleet-agent enroll --cloud URL --token 令牌 --state-dir %s",
+	},
+	"err.heartbeat": {
+		En: "--heartbeat %v is out of range: use 1s to 10m",
+		Zh: "--heartbeat %v 超出范围：应在 1s 到 10m 之间",
+	},
+	"err.logLevel": {
+		En: "log level %q is unknown: use debug, info, warn or error",
+		Zh: "未知的日志级别 %q：请使用 debug、info、warn 或 error",
+	},
+	"err.agent": {
+		En: "the agent stopped: %v",
+		Zh: "代理已停止：%v",
+	},
+	"ok.enrolled": {
+		En: "Enrolled as %s. Credentials saved to %s.\nStart the agent with: clawfleet-agent run --state-dir %s",
+		Zh: "注册成功，设备 ID：%s。凭据已保存到 %s。\n启动代理：clawfleet-agent run --state-dir %s",
+	},
+}

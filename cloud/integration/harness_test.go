@@ -1,0 +1,339 @@
+// Package integration starts the real binaries (clawfleet-cloud,
+// clawfleet-agent, clawfleet-provision) as processes on real TCP ports and
+// checks them from the outside: HTTP API, /metrics and raw MQTT clients.
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "clawfleet-it-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	for _, pkg := range []string{"cloud/cmd/clawfleet-cloud", "agent/cmd/clawfleet-agent", "provisioning/cmd/clawfleet-provision"} {
+		cmd := exec.Command("go", "build", "-o", dir, "github.com/clawfleet/clawfleet/"+pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func bin(name string) string { return filepath.Join(binDir, name) }
+
+// freePort returns a port that was free a moment ago on 127.0.0.1.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a started binary whose output is kept for failure messages.
+type proc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{}
+	err  error
+}
+
+func (p *proc) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+func start(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, done: make(chan struct{})}
+	p.cmd = exec.Command(bin(strings.Fields(name)[0]), args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("---- output of %s ----\n%s", name, tail(p.output(), 60))
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// stop signals the process and waits for it; it returns the exit error.
+func (p *proc) stop(sig syscall.Signal) error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		p.t.Errorf("%s did not stop within 15 s of %s", p.name, sig)
+	}
+	return p.err
+}
+
+// cloud is a clawfleet-cloud process with fixed ports, so it can be restarted.
+type cloud struct {
+	t          *testing.T
+	dataDir    string
+	httpPort   int
+	mqttPort   int
+	adminToken string
+	extraEnv   []string
+	p          *proc
+}
+
+func newCloud(t *testing.T, extraEnv ...string) *cloud {
+	c := &cloud{t: t, dataDir: t.TempDir(), httpPort: freePort(t), mqttPort: freePort(t), adminToken: "cfa_integration_admin_token_0123456789", extraEnv: extraEnv}
+	c.start()
+	return c
+}
+
+func (c *cloud) start() {
+	c.t.Helper()
+	env := append([]string{
+		"CLAWFLEET_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(c.httpPort),
+		"CLAWFLEET_MQTT_ADDR=127.0.0.1:" + strconv.Itoa(c.mqttPort),
+		"CLAWFLEET_DATA_DIR=" + c.dataDir,
+		"CLAWFLEET_ADMIN_TOKEN=" + c.adminToken,
+		"CLAWFLEET_HEARTBEAT_INTERVAL=1s",
+		"CLAWFLEET_HEARTBEAT_FLUSH_INTERVAL=100ms",
+		"CLAWFLEET_LOG_LEVEL=debug",
+	}, c.extraEnv...)
+	c.p = start(c.t, "clawfleet-cloud", env)
+	c.awaitHealthy()
+}
+
+func (c *cloud) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", c.httpPort, path) }
+
+func (c *cloud) mqttURL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", c.mqttPort) }
+
+func (c *cloud) awaitHealthy() {
+	c.t.Helper()
+	await(c.t, "cloud healthy", 30*time.Second, func() bool {
+		select {
+		case <-c.p.done:
+			c.t.Fatalf("cloud exited: %v\n%s", c.p.err, tail(c.p.output(), 40))
+		default:
+		}
+		resp, err := http.Get(c.url("/api/health"))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+// do sends an HTTP request; body may be nil, a string or a value to encode.
+func (c *cloud) do(method, path, token string, body any) (int, []byte) {
+	c.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		r = bytes.NewReader(j)
+	}
+	req, _ := http.NewRequest(method, c.url(path), r)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// admin is do with the admin token, failing the test on an unexpected status.
+func (c *cloud) admin(method, path string, body any, want int, into any) {
+	c.t.Helper()
+	code, out := c.do(method, path, c.adminToken, body)
+	if code != want {
+		c.t.Fatalf("%s %s = %d %s, want %d", method, path, code, out, want)
+	}
+	if into != nil {
+		if err := json.Unmarshal(out, into); err != nil {
+			c.t.Fatalf("%s %s: decode %s: %v", method, path, out, err)
+		}
+	}
+}
+
+type hostJSON struct {
+	ID            string  `json:"id"`
+	Name          string  `json:"name"`
+	Status        string  `json:"status"`
+	LastHeartbeat *string `json:"lastHeartbeat"`
+	AgentVersion  string  `json:"agentVersion"`
+	OS            string  `json:"os"`
+	Arch          string  `json:"arch"`
+	Metrics       struct {
+		CPUPercent     float64 `json:"cpuPercent"`
+		MemUsedBytes   uint64  `json:"memUsedBytes"`
+		MemTotalBytes  uint64  `json:"memTotalBytes"`
+		DiskUsedBytes  uint64  `json:"diskUsedBytes"`
+		DiskTotalBytes uint64  `json:"diskTotalBytes"`
+		Load1          float64 `json:"load1"`
+	} `json:"metrics"`
+}
+
+func (c *cloud) hosts() map[string]hostJSON {
+	c.t.Helper()
+	var hs []hostJSON
+	c.admin("GET", "/api/hosts", nil, 200, &hs)
+	m := map[string]hostJSON{}
+	for _, h := range hs {
+		m[h.ID] = h
+	}
+	return m
+}
+
+// metric returns the sum of every sample of a metric family whose labels
+// contain all of the given label pairs (e.g. `action="publish"`).
+func (c *cloud) metric(name string, labels ...string) float64 {
+	c.t.Helper()
+	resp, err := http.Get(c.url("/metrics"))
+	if err != nil {
+		c.t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			ok = ok && strings.Contains(line, l)
+		}
+		if !ok {
+			continue
+		}
+		f := strings.Fields(line)
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		sum += v
+	}
+	return sum
+}
+
+// enrollToken creates an enrollment token.
+func (c *cloud) enrollToken(uses int, ttl string) (token, id string) {
+	var out struct{ Token, ID string }
+	c.admin("POST", "/api/admin/enrollment-tokens", map[string]any{"ttl": ttl, "uses": uses, "labels": map[string]string{"pool": "it"}}, 201, &out)
+	return out.Token, out.ID
+}
+
+// agent is an enrolled agent: its state dir and, while running, its process.
+type agent struct {
+	t        *testing.T
+	name     string
+	stateDir string
+	deviceID string
+	secret   string
+	p        *proc
+}
+
+func (c *cloud) enrollAgent(token, name string) *agent {
+	c.t.Helper()
+	a := &agent{t: c.t, name: name, stateDir: c.t.TempDir()}
+	cmd := exec.Command(bin("clawfleet-agent"), "enroll", "--cloud", c.url(""), "--token", token, "--state-dir", a.stateDir, "--name", name)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.t.Fatalf("enroll %s: %v\n%s", name, err, out)
+	}
+	a.loadCreds()
+	return a
+}
+
+func (a *agent) loadCreds() {
+	b, err := os.ReadFile(filepath.Join(a.stateDir, "credentials.json"))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var cr struct{ DeviceID, Secret string }
+	if err := json.Unmarshal(b, &cr); err != nil {
+		a.t.Fatal(err)
+	}
+	a.deviceID, a.secret = cr.DeviceID, cr.Secret
+}
+
+func (a *agent) start() {
+	a.p = start(a.t, "clawfleet-agent "+a.name, []string{"CLAWFLEET_LOG_LEVEL=debug"}, "run", "--state-dir", a.stateDir, "--heartbeat", "1s", "--keepalive", "2s")
+}
+
+// await polls cond until it holds or the timeout passes.
+func await(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+var _ = context.Background

@@ -1,0 +1,73 @@
+package proto
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// The decoders take bytes straight from the network: they must never panic,
+// and whatever they accept must satisfy their own validation.
+
+func FuzzDecodeRegister(f *testing.F) {
+	f.Add([]byte(`{"v":1,"hostname":"vm1","os":"linux","arch":"amd64","cpus":2,"labels":{"a":"b"}}`))
+	f.Add([]byte(`{"v":1}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeRegister(b)
+		if err != nil {
+			return
+		}
+		if m.V != Version || m.Hostname == "" || len(m.Hostname) > 255 || len(m.Labels) > 32 {
+			t.Fatalf("accepted invalid register %+v", m)
+		}
+		if _, err := DecodeRegister(MustEncode(m)); err != nil {
+			t.Fatalf("re-encoded register refused: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeHeartbeat(f *testing.F) {
+	f.Add([]byte(`{"v":1,"seq":1,"metrics":{"cpuPercent":1.5,"memUsedBytes":1,"memTotalBytes":2}}`))
+	f.Add([]byte(`{"v":1,"metrics":{"cpuPercent":1e400}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeHeartbeat(b)
+		if err != nil {
+			return
+		}
+		mt := m.Metrics
+		if mt.CPUPercent < 0 || mt.CPUPercent > 100 || mt.MemUsedBytes > mt.MemTotalBytes || mt.DiskUsedBytes > mt.DiskTotalBytes {
+			t.Fatalf("accepted invalid heartbeat %+v", m)
+		}
+		if _, err := json.Marshal(m); err != nil {
+			t.Fatalf("accepted heartbeat cannot be re-encoded: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeStatusConfig(f *testing.F) {
+	f.Add([]byte(`{"v":1,"state":"offline"}`))
+	f.Add([]byte(`{"v":1,"heartbeatIntervalSeconds":5}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if s, err := DecodeStatus(b); err == nil && s.State != StateOnline && s.State != StateOffline {
+			t.Fatalf("accepted status %q", s.State)
+		}
+		if c, err := DecodeConfig(b); err == nil && (c.HeartbeatInterval() < MinHeartbeatInterval || c.HeartbeatInterval() > MaxHeartbeatInterval) {
+			t.Fatalf("accepted interval %v", c.HeartbeatInterval())
+		}
+	})
+}
+
+func FuzzParseTopic(f *testing.F) {
+	f.Add("clawfleet/v1/dev/dev_abcdefgh/up/heartbeat")
+	f.Add("clawfleet/v1/dev/#")
+	f.Fuzz(func(t *testing.T, topic string) {
+		id, dir, kind, err := ParseTopic(topic)
+		if err != nil {
+			return
+		}
+		if strings.ContainsAny(id, "/+#") || Topic(id, dir, kind) != topic {
+			t.Fatalf("accepted %q as %q %q %q", topic, id, dir, kind)
+		}
+	})
+}
