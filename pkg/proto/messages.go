@@ -98,6 +98,14 @@ func Encode(msg any) ([]byte, error) {
 		m.V = Version
 	case *Config:
 		m.V = Version
+	case *Desired:
+		m.V = Version
+	case *TenantReport:
+		m.V = Version
+	case *Command:
+		m.V = Version
+	case *Reply:
+		m.V = Version
 	}
 	b, err := json.Marshal(msg)
 	if err != nil {

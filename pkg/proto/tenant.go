@@ -1,0 +1,277 @@
+package proto
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Tenant states, as desired by the cloud and as reported by an agent.
+const (
+	TenantPending  = "pending"  // cloud only: not yet acknowledged by the host
+	TenantStarting = "starting" // process/container up, readiness probe not yet passing
+	TenantRunning  = "running"  // readiness probe passes
+	TenantStopped  = "stopped"
+	TenantFailed   = "failed"
+)
+
+// TenantSpec is one tenant gateway a host must run.
+type TenantSpec struct {
+	ID    string `json:"id"`    // "ten_" + lowercase letters/digits
+	Slug  string `json:"slug"`  // DNS label, unique in the cloud
+	Owner string `json:"owner"` // the owner's user ID (X-User-ID)
+	// State is what the cloud wants: TenantRunning or TenantStopped.
+	State string `json:"state"`
+	// RestartGen is bumped by the cloud to ask for a restart.
+	RestartGen int64 `json:"restartGen"`
+	// Port is the host port the gateway listens on (loopback or tunnel
+	// address); the cloud keeps tenants' base ports PortSpacing apart
+	// because a gateway also uses ports derived from its base port.
+	Port           int      `json:"port"`
+	Image          string   `json:"image,omitempty"` // docker runtime
+	CPUMillis      int      `json:"cpuMillis"`
+	MemoryBytes    int64    `json:"memoryBytes"`
+	DiskBytes      int64    `json:"diskBytes"`
+	PidsLimit      int      `json:"pidsLimit"`
+	GatewayToken   string   `json:"gatewayToken"`
+	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
+}
+
+// PortSpacing is the minimum distance between two tenants' base ports.
+const PortSpacing = 120
+
+// Desired is the retained desired state of one host (down/desired). The
+// agent converges to it after every (re)connect and restart.
+type Desired struct {
+	Header
+	// Revision increases with every change; the agent acknowledges it with
+	// a Reply whose ID is DesiredReplyID(Revision).
+	Revision int64        `json:"revision"`
+	Tenants  []TenantSpec `json:"tenants"`
+	// Purge lists tenants whose data the host must delete (deleted
+	// tenants without keepData). An ID stays listed until the agent
+	// reports it in TenantReport.Purged.
+	Purge []string `json:"purge,omitempty"`
+}
+
+// DesiredReplyID is the reply ID that acknowledges a desired revision.
+func DesiredReplyID(rev int64) string { return fmt.Sprintf("desired-%d", rev) }
+
+// TenantStatus is an agent's view of one tenant.
+type TenantStatus struct {
+	ID         string `json:"id"`
+	State      string `json:"state"` // starting, running, stopped, failed
+	Error      string `json:"error,omitempty"`
+	Restarts   int    `json:"restarts"`
+	RestartGen int64  `json:"restartGen"`          // the RestartGen this status reflects
+	StartedAt  int64  `json:"startedAt,omitempty"` // unix ms
+}
+
+// Event types carried on up/event.
+const EventTenants = "tenants"
+
+// TenantReport is published on up/event whenever a tenant's status changes
+// and every 30 s: the full list of tenants the agent runs.
+type TenantReport struct {
+	Header
+	Type     string         `json:"type"`     // EventTenants
+	Revision int64          `json:"revision"` // newest desired revision applied
+	Runtime  string         `json:"runtime"`  // docker or process
+	Tenants  []TenantStatus `json:"tenants"`
+	Purged   []string       `json:"purged,omitempty"`
+}
+
+// Command operations (down/cmd).
+const (
+	OpLogs = "logs"
+)
+
+// Command is a request to an agent; the agent answers with a Reply carrying
+// the same ID. Commands are idempotent.
+type Command struct {
+	Header
+	ID       string `json:"id"`
+	Op       string `json:"op"`
+	TenantID string `json:"tenantId,omitempty"`
+	// Tail is the number of log lines wanted (OpLogs), at most MaxLogLines.
+	Tail int `json:"tail,omitempty"`
+}
+
+// MaxLogLines bounds a logs reply; MaxLogBytes bounds its total size.
+const (
+	MaxLogLines = 2000
+	MaxLogBytes = 48 << 10
+)
+
+// Reply answers a Command (or acknowledges a Desired revision).
+type Reply struct {
+	Header
+	ID    string   `json:"id"`
+	OK    bool     `json:"ok"`
+	Error string   `json:"error,omitempty"`
+	Lines []string `json:"lines,omitempty"` // OpLogs
+}
+
+var (
+	tenantIDRe = regexp.MustCompile(`^ten_[a-z0-9]{8,64}$`)
+	slugRe     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// ValidateTenantID checks a tenant ID's shape.
+func ValidateTenantID(id string) error {
+	if !tenantIDRe.MatchString(id) {
+		return fmt.Errorf("%w: tenant id %q", ErrInvalid, truncate(id, 80))
+	}
+	return nil
+}
+
+// ValidateSlug checks that s is a DNS label usable as <slug>.<domain>.
+func ValidateSlug(s string) error {
+	if !slugRe.MatchString(s) {
+		return fmt.Errorf("%w: slug %q must be 1-63 lowercase letters, digits or '-', not starting or ending with '-'", ErrInvalid, truncate(s, 80))
+	}
+	return nil
+}
+
+func (s *TenantSpec) validate() error {
+	if err := ValidateTenantID(s.ID); err != nil {
+		return err
+	}
+	if err := ValidateSlug(s.Slug); err != nil {
+		return err
+	}
+	if s.State != TenantRunning && s.State != TenantStopped {
+		return invalid("tenant %s: state must be running or stopped", s.ID)
+	}
+	if s.Port < 1024 || s.Port > 65535-PortSpacing {
+		return invalid("tenant %s: port %d out of range", s.ID, s.Port)
+	}
+	if s.CPUMillis < 0 || s.MemoryBytes < 0 || s.DiskBytes < 0 || s.PidsLimit < 0 {
+		return invalid("tenant %s: negative limit", s.ID)
+	}
+	if len(s.GatewayToken) < 16 || strings.ContainsAny(s.GatewayToken, " \t\r\n\"'\\") {
+		return invalid("tenant %s: gateway token missing or malformed", s.ID)
+	}
+	if err := checkText("owner", s.Owner, 255); err != nil {
+		return err
+	}
+	if err := checkText("image", s.Image, 255); err != nil {
+		return err
+	}
+	if len(s.AllowedOrigins) > 16 {
+		return invalid("tenant %s: too many allowed origins", s.ID)
+	}
+	for _, o := range s.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			return invalid("tenant %s: allowed origin %q is not scheme://host[:port]", s.ID, truncate(o, 80))
+		}
+	}
+	return nil
+}
+
+// DecodeDesired decodes and validates a desired-state payload.
+func DecodeDesired(b []byte) (*Desired, error) {
+	var m Desired
+	if err := decode(b, &m); err != nil {
+		return nil, err
+	}
+	if m.Revision < 0 {
+		return nil, invalid("negative revision")
+	}
+	if len(m.Tenants) > 256 || len(m.Purge) > 1024 {
+		return nil, invalid("too many tenants")
+	}
+	ids, ports := map[string]bool{}, map[int]bool{}
+	for i := range m.Tenants {
+		t := &m.Tenants[i]
+		if err := t.validate(); err != nil {
+			return nil, err
+		}
+		if ids[t.ID] || ports[t.Port] {
+			return nil, invalid("tenant %s: duplicate id or port", t.ID)
+		}
+		ids[t.ID], ports[t.Port] = true, true
+	}
+	for _, id := range m.Purge {
+		if err := ValidateTenantID(id); err != nil {
+			return nil, err
+		}
+		if ids[id] {
+			return nil, invalid("tenant %s is both desired and purged", id)
+		}
+	}
+	return &m, nil
+}
+
+// DecodeTenantReport decodes and validates a tenant report.
+func DecodeTenantReport(b []byte) (*TenantReport, error) {
+	var m TenantReport
+	if err := decode(b, &m); err != nil {
+		return nil, err
+	}
+	if m.Type != EventTenants {
+		return nil, invalid("event type %q", truncate(m.Type, 40))
+	}
+	if len(m.Tenants) > 256 || len(m.Purged) > 1024 {
+		return nil, invalid("too many tenants")
+	}
+	for _, t := range m.Tenants {
+		if err := ValidateTenantID(t.ID); err != nil {
+			return nil, err
+		}
+		switch t.State {
+		case TenantStarting, TenantRunning, TenantStopped, TenantFailed:
+		default:
+			return nil, invalid("tenant %s: state %q", t.ID, truncate(t.State, 40))
+		}
+		if err := checkText("error", t.Error, 2048); err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range m.Purged {
+		if err := ValidateTenantID(id); err != nil {
+			return nil, err
+		}
+	}
+	return &m, nil
+}
+
+// DecodeCommand decodes and validates a command.
+func DecodeCommand(b []byte) (*Command, error) {
+	var m Command
+	if err := decode(b, &m); err != nil {
+		return nil, err
+	}
+	if m.ID == "" || len(m.ID) > 64 {
+		return nil, invalid("command id missing or too long")
+	}
+	switch m.Op {
+	case OpLogs:
+		if err := ValidateTenantID(m.TenantID); err != nil {
+			return nil, err
+		}
+		if m.Tail < 0 || m.Tail > MaxLogLines {
+			return nil, invalid("tail must be between 0 and %d", MaxLogLines)
+		}
+	default:
+		return nil, invalid("unknown op %q", truncate(m.Op, 40))
+	}
+	return &m, nil
+}
+
+// DecodeReply decodes and validates a reply.
+func DecodeReply(b []byte) (*Reply, error) {
+	var m Reply
+	if err := decode(b, &m); err != nil {
+		return nil, err
+	}
+	if m.ID == "" || len(m.ID) > 64 {
+		return nil, invalid("reply id missing or too long")
+	}
+	if len(m.Lines) > MaxLogLines {
+		return nil, invalid("more than %d lines", MaxLogLines)
+	}
+	return &m, nil
+}
