@@ -44,6 +44,7 @@ type Config struct {
 	MQTTClientRate float64 `yaml:"mqttClientRate" env:"CLAWFLEET_MQTT_CLIENT_RATE" flag:"mqtt-client-rate" default:"1" help:"MQTT connection attempts per second allowed per client ID"`
 
 	LocalAgent string `yaml:"localAgent" env:"CLAWFLEET_LOCAL_AGENT" flag:"local-agent" help:"path of a clawfleet-agent binary to run beside the cloud as a local host (make run uses it)"`
+	PprofAddr  string `yaml:"pprofAddr" env:"CLAWFLEET_PPROF_ADDR" flag:"pprof-addr" help:"serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); empty = off. Never expose it publicly"`
 	LogLevel   string `yaml:"logLevel" env:"CLAWFLEET_LOG_LEVEL" flag:"log-level" default:"info" help:"debug, info, warn or error"`
 	LogFormat  string `yaml:"logFormat" env:"CLAWFLEET_LOG_FORMAT" flag:"log-format" default:"text" help:"text or json"`
 }

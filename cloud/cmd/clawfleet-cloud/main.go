@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only on CLAWFLEET_PPROF_ADDR
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/app"
 	"github.com/clawfleet/clawfleet/cloud/config"
@@ -49,6 +52,15 @@ func run(ctx context.Context, args []string) error {
 	}
 	log := newLogger(cfg)
 	slog.SetDefault(log)
+	if cfg.PprofAddr != "" {
+		go func() {
+			log.Warn("pprof enabled", "addr", cfg.PprofAddr)
+			srv := &http.Server{Addr: cfg.PprofAddr, ReadHeaderTimeout: 10 * time.Second}
+			if err := srv.ListenAndServe(); err != nil {
+				log.Error("pprof listener failed", "err", err)
+			}
+		}()
+	}
 	a, err := app.New(ctx, cfg, log, os.Stdout)
 	if err != nil {
 		return err
