@@ -1,0 +1,352 @@
+// Package reconcile makes a host run what the cloud wants, like a kubelet:
+// it takes the retained desired state (down/desired), converges the runtime
+// to it after every change, reconnect and restart, probes readiness, and
+// reports each tenant's real status (up/event). It also answers commands
+// (down/cmd) such as log requests.
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/pkg/creds"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+// Publisher sends a message on one of the device's up/ topics; the agent's
+// link implements it.
+type Publisher interface {
+	Publish(ctx context.Context, kind string, qos byte, payload []byte) error
+}
+
+// Prober tells whether a tenant's gateway is ready.
+type Prober func(ctx context.Context, spec proto.TenantSpec) bool
+
+// Options configure a Reconciler.
+type Options struct {
+	Runtime   runtime.Runtime
+	Publisher Publisher
+	// StateDir keeps the last desired state (desired.json), so tenants are
+	// restarted after an agent restart even before the cloud is reachable.
+	StateDir string
+	// Interval between convergence passes (default 3 s); ReportEvery is
+	// the longest time between two reports (default 30 s).
+	Interval, ReportEvery time.Duration
+	// Probe checks readiness (default: GET http://127.0.0.1:<port>/readyz).
+	Probe  Prober
+	Logger *slog.Logger
+}
+
+// Reconciler converges one host's tenants.
+type Reconciler struct {
+	opts Options
+	log  *slog.Logger
+	wake chan struct{}
+
+	mu       sync.Mutex
+	desired  *proto.Desired
+	statuses map[string]proto.TenantStatus
+	purged   []string
+	reported time.Time
+	dirty    bool
+}
+
+// New returns a Reconciler; call Run, and route down/desired to
+// HandleDesired and down/cmd to HandleCommand.
+func New(o Options) *Reconciler {
+	if o.Interval == 0 {
+		o.Interval = 3 * time.Second
+	}
+	if o.ReportEvery == 0 {
+		o.ReportEvery = 30 * time.Second
+	}
+	if o.Probe == nil {
+		o.Probe = HTTPProbe
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	r := &Reconciler{opts: o, log: o.Logger.With("component", "reconcile"), wake: make(chan struct{}, 1), statuses: map[string]proto.TenantStatus{}}
+	if d, err := r.loadDesired(); err == nil {
+		r.desired = d
+	} else if !errors.Is(err, os.ErrNotExist) {
+		r.log.Warn("ignoring saved desired state", "err", err)
+	}
+	return r
+}
+
+var probeClient = &http.Client{Timeout: 2 * time.Second}
+
+// HTTPProbe asks the gateway's /readyz on the host's loopback.
+func HTTPProbe(ctx context.Context, spec proto.TenantSpec) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(spec.Port)+"/readyz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (r *Reconciler) desiredPath() string { return filepath.Join(r.opts.StateDir, "desired.json") }
+
+func (r *Reconciler) loadDesired() (*proto.Desired, error) {
+	if r.opts.StateDir == "" {
+		return nil, os.ErrNotExist
+	}
+	b, err := os.ReadFile(r.desiredPath())
+	if err != nil {
+		return nil, err
+	}
+	return proto.DecodeDesired(b)
+}
+
+func (r *Reconciler) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// HandleDesired takes a new desired state: validate, keep (also on disk),
+// acknowledge, converge.
+func (r *Reconciler) HandleDesired(ctx context.Context, payload []byte) {
+	if len(payload) == 0 {
+		return // a cleared retained message
+	}
+	d, err := proto.DecodeDesired(payload)
+	if err != nil {
+		r.log.Warn("desired state refused", "err", err)
+		var rev struct {
+			Revision int64 `json:"revision"`
+		}
+		if json.Unmarshal(payload, &rev) == nil && rev.Revision > 0 {
+			r.reply(ctx, proto.Reply{ID: proto.DesiredReplyID(rev.Revision), OK: false, Error: err.Error()})
+		}
+		return
+	}
+	r.mu.Lock()
+	old := r.desired
+	if old != nil && d.Revision < old.Revision {
+		r.mu.Unlock()
+		r.log.Warn("older desired state ignored", "revision", d.Revision, "have", old.Revision)
+		r.reply(ctx, proto.Reply{ID: proto.DesiredReplyID(d.Revision), OK: true})
+		return
+	}
+	r.desired = d
+	r.dirty = true
+	r.mu.Unlock()
+	if r.opts.StateDir != "" {
+		if err := creds.WriteFileAtomic(r.desiredPath(), payload, 0o600); err != nil {
+			r.log.Warn("could not save desired state", "err", err)
+		}
+	}
+	r.log.Info("desired state received", "revision", d.Revision, "tenants", len(d.Tenants), "purge", len(d.Purge))
+	r.reply(ctx, proto.Reply{ID: proto.DesiredReplyID(d.Revision), OK: true})
+	r.poke()
+}
+
+// HandleCommand answers one command.
+func (r *Reconciler) HandleCommand(ctx context.Context, payload []byte) {
+	c, err := proto.DecodeCommand(payload)
+	if err != nil {
+		r.log.Warn("command refused", "err", err)
+		var id struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(payload, &id) == nil && id.ID != "" && len(id.ID) <= 64 {
+			r.reply(ctx, proto.Reply{ID: id.ID, Error: err.Error()})
+		}
+		return
+	}
+	switch c.Op {
+	case proto.OpLogs:
+		tail := c.Tail
+		if tail == 0 {
+			tail = 200
+		}
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		lines, err := r.opts.Runtime.Logs(lctx, c.TenantID, tail)
+		cancel()
+		if err != nil {
+			r.reply(ctx, proto.Reply{ID: c.ID, Error: err.Error()})
+			return
+		}
+		r.reply(ctx, proto.Reply{ID: c.ID, OK: true, Lines: boundLines(lines)})
+	}
+}
+
+// boundLines keeps the newest lines within MaxLogLines and MaxLogBytes.
+func boundLines(lines []string) []string {
+	if len(lines) > proto.MaxLogLines {
+		lines = lines[len(lines)-proto.MaxLogLines:]
+	}
+	total := 0
+	for i := len(lines) - 1; i >= 0; i-- {
+		total += len(lines[i]) + 8
+		if total > proto.MaxLogBytes {
+			return lines[i+1:]
+		}
+	}
+	return lines
+}
+
+func (r *Reconciler) reply(ctx context.Context, rep proto.Reply) {
+	if err := r.opts.Publisher.Publish(ctx, proto.KindReply, 1, proto.MustEncode(&rep)); err != nil {
+		r.log.Warn("reply not sent", "id", rep.ID, "err", err)
+	}
+}
+
+// Run converges until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) error {
+	t := time.NewTicker(r.opts.Interval)
+	defer t.Stop()
+	for {
+		r.pass(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-r.wake:
+		}
+	}
+}
+
+// pass is one convergence round.
+func (r *Reconciler) pass(ctx context.Context) {
+	r.mu.Lock()
+	d := r.desired
+	r.mu.Unlock()
+	if d == nil {
+		return // nothing known yet: touch nothing
+	}
+	rt := r.opts.Runtime
+	want := map[string]proto.TenantSpec{}
+	for _, s := range d.Tenants {
+		want[s.ID] = s
+	}
+	errs := map[string]string{}
+	for _, s := range d.Tenants {
+		if err := rt.Ensure(ctx, s); err != nil {
+			errs[s.ID] = err.Error()
+			r.mu.Lock()
+			seen := r.statuses[s.ID].Error == err.Error()
+			r.mu.Unlock()
+			if !seen { // log each new error once, not every pass
+				r.log.Warn("tenant not converged", "tenant", s.ID, "err", err)
+			}
+		}
+	}
+	insts, err := rt.List(ctx)
+	if err != nil {
+		r.log.Warn("listing tenant instances failed", "err", err)
+		return
+	}
+	have := map[string]runtime.Instance{}
+	for _, in := range insts {
+		if _, ok := want[in.TenantID]; !ok {
+			r.log.Info("removing tenant no longer desired", "tenant", in.TenantID)
+			if err := rt.Remove(ctx, in.TenantID); err != nil {
+				r.log.Warn("remove failed", "tenant", in.TenantID, "err", err)
+			}
+			continue
+		}
+		have[in.TenantID] = in
+	}
+	var purged []string
+	for _, id := range d.Purge {
+		if err := rt.Purge(ctx, id); err != nil {
+			r.log.Warn("purge failed", "tenant", id, "err", err)
+			continue
+		}
+		purged = append(purged, id)
+	}
+
+	statuses := map[string]proto.TenantStatus{}
+	for _, s := range d.Tenants {
+		in, ok := have[s.ID]
+		st := proto.TenantStatus{ID: s.ID, State: proto.TenantStarting, Restarts: in.Restarts, RestartGen: in.RestartGen, StartedAt: in.StartedAtMs}
+		switch {
+		case errs[s.ID] != "":
+			st.State, st.Error = proto.TenantFailed, errs[s.ID]
+		case !ok:
+			st.State, st.Error = proto.TenantFailed, "instance missing after ensure"
+		case in.State == proto.TenantFailed:
+			st.State, st.Error = proto.TenantFailed, in.Error
+		case s.State == proto.TenantStopped || in.State == proto.TenantStopped:
+			st.State = proto.TenantStopped
+		case in.RestartGen == s.RestartGen && r.opts.Probe(ctx, s):
+			st.State = proto.TenantRunning
+		}
+		statuses[s.ID] = st
+	}
+
+	r.mu.Lock()
+	changed := r.dirty || !sameStatuses(r.statuses, statuses) || !slices.Equal(r.purged, purged)
+	due := changed || time.Since(r.reported) >= r.opts.ReportEvery
+	r.statuses, r.purged = statuses, purged
+	r.mu.Unlock()
+	if due {
+		r.report(ctx, d.Revision, statuses, purged)
+	}
+}
+
+func sameStatuses(a, b map[string]proto.TenantStatus) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for id, x := range a {
+		y, ok := b[id]
+		if !ok || x.State != y.State || x.Error != y.Error || x.Restarts != y.Restarts || x.RestartGen != y.RestartGen {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Reconciler) report(ctx context.Context, rev int64, statuses map[string]proto.TenantStatus, purged []string) {
+	rep := proto.TenantReport{Type: proto.EventTenants, Revision: rev, Runtime: r.opts.Runtime.Name(), Purged: purged}
+	for _, st := range statuses {
+		rep.Tenants = append(rep.Tenants, st)
+	}
+	slices.SortFunc(rep.Tenants, func(a, b proto.TenantStatus) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	if err := r.opts.Publisher.Publish(ctx, proto.KindEvent, 1, proto.MustEncode(&rep)); err != nil {
+		// Not connected: the next pass reports again.
+		r.log.Debug("tenant report not sent", "err", err)
+		return
+	}
+	r.mu.Lock()
+	r.reported = time.Now()
+	r.dirty = false
+	r.mu.Unlock()
+	r.log.Debug("tenant report sent", "revision", rev, "tenants", len(rep.Tenants))
+}
+
+// Poke asks for a pass now (e.g. after reconnecting, to report at once).
+func (r *Reconciler) Poke() {
+	r.mu.Lock()
+	r.dirty = true
+	r.mu.Unlock()
+	r.poke()
+}

@@ -1,0 +1,241 @@
+package reconcile
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+// memRuntime is an in-memory Runtime that records what it was asked to do.
+type memRuntime struct {
+	mu     sync.Mutex
+	insts  map[string]runtime.Instance
+	purged []string
+	failOn string
+}
+
+func (m *memRuntime) Name() string { return "mem" }
+func (m *memRuntime) Ensure(_ context.Context, s proto.TenantSpec) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s.ID == m.failOn {
+		return errTest
+	}
+	st := proto.TenantStarting
+	if s.State == proto.TenantStopped {
+		st = proto.TenantStopped
+	}
+	in := m.insts[s.ID]
+	if in.RestartGen != s.RestartGen && in.TenantID != "" {
+		in.Restarts++
+	}
+	m.insts[s.ID] = runtime.Instance{TenantID: s.ID, State: st, Port: s.Port, RestartGen: s.RestartGen, Restarts: in.Restarts}
+	return nil
+}
+func (m *memRuntime) Remove(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.insts, id)
+	return nil
+}
+func (m *memRuntime) Purge(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.purged = append(m.purged, id)
+	return nil
+}
+func (m *memRuntime) List(context.Context) ([]runtime.Instance, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []runtime.Instance
+	for _, in := range m.insts {
+		out = append(out, in)
+	}
+	return out, nil
+}
+func (m *memRuntime) Logs(_ context.Context, id string, tail int) ([]string, error) {
+	if _, ok := m.insts[id]; !ok {
+		return nil, runtime.ErrNotFound
+	}
+	return []string{"line 1 of " + id, "line 2"}, nil
+}
+func (m *memRuntime) Close() error { return nil }
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+const errTest = errString("boom: port 20000 busy")
+
+type pub struct {
+	mu   sync.Mutex
+	msgs []struct {
+		kind    string
+		payload []byte
+	}
+}
+
+func (p *pub) Publish(_ context.Context, kind string, _ byte, payload []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.msgs = append(p.msgs, struct {
+		kind    string
+		payload []byte
+	}{kind, payload})
+	return nil
+}
+
+func (p *pub) replies() []proto.Reply {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []proto.Reply
+	for _, m := range p.msgs {
+		if m.kind == proto.KindReply {
+			r, _ := proto.DecodeReply(m.payload)
+			out = append(out, *r)
+		}
+	}
+	return out
+}
+
+func (p *pub) lastReport(t *testing.T) *proto.TenantReport {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.msgs) - 1; i >= 0; i-- {
+		if p.msgs[i].kind == proto.KindEvent {
+			r, err := proto.DecodeTenantReport(p.msgs[i].payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+	}
+	return nil
+}
+
+func spec(id string, port int) proto.TenantSpec {
+	return proto.TenantSpec{ID: id, Slug: strings.TrimPrefix(id, "ten_"), Owner: "u", State: proto.TenantRunning, Port: port, GatewayToken: "tok_0123456789abcdef"}
+}
+
+func TestConvergeReportAndCommands(t *testing.T) {
+	ready := map[int]bool{20000: true}
+	var readyMu sync.Mutex
+	rt := &memRuntime{insts: map[string]runtime.Instance{"ten_orphan0001": {TenantID: "ten_orphan0001"}}, failOn: "ten_broken0001"}
+	p := &pub{}
+	dir := t.TempDir()
+	r := New(Options{Runtime: rt, Publisher: p, StateDir: dir, Interval: 10 * time.Millisecond, Probe: func(_ context.Context, s proto.TenantSpec) bool {
+		readyMu.Lock()
+		defer readyMu.Unlock()
+		return ready[s.Port]
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+
+	d := proto.Desired{Revision: 3, Tenants: []proto.TenantSpec{spec("ten_alpha0001", 20000), spec("ten_beta00001", 20120), spec("ten_broken0001", 20240)}, Purge: []string{"ten_gone00001"}}
+	r.HandleDesired(ctx, proto.MustEncode(&d))
+	waitFor(t, "report", func() bool {
+		rep := p.lastReport(t)
+		return rep != nil && rep.Revision == 3 && len(rep.Tenants) == 3
+	})
+	rep := p.lastReport(t)
+	got := map[string]proto.TenantStatus{}
+	for _, s := range rep.Tenants {
+		got[s.ID] = s
+	}
+	if got["ten_alpha0001"].State != proto.TenantRunning || got["ten_beta00001"].State != proto.TenantStarting ||
+		got["ten_broken0001"].State != proto.TenantFailed || !strings.Contains(got["ten_broken0001"].Error, "busy") {
+		t.Fatalf("statuses = %+v", got)
+	}
+	if len(rep.Purged) != 1 || rep.Purged[0] != "ten_gone00001" {
+		t.Fatalf("purged = %v", rep.Purged)
+	}
+	rt.mu.Lock()
+	_, orphan := rt.insts["ten_orphan0001"]
+	rt.mu.Unlock()
+	if orphan {
+		t.Fatal("orphan instance not removed")
+	}
+	reps := p.replies()
+	if len(reps) != 1 || reps[0].ID != proto.DesiredReplyID(3) || !reps[0].OK {
+		t.Fatalf("ack = %+v", reps)
+	}
+
+	// Readiness turns beta running.
+	readyMu.Lock()
+	ready[20120] = true
+	readyMu.Unlock()
+	waitFor(t, "beta running", func() bool {
+		for _, s := range p.lastReport(t).Tenants {
+			if s.ID == "ten_beta00001" {
+				return s.State == proto.TenantRunning
+			}
+		}
+		return false
+	})
+
+	// Logs command, and a bad command.
+	r.HandleCommand(ctx, proto.MustEncode(&proto.Command{ID: "c1", Op: proto.OpLogs, TenantID: "ten_alpha0001", Tail: 10}))
+	r.HandleCommand(ctx, []byte(`{"v":1,"id":"c2","op":"rm -rf"}`))
+	r.HandleCommand(ctx, proto.MustEncode(&proto.Command{ID: "c3", Op: proto.OpLogs, TenantID: "ten_nosuch0001"}))
+	reps = p.replies()
+	if len(reps) != 4 || !reps[1].OK || len(reps[1].Lines) != 2 || reps[2].OK || reps[2].ID != "c2" || reps[3].OK {
+		t.Fatalf("replies = %+v", reps)
+	}
+
+	// An older revision is ignored; a malformed one is refused with a nack.
+	r.HandleDesired(ctx, proto.MustEncode(&proto.Desired{Revision: 2}))
+	r.HandleDesired(ctx, []byte(`{"v":1,"revision":9,"tenants":[{"id":"bad"}]}`))
+	reps = p.replies()
+	if last := reps[len(reps)-1]; last.ID != proto.DesiredReplyID(9) || last.OK {
+		t.Fatalf("malformed desired ack = %+v", last)
+	}
+	time.Sleep(50 * time.Millisecond)
+	rt.mu.Lock()
+	n := len(rt.insts) // alpha and beta; broken never gets created
+	rt.mu.Unlock()
+	if n != 2 {
+		t.Fatalf("older/malformed desired changed instances: %d", n)
+	}
+
+	// A new reconciler (agent restart) picks up the saved desired state.
+	cancel()
+	rt2 := &memRuntime{insts: map[string]runtime.Instance{}}
+	r2 := New(Options{Runtime: rt2, Publisher: &pub{}, StateDir: dir, Probe: func(context.Context, proto.TenantSpec) bool { return false }})
+	r2.pass(context.Background())
+	if len(rt2.insts) != 3 {
+		t.Fatalf("after restart %d instances ensured, want 3", len(rt2.insts))
+	}
+}
+
+func TestBoundLines(t *testing.T) {
+	long := strings.Repeat("x", 1000)
+	var lines []string
+	for range 100 {
+		lines = append(lines, long)
+	}
+	got := boundLines(lines)
+	total := 0
+	for _, l := range got {
+		total += len(l)
+	}
+	if total > proto.MaxLogBytes || len(got) == 0 || len(got) == 100 {
+		t.Fatalf("bounded to %d lines, %d bytes", len(got), total)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
