@@ -44,10 +44,10 @@ func (h *hook) OnConnect(cl *mqtt.Client, _ packets.Packet) error {
 }
 
 // OnConnectAuthenticate admits a device: well-formed credentials, client ID
-// equal to the username, an allowed Last Will topic, within the per-client
-// accepted by the Authenticator, then within the per-client rate limit. A refusal makes mochi answer
-// CONNACK "not authorized" (MQTT 3.1.1 return code 5; MQTT 5 reason 0x86) and
-// close the connection.
+// equal to the username, an allowed Last Will topic, accepted by the
+// Authenticator, then within the per-client rate limit. A refusal makes mochi
+// answer CONNACK "not authorized" (MQTT 3.1.1 return code 5; MQTT 5 reason
+// 0x86) and close the connection.
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	b := h.b
 	if b.closed.Load() {

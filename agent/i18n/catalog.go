@@ -76,6 +76,12 @@ Options:
   --state-dir DIR     state directory (env CLAWFLEET_STATE_DIR, default /var/lib/clawfleet-agent)
   --heartbeat 5s      heartbeat interval until the cloud sends its own (1s to 10m)
   --keepalive 30s     MQTT keepalive; a dead link is noticed within 1.5x this
+  --runtime NAME      tenant runtime: docker or process (env CLAWFLEET_RUNTIME;
+                      default docker when a Docker engine answers, else process)
+  --openclaw-bin PATH executable that runs the OpenClaw CLI, for the process runtime
+                      (env CLAWFLEET_OPENCLAW_BIN)
+  --docker-image IMG  default gateway image for the docker runtime
+                      (env CLAWFLEET_DOCKER_IMAGE; a plan's image wins)
   --log-level LEVEL   debug, info, warn or error (env CLAWFLEET_LOG_LEVEL, default info)
 `,
 		Zh: `用法：clawfleet-agent run [选项]
@@ -86,6 +92,12 @@ Options:
   --state-dir 目录    状态目录（环境变量 CLAWFLEET_STATE_DIR，默认 /var/lib/clawfleet-agent）
   --heartbeat 5s      云端下发配置前使用的心跳间隔（1s 到 10m）
   --keepalive 30s     MQTT 保活间隔；连接断开会在其 1.5 倍时间内被发现
+  --runtime 名称      租户运行时：docker 或 process（环境变量 CLAWFLEET_RUNTIME；
+                      默认：Docker 引擎可用时为 docker，否则为 process）
+  --openclaw-bin 路径 运行 OpenClaw 命令行的可执行文件，供 process 运行时使用
+                      （环境变量 CLAWFLEET_OPENCLAW_BIN）
+  --docker-image 镜像 docker 运行时的默认网关镜像
+                      （环境变量 CLAWFLEET_DOCKER_IMAGE；套餐指定的镜像优先）
   --log-level 级别    debug、info、warn 或 error（环境变量 CLAWFLEET_LOG_LEVEL，默认 info）
 `,
 	},
@@ -144,6 +156,10 @@ Options:
 	"err.logLevel": {
 		En: "log level %q is unknown: use debug, info, warn or error",
 		Zh: "未知的日志级别 %q：请使用 debug、info、warn 或 error",
+	},
+	"err.runtime": {
+		En: "cannot start the tenant runtime: %v",
+		Zh: "无法启动租户运行时：%v",
 	},
 	"err.agent": {
 		En: "the agent stopped: %v",

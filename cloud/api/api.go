@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,16 @@ type Options struct {
 	// burst 10); AuthFailRate bounds failed admin authentications per IP
 	// (default 1/s, burst 10).
 	EnrollRate, AuthFailRate rate.Limit
+
+	// Tenants is the tenant service; nil leaves out the tenant routes
+	// (tenants.go) and the hosts' capacity fields.
+	Tenants *tenant.Service
+	// SharedSecret authenticates the SSO web app's calls to /api/tenants
+	// (X-Shared-Secret); empty disables them.
+	SharedSecret string
+	// LogsPollInterval is how often a followed log polls the host (1 s);
+	// LogsFollowMax bounds a followed log's duration (10 min).
+	LogsPollInterval, LogsFollowMax time.Duration
 }
 
 type server struct {
@@ -117,8 +128,14 @@ func New(opts Options) http.Handler {
 	admin.GET("/admin/settings", s.getSettings)
 	admin.PUT("/admin/settings", s.putSettings)
 	admin.GET("/admin/audit", s.listAudit)
-	admin.GET("/hosts", s.listHosts)
-	admin.GET("/hosts/:id", s.getHost)
+	if opts.Tenants != nil {
+		ta := s.tenantRoutes(r, admin)
+		admin.GET("/hosts", ta.listHosts)
+		admin.GET("/hosts/:id", ta.getHost)
+	} else {
+		admin.GET("/hosts", s.listHosts)
+		admin.GET("/hosts/:id", s.getHost)
+	}
 	admin.DELETE("/hosts/:id", s.deleteHost)
 
 	sub, _ := fs.Sub(webFS, "web")

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/config"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -38,6 +40,7 @@ type App struct {
 	store  *store.Store
 	broker *broker.Broker
 	fleet  *fleet.Fleet
+	tenant *tenant.Service
 	http   *http.Server
 	httpLn net.Listener
 	out    io.Writer
@@ -101,11 +104,32 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		st.Close()
 		return nil, err
 	}
+	plans, err := tenant.LoadPlans(cfg.PlansFile)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("%w (CLAWFLEET_PLANS_FILE)", err)
+	}
+	key, err := tenant.LoadSecretKey(cfg.SecretKey, cfg.DataDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	ts, err := tenant.New(st, f, b, tenant.Options{
+		Plans: plans, Strategy: cfg.Scheduler, CPUOvercommit: cfg.CPUOvercommit,
+		PortBase: cfg.TenantPortBase, PortMax: cfg.TenantPortMax, CommandTimeout: cfg.CommandTimeout,
+		SecretKey: key, TenantURL: a.tenantURL, Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("tenant service: %w", err)
+	}
+	a.tenant = ts
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clawfleet_agents_connected", Help: "Agents connected to the embedded broker."},
 		func() float64 { return float64(b.Connected()) }))
 
 	handler := api.New(api.Options{
 		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
+		Tenants: ts, SharedSecret: cfg.SharedSecret,
 		Store:  api.HealthFunc(st.Ping),
 		Broker: api.HealthFunc(func(context.Context) error { return boolErr(b.Healthy(), "broker is not serving") }),
 		Logger: log, Registerer: reg, Gatherer: reg, Version: Version,
@@ -218,6 +242,40 @@ func (a *App) cloudURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
+// tenantURL is a tenant's public address, http(s)://<slug>.<domain>[:port]/:
+// https when the public URL (CLAWFLEET_PUBLIC_URL) is https; the port is the
+// public URL's explicit port, or, with no public URL and a localhost domain
+// (localhost or *.localhost, which browsers resolve to loopback), the bound
+// HTTP port; never :80 for http or :443 for https. Without a public URL and
+// on a real domain, a front proxy on port 80 is assumed.
+func (a *App) tenantURL(slug string) string {
+	scheme, port := "http", ""
+	domain := a.cfg.Domain
+	if u, err := url.Parse(a.cfg.PublicURL); err == nil && a.cfg.PublicURL != "" && u.Host != "" {
+		if u.Scheme == "https" {
+			scheme = "https"
+		}
+		port = u.Port()
+	} else if domain == "localhost" || strings.HasSuffix(domain, ".localhost") {
+		if a.httpLn != nil {
+			_, port, _ = net.SplitHostPort(a.httpLn.Addr().String())
+		} else if _, p, err := net.SplitHostPort(a.cfg.HTTPAddr); err == nil {
+			port = p
+		}
+	}
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	}
+	host := slug + "." + domain
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	}
+	return scheme + "://" + host + "/"
+}
+
+// Tenants exposes the tenant service (tests).
+func (a *App) Tenants() *tenant.Service { return a.tenant }
+
 // HTTPAddr is the bound HTTP address.
 func (a *App) HTTPAddr() net.Addr { return a.httpLn.Addr() }
 
@@ -239,12 +297,20 @@ func (a *App) Run(ctx context.Context, ready func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	fleetCtx, stopFleet := context.WithCancel(context.Background())
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		if err := a.fleet.Run(fleetCtx); err != nil {
+			errc <- err
+			cancel()
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.tenant.Run(fleetCtx); err != nil {
 			errc <- err
 			cancel()
 		}

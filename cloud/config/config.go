@@ -43,6 +43,15 @@ type Config struct {
 	MQTTIPBurst    int     `yaml:"mqttIpBurst" env:"CLAWFLEET_MQTT_IP_BURST" flag:"mqtt-ip-burst" default:"200" help:"burst of MQTT connection attempts per source IP"`
 	MQTTClientRate float64 `yaml:"mqttClientRate" env:"CLAWFLEET_MQTT_CLIENT_RATE" flag:"mqtt-client-rate" default:"1" help:"MQTT connection attempts per second allowed per client ID"`
 
+	SharedSecret   string        `yaml:"sharedSecret" env:"CLAWFLEET_SHARED_SECRET" flag:"shared-secret" help:"secret the SSO web app sends as X-Shared-Secret on /api/tenants calls (at least 16 characters); empty disables the tenant API for users"`
+	SecretKey      string        `yaml:"secretKey" env:"CLAWFLEET_SECRET_KEY" flag:"secret-key" help:"base64 of 32 random bytes sealing tenants' gateway tokens (AES-256-GCM); empty = generated once into <data dir>/secret.key"`
+	PlansFile      string        `yaml:"plansFile" env:"CLAWFLEET_PLANS_FILE" flag:"plans-file" help:"YAML file replacing the built-in plans (free, basic, pro, enterprise)"`
+	Scheduler      string        `yaml:"scheduler" env:"CLAWFLEET_SCHEDULER" flag:"scheduler" default:"least-loaded" help:"tenant placement: least-loaded, bin-pack or spread"`
+	CPUOvercommit  float64       `yaml:"cpuOvercommit" env:"CLAWFLEET_CPU_OVERCOMMIT" flag:"cpu-overcommit" default:"4" help:"tenant CPU a host may carry per CPU (memory is never overcommitted; 512MiB stay with the host)"`
+	TenantPortBase int           `yaml:"tenantPortBase" env:"CLAWFLEET_TENANT_PORT_BASE" flag:"tenant-port-base" default:"20000" help:"lowest host port given to a tenant gateway"`
+	TenantPortMax  int           `yaml:"tenantPortMax" env:"CLAWFLEET_TENANT_PORT_MAX" flag:"tenant-port-max" default:"60000" help:"highest host port given to a tenant gateway"`
+	CommandTimeout time.Duration `yaml:"commandTimeout" env:"CLAWFLEET_COMMAND_TIMEOUT" flag:"command-timeout" default:"30s" help:"how long a host has to acknowledge a new desired state before the tenant shows an error"`
+
 	LocalAgent string `yaml:"localAgent" env:"CLAWFLEET_LOCAL_AGENT" flag:"local-agent" help:"path of a clawfleet-agent binary to run beside the cloud as a local host (make run uses it)"`
 	PprofAddr  string `yaml:"pprofAddr" env:"CLAWFLEET_PPROF_ADDR" flag:"pprof-addr" help:"serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); empty = off. Never expose it publicly"`
 	LogLevel   string `yaml:"logLevel" env:"CLAWFLEET_LOG_LEVEL" flag:"log-level" default:"info" help:"debug, info, warn or error"`
@@ -142,6 +151,23 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTTMaxPacket < 1024 {
 		errs = append(errs, errors.New("mqtt-max-packet must be at least 1024"))
+	}
+	if c.SharedSecret != "" && len(c.SharedSecret) < 16 {
+		errs = append(errs, errors.New("shared-secret is shorter than 16 characters: choose a longer CLAWFLEET_SHARED_SECRET"))
+	}
+	switch c.Scheduler {
+	case "least-loaded", "bin-pack", "spread":
+	default:
+		errs = append(errs, fmt.Errorf("scheduler %q: use least-loaded, bin-pack or spread", c.Scheduler))
+	}
+	if c.CPUOvercommit < 1 || c.CPUOvercommit > 64 {
+		errs = append(errs, fmt.Errorf("cpu-overcommit %g: use between 1 and 64", c.CPUOvercommit))
+	}
+	if c.TenantPortBase < 1024 || c.TenantPortMax > 65415 || c.TenantPortBase > c.TenantPortMax {
+		errs = append(errs, fmt.Errorf("tenant ports %d-%d: use 1024 <= tenant-port-base <= tenant-port-max <= 65415", c.TenantPortBase, c.TenantPortMax))
+	}
+	if c.CommandTimeout < time.Second || c.CommandTimeout > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("command-timeout %s: use between 1s and 10m", c.CommandTimeout))
 	}
 	if c.DatabaseURL == "" && c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir is empty: set CLAWFLEET_DATA_DIR"))

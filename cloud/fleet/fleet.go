@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/store"
@@ -122,6 +123,29 @@ type Fleet struct {
 	presence map[string]*presence
 	dirty    map[string]bool // hosts whose presence changed since the last flush
 	interval time.Duration
+
+	deviceHook atomic.Pointer[DeviceHandler]
+}
+
+// DeviceHandler receives device messages other services consume: up/event
+// and up/reply payloads (unvalidated, from known devices only) and, with a nil
+// payload, kind "register" after a registration was stored. It runs in the
+// fleet's ingest goroutine and must not block.
+type DeviceHandler func(deviceID, kind string, payload []byte)
+
+// SetDeviceHandler installs h (nil removes it).
+func (f *Fleet) SetDeviceHandler(h DeviceHandler) {
+	if h == nil {
+		f.deviceHook.Store(nil)
+		return
+	}
+	f.deviceHook.Store(&h)
+}
+
+func (f *Fleet) forward(deviceID, kind string, payload []byte) {
+	if h := f.deviceHook.Load(); h != nil {
+		(*h)(deviceID, kind, payload)
+	}
 }
 
 // New builds the fleet service; call Run to start it.
@@ -242,8 +266,10 @@ func (f *Fleet) handle(ctx context.Context, msg message) {
 		err = f.handleHeartbeat(msg)
 	case proto.KindStatus:
 		err = f.handleStatus(msg)
+	case proto.KindEvent, proto.KindReply:
+		f.forward(msg.deviceID, msg.kind, msg.payload)
+		return
 	default:
-		// event/reply are consumed by later features.
 		return
 	}
 	if err != nil {
@@ -280,7 +306,9 @@ func (f *Fleet) handleRegister(ctx context.Context, msg message) error {
 	f.markSeen(msg.deviceID, msg.at, nil, 0)
 	f.m.registers.Inc()
 	f.log.Info("host registered", "device", msg.deviceID, "hostname", reg.Hostname, "version", reg.AgentVersion, "os", reg.OS, "arch", reg.Arch)
-	return f.pushConfig(msg.deviceID)
+	err = f.pushConfig(msg.deviceID)
+	f.forward(msg.deviceID, proto.KindRegister, nil)
+	return err
 }
 
 func (f *Fleet) pushConfig(deviceID string) error {

@@ -40,6 +40,21 @@ func (b *memBus) Disconnect(id string) error {
 	b.kicked = append(b.kicked, id)
 	return nil
 }
+func (b *memBus) get(topic string) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.published[topic]
+}
+func (b *memBus) kickedIDs() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.kicked...)
+}
+func (b *memBus) subscribed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.handler != nil
+}
 func (b *memBus) send(topic string, payload []byte) {
 	b.mu.Lock()
 	h := b.handler
@@ -84,7 +99,7 @@ func newEnv(t *testing.T, dir string) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.f.Run(ctx); close(done) }()
-	for e.bus.handler == nil {
+	for !e.bus.subscribed() {
 		time.Sleep(time.Millisecond)
 	}
 	e.stop = func() { cancel(); <-done; st.Close() }
@@ -146,7 +161,7 @@ func TestPresenceLifecycle(t *testing.T) {
 	}
 	e.bus.send(proto.UpTopic(id, proto.KindRegister), register(id))
 	eventually(t, "online in store", func() bool { return e.host(t, id).Status == store.HostOnline })
-	cfg := e.bus.published[proto.DownTopic(id, proto.KindConfig)]
+	cfg := e.bus.get(proto.DownTopic(id, proto.KindConfig))
 	if c, err := proto.DecodeConfig(cfg); err != nil || c.HeartbeatIntervalSeconds != 2 {
 		t.Fatalf("config pushed = %s, %v", cfg, err)
 	}
@@ -212,8 +227,8 @@ func TestDeleteRevokes(t *testing.T) {
 	if e.f.Authenticate(context.Background(), id, secret) {
 		t.Fatal("deleted host still authenticates")
 	}
-	if len(e.bus.kicked) != 1 || e.bus.kicked[0] != id {
-		t.Fatalf("kicked = %v", e.bus.kicked)
+	if k := e.bus.kickedIDs(); len(k) != 1 || k[0] != id {
+		t.Fatalf("kicked = %v", k)
 	}
 	if err := e.f.DeleteHost(context.Background(), id, "admin"); err != ErrHostNotFound {
 		t.Fatalf("second delete: %v", err)

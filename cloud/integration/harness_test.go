@@ -158,7 +158,9 @@ func (c *cloud) start() {
 	c.awaitHealthy()
 }
 
-func (c *cloud) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", c.httpPort, path) }
+func (c *cloud) url(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", c.httpPort, path)
+}
 
 func (c *cloud) mqttURL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", c.mqttPort) }
 

@@ -59,12 +59,12 @@ type EnrollmentToken struct {
 
 // AuditEvent records one state change and who made it.
 type AuditEvent struct {
-	ID     uint      `gorm:"primaryKey"`
-	At     time.Time `gorm:"not null;index"`
-	Actor  string    `gorm:"size:255;not null"` // "admin", "device:<id>", "system"
-	Action string    `gorm:"size:64;not null"`
-	Target string    `gorm:"size:255"`
-	Detail string    `gorm:"size:1024"`
+	ID     uint      `gorm:"primaryKey" json:"id"`
+	At     time.Time `gorm:"not null;index" json:"at"`
+	Actor  string    `gorm:"size:255;not null" json:"actor"` // "admin", "system", "token:<id>", "user:<id>"
+	Action string    `gorm:"size:64;not null" json:"action"`
+	Target string    `gorm:"size:255" json:"target"`
+	Detail string    `gorm:"size:1024" json:"detail"`
 }
 
 // HeartbeatUpdate is one host's latest heartbeat, applied in batches.

@@ -5,11 +5,18 @@
 # Used by `make run`, CI and box images. Idempotent: does nothing when the
 # pinned versions are already there.
 #
-#   firmware/openclaw/install.sh [DIR]      (default ~/.cache/clawfleet)
+#   firmware/openclaw/install.sh [DIR]
+#
+# DIR defaults to $CLAWFLEET_CACHE, else /var/cache/clawfleet for root (the
+# agent runs gateways as an unprivileged user, who cannot enter /root), else
+# ~/.cache/clawfleet. Everything in it is world-readable, nothing writable.
 set -euo pipefail
 OPENCLAW_VERSION=${OPENCLAW_VERSION:-2026.9.6}
 NODE_MAJOR=${NODE_MAJOR:-26}
-dir=${1:-${CLAWFLEET_CACHE:-$HOME/.cache/clawfleet}}
+default=$HOME/.cache/clawfleet
+[ "$(id -u)" = 0 ] && default=/var/cache/clawfleet
+dir=${1:-${CLAWFLEET_CACHE:-$default}}
+umask 022
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -22,6 +23,8 @@ import (
 	"github.com/clawfleet/clawfleet/agent/i18n"
 	"github.com/clawfleet/clawfleet/agent/link"
 	"github.com/clawfleet/clawfleet/agent/metrics"
+	"github.com/clawfleet/clawfleet/agent/reconcile"
+	tenantrt "github.com/clawfleet/clawfleet/agent/runtime"
 	"github.com/clawfleet/clawfleet/agent/version"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/proto"
@@ -213,6 +216,9 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	heartbeat := fs.Duration("heartbeat", link.DefaultHeartbeatInterval, "")
 	keepalive := fs.Duration("keepalive", link.DefaultKeepAlive, "")
 	logLevel := fs.String("log-level", c.env("CLAWFLEET_LOG_LEVEL", "info"), "")
+	runtimeName := fs.String("runtime", c.env("CLAWFLEET_RUNTIME", ""), "")
+	openclawBin := fs.String("openclaw-bin", c.env("CLAWFLEET_OPENCLAW_BIN", ""), "")
+	dockerImage := fs.String("docker-image", c.env("CLAWFLEET_DOCKER_IMAGE", ""), "")
 	if done, err := c.parse(fs, "usage.run", args); done {
 		return err
 	}
@@ -234,32 +240,100 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 		log.Warn("credentials file is readable by other users; chmod 600 it", "path", path, "mode", fi.Mode().Perm())
 	}
 
+	rt, err := newRuntime(ctx, *runtimeName, *openclawBin, *dockerImage, filepath.Join(*stateDir, "tenants"), log)
+	if err != nil {
+		// The host still reports its presence and metrics; it just offers
+		// no runtime, so the cloud schedules no tenant onto it.
+		log.Warn("no tenant runtime: this host will run no gateways", "err", err)
+		fmt.Fprintln(c.stderr, c.lang.T("err.runtime", err))
+		rt = unavailable{err}
+	}
+	defer rt.Close()
+
 	sampler := metrics.NewSampler(*stateDir)
+	var rec *reconcile.Reconciler
 	l, err := link.New(link.Options{
 		Creds:             cr,
 		HeartbeatInterval: *heartbeat,
 		KeepAlive:         *keepalive,
 		Metrics:           sampler,
-		Register:          registerFunc(log),
+		Register:          registerFunc(log, rt.Name()),
 		Logger:            log,
 	})
 	if err != nil {
 		return c.fail("err.agent", err)
 	}
-	log.Info("clawfleet-agent starting", "version", version.Version, "device", cr.DeviceID, "broker", cr.MQTTURL, "stateDir", *stateDir)
-	if err := l.Run(ctx); err != nil {
+	rec = reconcile.New(reconcile.Options{Runtime: rt, Publisher: l, StateDir: *stateDir, Logger: log})
+	l.Handle(proto.KindDesired, rec.HandleDesired)
+	l.Handle(proto.KindCmd, rec.HandleCommand)
+	log.Info("clawfleet-agent starting", "version", version.Version, "device", cr.DeviceID, "broker", cr.MQTTURL, "stateDir", *stateDir, "runtime", rt.Name())
+	recCtx, stopRec := context.WithCancel(ctx)
+	recDone := make(chan struct{})
+	go func() { rec.Run(recCtx); close(recDone) }()
+	err = l.Run(ctx)
+	stopRec()
+	<-recDone
+	if err != nil {
 		return c.fail("err.agent", err)
 	}
 	log.Info("clawfleet-agent stopped")
 	return nil
 }
 
+// unavailable stands in when no runtime could be set up: every tenant fails
+// with the reason, and the host offers no runtime to the scheduler.
+type unavailable struct{ err error }
+
+func (u unavailable) Name() string { return "" }
+func (u unavailable) Ensure(context.Context, proto.TenantSpec) error {
+	return fmt.Errorf("no tenant runtime on this host: %w", u.err)
+}
+func (u unavailable) Remove(context.Context, string) error { return nil }
+func (u unavailable) Purge(context.Context, string) error  { return nil }
+func (u unavailable) List(context.Context) ([]tenantrt.Instance, error) {
+	return nil, nil
+}
+func (u unavailable) Logs(context.Context, string, int) ([]string, error) {
+	return nil, tenantrt.ErrNotFound
+}
+func (u unavailable) Close() error { return nil }
+
+// newRuntime picks the tenant runtime: docker when asked for or, by
+// default, when a Docker engine answers; else the native process runtime.
+func newRuntime(ctx context.Context, name, openclawBin, image, dataDir string, log *slog.Logger) (tenantrt.Runtime, error) {
+	if name == "" {
+		name = "process"
+		if capability.Detect(ctx).Docker {
+			name = "docker"
+		}
+	}
+	switch name {
+	case "docker":
+		return tenantrt.NewDocker(tenantrt.DockerOptions{DataDir: dataDir, DefaultImage: image, Logger: log})
+	case "process":
+		if openclawBin == "" {
+			return nil, errors.New("the process runtime needs --openclaw-bin (or CLAWFLEET_OPENCLAW_BIN): an executable that runs the OpenClaw CLI, e.g. the one firmware/openclaw/install.sh writes")
+		}
+		bin, err := exec.LookPath(openclawBin)
+		if err != nil {
+			return nil, fmt.Errorf("--openclaw-bin %s: %w", openclawBin, err)
+		}
+		return tenantrt.NewProcess(tenantrt.ProcessOptions{OpenClawBin: bin, DataDir: dataDir, Logger: log})
+	}
+	return nil, fmt.Errorf("--runtime %q: use docker or process", name)
+}
+
 // registerFunc builds the register payload from the host's facts and
 // capabilities, probed again on every (re)connect.
-func registerFunc(log *slog.Logger) func(context.Context) proto.Register {
+func registerFunc(log *slog.Logger, runtimeName string) func(context.Context) proto.Register {
 	return func(ctx context.Context) proto.Register {
 		f := metrics.HostFacts(ctx)
 		caps := capability.Detect(ctx)
+		// The cloud schedules by the runtime this agent actually uses.
+		caps.Runtimes = nil
+		if runtimeName != "" {
+			caps.Runtimes = []string{runtimeName}
+		}
 		log.Debug("host probed", "hostname", f.Hostname, "cpus", f.CPUs, "docker", caps.Docker, "wireguard", caps.WireGuardModes)
 		return proto.Register{
 			Hostname:      f.Hostname,

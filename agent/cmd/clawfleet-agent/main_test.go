@@ -233,7 +233,7 @@ func TestRunCommand(t *testing.T) {
 	var stderr lockedBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"run", "--heartbeat", "1s"}, &bytes.Buffer{}, &stderr, func(k string) string {
+		done <- run(ctx, []string{"run", "--heartbeat", "1s", "--runtime", "process", "--openclaw-bin", "/bin/true"}, &bytes.Buffer{}, &stderr, func(k string) string {
 			return map[string]string{"CLAWFLEET_STATE_DIR": dir, "CLAWFLEET_LOG_LEVEL": "debug"}[k]
 		})
 	}()

@@ -1,0 +1,56 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// markerEnv is set in every gateway's environment to the tenant ID; it is
+// how a leftover process of a previous agent is recognised.
+const markerEnv = "CLAWFLEET_TENANT"
+
+// ErrPortInUse is wrapped by Ensure's error when a tenant's port (or one
+// derived from it) is taken by another process.
+var ErrPortInUse = errors.New("port in use")
+
+// mkdirNoFollow makes dir (parents must exist) unless it exists as a
+// directory, and sets its owner when uid >= 0. A symlink in its place is
+// an error.
+func mkdirNoFollow(dir string, mode os.FileMode, uid, gid int) error {
+	if err := os.Mkdir(dir, mode); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if uid >= 0 {
+		return os.Lchown(dir, uid, gid)
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

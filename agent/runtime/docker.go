@@ -1,0 +1,814 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clawfleet/clawfleet/agent/runtime/gateway"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+// DefaultDockerImage is the gateway image used when a spec names none.
+const DefaultDockerImage = "ghcr.io/openclaw/openclaw:2026.9.6"
+
+// Container labels.
+const (
+	LabelManaged    = "clawfleet.managed" // "true"
+	LabelTenant     = "clawfleet.tenant"
+	LabelRestartGen = "clawfleet.restart-gen"
+	LabelSpecHash   = "clawfleet.spec-hash"
+	LabelPort       = "clawfleet.port"
+)
+
+// Paths inside a gateway container.
+const (
+	containerHome     = "/home/node"
+	containerStateDir = "/home/node/.openclaw" // the tenant volume
+	containerConfig   = containerStateDir + "/openclaw.json"
+	containerLogFile  = containerStateDir + "/gateway.log"
+	dockerConfigFile  = "openclaw.json" // in <DataDir>/<id>/state on the host
+	dockerLogFile     = "gateway.log"
+)
+
+// dockerMaxAPI is the newest Engine API version this client speaks; older
+// daemons (down to dockerMinAPI) are spoken to in their own version.
+const (
+	dockerMaxAPI = "1.43"
+	dockerMinAPI = "1.40"
+)
+
+// DockerOptions configures the docker runtime.
+type DockerOptions struct {
+	// Socket is the Docker Engine's unix socket: default the unix path of
+	// DOCKER_HOST, else /var/run/docker.sock.
+	Socket string
+	// DefaultImage is used for specs without an image (DefaultDockerImage).
+	DefaultImage string
+	// DataDir holds <DataDir>/<tenantID>/state, the host directory behind the
+	// tenant's volume "clawfleet-<tenantID>" (a local volume bound to that
+	// directory), mounted at /home/node/.openclaw. Required.
+	DataDir string
+	// Cmd is the container command. Default
+	// ["openclaw", "gateway", "--port", "18789"]: the image must have an
+	// `openclaw` executable on its PATH (the official image does; so does
+	// the stand-in test image) and the gateway listens on ContainerPort.
+	Cmd []string
+	// ContainerPort is the gateway's port inside the container (18789).
+	ContainerPort int
+	// StateUID and StateGID own the tenant state directory: the image's user
+	// (the official image runs as node, 1000:1000). 0 means 1000.
+	StateUID, StateGID int
+	// ReadonlyRootfs runs containers with a read-only root filesystem and a
+	// tmpfs on /tmp (the gateway then only writes its volume).
+	ReadonlyRootfs bool
+	// Env is extra KEY=VALUE environment for every gateway; the runtime's
+	// own variables win.
+	Env []string
+	// StopTimeout is the grace period of a stop before SIGKILL (10 s).
+	StopTimeout time.Duration
+	// Logger receives the runtime's logs; nil is slog.Default().
+	Logger *slog.Logger
+}
+
+// Docker runs each tenant gateway as a container through the Docker Engine
+// API on its unix socket.
+type Docker struct {
+	opts DockerOptions
+	log  *slog.Logger
+	c    *dockerClient
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+// NewDocker connects to the Docker Engine (GET /version) and negotiates the
+// API version.
+func NewDocker(opts DockerOptions) (*Docker, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("docker runtime: DataDir is required")
+	}
+	var err error
+	if opts.DataDir, err = filepath.Abs(opts.DataDir); err != nil {
+		return nil, err
+	}
+	if opts.Socket == "" {
+		opts.Socket = "/var/run/docker.sock"
+		if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
+			opts.Socket = strings.TrimPrefix(h, "unix://")
+		}
+	}
+	if opts.DefaultImage == "" {
+		opts.DefaultImage = DefaultDockerImage
+	}
+	if opts.ContainerPort == 0 {
+		opts.ContainerPort = 18789
+	}
+	if len(opts.Cmd) == 0 {
+		opts.Cmd = []string{"openclaw", "gateway", "--port", strconv.Itoa(opts.ContainerPort)}
+	}
+	if opts.StateUID == 0 {
+		opts.StateUID = 1000
+	}
+	if opts.StateGID == 0 {
+		opts.StateGID = 1000
+	}
+	if opts.StopTimeout <= 0 {
+		opts.StopTimeout = 10 * time.Second
+	}
+	d := &Docker{opts: opts, log: opts.Logger, locks: map[string]*sync.Mutex{}}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	d.log = d.log.With("runtime", "docker")
+	d.c, err = newDockerClient(opts.Socket)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("docker runtime: data dir: %w", err)
+	}
+	return d, nil
+}
+
+// APIVersion is the negotiated Engine API version.
+func (d *Docker) APIVersion() string { return d.c.version }
+
+// Name implements Runtime.
+func (d *Docker) Name() string { return "docker" }
+
+// ContainerName is the container (and volume) name of a tenant.
+func ContainerName(tenantID string) string { return "clawfleet-" + tenantID }
+
+func (d *Docker) lock(id string) func() {
+	d.mu.Lock()
+	l := d.locks[id]
+	if l == nil {
+		l = &sync.Mutex{}
+		d.locks[id] = l
+	}
+	d.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (d *Docker) image(spec proto.TenantSpec) string {
+	if spec.Image != "" {
+		return spec.Image
+	}
+	return d.opts.DefaultImage
+}
+
+// specHash covers everything that needs a new container when it changes.
+func (d *Docker) specHash(spec proto.TenantSpec) string {
+	b, _ := json.Marshal(struct {
+		V        int
+		Image    string
+		Cmd      []string
+		Env      []string
+		Port     int
+		CPU      int
+		Mem      int64
+		Pids     int
+		ReadOnly bool
+	}{1, d.image(spec), d.opts.Cmd, d.opts.Env, spec.Port, spec.CPUMillis, spec.MemoryBytes, spec.PidsLimit, d.opts.ReadonlyRootfs})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}
+
+// Engine API shapes (the parts used).
+type containerInspect struct {
+	ID           string
+	Name         string
+	RestartCount int
+	State        struct {
+		Status     string
+		Running    bool
+		Restarting bool
+		OOMKilled  bool
+		Dead       bool
+		ExitCode   int
+		Error      string
+		StartedAt  string
+	}
+	Config struct {
+		Image  string
+		Labels map[string]string
+	}
+	HostConfig json.RawMessage
+}
+
+type containerSummary struct {
+	ID     string
+	Names  []string
+	State  string
+	Labels map[string]string
+}
+
+// Ensure implements Runtime.
+func (d *Docker) Ensure(ctx context.Context, spec proto.TenantSpec) error {
+	if err := proto.ValidateTenantID(spec.ID); err != nil {
+		return err
+	}
+	if spec.Port < 1024 || spec.Port > 65535-proto.PortSpacing {
+		return fmt.Errorf("tenant %s: port %d out of range", spec.ID, spec.Port)
+	}
+	defer d.lock(spec.ID)()
+	name := ContainerName(spec.ID)
+	hash, gen := d.specHash(spec), strconv.FormatInt(spec.RestartGen, 10)
+	ci, err := d.inspect(ctx, name)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	if ci != nil {
+		l := ci.Config.Labels
+		if l[LabelManaged] != "true" || l[LabelTenant] != spec.ID {
+			return fmt.Errorf("tenant %s: a container named %s exists that clawfleet does not manage; not touching it", spec.ID, name)
+		}
+	}
+	if err := d.prepareDir(spec); err != nil {
+		return fmt.Errorf("tenant %s: preparing its directory: %w", spec.ID, err)
+	}
+	if err := d.ensureVolume(ctx, spec.ID); err != nil {
+		return fmt.Errorf("tenant %s: volume: %w", spec.ID, err)
+	}
+	if ci != nil {
+		l := ci.Config.Labels
+		if l[LabelSpecHash] != hash || l[LabelRestartGen] != gen {
+			d.log.Info("recreating container", "tenant", spec.ID, "specChanged", l[LabelSpecHash] != hash, "restartGen", gen, "previousGen", l[LabelRestartGen])
+			if err := d.removeContainer(ctx, name); err != nil {
+				return err
+			}
+			ci = nil
+		}
+	}
+	if ci == nil {
+		if err := d.create(ctx, spec, hash, gen); err != nil {
+			return fmt.Errorf("tenant %s: creating container: %w", spec.ID, err)
+		}
+		if ci, err = d.inspect(ctx, name); err != nil {
+			return err
+		}
+	}
+	if spec.State == proto.TenantRunning {
+		if ci.State.Running || ci.State.Restarting {
+			return nil
+		}
+		if _, err := d.c.do(ctx, "POST", "/containers/"+name+"/start", nil, nil, nil); err != nil {
+			if strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "port is already allocated") {
+				return fmt.Errorf("tenant %s: %w: port %d is already in use on 127.0.0.1 (%v)", spec.ID, ErrPortInUse, spec.Port, err)
+			}
+			return fmt.Errorf("tenant %s: starting container: %w", spec.ID, err)
+		}
+		d.log.Info("container started", "tenant", spec.ID, "port", spec.Port, "restartGen", spec.RestartGen)
+		return nil
+	}
+	if ci.State.Running || ci.State.Restarting {
+		d.log.Info("stopping container", "tenant", spec.ID)
+		return d.stop(ctx, name)
+	}
+	return nil
+}
+
+// prepareDir makes <DataDir>/<id>/state (owned by the image user) and the
+// config file in it. <DataDir>/<id> itself stays the agent's.
+func (d *Docker) prepareDir(spec proto.TenantSpec) error {
+	dir := filepath.Join(d.opts.DataDir, spec.ID)
+	if err := mkdirNoFollow(dir, 0o700, -1, -1); err != nil {
+		return err
+	}
+	uid, gid := d.opts.StateUID, d.opts.StateGID
+	if os.Geteuid() != 0 {
+		uid, gid = -1, -1
+	}
+	state := filepath.Join(dir, "state")
+	if err := mkdirNoFollow(state, 0o700, uid, gid); err != nil {
+		return err
+	}
+	_, err := gateway.Write(filepath.Join(state, dockerConfigFile), spec, gateway.Options{
+		Port: d.opts.ContainerPort, Bind: gateway.BindLAN, LogFile: containerLogFile,
+	}, uid, gid)
+	return err
+}
+
+func (d *Docker) ensureVolume(ctx context.Context, id string) error {
+	name := ContainerName(id)
+	var v struct{ Labels map[string]string }
+	if _, err := d.c.do(ctx, "GET", "/volumes/"+name, nil, nil, &v); err == nil {
+		if v.Labels[LabelManaged] != "true" {
+			return fmt.Errorf("a volume named %s exists that clawfleet does not manage", name)
+		}
+		return nil
+	} else if !isNotFound(err) {
+		return err
+	}
+	body := map[string]any{
+		"Name":   name,
+		"Driver": "local",
+		"DriverOpts": map[string]string{
+			"type": "none", "o": "bind", "device": filepath.Join(d.opts.DataDir, id, "state"),
+		},
+		"Labels": map[string]string{LabelManaged: "true", LabelTenant: id},
+	}
+	_, err := d.c.do(ctx, "POST", "/volumes/create", nil, body, nil)
+	return err
+}
+
+func (d *Docker) create(ctx context.Context, spec proto.TenantSpec, hash, gen string) error {
+	cport := fmt.Sprintf("%d/tcp", d.opts.ContainerPort)
+	env := []string{
+		"HOME=" + containerHome,
+		"OPENCLAW_STATE_DIR=" + containerStateDir,
+		"OPENCLAW_CONFIG_PATH=" + containerConfig,
+		"XDG_CACHE_HOME=" + containerStateDir + "/cache",
+		markerEnv + "=" + spec.ID,
+	}
+	seen := map[string]bool{}
+	for _, kv := range env {
+		seen[kv[:strings.IndexByte(kv, '=')]] = true
+	}
+	for _, kv := range d.opts.Env {
+		if i := strings.IndexByte(kv, '='); i > 0 && !seen[kv[:i]] {
+			env = append(env, kv)
+		}
+	}
+	hc := map[string]any{
+		"Init":          true,
+		"CapDrop":       []string{"ALL"},
+		"SecurityOpt":   []string{"no-new-privileges"},
+		"RestartPolicy": map[string]any{"Name": "unless-stopped"},
+		"PortBindings": map[string]any{
+			cport: []map[string]string{{"HostIp": "127.0.0.1", "HostPort": strconv.Itoa(spec.Port)}},
+		},
+		"Mounts": []map[string]any{{
+			"Type": "volume", "Source": ContainerName(spec.ID), "Target": containerStateDir,
+			"VolumeOptions": map[string]any{"NoCopy": true},
+		}},
+		"LogConfig": map[string]any{"Type": "json-file", "Config": map[string]string{"max-size": "10m", "max-file": "3"}},
+	}
+	if spec.PidsLimit > 0 {
+		hc["PidsLimit"] = spec.PidsLimit
+	}
+	if spec.MemoryBytes > 0 {
+		hc["Memory"] = spec.MemoryBytes
+		hc["MemorySwap"] = spec.MemoryBytes // no swap
+	}
+	if spec.CPUMillis > 0 {
+		hc["NanoCpus"] = int64(spec.CPUMillis) * 1_000_000
+	}
+	if d.opts.ReadonlyRootfs {
+		hc["ReadonlyRootfs"] = true
+		hc["Tmpfs"] = map[string]string{"/tmp": "rw,nosuid,nodev,size=256m"}
+	}
+	body := map[string]any{
+		"Image":        d.image(spec),
+		"Cmd":          d.opts.Cmd,
+		"Env":          env,
+		"ExposedPorts": map[string]any{cport: map[string]any{}},
+		"Labels": map[string]string{
+			LabelManaged: "true", LabelTenant: spec.ID, LabelRestartGen: gen,
+			LabelSpecHash: hash, LabelPort: strconv.Itoa(spec.Port),
+		},
+		"HostConfig": hc,
+	}
+	q := url.Values{"name": {ContainerName(spec.ID)}}
+	_, err := d.c.do(ctx, "POST", "/containers/create", q, body, nil)
+	if err != nil && isNotFound(err) && strings.Contains(strings.ToLower(err.Error()), "image") {
+		d.log.Info("pulling image", "image", d.image(spec))
+		if perr := d.pull(ctx, d.image(spec)); perr != nil {
+			return fmt.Errorf("image %s is not on this host and pulling it failed: %w", d.image(spec), perr)
+		}
+		_, err = d.c.do(ctx, "POST", "/containers/create", q, body, nil)
+	}
+	return err
+}
+
+func (d *Docker) pull(ctx context.Context, ref string) error {
+	q := url.Values{"fromImage": {ref}}
+	resp, err := d.c.raw(ctx, "POST", "/images/create", q, nil, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return readJSONStream(resp.Body, nil)
+}
+
+func (d *Docker) inspect(ctx context.Context, name string) (*containerInspect, error) {
+	var ci containerInspect
+	if _, err := d.c.do(ctx, "GET", "/containers/"+name+"/json", nil, nil, &ci); err != nil {
+		return nil, err
+	}
+	return &ci, nil
+}
+
+// InspectRaw returns the Engine's JSON for a tenant's container (tests,
+// diagnostics).
+func (d *Docker) InspectRaw(ctx context.Context, tenantID string) (map[string]any, error) {
+	var m map[string]any
+	_, err := d.c.do(ctx, "GET", "/containers/"+ContainerName(tenantID)+"/json", nil, nil, &m)
+	return m, err
+}
+
+func (d *Docker) stop(ctx context.Context, name string) error {
+	q := url.Values{"t": {strconv.Itoa(int(d.opts.StopTimeout / time.Second))}}
+	ctx, cancel := context.WithTimeout(ctx, d.opts.StopTimeout+30*time.Second)
+	defer cancel()
+	_, err := d.c.do(ctx, "POST", "/containers/"+name+"/stop", q, nil, nil)
+	return err
+}
+
+func (d *Docker) removeContainer(ctx context.Context, name string) error {
+	if err := d.stop(ctx, name); err != nil && !isNotFound(err) {
+		d.log.Warn("stop before remove failed", "container", name, "err", err)
+	}
+	_, err := d.c.do(ctx, "DELETE", "/containers/"+name, url.Values{"force": {"1"}}, nil, nil)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+// Remove implements Runtime: the container goes, the volume stays.
+func (d *Docker) Remove(ctx context.Context, tenantID string) error {
+	if err := proto.ValidateTenantID(tenantID); err != nil {
+		return err
+	}
+	defer d.lock(tenantID)()
+	name := ContainerName(tenantID)
+	ci, err := d.inspect(ctx, name)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ci.Config.Labels[LabelManaged] != "true" {
+		return fmt.Errorf("container %s is not managed by clawfleet; not removing it", name)
+	}
+	return d.removeContainer(ctx, name)
+}
+
+// Purge implements Runtime: container, volume and host directory.
+func (d *Docker) Purge(ctx context.Context, tenantID string) error {
+	if err := d.Remove(ctx, tenantID); err != nil {
+		return err
+	}
+	defer d.lock(tenantID)()
+	name := ContainerName(tenantID)
+	var v struct{ Labels map[string]string }
+	if _, err := d.c.do(ctx, "GET", "/volumes/"+name, nil, nil, &v); err == nil {
+		if v.Labels[LabelManaged] != "true" {
+			return fmt.Errorf("volume %s is not managed by clawfleet; not removing it", name)
+		}
+		if _, err := d.c.do(ctx, "DELETE", "/volumes/"+name, nil, nil, nil); err != nil && !isNotFound(err) {
+			return err
+		}
+	} else if !isNotFound(err) {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(d.opts.DataDir, tenantID))
+}
+
+// List implements Runtime: every container labelled clawfleet.managed=true.
+func (d *Docker) List(ctx context.Context) ([]Instance, error) {
+	filters, _ := json.Marshal(map[string][]string{"label": {LabelManaged + "=true"}})
+	var cs []containerSummary
+	if _, err := d.c.do(ctx, "GET", "/containers/json", url.Values{"all": {"1"}, "filters": {string(filters)}}, nil, &cs); err != nil {
+		return nil, err
+	}
+	out := make([]Instance, 0, len(cs))
+	for _, c := range cs {
+		id := c.Labels[LabelTenant]
+		if c.Labels[LabelManaged] != "true" || proto.ValidateTenantID(id) != nil {
+			continue
+		}
+		ci, err := d.inspect(ctx, c.ID)
+		if isNotFound(err) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, instanceOf(id, ci))
+	}
+	return out, nil
+}
+
+func instanceOf(id string, ci *containerInspect) Instance {
+	in := Instance{TenantID: id, Restarts: ci.RestartCount}
+	in.RestartGen, _ = strconv.ParseInt(ci.Config.Labels[LabelRestartGen], 10, 64)
+	in.Port, _ = strconv.Atoi(ci.Config.Labels[LabelPort])
+	s := ci.State
+	switch {
+	case s.Running && !s.Restarting:
+		in.State = proto.TenantStarting
+		if t, err := time.Parse(time.RFC3339Nano, s.StartedAt); err == nil {
+			in.StartedAtMs = t.UnixMilli()
+		}
+	case s.Restarting:
+		in.State = proto.TenantFailed
+		in.Error = fmt.Sprintf("gateway exited with code %d; restarting (%d restarts)", s.ExitCode, ci.RestartCount)
+		if s.OOMKilled {
+			in.Error = fmt.Sprintf("gateway killed for exceeding its memory limit; restarting (%d restarts)", ci.RestartCount)
+		}
+	case s.Dead || s.Error != "":
+		in.State = proto.TenantFailed
+		in.Error = s.Error
+		if in.Error == "" {
+			in.Error = "container is dead"
+		}
+	default: // created, exited, paused
+		in.State = proto.TenantStopped
+	}
+	return in
+}
+
+// Logs implements Runtime: the tail of the gateway's log file (in its
+// volume), then of the container's stdout/stderr (lines prefixed
+// "container| ").
+func (d *Docker) Logs(ctx context.Context, tenantID string, tail int) ([]string, error) {
+	if err := proto.ValidateTenantID(tenantID); err != nil {
+		return nil, err
+	}
+	if tail > proto.MaxLogLines {
+		tail = proto.MaxLogLines
+	}
+	state := filepath.Join(d.opts.DataDir, tenantID, "state")
+	_, dirErr := os.Lstat(state)
+	file, err := tailFile(filepath.Join(state, dockerLogFile), tail)
+	if err != nil {
+		return nil, err
+	}
+	var cont []string
+	q := url.Values{"stdout": {"1"}, "stderr": {"1"}, "tail": {strconv.Itoa(max(tail, 1))}}
+	resp, err := d.c.raw(ctx, "GET", "/containers/"+ContainerName(tenantID)+"/logs", q, nil, "")
+	switch {
+	case err == nil:
+		b, derr := demuxLogs(resp.Body, 4*proto.MaxLogBytes)
+		resp.Body.Close()
+		if derr != nil {
+			return nil, derr
+		}
+		cont = lastLines(b, tail)
+	case isNotFound(err):
+		if dirErr != nil {
+			return nil, ErrNotFound
+		}
+	default:
+		return nil, err
+	}
+	return mergeLogs(file, cont, "container| ", tail), nil
+}
+
+// demuxLogs reads a multiplexed log stream (8-byte headers: stream type,
+// 3 zero bytes, big-endian payload length) and returns the payloads,
+// keeping the last max bytes. A stream without headers (TTY) is returned
+// as is.
+func demuxLogs(r io.Reader, max int) ([]byte, error) {
+	br := bufio.NewReader(r)
+	var out []byte
+	keep := func(p []byte) {
+		out = append(out, p...)
+		if len(out) > 2*max {
+			out = append([]byte(nil), out[len(out)-max:]...)
+		}
+	}
+	first := true
+	for {
+		hdr, err := br.Peek(8)
+		if len(hdr) == 0 && errors.Is(err, io.EOF) {
+			break
+		}
+		if first && (len(hdr) < 8 || hdr[0] > 2 || hdr[1] != 0 || hdr[2] != 0 || hdr[3] != 0) {
+			b, err := io.ReadAll(io.LimitReader(br, 64<<20))
+			keep(b)
+			return tailBytes(out, max), err
+		}
+		first = false
+		if len(hdr) < 8 {
+			return tailBytes(out, max), io.ErrUnexpectedEOF
+		}
+		n := binary.BigEndian.Uint32(hdr[4:8])
+		br.Discard(8)
+		p := make([]byte, n)
+		if _, err := io.ReadFull(br, p); err != nil {
+			return tailBytes(out, max), err
+		}
+		keep(p)
+	}
+	return tailBytes(out, max), nil
+}
+
+func tailBytes(b []byte, max int) []byte {
+	if len(b) > max {
+		b = b[len(b)-max:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return b
+}
+
+// Close implements Runtime; containers keep running.
+func (d *Docker) Close() error {
+	d.c.http.CloseIdleConnections()
+	return nil
+}
+
+// ImageLabels returns the labels of a local image, or ok=false when the
+// image is not on this host.
+func (d *Docker) ImageLabels(ctx context.Context, ref string) (labels map[string]string, ok bool, err error) {
+	var img struct {
+		Config struct{ Labels map[string]string }
+	}
+	if _, err := d.c.do(ctx, "GET", "/images/"+ref+"/json", nil, nil, &img); err != nil {
+		if isNotFound(err) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return img.Config.Labels, true, nil
+}
+
+// BuildImage builds an image with the classic builder (no BuildKit, no
+// registry needed for FROM scratch) from a tar build context containing a
+// Dockerfile.
+func (d *Docker) BuildImage(ctx context.Context, tag string, contextTar io.Reader) error {
+	q := url.Values{"t": {tag}, "rm": {"1"}, "forcerm": {"1"}}
+	resp, err := d.c.raw(ctx, "POST", "/build", q, contextTar, "application/x-tar")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var out strings.Builder
+	if err := readJSONStream(resp.Body, &out); err != nil {
+		return fmt.Errorf("building %s: %w\n%s", tag, err, out.String())
+	}
+	return nil
+}
+
+// readJSONStream consumes a progress stream ({"stream":...} / {"error":...}
+// objects) and returns its error, if any.
+func readJSONStream(r io.Reader, log *strings.Builder) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m struct {
+			Stream string `json:"stream"`
+			Error  string `json:"error"`
+		}
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if log != nil && log.Len() < 64<<10 {
+			log.WriteString(m.Stream)
+		}
+		if m.Error != "" {
+			return errors.New(m.Error)
+		}
+	}
+}
+
+// dockerClient speaks the Engine API over a unix socket.
+type dockerClient struct {
+	http    *http.Client
+	version string
+}
+
+// APIError is an Engine API error response.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return fmt.Sprintf("docker: %d: %s", e.Status, e.Message) }
+
+func isNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
+}
+
+func newDockerClient(socket string) (*dockerClient, error) {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var dl net.Dialer
+			return dl.DialContext(ctx, "unix", socket)
+		},
+		MaxIdleConns:    8,
+		IdleConnTimeout: 30 * time.Second,
+	}
+	c := &dockerClient{http: &http.Client{Transport: tr}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var v struct{ ApiVersion, MinAPIVersion, Version string }
+	if _, err := c.do(ctx, "GET", "/version", nil, nil, &v); err != nil {
+		return nil, fmt.Errorf("docker runtime: no Docker Engine answering on %s: %w", socket, err)
+	}
+	switch {
+	case v.ApiVersion == "":
+		return nil, errors.New("docker runtime: /version has no ApiVersion")
+	case versionLess(v.ApiVersion, dockerMinAPI):
+		return nil, fmt.Errorf("docker runtime: Docker Engine %s (API %s) is too old; API %s or newer is needed", v.Version, v.ApiVersion, dockerMinAPI)
+	case versionLess(v.ApiVersion, dockerMaxAPI):
+		c.version = v.ApiVersion
+	default:
+		c.version = dockerMaxAPI
+	}
+	return c, nil
+}
+
+func versionLess(a, b string) bool {
+	pa, pb := strings.SplitN(a, ".", 2), strings.SplitN(b, ".", 2)
+	for i := 0; i < 2; i++ {
+		var x, y int
+		if i < len(pa) {
+			x, _ = strconv.Atoi(pa[i])
+		}
+		if i < len(pb) {
+			y, _ = strconv.Atoi(pb[i])
+		}
+		if x != y {
+			return x < y
+		}
+	}
+	return false
+}
+
+// raw sends a request and returns the response when its status is < 400.
+func (c *dockerClient) raw(ctx context.Context, method, path string, q url.Values, body io.Reader, contentType string) (*http.Response, error) {
+	u := "http://docker"
+	if c.version != "" {
+		u += "/v" + c.version
+	}
+	u += path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 400 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var m struct{ Message string }
+		if json.Unmarshal(b, &m) != nil || m.Message == "" {
+			m.Message = strings.TrimSpace(string(b))
+		}
+		return nil, &APIError{Status: resp.StatusCode, Message: m.Message}
+	}
+	return resp, nil
+}
+
+// do sends a JSON request (body may be nil) and decodes a JSON answer into
+// out (may be nil). 304 Not Modified (already started/stopped) is success.
+func (c *dockerClient) do(ctx context.Context, method, path string, q url.Values, body, out any) (int, error) {
+	var rd io.Reader
+	ct := ""
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd, ct = bytes.NewReader(b), "application/json"
+	}
+	resp, err := c.raw(ctx, method, path, q, rd, ct)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return resp.StatusCode, fmt.Errorf("docker %s %s: %w", method, path, err)
+		}
+	} else {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	}
+	return resp.StatusCode, nil
+}

@@ -1,0 +1,229 @@
+package runtime
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clawfleet/clawfleet/agent/runtime/gateway"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+// newTestDocker connects to the local Docker Engine; without one the test
+// is skipped, or fails under CI (run testdata/start-dockerd.sh first).
+func newTestDocker(t *testing.T, dataDir string) *Docker {
+	t.Helper()
+	d, err := NewDocker(DockerOptions{DataDir: dataDir, StopTimeout: 2 * time.Second, Logger: testLogger(t)})
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%v (CI must run agent/runtime/testdata/start-dockerd.sh)", err)
+		}
+		t.Skipf("no Docker Engine: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := BuildStandinImage(ctxT(t), d, standinBin(t), StandinImage); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestDockerRuntime(t *testing.T) {
+	dataDir := filepath.Join(worldDir(t), "tenants")
+	d := newTestDocker(t, dataDir)
+	ctx := ctxT(t)
+	if d.Name() != "docker" {
+		t.Fatal(d.Name())
+	}
+	a := testSpec("ten_dockalpha1", freeBase(t))
+	a.Image = StandinImage
+	t.Cleanup(func() { d.Purge(ctxT(t), a.ID) })
+
+	// A container clawfleet does not manage, with the name a tenant would use.
+	foreign := "ten_foreign0001"
+	fq := url.Values{"name": {ContainerName(foreign)}}
+	if _, err := d.c.do(ctx, "POST", "/containers/create", fq, map[string]any{"Image": StandinImage, "Labels": map[string]string{"other": "x"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.c.do(ctxT(t), "DELETE", "/containers/"+ContainerName(foreign), url.Values{"force": {"1"}}, nil, nil)
+	})
+
+	if err := d.Ensure(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, a.Port, 30*time.Second)
+	code, body, err := get(a.Port, "/")
+	if err != nil || code != 200 || !strings.Contains(body, "clawfleet stand-in gateway") || !strings.Contains(body, a.ID) {
+		t.Fatalf("/ = %d %q %v", code, body, err)
+	}
+
+	// The container's configuration.
+	raw, err := d.InspectRaw(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := raw["HostConfig"].(map[string]any)
+	cfg := raw["Config"].(map[string]any)
+	labels := cfg["Labels"].(map[string]any)
+	check := func(what string, ok bool) {
+		t.Helper()
+		if !ok {
+			t.Errorf("%s: HostConfig %v / labels %v", what, hc, labels)
+		}
+	}
+	check("CapDrop ALL", fmt.Sprint(hc["CapDrop"]) == "[ALL]")
+	check("no-new-privileges", fmt.Sprint(hc["SecurityOpt"]) == "[no-new-privileges]")
+	check("Init", hc["Init"] == true)
+	check("PidsLimit", hc["PidsLimit"] == float64(256))
+	check("Memory", hc["Memory"] == float64(512<<20) && hc["MemorySwap"] == float64(512<<20))
+	check("NanoCpus", hc["NanoCpus"] == float64(500_000_000))
+	check("RestartPolicy", hc["RestartPolicy"].(map[string]any)["Name"] == "unless-stopped")
+	pb := hc["PortBindings"].(map[string]any)
+	check("one port binding", len(pb) == 1)
+	b0 := pb["18789/tcp"].([]any)
+	check("bound to 127.0.0.1 only", len(b0) == 1 && b0[0].(map[string]any)["HostIp"] == "127.0.0.1" && b0[0].(map[string]any)["HostPort"] == strconv.Itoa(a.Port))
+	check("labels", labels[LabelManaged] == "true" && labels[LabelTenant] == a.ID && labels[LabelRestartGen] == "0" && labels[LabelSpecHash] != "" && labels[LabelPort] == strconv.Itoa(a.Port))
+	ns := raw["NetworkSettings"].(map[string]any)["Ports"].(map[string]any)["18789/tcp"].([]any)
+	for _, p := range ns {
+		check("published on loopback only", p.(map[string]any)["HostIp"] == "127.0.0.1")
+	}
+	// Not reachable on a non-loopback host address.
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, ad := range addrs {
+			ipn, ok := ad.(*net.IPNet)
+			if !ok || ipn.IP.IsLoopback() || ipn.IP.To4() == nil {
+				continue
+			}
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(ipn.IP.String(), strconv.Itoa(a.Port)), time.Second)
+			if err == nil {
+				c.Close()
+				t.Errorf("gateway reachable on %s:%d", ipn.IP, a.Port)
+			}
+		}
+	}
+	// Config and state in the tenant's volume (host dir), writable by uid 1000.
+	gc, err := gateway.Read(filepath.Join(dataDir, a.ID, "state", dockerConfigFile))
+	if err != nil || gc.Gateway.Bind != "lan" || gc.Gateway.Port != 18789 || gc.Gateway.Auth.Token != a.GatewayToken || gc.Logging.File != containerLogFile {
+		t.Fatalf("config: %+v %v", gc, err)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, a.ID, "state", "standin-started")); err != nil {
+		t.Fatalf("gateway could not write its state volume: %v", err)
+	}
+
+	// List: ours only.
+	list, err := d.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, ok := find(list, a.ID); !ok || in.State != proto.TenantStarting || in.Port != a.Port || in.StartedAtMs == 0 {
+		t.Fatalf("List: %+v", list)
+	}
+	if _, ok := find(list, foreign); ok {
+		t.Fatal("List shows an unmanaged container")
+	}
+	// The foreign container's name is not taken over.
+	f := testSpec(foreign, freeBase(t, a.Port))
+	f.Image = StandinImage
+	if err := d.Ensure(ctx, f); err == nil || !strings.Contains(err.Error(), "does not manage") {
+		t.Fatalf("Ensure over a foreign container: %v", err)
+	}
+	t.Cleanup(func() { d.c.do(ctxT(t), "DELETE", "/volumes/"+ContainerName(foreign), nil, nil, nil) })
+
+	// Logs: the gateway's log file and the container output.
+	logs, err := d.Logs(ctx, a.ID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(logs, "\n")
+	if !strings.Contains(joined, "GET /readyz") || !strings.Contains(joined, "container| standin gateway listening") {
+		t.Fatalf("logs: %q", logs)
+	}
+	if _, err := d.Logs(ctx, "ten_nosuchtenant", 5); err != ErrNotFound {
+		t.Fatalf("logs of unknown tenant: %v", err)
+	}
+
+	// Idempotent Ensure keeps the container; a restartGen bump replaces it.
+	id0 := raw["Id"].(string)
+	if err := d.Ensure(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := d.InspectRaw(ctx, a.ID); raw["Id"] != id0 {
+		t.Fatal("idempotent Ensure recreated the container")
+	}
+	a.RestartGen = 3
+	if err := d.Ensure(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = d.InspectRaw(ctx, a.ID)
+	if raw["Id"] == id0 {
+		t.Fatal("restartGen bump kept the container")
+	}
+	waitReady(t, a.Port, 30*time.Second)
+	list, _ = d.List(ctx)
+	if in, _ := find(list, a.ID); in.RestartGen != 3 {
+		t.Fatalf("after restartGen bump: %+v", in)
+	}
+	// State survives the new container.
+	if _, err := os.Stat(filepath.Join(dataDir, a.ID, "state", "standin-started")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Stop.
+	a.State = proto.TenantStopped
+	if err := d.Ensure(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	waitDown(t, a.Port, 10*time.Second)
+	list, _ = d.List(ctx)
+	if in, _ := find(list, a.ID); in.State != proto.TenantStopped {
+		t.Fatalf("stopped: %+v", in)
+	}
+	// Busy port: starting fails with ErrPortInUse.
+	a.State = proto.TenantRunning
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(a.Port))
+	if err == nil {
+		err := d.Ensure(ctx, a)
+		l.Close()
+		if err == nil || !strings.Contains(err.Error(), "in use") {
+			t.Fatalf("busy port: %v", err)
+		}
+	}
+
+	// Remove keeps the volume; Purge removes it and the directory.
+	if err := d.Remove(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.inspect(ctx, ContainerName(a.ID)); !isNotFound(err) {
+		t.Fatalf("container after Remove: %v", err)
+	}
+	if _, err := d.c.do(ctx, "GET", "/volumes/"+ContainerName(a.ID), nil, nil, nil); err != nil {
+		t.Fatalf("volume after Remove: %v", err)
+	}
+	list, _ = d.List(ctx)
+	if _, ok := find(list, a.ID); ok {
+		t.Fatal("removed tenant still listed")
+	}
+	if err := d.Purge(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.c.do(ctx, "GET", "/volumes/"+ContainerName(a.ID), nil, nil, nil); !isNotFound(err) {
+		t.Fatalf("volume after Purge: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, a.ID)); !os.IsNotExist(err) {
+		t.Fatalf("dir after Purge: %v", err)
+	}
+	if err := d.Purge(ctx, "ten_neverexisted"); err != nil {
+		t.Fatal(err)
+	}
+	// The foreign container is untouched.
+	ci, err := d.inspect(ctx, ContainerName(foreign))
+	if err != nil || ci.Config.Labels["other"] != "x" {
+		t.Fatalf("foreign container: %+v %v", ci, err)
+	}
+}

@@ -1,0 +1,340 @@
+//go:build linux
+
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clawfleet/clawfleet/agent/runtime/gateway"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+func readPid(t *testing.T, dataDir, id string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, id, procPidFile))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+func procUID(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "Uid:") {
+			return strings.Fields(l)[1]
+		}
+	}
+	return ""
+}
+
+func TestProcessRuntime(t *testing.T) {
+	oldMin := backoffMin
+	backoffMin = 300 * time.Millisecond
+	t.Cleanup(func() { backoffMin = oldMin })
+
+	bin := standinBin(t)
+	dataDir := filepath.Join(worldDir(t), "tenants")
+	newP := func() *Process {
+		p, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 3 * time.Second, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := newP()
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			p.Close()
+		}
+	})
+	ctx := ctxT(t)
+	if p.Name() != "process" {
+		t.Fatal(p.Name())
+	}
+
+	portA := freeBase(t)
+	portB := freeBase(t, portA)
+	a, b := testSpec("ten_alpha0001", portA), testSpec("ten_bravo0002", portB)
+	for _, s := range []proto.TenantSpec{a, b} {
+		if err := p.Ensure(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReady(t, portA, 10*time.Second)
+	waitReady(t, portB, 10*time.Second)
+
+	// Separate directories, config files, ports, identities.
+	for _, s := range []proto.TenantSpec{a, b} {
+		dir := filepath.Join(dataDir, s.ID)
+		cfg, err := gateway.Read(filepath.Join(dir, procConfigFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Gateway.Port != s.Port || cfg.Gateway.Bind != "loopback" || cfg.Gateway.Auth.Token != s.GatewayToken || cfg.Logging.File != filepath.Join(dir, procLogFile) {
+			t.Fatalf("%s: config %+v", s.ID, cfg)
+		}
+		st, err := os.Stat(filepath.Join(dir, procConfigFile))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("config mode: %v %v", st.Mode(), err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, procStateDir, "standin-started")); err != nil {
+			t.Fatalf("%s: gateway did not use its state dir: %v", s.ID, err)
+		}
+		code, body, err := get(s.Port, "/")
+		if err != nil || code != 200 || !strings.Contains(body, "clawfleet stand-in gateway") || !strings.Contains(body, s.ID) {
+			t.Fatalf("%s: / = %d %q %v", s.ID, code, body, err)
+		}
+		pid := readPid(t, dataDir, s.ID)
+		if pid == 0 {
+			t.Fatalf("%s: no pid file", s.ID)
+		}
+		if os.Geteuid() == 0 {
+			if uid := procUID(pid); uid != "65534" {
+				t.Fatalf("%s: gateway runs as uid %s, want 65534", s.ID, uid)
+			}
+			if st, _ := os.Stat(dir); st.Sys().(*syscall.Stat_t).Uid != 65534 {
+				t.Fatalf("%s: tenant dir not owned by the tenant uid", s.ID)
+			}
+		}
+		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if !strings.Contains(string(env), "OPENCLAW_STATE_DIR="+filepath.Join(dir, procStateDir)+"\x00") || strings.Contains(string(env), "GOROOT=") {
+			t.Fatalf("%s: unexpected environment %q", s.ID, env)
+		}
+	}
+	list, err := p.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, ok := find(list, a.ID); !ok || in.State != proto.TenantStarting || in.Port != portA || in.StartedAtMs == 0 || in.Restarts != 0 {
+		t.Fatalf("List: %+v", list)
+	}
+
+	// kill -9 → restarted with backoff, Restarts counts it.
+	pidA := readPid(t, dataDir, a.ID)
+	if err := syscall.Kill(pidA, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "restart after kill -9", func() error {
+		list, _ := p.List(ctx)
+		in, _ := find(list, a.ID)
+		if in.Restarts != 1 {
+			return fmt.Errorf("restarts %d", in.Restarts)
+		}
+		if np := readPid(t, dataDir, a.ID); np == 0 || np == pidA {
+			return fmt.Errorf("pid %d", np)
+		}
+		return nil
+	})
+	waitReady(t, portA, 10*time.Second)
+	list, _ = p.List(ctx)
+	if in, _ := find(list, a.ID); in.State != proto.TenantStarting {
+		t.Fatalf("after one crash: %+v", in)
+	}
+
+	// RestartGen bump → new process.
+	pidB := readPid(t, dataDir, b.ID)
+	b.RestartGen = 7
+	if err := p.Ensure(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if np := readPid(t, dataDir, b.ID); np == pidB || np == 0 {
+		t.Fatalf("restartGen bump: pid %d → %d", pidB, np)
+	}
+	waitReady(t, portB, 10*time.Second)
+	list, _ = p.List(ctx)
+	if in, _ := find(list, b.ID); in.RestartGen != 7 || in.Restarts != 0 {
+		t.Fatalf("after restartGen bump: %+v", in)
+	}
+	// Same spec again: nothing happens.
+	pidB = readPid(t, dataDir, b.ID)
+	if err := p.Ensure(ctx, b); err != nil || readPid(t, dataDir, b.ID) != pidB {
+		t.Fatalf("idempotent Ensure restarted the gateway: %v", err)
+	}
+
+	// Logs: own lines only.
+	logsA, err := p.Logs(ctx, a.ID, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(logsA, "\n")
+	if !strings.Contains(joined, "GET /readyz") || !strings.Contains(joined, a.ID) || strings.Contains(joined, b.ID) || !strings.Contains(joined, "stdout| ") {
+		t.Fatalf("logs of A: %q", logsA)
+	}
+	if l, _ := p.Logs(ctx, a.ID, 3); len(l) != 3 {
+		t.Fatalf("tail 3 returned %d lines", len(l))
+	}
+	if _, err := p.Logs(ctx, "ten_unknown00", 10); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("logs of unknown tenant: %v", err)
+	}
+
+	// Busy port: a clear error, reported as failed.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	c := testSpec("ten_charlie003", busy.Addr().(*net.TCPAddr).Port)
+	err = p.Ensure(ctx, c)
+	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "already in use") {
+		t.Fatalf("busy port: %v", err)
+	}
+	list, _ = p.List(ctx)
+	if in, _ := find(list, c.ID); in.State != proto.TenantFailed || !strings.Contains(in.Error, "in use") {
+		t.Fatalf("busy port instance: %+v", in)
+	}
+
+	// Stop.
+	a.State = proto.TenantStopped
+	if err := p.Ensure(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	waitDown(t, portA, 5*time.Second)
+	if processAlive(readPid(t, dataDir, a.ID)) {
+		t.Fatal("pid file still names a live process after stop")
+	}
+	list, _ = p.List(ctx)
+	if in, _ := find(list, a.ID); in.State != proto.TenantStopped {
+		t.Fatalf("stopped: %+v", in)
+	}
+
+	// Agent restart: a new Process finds the tenants from their directories.
+	p.Close()
+	closed = true
+	waitDown(t, portB, 5*time.Second)
+	p = newP()
+	closed = false
+	list, err = p.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []proto.TenantSpec{a, b, c} {
+		in, ok := find(list, s.ID)
+		if !ok || in.State != proto.TenantStopped || in.Port != s.Port {
+			t.Fatalf("after agent restart, %s: %+v (list %+v)", s.ID, in, list)
+		}
+	}
+	if in, _ := find(list, b.ID); in.RestartGen != 7 {
+		t.Fatalf("restartGen not persisted: %+v", in)
+	}
+	if err := p.Ensure(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, portB, 10*time.Second)
+
+	// Remove keeps data but forgets the instance; Purge deletes the data.
+	if err := p.Remove(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitDown(t, portB, 5*time.Second)
+	if _, err := os.Stat(filepath.Join(dataDir, b.ID, procStateDir)); err != nil {
+		t.Fatal("Remove deleted data")
+	}
+	if err := p.Purge(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, a.ID)); !os.IsNotExist(err) {
+		t.Fatalf("Purge left the dir: %v", err)
+	}
+	if err := p.Purge(ctx, "ten_neverexisted"); err != nil {
+		t.Fatalf("purge unknown: %v", err)
+	}
+	list, _ = p.List(ctx)
+	for _, id := range []string{a.ID, b.ID} {
+		if _, ok := find(list, id); ok {
+			t.Fatalf("%s still listed: %+v", id, list)
+		}
+	}
+}
+
+// TestProcessCrashLoop: a gateway that keeps exiting is reported failed
+// with its exit error, and still retried.
+func TestProcessCrashLoop(t *testing.T) {
+	oldMin, oldMax := backoffMin, backoffMax
+	backoffMin, backoffMax = 20*time.Millisecond, 40*time.Millisecond
+	t.Cleanup(func() { backoffMin, backoffMax = oldMin, oldMax })
+	dir := worldDir(t)
+	bin := filepath.Join(dir, "crash")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho crashing on purpose >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: filepath.Join(dir, "tenants"), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := ctxT(t)
+	s := testSpec("ten_crashy0001", freeBase(t))
+	if err := p.Ensure(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "failed state", func() error {
+		list, _ := p.List(ctx)
+		in, _ := find(list, s.ID)
+		if in.State != proto.TenantFailed || !strings.Contains(in.Error, "exited with code 3") {
+			return fmt.Errorf("%+v", in)
+		}
+		return nil
+	})
+	logs, _ := p.Logs(ctx, s.ID, 10)
+	if !strings.Contains(strings.Join(logs, "\n"), "crashing on purpose") {
+		t.Fatalf("logs: %q", logs)
+	}
+}
+
+// TestProcessKillsLeftovers: a gateway left by a previous agent (pid file +
+// marker variable) is killed by NewProcess; an unrelated process named by a
+// pid file is not.
+func TestProcessKillsLeftovers(t *testing.T) {
+	dir := worldDir(t)
+	dataDir := filepath.Join(dir, "tenants")
+	start := func(id string, marker bool) *exec.Cmd {
+		if err := os.MkdirAll(filepath.Join(dataDir, id), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("sleep", "60")
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		if marker {
+			cmd.Env = append(cmd.Env, markerEnv+"="+id)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		os.WriteFile(filepath.Join(dataDir, id, procPidFile), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600)
+		return cmd
+	}
+	ours := start("ten_leftover01", true)
+	other := start("ten_leftover02", false)
+	done := make(chan error, 1)
+	go func() { done <- ours.Wait() }()
+	p, err := NewProcess(ProcessOptions{OpenClawBin: standinBin(t), DataDir: dataDir, StopTimeout: 2 * time.Second, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("leftover gateway not killed")
+	}
+	if !processAlive(other.Process.Pid) {
+		t.Fatal("an unrelated process was killed")
+	}
+}

@@ -1,0 +1,415 @@
+package api
+
+// Tenant routes. Calls from the SSO-backed web app (server to server) carry
+//
+//	X-Shared-Secret  the cloud's CLAWFLEET_SHARED_SECRET (compared in constant time)
+//	X-User-ID        the signed-in user: 1-128 characters, no control characters
+//	X-User-Email     optional: at most 254 characters, with an '@'
+//
+// and act on that user's tenant (one per user):
+//
+//	POST   /api/tenants              {"plan":"basic","name":"My claw"} → 201 tenant (200 with the existing one)
+//	GET    /api/tenants/me           → 200 tenant
+//	POST   /api/tenants/me           → 202 tenant (restart; same as /me/restart)
+//	POST   /api/tenants/me/restart   → 202 tenant, restartGen bumped
+//	DELETE /api/tenants/me[?keepData=1] → 202 tenant with status "deleting" (already gone from the store)
+//	GET    /api/tenants/me/logs[?tail=200] → 200 {"lines":[...]}
+//	GET    /api/tenants/me/logs?follow=1   → text/event-stream, one "data: <line>" event per new line
+//
+// A tenant is {"id","slug","name","plan","status","url","hostId","restartGen",
+// "resources":{"cpuMillis","memoryBytes","diskBytes","pidsLimit"},"createdAt",
+// "updatedAt","lastError"}. Admin routes (bearer token) list and act on any
+// tenant: GET /api/admin/tenants, GET /api/admin/tenants/:id, POST
+// /api/admin/tenants/:id/restart, DELETE /api/admin/tenants/:id[?keepData=1];
+// their tenants add ownerId, ownerEmail, port, image and desiredState.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/cloud/tenant"
+	"github.com/clawfleet/clawfleet/pkg/creds"
+	"github.com/gin-gonic/gin"
+)
+
+type tenantAPI struct {
+	*server
+	svc        *tenant.Service
+	secretHash string // creds.Hash of the shared secret; "" = disabled
+	rl         *limiter
+	poll       time.Duration
+	followMax  time.Duration
+}
+
+// tenantRoutes registers the tenant routes and returns the handlers that
+// the host routes need.
+func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) *tenantAPI {
+	ta := &tenantAPI{server: s, svc: s.opts.Tenants, rl: newLimiter(s.opts.AuthFailRate, 10),
+		poll: s.opts.LogsPollInterval, followMax: s.opts.LogsFollowMax}
+	if s.opts.SharedSecret != "" {
+		ta.secretHash = creds.Hash(s.opts.SharedSecret)
+	}
+	if ta.poll <= 0 {
+		ta.poll = time.Second
+	}
+	if ta.followMax <= 0 {
+		ta.followMax = 10 * time.Minute
+	}
+	user := r.Group("/api/tenants", ta.requireUser)
+	user.POST("", ta.create)
+	user.GET("/me", ta.mine)
+	user.POST("/me", ta.restart)
+	user.DELETE("/me", ta.delete)
+	user.POST("/me/restart", ta.restart)
+	user.GET("/me/logs", ta.logs)
+
+	admin.GET("/admin/tenants", ta.adminList)
+	admin.GET("/admin/tenants/:id", ta.adminGet)
+	admin.POST("/admin/tenants/:id/restart", ta.adminRestart)
+	admin.DELETE("/admin/tenants/:id", ta.adminDelete)
+	return ta
+}
+
+const userKey = "clawfleet.user"
+
+func (ta *tenantAPI) requireUser(c *gin.Context) {
+	ip := clientIP(c.Request)
+	if ta.rl.exhausted(ip) {
+		c.Header("Retry-After", "1")
+		fail(c, http.StatusTooManyRequests, "rate_limited", "too many failed authentications from this address; wait and retry")
+		return
+	}
+	if ta.secretHash == "" {
+		fail(c, http.StatusUnauthorized, "unauthorized", "shared-secret authentication is disabled on this cloud: set CLAWFLEET_SHARED_SECRET")
+		return
+	}
+	got := c.GetHeader("X-Shared-Secret")
+	if got == "" || !creds.Equal(ta.secretHash, got) {
+		ta.rl.allow(ip) // count the failure
+		ta.log.Warn("shared-secret authentication failed", "ip", ip, "route", c.FullPath(), "present", got != "")
+		fail(c, http.StatusUnauthorized, "unauthorized", "missing or wrong X-Shared-Secret")
+		return
+	}
+	u := tenant.User{ID: c.GetHeader("X-User-ID"), Email: c.GetHeader("X-User-Email")}
+	if n := utf8.RuneCountInString(u.ID); n < 1 || n > 128 || !utf8.ValidString(u.ID) || hasControl(u.ID) {
+		fail(c, http.StatusBadRequest, "invalid_user", "X-User-ID must be 1-128 characters without control characters")
+		return
+	}
+	if u.Email != "" && (len(u.Email) > 254 || !strings.Contains(u.Email, "@") || !utf8.ValidString(u.Email) || hasControl(u.Email)) {
+		fail(c, http.StatusBadRequest, "invalid_email", "X-User-Email must be an address of at most 254 characters with an @")
+		return
+	}
+	c.Set(userKey, u)
+	c.Next()
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return true
+		}
+	}
+	return false
+}
+
+func userOf(c *gin.Context) tenant.User { return c.MustGet(userKey).(tenant.User) }
+
+// tenantFail maps tenant service errors; others go to failErr.
+func (ta *tenantAPI) tenantFail(c *gin.Context, err error) {
+	msg := func(sentinel error) string { return strings.TrimPrefix(err.Error(), sentinel.Error()+": ") }
+	switch {
+	case errors.Is(err, tenant.ErrInvalidPlan):
+		fail(c, http.StatusBadRequest, "invalid_plan", msg(tenant.ErrInvalidPlan))
+	case errors.Is(err, tenant.ErrInvalidName):
+		fail(c, http.StatusBadRequest, "invalid_name", msg(tenant.ErrInvalidName))
+	case errors.Is(err, tenant.ErrNoTenant):
+		fail(c, http.StatusNotFound, "no_tenant", "no tenant: create one with POST /api/tenants")
+	case errors.Is(err, tenant.ErrConflict):
+		fail(c, http.StatusConflict, "conflict", msg(tenant.ErrConflict))
+	case errors.Is(err, tenant.ErrNoCapacity):
+		c.Header("Retry-After", "60")
+		fail(c, http.StatusServiceUnavailable, "no_capacity", err.Error())
+	case errors.Is(err, tenant.ErrHostOffline):
+		fail(c, http.StatusServiceUnavailable, "host_offline", msg(tenant.ErrHostOffline))
+	case errors.Is(err, tenant.ErrHostTimeout):
+		fail(c, http.StatusGatewayTimeout, "host_timeout", msg(tenant.ErrHostTimeout))
+	case errors.Is(err, tenant.ErrHostError):
+		fail(c, http.StatusBadGateway, "host_error", msg(tenant.ErrHostError))
+	default:
+		ta.failErr(c, err)
+	}
+}
+
+type tenantResources struct {
+	CPUMillis   int   `json:"cpuMillis"`
+	MemoryBytes int64 `json:"memoryBytes"`
+	DiskBytes   int64 `json:"diskBytes"`
+	PidsLimit   int   `json:"pidsLimit"`
+}
+
+// tenantView is a tenant as its owner sees it (never its gateway token).
+type tenantView struct {
+	ID         string          `json:"id"`
+	Slug       string          `json:"slug"`
+	Name       string          `json:"name"`
+	Plan       string          `json:"plan"`
+	Status     string          `json:"status"`
+	URL        string          `json:"url"`
+	HostID     string          `json:"hostId"`
+	RestartGen int64           `json:"restartGen"`
+	Resources  tenantResources `json:"resources"`
+	CreatedAt  string          `json:"createdAt"`
+	UpdatedAt  string          `json:"updatedAt"`
+	LastError  string          `json:"lastError"`
+}
+
+// adminTenantView adds what only operators see.
+type adminTenantView struct {
+	tenantView
+	OwnerID      string `json:"ownerId"`
+	OwnerEmail   string `json:"ownerEmail"`
+	Port         int    `json:"port"`
+	Image        string `json:"image"`
+	DesiredState string `json:"desiredState"`
+}
+
+func (ta *tenantAPI) view(t *store.Tenant) tenantView {
+	return tenantView{
+		ID: t.ID, Slug: t.Slug, Name: t.Name, Plan: t.Plan, Status: t.Status, URL: ta.svc.URL(t.Slug), HostID: t.HostID,
+		RestartGen: t.RestartGen,
+		Resources:  tenantResources{CPUMillis: t.CPUMillis, MemoryBytes: t.MemoryBytes, DiskBytes: t.DiskBytes, PidsLimit: t.PidsLimit},
+		CreatedAt:  t.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: t.UpdatedAt.UTC().Format(time.RFC3339), LastError: t.LastError,
+	}
+}
+
+func (ta *tenantAPI) adminView(t *store.Tenant) adminTenantView {
+	return adminTenantView{tenantView: ta.view(t), OwnerID: t.OwnerID, OwnerEmail: t.OwnerEmail, Port: t.Port, Image: t.Image, DesiredState: t.DesiredState}
+}
+
+func (ta *tenantAPI) create(c *gin.Context) {
+	var req struct {
+		Plan string `json:"plan"`
+		Name string `json:"name"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	t, created, err := ta.svc.Create(c.Request.Context(), userOf(c), req.Plan, req.Name)
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	c.JSON(code, ta.view(t))
+}
+
+func (ta *tenantAPI) mine(c *gin.Context) {
+	t, err := ta.svc.Mine(c.Request.Context(), userOf(c))
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, ta.view(t))
+}
+
+func (ta *tenantAPI) restart(c *gin.Context) {
+	t, err := ta.svc.Restart(c.Request.Context(), userOf(c))
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, ta.view(t))
+}
+
+func keepData(c *gin.Context) bool {
+	v := c.Query("keepData")
+	return v == "1" || v == "true"
+}
+
+func (ta *tenantAPI) delete(c *gin.Context) {
+	t, err := ta.svc.Delete(c.Request.Context(), userOf(c), keepData(c))
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, ta.view(t))
+}
+
+func (ta *tenantAPI) logs(c *gin.Context) {
+	tail := 200
+	if v := c.Query("tail"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 2000 {
+			fail(c, http.StatusBadRequest, "invalid_request", "tail must be a number between 1 and 2000")
+			return
+		}
+		tail = n
+	}
+	u := userOf(c)
+	ctx := c.Request.Context()
+	lines, err := ta.svc.Logs(ctx, u, tail)
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	if f := c.Query("follow"); f != "1" && f != "true" {
+		c.JSON(http.StatusOK, gin.H{"lines": lines})
+		return
+	}
+
+	// Server-sent events: the lines so far, then every new line, polling
+	// the host every poll interval, until the client leaves, an error, or
+	// followMax.
+	w := c.Writer
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	send := func(ls []string) {
+		for _, l := range ls {
+			l = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(l)
+			fmt.Fprintf(w, "data: %s\n\n", l)
+		}
+		w.Flush()
+	}
+	event := func(name string, v any) {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
+		w.Flush()
+	}
+	send(lines)
+	prev := lines
+	deadline := time.NewTimer(ta.followMax)
+	defer deadline.Stop()
+	tick := time.NewTicker(ta.poll)
+	defer tick.Stop()
+	idle := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			event("end", gin.H{"reason": "the stream lasts at most " + ta.followMax.String() + "; reconnect to go on"})
+			return
+		case <-tick.C:
+		}
+		cur, err := ta.svc.Logs(ctx, u, tail)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			code := "internal"
+			switch {
+			case errors.Is(err, tenant.ErrNoTenant):
+				code = "no_tenant"
+			case errors.Is(err, tenant.ErrHostOffline):
+				code = "host_offline"
+			case errors.Is(err, tenant.ErrHostTimeout):
+				code = "host_timeout"
+			case errors.Is(err, tenant.ErrHostError):
+				code = "host_error"
+			}
+			event("error", apiError{Error: err.Error(), Code: code})
+			return
+		}
+		if fresh := tenant.NewLines(prev, cur); len(fresh) > 0 {
+			send(fresh)
+			idle = 0
+		} else if idle++; time.Duration(idle)*ta.poll >= 15*time.Second {
+			fmt.Fprint(w, ": keepalive\n\n")
+			w.Flush()
+			idle = 0
+		}
+		prev = cur
+	}
+}
+
+func (ta *tenantAPI) adminList(c *gin.Context) {
+	ts, err := ta.svc.List(c.Request.Context())
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	out := make([]adminTenantView, 0, len(ts))
+	for i := range ts {
+		out = append(out, ta.adminView(&ts[i]))
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (ta *tenantAPI) adminGet(c *gin.Context) {
+	t, err := ta.svc.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, ta.adminView(t))
+}
+
+func (ta *tenantAPI) adminRestart(c *gin.Context) {
+	t, err := ta.svc.RestartByID(c.Request.Context(), c.Param("id"), tenant.ActorAdmin)
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, ta.adminView(t))
+}
+
+func (ta *tenantAPI) adminDelete(c *gin.Context) {
+	t, err := ta.svc.DeleteByID(c.Request.Context(), c.Param("id"), keepData(c), tenant.ActorAdmin)
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, ta.adminView(t))
+}
+
+// hostLoadView is a host with its tenant capacity, what its tenants reserve
+// and their number.
+type hostLoadView struct {
+	hostView
+	tenant.HostLoad
+}
+
+func (ta *tenantAPI) listHosts(c *gin.Context) {
+	hs, err := ta.opts.Fleet.ListHosts(c.Request.Context())
+	if err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	loads, err := ta.svc.HostLoads(c.Request.Context(), hs)
+	if err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	out := make([]hostLoadView, 0, len(hs))
+	for i := range hs {
+		out = append(out, hostLoadView{viewHost(&hs[i]), loads[hs[i].ID]})
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (ta *tenantAPI) getHost(c *gin.Context) {
+	h, err := ta.opts.Fleet.GetHost(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	loads, err := ta.svc.HostLoads(c.Request.Context(), []store.Host{*h})
+	if err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, hostLoadView{viewHost(h), loads[h.ID]})
+}

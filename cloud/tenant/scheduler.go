@@ -1,0 +1,178 @@
+package tenant
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+// Scheduling strategies.
+const (
+	// LeastLoaded picks the host with the most free memory after placing
+	// the tenant, counting as used the larger of what tenants reserve and
+	// what the host's last heartbeat reported; ties go to fewer tenants.
+	LeastLoaded = "least-loaded"
+	// BinPack picks the host with the least free memory that still fits,
+	// filling hosts one after another.
+	BinPack = "bin-pack"
+	// Spread picks the host with the fewest tenants.
+	Spread = "spread"
+)
+
+// Strategies lists the valid strategies.
+var Strategies = []string{LeastLoaded, BinPack, Spread}
+
+// HostMemoryReserve is the memory kept for the host itself: never given to
+// tenants.
+const HostMemoryReserve = 512 << 20
+
+// Resources are a CPU and memory amount (capacity, reservation or need).
+type Resources struct {
+	CPUMillis   int64 `json:"cpuMillis"`
+	MemoryBytes int64 `json:"memoryBytes"`
+}
+
+// HostCapacity is what tenants may reserve on a host: CPUs × 1000 ×
+// overcommit millicores, and the memory minus HostMemoryReserve (memory is
+// never overcommitted).
+func HostCapacity(cpus int, memTotal uint64, overcommit float64) Resources {
+	mem := int64(min(memTotal, 1<<62)) - HostMemoryReserve
+	return Resources{CPUMillis: int64(float64(cpus) * 1000 * overcommit), MemoryBytes: max(mem, 0)}
+}
+
+// Candidate is a host as the scheduler sees it.
+type Candidate struct {
+	ID       string
+	Online   bool
+	Runtimes []string // from the host's capabilities; empty = cannot run tenants
+	Labels   map[string]string
+	Capacity Resources
+	Reserved Resources
+	// MemUsedBytes is the memory in use in the host's last heartbeat.
+	MemUsedBytes int64
+	Tenants      int
+}
+
+// Fits reports whether need fits in c beside what is reserved.
+func (c *Candidate) Fits(need Resources) bool {
+	return c.Reserved.MemoryBytes+need.MemoryBytes <= c.Capacity.MemoryBytes &&
+		c.Reserved.CPUMillis+need.CPUMillis <= c.Capacity.CPUMillis
+}
+
+// Matches reports whether c carries every label of selector.
+func (c *Candidate) Matches(selector map[string]string) bool {
+	for k, v := range selector {
+		if got, ok := c.Labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrNoCapacity is returned when no host can take a tenant.
+var ErrNoCapacity = errors.New("no host with capacity")
+
+// Pick chooses a host for a tenant needing need, among the online hosts that
+// have a runtime, carry every label of selector and have room. It returns
+// ErrNoCapacity (wrapped, saying why) when there is none.
+func Pick(strategy string, hosts []Candidate, need Resources, selector map[string]string) (string, error) {
+	var ok []*Candidate
+	var online, runnable, matching int
+	for i := range hosts {
+		c := &hosts[i]
+		if !c.Online {
+			continue
+		}
+		online++
+		if len(c.Runtimes) == 0 {
+			continue
+		}
+		runnable++
+		if !c.Matches(selector) {
+			continue
+		}
+		matching++
+		if c.Fits(need) {
+			ok = append(ok, c)
+		}
+	}
+	if len(ok) == 0 {
+		why := fmt.Sprintf("%d online hosts, %d with a tenant runtime", online, runnable)
+		if len(selector) > 0 {
+			why += fmt.Sprintf(", %d with labels %v", matching, selector)
+		}
+		return "", fmt.Errorf("%w: none has %s CPU and %s memory free (%s)", ErrNoCapacity, FormatMillis(need.CPUMillis), FormatBytes(need.MemoryBytes), why)
+	}
+	freeMem := func(c *Candidate) int64 { return c.Capacity.MemoryBytes - c.Reserved.MemoryBytes - need.MemoryBytes }
+	loadFree := func(c *Candidate) int64 {
+		return c.Capacity.MemoryBytes - max(c.Reserved.MemoryBytes, c.MemUsedBytes) - need.MemoryBytes
+	}
+	var less func(a, b *Candidate) int
+	switch strategy {
+	case BinPack:
+		less = func(a, b *Candidate) int {
+			return cmp.Or(cmp.Compare(freeMem(a), freeMem(b)), cmp.Compare(b.Tenants, a.Tenants), cmp.Compare(a.ID, b.ID))
+		}
+	case Spread:
+		less = func(a, b *Candidate) int {
+			return cmp.Or(cmp.Compare(a.Tenants, b.Tenants), cmp.Compare(loadFree(b), loadFree(a)), cmp.Compare(a.ID, b.ID))
+		}
+	default: // LeastLoaded
+		less = func(a, b *Candidate) int {
+			return cmp.Or(cmp.Compare(loadFree(b), loadFree(a)), cmp.Compare(a.Tenants, b.Tenants), cmp.Compare(a.ID, b.ID))
+		}
+	}
+	return slices.MinFunc(ok, less).ID, nil
+}
+
+// ErrNoPort is returned when a host has no free port left in the range.
+var ErrNoPort = errors.New("no free tenant port")
+
+// PickPort returns the lowest port p with base ≤ p ≤ maxPort that is at
+// least proto.PortSpacing away from every port in used.
+func PickPort(used []int, base, maxPort int) (int, error) {
+	sorted := slices.Sorted(slices.Values(used))
+	p := base
+	for _, u := range sorted {
+		if u+proto.PortSpacing <= p {
+			continue // far below
+		}
+		if p+proto.PortSpacing <= u {
+			break // far above: p fits before u, and every later port is higher
+		}
+		p = u + proto.PortSpacing
+	}
+	if p > maxPort || p > 65535-proto.PortSpacing {
+		return 0, fmt.Errorf("%w between %d and %d (%d tenants, spaced %d apart)", ErrNoPort, base, maxPort, len(used), proto.PortSpacing)
+	}
+	return p, nil
+}
+
+// FormatBytes renders a byte count with a binary unit ("1.5GiB").
+func FormatBytes(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	f := float64(n)
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	return fmt.Sprintf("%s%s", trimFloat(f), units[i])
+}
+
+// FormatMillis renders millicores ("1500m").
+func FormatMillis(m int64) string { return fmt.Sprintf("%dm", m) }
+
+func trimFloat(f float64) string {
+	s := fmt.Sprintf("%.2f", f)
+	for s[len(s)-1] == '0' {
+		s = s[:len(s)-1]
+	}
+	if s[len(s)-1] == '.' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
