@@ -210,28 +210,43 @@ func (r *Reconciler) reply(ctx context.Context, rep proto.Reply) {
 	}
 }
 
+// startingProbe is how often a gateway that is starting is probed, so it is
+// reported running moments after it is ready rather than a whole Interval.
+const startingProbe = 100 * time.Millisecond
+
 // Run converges until ctx ends.
 func (r *Reconciler) Run(ctx context.Context) error {
-	t := time.NewTicker(r.opts.Interval)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		r.pass(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-r.wake:
 		}
+		next := r.opts.Interval
+		if r.pass(ctx) {
+			next = min(next, startingProbe)
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(next)
 	}
 }
 
-// pass is one convergence round.
-func (r *Reconciler) pass(ctx context.Context) {
+// pass is one convergence round. It reports whether a tenant is still
+// starting (so the next pass should come soon).
+func (r *Reconciler) pass(ctx context.Context) (starting bool) {
 	r.mu.Lock()
 	d := r.desired
 	r.mu.Unlock()
 	if d == nil {
-		return // nothing known yet: touch nothing
+		return false // nothing known yet: touch nothing
 	}
 	rt := r.opts.Runtime
 	want := map[string]proto.TenantSpec{}
@@ -253,7 +268,7 @@ func (r *Reconciler) pass(ctx context.Context) {
 	insts, err := rt.List(ctx)
 	if err != nil {
 		r.log.Warn("listing tenant instances failed", "err", err)
-		return
+		return false
 	}
 	have := map[string]runtime.Instance{}
 	for _, in := range insts {
@@ -292,6 +307,7 @@ func (r *Reconciler) pass(ctx context.Context) {
 			st.State = proto.TenantRunning
 		}
 		statuses[s.ID] = st
+		starting = starting || st.State == proto.TenantStarting
 	}
 
 	r.mu.Lock()
@@ -302,6 +318,7 @@ func (r *Reconciler) pass(ctx context.Context) {
 	if due {
 		r.report(ctx, d.Revision, statuses, purged)
 	}
+	return starting
 }
 
 func sameStatuses(a, b map[string]proto.TenantStatus) bool {

@@ -32,7 +32,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, pkg := range []string{"cloud/cmd/clawfleet-cloud", "agent/cmd/clawfleet-agent", "provisioning/cmd/clawfleet-provision"} {
+	// Gateways run as an unprivileged user, who must reach the binaries.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	for _, pkg := range []string{"cloud/cmd/clawfleet-cloud", "agent/cmd/clawfleet-agent", "provisioning/cmd/clawfleet-provision", "agent/runtime/standin"} {
 		cmd := exec.Command("go", "build", "-o", dir, "github.com/clawfleet/clawfleet/"+pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -298,9 +303,21 @@ type agent struct {
 	p        *proc
 }
 
+// agentStateDir is a state dir the agent's unprivileged gateways can
+// traverse (t.TempDir's parent is private to root).
+func agentStateDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "clawfleet-agent-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o711)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
 func (c *cloud) enrollAgent(token, name string) *agent {
 	c.t.Helper()
-	a := &agent{t: c.t, name: name, stateDir: c.t.TempDir()}
+	a := &agent{t: c.t, name: name, stateDir: agentStateDir(c.t)}
 	cmd := exec.Command(bin("clawfleet-agent"), "enroll", "--cloud", c.url(""), "--token", token, "--state-dir", a.stateDir, "--name", name)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		c.t.Fatalf("enroll %s: %v\n%s", name, err, out)
@@ -321,8 +338,9 @@ func (a *agent) loadCreds() {
 	a.deviceID, a.secret = cr.DeviceID, cr.Secret
 }
 
-func (a *agent) start() {
-	a.p = start(a.t, "clawfleet-agent "+a.name, []string{"CLAWFLEET_LOG_LEVEL=debug"}, "run", "--state-dir", a.stateDir, "--heartbeat", "1s", "--keepalive", "2s")
+func (a *agent) start(extra ...string) {
+	args := append([]string{"run", "--state-dir", a.stateDir, "--heartbeat", "1s", "--keepalive", "2s"}, extra...)
+	a.p = start(a.t, "clawfleet-agent "+a.name, []string{"CLAWFLEET_LOG_LEVEL=debug"}, args...)
 }
 
 // await polls cond until it holds or the timeout passes.

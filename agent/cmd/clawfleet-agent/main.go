@@ -318,6 +318,21 @@ func newRuntime(ctx context.Context, name, openclawBin, image, dataDir string, l
 		if err != nil {
 			return nil, fmt.Errorf("--openclaw-bin %s: %w", openclawBin, err)
 		}
+		// Gateways run as an unprivileged user when the agent is root: they
+		// must be able to traverse the state dir to reach their own
+		// directory (0711 lets them pass without listing; credentials.json
+		// stays 0600).
+		if os.Geteuid() == 0 {
+			stateDir := filepath.Dir(dataDir)
+			if err := os.MkdirAll(dataDir, 0o711); err != nil {
+				return nil, err
+			}
+			for _, d := range []string{stateDir, dataDir} {
+				if err := os.Chmod(d, 0o711); err != nil {
+					return nil, fmt.Errorf("make %s traversable for gateways: %w", d, err)
+				}
+			}
+		}
 		return tenantrt.NewProcess(tenantrt.ProcessOptions{OpenClawBin: bin, DataDir: dataDir, Logger: log})
 	}
 	return nil, fmt.Errorf("--runtime %q: use docker or process", name)
