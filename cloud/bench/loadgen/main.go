@@ -10,31 +10,25 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/clawfleet/clawfleet/agent/link"
+	"github.com/clawfleet/clawfleet/cloud/bench/benchutil"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
@@ -80,161 +74,11 @@ func raiseNoFile() uint64 {
 	return r.Cur
 }
 
-func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type cloudProc struct {
-	bin, dataDir, token, dbURL string
-	httpPort, mqttPort         int
-	interval                   time.Duration
-	cmd                        *exec.Cmd
-	log                        *os.File
-}
-
-func (c *cloudProc) url(p string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", c.httpPort, p) }
-
-func (c *cloudProc) start(ctx context.Context) error {
-	c.cmd = exec.Command(c.bin)
-	c.cmd.Env = append(os.Environ(),
-		"CLAWFLEET_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(c.httpPort),
-		"CLAWFLEET_MQTT_ADDR=127.0.0.1:"+strconv.Itoa(c.mqttPort),
-		"CLAWFLEET_DATA_DIR="+c.dataDir,
-		"CLAWFLEET_DATABASE_URL="+c.dbURL,
-		"CLAWFLEET_ADMIN_TOKEN="+c.token,
-		"CLAWFLEET_HEARTBEAT_INTERVAL="+c.interval.String(),
-		"CLAWFLEET_LOG_LEVEL=warn",
-	)
-	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
-	if err := c.cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", c.bin, err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(c.url("/api/health")); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return errors.New("cloud not healthy after 60 s; see its log")
-}
-
-func (c *cloudProc) stop() {
-	if c.cmd == nil || c.cmd.Process == nil {
-		return
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-done
-	}
-}
-
-// usage reads the process's CPU seconds and RSS from /proc.
-func usage(pid int) (cpuSeconds float64, rssBytes uint64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err == nil {
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		ut, _ := strconv.ParseFloat(f[11], 64)
-		st, _ := strconv.ParseFloat(f[12], 64)
-		cpuSeconds = (ut + st) / 100 // USER_HZ
-	}
-	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				kb, _ := strconv.ParseUint(strings.Fields(v)[0], 10, 64)
-				rssBytes = kb * 1024
-			}
-		}
-	}
-	return
-}
-
-// scrape returns every sample of /metrics by its full name with labels.
-func scrape(url string) (map[string]float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out, sc.Err()
-}
-
-// quantile estimates a quantile from the difference of two scrapes of a
-// Prometheus histogram, interpolating linearly inside the bucket.
-func quantile(q float64, before, after map[string]float64, name string) float64 {
-	type bucket struct{ le, n float64 }
-	var bs []bucket
-	for k, v := range after {
-		rest, ok := strings.CutPrefix(k, name+`_bucket{le="`)
-		if !ok {
-			continue
-		}
-		le, err := strconv.ParseFloat(strings.TrimSuffix(rest, `"}`), 64)
-		if err != nil {
-			le = math.Inf(1)
-		}
-		bs = append(bs, bucket{le, v - before[k]})
-	}
-	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
-	if len(bs) == 0 || bs[len(bs)-1].n == 0 {
-		return math.NaN()
-	}
-	total := bs[len(bs)-1].n
-	rank := q * total
-	prevLe, prevN := 0.0, 0.0
-	for _, b := range bs {
-		if b.n >= rank {
-			if math.IsInf(b.le, 1) {
-				return prevLe
-			}
-			if b.n == prevN {
-				return b.le
-			}
-			return prevLe + (b.le-prevLe)*(rank-prevN)/(b.n-prevN)
-		}
-		prevLe, prevN = b.le, b.n
-	}
-	return bs[len(bs)-1].le
-}
-
 type fixedMetrics struct{ m proto.Metrics }
 
 func (f fixedMetrics) Sample(context.Context) (proto.Metrics, error) { return f.m, nil }
 
-func provision(ctx context.Context, c *cloudProc, n, workers int) ([]*creds.Credentials, error) {
+func provision(ctx context.Context, c *benchutil.Cloud, n, workers int) ([]*creds.Credentials, error) {
 	out := make([]*creds.Credentials, n)
 	var next atomic.Int64
 	var firstErr error
@@ -251,8 +95,8 @@ func provision(ctx context.Context, c *cloudProc, n, workers int) ([]*creds.Cred
 					return
 				}
 				body, _ := json.Marshal(map[string]any{"name": fmt.Sprintf("sim-%05d", i)})
-				req, _ := http.NewRequestWithContext(ctx, "POST", c.url("/api/admin/devices"), bytes.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+c.token)
+				req, _ := http.NewRequestWithContext(ctx, "POST", c.URL("/api/admin/devices"), bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+c.AdminToken)
 				resp, err := client.Do(req)
 				if err != nil {
 					once.Do(func() { firstErr = err })
@@ -290,12 +134,12 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer logf.Close()
-	c := &cloudProc{bin: o.cloudBin, dataDir: dir, token: creds.NewToken("cfa_"), dbURL: o.databaseURL,
-		httpPort: freePort(), mqttPort: freePort(), interval: o.interval, log: logf}
-	if err := c.start(ctx); err != nil {
+	c := &benchutil.Cloud{Bin: o.cloudBin, DataDir: dir, AdminToken: creds.NewToken("cfa_"), DatabaseURL: o.databaseURL,
+		Env: []string{"CLAWFLEET_HEARTBEAT_INTERVAL=" + o.interval.String()}, Log: logf}
+	if err := c.Start(ctx); err != nil {
 		return err
 	}
-	defer c.stop()
+	defer c.Stop()
 	store := "SQLite"
 	if o.databaseURL != "" {
 		store = "PostgreSQL"
@@ -319,7 +163,7 @@ func run(ctx context.Context, o options) error {
 	for i, cr := range cs {
 		src := &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+i%o.sourceIPs/250), byte(1+i%o.sourceIPs%250))}
 		l, err := link.New(link.Options{
-			Creds: cr, BrokerURL: fmt.Sprintf("tcp://127.0.0.1:%d", c.mqttPort), HeartbeatInterval: o.interval,
+			Creds: cr, BrokerURL: c.MQTTURL(), HeartbeatInterval: o.interval,
 			Metrics: metrics, Logger: quiet, Dialer: &net.Dialer{LocalAddr: src, Timeout: 10 * time.Second},
 			Register: func(context.Context) proto.Register {
 				return proto.Register{Hostname: cr.DeviceID, OS: "linux", Arch: "amd64", CPUs: 2, MemTotalBytes: 4 << 30, AgentVersion: "loadgen"}
@@ -330,8 +174,8 @@ func run(ctx context.Context, o options) error {
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); l.Run(agentsCtx) }()
-		// Spread the start over ~10 s like a fleet that boots at once, but
-		// without making the loadgen itself the bottleneck.
+		// Pace the starts (100 agents per 10 ms, ~1 s for 10,000) so the
+		// loadgen's own dialing is not the bottleneck.
 		if i%100 == 99 {
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -339,7 +183,7 @@ func run(ctx context.Context, o options) error {
 	connected := func(want float64) (time.Duration, error) {
 		start := time.Now()
 		for {
-			m, err := scrape(c.url("/metrics"))
+			m, err := benchutil.Scrape(c.URL("/metrics"))
 			if err == nil && m["clawfleet_agents_connected"] >= want {
 				return time.Since(start), nil
 			}
@@ -361,16 +205,16 @@ func run(ctx context.Context, o options) error {
 
 	// Let the first heartbeat round settle, then measure.
 	time.Sleep(o.interval + 2*time.Second)
-	pid := c.cmd.Process.Pid
-	before, err := scrape(c.url("/metrics"))
+	pid := c.Cmd.Process.Pid
+	before, err := benchutil.Scrape(c.URL("/metrics"))
 	if err != nil {
 		return err
 	}
-	cpu0, _ := usage(pid)
+	cpu0, _ := benchutil.Usage(pid)
 	tm0 := time.Now()
 	var maxRSS uint64
 	for time.Since(tm0) < o.measure {
-		if _, rss := usage(pid); rss > maxRSS {
+		if _, rss := benchutil.Usage(pid); rss > maxRSS {
 			maxRSS = rss
 		}
 		select {
@@ -379,18 +223,18 @@ func run(ctx context.Context, o options) error {
 		case <-time.After(time.Second):
 		}
 	}
-	after, err := scrape(c.url("/metrics"))
+	after, err := benchutil.Scrape(c.URL("/metrics"))
 	if err != nil {
 		return err
 	}
-	cpu1, rss := usage(pid)
+	cpu1, rss := benchutil.Usage(pid)
 	dt := time.Since(tm0).Seconds()
 	hb := after["clawfleet_heartbeats_received_total"] - before["clawfleet_heartbeats_received_total"]
 	dropped := after["clawfleet_device_messages_dropped_total"] - before["clawfleet_device_messages_dropped_total"]
-	p50 := quantile(0.50, before, after, "clawfleet_heartbeat_store_latency_seconds")
-	p99 := quantile(0.99, before, after, "clawfleet_heartbeat_store_latency_seconds")
-	flushP50 := quantile(0.50, before, after, "clawfleet_heartbeat_flush_seconds")
-	flushP99 := quantile(0.99, before, after, "clawfleet_heartbeat_flush_seconds")
+	p50 := benchutil.HistogramQuantile(0.50, before, after, "clawfleet_heartbeat_store_latency_seconds")
+	p99 := benchutil.HistogramQuantile(0.99, before, after, "clawfleet_heartbeat_store_latency_seconds")
+	flushP50 := benchutil.HistogramQuantile(0.50, before, after, "clawfleet_heartbeat_flush_seconds")
+	flushP99 := benchutil.HistogramQuantile(0.99, before, after, "clawfleet_heartbeat_flush_seconds")
 	fmt.Printf("\n| figure | value |\n|---|---|\n")
 	fmt.Printf("| agents connected | %.0f |\n", after["clawfleet_agents_connected"])
 	fmt.Printf("| connect rate | %.0f connections/s (all in %s) |\n", float64(o.agents)/connectTime.Seconds(), connectTime.Round(time.Millisecond))
@@ -403,9 +247,9 @@ func run(ctx context.Context, o options) error {
 
 	if o.restart {
 		fmt.Printf("\nrestarting the cloud...\n")
-		c.stop()
+		c.Stop()
 		tr := time.Now()
-		if err := c.start(ctx); err != nil {
+		if err := c.Start(ctx); err != nil {
 			return err
 		}
 		up := time.Since(tr)
@@ -418,7 +262,7 @@ func run(ctx context.Context, o options) error {
 		// Every host should be online in the store: registration rewrites it.
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
-			m, _ := scrape(c.url("/metrics"))
+			m, _ := benchutil.Scrape(c.URL("/metrics"))
 			if m[`clawfleet_hosts{status="online"}`] >= float64(o.agents) && m["clawfleet_registrations_total"] >= float64(o.agents) {
 				fmt.Printf("| cloud restart: all registered again | %s after stop |\n", time.Since(tr).Round(time.Millisecond))
 				break
