@@ -5,7 +5,7 @@ LDFLAGS   := -s -w -X github.com/clawfleet/clawfleet/cloud/app.Version=$(VERSION
 BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 FUZZTIME  ?= 10s
 
-.PHONY: all build cross run test test-unit test-integration fuzz vet bench-fleet clean
+.PHONY: all build cross run test fuzz vet bench-fleet bench-tenants openclaw clean
 
 all: build
 
@@ -20,9 +20,17 @@ cross:
 	GOOS=linux GOARCH=arm64 $(BUILD) -o dist/clawfleet-agent-linux-arm64 ./agent/cmd/clawfleet-agent
 	GOOS=linux GOARCH=arm GOARM=7 $(BUILD) -o dist/clawfleet-agent-linux-armv7 ./agent/cmd/clawfleet-agent
 
-# Zero-config local run: cloud (SQLite in ./data, embedded broker, HTTP :8080) plus one local agent.
-run: build
-	./bin/clawfleet-cloud --local-agent bin/clawfleet-agent
+# Node 26 + OpenClaw for the local agent's process runtime (npm, cached).
+OPENCLAW_CACHE ?= $(if $(filter 0,$(shell id -u)),/var/cache/clawfleet,$(HOME)/.cache/clawfleet)
+OPENCLAW_BIN   := $(OPENCLAW_CACHE)/bin/openclaw
+
+openclaw:
+	bash firmware/openclaw/install.sh $(OPENCLAW_CACHE)
+
+# Zero-config local run: cloud (SQLite in ./data, embedded broker, HTTP :8080) plus one local
+# agent that runs tenant gateways as native processes with the real OpenClaw.
+run: build openclaw
+	CLAWFLEET_RUNTIME=process CLAWFLEET_OPENCLAW_BIN=$(OPENCLAW_BIN) ./bin/clawfleet-cloud --local-agent bin/clawfleet-agent
 
 vet:
 	$(GO) vet ./...
@@ -44,6 +52,14 @@ fuzz:
 bench-fleet: build
 	CGO_ENABLED=0 $(GO) build -o bin/clawfleet-loadgen ./cloud/bench/loadgen
 	./bin/clawfleet-loadgen $(BENCHFLAGS)
+
+# Time from POST /api/tenants to running (see docs/benchmarks.md), e.g.
+#   make bench-tenants BENCHFLAGS="-tenants 20 -runtime docker"
+#   make bench-tenants BENCHFLAGS="-tenants 3 -cpu 1000 -openclaw-bin $(OPENCLAW_BIN)"
+bench-tenants: build
+	CGO_ENABLED=0 $(GO) build -o bin/standin ./agent/runtime/standin
+	CGO_ENABLED=0 $(GO) build -o bin/clawfleet-tenantbench ./cloud/bench/tenantbench
+	./bin/clawfleet-tenantbench $(BENCHFLAGS)
 
 clean:
 	rm -rf bin dist

@@ -7,6 +7,15 @@ if ! pg_lsclusters -h | grep -q "^$ver main"; then
   pg_createcluster "$ver" main >/dev/null
 fi
 if ! pg_lsclusters -h | awk -v v="$ver" '$1==v && $2=="main" {print $4}' | grep -q online; then
+  # A server killed without cleanup (e.g. at the end of an earlier session)
+  # leaves socket lock files naming a dead (or reused) PID.
+  for lock in /var/run/postgresql/.s.PGSQL.*.lock; do
+    [ -e "$lock" ] || continue
+    pid=$(head -1 "$lock")
+    if [ "$(ps -p "$pid" -o comm= 2>/dev/null)" != postgres ]; then
+      rm -f "$lock" "${lock%.lock}"
+    fi
+  done
   pg_ctlcluster "$ver" main start
 fi
 for _ in $(seq 1 30); do

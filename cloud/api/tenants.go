@@ -18,10 +18,25 @@ package api
 //
 // A tenant is {"id","slug","name","plan","status","url","hostId","restartGen",
 // "resources":{"cpuMillis","memoryBytes","diskBytes","pidsLimit"},"createdAt",
-// "updatedAt","lastError"}. Admin routes (bearer token) list and act on any
-// tenant: GET /api/admin/tenants, GET /api/admin/tenants/:id, POST
-// /api/admin/tenants/:id/restart, DELETE /api/admin/tenants/:id[?keepData=1];
-// their tenants add ownerId, ownerEmail, port, image and desiredState.
+// "updatedAt","lastError"}. Admin routes (Authorization: Bearer <admin
+// token>; audit actor "admin") list, create and act on any tenant:
+//
+//	GET    /api/admin/tenants              → 200 [tenant, ...]
+//	POST   /api/admin/tenants              {"ownerId":"u1","ownerEmail":"a@b.c","plan":"basic","name":"My claw"} → 201 tenant
+//	GET    /api/admin/tenants/:id          → 200 tenant
+//	POST   /api/admin/tenants/:id/restart  → 202 tenant, restartGen bumped
+//	DELETE /api/admin/tenants/:id[?keepData=1] → 202 tenant with status "deleting"
+//	GET    /api/admin/tenants/:id/logs[?tail=200] → 200 {"lines":[...]} (no follow)
+//
+// Their tenants add ownerId, ownerEmail, port, image and desiredState. An
+// admin create validates like the user API (ownerId as X-User-ID, ownerEmail
+// as X-User-Email: invalid_user, invalid_email; invalid_plan, invalid_name,
+// no_capacity 503) but is not idempotent: when the owner already has a
+// tenant it answers 409 {"code":"conflict","tenantId":"ten_…"} and changes
+// nothing, because an operator asking for a given plan and name must not
+// silently get a tenant with another. Logs answer like the user's:
+// host_offline 503, host_timeout 504, host_error 502; an unknown id is 404
+// no_tenant everywhere.
 
 import (
 	"encoding/json"
@@ -71,9 +86,11 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) *tenantAPI 
 	user.GET("/me/logs", ta.logs)
 
 	admin.GET("/admin/tenants", ta.adminList)
+	admin.POST("/admin/tenants", ta.adminCreate)
 	admin.GET("/admin/tenants/:id", ta.adminGet)
 	admin.POST("/admin/tenants/:id/restart", ta.adminRestart)
 	admin.DELETE("/admin/tenants/:id", ta.adminDelete)
+	admin.GET("/admin/tenants/:id/logs", ta.adminLogs)
 	return ta
 }
 
@@ -98,16 +115,25 @@ func (ta *tenantAPI) requireUser(c *gin.Context) {
 		return
 	}
 	u := tenant.User{ID: c.GetHeader("X-User-ID"), Email: c.GetHeader("X-User-Email")}
-	if n := utf8.RuneCountInString(u.ID); n < 1 || n > 128 || !utf8.ValidString(u.ID) || hasControl(u.ID) {
-		fail(c, http.StatusBadRequest, "invalid_user", "X-User-ID must be 1-128 characters without control characters")
-		return
-	}
-	if u.Email != "" && (len(u.Email) > 254 || !strings.Contains(u.Email, "@") || !utf8.ValidString(u.Email) || hasControl(u.Email)) {
-		fail(c, http.StatusBadRequest, "invalid_email", "X-User-Email must be an address of at most 254 characters with an @")
+	if !checkUser(c, u, "X-User-ID", "X-User-Email") {
 		return
 	}
 	c.Set(userKey, u)
 	c.Next()
+}
+
+// checkUser validates a user's id and optional email (fields names them in
+// the error) and answers 400 invalid_user or invalid_email when they are bad.
+func checkUser(c *gin.Context, u tenant.User, idField, emailField string) bool {
+	if n := utf8.RuneCountInString(u.ID); n < 1 || n > 128 || !utf8.ValidString(u.ID) || hasControl(u.ID) {
+		fail(c, http.StatusBadRequest, "invalid_user", idField+" must be 1-128 characters without control characters")
+		return false
+	}
+	if u.Email != "" && (len(u.Email) > 254 || !strings.Contains(u.Email, "@") || !utf8.ValidString(u.Email) || hasControl(u.Email)) {
+		fail(c, http.StatusBadRequest, "invalid_email", emailField+" must be an address of at most 254 characters with an @")
+		return false
+	}
+	return true
 }
 
 func hasControl(s string) bool {
@@ -245,15 +271,24 @@ func (ta *tenantAPI) delete(c *gin.Context) {
 	c.JSON(http.StatusAccepted, ta.view(t))
 }
 
+// logsTail parses ?tail= (default 200), answering 400 when it is bad.
+func logsTail(c *gin.Context) (int, bool) {
+	v := c.Query("tail")
+	if v == "" {
+		return 200, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 2000 {
+		fail(c, http.StatusBadRequest, "invalid_request", "tail must be a number between 1 and 2000")
+		return 0, false
+	}
+	return n, true
+}
+
 func (ta *tenantAPI) logs(c *gin.Context) {
-	tail := 200
-	if v := c.Query("tail"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 2000 {
-			fail(c, http.StatusBadRequest, "invalid_request", "tail must be a number between 1 and 2000")
-			return
-		}
-		tail = n
+	tail, ok := logsTail(c)
+	if !ok {
+		return
 	}
 	u := userOf(c)
 	ctx := c.Request.Context()
@@ -335,6 +370,64 @@ func (ta *tenantAPI) logs(c *gin.Context) {
 	}
 }
 
+// adminFail is tenantFail with a 404 message fit for the admin routes.
+func (ta *tenantAPI) adminFail(c *gin.Context, err error) {
+	if errors.Is(err, tenant.ErrNoTenant) {
+		fail(c, http.StatusNotFound, "no_tenant", "no tenant with id "+strconv.Quote(c.Param("id")))
+		return
+	}
+	ta.tenantFail(c, err)
+}
+
+// adminCreate creates a tenant for any owner; see the file comment for why
+// an owner's existing tenant is a 409 here and not a 200 as for users.
+func (ta *tenantAPI) adminCreate(c *gin.Context) {
+	var req struct {
+		OwnerID    string `json:"ownerId"`
+		OwnerEmail string `json:"ownerEmail"`
+		Plan       string `json:"plan"`
+		Name       string `json:"name"`
+	}
+	if !bindJSON(c, &req) {
+		return
+	}
+	u := tenant.User{ID: req.OwnerID, Email: req.OwnerEmail}
+	if !checkUser(c, u, "ownerId", "ownerEmail") {
+		return
+	}
+	t, created, err := ta.svc.CreateAs(c.Request.Context(), u, req.Plan, req.Name, tenant.ActorAdmin)
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	if !created {
+		c.AbortWithStatusJSON(http.StatusConflict, gin.H{
+			"error":    fmt.Sprintf("owner %s already has tenant %s (%s); delete it first to create another", strconv.Quote(u.ID), t.ID, t.Slug),
+			"code":     "conflict",
+			"tenantId": t.ID,
+		})
+		return
+	}
+	c.JSON(http.StatusCreated, ta.adminView(t))
+}
+
+func (ta *tenantAPI) adminLogs(c *gin.Context) {
+	tail, ok := logsTail(c)
+	if !ok {
+		return
+	}
+	if c.Query("follow") != "" {
+		fail(c, http.StatusBadRequest, "invalid_request", "follow is not offered on the admin logs endpoint; poll it with ?tail=")
+		return
+	}
+	lines, err := ta.svc.LogsByID(c.Request.Context(), c.Param("id"), tail)
+	if err != nil {
+		ta.adminFail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"lines": lines})
+}
+
 func (ta *tenantAPI) adminList(c *gin.Context) {
 	ts, err := ta.svc.List(c.Request.Context())
 	if err != nil {
@@ -351,7 +444,7 @@ func (ta *tenantAPI) adminList(c *gin.Context) {
 func (ta *tenantAPI) adminGet(c *gin.Context) {
 	t, err := ta.svc.Get(c.Request.Context(), c.Param("id"))
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.adminFail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, ta.adminView(t))
@@ -360,7 +453,7 @@ func (ta *tenantAPI) adminGet(c *gin.Context) {
 func (ta *tenantAPI) adminRestart(c *gin.Context) {
 	t, err := ta.svc.RestartByID(c.Request.Context(), c.Param("id"), tenant.ActorAdmin)
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.adminFail(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, ta.adminView(t))
@@ -369,7 +462,7 @@ func (ta *tenantAPI) adminRestart(c *gin.Context) {
 func (ta *tenantAPI) adminDelete(c *gin.Context) {
 	t, err := ta.svc.DeleteByID(c.Request.Context(), c.Param("id"), keepData(c), tenant.ActorAdmin)
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.adminFail(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, ta.adminView(t))

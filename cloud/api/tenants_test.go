@@ -176,7 +176,8 @@ type fakeAgent struct {
 	desired  []*proto.Desired
 	cmds     []*proto.Command
 	logLines []string
-	answer   bool // answer logs commands
+	answer   bool   // answer logs commands
+	logsErr  string // answer them with this error instead of lines
 }
 
 func newFakeAgent(t *testing.T, c *tcloud, id, secret string) *fakeAgent {
@@ -214,9 +215,11 @@ func newFakeAgent(t *testing.T, c *tcloud, id, secret string) *fakeAgent {
 			}
 			f.mu.Lock()
 			f.cmds = append(f.cmds, cmd)
-			answer, lines := f.answer, slices.Clone(f.logLines)
+			answer, lines, logsErr := f.answer, slices.Clone(f.logLines), f.logsErr
 			f.mu.Unlock()
-			if answer {
+			if answer && logsErr != "" {
+				go f.publish(proto.KindReply, &proto.Reply{ID: cmd.ID, OK: false, Error: logsErr})
+			} else if answer {
 				if len(lines) > cmd.Tail {
 					lines = lines[len(lines)-cmd.Tail:]
 				}
@@ -713,5 +716,150 @@ func TestTenantAuth(t *testing.T) {
 	}
 	if !limited {
 		t.Fatal("failed shared-secret attempts were not rate limited")
+	}
+}
+
+func TestTenantAdmin(t *testing.T) {
+	t.Parallel()
+	c := startTenantCloud(t, t.TempDir(), "--shared-secret", tenantSecret)
+	body := func(owner, email, plan, name string) map[string]any {
+		return map[string]any{"ownerId": owner, "ownerEmail": email, "plan": plan, "name": name}
+	}
+
+	// Without a host: 503, like the user API.
+	r := c.admin(http.MethodPost, "/api/admin/tenants", body("alice", "alice@example.com", "basic", "Alice"))
+	if r.code != http.StatusServiceUnavailable || r.json(t)["code"] != "no_capacity" || r.hdr.Get("Retry-After") != "60" {
+		t.Fatalf("admin create without hosts: %d %s", r.code, r.body)
+	}
+	// The admin guard, then the user API's validation.
+	if r := c.do(http.MethodPost, "/api/admin/tenants", map[string]string{"X-Shared-Secret": tenantSecret}, body("alice", "", "free", "")); r.code != http.StatusUnauthorized {
+		t.Fatalf("admin create without the admin token: %d %s", r.code, r.body)
+	}
+	for _, tc := range []struct {
+		name string
+		body any
+		code int
+		err  string
+	}{
+		{"no owner", body("", "", "free", ""), 400, "invalid_user"},
+		{"long owner", body(strings.Repeat("x", 129), "", "free", ""), 400, "invalid_user"},
+		{"control owner", body("a\x00b", "", "free", ""), 400, "invalid_user"},
+		{"bad email", body("alice", "nope", "free", ""), 400, "invalid_email"},
+		{"bad plan", body("alice", "", "gold", ""), 400, "invalid_plan"},
+		{"bad name", body("alice", "", "free", strings.Repeat("n", 65)), 400, "invalid_name"},
+		{"unknown field", map[string]any{"ownerId": "alice", "owner": "x"}, 400, "invalid_json"},
+	} {
+		r := c.admin(http.MethodPost, "/api/admin/tenants", tc.body)
+		if r.code != tc.code || r.json(t)["code"] != tc.err {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, r.code, r.body, tc.code, tc.err)
+		}
+	}
+	if r := c.admin(http.MethodPost, "/api/admin/tenants", body("", "", "free", "")); !strings.Contains(r.json(t)["error"].(string), "ownerId") {
+		t.Errorf("invalid_user does not name ownerId: %s", r.body)
+	}
+
+	hostID, secret := c.provision("box-1")
+	ag := newFakeAgent(t, c, hostID, secret)
+	r = c.admin(http.MethodPost, "/api/admin/tenants", body("alice", "alice@example.com", "pro", "Alice's claw"))
+	if r.code != http.StatusCreated {
+		t.Fatalf("admin create: %d %s", r.code, r.body)
+	}
+	tn := r.json(t)
+	id, _ := tn["id"].(string)
+	if tn["ownerId"] != "alice" || tn["ownerEmail"] != "alice@example.com" || tn["plan"] != "pro" || tn["name"] != "Alice's claw" ||
+		tn["slug"] != "alice-s-claw" || tn["status"] != "pending" || tn["hostId"] != hostID || tn["port"] != 20000.0 ||
+		tn["desiredState"] != "running" || tn["resources"].(map[string]any)["cpuMillis"] != 2000.0 || !strings.HasPrefix(id, "ten_") {
+		t.Fatalf("admin-created tenant = %s", r.body)
+	}
+	ag.waitDesired("desired with the admin's tenant", hasTenant(id))
+	// The owner sees it as theirs.
+	if m := c.user(http.MethodGet, "/api/tenants/me", "alice", nil).json(t); m["id"] != id {
+		t.Fatalf("the owner does not see the admin's tenant: %v", m)
+	}
+	// Not idempotent for admins: 409 naming the existing tenant, nothing changed.
+	r = c.admin(http.MethodPost, "/api/admin/tenants", body("alice", "", "free", "Other"))
+	if m := r.json(t); r.code != http.StatusConflict || m["code"] != "conflict" || m["tenantId"] != id || !strings.Contains(m["error"].(string), id) {
+		t.Fatalf("second admin create: %d %s", r.code, r.body)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal(c.admin(http.MethodGet, "/api/admin/tenants", nil).body, &list); err != nil || len(list) != 1 || list[0]["plan"] != "pro" {
+		t.Fatalf("after the conflict: %v %v", list, err)
+	}
+
+	// Logs of any tenant.
+	ag.mu.Lock()
+	ag.logLines = []string{"a", "<b>b</b>", "c"}
+	ag.mu.Unlock()
+	r = c.admin(http.MethodGet, "/api/admin/tenants/"+id+"/logs?tail=2", nil)
+	var logs struct {
+		Lines []string `json:"lines"`
+	}
+	if err := json.Unmarshal(r.body, &logs); err != nil || r.code != http.StatusOK || !slices.Equal(logs.Lines, []string{"<b>b</b>", "c"}) {
+		t.Fatalf("admin logs: %d %s", r.code, r.body)
+	}
+	ag.mu.Lock()
+	last := ag.cmds[len(ag.cmds)-1]
+	ag.mu.Unlock()
+	if last.Op != proto.OpLogs || last.TenantID != id || last.Tail != 2 {
+		t.Fatalf("logs command = %+v", last)
+	}
+	for _, tc := range []struct {
+		path, err string
+		code      int
+	}{
+		{"/api/admin/tenants/" + id + "/logs?tail=0", "invalid_request", 400},
+		{"/api/admin/tenants/" + id + "/logs?tail=2001", "invalid_request", 400},
+		{"/api/admin/tenants/" + id + "/logs?follow=1", "invalid_request", 400},
+		{"/api/admin/tenants/ten_nosuchtenant/logs", "no_tenant", 404},
+		{"/api/admin/tenants/ten_nosuchtenant", "no_tenant", 404},
+	} {
+		if r := c.admin(http.MethodGet, tc.path, nil); r.code != tc.code || r.json(t)["code"] != tc.err {
+			t.Errorf("GET %s: %d %s, want %d %s", tc.path, r.code, r.body, tc.code, tc.err)
+		}
+	}
+	if r := c.do(http.MethodGet, "/api/admin/tenants/"+id+"/logs", nil, nil); r.code != http.StatusUnauthorized {
+		t.Errorf("admin logs without the token: %d", r.code)
+	}
+	ag.mu.Lock()
+	ag.logsErr = "no such container"
+	ag.mu.Unlock()
+	if r := c.admin(http.MethodGet, "/api/admin/tenants/"+id+"/logs", nil); r.code != http.StatusBadGateway || r.json(t)["code"] != "host_error" ||
+		!strings.Contains(r.json(t)["error"].(string), "no such container") {
+		t.Errorf("admin logs, host error: %d %s", r.code, r.body)
+	}
+
+	// Restart and delete by id, audited as the admin.
+	if r := c.admin(http.MethodPost, "/api/admin/tenants/"+id+"/restart", nil); r.code != http.StatusAccepted || r.json(t)["restartGen"] != 1.0 {
+		t.Fatalf("admin restart: %d %s", r.code, r.body)
+	}
+	if r := c.admin(http.MethodDelete, "/api/admin/tenants/"+id+"?keepData=1", nil); r.code != http.StatusAccepted || r.json(t)["status"] != "deleting" {
+		t.Fatalf("admin delete: %d %s", r.code, r.body)
+	}
+	d := ag.waitDesired("tenant removed", func(d *proto.Desired) bool { return !hasTenant(id)(d) })
+	if slices.Contains(d.Purge, id) {
+		t.Errorf("keepData=1 purged the data: %+v", d)
+	}
+	var audit []struct{ Actor, Action, Target string }
+	json.Unmarshal(c.admin(http.MethodGet, "/api/admin/audit?limit=100", nil).body, &audit)
+	for _, action := range []string{"tenant.create", "tenant.restart", "tenant.delete"} {
+		if !slices.ContainsFunc(audit, func(e struct{ Actor, Action, Target string }) bool {
+			return e.Action == action && e.Actor == "admin" && e.Target == id
+		}) {
+			t.Errorf("no audit event %s by admin for %s: %+v", action, id, audit)
+		}
+	}
+	// The owner may have a tenant again; an offline host refuses logs.
+	r = c.admin(http.MethodPost, "/api/admin/tenants", body("alice", "", "", ""))
+	if r.code != http.StatusCreated || r.json(t)["plan"] != "free" {
+		t.Fatalf("admin create after delete: %d %s", r.code, r.body)
+	}
+	id2 := r.json(t)["id"].(string)
+	ag.publish(proto.KindStatus, &proto.Status{State: proto.StateOffline})
+	ag.close()
+	eventually(t, "box-1 offline", 5*time.Second, func() bool {
+		return c.admin(http.MethodGet, "/api/hosts/"+hostID, nil).json(t)["status"] == "offline"
+	})
+	if r := c.admin(http.MethodGet, "/api/admin/tenants/"+id2+"/logs", nil); r.code != http.StatusServiceUnavailable || r.json(t)["code"] != "host_offline" {
+		t.Errorf("admin logs, host offline: %d %s", r.code, r.body)
 	}
 }

@@ -42,6 +42,16 @@ func Run(ctx context.Context, f *fleet.Fleet, o Options) error {
 	if err := ensureCredentials(ctx, f, o); err != nil {
 		return err
 	}
+	// Run as root, the agent's process runtime starts gateways as an
+	// unprivileged user, who must traverse the cloud's data dir to reach
+	// its own directory under the agent's state dir (0711: pass through
+	// without listing; the files in it are 0600).
+	if os.Geteuid() == 0 {
+		dataDir := filepath.Dir(o.StateDir)
+		if fi, err := os.Stat(dataDir); err == nil {
+			_ = os.Chmod(dataDir, fi.Mode().Perm()|0o011)
+		}
+	}
 	delay := time.Second
 	for {
 		start := time.Now()

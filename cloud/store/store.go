@@ -65,6 +65,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("store: create data dir: %w", err)
 		}
 		path := filepath.Join(cfg.DataDir, "clawfleet.db")
+		// The database is the cloud's alone (SQLite gives its -wal and -shm
+		// files the same mode), whatever the data dir's mode is.
+		if f, err := os.OpenFile(path, os.O_CREATE|os.O_RDONLY, 0o600); err == nil {
+			f.Close()
+			_ = os.Chmod(path, 0o600)
+		}
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 		db, err = gorm.Open(sqlite.Open(dsn), gcfg)
 		driver = "sqlite"

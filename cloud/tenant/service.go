@@ -333,6 +333,12 @@ func (s *Service) handle(ctx context.Context, msg devMsg) {
 // created false (creating is idempotent; the existing tenant is returned
 // whatever plan or name the repeated call asks for).
 func (s *Service) Create(ctx context.Context, u User, planName, name string) (t *store.Tenant, created bool, err error) {
+	return s.CreateAs(ctx, u, planName, name, u.Actor())
+}
+
+// CreateAs is Create with the audit event naming actor (ActorAdmin when an
+// operator creates a tenant for u).
+func (s *Service) CreateAs(ctx context.Context, u User, planName, name, actor string) (t *store.Tenant, created bool, err error) {
 	if planName == "" {
 		planName = "free"
 	}
@@ -394,7 +400,7 @@ func (s *Service) Create(ctx context.Context, u User, planName, name string) (t 
 		if err := store.CreateTenant(tx, t); err != nil {
 			return err
 		}
-		return store.AddAudit(tx, &store.AuditEvent{Actor: u.Actor(), Action: "tenant.create", Target: t.ID,
+		return store.AddAudit(tx, &store.AuditEvent{Actor: actor, Action: "tenant.create", Target: t.ID,
 			Detail: fmt.Sprintf("plan=%s slug=%s host=%s port=%d status=pending", planName, slug, hostID, port)})
 	})
 	if errors.Is(err, store.ErrConflict) {
@@ -408,7 +414,7 @@ func (s *Service) Create(ctx context.Context, u User, planName, name string) (t 
 	if err != nil {
 		return nil, false, err
 	}
-	s.log.Info("tenant created", "tenant", t.ID, "owner", u.ID, "plan", planName, "slug", slug, "device", hostID, "port", port)
+	s.log.Info("tenant created", "tenant", t.ID, "by", actor, "owner", u.ID, "plan", planName, "slug", slug, "device", hostID, "port", port)
 	if err := s.publish(ctx, hostID); err != nil {
 		s.log.Error("publishing desired state failed; it is published again when the host registers", "device", hostID, "err", err)
 		_ = s.store.UpdateTenant(ctx, t.ID, map[string]any{"last_error": "publishing the desired state failed; retried when the host reconnects"})
@@ -631,6 +637,15 @@ func (s *Service) delete(ctx context.Context, t *store.Tenant, keepData bool, ac
 // its host.
 func (s *Service) Logs(ctx context.Context, u User, tail int) ([]string, error) {
 	t, err := s.ownTenant(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return s.logs(ctx, t, tail)
+}
+
+// LogsByID is Logs for any tenant (admin).
+func (s *Service) LogsByID(ctx context.Context, id string, tail int) ([]string, error) {
+	t, err := s.tenantByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}

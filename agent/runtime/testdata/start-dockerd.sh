@@ -14,6 +14,13 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 command -v curl >/dev/null 2>&1 || { apt-get install -y -qq curl >/dev/null; }
 if ! answers; then
+  # A dockerd or containerd killed without cleanup (e.g. at the end of an
+  # earlier session) leaves pid files that make the next dockerd refuse to start.
+  for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+    if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
+      rm -f "$pidfile"
+    fi
+  done
   log=${DOCKERD_LOG:-/var/log/clawfleet-dockerd.log}
   # No registry is reachable: keep dockerd from trying one at startup, and keep
   # its iptables rules (port publishing to 127.0.0.1 needs them).

@@ -1,0 +1,291 @@
+// Command tenantbench measures how long a tenant takes from
+// POST /api/tenants to "running": N tenants created in parallel against a
+// real clawfleet-cloud and clawfleet-agent (process or docker runtime), with
+// the stand-in gateway or the real OpenClaw gateway. It also times the
+// gateway alone (started directly, no clawfleet involved), so the platform's
+// own overhead is the difference. Only loopback is contacted.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/cloud/bench/benchutil"
+	"github.com/clawfleet/clawfleet/pkg/creds"
+)
+
+type options struct {
+	tenants              int
+	runtime, openclawBin string
+	image                string
+	cloudBin, agentBin   string
+	cpuMillis            int
+	memory               string
+	timeout              time.Duration
+	baseline             int
+}
+
+const secret = "tenantbench-shared-secret-0123456789"
+
+func main() {
+	var o options
+	flag.IntVar(&o.tenants, "tenants", 20, "tenants created in parallel (one user each)")
+	flag.StringVar(&o.runtime, "runtime", "process", "agent runtime: process or docker")
+	flag.StringVar(&o.openclawBin, "openclaw-bin", "bin/standin", "gateway executable for the process runtime (bin/standin, or the real openclaw wrapper)")
+	flag.StringVar(&o.image, "image", "clawfleet/standin:test", "gateway image for the docker runtime")
+	flag.StringVar(&o.cloudBin, "cloud", "bin/clawfleet-cloud", "cloud binary")
+	flag.StringVar(&o.agentBin, "agent", "bin/clawfleet-agent", "agent binary")
+	flag.IntVar(&o.cpuMillis, "cpu", 250, "plan CPU per tenant, millicores")
+	flag.StringVar(&o.memory, "memory", "1GiB", "plan memory per tenant")
+	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up waiting for running after this")
+	flag.IntVar(&o.baseline, "baseline", 3, "times to start the gateway alone (process runtime) for the overhead figure; 0 = skip")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "tenantbench:", err)
+		os.Exit(1)
+	}
+}
+
+func call(ctx context.Context, method, url string, hdr map[string]string, body any) (int, []byte, error) {
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+func userHdr(u string) map[string]string {
+	return map[string]string{"X-User-ID": u, "X-Shared-Secret": secret, "Content-Type": "application/json"}
+}
+
+func run(ctx context.Context, o options) error {
+	dir, err := os.MkdirTemp("", "clawfleet-tenantbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o711) // process-runtime gateways run unprivileged and pass through it
+	logf, err := os.Create(filepath.Join(dir, "cloud.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	image := o.image
+	if o.runtime == "process" {
+		image = "unused"
+	}
+	plans := filepath.Join(dir, "plans.yaml")
+	os.WriteFile(plans, []byte(fmt.Sprintf("plans:\n  free:\n    cpuMillis: %d\n    memoryBytes: %s\n    image: %q\n", o.cpuMillis, o.memory, image)), 0o600)
+	c := &benchutil.Cloud{Bin: o.cloudBin, DataDir: filepath.Join(dir, "cloud"), AdminToken: creds.NewToken("cfa_"), Log: logf,
+		Env: []string{"CLAWFLEET_SHARED_SECRET=" + secret, "CLAWFLEET_PLANS_FILE=" + plans, "CLAWFLEET_HEARTBEAT_INTERVAL=2s"}}
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	defer c.Stop()
+
+	// One host: provision it and start its agent.
+	code, out, err := call(ctx, "POST", c.URL("/api/admin/devices"), map[string]string{"Authorization": "Bearer " + c.AdminToken}, map[string]string{"name": "bench-host"})
+	if err != nil || code != 201 {
+		return fmt.Errorf("provision: %d %s %v", code, out, err)
+	}
+	var cr creds.Credentials
+	json.Unmarshal(out, &cr)
+	state := filepath.Join(dir, "agent")
+	if err := creds.Save(filepath.Join(state, creds.FileName), &cr); err != nil {
+		return err
+	}
+	os.Chmod(state, 0o711)
+	args := []string{"run", "--state-dir", state, "--runtime", o.runtime, "--heartbeat", "2s"}
+	if o.runtime == "process" {
+		bin, err := filepath.Abs(o.openclawBin)
+		if err != nil {
+			return err
+		}
+		args = append(args, "--openclaw-bin", bin)
+	}
+	agent := exec.Command(o.agentBin, args...)
+	agentLog, _ := os.Create(filepath.Join(dir, "agent.log"))
+	agent.Stdout, agent.Stderr = agentLog, agentLog
+	agent.Env = append(os.Environ(), "CLAWFLEET_LOG_LEVEL=warn")
+	if err := agent.Start(); err != nil {
+		return err
+	}
+	defer benchutil.Stop(agent, 60*time.Second)
+	if err := waitHostOnline(ctx, c); err != nil {
+		return err
+	}
+
+	gw := o.openclawBin
+	if o.runtime == "docker" {
+		gw = o.image
+		if o.image == runtime.StandinImage {
+			d, err := runtime.NewDocker(runtime.DockerOptions{DataDir: filepath.Join(dir, "docker")})
+			if err != nil {
+				return err
+			}
+			if err := runtime.BuildStandinImage(ctx, d, o.openclawBin, o.image); err != nil {
+				return fmt.Errorf("build %s from %s: %w", o.image, o.openclawBin, err)
+			}
+		}
+	}
+	fmt.Printf("tenantbench: %d tenants in parallel, %s runtime, gateway %s, plan %dm CPU / %s\n", o.tenants, o.runtime, gw, o.cpuMillis, o.memory)
+	before, _ := benchutil.Scrape(c.URL("/metrics"))
+	durations := make([]time.Duration, o.tenants)
+	errs := make([]error, o.tenants)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range o.tenants {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			durations[i], errs[i] = createAndWait(ctx, c, fmt.Sprintf("user%03d", i), o.timeout)
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	after, _ := benchutil.Scrape(c.URL("/metrics"))
+	var ok []time.Duration
+	failures := 0
+	for i, err := range errs {
+		if err != nil {
+			failures++
+			fmt.Printf("  user%03d: %v\n", i, err)
+			continue
+		}
+		ok = append(ok, durations[i])
+	}
+	fmt.Printf("\n| figure | value |\n|---|---|\n")
+	fmt.Printf("| tenants running | %d of %d (errors: %d), all within %s |\n", len(ok), o.tenants, failures, wall.Round(time.Millisecond))
+	fmt.Printf("| POST → running, seen by the user (polled every 20 ms) | p50 %s, p95 %s, max %s |\n",
+		benchutil.Percentile(ok, 50).Round(time.Millisecond), benchutil.Percentile(ok, 95).Round(time.Millisecond), benchutil.Percentile(ok, 100).Round(time.Millisecond))
+	fmt.Printf("| create → running, cloud's histogram | p50 %.0f ms, p95 %.0f ms |\n",
+		1000*benchutil.HistogramQuantile(0.5, before, after, "clawfleet_tenant_start_seconds"), 1000*benchutil.HistogramQuantile(0.95, before, after, "clawfleet_tenant_start_seconds"))
+	if o.runtime == "process" && o.baseline > 0 {
+		base, err := gatewayAlone(ctx, o.openclawBin, o.baseline, dir)
+		if err != nil {
+			fmt.Printf("| gateway alone | failed: %v |\n", err)
+		} else {
+			p50 := benchutil.Percentile(base, 50)
+			fmt.Printf("| gateway alone: start → /readyz (%d runs, one at a time) | p50 %s |\n", len(base), p50.Round(time.Millisecond))
+			fmt.Printf("| platform overhead (p50 POST → running − p50 gateway alone) | %s |\n", (benchutil.Percentile(ok, 50) - p50).Round(time.Millisecond))
+		}
+	}
+
+	// Clean up: delete every tenant and wait until the host has stopped them.
+	for i := range o.tenants {
+		call(ctx, "DELETE", c.URL("/api/tenants/me"), userHdr(fmt.Sprintf("user%03d", i)), nil)
+	}
+	time.Sleep(3 * time.Second)
+	if failures > 0 {
+		return fmt.Errorf("%d tenants did not reach running", failures)
+	}
+	return nil
+}
+
+func waitHostOnline(ctx context.Context, c *benchutil.Cloud) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		_, out, err := call(ctx, "GET", c.URL("/api/hosts"), map[string]string{"Authorization": "Bearer " + c.AdminToken}, nil)
+		var hs []struct{ Status string }
+		if err == nil && json.Unmarshal(out, &hs) == nil && len(hs) == 1 && hs[0].Status == "online" {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return errors.New("bench host not online after 60 s; see agent.log")
+}
+
+func createAndWait(ctx context.Context, c *benchutil.Cloud, user string, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	code, out, err := call(ctx, "POST", c.URL("/api/tenants"), userHdr(user), map[string]string{"plan": "free", "name": user})
+	if err != nil || code != 201 {
+		return 0, fmt.Errorf("create: %d %s %v", code, out, err)
+	}
+	for time.Since(start) < timeout {
+		_, out, err := call(ctx, "GET", c.URL("/api/tenants/me"), userHdr(user), nil)
+		var t struct{ Status, LastError string }
+		if err == nil && json.Unmarshal(out, &t) == nil {
+			if t.Status == "running" {
+				return time.Since(start), nil
+			}
+			if t.Status == "failed" {
+				return 0, fmt.Errorf("failed: %s", t.LastError)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return 0, fmt.Errorf("not running after %s", timeout)
+}
+
+// gatewayAlone starts the gateway directly (token auth, loopback) n times, one
+// at a time, and times start → /readyz.
+func gatewayAlone(ctx context.Context, bin string, n int, dir string) ([]time.Duration, error) {
+	var out []time.Duration
+	for i := range n {
+		port := benchutil.FreePort()
+		home := filepath.Join(dir, fmt.Sprintf("alone-%d", i))
+		os.MkdirAll(filepath.Join(home, "state"), 0o700)
+		cfg := filepath.Join(home, "config.json")
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`{"gateway":{"mode":"local","port":%d,"bind":"loopback","auth":{"mode":"token","token":"benchtoken0123456789"}},"logging":{"file":%q}}`, port, filepath.Join(home, "gateway.log"))), 0o600)
+		cmd := exec.Command(bin, "gateway", "--port", strconv.Itoa(port))
+		cmd.Env = []string{"HOME=" + home, "OPENCLAW_STATE_DIR=" + filepath.Join(home, "state"), "OPENCLAW_CONFIG_PATH=" + cfg, "XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "PATH=/usr/local/bin:/usr/bin:/bin"}
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		ready := false
+		for time.Since(start) < 3*time.Minute && ctx.Err() == nil {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					ready = true
+					break
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		d := time.Since(start)
+		benchutil.Stop(cmd, 15*time.Second)
+		if !ready {
+			return nil, errors.New("gateway alone never became ready")
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
