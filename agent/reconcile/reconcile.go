@@ -210,6 +210,9 @@ func (r *Reconciler) reply(ctx context.Context, rep proto.Reply) {
 	}
 }
 
+// ensureParallel bounds concurrent Ensure calls in one pass.
+const ensureParallel = 8
+
 // startingProbe is how often a gateway that is starting is probed, so it is
 // reported running moments after it is ready rather than a whole Interval.
 const startingProbe = 100 * time.Millisecond
@@ -253,18 +256,34 @@ func (r *Reconciler) pass(ctx context.Context) (starting bool) {
 	for _, s := range d.Tenants {
 		want[s.ID] = s
 	}
+	// Ensure tenants concurrently (bounded): creating a container or
+	// starting a process takes a while, and 20 tenants created at once
+	// should not wait for each other.
 	errs := map[string]string{}
+	var errMu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, ensureParallel)
 	for _, s := range d.Tenants {
-		if err := rt.Ensure(ctx, s); err != nil {
-			errs[s.ID] = err.Error()
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			err := rt.Ensure(ctx, s)
+			if err == nil {
+				return
+			}
 			r.mu.Lock()
 			seen := r.statuses[s.ID].Error == err.Error()
 			r.mu.Unlock()
 			if !seen { // log each new error once, not every pass
 				r.log.Warn("tenant not converged", "tenant", s.ID, "err", err)
 			}
-		}
+			errMu.Lock()
+			errs[s.ID] = err.Error()
+			errMu.Unlock()
+		}()
 	}
+	wg.Wait()
 	insts, err := rt.List(ctx)
 	if err != nil {
 		r.log.Warn("listing tenant instances failed", "err", err)

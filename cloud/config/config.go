@@ -49,7 +49,7 @@ type Config struct {
 	Scheduler      string        `yaml:"scheduler" env:"CLAWFLEET_SCHEDULER" flag:"scheduler" default:"least-loaded" help:"tenant placement: least-loaded, bin-pack or spread"`
 	CPUOvercommit  float64       `yaml:"cpuOvercommit" env:"CLAWFLEET_CPU_OVERCOMMIT" flag:"cpu-overcommit" default:"4" help:"tenant CPU a host may carry per CPU (memory is never overcommitted; 512MiB stay with the host)"`
 	TenantPortBase int           `yaml:"tenantPortBase" env:"CLAWFLEET_TENANT_PORT_BASE" flag:"tenant-port-base" default:"20000" help:"lowest host port given to a tenant gateway"`
-	TenantPortMax  int           `yaml:"tenantPortMax" env:"CLAWFLEET_TENANT_PORT_MAX" flag:"tenant-port-max" default:"60000" help:"highest host port given to a tenant gateway"`
+	TenantPortMax  int           `yaml:"tenantPortMax" env:"CLAWFLEET_TENANT_PORT_MAX" flag:"tenant-port-max" default:"32640" help:"highest host port given to a tenant gateway; keep the range below the kernel's ephemeral ports (net.ipv4.ip_local_port_range, 32768+ by default) so outgoing connections cannot take a gateway's port"`
 	CommandTimeout time.Duration `yaml:"commandTimeout" env:"CLAWFLEET_COMMAND_TIMEOUT" flag:"command-timeout" default:"30s" help:"how long a host has to acknowledge a new desired state before the tenant shows an error"`
 
 	LocalAgent string `yaml:"localAgent" env:"CLAWFLEET_LOCAL_AGENT" flag:"local-agent" help:"path of a clawfleet-agent binary to run beside the cloud as a local host (make run uses it)"`

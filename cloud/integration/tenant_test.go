@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,6 +95,7 @@ func writePlans(t *testing.T, image string, cpuMillis int) string {
 type tenantEnv struct {
 	c     *cloud
 	a     *agent
+	args  []string      // the agent's runtime flags
 	ready time.Duration // how long a gateway may take to become ready
 	page  string        // text the gateway's / must contain
 }
@@ -105,12 +107,12 @@ func newTenantEnv(t *testing.T, image string, ready time.Duration, page string, 
 		cpu = 1000 // the real gateway boots slowly when throttled
 	}
 	c := newCloud(t, "CLAWFLEET_SHARED_SECRET="+sharedSecret, "CLAWFLEET_PLANS_FILE="+writePlans(t, image, cpu),
-		"CLAWFLEET_TENANT_PORT_BASE="+fmt.Sprint(30000+freePort(t)%20000))
+		"CLAWFLEET_TENANT_PORT_BASE="+fmt.Sprint(20000+freePort(t)%10000))
 	token, _ := c.enrollToken(1, "1h")
 	a := c.enrollAgent(token, "tenant-host")
 	a.start(agentArgs...)
 	await(t, "tenant host online", 30*time.Second, func() bool { return c.hosts()[a.deviceID].Status == "online" })
-	return &tenantEnv{c: c, a: a, ready: ready, page: page}
+	return &tenantEnv{c: c, a: a, args: agentArgs, ready: ready, page: page}
 }
 
 func (e *tenantEnv) awaitStatus(userID, status string, timeout time.Duration) tenantJSON {
@@ -192,6 +194,21 @@ func (e *tenantEnv) lifecycle(t *testing.T, purged func(tenantID string) bool) {
 		t.Fatalf("tail=99999 = %d %s", code, out)
 	}
 	e.followLogs(t)
+
+	// Restart the agent: the host converges back to both tenants running
+	// (native gateways die with their agent and are started again;
+	// containers keep running), with no action from the cloud.
+	if err := e.a.p.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("agent exit on SIGTERM: %v", err)
+	}
+	e.a.start(e.args...)
+	await(t, "both tenants running after an agent restart", e.ready, func() bool {
+		a, _ := c.myTenant("alice")
+		b, _ := c.myTenant("bob")
+		ca, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", pa))
+		cb, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", pb))
+		return a.Status == "running" && b.Status == "running" && ca == 200 && cb == 200
+	})
 
 	// Restart: a new generation, running again.
 	code, out = c.user("alice", "POST", "/api/tenants/me/restart", nil)

@@ -53,7 +53,8 @@ type Options struct {
 	Strategy string
 	// CPUOvercommit multiplies a host's CPUs into its CPU capacity (4).
 	CPUOvercommit float64
-	// PortBase and PortMax bound tenants' base ports (20000, 60000).
+	// PortBase and PortMax bound tenants' base ports (20000, 32640: below the
+	// kernel's ephemeral port range, so outgoing connections never hold one).
 	PortBase, PortMax int
 	// CommandTimeout is how long a host has to acknowledge a desired
 	// revision (30 s).
@@ -85,7 +86,7 @@ func (o *Options) defaults() {
 		o.PortBase = 20000
 	}
 	if o.PortMax == 0 {
-		o.PortMax = 60000
+		o.PortMax = 32640
 	}
 	if o.CommandTimeout == 0 {
 		o.CommandTimeout = 30 * time.Second

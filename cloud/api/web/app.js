@@ -477,7 +477,17 @@
     session: 0,          // bumped on sign-in/out so stale responses are dropped
     timer: null,
     hostsBusy: false,
-    hostsAgain: false
+    hostsAgain: false,
+    tenants: null,       // last tenant list, or null before the first load
+    tenantsAt: null,
+    tenantsBusy: false,
+    tenantsAgain: false,
+    logs: null,          // {id, slug} of the tenant whose logs are shown
+    logsLines: null,     // its last lines, or null before they arrive
+    logsState: '',       // loading, loaded or error
+    logsAt: null,
+    logsSeq: 0,          // drops answers for a panel since closed or reloaded
+    pendingLogs: null    // tenant id from #logs=… to open once tenants load
   };
 
   function t(key, params) {
@@ -633,23 +643,22 @@
 
   // ------------------------------------------------------------- API --
 
-  function ApiError(status, code, message) {
+  function ApiError(status, code, message, data) {
     this.status = status;
     this.code = code;
     this.message = message;
+    this.data = data || null; // the whole error body
   }
 
-  // errorText maps an API error code to a translated message; unknown codes
-  // fall back to the server's own text.
+  // errorText maps an API error code to a translated message (those with a
+  // {detail} placeholder quote the server's text); unknown codes fall back
+  // to the server's own text.
   function errorText(err) {
     if (!err) return '';
     if (!(err instanceof ApiError)) return String(err.message || err);
     var code = err.code;
-    if (code === 'invalid_request' || code === 'invalid_json') {
-      return t('err.' + code, { detail: err.message || '' });
-    }
     if (code && Object.prototype.hasOwnProperty.call(I18N.en, 'err.' + code)) {
-      return t('err.' + code);
+      return t('err.' + code, { detail: err.message || '' });
     }
     if (err.message) return err.message;
     return t('err.http', { status: err.status });
@@ -676,7 +685,7 @@
         if (!res.ok) {
           var code = data && typeof data.code === 'string' ? data.code : '';
           var msg = data && typeof data.error === 'string' ? data.error : res.statusText;
-          var err = new ApiError(res.status, code, msg);
+          var err = new ApiError(res.status, code, msg, data);
           if (res.status === 401) {
             signOut('unauthorized');
           }
@@ -859,8 +868,28 @@
       cell('hosts.col.memory', usage(m.memUsedBytes || 0, memTotal)),
       cell('hosts.col.disk', usage(m.diskUsedBytes || 0, m.diskTotalBytes || 0)),
       cell('hosts.col.load', [el('span', { className: hasMetrics ? 'mono' : 'muted', text: hasMetrics ? (Number(m.load1) || 0).toFixed(2) : t('common.none') })], 'num'),
+      cell('hosts.col.tenants', hostLoad(h)),
       el('td', { className: 'actions' }, [del])
     ]);
+  }
+
+  // fmtCores writes millicores as CPUs: 500 → 0.5, 16000 → 16.
+  function fmtCores(millis) {
+    return String(Math.round((Number(millis) || 0) / 10) / 100);
+  }
+
+  // hostLoad shows what tenants reserve of a host's capacity for tenants
+  // (fields present only when the cloud runs the tenant service).
+  function hostLoad(h) {
+    var cap = h.capacity;
+    var n = Number(h.tenants) || 0;
+    if (!cap || (!cap.cpuMillis && !cap.memoryBytes && !n)) return [el('span', { className: 'muted', text: t('common.none') })];
+    var res = h.reserved || {};
+    return [el('span', { className: 'host-load', 'data-testid': 'host-tenants', 'data-tenants': String(n), title: t('hosts.capacityTitle') }, [
+      el('span', { className: 'small', 'data-testid': 'host-tenant-count', text: n === 1 ? t('hosts.tenantCount.one') : t('hosts.tenantCount', { n: n }) }),
+      meter(pct(res.cpuMillis || 0, cap.cpuMillis) || 0, t('hosts.reservedCPU', { used: fmtCores(res.cpuMillis), total: fmtCores(cap.cpuMillis) })),
+      meter(pct(res.memoryBytes || 0, cap.memoryBytes) || 0, t('hosts.reservedMem', { used: fmtBytes(res.memoryBytes), total: fmtBytes(cap.memoryBytes) }))
+    ])];
   }
 
   function renderHosts() {
@@ -903,6 +932,322 @@
         if (state.token) loadHosts();
       });
     });
+  }
+
+
+  // --------------------------------------------------------- tenants --
+
+  var TENANT_STATUSES = ['pending', 'starting', 'running', 'stopped', 'failed', 'deleting'];
+
+  // loadTenants fetches the tenants and, for their hosts' names, the hosts;
+  // like loadHosts, a call while one is in flight makes it run again.
+  function loadTenants() {
+    if (state.tenantsBusy) {
+      state.tenantsAgain = true;
+      return Promise.resolve();
+    }
+    state.tenantsBusy = true;
+    state.tenantsAgain = false;
+    if (state.tenants === null) show('tenants-loading', true);
+    var hosts = api('GET', '/api/hosts').then(function (list) {
+      state.hosts = Array.isArray(list) ? list : [];
+      state.hostsAt = new Date();
+      renderHosts();
+    }, function () { /* host names fall back to ids */ });
+    return Promise.all([api('GET', '/api/admin/tenants'), hosts]).then(function (res) {
+      state.tenants = Array.isArray(res[0]) ? res[0] : [];
+      state.tenantsAt = new Date();
+      setAlert('tenants-error', '');
+      document.body.setAttribute('data-tenants-loaded', 'true');
+      renderTenants();
+    }, function (err) {
+      if (!isQuiet(err)) setAlert('tenants-error', errorText(err));
+    }).then(function () {
+      state.tenantsBusy = false;
+      show('tenants-loading', false);
+      if (state.pendingLogs && state.tenants !== null && state.token) {
+        var id = state.pendingLogs;
+        state.pendingLogs = null;
+        openLogs(state.tenants.filter(function (x) { return x.id === id; })[0] || { id: id });
+      }
+      if (state.tenantsAgain && state.token) loadTenants();
+    });
+  }
+
+  function hostsByID() {
+    var m = {};
+    (state.hosts || []).forEach(function (h) { m[h.id] = h; });
+    return m;
+  }
+
+  function hostLabel(id) {
+    var h = hostsByID()[id];
+    return h ? String(h.name || h.hostname || h.id) : String(id || '');
+  }
+
+  function tenantBadge(status) {
+    var s = TENANT_STATUSES.indexOf(status) >= 0 ? status : 'unknown';
+    return el('span', {
+      className: 'badge badge-tenant-' + s, 'data-testid': 'tenant-status', 'data-status': String(status || ''),
+      text: s === 'unknown' ? t('status.unknown') : t('tenants.status.' + s)
+    });
+  }
+
+  // safeURL lets only http(s) addresses become links.
+  function safeURL(u) {
+    u = String(u || '');
+    return /^https?:\/\/[^\s]+$/i.test(u) ? u : '';
+  }
+
+  function rowButton(testid, labelKey, tn, cls, onClick) {
+    var b = el('button', {
+      type: 'button', className: 'btn btn-sm' + (cls ? ' ' + cls : ''), 'data-testid': testid,
+      'data-tenant-id': String(tn.id), text: t(labelKey), 'aria-label': t(labelKey) + ' ' + String(tn.slug || tn.id)
+    });
+    b.addEventListener('click', onClick);
+    return b;
+  }
+
+  function tenantRow(tn, hosts) {
+    var id = String(tn.id);
+    var res = tn.resources || {};
+    var h = hosts[tn.hostId];
+    var hostName = h ? String(h.name || h.hostname || h.id) : '';
+    var url = safeURL(tn.url);
+    var deleting = tn.status === 'deleting';
+    var none = function () { return el('span', { className: 'muted', text: t('common.none') }); };
+
+    var restart = rowButton('restart-tenant', 'tenants.restart', tn, '', function () { confirmRestartTenant(tn); });
+    var del = rowButton('delete-tenant', 'tenants.delete', tn, 'btn-danger-ghost', function () { confirmDeleteTenant(tn); });
+    restart.disabled = deleting;
+    del.disabled = deleting;
+    var logs = rowButton('logs-tenant', 'tenants.logs', tn, '', function () { openLogs(tn); });
+
+    return el('tr', {
+      'data-testid': 'tenant-row', 'data-tenant-id': id, 'data-status': String(tn.status || ''),
+      className: state.logs && state.logs.id === id ? 'selected' : null
+    }, [
+      cell('tenants.col.tenant', [
+        el('div', { className: 'host-name', 'data-testid': 'tenant-slug', text: String(tn.slug || id) }),
+        tn.name ? el('div', { className: 'muted small', 'data-testid': 'tenant-display-name', text: String(tn.name) }) : null,
+        el('div', { className: 'host-id mono', 'data-testid': 'tenant-id', title: id, text: id })
+      ], 'col-name'),
+      cell('tenants.col.owner', [
+        el('div', { className: 'mono', 'data-testid': 'tenant-owner-id', text: String(tn.ownerId || '') }),
+        tn.ownerEmail ? el('div', { className: 'muted small owner-email', 'data-testid': 'tenant-owner-email', text: String(tn.ownerEmail) }) : null
+      ]),
+      cell('tenants.col.plan', [
+        el('div', { 'data-testid': 'tenant-plan-name', text: String(tn.plan || t('common.none')) }),
+        el('div', {
+          className: 'muted small nowrap', 'data-testid': 'tenant-resources',
+          title: t('tenants.resourcesTitle', { cpu: res.cpuMillis || 0, mem: fmtBytes(res.memoryBytes), disk: fmtBytes(res.diskBytes), pids: res.pidsLimit || 0 }),
+          text: t('tenants.resources', { cpu: res.cpuMillis || 0, mem: fmtBytes(res.memoryBytes) })
+        })
+      ]),
+      cell('tenants.col.status', [
+        tenantBadge(tn.status),
+        tn.lastError ? el('div', { className: 'tenant-error', 'data-testid': 'tenant-last-error', text: String(tn.lastError) }) : null
+      ]),
+      cell('tenants.col.host', [
+        hostName ? el('div', { 'data-testid': 'tenant-host-name', text: hostName }) : null,
+        tn.hostId ? el('div', { className: 'host-id mono', 'data-testid': 'tenant-host-id', title: String(tn.hostId), text: String(tn.hostId) }) : none()
+      ]),
+      cell('tenants.col.port', [el('span', { className: 'mono', 'data-testid': 'tenant-port', text: tn.port ? String(tn.port) : t('common.none') })], 'num'),
+      cell('tenants.col.url', [url ? el('a', {
+        href: url, target: '_blank', rel: 'noopener noreferrer', className: 'tenant-url mono small', 'data-testid': 'tenant-url', title: url, text: url
+      }) : none()]),
+      cell('tenants.col.restarts', [el('span', { className: 'mono', 'data-testid': 'tenant-restart-gen', text: String(tn.restartGen || 0) })], 'num'),
+      cell('tenants.col.created', [timeNode(tn.createdAt, 'common.none')], 'nowrap'),
+      el('td', { className: 'actions' }, [el('span', { className: 'row-actions' }, [logs, restart, del])])
+    ]);
+  }
+
+  function renderTenants() {
+    var list = state.tenants;
+    if (list === null) return;
+    var counts = { running: 0, starting: 0, failed: 0 };
+    list.forEach(function (tn) {
+      if (tn.status === 'running') counts.running++;
+      else if (tn.status === 'pending' || tn.status === 'starting') counts.starting++;
+      else if (tn.status === 'failed' || tn.status === 'stopped') counts.failed++;
+    });
+    $('tenants-count-total').textContent = String(list.length);
+    $('tenants-count-running').textContent = String(counts.running);
+    $('tenants-count-starting').textContent = String(counts.starting);
+    $('tenants-count-failed').textContent = String(counts.failed);
+    $('tenants-updated').textContent = state.tenantsAt ? t('common.updated', { time: state.tenantsAt.toLocaleTimeString(state.lang) }) : '';
+
+    var hosts = hostsByID();
+    var tbody = $('tenants-tbody');
+    clear(tbody);
+    list.slice().sort(function (a, b) {
+      return String(b.createdAt).localeCompare(String(a.createdAt)) || String(a.id).localeCompare(String(b.id));
+    }).forEach(function (tn) { tbody.appendChild(tenantRow(tn, hosts)); });
+    show('tenants-empty', list.length === 0);
+    show('tenants-table', list.length > 0);
+  }
+
+  function onCreateTenant(ev) {
+    ev.preventDefault();
+    setAlert('tenant-error', '');
+    var owner = $('tenant-owner').value.trim();
+    var email = $('tenant-email').value.trim();
+    var name = $('tenant-name').value.trim();
+    if (!owner) {
+      setAlert('tenant-error', t('err.owner'));
+      $('tenant-owner').focus();
+      return;
+    }
+    if (email && !/^[^@\s]+@[^@\s]+$/.test(email)) {
+      setAlert('tenant-error', t('err.email'));
+      $('tenant-email').focus();
+      return;
+    }
+    var body = { ownerId: owner, plan: $('tenant-plan').value, name: name };
+    if (email) body.ownerEmail = email;
+    var btn = $('tenant-create');
+    btn.disabled = true;
+    btn.textContent = t('tenants.create.busy');
+    api('POST', '/api/admin/tenants', body).then(function (tn) {
+      toast(t('tenants.created', { slug: String(tn && tn.slug || ''), host: hostLabel(tn && tn.hostId) }));
+      $('tenant-owner').value = '';
+      $('tenant-email').value = '';
+      $('tenant-name').value = '';
+      loadTenants();
+    }, function (err) {
+      if (isQuiet(err)) return;
+      if (err.code === 'conflict' && err.data && err.data.tenantId) {
+        setAlert('tenant-error', t('tenants.create.exists', { id: String(err.data.tenantId) }));
+      } else {
+        setAlert('tenant-error', errorText(err));
+      }
+    }).then(function () {
+      btn.disabled = false;
+      btn.textContent = t('tenants.create.submit');
+    });
+  }
+
+  function tenantPath(tn) {
+    return '/api/admin/tenants/' + encodeURIComponent(String(tn.id));
+  }
+
+  function confirmRestartTenant(tn) {
+    var slug = String(tn.slug || tn.id);
+    confirmDialog(t('tenants.restartTitle'), t('tenants.restartConfirm', { slug: slug, owner: String(tn.ownerId || '') }), t('tenants.restart')).then(function (ok) {
+      if (!ok) return;
+      api('POST', tenantPath(tn) + '/restart').then(function () {
+        toast(t('tenants.restarted', { slug: slug }));
+      }, function (err) {
+        if (!isQuiet(err)) setAlert('tenants-error', errorText(err));
+      }).then(function () {
+        if (state.token) loadTenants();
+      });
+    });
+  }
+
+  function confirmDeleteTenant(tn) {
+    var slug = String(tn.slug || tn.id);
+    var msg = t('tenants.deleteConfirm', { slug: slug, owner: String(tn.ownerId || ''), host: hostLabel(tn.hostId) });
+    confirmDialog(t('tenants.deleteTitle'), msg, t('tenants.delete'), t('tenants.keepData')).then(function (res) {
+      if (!res) return;
+      var keep = !!res.checked;
+      api('DELETE', tenantPath(tn) + (keep ? '?keepData=1' : '')).then(function () {
+        toast(keep ? t('tenants.deletedKept', { slug: slug }) : t('tenants.deleted', { slug: slug }));
+        if (state.logs && state.logs.id === String(tn.id)) closeLogs();
+      }, function (err) {
+        if (!isQuiet(err)) setAlert('tenants-error', errorText(err));
+      }).then(function () {
+        if (state.token) loadTenants();
+      });
+    });
+  }
+
+  // ------------------------------------------------------------ logs --
+
+  function markSelected() {
+    each('[data-testid="tenant-row"]', function (tr) {
+      tr.classList.toggle('selected', !!state.logs && tr.getAttribute('data-tenant-id') === state.logs.id);
+    });
+  }
+
+  function openLogs(tn) {
+    var id = String(tn.id);
+    if (!state.logs || state.logs.id !== id) {
+      state.logsLines = null;
+      state.logsAt = null;
+    }
+    state.logs = { id: id, slug: String(tn.slug || id) };
+    var panel = $('logs-panel');
+    panel.setAttribute('data-tenant-id', id);
+    $('logs-tenant').textContent = state.logs.slug;
+    show(panel, true);
+    markSelected();
+    loadLogs();
+    try { panel.scrollIntoView({ block: 'nearest' }); } catch (e) { /* ignore */ }
+  }
+
+  function closeLogs() {
+    state.logs = null;
+    state.logsLines = null;
+    state.logsState = '';
+    state.logsAt = null;
+    state.logsSeq++;
+    var panel = $('logs-panel');
+    panel.removeAttribute('data-tenant-id');
+    panel.removeAttribute('data-state');
+    panel.removeAttribute('data-lines');
+    $('logs-tenant').textContent = '';
+    $('logs-updated').textContent = '';
+    $('logs-pre').textContent = '';
+    $('logs-refresh').disabled = false;
+    setAlert('logs-error', '');
+    show(panel, false);
+    markSelected();
+  }
+
+  // loadLogs asks the tenant's host for its last 200 lines; a failed
+  // refresh keeps the lines shown before.
+  function loadLogs() {
+    if (!state.logs) return;
+    var seq = ++state.logsSeq;
+    state.logsState = 'loading';
+    setAlert('logs-error', '');
+    $('logs-refresh').disabled = true;
+    renderLogs();
+    api('GET', '/api/admin/tenants/' + encodeURIComponent(state.logs.id) + '/logs?tail=200').then(function (res) {
+      if (seq !== state.logsSeq) return;
+      state.logsLines = res && Array.isArray(res.lines) ? res.lines.map(String) : [];
+      state.logsState = 'loaded';
+      state.logsAt = new Date();
+    }, function (err) {
+      if (seq !== state.logsSeq) return;
+      state.logsState = 'error';
+      if (!isQuiet(err)) setAlert('logs-error', errorText(err));
+    }).then(function () {
+      if (seq !== state.logsSeq) return;
+      $('logs-refresh').disabled = false;
+      renderLogs();
+      var pre = $('logs-pre');
+      pre.scrollTop = pre.scrollHeight;
+    });
+  }
+
+  function renderLogs() {
+    if (!state.logs) return;
+    var panel = $('logs-panel');
+    var pre = $('logs-pre');
+    var lines = state.logsLines;
+    panel.setAttribute('data-state', state.logsState);
+    panel.setAttribute('data-lines', lines ? String(lines.length) : '');
+    $('logs-updated').textContent = state.logsAt ? t('common.updated', { time: state.logsAt.toLocaleTimeString(state.lang) }) : '';
+    if (lines && lines.length) {
+      pre.textContent = lines.join('\n'); // text only: log lines are never HTML
+      pre.removeAttribute('data-empty');
+      return;
+    }
+    pre.setAttribute('data-empty', 'true');
+    if (lines) pre.textContent = t('tenants.logs.empty');
+    else pre.textContent = state.logsState === 'loading' ? t('tenants.logs.loading') : '';
   }
 
   // ---------------------------------------------------------- tokens --
@@ -1070,19 +1415,24 @@
 
   // ---------------------------------------------------------- dialog --
 
-  function confirmDialog(title, message, okLabel) {
+  // confirmDialog resolves to false when cancelled, else to {checked}: the
+  // state of the checkbox labelled checkLabel (shown only when given).
+  function confirmDialog(title, message, okLabel, checkLabel) {
     var dlg = $('confirm-dialog');
     if (typeof dlg.showModal !== 'function') {
-      return Promise.resolve(window.confirm(title + '\n\n' + message));
+      return Promise.resolve(window.confirm(title + '\n\n' + message) ? { checked: false } : false);
     }
     $('confirm-title').textContent = title;
     $('confirm-message').textContent = message;
     $('confirm-ok').textContent = okLabel;
+    $('confirm-check').checked = false;
+    $('confirm-check-label').textContent = checkLabel || '';
+    show('confirm-check-row', !!checkLabel);
     dlg.returnValue = '';
     return new Promise(function (resolve) {
       dlg.addEventListener('close', function onClose() {
         dlg.removeEventListener('close', onClose);
-        resolve(dlg.returnValue === 'ok');
+        resolve(dlg.returnValue === 'ok' ? { checked: !!checkLabel && $('confirm-check').checked } : false);
       });
       dlg.showModal();
       $('confirm-cancel').focus();
@@ -1126,7 +1476,7 @@
   // ------------------------------------------------- views and session --
 
   function selectTab(tab, persist, skipLoad) {
-    if (tab !== 'hosts' && tab !== 'tokens' && tab !== 'settings') tab = 'hosts';
+    if (tab !== 'hosts' && tab !== 'tenants' && tab !== 'tokens' && tab !== 'settings') tab = 'hosts';
     state.tab = tab;
     if (persist) storageSet(sessionStorage, TAB_KEY, tab);
     each('[data-tab]', function (b) {
@@ -1135,11 +1485,13 @@
       b.setAttribute('aria-selected', on ? 'true' : 'false');
     });
     show('hosts-view', tab === 'hosts');
+    show('tenants-view', tab === 'tenants');
     show('tokens-view', tab === 'tokens');
     show('settings-view', tab === 'settings');
     document.body.setAttribute('data-tab', tab);
     if (!state.token || skipLoad) return;
     if (tab === 'hosts') loadHosts();
+    else if (tab === 'tenants') loadTenants();
     else if (tab === 'tokens') loadTokens();
     else loadSettings();
   }
@@ -1182,6 +1534,7 @@
       loadHealth();
       if (!state.token) return;
       if (state.tab === 'hosts') loadHosts();
+      else if (state.tab === 'tenants') loadTenants();
       else if (state.tab === 'tokens' && state.tokens) renderTokens(); // keep relative times fresh
     }, REFRESH_MS);
   }
@@ -1192,11 +1545,20 @@
     state.tokens = null;
     state.hostsBusy = false;
     state.hostsAgain = false;
+    state.tenants = null;
+    state.tenantsAt = null;
+    state.tenantsBusy = false;
+    state.tenantsAgain = false;
     document.body.removeAttribute('data-hosts-loaded');
+    document.body.removeAttribute('data-tenants-loaded');
     clear($('hosts-tbody'));
+    clear($('tenants-tbody'));
     clear($('tokens-tbody'));
+    show('tenants-table', false);
+    show('tenants-empty', false);
+    closeLogs();
     hideNewToken();
-    ['hosts-error', 'tokens-error', 'token-error', 'settings-error', 'settings-status'].forEach(function (id) { setAlert(id, ''); });
+    ['hosts-error', 'tenants-error', 'tenant-error', 'tokens-error', 'token-error', 'settings-error', 'settings-status'].forEach(function (id) { setAlert(id, ''); });
   }
 
   function signOut(reasonKey) {
@@ -1243,6 +1605,8 @@
   function rerenderAll() {
     renderHealth();
     if (state.hosts !== null) renderHosts();
+    if (state.tenants !== null) renderTenants();
+    renderLogs();
     if (state.tokens !== null) renderTokens();
     var reason = document.body.getAttribute('data-auth-error');
     if (reason && !$('login-view').hidden && I18N.en['err.' + reason]) {
@@ -1252,15 +1616,15 @@
     }
   }
 
-  // readFragment takes token, lang and tab from "#token=…&lang=…&tab=…" and
-  // removes the fragment from the address bar so the token does not linger
-  // in history.
+  // readFragment takes token, lang, tab and logs (a tenant id whose logs to
+  // open) from "#token=…&lang=…&tab=…&logs=…" and removes the fragment from
+  // the address bar so the token does not linger in history.
   function readFragment() {
     var h = location.hash.replace(/^#/, '');
     if (!h) return {};
     var p;
     try { p = new URLSearchParams(h); } catch (e) { return {}; }
-    var out = { token: p.get('token'), lang: p.get('lang'), tab: p.get('tab') };
+    var out = { token: p.get('token'), lang: p.get('lang'), tab: p.get('tab'), logs: p.get('logs') };
     try {
       history.replaceState(null, '', location.pathname + location.search);
     } catch (e) {
@@ -1280,7 +1644,8 @@
     applyStaticI18n();
     renderHealth();
 
-    state.tab = frag.tab || storageGet(sessionStorage, TAB_KEY) || 'hosts';
+    state.tab = frag.tab || (frag.logs ? 'tenants' : '') || storageGet(sessionStorage, TAB_KEY) || 'hosts';
+    state.pendingLogs = frag.logs || null;
 
     $('lang-toggle').addEventListener('click', function () {
       setLang(state.lang === 'zh-CN' ? 'en' : 'zh-CN', true);
@@ -1309,8 +1674,14 @@
     $('copy-token').addEventListener('click', function () { copyText($('new-token-value').textContent, $('new-token-value')); });
     $('copy-command').addEventListener('click', function () { copyText($('new-token-command').textContent, $('new-token-command')); });
     $('settings-form').addEventListener('submit', onSaveSettings);
+    $('tenants-refresh').addEventListener('click', function () { loadTenants(); loadHealth(); });
+    $('tenant-form').addEventListener('submit', onCreateTenant);
+    $('logs-refresh').addEventListener('click', loadLogs);
+    $('logs-close').addEventListener('click', closeLogs);
     document.addEventListener('visibilitychange', function () {
-      if (!document.hidden && state.token && state.tab === 'hosts') loadHosts();
+      if (document.hidden || !state.token) return;
+      if (state.tab === 'hosts') loadHosts();
+      else if (state.tab === 'tenants') loadTenants();
     });
 
     loadHealth();

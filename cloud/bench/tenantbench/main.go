@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -202,11 +203,23 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	// Clean up: delete every tenant and wait until the host has stopped them.
+	// Clean up: delete every tenant and wait until the host has stopped
+	// them (their ports closed), so the next run starts clean.
+	var list []struct{ Port int }
+	_, out, _ = call(ctx, "GET", c.URL("/api/admin/tenants"), map[string]string{"Authorization": "Bearer " + c.AdminToken}, nil)
+	json.Unmarshal(out, &list)
 	for i := range o.tenants {
 		call(ctx, "DELETE", c.URL("/api/tenants/me"), userHdr(fmt.Sprintf("user%03d", i)), nil)
 	}
-	time.Sleep(3 * time.Second)
+	for _, t := range list {
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", t.Port), 200*time.Millisecond)
+			if err != nil {
+				break
+			}
+			conn.Close()
+		}
+	}
 	if failures > 0 {
 		return fmt.Errorf("%d tenants did not reach running", failures)
 	}
