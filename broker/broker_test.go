@@ -327,6 +327,33 @@ func TestRetainedDownMessageReachesLaterSubscriber(t *testing.T) {
 	inline.none(t, "retained message was cleared")
 }
 
+// A device's retained publish is delivered but not retained: only the cloud
+// parks messages in the broker.
+func TestDeviceCannotRetain(t *testing.T) {
+	e := startEnv(t, nil)
+	a := devID(1)
+	live := newRecorder()
+	if err := e.b.Subscribe(proto.CloudFilter, live.inline); err != nil {
+		t.Fatal(err)
+	}
+	c := e.mustConnect(t, a, nil)
+	topic := proto.UpTopic(a, proto.KindEvent)
+	if tok := c.Publish(topic, 1, true, "parked?"); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	if m := live.next(t, "live delivery"); m.topic != topic {
+		t.Fatalf("got %q", m.topic)
+	}
+	later := newRecorder()
+	if err := e.b.Subscribe(proto.TopicRoot+"+/up/#", later.inline); err != nil {
+		t.Fatal(err)
+	}
+	later.none(t, "a device's publish was retained")
+	if got := metricValue(t, e.reg, "clawfleet_mqtt_retain_stripped_total", nil); got != 1 {
+		t.Errorf("retain stripped = %v, want 1", got)
+	}
+}
+
 func TestDisconnectKicksDevice(t *testing.T) {
 	e := startEnv(t, nil)
 	a := devID(1)

@@ -26,10 +26,21 @@ func (h *hook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck,
 		mqtt.OnSessionEstablish, mqtt.OnSessionEstablished, mqtt.OnDisconnect,
-		mqtt.OnWill, mqtt.OnPublishDropped:
+		mqtt.OnWill, mqtt.OnPublishDropped, mqtt.OnPublish:
 		return true
 	}
 	return false
+}
+
+// OnPublish clears the retain flag of device publishes: only the cloud
+// retains messages (desired state, config); a device could otherwise park
+// payloads in the broker's memory for good.
+func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if !cl.Net.Inline && pk.FixedHeader.Retain {
+		pk.FixedHeader.Retain = false
+		h.b.m.retainStripped.Inc()
+	}
+	return pk, nil
 }
 
 // OnConnect runs before authentication. A client that asks for no keepalive

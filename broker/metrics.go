@@ -34,6 +34,7 @@ type metrics struct {
 	oversize        prometheus.Counter
 	publishDropped  prometheus.Counter
 	willsSuppressed prometheus.Counter
+	retainStripped  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -61,6 +62,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		publishDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "clawfleet_mqtt_publish_dropped_total",
 			Help: "Messages to devices dropped because the device's outbound queue was full.",
+		}),
+		retainStripped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clawfleet_mqtt_retain_stripped_total",
+			Help: "Device publishes whose retain flag was cleared (only the cloud retains messages).",
 		}),
 		willsSuppressed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "clawfleet_mqtt_wills_suppressed_total",
@@ -92,7 +97,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.authFailures, m.rateLimited, m.aclDenials, m.connected, m.oversize, m.publishDropped, m.willsSuppressed}
+	return []prometheus.Collector{m.authFailures, m.rateLimited, m.aclDenials, m.connected, m.oversize, m.publishDropped, m.willsSuppressed, m.retainStripped}
 }
 
 // unregister removes the broker's collectors from reg, so that a new Broker

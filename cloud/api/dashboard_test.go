@@ -393,30 +393,3 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
-// TEMPORARY manual harness (to be removed).
-func TestZZManualHarness(t *testing.T) {
-	if os.Getenv("CLAWFLEET_MANUAL") == "" {
-		t.Skip()
-	}
-	c := startTenantCloud(t, t.TempDir())
-	c.provision("pending-host")
-	h, sec := c.provision("agent-host")
-	ag := newFakeAgent(t, c, h, sec)
-	for i, o := range []string{"alice", "bob"} {
-		r := c.admin(http.MethodPost, "/api/admin/tenants", map[string]any{"ownerId": o, "ownerEmail": o + "@example.com", "plan": []string{"basic", "free"}[i], "name": o + " claw"})
-		if r.code != 201 {
-			t.Fatal(r.code, string(r.body))
-		}
-	}
-	ag.mu.Lock()
-	ag.logLines = []string{"line one", "<b>two</b>", "three"}
-	ag.mu.Unlock()
-	os.WriteFile("/tmp/manual-base", []byte(c.base), 0o644)
-	for i := 0; i < 600; i++ {
-		if _, err := os.Stat("/tmp/manual-stop"); err == nil {
-			return
-		}
-		time.Sleep(time.Second)
-	}
-}

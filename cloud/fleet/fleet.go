@@ -346,7 +346,7 @@ func (f *Fleet) handleStatus(msg message) error {
 	if p := f.presence[msg.deviceID]; p != nil && p.status != store.HostOffline {
 		p.status = store.HostOffline
 		f.dirty[msg.deviceID] = true
-		f.log.Info("host offline", "device", msg.deviceID, "reason", "last will")
+		f.log.Info("host offline", "device", msg.deviceID, "reason", "status offline (last will or clean shutdown)")
 	}
 	return nil
 }

@@ -114,7 +114,7 @@
       'tenants.failedOrStopped': 'Failed or stopped',
       'tenants.col.tenant': 'Tenant',
       'tenants.col.owner': 'Owner',
-      'tenants.col.plan': 'Plan / resources',
+      'tenants.col.plan': 'Plan',
       'tenants.col.status': 'Status',
       'tenants.col.host': 'Host',
       'tenants.col.port': 'Port',
@@ -332,7 +332,7 @@
       'tenants.failedOrStopped': '失败或已停止',
       'tenants.col.tenant': '租户',
       'tenants.col.owner': '所有者',
-      'tenants.col.plan': '套餐 / 资源',
+      'tenants.col.plan': '套餐',
       'tenants.col.status': '状态',
       'tenants.col.host': '主机',
       'tenants.col.port': '端口',
@@ -1008,6 +1008,11 @@
     return b;
   }
 
+  // lines keeps a cell's lines together (one flex item in the narrow layout).
+  function lines(children) {
+    return [el('div', { className: 'cell-lines' }, children)];
+  }
+
   function tenantRow(tn, hosts) {
     var id = String(tn.id);
     var res = tn.resources || {};
@@ -1032,29 +1037,30 @@
         tn.name ? el('div', { className: 'muted small', 'data-testid': 'tenant-display-name', text: String(tn.name) }) : null,
         el('div', { className: 'host-id mono', 'data-testid': 'tenant-id', title: id, text: id })
       ], 'col-name'),
-      cell('tenants.col.owner', [
+      cell('tenants.col.owner', lines([
         el('div', { className: 'mono', 'data-testid': 'tenant-owner-id', text: String(tn.ownerId || '') }),
         tn.ownerEmail ? el('div', { className: 'muted small owner-email', 'data-testid': 'tenant-owner-email', text: String(tn.ownerEmail) }) : null
-      ]),
-      cell('tenants.col.plan', [
+      ])),
+      cell('tenants.col.plan', lines([
         el('div', { 'data-testid': 'tenant-plan-name', text: String(tn.plan || t('common.none')) }),
         el('div', {
           className: 'muted small nowrap', 'data-testid': 'tenant-resources',
           title: t('tenants.resourcesTitle', { cpu: res.cpuMillis || 0, mem: fmtBytes(res.memoryBytes), disk: fmtBytes(res.diskBytes), pids: res.pidsLimit || 0 }),
           text: t('tenants.resources', { cpu: res.cpuMillis || 0, mem: fmtBytes(res.memoryBytes) })
         })
-      ]),
-      cell('tenants.col.status', [
+      ])),
+      cell('tenants.col.status', lines([
         tenantBadge(tn.status),
         tn.lastError ? el('div', { className: 'tenant-error', 'data-testid': 'tenant-last-error', text: String(tn.lastError) }) : null
-      ]),
-      cell('tenants.col.host', [
+      ])),
+      cell('tenants.col.host', lines([
         hostName ? el('div', { 'data-testid': 'tenant-host-name', text: hostName }) : null,
         tn.hostId ? el('div', { className: 'host-id mono', 'data-testid': 'tenant-host-id', title: String(tn.hostId), text: String(tn.hostId) }) : none()
-      ]),
+      ])),
       cell('tenants.col.port', [el('span', { className: 'mono', 'data-testid': 'tenant-port', text: tn.port ? String(tn.port) : t('common.none') })], 'num'),
       cell('tenants.col.url', [url ? el('a', {
-        href: url, target: '_blank', rel: 'noopener noreferrer', className: 'tenant-url mono small', 'data-testid': 'tenant-url', title: url, text: url
+        href: url, target: '_blank', rel: 'noopener noreferrer', className: 'tenant-url mono small', 'data-testid': 'tenant-url', title: url,
+        text: url.replace(/^https?:\/\//i, '').replace(/\/$/, '') // the address bar's way
       }) : none()]),
       cell('tenants.col.restarts', [el('span', { className: 'mono', 'data-testid': 'tenant-restart-gen', text: String(tn.restartGen || 0) })], 'num'),
       cell('tenants.col.created', [timeNode(tn.createdAt, 'common.none')], 'nowrap'),
@@ -1179,7 +1185,7 @@
     state.logs = { id: id, slug: String(tn.slug || id) };
     var panel = $('logs-panel');
     panel.setAttribute('data-tenant-id', id);
-    $('logs-tenant').textContent = state.logs.slug;
+    $('logs-slug').textContent = state.logs.slug;
     show(panel, true);
     markSelected();
     loadLogs();
@@ -1196,7 +1202,7 @@
     panel.removeAttribute('data-tenant-id');
     panel.removeAttribute('data-state');
     panel.removeAttribute('data-lines');
-    $('logs-tenant').textContent = '';
+    $('logs-slug').textContent = '';
     $('logs-updated').textContent = '';
     $('logs-pre').textContent = '';
     $('logs-refresh').disabled = false;

@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string) error {
 		case "reset-admin-token":
 			return resetAdminToken(args[1:])
 		case "help", "-h", "--help":
-			fmt.Printf("usage: clawfleet-cloud [flags]            run the cloud\n       clawfleet-cloud reset-admin-token [--data-dir DIR]\n       clawfleet-cloud version\n\nflags (each also read from its environment variable, and from a YAML file given by --config):\n%s", config.Usage())
+			fmt.Printf("usage: clawfleet-cloud [flags]            run the cloud\n       clawfleet-cloud reset-admin-token [--data-dir DIR]\n       clawfleet-cloud version\n\nflags (each also read from its environment variable, and from a YAML file given by --config FILE or CLAWFLEET_CONFIG;\nprecedence: defaults < YAML < environment < flags):\n%s", config.Usage())
 			return nil
 		}
 	}
