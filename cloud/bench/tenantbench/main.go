@@ -286,6 +286,9 @@ func gatewayAlone(ctx context.Context, bin string, n int, dir string) ([]time.Du
 		cfg := filepath.Join(home, "config.json")
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`{"gateway":{"mode":"local","port":%d,"bind":"loopback","auth":{"mode":"token","token":"benchtoken0123456789"}},"logging":{"file":%q}}`, port, filepath.Join(home, "gateway.log"))), 0o600)
 		cmd := exec.Command(bin, "gateway", "--port", strconv.Itoa(port))
+		// OpenClaw re-executes itself as "openclaw-gateway": stop the whole
+		// process group, not just the child we started.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		cmd.Env = []string{"HOME=" + home, "OPENCLAW_STATE_DIR=" + filepath.Join(home, "state"), "OPENCLAW_CONFIG_PATH=" + cfg, "XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "PATH=/usr/local/bin:/usr/bin:/bin"}
 		start := time.Now()
 		if err := cmd.Start(); err != nil {
@@ -304,7 +307,9 @@ func gatewayAlone(ctx context.Context, bin string, n int, dir string) ([]time.Du
 			time.Sleep(20 * time.Millisecond)
 		}
 		d := time.Since(start)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		benchutil.Stop(cmd, 15*time.Second)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		if !ready {
 			return nil, errors.New("gateway alone never became ready")
 		}
