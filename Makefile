@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeHeartbeat$$' -fuzztime $(FUZZTIME) ./pkg/proto
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeStatusConfig$$' -fuzztime $(FUZZTIME) ./pkg/proto
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTopic$$' -fuzztime $(FUZZTIME) ./pkg/proto
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTenantMessages$$' -fuzztime $(FUZZTIME) ./pkg/proto
 
 # Load generator: N simulated agents against a real cloud process (see docs/benchmarks.md).
 bench-fleet: build

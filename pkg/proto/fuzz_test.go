@@ -71,3 +71,33 @@ func FuzzParseTopic(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeTenantMessages(f *testing.F) {
+	f.Add([]byte(`{"v":1,"revision":3,"tenants":[{"id":"ten_abcdefgh","slug":"a","owner":"u","state":"running","port":20000,"gatewayToken":"0123456789abcdef","allowedOrigins":["http://a.localhost:8080"]}],"purge":["ten_zzzzzzzz"]}`))
+	f.Add([]byte(`{"v":1,"type":"tenants","revision":1,"runtime":"process","tenants":[{"id":"ten_abcdefgh","state":"running"}],"purged":["ten_zzzzzzzz"]}`))
+	f.Add([]byte(`{"v":1,"id":"c1","op":"logs","tenantId":"ten_abcdefgh","tail":10}`))
+	f.Add([]byte(`{"v":1,"id":"c1","ok":true,"lines":["a","b"]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if d, err := DecodeDesired(b); err == nil {
+			seen := map[string]bool{}
+			for _, s := range d.Tenants {
+				if ValidateTenantID(s.ID) != nil || ValidateSlug(s.Slug) != nil || seen[s.ID] || s.Port < 1024 {
+					t.Fatalf("accepted invalid desired tenant %+v", s)
+				}
+				seen[s.ID] = true
+			}
+			if _, err := DecodeDesired(MustEncode(d)); err != nil {
+				t.Fatalf("re-encoded desired refused: %v", err)
+			}
+		}
+		if r, err := DecodeTenantReport(b); err == nil && r.Type != EventTenants {
+			t.Fatalf("accepted report type %q", r.Type)
+		}
+		if c, err := DecodeCommand(b); err == nil && (c.ID == "" || c.Op != OpLogs || c.Tail < 0 || c.Tail > MaxLogLines) {
+			t.Fatalf("accepted command %+v", c)
+		}
+		if r, err := DecodeReply(b); err == nil && (r.ID == "" || len(r.Lines) > MaxLogLines) {
+			t.Fatalf("accepted reply %+v", r)
+		}
+	})
+}

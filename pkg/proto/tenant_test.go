@@ -1,0 +1,63 @@
+package proto
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDecodeDesired(t *testing.T) {
+	good := `{"id":"ten_abcdefgh","slug":"alice","owner":"u","state":"running","port":20000,"gatewayToken":"0123456789abcdef"}`
+	tests := []struct {
+		name, in string
+		wantErr  error
+	}{
+		{"ok", `{"v":1,"revision":1,"tenants":[` + good + `]}`, nil},
+		{"empty", `{"v":1,"revision":2}`, nil},
+		{"bad id", `{"v":1,"tenants":[` + strings.Replace(good, "ten_abcdefgh", "ten_../x", 1) + `]}`, ErrInvalid},
+		{"bad slug", `{"v":1,"tenants":[` + strings.Replace(good, `"alice"`, `"-alice"`, 1) + `]}`, ErrInvalid},
+		{"bad state", `{"v":1,"tenants":[` + strings.Replace(good, `"running"`, `"dancing"`, 1) + `]}`, ErrInvalid},
+		{"low port", `{"v":1,"tenants":[` + strings.Replace(good, "20000", "80", 1) + `]}`, ErrInvalid},
+		{"short token", `{"v":1,"tenants":[` + strings.Replace(good, "0123456789abcdef", "short", 1) + `]}`, ErrInvalid},
+		{"token with quote", `{"v":1,"tenants":[` + strings.Replace(good, "0123456789abcdef", `0123456789abcde\"f`, 1) + `]}`, ErrInvalid},
+		{"duplicate", `{"v":1,"tenants":[` + good + `,` + good + `]}`, ErrInvalid},
+		{"purged and desired", `{"v":1,"tenants":[` + good + `],"purge":["ten_abcdefgh"]}`, ErrInvalid},
+		{"bad origin", `{"v":1,"tenants":[` + strings.Replace(good, `"owner":"u"`, `"owner":"u","allowedOrigins":["javascript:alert(1)"]`, 1) + `]}`, ErrInvalid},
+		{"negative revision", `{"v":1,"revision":-1}`, ErrInvalid},
+		{"version", `{"v":2,"revision":1}`, ErrUnsupportedVersion},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeDesired([]byte(tc.in))
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestDecodeCommandReplyReport(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		decode func([]byte) error
+		in     string
+		ok     bool
+	}{
+		{"logs", func(b []byte) error { _, e := DecodeCommand(b); return e }, `{"v":1,"id":"c1","op":"logs","tenantId":"ten_abcdefgh","tail":5}`, true},
+		{"unknown op", func(b []byte) error { _, e := DecodeCommand(b); return e }, `{"v":1,"id":"c1","op":"exec","tenantId":"ten_abcdefgh"}`, false},
+		{"tail too big", func(b []byte) error { _, e := DecodeCommand(b); return e }, `{"v":1,"id":"c1","op":"logs","tenantId":"ten_abcdefgh","tail":5000}`, false},
+		{"no id", func(b []byte) error { _, e := DecodeCommand(b); return e }, `{"v":1,"op":"logs","tenantId":"ten_abcdefgh"}`, false},
+		{"reply", func(b []byte) error { _, e := DecodeReply(b); return e }, `{"v":1,"id":"desired-3","ok":true}`, true},
+		{"reply no id", func(b []byte) error { _, e := DecodeReply(b); return e }, `{"v":1,"ok":true}`, false},
+		{"report", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running"}]}`, true},
+		{"report bad state", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"pending"}]}`, false},
+		{"report wrong type", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"other"}`, false},
+	} {
+		if err := tc.decode([]byte(tc.in)); (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+	if DesiredReplyID(7) != "desired-7" {
+		t.Fatal(DesiredReplyID(7))
+	}
+}
