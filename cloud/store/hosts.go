@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -126,18 +127,43 @@ func (s *Store) SetHostsStatus(ctx context.Context, ids []string, status string,
 
 // ApplyHeartbeats writes a batch of heartbeats in one transaction and marks
 // those hosts online. Updates for hosts that no longer exist are ignored.
+//
+// Each chunk is one UPDATE ... FROM (VALUES ...) statement: one round trip
+// for hundreds of hosts instead of one per host, which is what keeps 10,000
+// agents at a 5 s heartbeat cheap on PostgreSQL as well as SQLite.
 func (s *Store) ApplyHeartbeats(ctx context.Context, batch []HeartbeatUpdate) error {
 	if len(batch) == 0 {
 		return nil
 	}
+	// VALUES columns are column1..3 in both SQLite and PostgreSQL; only
+	// PostgreSQL needs the timestamp typed.
+	row := "(?, ?, ?)"
+	if s.driver == "postgres" {
+		row = "(?, CAST(? AS TIMESTAMPTZ), ?)"
+	}
 	return s.Write(ctx, func(tx *gorm.DB) error {
-		for _, u := range batch {
-			err := tx.Exec("UPDATE hosts SET last_heartbeat = ?, metrics = ?, status = ?, updated_at = ? WHERE id = ?",
-				u.At, jsonValue(u.Metrics), HostOnline, u.At, u.HostID).Error
-			if err != nil {
+		for start := 0; start < len(batch); start += heartbeatChunk {
+			chunk := batch[start:min(start+heartbeatChunk, len(batch))]
+			var sql strings.Builder
+			sql.WriteString("UPDATE hosts SET last_heartbeat = v.column2, updated_at = v.column2, metrics = v.column3, status = ? FROM (VALUES ")
+			args := make([]any, 0, 1+3*len(chunk))
+			args = append(args, HostOnline)
+			for i, u := range chunk {
+				if i > 0 {
+					sql.WriteString(", ")
+				}
+				sql.WriteString(row)
+				args = append(args, u.HostID, u.At, jsonValue(u.Metrics))
+			}
+			sql.WriteString(") AS v WHERE hosts.id = v.column1")
+			if err := tx.Exec(sql.String(), args...).Error; err != nil {
 				return fmt.Errorf("store: apply %d heartbeats: %w", len(batch), err)
 			}
 		}
 		return nil
 	})
 }
+
+// heartbeatChunk bounds one statement's parameters (3 per host) well below
+// SQLite's and PostgreSQL's limits.
+const heartbeatChunk = 500

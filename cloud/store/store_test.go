@@ -262,7 +262,7 @@ func TestApplyHeartbeatsBatch(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, _ store.Config, s *store.Store) {
 		ctx := context.Background()
 		var batch []store.HeartbeatUpdate
-		for i := range 300 {
+		for i := range 1100 { // more than two statements' worth (heartbeatChunk)
 			h := newHost()
 			if err := s.CreateHost(ctx, h); err != nil {
 				t.Fatal(err)
@@ -273,8 +273,12 @@ func TestApplyHeartbeatsBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		hs, _ := s.ListHosts(ctx)
+		want := map[string]float64{}
+		for _, u := range batch {
+			want[u.HostID] = u.Metrics.CPUPercent
+		}
 		for _, h := range hs {
-			if h.Status != store.HostOnline || h.LastHeartbeat == nil {
+			if h.Status != store.HostOnline || h.LastHeartbeat == nil || h.Metrics.CPUPercent != want[h.ID] {
 				t.Fatalf("host %s not updated: %+v", h.ID, h)
 			}
 		}
