@@ -230,6 +230,11 @@ func TestDeleteRevokes(t *testing.T) {
 	if k := e.bus.kickedIDs(); len(k) != 1 || k[0] != id {
 		t.Fatalf("kicked = %v", k)
 	}
+	for _, kind := range []string{proto.KindConfig, proto.KindDesired} {
+		if p, ok := e.bus.published[proto.DownTopic(id, kind)]; !ok || len(p) != 0 {
+			t.Fatalf("retained %s not cleared: %q (published: %v)", kind, p, ok)
+		}
+	}
 	if err := e.f.DeleteHost(context.Background(), id, "admin"); err != ErrHostNotFound {
 		t.Fatalf("second delete: %v", err)
 	}

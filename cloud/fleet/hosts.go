@@ -82,8 +82,12 @@ func (f *Fleet) DeleteHost(ctx context.Context, id, actor string) error {
 	if err := f.bus.Disconnect(id); err != nil {
 		f.log.Warn("disconnecting revoked host failed", "device", id, "err", err)
 	}
-	// An empty retained payload deletes the retained message.
-	_ = f.bus.Publish(proto.DownTopic(id, proto.KindConfig), nil, true)
+	// An empty retained payload deletes the retained message: nothing meant
+	// for the revoked device (its desired state holds gateway tokens) stays
+	// in the broker.
+	for _, kind := range []string{proto.KindConfig, proto.KindDesired, proto.KindTunnel, proto.KindClaim} {
+		_ = f.bus.Publish(proto.DownTopic(id, kind), nil, true)
+	}
 	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "host.delete", Target: id})
 	f.log.Info("host deleted", "device", id, "by", actor)
 	return nil
