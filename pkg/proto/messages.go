@@ -54,6 +54,8 @@ type Heartbeat struct {
 	Seq     uint64  `json:"seq"`
 	SentAt  int64   `json:"sentAt"` // unix milliseconds, for latency figures
 	Metrics Metrics `json:"metrics"`
+	// Tunnel is the host's WireGuard tunnel state, when it has one.
+	Tunnel *TunnelStatus `json:"tunnel,omitempty"`
 }
 
 // Status states.
@@ -105,6 +107,8 @@ func Encode(msg any) ([]byte, error) {
 	case *Command:
 		m.V = Version
 	case *Reply:
+		m.V = Version
+	case *TunnelConfig:
 		m.V = Version
 	}
 	b, err := json.Marshal(msg)
@@ -183,6 +187,11 @@ func DecodeRegister(b []byte) (*Register, error) {
 	if m.Hostname == "" {
 		return nil, invalid("hostname is empty")
 	}
+	if m.WGPublicKey != "" {
+		if err := ValidateWGKey(m.WGPublicKey); err != nil {
+			return nil, err
+		}
+	}
 	if m.CPUs < 0 || m.CPUs > 1<<16 {
 		return nil, invalid("cpus out of range")
 	}
@@ -220,6 +229,20 @@ func DecodeHeartbeat(b []byte) (*Heartbeat, error) {
 	}
 	if mt.MemUsedBytes > mt.MemTotalBytes || mt.DiskUsedBytes > mt.DiskTotalBytes {
 		return nil, invalid("used bytes exceed total bytes")
+	}
+	if t := m.Tunnel; t != nil {
+		if err := checkText("tunnel mode", t.Mode, 16); err != nil {
+			return nil, err
+		}
+		if err := checkText("tunnel error", t.Error, 512); err != nil {
+			return nil, err
+		}
+		if err := checkText("tunnel address", t.Address, 64); err != nil {
+			return nil, err
+		}
+		if t.HandshakeAgeSeconds < -1 {
+			return nil, invalid("tunnel handshake age below -1")
+		}
 	}
 	return &m, nil
 }
