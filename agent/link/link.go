@@ -103,6 +103,9 @@ type Options struct {
 
 	// Logger receives the link's structured logs; nil is slog.Default().
 	Logger *slog.Logger
+	// Tunnel, when set, reports the WireGuard tunnel's state in each
+	// heartbeat (nil: the host has no tunnel yet).
+	Tunnel func() *proto.TunnelStatus
 	// Dialer, when set, dials the broker (e.g. from a chosen local address);
 	// nil is a plain dialer with ConnectTimeout.
 	Dialer *net.Dialer
@@ -433,6 +436,9 @@ func (l *Link) heartbeat(ctx context.Context, client mqtt.Client) {
 		}
 	}
 	hb := proto.Heartbeat{Seq: l.seq.Add(1), SentAt: time.Now().UnixMilli(), Metrics: m}
+	if l.opts.Tunnel != nil {
+		hb.Tunnel = l.opts.Tunnel()
+	}
 	tok := client.Publish(proto.UpTopic(l.id, proto.KindHeartbeat), 0, false, proto.MustEncode(&hb))
 	go func() { // QoS 0: never block the loop on it, but report failures
 		if tok.WaitTimeout(l.opts.AckTimeout) && tok.Error() != nil {

@@ -232,25 +232,26 @@ func (s *server) provision(c *gin.Context) {
 
 // hostView is a host as the API returns it.
 type hostView struct {
-	ID            string             `json:"id"`
-	Name          string             `json:"name"`
-	Hostname      string             `json:"hostname"`
-	Status        string             `json:"status"`
-	LastHeartbeat *string            `json:"lastHeartbeat"`
-	AgentVersion  string             `json:"agentVersion"`
-	OS            string             `json:"os"`
-	Arch          string             `json:"arch"`
-	CPUs          int                `json:"cpus"`
-	MemTotalBytes uint64             `json:"memTotalBytes"`
-	Labels        map[string]string  `json:"labels"`
-	Capabilities  proto.Capabilities `json:"capabilities"`
-	Metrics       proto.Metrics      `json:"metrics"`
-	CreatedAt     string             `json:"createdAt"`
+	ID            string              `json:"id"`
+	Name          string              `json:"name"`
+	Hostname      string              `json:"hostname"`
+	Status        string              `json:"status"`
+	LastHeartbeat *string             `json:"lastHeartbeat"`
+	AgentVersion  string              `json:"agentVersion"`
+	OS            string              `json:"os"`
+	Arch          string              `json:"arch"`
+	CPUs          int                 `json:"cpus"`
+	MemTotalBytes uint64              `json:"memTotalBytes"`
+	Labels        map[string]string   `json:"labels"`
+	Capabilities  proto.Capabilities  `json:"capabilities"`
+	Metrics       proto.Metrics       `json:"metrics"`
+	Tunnel        *proto.TunnelStatus `json:"tunnel,omitempty"`
+	CreatedAt     string              `json:"createdAt"`
 }
 
 func viewHost(h *store.Host) hostView {
 	v := hostView{ID: h.ID, Name: h.Name, Hostname: h.Hostname, Status: h.Status, AgentVersion: h.AgentVersion, OS: h.OS, Arch: h.Arch,
-		CPUs: h.CPUs, MemTotalBytes: h.MemTotalBytes, Labels: h.Labels, Capabilities: h.Capabilities, Metrics: h.Metrics,
+		CPUs: h.CPUs, MemTotalBytes: h.MemTotalBytes, Labels: h.Labels, Capabilities: h.Capabilities, Metrics: h.Metrics, Tunnel: h.Tunnel,
 		CreatedAt: h.CreatedAt.UTC().Format(time.RFC3339)}
 	if v.Labels == nil {
 		v.Labels = map[string]string{}

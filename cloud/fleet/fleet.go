@@ -105,6 +105,7 @@ type presence struct {
 	status   string
 	lastSeen time.Time
 	metrics  proto.Metrics
+	tunnel   *proto.TunnelStatus
 	sentAt   int64 // newest heartbeat's SentAt, unix ms; 0 when none is pending
 }
 
@@ -329,6 +330,11 @@ func (f *Fleet) handleHeartbeat(msg message) error {
 	}
 	f.m.heartbeats.Inc()
 	f.markSeen(msg.deviceID, msg.at, &hb.Metrics, hb.SentAt)
+	f.mu.Lock()
+	if p := f.presence[msg.deviceID]; p != nil {
+		p.tunnel = hb.Tunnel
+	}
+	f.mu.Unlock()
 	return nil
 }
 

@@ -52,6 +52,7 @@ func (f *Fleet) overlay(h *store.Host) {
 		h.LastHeartbeat = &t
 	}
 	h.Metrics = p.metrics
+	h.Tunnel = p.tunnel
 }
 
 // Counts returns the number of hosts by status.

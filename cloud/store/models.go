@@ -35,6 +35,9 @@ type Host struct {
 	Labels        map[string]string  `gorm:"serializer:json"`
 	Capabilities  proto.Capabilities `gorm:"serializer:json"`
 	Metrics       proto.Metrics      `gorm:"serializer:json"`
+	// Tunnel is the live WireGuard state from the latest heartbeat; kept in
+	// memory only (runtime-only field, not a column).
+	Tunnel *proto.TunnelStatus `gorm:"-"`
 	// EnrolledWith is the ID of the enrollment token used, empty for
 	// factory-provisioned devices.
 	EnrolledWith string `gorm:"size:40"`
