@@ -125,27 +125,35 @@ type Fleet struct {
 	dirty    map[string]bool // hosts whose presence changed since the last flush
 	interval time.Duration
 
-	deviceHook atomic.Pointer[DeviceHandler]
+	hooks atomic.Pointer[[]DeviceHandler] // copy-on-write list
 }
 
 // DeviceHandler receives device messages other services consume: up/event
 // and up/reply payloads (unvalidated, from known devices only) and, with a nil
-// payload, kind "register" after a registration was stored. It runs in the
-// fleet's ingest goroutine and must not block.
+// payload, kind "register" after a registration was stored, and KindDeleted
+// after an admin deleted the host. It runs in the fleet's ingest goroutine
+// (KindDeleted: in the deleting request's) and must not block.
 type DeviceHandler func(deviceID, kind string, payload []byte)
 
-// SetDeviceHandler installs h (nil removes it).
-func (f *Fleet) SetDeviceHandler(h DeviceHandler) {
-	if h == nil {
-		f.deviceHook.Store(nil)
-		return
+// KindDeleted is forwarded to device handlers when a host is deleted.
+const KindDeleted = "deleted"
+
+// AddDeviceHandler adds h; every handler sees every forwarded message, in
+// the order they were added. Call it before Run.
+func (f *Fleet) AddDeviceHandler(h DeviceHandler) {
+	var next []DeviceHandler
+	if cur := f.hooks.Load(); cur != nil {
+		next = append(next, *cur...)
 	}
-	f.deviceHook.Store(&h)
+	next = append(next, h)
+	f.hooks.Store(&next)
 }
 
 func (f *Fleet) forward(deviceID, kind string, payload []byte) {
-	if h := f.deviceHook.Load(); h != nil {
-		(*h)(deviceID, kind, payload)
+	if hs := f.hooks.Load(); hs != nil {
+		for _, h := range *hs {
+			h(deviceID, kind, payload)
+		}
 	}
 }
 

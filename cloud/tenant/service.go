@@ -211,7 +211,7 @@ func New(st *store.Store, fl *fleet.Fleet, bus fleet.Bus, opts Options) (*Servic
 		waiters: map[string]*waiter{},
 	}
 	s.m = newMetrics(opts.Registerer, s)
-	fl.SetDeviceHandler(s.onDeviceMessage)
+	fl.AddDeviceHandler(s.onDeviceMessage)
 	return s, nil
 }
 
