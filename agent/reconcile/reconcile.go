@@ -43,8 +43,12 @@ type Options struct {
 	// the longest time between two reports (default 30 s).
 	Interval, ReportEvery time.Duration
 	// Probe checks readiness (default: GET http://127.0.0.1:<port>/readyz).
-	Probe  Prober
-	Logger *slog.Logger
+	Probe Prober
+	// OnDesired, when set, sees every accepted desired state (also the one
+	// loaded from disk at start), e.g. to open the tenants' ports on the
+	// tunnel. It must not block.
+	OnDesired func(*proto.Desired)
+	Logger    *slog.Logger
 }
 
 // Reconciler converges one host's tenants.
@@ -79,6 +83,9 @@ func New(o Options) *Reconciler {
 	r := &Reconciler{opts: o, log: o.Logger.With("component", "reconcile"), wake: make(chan struct{}, 1), statuses: map[string]proto.TenantStatus{}}
 	if d, err := r.loadDesired(); err == nil {
 		r.desired = d
+		if o.OnDesired != nil {
+			o.OnDesired(d)
+		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		r.log.Warn("ignoring saved desired state", "err", err)
 	}
@@ -155,6 +162,9 @@ func (r *Reconciler) HandleDesired(ctx context.Context, payload []byte) {
 		}
 	}
 	r.log.Info("desired state received", "revision", d.Revision, "tenants", len(d.Tenants), "purge", len(d.Purge))
+	if r.opts.OnDesired != nil {
+		r.opts.OnDesired(d)
+	}
 	r.reply(ctx, proto.Reply{ID: proto.DesiredReplyID(d.Revision), OK: true})
 	r.poke()
 }
