@@ -1,0 +1,493 @@
+// Package tunnel is the agent's end of the WireGuard tunnel, in netstack
+// mode: a userspace wireguard-go device on a gVisor netstack, so it needs no
+// root, no TUN device and touches no host routing.
+//
+// The only peer is the hub, with AllowedIPs = the hub address, so the
+// tunnel carries nothing but hub traffic. For each port in the config the
+// tunnel listens on its own tunnel address and forwards each connection
+// from the hub address to 127.0.0.1:port (a tenant's gateway on the host's
+// loopback); every other port is refused.
+package tunnel
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/wgkey"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun/netstack"
+)
+
+// Mode is the TunnelStatus mode of this implementation.
+const Mode = "netstack"
+
+// Defaults.
+const (
+	DefaultMTU = 1420
+	// DefaultLocalDialTimeout bounds the forwarder's dial to the local port.
+	DefaultLocalDialTimeout = 5 * time.Second
+	// resolveTimeout bounds resolving a hub endpoint given by name.
+	resolveTimeout = 5 * time.Second
+)
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("tunnel: closed")
+
+// Options configure New.
+type Options struct {
+	// KeyFile keeps the host's private key (0600), so a restarted agent
+	// keeps its public key. Required.
+	KeyFile string
+	// MTU of the tunnel; DefaultMTU when zero.
+	MTU int
+	// LocalHost is where forwarded connections go; "127.0.0.1" when empty.
+	LocalHost string
+	// Logger receives the tunnel's logs; nil is slog.Default().
+	Logger *slog.Logger
+}
+
+// applied is the device-level part of a config, compared to make Apply
+// idempotent.
+type applied struct {
+	addr, hub netip.Addr
+	hubKey    wgkey.Key
+	endpoint  netip.AddrPort
+	keepalive int
+}
+
+// Tunnel is the host's tunnel. It is safe for concurrent use.
+type Tunnel struct {
+	opts Options
+	log  *slog.Logger
+	priv wgkey.Key
+	pub  wgkey.Key
+
+	mu        sync.Mutex
+	closed    bool
+	dev       *device.Device
+	tnet      *netstack.Net
+	cur       applied
+	listeners map[int]*forwarder
+	lastErr   string
+}
+
+// New loads (or creates) the host's key. The device starts at the first
+// Apply.
+func New(opts Options) (*Tunnel, error) {
+	if opts.KeyFile == "" {
+		return nil, errors.New("tunnel: key file is required")
+	}
+	if opts.MTU == 0 {
+		opts.MTU = DefaultMTU
+	}
+	if opts.MTU < 1280 || opts.MTU > 9000 {
+		return nil, fmt.Errorf("tunnel: MTU %d out of range 1280-9000", opts.MTU)
+	}
+	if opts.LocalHost == "" {
+		opts.LocalHost = "127.0.0.1"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	priv, err := wgkey.LoadOrCreate(opts.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := wgkey.Public(priv)
+	if err != nil {
+		return nil, err
+	}
+	return &Tunnel{opts: opts, log: opts.Logger.With("component", "tunnel"), priv: priv, pub: pub, listeners: map[int]*forwarder{}}, nil
+}
+
+// PublicKey is the host's public key (base64), sent in Register.WGPublicKey.
+func (t *Tunnel) PublicKey() string { return t.pub.String() }
+
+// Apply (re)configures the tunnel; it is idempotent. A new address rebuilds
+// the device (dropping open connections); a new hub key, endpoint or
+// keepalive reconfigures the hub peer in place; the port list opens and
+// closes forwarders (closing a port also closes its open connections).
+// A failure is also reported by Status until the next successful Apply.
+func (t *Tunnel) Apply(cfg proto.TunnelConfig) error {
+	err := t.apply(cfg)
+	t.mu.Lock()
+	if err != nil {
+		t.lastErr = err.Error()
+	} else {
+		t.lastErr = ""
+	}
+	t.mu.Unlock()
+	if err != nil {
+		t.log.Warn("tunnel config not applied", "err", err)
+	}
+	return err
+}
+
+func (t *Tunnel) apply(cfg proto.TunnelConfig) error {
+	want, ports, err := parseConfig(cfg)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	if t.dev == nil || t.cur.addr != want.addr {
+		t.teardownLocked()
+		if err := t.startLocked(want); err != nil {
+			return err
+		}
+		t.log.Info("tunnel up", "address", want.addr, "hub", want.endpoint, "publicKey", t.pub.String())
+	} else if t.cur != want {
+		var b strings.Builder
+		if t.cur.hubKey != want.hubKey {
+			b.WriteString("replace_peers=true\n")
+		}
+		writePeer(&b, want)
+		if err := t.dev.IpcSet(b.String()); err != nil {
+			return fmt.Errorf("tunnel: reconfigure hub peer: %w", err)
+		}
+		t.log.Info("tunnel hub peer updated", "hub", want.endpoint)
+	}
+	t.cur = want
+	return t.syncPortsLocked(ports)
+}
+
+func parseConfig(cfg proto.TunnelConfig) (applied, []int, error) {
+	var a applied
+	var err error
+	if a.addr, err = netip.ParseAddr(cfg.Address); err != nil {
+		return a, nil, fmt.Errorf("tunnel: address %q: %w", cfg.Address, err)
+	}
+	if a.hub, err = netip.ParseAddr(cfg.HubAddress); err != nil {
+		return a, nil, fmt.Errorf("tunnel: hub address %q: %w", cfg.HubAddress, err)
+	}
+	a.addr, a.hub = a.addr.Unmap(), a.hub.Unmap()
+	if a.addr == a.hub {
+		return a, nil, errors.New("tunnel: address equals the hub address")
+	}
+	if a.hubKey, err = wgkey.Parse(cfg.HubPublicKey); err != nil {
+		return a, nil, fmt.Errorf("tunnel: hub public key: %w", err)
+	}
+	if a.endpoint, err = resolveEndpoint(cfg.HubEndpoint); err != nil {
+		return a, nil, err
+	}
+	if cfg.KeepaliveSeconds < 0 || cfg.KeepaliveSeconds > 3600 {
+		return a, nil, fmt.Errorf("tunnel: keepalive %d out of range", cfg.KeepaliveSeconds)
+	}
+	a.keepalive = cfg.KeepaliveSeconds
+	ports := slices.Clone(cfg.Ports)
+	for _, p := range ports {
+		if p < 1 || p > 65535 {
+			return a, nil, fmt.Errorf("tunnel: port %d out of range", p)
+		}
+	}
+	slices.Sort(ports)
+	return a, slices.Compact(ports), nil
+}
+
+// resolveEndpoint turns host:port into ip:port (the UAPI needs an IP),
+// preferring IPv4.
+func resolveEndpoint(ep string) (netip.AddrPort, error) {
+	host, portStr, err := net.SplitHostPort(ep)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("tunnel: hub endpoint %q: %w", ep, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil || port == 0 {
+		return netip.AddrPort{}, fmt.Errorf("tunnel: hub endpoint %q: bad port", ep)
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return netip.AddrPortFrom(a.Unmap(), uint16(port)), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("tunnel: resolve hub endpoint %q: %v", host, err)
+	}
+	best := addrs[0].Unmap()
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			best = a.Unmap()
+			break
+		}
+	}
+	return netip.AddrPortFrom(best, uint16(port)), nil
+}
+
+func writePeer(b *strings.Builder, a applied) {
+	fmt.Fprintf(b, "public_key=%s\nendpoint=%s\npersistent_keepalive_interval=%d\nreplace_allowed_ips=true\nallowed_ip=%s\n",
+		a.hubKey.Hex(), a.endpoint, a.keepalive, netip.PrefixFrom(a.hub, a.hub.BitLen()))
+}
+
+func (t *Tunnel) startLocked(a applied) error {
+	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{a.addr}, nil, t.opts.MTU)
+	if err != nil {
+		return fmt.Errorf("tunnel: create netstack: %w", err)
+	}
+	dev := device.NewDevice(tdev, conn.NewDefaultBind(), deviceLogger(t.log))
+	var b strings.Builder
+	fmt.Fprintf(&b, "private_key=%s\nlisten_port=0\nreplace_peers=true\n", t.priv.Hex())
+	writePeer(&b, a)
+	if err := dev.IpcSet(b.String()); err != nil {
+		dev.Close()
+		return fmt.Errorf("tunnel: configure device: %w", err)
+	}
+	if err := dev.Up(); err != nil {
+		dev.Close()
+		return fmt.Errorf("tunnel: device up: %w", err)
+	}
+	t.dev, t.tnet = dev, tnet
+	return nil
+}
+
+func (t *Tunnel) teardownLocked() {
+	for p, f := range t.listeners {
+		f.close()
+		delete(t.listeners, p)
+	}
+	if t.dev != nil {
+		t.dev.Close()
+		t.dev, t.tnet = nil, nil
+	}
+	t.cur = applied{}
+}
+
+func (t *Tunnel) syncPortsLocked(ports []int) error {
+	for p, f := range t.listeners {
+		if !slices.Contains(ports, p) {
+			f.close()
+			delete(t.listeners, p)
+		}
+	}
+	var errs []error
+	for _, p := range ports {
+		if _, ok := t.listeners[p]; ok {
+			continue
+		}
+		l, err := t.tnet.ListenTCPAddrPort(netip.AddrPortFrom(t.cur.addr, uint16(p)))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tunnel: listen on port %d: %w", p, err))
+			continue
+		}
+		f := &forwarder{t: t, port: p, hub: t.cur.hub, ln: l, conns: map[net.Conn]struct{}{}}
+		t.listeners[p] = f
+		go f.serve()
+	}
+	return errors.Join(errs...)
+}
+
+// DialContext opens a TCP connection from the host's tunnel address to
+// addr. Only the hub address is routed into the tunnel; any other
+// destination gets no answer (bound the wait with ctx).
+func (t *Tunnel) DialContext(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	t.mu.Lock()
+	tnet := t.tnet
+	t.mu.Unlock()
+	if tnet == nil {
+		return nil, errors.New("tunnel: not configured")
+	}
+	return tnet.DialContextTCPAddrPort(ctx, addr)
+}
+
+// Status reports the tunnel for heartbeats.
+func (t *Tunnel) Status() proto.TunnelStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := proto.TunnelStatus{Mode: Mode, HandshakeAgeSeconds: -1, Error: t.lastErr}
+	if t.dev == nil {
+		return st
+	}
+	st.Address = t.cur.addr.String()
+	if hs := t.lastHandshakeLocked(); !hs.IsZero() {
+		st.HandshakeAgeSeconds = max(0, int64(time.Since(hs)/time.Second))
+	}
+	return st
+}
+
+// LastHandshake is the time of the last handshake with the hub (zero if
+// none).
+func (t *Tunnel) LastHandshake() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dev == nil {
+		return time.Time{}
+	}
+	return t.lastHandshakeLocked()
+}
+
+func (t *Tunnel) lastHandshakeLocked() time.Time {
+	s, err := t.dev.IpcGet()
+	if err != nil {
+		return time.Time{}
+	}
+	var sec, nsec int64
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), "=")
+		switch k {
+		case "last_handshake_time_sec":
+			sec, _ = strconv.ParseInt(v, 10, 64)
+		case "last_handshake_time_nsec":
+			nsec, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	if sec == 0 && nsec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, nsec)
+}
+
+// Close stops the forwarders and the device.
+func (t *Tunnel) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	t.teardownLocked()
+	return nil
+}
+
+func (t *Tunnel) setErr(err error) {
+	t.mu.Lock()
+	t.lastErr = err.Error()
+	t.mu.Unlock()
+}
+
+// forwarder accepts on one tunnel port and relays to the local port.
+type forwarder struct {
+	t    *Tunnel
+	port int
+	hub  netip.Addr
+	ln   net.Listener
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{}
+}
+
+func (f *forwarder) serve() {
+	for {
+		c, err := f.ln.Accept()
+		if err != nil {
+			f.mu.Lock()
+			closed := f.closed
+			f.mu.Unlock()
+			if !closed {
+				f.t.log.Warn("tunnel forwarder stopped", "port", f.port, "err", err)
+				f.t.setErr(fmt.Errorf("tunnel: forwarder on port %d: %w", f.port, err))
+			}
+			return
+		}
+		// AllowedIPs already admit only the hub's address; check anyway.
+		if ra, ok := c.RemoteAddr().(*net.TCPAddr); !ok || ra.AddrPort().Addr().Unmap() != f.hub {
+			f.t.log.Warn("tunnel connection from a non-hub source refused", "port", f.port, "from", c.RemoteAddr())
+			c.Close()
+			continue
+		}
+		if !f.track(c) {
+			c.Close()
+			return
+		}
+		go f.relay(c)
+	}
+}
+
+func (f *forwarder) track(c net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return false
+	}
+	f.conns[c] = struct{}{}
+	return true
+}
+
+func (f *forwarder) untrack(c net.Conn) {
+	f.mu.Lock()
+	delete(f.conns, c)
+	f.mu.Unlock()
+}
+
+func (f *forwarder) relay(in net.Conn) {
+	defer f.untrack(in)
+	defer in.Close()
+	d := net.Dialer{Timeout: DefaultLocalDialTimeout}
+	out, err := d.Dial("tcp", net.JoinHostPort(f.t.opts.LocalHost, strconv.Itoa(f.port)))
+	if err != nil {
+		f.t.log.Debug("tunnel forward: local port does not answer", "port", f.port, "err", err)
+		return
+	}
+	if !f.track(out) {
+		out.Close()
+		return
+	}
+	defer f.untrack(out)
+	defer out.Close()
+	done := make(chan struct{})
+	go func() {
+		pipe(out, in)
+		close(done)
+	}()
+	pipe(in, out)
+	<-done
+}
+
+// pipe copies src to dst, then half-closes dst (or closes it).
+func pipe(dst, src net.Conn) {
+	buf := make([]byte, 64<<10)
+	_, err := io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, buf)
+	if cw, ok := dst.(interface{ CloseWrite() error }); ok && err == nil {
+		cw.CloseWrite()
+		return
+	}
+	dst.Close()
+	src.Close()
+}
+
+// onlyWriter / onlyReader hide ReadFrom/WriteTo so CopyBuffer uses our
+// buffer (gonet has no fast path; net.TCPConn's would fall back anyway).
+type onlyWriter struct{ io.Writer }
+type onlyReader struct{ io.Reader }
+
+func (f *forwarder) close() {
+	f.mu.Lock()
+	f.closed = true
+	conns := f.conns
+	f.conns = map[net.Conn]struct{}{}
+	f.mu.Unlock()
+	f.ln.Close()
+	for c := range conns {
+		c.Close()
+	}
+}
+
+// deviceLogger routes wireguard-go's logs to slog: its verbose lines at
+// debug, its errors at warn.
+func deviceLogger(l *slog.Logger) *device.Logger {
+	return &device.Logger{
+		Verbosef: func(format string, args ...any) {
+			if l.Enabled(context.Background(), slog.LevelDebug) {
+				l.Debug(fmt.Sprintf(format, args...))
+			}
+		},
+		Errorf: func(format string, args ...any) { l.Warn(fmt.Sprintf(format, args...)) },
+	}
+}
