@@ -65,6 +65,9 @@ type Options struct {
 	// (default 1/s, burst 10).
 	EnrollRate, AuthFailRate rate.Limit
 
+	// TunnelDial reaches a host port through the host's WireGuard tunnel;
+	// nil when tunnels are disabled.
+	TunnelDial func(ctx context.Context, hostID string, port int) (net.Conn, error)
 	// Tenants is the tenant service; nil leaves out the tenant routes
 	// (tenants.go) and the hosts' capacity fields.
 	Tenants *tenant.Service
@@ -130,6 +133,7 @@ func New(opts Options) http.Handler {
 	admin.GET("/admin/audit", s.listAudit)
 	if opts.Tenants != nil {
 		ta := s.tenantRoutes(r, admin)
+		admin.GET("/admin/tenants/:id/probe", ta.probe)
 		admin.GET("/hosts", ta.listHosts)
 		admin.GET("/hosts/:id", ta.getHost)
 	} else {

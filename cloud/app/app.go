@@ -41,6 +41,7 @@ type App struct {
 	broker *broker.Broker
 	fleet  *fleet.Fleet
 	tenant *tenant.Service
+	tun    *tunnels // nil when tunnels are disabled
 	http   *http.Server
 	httpLn net.Listener
 	out    io.Writer
@@ -124,12 +125,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		return nil, fmt.Errorf("tenant service: %w", err)
 	}
 	a.tenant = ts
+	if cfg.WGAddr != "" {
+		a.tun, err = newTunnels(ctx, tunnelConfig{ListenAddr: cfg.WGAddr, Prefix: cfg.WGPrefix, Endpoint: cfg.WGEndpoint,
+			EndpointHost: endpointHost(cfg.PublicURL, cfg.MQTTURL), DataDir: cfg.DataDir}, st, f, b, log)
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clawfleet_agents_connected", Help: "Agents connected to the embedded broker."},
 		func() float64 { return float64(b.Connected()) }))
 
 	handler := api.New(api.Options{
 		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
-		Tenants: ts, SharedSecret: cfg.SharedSecret,
+		Tenants: ts, SharedSecret: cfg.SharedSecret, TunnelDial: a.tunnelDial(),
 		Store:  api.HealthFunc(st.Ping),
 		Broker: api.HealthFunc(func(context.Context) error { return boolErr(b.Healthy(), "broker is not serving") }),
 		Logger: log, Registerer: reg, Gatherer: reg, Version: Version,
@@ -273,6 +282,15 @@ func (a *App) tenantURL(slug string) string {
 	return scheme + "://" + host + "/"
 }
 
+// tunnelDial is the API's way to reach a host port through its tunnel (nil
+// when tunnels are disabled).
+func (a *App) tunnelDial() func(ctx context.Context, hostID string, port int) (net.Conn, error) {
+	if a.tun == nil {
+		return nil
+	}
+	return a.tun.Dial
+}
+
 // Tenants exposes the tenant service (tests).
 func (a *App) Tenants() *tenant.Service { return a.tenant }
 
@@ -335,6 +353,9 @@ func (a *App) Run(ctx context.Context, ready func()) error {
 	stopFleet()
 	wg.Wait()
 	_ = a.broker.Close()
+	if a.tun != nil {
+		_ = a.tun.Close()
+	}
 	a.log.Info("cloud stopped")
 	select {
 	case err := <-errc:

@@ -52,6 +52,9 @@ type Config struct {
 	TenantPortMax  int           `yaml:"tenantPortMax" env:"CLAWFLEET_TENANT_PORT_MAX" flag:"tenant-port-max" default:"32640" help:"highest host port given to a tenant gateway; keep the range below the kernel's ephemeral ports (net.ipv4.ip_local_port_range, 32768+ by default) so outgoing connections cannot take a gateway's port"`
 	CommandTimeout time.Duration `yaml:"commandTimeout" env:"CLAWFLEET_COMMAND_TIMEOUT" flag:"command-timeout" default:"30s" help:"how long a host has to acknowledge a new desired state before the tenant shows an error"`
 
+	WGAddr     string `yaml:"wgAddr" env:"CLAWFLEET_WG_ADDR" flag:"wg-addr" default:":51820" help:"UDP address of the WireGuard hub (userspace, no root needed); empty disables tunnels"`
+	WGEndpoint string `yaml:"wgEndpoint" env:"CLAWFLEET_WG_ENDPOINT" flag:"wg-endpoint" help:"host:port agents send WireGuard packets to; empty = the public URL's (or MQTT public URL's) host, else 127.0.0.1, with the hub's port"`
+	WGPrefix   string `yaml:"wgPrefix" env:"CLAWFLEET_WG_PREFIX" flag:"wg-prefix" default:"100.96.0.0/16" help:"tunnel address pool; the hub takes its first address, each host one address that is never handed out again"`
 	LocalAgent string `yaml:"localAgent" env:"CLAWFLEET_LOCAL_AGENT" flag:"local-agent" help:"path of a clawfleet-agent binary to run beside the cloud as a local host (make run uses it)"`
 	PprofAddr  string `yaml:"pprofAddr" env:"CLAWFLEET_PPROF_ADDR" flag:"pprof-addr" help:"serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); empty = off. Never expose it publicly"`
 	LogLevel   string `yaml:"logLevel" env:"CLAWFLEET_LOG_LEVEL" flag:"log-level" default:"info" help:"debug, info, warn or error"`

@@ -137,13 +137,14 @@ type cloud struct {
 	dataDir    string
 	httpPort   int
 	mqttPort   int
+	wgPort     int // UDP, the WireGuard hub
 	adminToken string
 	extraEnv   []string
 	p          *proc
 }
 
 func newCloud(t *testing.T, extraEnv ...string) *cloud {
-	c := &cloud{t: t, dataDir: t.TempDir(), httpPort: freePort(t), mqttPort: freePort(t), adminToken: "cfa_integration_admin_token_0123456789", extraEnv: extraEnv}
+	c := &cloud{t: t, dataDir: t.TempDir(), httpPort: freePort(t), mqttPort: freePort(t), wgPort: freePort(t), adminToken: "cfa_integration_admin_token_0123456789", extraEnv: extraEnv}
 	c.start()
 	return c
 }
@@ -153,6 +154,7 @@ func (c *cloud) start() {
 	env := append([]string{
 		"CLAWFLEET_HTTP_ADDR=127.0.0.1:" + strconv.Itoa(c.httpPort),
 		"CLAWFLEET_MQTT_ADDR=127.0.0.1:" + strconv.Itoa(c.mqttPort),
+		"CLAWFLEET_WG_ADDR=127.0.0.1:" + strconv.Itoa(c.wgPort),
 		"CLAWFLEET_DATA_DIR=" + c.dataDir,
 		"CLAWFLEET_ADMIN_TOKEN=" + c.adminToken,
 		"CLAWFLEET_HEARTBEAT_INTERVAL=1s",
@@ -232,9 +234,14 @@ type hostJSON struct {
 	Status        string  `json:"status"`
 	LastHeartbeat *string `json:"lastHeartbeat"`
 	AgentVersion  string  `json:"agentVersion"`
-	OS            string  `json:"os"`
-	Arch          string  `json:"arch"`
-	Metrics       struct {
+	Tunnel        *struct {
+		Mode                string `json:"mode"`
+		HandshakeAgeSeconds int64  `json:"handshakeAgeSeconds"`
+		Address             string `json:"address"`
+	} `json:"tunnel"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+	Metrics struct {
 		CPUPercent     float64 `json:"cpuPercent"`
 		MemUsedBytes   uint64  `json:"memUsedBytes"`
 		MemTotalBytes  uint64  `json:"memTotalBytes"`

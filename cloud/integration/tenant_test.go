@@ -195,6 +195,9 @@ func (e *tenantEnv) lifecycle(t *testing.T, purged func(tenantID string) bool) {
 	}
 	e.followLogs(t)
 
+	// The cloud reaches both gateways through the host's WireGuard tunnel.
+	tunnelAddr := e.probeThroughTunnel(t, running.ID, bob.ID)
+
 	// Restart the agent: the host converges back to both tenants running
 	// (native gateways die with their agent and are started again;
 	// containers keep running), with no action from the cloud.
@@ -209,6 +212,10 @@ func (e *tenantEnv) lifecycle(t *testing.T, purged func(tenantID string) bool) {
 		cb, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", pb))
 		return a.Status == "running" && b.Status == "running" && ca == 200 && cb == 200
 	})
+	// It kept its WireGuard key and address: the tunnel works again as is.
+	if again := e.probeThroughTunnel(t, running.ID, bob.ID); again != tunnelAddr {
+		t.Fatalf("tunnel address changed across an agent restart: %s → %s", tunnelAddr, again)
+	}
 
 	// Restart: a new generation, running again.
 	code, out = c.user("alice", "POST", "/api/tenants/me/restart", nil)
@@ -256,6 +263,35 @@ func (e *tenantEnv) lifecycle(t *testing.T, purged func(tenantID string) bool) {
 			t.Errorf("audit lacks %q", want)
 		}
 	}
+}
+
+// probeThroughTunnel asks the cloud to GET each tenant's /healthz through the
+// host's tunnel and returns the host's tunnel address.
+func (e *tenantEnv) probeThroughTunnel(t *testing.T, ids ...string) string {
+	t.Helper()
+	c := e.c
+	var addr string
+	await(t, "host tunnel up", 30*time.Second, func() bool {
+		h := c.hosts()[e.a.deviceID]
+		if h.Tunnel == nil || h.Tunnel.HandshakeAgeSeconds < 0 {
+			return false
+		}
+		addr = h.Tunnel.Address
+		return h.Tunnel.Mode == "netstack" && addr != ""
+	})
+	for _, id := range ids {
+		var res struct {
+			OK     bool   `json:"ok"`
+			Status int    `json:"status"`
+			Via    string `json:"via"`
+			Error  string `json:"error"`
+		}
+		await(t, "probe of "+id+" through the tunnel", 30*time.Second, func() bool {
+			code, out := c.do("GET", "/api/admin/tenants/"+id+"/probe", c.adminToken, nil)
+			return code == 200 && json.Unmarshal(out, &res) == nil && res.OK && res.Status == 200 && res.Via == "tunnel"
+		})
+	}
+	return addr
 }
 
 // followLogs reads the SSE stream for a moment and expects data lines.
@@ -395,5 +431,15 @@ func TestTenantAPIRefusals(t *testing.T) {
 	}
 	if _, code := c.myTenant("carol"); code != 404 {
 		t.Fatal("carol sees a tenant that is dave's")
+	}
+
+	// Deleting the host drops its tunnel peer at once: the cloud can no
+	// longer reach dave's gateway through it.
+	dave := e.awaitStatus("dave", "running", e.ready)
+	e.probeThroughTunnel(t, dave.ID)
+	c.admin("DELETE", "/api/hosts/"+e.a.deviceID, nil, 204, nil)
+	code, out := c.do("GET", "/api/admin/tenants/"+dave.ID+"/probe", c.adminToken, nil)
+	if code == 200 && strings.Contains(string(out), `"ok":true`) {
+		t.Fatalf("gateway of a deleted host still reachable: %s", out)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/clawfleet/clawfleet/agent/capability"
@@ -25,6 +26,7 @@ import (
 	"github.com/clawfleet/clawfleet/agent/metrics"
 	"github.com/clawfleet/clawfleet/agent/reconcile"
 	tenantrt "github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/agent/tunnel"
 	"github.com/clawfleet/clawfleet/agent/version"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/proto"
@@ -250,22 +252,32 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	}
 	defer rt.Close()
 
+	// The WireGuard tunnel (netstack: no root, no kernel module). Its key is
+	// made here and kept in the state dir; only the public key leaves.
+	tun, err := tunnel.New(tunnel.Options{KeyFile: filepath.Join(*stateDir, "wg.key"), Logger: log})
+	if err != nil {
+		return c.fail("err.agent", err)
+	}
+	defer tun.Close()
+	tl := &tunnelLink{tun: tun, log: log}
+
 	sampler := metrics.NewSampler(*stateDir)
-	var rec *reconcile.Reconciler
 	l, err := link.New(link.Options{
 		Creds:             cr,
 		HeartbeatInterval: *heartbeat,
 		KeepAlive:         *keepalive,
 		Metrics:           sampler,
-		Register:          registerFunc(log, rt.Name()),
+		Register:          registerFunc(log, rt.Name(), tun.PublicKey()),
+		Tunnel:            tl.status,
 		Logger:            log,
 	})
 	if err != nil {
 		return c.fail("err.agent", err)
 	}
-	rec = reconcile.New(reconcile.Options{Runtime: rt, Publisher: l, StateDir: *stateDir, Logger: log})
+	rec := reconcile.New(reconcile.Options{Runtime: rt, Publisher: l, StateDir: *stateDir, Logger: log, OnDesired: tl.setDesired})
 	l.Handle(proto.KindDesired, rec.HandleDesired)
 	l.Handle(proto.KindCmd, rec.HandleCommand)
+	l.Handle(proto.KindTunnel, tl.handleConfig)
 	log.Info("clawfleet-agent starting", "version", version.Version, "device", cr.DeviceID, "broker", cr.MQTTURL, "stateDir", *stateDir, "runtime", rt.Name())
 	recCtx, stopRec := context.WithCancel(ctx)
 	recDone := make(chan struct{})
@@ -278,6 +290,65 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	}
 	log.Info("clawfleet-agent stopped")
 	return nil
+}
+
+// tunnelLink applies the cloud's tunnel config with the ports of the
+// tenants this host runs: the hub may open only those, nothing else on the host.
+type tunnelLink struct {
+	tun   *tunnel.Tunnel
+	log   *slog.Logger
+	mu    sync.Mutex
+	cfg   *proto.TunnelConfig // nil until the cloud sent one
+	ports []int
+}
+
+func (t *tunnelLink) handleConfig(_ context.Context, payload []byte) {
+	if len(payload) == 0 {
+		return // cleared (host deleted)
+	}
+	cfg, err := proto.DecodeTunnelConfig(payload)
+	if err != nil {
+		t.log.Warn("tunnel config refused", "err", err)
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cfg = cfg
+	t.applyLocked()
+}
+
+func (t *tunnelLink) setDesired(d *proto.Desired) {
+	ports := make([]int, 0, len(d.Tenants))
+	for _, s := range d.Tenants {
+		ports = append(ports, s.Port)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ports = ports
+	if t.cfg != nil {
+		t.applyLocked()
+	}
+}
+
+func (t *tunnelLink) applyLocked() {
+	cfg := *t.cfg
+	cfg.Ports = append(append([]int(nil), cfg.Ports...), t.ports...)
+	if err := t.tun.Apply(cfg); err != nil {
+		t.log.Warn("tunnel not applied", "err", err)
+		return
+	}
+	t.log.Debug("tunnel applied", "address", cfg.Address, "hub", cfg.HubEndpoint, "ports", cfg.Ports)
+}
+
+func (t *tunnelLink) status() *proto.TunnelStatus {
+	t.mu.Lock()
+	configured := t.cfg != nil
+	t.mu.Unlock()
+	if !configured {
+		return nil
+	}
+	st := t.tun.Status()
+	return &st
 }
 
 // unavailable stands in when no runtime could be set up: every tenant fails
@@ -340,7 +411,7 @@ func newRuntime(ctx context.Context, name, openclawBin, image, dataDir string, l
 
 // registerFunc builds the register payload from the host's facts and
 // capabilities, probed again on every (re)connect.
-func registerFunc(log *slog.Logger, runtimeName string) func(context.Context) proto.Register {
+func registerFunc(log *slog.Logger, runtimeName, wgPublicKey string) func(context.Context) proto.Register {
 	return func(ctx context.Context) proto.Register {
 		f := metrics.HostFacts(ctx)
 		caps := capability.Detect(ctx)
@@ -358,6 +429,7 @@ func registerFunc(log *slog.Logger, runtimeName string) func(context.Context) pr
 			MemTotalBytes: f.MemTotalBytes,
 			AgentVersion:  version.Version,
 			Capabilities:  caps,
+			WGPublicKey:   wgPublicKey,
 		}
 	}
 }

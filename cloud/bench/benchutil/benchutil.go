@@ -57,6 +57,7 @@ func (c *Cloud) Start(ctx context.Context) error {
 	c.Cmd.Env = append(append(os.Environ(),
 		"CLAWFLEET_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(c.HTTPPort),
 		"CLAWFLEET_MQTT_ADDR=127.0.0.1:"+strconv.Itoa(c.MQTTPort),
+		"CLAWFLEET_WG_ADDR=127.0.0.1:0",
 		"CLAWFLEET_DATA_DIR="+c.DataDir,
 		"CLAWFLEET_DATABASE_URL="+c.DatabaseURL,
 		"CLAWFLEET_ADMIN_TOKEN="+c.AdminToken,
