@@ -89,27 +89,14 @@ func (c Config) HeartbeatInterval() time.Duration {
 	return time.Duration(c.HeartbeatIntervalSeconds) * time.Second
 }
 
+// stamp fills in the protocol version; every payload embeds Header, so every
+// payload pointer has it.
+func (h *Header) stamp() { h.V = Version }
+
 // Encode marshals a payload, filling in the protocol version.
 func Encode(msg any) ([]byte, error) {
-	switch m := msg.(type) {
-	case *Register:
-		m.V = Version
-	case *Heartbeat:
-		m.V = Version
-	case *Status:
-		m.V = Version
-	case *Config:
-		m.V = Version
-	case *Desired:
-		m.V = Version
-	case *TenantReport:
-		m.V = Version
-	case *Command:
-		m.V = Version
-	case *Reply:
-		m.V = Version
-	case *TunnelConfig:
-		m.V = Version
+	if m, ok := msg.(interface{ stamp() }); ok {
+		m.stamp()
 	}
 	b, err := json.Marshal(msg)
 	if err != nil {
