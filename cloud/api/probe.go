@@ -17,7 +17,7 @@ import (
 // the agent's forwarder and the gateway all work.
 func (ta *tenantAPI) probe(c *gin.Context) {
 	if ta.opts.TunnelDial == nil {
-		fail(c, http.StatusServiceUnavailable, "tunnels_disabled", "tunnels are disabled on this cloud (CLAWFLEET_WG_ADDR is empty)")
+		fail(c, http.StatusServiceUnavailable, "tunnels_disabled", "tunnels are disabled on this cloud (wg-addr is empty)")
 		return
 	}
 	t, err := ta.svc.Get(c.Request.Context(), c.Param("id"))
