@@ -241,9 +241,7 @@ func (s *server) requireAdmin(c *gin.Context) {
 	ip := clientIP(c.Request)
 	// An address that failed too often is refused before its guess is even
 	// compared, so the limit really bounds guessing.
-	if s.authRL.exhausted(ip) {
-		c.Header("Retry-After", "1")
-		fail(c, http.StatusTooManyRequests, "rate_limited", "too many failed authentications from this address; wait and retry")
+	if s.authRL.refuseExhausted(c, ip) {
 		return
 	}
 	tok, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
@@ -282,6 +280,18 @@ type entry struct {
 
 func newLimiter(r rate.Limit, burst int) *limiter {
 	return &limiter{r: r, burst: burst, m: map[string]*entry{}, swept: time.Now()}
+}
+
+// refuseExhausted answers 429 when key (a client address) has failed
+// authentication too often, before its guess is even compared, so the limit
+// really bounds guessing. It reports whether it answered.
+func (l *limiter) refuseExhausted(c *gin.Context, key string) bool {
+	if !l.exhausted(key) {
+		return false
+	}
+	c.Header("Retry-After", "1")
+	fail(c, http.StatusTooManyRequests, "rate_limited", "too many failed authentications from this address; wait and retry")
+	return true
 }
 
 // exhausted reports whether key has no tokens left, without taking one.

@@ -98,9 +98,7 @@ const userKey = "clawfleet.user"
 
 func (ta *tenantAPI) requireUser(c *gin.Context) {
 	ip := clientIP(c.Request)
-	if ta.rl.exhausted(ip) {
-		c.Header("Retry-After", "1")
-		fail(c, http.StatusTooManyRequests, "rate_limited", "too many failed authentications from this address; wait and retry")
+	if ta.rl.refuseExhausted(c, ip) {
 		return
 	}
 	if ta.secretHash == "" {
