@@ -2,6 +2,9 @@
 # Starts Debian's PostgreSQL on 127.0.0.1:5432 and creates the test role and
 # database. Prints the DSN for CLAWFLEET_TEST_POSTGRES_DSN. Idempotent.
 set -euo pipefail
+# Only the DSN goes to stdout: pg_ctlcluster prints notes such as
+# "Removed stale pid file." there, which would end up in the DSN.
+main() {
 ver=$(ls /usr/lib/postgresql | sort -V | tail -1)
 if ! pg_lsclusters -h | grep -q "^$ver main"; then
   pg_createcluster "$ver" main >/dev/null
@@ -26,4 +29,6 @@ runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_roles WHERE rolname='clawfle
   runuser -u postgres -- psql -qc "CREATE ROLE clawfleet LOGIN PASSWORD 'clawfleet'"
 runuser -u postgres -- psql -qtAc "SELECT 1 FROM pg_database WHERE datname='clawfleet_test'" | grep -q 1 ||
   runuser -u postgres -- psql -qc "CREATE DATABASE clawfleet_test OWNER clawfleet"
+}
+main >&2
 echo "postgres://clawfleet:clawfleet@127.0.0.1:5432/clawfleet_test?sslmode=disable"
