@@ -36,6 +36,28 @@ type TenantSpec struct {
 	PidsLimit      int      `json:"pidsLimit"`
 	GatewayToken   string   `json:"gatewayToken"`
 	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
+	// Auth is how the gateway learns who calls: GatewayAuthTrustedProxy
+	// (the cloud's router sends UserHeader for Owner; the default) or
+	// GatewayAuthToken (callers present GatewayToken themselves).
+	Auth string `json:"auth,omitempty"`
+}
+
+// Gateway auth modes (TenantSpec.Auth).
+const (
+	GatewayAuthTrustedProxy = "trusted-proxy"
+	GatewayAuthToken        = "token"
+)
+
+// UserHeader carries the authenticated user's ID from the cloud's router to
+// a gateway in trusted-proxy mode. The router deletes any copy a client sent.
+const UserHeader = "X-Forwarded-User"
+
+// AuthMode returns s.Auth, defaulting to GatewayAuthTrustedProxy.
+func (s *TenantSpec) AuthMode() string {
+	if s.Auth == "" {
+		return GatewayAuthTrustedProxy
+	}
+	return s.Auth
 }
 
 // PortSpacing is the minimum distance between two tenants' base ports.
@@ -158,6 +180,12 @@ func (s *TenantSpec) validate() error {
 	}
 	if err := checkText("image", s.Image, 255); err != nil {
 		return err
+	}
+	if s.Auth != "" && s.Auth != GatewayAuthTrustedProxy && s.Auth != GatewayAuthToken {
+		return invalid("tenant %s: auth must be %s or %s", s.ID, GatewayAuthTrustedProxy, GatewayAuthToken)
+	}
+	if s.AuthMode() == GatewayAuthTrustedProxy && s.Owner == "" {
+		return invalid("tenant %s: trusted-proxy auth needs an owner", s.ID)
 	}
 	if len(s.AllowedOrigins) > 16 {
 		return invalid("tenant %s: too many allowed origins", s.ID)
