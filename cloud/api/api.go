@@ -14,10 +14,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/ratelimit"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/gin-gonic/gin"
@@ -256,69 +256,23 @@ func (s *server) requireAdmin(c *gin.Context) {
 }
 
 // clientIP is the TCP peer address: forwarding headers are not trusted here.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func clientIP(r *http.Request) string { return ratelimit.ClientIP(r) }
 
-// limiter is a per-key token bucket with bounded memory.
-type limiter struct {
-	mu    sync.Mutex
-	r     rate.Limit
-	burst int
-	m     map[string]*entry
-	swept time.Time
-}
+// limiter adds the JSON 429 answer to ratelimit.Keyed.
+type limiter struct{ *ratelimit.Keyed }
 
-type entry struct {
-	l    *rate.Limiter
-	seen time.Time
-}
+func newLimiter(r rate.Limit, burst int) *limiter { return &limiter{ratelimit.New(r, burst)} }
 
-func newLimiter(r rate.Limit, burst int) *limiter {
-	return &limiter{r: r, burst: burst, m: map[string]*entry{}, swept: time.Now()}
-}
+func (l *limiter) allow(key string) bool { return l.Allow(key) }
 
 // refuseExhausted answers 429 when key (a client address) has failed
 // authentication too often, before its guess is even compared, so the limit
 // really bounds guessing. It reports whether it answered.
 func (l *limiter) refuseExhausted(c *gin.Context, key string) bool {
-	if !l.exhausted(key) {
+	if !l.Exhausted(key) {
 		return false
 	}
 	c.Header("Retry-After", "1")
 	fail(c, http.StatusTooManyRequests, "rate_limited", "too many failed authentications from this address; wait and retry")
 	return true
-}
-
-// exhausted reports whether key has no tokens left, without taking one.
-func (l *limiter) exhausted(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := l.m[key]
-	return e != nil && e.l.Tokens() < 1
-}
-
-func (l *limiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if now.Sub(l.swept) > time.Minute || len(l.m) > 100000 {
-		for k, e := range l.m {
-			if now.Sub(e.seen) > time.Minute {
-				delete(l.m, k)
-			}
-		}
-		l.swept = now
-	}
-	e := l.m[key]
-	if e == nil {
-		e = &entry{l: rate.NewLimiter(l.r, l.burst)}
-		l.m[key] = e
-	}
-	e.seen = now
-	return e.l.AllowN(now, 1)
 }
