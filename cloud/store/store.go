@@ -118,7 +118,7 @@ func redact(dsn string) string {
 // migrate applies the schema. Models only ever gain columns and tables;
 // AutoMigrate adds them and never drops anything.
 func migrate(ctx context.Context, db *gorm.DB) error {
-	for _, m := range []any{&Host{}, &EnrollmentToken{}, &AuditEvent{}, &Setting{}, &Tenant{}, &HostDesired{}, &TunnelAddress{}} {
+	for _, m := range []any{&Host{}, &EnrollmentToken{}, &AuditEvent{}, &Setting{}, &Tenant{}, &HostDesired{}, &TunnelAddress{}, &AccessGrant{}, &RouterSession{}} {
 		if err := db.WithContext(ctx).AutoMigrate(m); err != nil {
 			return fmt.Errorf("store: migrating %T: %w", m, err)
 		}
