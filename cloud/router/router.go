@@ -1,0 +1,561 @@
+// Package router serves https://<slug>.<domain>/: it authenticates the user
+// (a cookie set by a one-time access link), checks that the user owns the
+// tenant, and proxies HTTP/1.1 and WebSocket traffic to the tenant's gateway
+// through its host's WireGuard tunnel, telling the gateway who calls with
+// OpenClaw's trusted-proxy headers. Everything else gets a branded error
+// page (or JSON for API clients) with Retry-After where waiting helps.
+package router
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clawfleet/clawfleet/cloud/ratelimit"
+	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/pkg/creds"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+)
+
+// CookieName is the session cookie. It is host-only (no Domain attribute),
+// so it is sent to the one subdomain that set it and nowhere else.
+const CookieName = "clawfleet_session"
+
+// AccessParam is the query parameter that carries a one-time access token.
+const AccessParam = "t"
+
+// ErrUnknownTenant is returned by Routes for a slug no tenant has.
+var ErrUnknownTenant = errors.New("no such tenant")
+
+// Route is where one tenant's gateway runs, as the router needs it.
+type Route struct {
+	TenantID, Slug, Owner, HostID string
+	Port                          int
+	// Status is the tenant's status (store.Tenant*); Desired is running or
+	// stopped.
+	Status, Desired string
+	HostOnline      bool
+}
+
+// Routes finds a tenant by slug.
+type Routes interface {
+	Route(ctx context.Context, slug string) (Route, error)
+}
+
+// Store keeps access links and sessions (store.Store implements it).
+type Store interface {
+	CreateAccessGrant(ctx context.Context, g *store.AccessGrant) error
+	RedeemAccessGrant(ctx context.Context, hash, tenantID string, now time.Time, sess *store.RouterSession) error
+	GetRouterSession(ctx context.Context, hash string, now time.Time) (*store.RouterSession, error)
+}
+
+// DialFunc reaches port on a host through its tunnel.
+type DialFunc func(ctx context.Context, hostID string, port int) (net.Conn, error)
+
+// Options configure a Router.
+type Options struct {
+	// Domain is the base domain: <slug>.<Domain> is routed.
+	Domain string
+	Routes Routes
+	Store  Store
+	Dial   DialFunc
+	// Secure marks cookies Secure and sets X-Forwarded-Proto https even on
+	// plain-HTTP connections (TLS terminated in front of the cloud).
+	Secure bool
+	// AccessTTL is how long an access link is valid (60 s); SessionTTL how
+	// long the cookie it sets is (12 h).
+	AccessTTL, SessionTTL time.Duration
+	// LocalClientAddr is sent as X-Forwarded-For when the client is on
+	// loopback: OpenClaw refuses a proxied request that resolves to a
+	// loopback client (proxy_attribution_required). Default 192.0.2.1.
+	LocalClientAddr string
+	// DialTimeout bounds reaching the gateway through the tunnel (5 s);
+	// ResponseHeaderTimeout bounds waiting for its answer (5 min: agent
+	// calls may take long before the first byte).
+	DialTimeout, ResponseHeaderTimeout time.Duration
+	// RouteCacheTTL is how long a route lookup is reused (1 s).
+	RouteCacheTTL time.Duration
+	// AuthFailRate bounds failed link/cookie checks per client address
+	// (1/s, burst 10).
+	AuthFailRate rate.Limit
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+}
+
+// Router is the subdomain router; it is an http.Handler for requests whose
+// Host Match accepts.
+type Router struct {
+	o      Options
+	log    *slog.Logger
+	proxy  *httputil.ReverseProxy
+	authRL *ratelimit.Keyed
+	local  string
+
+	mu       sync.Mutex
+	routes   map[string]cachedRoute
+	sessions map[string]cachedSession
+
+	requests *prometheus.CounterVec
+	upstream *prometheus.CounterVec
+}
+
+type cachedRoute struct {
+	r   Route
+	err error
+	at  time.Time
+}
+
+type cachedSession struct {
+	tenantID, userID string
+	until            time.Time
+}
+
+// sessionCacheTTL bounds how long a revoked session may still be honoured.
+const sessionCacheTTL = 30 * time.Second
+
+// maxCache bounds the route and session caches.
+const maxCache = 50000
+
+// New returns a Router.
+func New(o Options) (*Router, error) {
+	if o.Domain == "" || o.Routes == nil || o.Store == nil || o.Dial == nil {
+		return nil, errors.New("router: domain, routes, store and dial are required")
+	}
+	o.Domain = strings.ToLower(strings.TrimSuffix(o.Domain, "."))
+	if o.AccessTTL <= 0 {
+		o.AccessTTL = time.Minute
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 12 * time.Hour
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = 5 * time.Second
+	}
+	if o.ResponseHeaderTimeout <= 0 {
+		o.ResponseHeaderTimeout = 5 * time.Minute
+	}
+	if o.RouteCacheTTL <= 0 {
+		o.RouteCacheTTL = time.Second
+	}
+	if o.AuthFailRate == 0 {
+		o.AuthFailRate = 1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	local := o.LocalClientAddr
+	if local == "" {
+		local = "192.0.2.1"
+	}
+	if a, err := netip.ParseAddr(local); err != nil || a.IsLoopback() || a.IsUnspecified() {
+		return nil, fmt.Errorf("router: local client address %q must be a non-loopback IP", local)
+	}
+	r := &Router{
+		o: o, log: o.Logger.With("component", "router"), local: local,
+		authRL:   ratelimit.New(o.AuthFailRate, 10),
+		routes:   map[string]cachedRoute{},
+		sessions: map[string]cachedSession{},
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_router_requests_total",
+			Help: "Requests to tenant subdomains by outcome (proxied or an error code)."}, []string{"outcome"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_router_upstream_errors_total",
+			Help: "Proxied requests that failed to reach the gateway, by reason."}, []string{"reason"}),
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(r.requests, r.upstream)
+	}
+	tr := &http.Transport{
+		DialContext:           r.dialUpstream,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		// Gateways speak HTTP/1.1; compression is the gateway's business.
+		DisableCompression: true,
+	}
+	r.proxy = &httputil.ReverseProxy{
+		Rewrite:       r.rewrite,
+		Transport:     tr,
+		FlushInterval: -1, // stream: server-sent events and long answers pass at once
+		ErrorHandler:  r.upstreamError,
+		ErrorLog:      slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+	}
+	return r, nil
+}
+
+// Match returns the tenant slug of host (a Host header, port allowed) when
+// it is <slug>.<domain>.
+func (r *Router) Match(host string) (string, bool) {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	slug, ok := strings.CutSuffix(host, "."+r.o.Domain)
+	if !ok || proto.ValidateSlug(slug) != nil {
+		return "", false
+	}
+	return slug, true
+}
+
+// ServeHTTP routes one request to a tenant subdomain.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	slug, ok := r.Match(req.Host)
+	if !ok {
+		r.fail(w, req, errNotRouted)
+		return
+	}
+	client := ratelimit.ClientIP(req)
+	r.serve(w, req, slug, client, r.scheme(req))
+}
+
+func (r *Router) scheme(req *http.Request) string {
+	if req.TLS != nil || r.o.Secure {
+		return "https"
+	}
+	return "http"
+}
+
+// serve is ServeHTTP once the client's address and scheme are known (the
+// nginx upstream path learns them from nginx).
+func (r *Router) serve(w http.ResponseWriter, req *http.Request, slug, client, scheme string) {
+	rt, err := r.route(req.Context(), slug)
+	if err != nil {
+		if errors.Is(err, ErrUnknownTenant) {
+			r.fail(w, req, errUnknown)
+			return
+		}
+		r.log.Error("route lookup failed", "slug", slug, "err", err)
+		r.fail(w, req, errInternal)
+		return
+	}
+	if req.URL.Query().Has(AccessParam) {
+		r.redeem(w, req, rt, client, scheme)
+		return
+	}
+	if pe := r.authorize(req, rt, client); pe != nil {
+		r.fail(w, req, pe)
+		return
+	}
+	if pe := available(rt); pe != nil {
+		r.fail(w, req, pe)
+		return
+	}
+	r.requests.WithLabelValues("proxied").Inc()
+	ctx := context.WithValue(req.Context(), proxyKey{}, &proxyInfo{route: rt, client: client, scheme: scheme})
+	r.proxy.ServeHTTP(w, req.WithContext(ctx))
+}
+
+// authorize checks the session cookie against the route's owner.
+func (r *Router) authorize(req *http.Request, rt Route, client string) *pageError {
+	if r.authRL.Exhausted(client) {
+		return errRateLimited
+	}
+	ck, err := req.Cookie(CookieName)
+	if err != nil || ck.Value == "" {
+		return errLoginRequired
+	}
+	s, ok := r.session(req.Context(), ck.Value)
+	if !ok {
+		r.authRL.Allow(client) // count the failure
+		return errLoginRequired
+	}
+	if s.tenantID != rt.TenantID || s.userID != rt.Owner {
+		r.log.Warn("session of another tenant or user refused", "slug", rt.Slug, "client", client)
+		return errForbidden
+	}
+	return nil
+}
+
+// session returns the live session for a cookie value, cached briefly.
+func (r *Router) session(ctx context.Context, value string) (cachedSession, bool) {
+	h := creds.Hash(value)
+	now := time.Now()
+	r.mu.Lock()
+	c, ok := r.sessions[h]
+	r.mu.Unlock()
+	if ok && now.Before(c.until) {
+		return c, true
+	}
+	s, err := r.o.Store.GetRouterSession(ctx, h, now.UTC())
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			r.log.Error("session lookup failed", "err", err)
+		}
+		return cachedSession{}, false
+	}
+	until := now.Add(sessionCacheTTL)
+	if s.ExpiresAt.Before(until) {
+		until = s.ExpiresAt
+	}
+	c = cachedSession{tenantID: s.TenantID, userID: s.UserID, until: until}
+	r.mu.Lock()
+	if len(r.sessions) >= maxCache {
+		clear(r.sessions)
+	}
+	r.sessions[h] = c
+	r.mu.Unlock()
+	return c, true
+}
+
+// ForgetTenant drops cached routes and sessions of a tenant at once (it was
+// deleted or moved).
+func (r *Router) ForgetTenant(tenantID, slug string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.routes, slug)
+	for h, s := range r.sessions {
+		if s.tenantID == tenantID {
+			delete(r.sessions, h)
+		}
+	}
+}
+
+func (r *Router) route(ctx context.Context, slug string) (Route, error) {
+	now := time.Now()
+	r.mu.Lock()
+	c, ok := r.routes[slug]
+	r.mu.Unlock()
+	if ok && now.Sub(c.at) < r.o.RouteCacheTTL {
+		return c.r, c.err
+	}
+	rt, err := r.o.Routes.Route(ctx, slug)
+	if err != nil && !errors.Is(err, ErrUnknownTenant) {
+		return rt, err // not cached: the store may be back next time
+	}
+	r.mu.Lock()
+	if len(r.routes) >= maxCache {
+		clear(r.routes)
+	}
+	r.routes[slug] = cachedRoute{r: rt, err: err, at: now}
+	r.mu.Unlock()
+	return rt, err
+}
+
+// available says why a route cannot take traffic now, or nil.
+func available(rt Route) *pageError {
+	switch {
+	case rt.Desired == store.TenantStopped || rt.Status == store.TenantStopped:
+		return errStopped
+	case rt.Status == store.TenantDeleting:
+		return errUnknown
+	case !rt.HostOnline:
+		return errHostOffline
+	case rt.Status == store.TenantFailed:
+		return errFailed
+	case rt.Status != store.TenantRunning:
+		return errStarting
+	}
+	return nil
+}
+
+// IssueAccess creates a one-time link for userID into tenantID's gateway at
+// tenantURL (the tenant's base URL, ending in "/"); next, if non-empty, is
+// the path to land on.
+func (r *Router) IssueAccess(ctx context.Context, tenantID, userID, tenantURL, next string) (string, time.Time, error) {
+	u, err := url.Parse(tenantURL)
+	if err != nil || u.Host == "" {
+		return "", time.Time{}, fmt.Errorf("router: tenant URL %q: %w", tenantURL, err)
+	}
+	if next != "" {
+		p, err := cleanNext(next)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		pu, _ := url.Parse(p)
+		u.Path, u.RawQuery = pu.Path, pu.RawQuery
+	}
+	tok := randomToken()
+	exp := time.Now().UTC().Add(r.o.AccessTTL)
+	if err := r.o.Store.CreateAccessGrant(ctx, &store.AccessGrant{Hash: creds.Hash(tok), TenantID: tenantID, UserID: userID, ExpiresAt: exp}); err != nil {
+		return "", time.Time{}, err
+	}
+	q := u.Query()
+	q.Set(AccessParam, tok)
+	u.RawQuery = q.Encode()
+	return u.String(), exp, nil
+}
+
+// ErrBadNext is returned for a landing path that is not a local path.
+var ErrBadNext = errors.New("path must be a local path starting with a single '/'")
+
+func cleanNext(next string) (string, error) {
+	if len(next) > 1024 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n\t") {
+		return "", ErrBadNext
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Fragment != "" {
+		return "", ErrBadNext
+	}
+	return next, nil
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand panics instead)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// redeem turns a one-time link into a session cookie and redirects to the
+// same URL without the token, so it stays out of history and logs.
+func (r *Router) redeem(w http.ResponseWriter, req *http.Request, rt Route, client, scheme string) {
+	if r.authRL.Exhausted(client) {
+		r.fail(w, req, errRateLimited)
+		return
+	}
+	q := req.URL.Query()
+	tok := q.Get(AccessParam)
+	val := randomToken()
+	sess := &store.RouterSession{Hash: creds.Hash(val), ExpiresAt: time.Now().UTC().Add(r.o.SessionTTL), RemoteAddr: client}
+	err := r.o.Store.RedeemAccessGrant(req.Context(), creds.Hash(tok), rt.TenantID, time.Now().UTC(), sess)
+	if err != nil {
+		if !errors.Is(err, store.ErrAccessInvalid) {
+			r.log.Error("access link redemption failed", "slug", rt.Slug, "err", err)
+			r.fail(w, req, errInternal)
+			return
+		}
+		r.authRL.Allow(client)
+		r.log.Warn("invalid access link", "slug", rt.Slug, "client", client)
+		r.fail(w, req, errBadLink)
+		return
+	}
+	if sess.UserID != rt.Owner {
+		// The owner changed since the link was issued.
+		r.fail(w, req, errForbidden)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: CookieName, Value: val, Path: "/", MaxAge: int(r.o.SessionTTL.Seconds()),
+		HttpOnly: true, Secure: scheme == "https", SameSite: http.SameSiteLaxMode,
+	})
+	q.Del(AccessParam)
+	dest := url.URL{Path: req.URL.Path, RawQuery: q.Encode()}
+	if dest.Path == "" {
+		dest.Path = "/"
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	r.requests.WithLabelValues("access_redeemed").Inc()
+	r.log.Info("access link redeemed", "slug", rt.Slug, "user", sess.UserID, "client", client)
+	http.Redirect(w, req, dest.String(), http.StatusSeeOther)
+}
+
+type proxyKey struct{}
+
+type proxyInfo struct {
+	route          Route
+	client, scheme string
+}
+
+// identityHeaders are deleted from every client request: only the router
+// says who the user is. OpenClaw reads the configured user header
+// (proto.UserHeader); the others are common identity headers of other
+// proxies that a gateway plugin might trust.
+var identityHeaders = []string{
+	"Forwarded", "X-Real-Ip", "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username",
+	"X-Forwarded-Groups", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Ssl",
+	"X-Auth-Request-User", "X-Auth-Request-Email", "X-Remote-User", "Remote-User",
+	"X-User-Id", "X-User-Email", "X-Shared-Secret", "X-Clawfleet-Route",
+}
+
+func (r *Router) rewrite(pr *httputil.ProxyRequest) {
+	pi := pr.In.Context().Value(proxyKey{}).(*proxyInfo)
+	// The Transport dials by this address (see dialUpstream); the gateway
+	// sees the browser's Host, which its allowed origin is written for.
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = net.JoinHostPort(pi.route.HostID, strconv.Itoa(pi.route.Port))
+	pr.Out.Host = pr.In.Host
+	h := pr.Out.Header
+	for _, k := range identityHeaders {
+		h.Del(k)
+	}
+	stripCookie(h, CookieName)
+	client := pi.client
+	if a, err := netip.ParseAddr(client); err != nil || a.IsLoopback() || a.IsUnspecified() {
+		client = r.local
+	}
+	h.Set("X-Forwarded-For", client)
+	h.Set("X-Forwarded-Proto", pi.scheme)
+	h.Set("X-Forwarded-Host", pr.In.Host)
+	h.Set(proto.UserHeader, pi.route.Owner)
+}
+
+// stripCookie removes one cookie from the Cookie header(s), keeping the
+// gateway's own cookies.
+func stripCookie(h http.Header, name string) {
+	lines := h.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	var keep []string
+	for _, line := range lines {
+		for part := range strings.SplitSeq(line, ";") {
+			p := strings.TrimSpace(part)
+			if p == "" {
+				continue
+			}
+			if k, _, _ := strings.Cut(p, "="); strings.TrimSpace(k) == name {
+				continue
+			}
+			keep = append(keep, p)
+		}
+	}
+	h.Del("Cookie")
+	if len(keep) > 0 {
+		h.Set("Cookie", strings.Join(keep, "; "))
+	}
+}
+
+func (r *Router) dialUpstream(ctx context.Context, _, addr string) (net.Conn, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.o.DialTimeout)
+	defer cancel()
+	return r.o.Dial(ctx, host, port)
+}
+
+func (r *Router) upstreamError(w http.ResponseWriter, req *http.Request, err error) {
+	reason := "unreachable"
+	switch {
+	case errors.Is(err, context.Canceled):
+		// The client went away; nothing to answer.
+		r.upstream.WithLabelValues("client_gone").Inc()
+		return
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		reason = "timeout"
+	}
+	r.upstream.WithLabelValues(reason).Inc()
+	pi, _ := req.Context().Value(proxyKey{}).(*proxyInfo)
+	if pi != nil {
+		r.log.Warn("gateway not reachable through the tunnel", "slug", pi.route.Slug, "host", pi.route.HostID, "err", err)
+		// The host may have gone: look again next time.
+		r.mu.Lock()
+		delete(r.routes, pi.route.Slug)
+		r.mu.Unlock()
+	}
+	r.fail(w, req, errUnreachable)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,468 @@
+package router
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+// routeTable is a Routes backed by a map the test edits.
+type routeTable struct {
+	mu sync.Mutex
+	m  map[string]Route
+}
+
+func (t *routeTable) Route(_ context.Context, slug string) (Route, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r, ok := t.m[slug]
+	if !ok {
+		return Route{}, ErrUnknownTenant
+	}
+	return r, nil
+}
+
+func (t *routeTable) set(r Route) {
+	t.mu.Lock()
+	t.m[r.Slug] = r
+	t.mu.Unlock()
+}
+
+// echo is the gateway side: it reports what it received, streams, and
+// accepts a WebSocket-style upgrade whose bytes it echoes.
+func echo(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/stream":
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // hold the response open until the client leaves
+		return
+	case "/ws":
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			http.Error(w, "upgrade required", http.StatusUpgradeRequired)
+			return
+		}
+		sum := sha1.Sum([]byte(r.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nX-Seen-User: %s\r\n\r\n",
+			base64.StdEncoding.EncodeToString(sum[:]), r.Header.Get(proto.UserHeader))
+		brw.Flush()
+		io.Copy(conn, brw)
+		return
+	}
+	h := map[string]any{"host": r.Host, "path": r.URL.RequestURI()}
+	for k, v := range r.Header {
+		h[k] = strings.Join(v, ",")
+	}
+	json.NewEncoder(w).Encode(h)
+}
+
+type fixture struct {
+	t      *testing.T
+	rt     *Router
+	routes *routeTable
+	st     *store.Store
+	srv    *httptest.Server // the router
+	up     *httptest.Server // the gateway
+	dials  chan string
+}
+
+func newFixture(t *testing.T, o Options) *fixture {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f := &fixture{t: t, st: st, routes: &routeTable{m: map[string]Route{}}, dials: make(chan string, 100)}
+	f.up = httptest.NewServer(http.HandlerFunc(echo))
+	t.Cleanup(f.up.Close)
+	o.Domain, o.Routes, o.Store = "example.test", f.routes, st
+	if o.Dial == nil {
+		o.Dial = func(ctx context.Context, hostID string, port int) (net.Conn, error) {
+			select {
+			case f.dials <- fmt.Sprintf("%s:%d", hostID, port):
+			default:
+			}
+			if hostID == "dev_dead" {
+				return nil, errors.New("no handshake with this host")
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", f.up.Listener.Addr().String())
+		}
+	}
+	o.RouteCacheTTL = time.Nanosecond // tests change routes under the router
+	f.rt, err = New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = httptest.NewServer(f.rt)
+	t.Cleanup(f.srv.Close)
+	f.routes.set(Route{TenantID: "ten_a", Slug: "alice", Owner: "u-alice", HostID: "dev_one", Port: 20000, Status: store.TenantRunning, Desired: store.TenantRunning, HostOnline: true})
+	f.routes.set(Route{TenantID: "ten_b", Slug: "bob", Owner: "u-bob", HostID: "dev_two", Port: 20120, Status: store.TenantRunning, Desired: store.TenantRunning, HostOnline: true})
+	return f
+}
+
+// do sends a request for host (a slug under the domain) to the router.
+func (f *fixture) do(method, slug, path string, hdr map[string]string) *http.Response {
+	f.t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, nil)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	req.Host = slug + ".example.test"
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return resp
+}
+
+// login redeems a fresh link for user into tenant and returns the cookie.
+func (f *fixture) login(tenantID, slug, user string) string {
+	f.t.Helper()
+	link, _, err := f.rt.IssueAccess(context.Background(), tenantID, user, "http://"+slug+".example.test/", "")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	u, _ := url.Parse(link)
+	resp := f.do("GET", slug, u.RequestURI(), nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		f.t.Fatalf("redeem: %d", resp.StatusCode)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == CookieName {
+			return c.Value
+		}
+	}
+	f.t.Fatal("no session cookie set")
+	return ""
+}
+
+func decodeJSON(t *testing.T, resp *http.Response) map[string]any {
+	t.Helper()
+	defer resp.Body.Close()
+	m := map[string]any{}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatalf("body is not JSON: %v", err)
+	}
+	return m
+}
+
+func TestMatch(t *testing.T) {
+	f := newFixture(t, Options{})
+	for _, c := range []struct {
+		host, slug string
+		ok         bool
+	}{
+		{"alice.example.test", "alice", true},
+		{"alice.example.test:8080", "alice", true},
+		{"ALICE.Example.Test.", "alice", true},
+		{"example.test", "", false},
+		{"a.b.example.test", "", false},
+		{"alice.example.test.evil.com", "", false},
+		{"-bad.example.test", "", false},
+		{"alice.otherexample.test", "", false},
+	} {
+		slug, ok := f.rt.Match(c.host)
+		if slug != c.slug || ok != c.ok {
+			t.Errorf("Match(%q) = %q, %v; want %q, %v", c.host, slug, ok, c.slug, c.ok)
+		}
+	}
+}
+
+func TestAccessLinkAndSession(t *testing.T) {
+	f := newFixture(t, Options{})
+	ctx := context.Background()
+
+	link, exp, err := f.rt.IssueAccess(ctx, "ten_a", "u-alice", "http://alice.example.test/", "/chat?x=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Until(exp) > time.Minute+time.Second || time.Until(exp) < 50*time.Second {
+		t.Errorf("link valid until %v, want about a minute", exp)
+	}
+	u, _ := url.Parse(link)
+	if u.Host != "alice.example.test" || u.Path != "/chat" || u.Query().Get("x") != "1" || len(u.Query().Get(AccessParam)) < 40 {
+		t.Fatalf("link %q", link)
+	}
+
+	// A link of another tenant is refused and not used up.
+	blink, _, _ := f.rt.IssueAccess(ctx, "ten_b", "u-bob", "http://bob.example.test/", "")
+	bu, _ := url.Parse(blink)
+	resp := f.do("GET", "alice", bu.RequestURI(), map[string]string{"Accept": "text/html"})
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+		t.Fatalf("foreign link: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	resp.Body.Close()
+
+	resp = f.do("GET", "alice", u.RequestURI(), nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/chat?x=1" {
+		t.Fatalf("redeem: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var ck *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == CookieName {
+			ck = c
+		}
+	}
+	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Domain != "" || ck.Path != "/" || ck.Secure {
+		t.Fatalf("cookie %+v: want HttpOnly, SameSite=Lax, host-only, not Secure over http", ck)
+	}
+
+	// Replay: refused, nothing set.
+	resp = f.do("GET", "alice", u.RequestURI(), nil)
+	if resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+		t.Fatalf("replayed link: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	if m := decodeJSON(t, resp); m["code"] != "invalid_link" {
+		t.Fatalf("replayed link: %v", m)
+	}
+
+	// The foreign link still works where it belongs.
+	resp = f.do("GET", "bob", bu.RequestURI(), nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("bob's own link: %d", resp.StatusCode)
+	}
+
+	// The cookie opens alice's gateway, not bob's.
+	resp = f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + ck.Value})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("with cookie: %d", resp.StatusCode)
+	}
+	resp.Body.Close()
+	resp = f.do("GET", "bob", "/", map[string]string{"Cookie": CookieName + "=" + ck.Value})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("alice's cookie on bob's gateway: %d, want 403", resp.StatusCode)
+	}
+	resp.Body.Close()
+
+	// An expired link.
+	short := newFixture(t, Options{AccessTTL: time.Millisecond})
+	l2, _, _ := short.rt.IssueAccess(ctx, "ten_a", "u-alice", "http://alice.example.test/", "")
+	time.Sleep(5 * time.Millisecond)
+	u2, _ := url.Parse(l2)
+	resp = short.do("GET", "alice", u2.RequestURI(), nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("expired link: %d", resp.StatusCode)
+	}
+
+	for _, bad := range []string{"//evil.com/", "https://evil.com/", "chat", "/a\r\nb", "/x#frag"} {
+		if _, _, err := f.rt.IssueAccess(ctx, "ten_a", "u-alice", "http://alice.example.test/", bad); !errors.Is(err, ErrBadNext) {
+			t.Errorf("landing path %q accepted: %v", bad, err)
+		}
+	}
+}
+
+func TestProxyHeaders(t *testing.T) {
+	f := newFixture(t, Options{})
+	ck := f.login("ten_a", "alice", "u-alice")
+	resp := f.do("GET", "alice", "/api/x?q=1", map[string]string{
+		"Cookie":            "theirs=1; " + CookieName + "=" + ck + "; other=2",
+		"X-Forwarded-User":  "u-bob", // forged
+		"X-Forwarded-For":   "203.0.113.9",
+		"X-Forwarded-Host":  "evil.example",
+		"Forwarded":         "for=1.2.3.4;host=evil",
+		"X-Real-IP":         "1.2.3.4",
+		"X-User-ID":         "u-bob",
+		"X-Forwarded-Email": "bob@example.com",
+		"Connection":        "keep-alive, X-Hop",
+		"X-Hop":             "should not pass",
+	})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := decodeJSON(t, resp)
+	want := map[string]any{
+		"X-Forwarded-User":  "u-alice",
+		"X-Forwarded-For":   "192.0.2.1", // the client is on loopback
+		"X-Forwarded-Proto": "http",
+		"X-Forwarded-Host":  "alice.example.test",
+		"host":              "alice.example.test",
+		"path":              "/api/x?q=1",
+		"Cookie":            "theirs=1; other=2",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("gateway saw %s = %v, want %v", k, got[k], v)
+		}
+	}
+	for _, k := range []string{"Forwarded", "X-Real-Ip", "X-User-Id", "X-Forwarded-Email", "X-Hop"} {
+		if v, ok := got[k]; ok {
+			t.Errorf("gateway saw %s = %v; it must be dropped", k, v)
+		}
+	}
+	if d := <-f.dials; d != "dev_one:20000" {
+		t.Errorf("dialled %q, want the tenant's host and port", d)
+	}
+}
+
+func TestProxyRefusals(t *testing.T) {
+	f := newFixture(t, Options{})
+	alice := f.login("ten_a", "alice", "u-alice")
+	cookie := map[string]string{"Cookie": CookieName + "=" + alice}
+	base := Route{TenantID: "ten_a", Slug: "alice", Owner: "u-alice", HostID: "dev_one", Port: 20000, Status: store.TenantRunning, Desired: store.TenantRunning, HostOnline: true}
+	cases := []struct {
+		name   string
+		slug   string
+		route  func(r Route) Route
+		hdr    map[string]string
+		status int
+		code   string
+		retry  bool
+	}{
+		{"no cookie", "alice", nil, nil, 401, "login_required", false},
+		{"wrong cookie", "alice", nil, map[string]string{"Cookie": CookieName + "=nope"}, 401, "login_required", false},
+		{"unknown tenant", "carol", nil, cookie, 404, "unknown_gateway", false},
+		{"stopped", "alice", func(r Route) Route { r.Desired, r.Status = store.TenantStopped, store.TenantStopped; return r }, cookie, 503, "gateway_stopped", true},
+		{"starting", "alice", func(r Route) Route { r.Status = store.TenantStarting; return r }, cookie, 503, "gateway_starting", true},
+		{"failed", "alice", func(r Route) Route { r.Status = store.TenantFailed; return r }, cookie, 503, "gateway_failed", true},
+		{"host offline", "alice", func(r Route) Route { r.HostOnline = false; return r }, cookie, 503, "host_offline", true},
+		{"tunnel broken", "alice", func(r Route) Route { r.HostID = "dev_dead"; return r }, cookie, 502, "gateway_unreachable", true},
+		{"owner changed", "alice", func(r Route) Route { r.Owner = "u-new"; return r }, cookie, 403, "forbidden", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := base
+			if c.route != nil {
+				r = c.route(r)
+			}
+			f.routes.set(r)
+			defer f.routes.set(base)
+			resp := f.do("GET", c.slug, "/", c.hdr)
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, c.status)
+			}
+			if (resp.Header.Get("Retry-After") != "") != c.retry {
+				t.Errorf("Retry-After %q", resp.Header.Get("Retry-After"))
+			}
+			if m := decodeJSON(t, resp); m["code"] != c.code {
+				t.Errorf("code %v, want %s", m["code"], c.code)
+			}
+		})
+	}
+
+	// Browsers get the branded page, in Chinese when they prefer it.
+	f.routes.set(Route{TenantID: "ten_a", Slug: "alice", Owner: "u-alice", HostID: "dev_one", Port: 20000, Status: store.TenantRunning, Desired: store.TenantRunning})
+	resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + alice, "Accept": "text/html", "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "网关主机离线") || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(string(body), `http-equiv="refresh"`) {
+		t.Fatalf("branded page: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestFailedGuessesAreRateLimited(t *testing.T) {
+	f := newFixture(t, Options{AuthFailRate: 0.001})
+	alice := f.login("ten_a", "alice", "u-alice")
+	for i := range 10 {
+		resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=guess" + fmt.Sprint(i)})
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("guess %d: %d", i, resp.StatusCode)
+		}
+	}
+	resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + alice})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("after 10 failed guesses: %d, want 429 even for a right cookie", resp.StatusCode)
+	}
+}
+
+func TestWebSocketAndStreaming(t *testing.T) {
+	f := newFixture(t, Options{})
+	ck := f.login("ten_a", "alice", "u-alice")
+
+	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: alice.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Forwarded-User: u-bob\r\nCookie: %s=%s\r\n\r\n", CookieName, ck)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-Websocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("upgrade: %d %v", resp.StatusCode, resp.Header)
+	}
+	if u := resp.Header.Get("X-Seen-User"); u != "u-alice" {
+		t.Fatalf("the gateway saw user %q on the upgrade, want u-alice", u)
+	}
+	for _, msg := range []string{"hello", "你好, gateway"} {
+		if _, err := conn.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, buf); err != nil || string(buf) != msg {
+			t.Fatalf("echo %q: %q %v", msg, buf, err)
+		}
+	}
+
+	// A response the gateway holds open arrives as it is written.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+"/stream", nil)
+	req.Host = "alice.example.test"
+	req.Header.Set("Cookie", CookieName+"="+ck)
+	sresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sresp.Body.Close()
+	line, err := bufio.NewReader(sresp.Body).ReadString('\n')
+	if err != nil || line != "data: first\n" {
+		t.Fatalf("first event %q, %v", line, err)
+	}
+}
+
+func TestPrefersChinese(t *testing.T) {
+	for _, c := range []struct {
+		al   string
+		want bool
+	}{
+		{"", false},
+		{"zh-CN", true},
+		{"zh-CN,zh;q=0.9,en;q=0.8", true},
+		{"en-US,en;q=0.9,zh-CN;q=0.8", false},
+		{"en;q=0.5,zh;q=0.6", true},
+		{"fr", false},
+	} {
+		if got := prefersChinese(c.al); got != c.want {
+			t.Errorf("prefersChinese(%q) = %v", c.al, got)
+		}
+	}
+}
