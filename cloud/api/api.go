@@ -74,9 +74,17 @@ type Options struct {
 	// SharedSecret authenticates the SSO web app's calls to /api/tenants
 	// (X-Shared-Secret); empty disables them.
 	SharedSecret string
+	// Access issues one-time links into tenants' gateways (the router);
+	// nil leaves out POST /api/tenants/me/access.
+	Access AccessIssuer
 	// LogsPollInterval is how often a followed log polls the host (1 s);
 	// LogsFollowMax bounds a followed log's duration (10 min).
 	LogsPollInterval, LogsFollowMax time.Duration
+}
+
+// AccessIssuer creates one-time links into a tenant's gateway.
+type AccessIssuer interface {
+	IssueAccess(ctx context.Context, tenantID, userID, tenantURL, next string) (string, time.Time, error)
 }
 
 type server struct {

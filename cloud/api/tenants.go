@@ -48,6 +48,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/creds"
@@ -84,6 +85,9 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) *tenantAPI 
 	user.DELETE("/me", ta.delete)
 	user.POST("/me/restart", ta.restart)
 	user.GET("/me/logs", ta.logs)
+	if s.opts.Access != nil {
+		user.POST("/me/access", ta.access)
+	}
 
 	admin.GET("/admin/tenants", ta.adminList)
 	admin.POST("/admin/tenants", ta.adminCreate)
@@ -244,6 +248,37 @@ func (ta *tenantAPI) mine(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, ta.view(t))
+}
+
+// accessRequest is the optional body of POST /api/tenants/me/access.
+type accessRequest struct {
+	// Path is where the link lands in the gateway ("/" when empty).
+	Path string `json:"path"`
+}
+
+// access returns a one-time link that signs the caller into their gateway.
+func (ta *tenantAPI) access(c *gin.Context) {
+	var req accessRequest
+	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
+		return
+	}
+	u := userOf(c)
+	t, err := ta.svc.Mine(c.Request.Context(), u)
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	link, exp, err := ta.opts.Access.IssueAccess(c.Request.Context(), t.ID, u.ID, ta.svc.URL(t.Slug), req.Path)
+	if err != nil {
+		if errors.Is(err, router.ErrBadNext) {
+			fail(c, http.StatusBadRequest, "invalid_path", "path: "+err.Error())
+			return
+		}
+		ta.failErr(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, gin.H{"url": link, "expiresAt": exp.UTC().Format(time.RFC3339)})
 }
 
 func (ta *tenantAPI) restart(c *gin.Context) {

@@ -23,6 +23,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/api"
 	"github.com/clawfleet/clawfleet/cloud/config"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/creds"
@@ -42,6 +43,8 @@ type App struct {
 	fleet  *fleet.Fleet
 	tenant *tenant.Service
 	tun    *tunnels // nil when tunnels are disabled
+	router *router.Router
+	reg    *prometheus.Registry
 	http   *http.Server
 	httpLn net.Listener
 	out    io.Writer
@@ -66,6 +69,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	}
 
 	reg := prometheus.NewRegistry()
+	a.reg = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// The fleet authenticates devices for the broker, and the broker is the
@@ -136,9 +140,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clawfleet_agents_connected", Help: "Agents connected to the embedded broker."},
 		func() float64 { return float64(b.Connected()) }))
 
+	a.router, err = a.newRouter()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	handler := api.New(api.Options{
 		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
-		Tenants: ts, SharedSecret: cfg.SharedSecret, TunnelDial: a.tunnelDial(),
+		Tenants: ts, SharedSecret: cfg.SharedSecret, TunnelDial: a.tunnelDial(), Access: a.router,
 		Store:  api.HealthFunc(st.Ping),
 		Broker: api.HealthFunc(func(context.Context) error { return boolErr(b.Healthy(), "broker is not serving") }),
 		Logger: log, Registerer: reg, Gatherer: reg, Version: Version,
@@ -149,7 +158,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		return nil, fmt.Errorf("listen on %s (CLAWFLEET_HTTP_ADDR): %w", cfg.HTTPAddr, err)
 	}
 	a.httpLn = ln
-	a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	a.http = &http.Server{Handler: withRouter(a.router, handler), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	return a, nil
 }
 
@@ -332,6 +341,11 @@ func (a *App) Run(ctx context.Context, ready func()) error {
 			errc <- err
 			cancel()
 		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.sweepAccess(fleetCtx)
 	}()
 	wg.Add(1)
 	go func() {

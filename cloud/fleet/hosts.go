@@ -55,6 +55,15 @@ func (f *Fleet) overlay(h *store.Host) {
 	h.Tunnel = p.tunnel
 }
 
+// HostOnline reports whether a host is connected now (from presence, not the
+// store, so it is cheap enough for every routed request).
+func (f *Fleet) HostOnline(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.presence[id]
+	return p != nil && p.status == store.HostOnline
+}
+
 // Counts returns the number of hosts by status.
 func (f *Fleet) Counts() map[string]int {
 	f.mu.Lock()

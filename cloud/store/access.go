@@ -90,12 +90,18 @@ func (s *Store) GetRouterSession(ctx context.Context, hash string, now time.Time
 // RevokeTenantSessions ends every session and unused link of a tenant (its
 // owner changed or it was deleted).
 func (s *Store) RevokeTenantSessions(ctx context.Context, tenantID string, now time.Time) error {
-	return s.Write(ctx, func(tx *gorm.DB) error {
-		if err := tx.Model(&RouterSession{}).Where("tenant_id = ? AND revoked_at IS NULL", tenantID).Update("revoked_at", now).Error; err != nil {
-			return err
-		}
-		return tx.Where("tenant_id = ?", tenantID).Delete(&AccessGrant{}).Error
-	})
+	return s.Write(ctx, func(tx *gorm.DB) error { return RevokeTenantAccess(tx, tenantID, now) })
+}
+
+// RevokeTenantAccess is RevokeTenantSessions inside a transaction.
+func RevokeTenantAccess(tx *gorm.DB, tenantID string, now time.Time) error {
+	if err := tx.Model(&RouterSession{}).Where("tenant_id = ? AND revoked_at IS NULL", tenantID).Update("revoked_at", now).Error; err != nil {
+		return fmt.Errorf("store: revoke sessions of %s: %w", tenantID, err)
+	}
+	if err := tx.Where("tenant_id = ?", tenantID).Delete(&AccessGrant{}).Error; err != nil {
+		return fmt.Errorf("store: delete access links of %s: %w", tenantID, err)
+	}
+	return nil
 }
 
 // DeleteExpiredAccess removes links and sessions that can no longer be used.
@@ -115,4 +121,13 @@ func (s *Store) DeleteExpiredAccess(ctx context.Context, now time.Time) (int64, 
 		return 0, fmt.Errorf("store: delete expired access: %w", err)
 	}
 	return n, nil
+}
+
+// GetTenantBySlug returns the tenant at <slug>.<domain> or ErrNotFound.
+func (s *Store) GetTenantBySlug(ctx context.Context, slug string) (*Tenant, error) {
+	var t Tenant
+	if err := s.db.WithContext(ctx).Where("slug = ?", slug).Take(&t).Error; err != nil {
+		return nil, fmt.Errorf("store: tenant by slug: %w", mapErr(err))
+	}
+	return &t, nil
 }

@@ -617,6 +617,9 @@ func (s *Service) delete(ctx context.Context, t *store.Tenant, keepData bool, ac
 		if _, err := store.BumpDesired(tx, t.HostID, purge, nil); err != nil {
 			return err
 		}
+		if err := store.RevokeTenantAccess(tx, t.ID, s.opts.Now()); err != nil {
+			return err
+		}
 		return store.AddAudit(tx, &store.AuditEvent{Actor: actor, Action: "tenant.delete", Target: t.ID,
 			Detail: fmt.Sprintf("slug=%s host=%s status %s → deleting keepData=%t", t.Slug, t.HostID, t.Status, keepData)})
 	})
@@ -782,7 +785,7 @@ func (s *Service) publish(ctx context.Context, hostID string) error {
 		spec := proto.TenantSpec{
 			ID: t.ID, Slug: t.Slug, Owner: t.OwnerID, State: t.DesiredState, RestartGen: t.RestartGen, Port: t.Port,
 			Image: t.Image, CPUMillis: t.CPUMillis, MemoryBytes: t.MemoryBytes, DiskBytes: t.DiskBytes, PidsLimit: t.PidsLimit,
-			GatewayToken: tok,
+			GatewayToken: tok, Auth: proto.GatewayAuthTrustedProxy,
 		}
 		if o := origin(s.opts.TenantURL(t.Slug)); o != "" {
 			spec.AllowedOrigins = []string{o}

@@ -1,0 +1,124 @@
+package api_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTenantAccessLink drives POST /api/tenants/me/access and the link it
+// returns through the real cloud: the router answers on <slug>.localhost.
+func TestTenantAccessLink(t *testing.T) {
+	t.Parallel()
+	c := startTenantCloud(t, t.TempDir(), "--shared-secret", tenantSecret)
+	if r := c.user(http.MethodPost, "/api/tenants/me/access", "u1", nil); r.code != http.StatusNotFound || r.json(t)["code"] != "no_tenant" {
+		t.Fatalf("access without tenant: %d %s", r.code, r.body)
+	}
+	hostID, secret := c.provision("box-1")
+	ag := newFakeAgent(t, c, hostID, secret)
+	defer ag.close()
+	for _, uid := range []string{"u1", "u2"} {
+		if r := c.user(http.MethodPost, "/api/tenants", uid, map[string]any{"plan": "free", "name": "claw " + uid}); r.code != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", uid, r.code, r.body)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		hdr  map[string]string
+		body any
+		code int
+		err  string
+	}{
+		{"wrong secret", map[string]string{"X-Shared-Secret": "nope-nope-nope", "X-User-ID": "u1"}, nil, 401, "unauthorized"},
+		{"foreign landing path", userHdr("u1"), map[string]any{"path": "//evil.example/"}, 400, "invalid_path"},
+		{"unknown field", userHdr("u1"), map[string]any{"url": "/"}, 400, "invalid_json"},
+	} {
+		if r := c.do(http.MethodPost, "/api/tenants/me/access", tc.hdr, tc.body); r.code != tc.code || r.json(t)["code"] != tc.err {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, r.code, r.body, tc.code, tc.err)
+		}
+	}
+
+	link := func(uid string, body any) *url.URL {
+		t.Helper()
+		r := c.user(http.MethodPost, "/api/tenants/me/access", uid, body)
+		if r.code != http.StatusCreated || r.hdr.Get("Cache-Control") != "no-store" {
+			t.Fatalf("access: %d %s", r.code, r.body)
+		}
+		m := r.json(t)
+		u, err := url.Parse(m["url"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exp, err := time.Parse(time.RFC3339, m["expiresAt"].(string)); err != nil || time.Until(exp) > 61*time.Second {
+			t.Fatalf("expiresAt %v: want about a minute ahead", m["expiresAt"])
+		}
+		return u
+	}
+	// get sends a request to the cloud's listener with the link's Host.
+	get := func(u *url.URL, cookie string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, c.base+u.RequestURI(), nil)
+		req.Host = u.Host
+		if cookie != "" {
+			req.Header.Set("Cookie", "clawfleet_session="+cookie)
+		}
+		cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+
+	u1 := link("u1", map[string]any{"path": "/chat"})
+	_, port, _ := strings.Cut(c.a.HTTPAddr().String(), ":")
+	if u1.Scheme != "http" || u1.Host != "claw-u1.localhost:"+port || u1.Path != "/chat" {
+		t.Fatalf("link %v", u1)
+	}
+	resp := get(u1, "")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/chat" {
+		t.Fatalf("redeem: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var cookie string
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "clawfleet_session" && ck.HttpOnly {
+			cookie = ck.Value
+		}
+	}
+	if cookie == "" {
+		t.Fatalf("no HttpOnly session cookie: %v", resp.Header["Set-Cookie"])
+	}
+	if r := get(u1, ""); r.StatusCode != http.StatusUnauthorized || len(r.Cookies()) != 0 {
+		t.Fatalf("replayed link: %d", r.StatusCode)
+	}
+	// The tenant has not reported running (the fake agent never does): the
+	// owner gets "starting", with Retry-After.
+	home := &url.URL{Scheme: "http", Host: u1.Host, Path: "/"}
+	if r := get(home, cookie); r.StatusCode != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("owner on a pending tenant: %d", r.StatusCode)
+	}
+	// u1's cookie on u2's gateway, and u2's link on u1's gateway.
+	other := &url.URL{Scheme: "http", Host: "claw-u2.localhost:" + port, Path: "/"}
+	if r := get(other, cookie); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("u1's cookie on u2's gateway: %d, want 403", r.StatusCode)
+	}
+	u2 := link("u2", nil)
+	u2.Host = u1.Host
+	if r := get(u2, ""); r.StatusCode != http.StatusUnauthorized || len(r.Cookies()) != 0 {
+		t.Fatalf("u2's link on u1's gateway: %d", r.StatusCode)
+	}
+	// Deleting the tenant ends the session.
+	if r := c.user(http.MethodDelete, "/api/tenants/me", "u1", nil); r.code != http.StatusAccepted && r.code != http.StatusOK {
+		t.Fatalf("delete: %d %s", r.code, r.body)
+	}
+	eventually(t, "the deleted tenant's route to go", 5*time.Second, func() bool {
+		r := get(home, cookie)
+		return r.StatusCode == http.StatusNotFound || r.StatusCode == http.StatusUnauthorized
+	})
+}

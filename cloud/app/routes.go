@@ -1,0 +1,91 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/router"
+	"github.com/clawfleet/clawfleet/cloud/store"
+)
+
+// routes resolves a slug to where its gateway runs: the tenant from the
+// store, the host's presence from the fleet.
+type routes struct {
+	st    *store.Store
+	fleet *fleet.Fleet
+}
+
+func (r routes) Route(ctx context.Context, slug string) (router.Route, error) {
+	t, err := r.st.GetTenantBySlug(ctx, slug)
+	if errors.Is(err, store.ErrNotFound) {
+		return router.Route{}, router.ErrUnknownTenant
+	}
+	if err != nil {
+		return router.Route{}, err
+	}
+	return router.Route{
+		TenantID: t.ID, Slug: t.Slug, Owner: t.OwnerID, HostID: t.HostID, Port: t.Port,
+		Status: t.Status, Desired: t.DesiredState, HostOnline: r.fleet.HostOnline(t.HostID),
+	}, nil
+}
+
+// newRouter builds the subdomain router; it reaches gateways through the
+// tunnels (or answers "unreachable" when tunnels are disabled).
+func (a *App) newRouter() (*router.Router, error) {
+	dial := func(context.Context, string, int) (net.Conn, error) {
+		return nil, errors.New("tunnels are disabled on this cloud (wg-addr is empty)")
+	}
+	local := ""
+	if a.tun != nil {
+		dial = a.tun.Dial
+		// A loopback client is attributed to the hub: an honest non-loopback
+		// address of the cloud, which OpenClaw needs to see.
+		local = a.tun.hub.Addr().String()
+	}
+	return router.New(router.Options{
+		Domain: a.cfg.Domain, Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Dial: dial,
+		Secure: a.secure(), LocalClientAddr: local, Logger: a.log, Registerer: a.reg,
+	})
+}
+
+// secure reports whether users reach the cloud over HTTPS.
+func (a *App) secure() bool {
+	return strings.HasPrefix(a.cfg.PublicURL, "https://")
+}
+
+// withRouter sends <slug>.<domain> requests to the router, the rest to the
+// API and dashboard.
+func withRouter(rt *router.Router, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := rt.Match(r.Host); ok {
+			rt.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// sweepAccess deletes used and expired access links and sessions hourly.
+func (a *App) sweepAccess(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := a.store.DeleteExpiredAccess(ctx, time.Now().UTC()); err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("sweeping expired access links failed", "err", err)
+			}
+		} else if n > 0 {
+			a.log.Debug("swept expired access links and sessions", "rows", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
