@@ -2,18 +2,28 @@
 //
 // The file is JSON (OpenClaw reads JSON5, of which JSON is a subset) and is
 // handed to the gateway through OPENCLAW_CONFIG_PATH. Key names follow
-// openclaw 2026.9.6 docs/gateway/config-gateway.md and docs/gateway/logging.md:
+// openclaw 2026.9.6 docs/gateway/config-gateway.md,
+// docs/gateway/trusted-proxy-auth.md and docs/gateway/logging.md. A tenant
+// in trusted-proxy mode (proto.GatewayAuthTrustedProxy, the default):
 //
 //	{
 //	  "gateway": {
 //	    "mode": "local",
 //	    "port": 18789,
-//	    "bind": "loopback",              // "lan" (0.0.0.0) inside a container
-//	    "auth": {"mode": "token", "token": "<spec.GatewayToken>"},
+//	    "bind": "custom",                  // "loopback" | "lan" (0.0.0.0, containers) | "custom"
+//	    "customBindHost": "10.231.0.2",    // with bind "custom" only
+//	    "trustedProxies": ["10.231.0.1"],  // the one source address the proxy path arrives from
+//	    "auth": {"mode": "trusted-proxy", "trustedProxy": {
+//	      "userHeader": "x-forwarded-user", "allowUsers": ["<spec.Owner>"],
+//	      "deviceAutoApprove": {"enabled": true}}},   // default scopes, never operator.admin
 //	    "controlUi": {"allowedOrigins": ["https://t.example.com"]}
 //	  },
 //	  "logging": {"file": "<per-tenant log file>"}
 //	}
+//
+// In token mode auth is {"mode": "token", "token": "<spec.GatewayToken>"}.
+// OpenClaw refuses to start in trusted-proxy mode while a token is
+// configured, so switching modes removes the other mode's keys.
 package gateway
 
 import (
@@ -22,8 +32,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"github.com/clawfleet/clawfleet/pkg/proto"
@@ -31,17 +43,31 @@ import (
 
 // Bind modes (gateway.bind).
 const (
-	BindLoopback = "loopback" // 127.0.0.1: the process runtime
+	BindLoopback = "loopback" // 127.0.0.1: the process runtime without a network namespace
 	BindLAN      = "lan"      // 0.0.0.0: inside a container, published to host loopback
+	BindCustom   = "custom"   // Options.CustomBindHost: the process runtime in a network namespace
 )
+
+// UserHeader is gateway.auth.trustedProxy.userHeader: proto.UserHeader as
+// OpenClaw writes header names.
+const UserHeader = "x-forwarded-user"
 
 // Options says where the gateway runs; the rest comes from the TenantSpec.
 type Options struct {
 	// Port is gateway.port: spec.Port for a process, the container port
 	// (18789) inside a container.
 	Port int
-	// Bind is BindLoopback or BindLAN.
+	// Bind is BindLoopback, BindLAN or BindCustom.
 	Bind string
+	// CustomBindHost is the address the gateway listens on with BindCustom.
+	CustomBindHost string
+	// TrustedProxies is gateway.trustedProxies: the source address(es) the
+	// proxy path (the agent's tunnel forwarder, the readiness probe)
+	// arrives from, as the gateway sees them. Required in trusted-proxy mode.
+	TrustedProxies []string
+	// AllowLoopback sets trustedProxy.allowLoopback: needed when the trusted
+	// proxy is 127.0.0.1, and then every local process is trusted.
+	AllowLoopback bool
 	// LogFile is logging.file, as the gateway sees the path.
 	LogFile string
 }
@@ -54,17 +80,35 @@ type Config struct {
 
 // GatewaySection is the "gateway" object.
 type GatewaySection struct {
-	Mode      string            `json:"mode"`
-	Port      int               `json:"port"`
-	Bind      string            `json:"bind"`
-	Auth      AuthSection       `json:"auth"`
-	ControlUI *ControlUISection `json:"controlUi,omitempty"`
+	Mode           string            `json:"mode"`
+	Port           int               `json:"port"`
+	Bind           string            `json:"bind"`
+	CustomBindHost string            `json:"customBindHost,omitempty"`
+	TrustedProxies []string          `json:"trustedProxies,omitempty"`
+	Auth           AuthSection       `json:"auth"`
+	ControlUI      *ControlUISection `json:"controlUi,omitempty"`
 }
 
 // AuthSection is "gateway.auth".
 type AuthSection struct {
-	Mode  string `json:"mode"`
-	Token string `json:"token"`
+	Mode         string               `json:"mode"`
+	Token        string               `json:"token,omitempty"`
+	TrustedProxy *TrustedProxySection `json:"trustedProxy,omitempty"`
+}
+
+// TrustedProxySection is "gateway.auth.trustedProxy".
+type TrustedProxySection struct {
+	UserHeader        string                   `json:"userHeader"`
+	AllowUsers        []string                 `json:"allowUsers"`
+	AllowLoopback     bool                     `json:"allowLoopback,omitempty"`
+	DeviceAutoApprove DeviceAutoApproveSection `json:"deviceAutoApprove"`
+}
+
+// DeviceAutoApproveSection is "gateway.auth.trustedProxy.deviceAutoApprove".
+// Scopes are left to OpenClaw's default (operator.read, write, approvals,
+// questions): never operator.admin.
+type DeviceAutoApproveSection struct {
+	Enabled bool `json:"enabled"`
 }
 
 // ControlUISection is "gateway.controlUi".
@@ -82,23 +126,57 @@ func Build(spec proto.TenantSpec, o Options) (Config, error) {
 	if o.Port < 1 || o.Port > 65535 {
 		return Config{}, fmt.Errorf("gateway config: port %d out of range", o.Port)
 	}
-	if o.Bind != BindLoopback && o.Bind != BindLAN {
+	switch o.Bind {
+	case BindLoopback, BindLAN:
+		if o.CustomBindHost != "" {
+			return Config{}, fmt.Errorf("gateway config: customBindHost with bind %q", o.Bind)
+		}
+	case BindCustom:
+		if a, err := netip.ParseAddr(o.CustomBindHost); err != nil || a.IsUnspecified() {
+			return Config{}, fmt.Errorf("gateway config: customBindHost %q is not a host address", o.CustomBindHost)
+		}
+	default:
 		return Config{}, fmt.Errorf("gateway config: bind %q", o.Bind)
 	}
 	if o.LogFile == "" {
 		return Config{}, errors.New("gateway config: a per-tenant log file is required")
 	}
-	if spec.GatewayToken == "" {
-		return Config{}, errors.New("gateway config: gateway token missing")
+	for _, p := range o.TrustedProxies {
+		if _, err := netip.ParseAddr(p); err != nil {
+			return Config{}, fmt.Errorf("gateway config: trusted proxy %q is not an address", p)
+		}
 	}
 	c := Config{
 		Gateway: GatewaySection{
-			Mode: "local",
-			Port: o.Port,
-			Bind: o.Bind,
-			Auth: AuthSection{Mode: "token", Token: spec.GatewayToken},
+			Mode:           "local",
+			Port:           o.Port,
+			Bind:           o.Bind,
+			CustomBindHost: o.CustomBindHost,
 		},
 		Logging: LoggingSection{File: o.LogFile},
+	}
+	switch spec.AuthMode() {
+	case proto.GatewayAuthTrustedProxy:
+		if spec.Owner == "" {
+			return Config{}, errors.New("gateway config: trusted-proxy auth needs the tenant's owner")
+		}
+		if len(o.TrustedProxies) == 0 {
+			return Config{}, errors.New("gateway config: trusted-proxy auth needs the proxy's source address")
+		}
+		c.Gateway.TrustedProxies = slices.Clone(o.TrustedProxies)
+		c.Gateway.Auth = AuthSection{Mode: proto.GatewayAuthTrustedProxy, TrustedProxy: &TrustedProxySection{
+			UserHeader:        UserHeader,
+			AllowUsers:        []string{spec.Owner},
+			AllowLoopback:     o.AllowLoopback,
+			DeviceAutoApprove: DeviceAutoApproveSection{Enabled: true},
+		}}
+	case proto.GatewayAuthToken:
+		if spec.GatewayToken == "" {
+			return Config{}, errors.New("gateway config: gateway token missing")
+		}
+		c.Gateway.Auth = AuthSection{Mode: proto.GatewayAuthToken, Token: spec.GatewayToken}
+	default:
+		return Config{}, fmt.Errorf("gateway config: auth mode %q", spec.AuthMode())
 	}
 	if len(spec.AllowedOrigins) > 0 {
 		c.Gateway.ControlUI = &ControlUISection{AllowedOrigins: append([]string(nil), spec.AllowedOrigins...)}
@@ -140,10 +218,23 @@ func Merge(existing []byte, spec proto.TenantSpec, o Options) ([]byte, error) {
 	gw["mode"] = c.Gateway.Mode
 	gw["port"] = c.Gateway.Port
 	gw["bind"] = c.Gateway.Bind
-	delete(gw, "customBindHost")
+	setOrDelete(gw, "customBindHost", c.Gateway.CustomBindHost, c.Gateway.CustomBindHost != "")
+	setOrDelete(gw, "trustedProxies", c.Gateway.TrustedProxies, len(c.Gateway.TrustedProxies) > 0)
 	auth := object(gw, "auth")
 	auth["mode"] = c.Gateway.Auth.Mode
-	auth["token"] = c.Gateway.Auth.Token
+	setOrDelete(auth, "token", c.Gateway.Auth.Token, c.Gateway.Auth.Token != "")
+	if tp := c.Gateway.Auth.TrustedProxy; tp != nil {
+		// Keys of trustedProxy we do not set (e.g. requiredHeaders) stay;
+		// deviceAutoApprove is replaced whole so no scope list (which could
+		// name operator.admin) survives.
+		o := object(auth, "trustedProxy")
+		o["userHeader"] = tp.UserHeader
+		o["allowUsers"] = tp.AllowUsers
+		setOrDelete(o, "allowLoopback", true, tp.AllowLoopback)
+		o["deviceAutoApprove"] = map[string]any{"enabled": tp.DeviceAutoApprove.Enabled}
+	} else {
+		delete(auth, "trustedProxy")
+	}
 	if c.Gateway.ControlUI != nil {
 		object(gw, "controlUi")["allowedOrigins"] = c.Gateway.ControlUI.AllowedOrigins
 	} else if cu, ok := gw["controlUi"].(map[string]any); ok {
@@ -160,6 +251,14 @@ func Merge(existing []byte, spec proto.TenantSpec, o Options) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
+func setOrDelete(m map[string]any, key string, v any, set bool) {
+	if set {
+		m[key] = v
+	} else {
+		delete(m, key)
+	}
+}
+
 func object(m map[string]any, key string) map[string]any {
 	if o, ok := m[key].(map[string]any); ok {
 		return o
@@ -173,7 +272,7 @@ func object(m map[string]any, key string) map[string]any {
 const maxConfigBytes = 1 << 20
 
 // Write brings the configuration file at path up to date for spec (see
-// Merge), atomically, mode 0600 (it holds the gateway token), owned by
+// Merge), atomically, mode 0600 (it may hold the gateway token), owned by
 // uid:gid when uid >= 0. The directory may be writable by the tenant: the
 // existing file is opened without following symlinks and replaced by a
 // rename, never written through. It reports whether the file changed.
