@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -243,7 +244,7 @@ func (d *Docker) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 			return fmt.Errorf("tenant %s: a container named %s exists that clawfleet does not manage; not touching it", spec.ID, name)
 		}
 	}
-	if err := d.prepareDir(spec); err != nil {
+	if err := d.prepareDir(ctx, spec); err != nil {
 		return fmt.Errorf("tenant %s: preparing its directory: %w", spec.ID, err)
 	}
 	if err := d.ensureVolume(ctx, spec.ID); err != nil {
@@ -289,7 +290,7 @@ func (d *Docker) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 
 // prepareDir makes <DataDir>/<id>/state (owned by the image user) and the
 // config file in it. <DataDir>/<id> itself stays the agent's.
-func (d *Docker) prepareDir(spec proto.TenantSpec) error {
+func (d *Docker) prepareDir(ctx context.Context, spec proto.TenantSpec) error {
 	dir := filepath.Join(d.opts.DataDir, spec.ID)
 	if err := mkdirNoFollow(dir, 0o700, -1, -1); err != nil {
 		return err
@@ -302,10 +303,41 @@ func (d *Docker) prepareDir(spec proto.TenantSpec) error {
 	if err := mkdirNoFollow(state, 0o700, uid, gid); err != nil {
 		return err
 	}
-	_, err := gateway.Write(filepath.Join(state, dockerConfigFile), spec, gateway.Options{
-		Port: d.opts.ContainerPort, Bind: gateway.BindLAN, LogFile: containerLogFile,
-	}, uid, gid)
+	o := gateway.Options{Port: d.opts.ContainerPort, Bind: gateway.BindLAN, LogFile: containerLogFile}
+	if spec.AuthMode() == proto.GatewayAuthTrustedProxy {
+		gw, err := d.bridgeGateway(ctx)
+		if err != nil {
+			return err
+		}
+		o.TrustedProxies = []string{gw}
+	}
+	_, err := gateway.Write(filepath.Join(state, dockerConfigFile), spec, o, uid, gid)
 	return err
+}
+
+// bridgeGateway returns the default bridge network's gateway address: the
+// source a gateway container sees for every connection from the host,
+// whether to its published 127.0.0.1 port (docker-proxy, or the hairpin NAT
+// without it) or to its own address. Other containers connect from their
+// own addresses, so trusting this one address trusts the host only.
+func (d *Docker) bridgeGateway(ctx context.Context) (string, error) {
+	var nw struct {
+		IPAM struct {
+			Config []struct{ Subnet, Gateway string }
+		}
+	}
+	if _, err := d.c.do(ctx, "GET", "/networks/bridge", nil, nil, &nw); err != nil {
+		return "", fmt.Errorf("inspecting the bridge network: %w", err)
+	}
+	for _, c := range nw.IPAM.Config {
+		if a, err := netip.ParseAddr(c.Gateway); err == nil && a.Is4() {
+			return a.String(), nil
+		}
+		if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() {
+			return p.Masked().Addr().Next().String(), nil
+		}
+	}
+	return "", errors.New("the bridge network has no IPv4 gateway")
 }
 
 func (d *Docker) ensureVolume(ctx context.Context, id string) error {
@@ -512,9 +544,13 @@ func (d *Docker) List(ctx context.Context) ([]Instance, error) {
 }
 
 func instanceOf(id string, ci *containerInspect) Instance {
-	in := Instance{TenantID: id, Restarts: ci.RestartCount}
+	in := Instance{TenantID: id, Restarts: ci.RestartCount, Isolation: IsolationContainer}
 	in.RestartGen, _ = strconv.ParseInt(ci.Config.Labels[LabelRestartGen], 10, 64)
 	in.Port, _ = strconv.Atoi(ci.Config.Labels[LabelPort])
+	// The published port, not the container's address: stable across
+	// container re-creation, and seen from the same source (the bridge
+	// gateway) by the gateway.
+	in.Upstream = net.JoinHostPort("127.0.0.1", strconv.Itoa(in.Port))
 	s := ci.State
 	switch {
 	case s.Running && !s.Restarting:

@@ -57,8 +57,12 @@ func TestDockerRuntime(t *testing.T) {
 	if err := d.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, a.Port, 30*time.Second)
-	code, body, err := get(a.Port, "/")
+	upA := upstream(t, d, a.ID)
+	if upA != "127.0.0.1:"+strconv.Itoa(a.Port) {
+		t.Fatalf("upstream %s", upA)
+	}
+	waitReady(t, upA, 30*time.Second)
+	code, body, err := get(upA, "/", proxied...)
 	if err != nil || code != 200 || !strings.Contains(body, "clawfleet stand-in gateway") || !strings.Contains(body, a.ID) {
 		t.Fatalf("/ = %d %q %v", code, body, err)
 	}
@@ -109,7 +113,7 @@ func TestDockerRuntime(t *testing.T) {
 	}
 	// Config and state in the tenant's volume (host dir), writable by uid 1000.
 	gc, err := gateway.Read(filepath.Join(dataDir, a.ID, "state", dockerConfigFile))
-	if err != nil || gc.Gateway.Bind != "lan" || gc.Gateway.Port != 18789 || gc.Gateway.Auth.Token != a.GatewayToken || gc.Logging.File != containerLogFile {
+	if err != nil || gc.Gateway.Bind != "lan" || gc.Gateway.Port != 18789 || gc.Gateway.Auth.Mode != proto.GatewayAuthTrustedProxy || len(gc.Gateway.TrustedProxies) != 1 || gc.Logging.File != containerLogFile {
 		t.Fatalf("config: %+v %v", gc, err)
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, a.ID, "state", "standin-started")); err != nil {
@@ -121,7 +125,7 @@ func TestDockerRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in, ok := find(list, a.ID); !ok || in.State != proto.TenantStarting || in.Port != a.Port || in.StartedAtMs == 0 {
+	if in, ok := find(list, a.ID); !ok || in.State != proto.TenantStarting || in.Port != a.Port || in.StartedAtMs == 0 || in.Isolation != IsolationContainer {
 		t.Fatalf("List: %+v", list)
 	}
 	if _, ok := find(list, foreign); ok {
@@ -164,7 +168,7 @@ func TestDockerRuntime(t *testing.T) {
 	if raw["Id"] == id0 {
 		t.Fatal("restartGen bump kept the container")
 	}
-	waitReady(t, a.Port, 30*time.Second)
+	waitReady(t, upA, 30*time.Second)
 	list, _ = d.List(ctx)
 	if in, _ := find(list, a.ID); in.RestartGen != 3 {
 		t.Fatalf("after restartGen bump: %+v", in)
@@ -179,7 +183,7 @@ func TestDockerRuntime(t *testing.T) {
 	if err := d.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	waitDown(t, a.Port, 10*time.Second)
+	waitDown(t, upA, 10*time.Second)
 	list, _ = d.List(ctx)
 	if in, _ := find(list, a.ID); in.State != proto.TenantStopped {
 		t.Fatalf("stopped: %+v", in)

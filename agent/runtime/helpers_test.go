@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -107,16 +109,46 @@ func testSpec(id string, port int) proto.TenantSpec {
 	}
 }
 
-// get fetches http://127.0.0.1:port/path and returns status and body.
-func get(port int, path string) (int, string, error) {
+// testPool is the network namespace pool of the runtime tests, apart from
+// the default one an agent on this host may use.
+const testPool = "10.232.0.0/16"
+
+// get fetches http://addr/path as the tunnel forwarder would (from the
+// gateway's trusted proxy address) with the given headers ("Name: value").
+func get(addr, path string, headers ...string) (int, string, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(k, strings.TrimSpace(v))
+	}
 	c := &http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), nil
+}
+
+// proxied are the headers the cloud's router sends for user u1.
+var proxied = []string{proto.UserHeader + ": u1", "X-Forwarded-For: 203.0.113.7", "X-Forwarded-Proto: https", "X-Forwarded-Host: t.example.com"}
+
+// upstream returns the instance's upstream as List reports it.
+func upstream(t *testing.T, rt Runtime, id string) string {
+	t.Helper()
+	list, err := rt.List(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, ok := find(list, id)
+	if !ok || in.Upstream == "" {
+		t.Fatalf("%s: no upstream in %+v", id, list)
+	}
+	return in.Upstream
 }
 
 // waitFor polls cond every 100 ms until it returns nil or timeout passes.
@@ -133,10 +165,12 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error
 	t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
 }
 
-func waitReady(t *testing.T, port int, timeout time.Duration) {
+// waitReady probes like the agent: /readyz at the upstream, naming a
+// non-loopback client.
+func waitReady(t *testing.T, addr string, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, fmt.Sprintf("/readyz on port %d", port), func() error {
-		code, _, err := get(port, "/readyz")
+	waitFor(t, timeout, fmt.Sprintf("/readyz at %s", addr), func() error {
+		code, _, err := get(addr, "/readyz", "X-Forwarded-For: "+ProbeForwardedFor)
 		if err != nil {
 			return err
 		}
@@ -147,10 +181,10 @@ func waitReady(t *testing.T, port int, timeout time.Duration) {
 	})
 }
 
-func waitDown(t *testing.T, port int, timeout time.Duration) {
+func waitDown(t *testing.T, addr string, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, fmt.Sprintf("port %d to close", port), func() error {
-		if _, _, err := get(port, "/healthz"); err == nil {
+	waitFor(t, timeout, fmt.Sprintf("%s to close", addr), func() error {
+		if _, _, err := get(addr, "/healthz"); err == nil {
 			return fmt.Errorf("still answering")
 		}
 		return nil
@@ -181,4 +215,20 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// removeNetns deletes the network namespaces a process runtime with this
+// data directory may have left (tests end without purging every tenant).
+func removeNetns(t *testing.T, dataDir string) {
+	t.Cleanup(func() {
+		abs, _ := filepath.Abs(dataDir)
+		sum := sha256.Sum256([]byte(abs))
+		prefix := "cf-" + hex.EncodeToString(sum[:2]) + "-"
+		entries, _ := os.ReadDir(netnsDir)
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), prefix) {
+				exec.Command("ip", "netns", "del", e.Name()).Run()
+			}
+		}
+	})
 }

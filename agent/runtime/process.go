@@ -49,6 +49,12 @@ type ProcessOptions struct {
 	// StopTimeout is how long a gateway gets between SIGTERM and SIGKILL
 	// (default 10 s).
 	StopTimeout time.Duration
+	// Network is how gateways are isolated: NetworkAuto (""), IsolationNetns
+	// (required: NewProcess fails without it) or IsolationLoopback.
+	Network string
+	// NetnsPool is the IPv4 pool of the tenants' /30 networks
+	// (DefaultNetnsPool when empty).
+	NetnsPool string
 	// Logger receives the runtime's logs; nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -98,12 +104,25 @@ var (
 //     so CPU and pids are not limited in the fallback.
 //   - All tenants share RunAsUID: the process runtime does not isolate
 //     tenants from each other's files; use the docker runtime for that.
+//   - Network (IsolationNetns, when root): each gateway runs in its own
+//     network namespace cf-<tag>-<tenant id suffix>, joined to the host by
+//     a veth pair on a /30 of NetnsPool chosen by the port (see
+//     netnsNet.plan). The gateway listens on the namespace side (.2) only
+//     and trusts only the host side (.1) as its proxy: the agent's tunnel
+//     forwarder and readiness probe connect from there, while another
+//     tenant's gateway, in its own namespace, can only connect from its own
+//     .2 (tenant-to-tenant forwarding is also dropped where iptables
+//     exists). Egress is routed and masqueraded through the host. Without
+//     root or iproute2 (IsolationLoopback) gateways listen on 127.0.0.1 and
+//     trust it with trustedProxy.allowLoopback, so every local process is
+//     trusted; NewProcess warns.
 type Process struct {
 	opts    ProcessOptions
 	log     *slog.Logger
 	uid     int // -1: do not switch
 	gid     int
-	cg      *cgroups // nil: rlimit fallback
+	cg      *cgroups  // nil: rlimit fallback
+	nets    *netnsNet // nil: IsolationLoopback
 	mu      sync.Mutex
 	tenants map[string]*procTenant
 	closed  bool
@@ -195,8 +214,104 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 	} else {
 		p.log.Warn("cgroups disabled; limiting gateways with rlimits and a Node heap cap only (no CPU or pids limit)")
 	}
+	switch opts.Network {
+	case "", NetworkAuto, IsolationNetns:
+		nets, err := newNetnsNet(opts.NetnsPool, opts.DataDir, p.log)
+		if err != nil {
+			if opts.Network == IsolationNetns {
+				return nil, fmt.Errorf("process runtime: network namespaces: %w", err)
+			}
+			p.log.Warn("no network namespaces for gateways ("+err.Error()+"): they listen on 127.0.0.1 and trust it as their proxy (trustedProxy.allowLoopback), so EVERY LOCAL PROCESS can reach any gateway as its owner; run the agent as root with iproute2 and util-linux (nsenter, setpriv) to isolate them", "isolation", IsolationLoopback)
+		} else {
+			p.nets = nets
+			p.log.Info("gateways run in their own network namespaces", "isolation", IsolationNetns, "pool", nets.pool, "iptables", nets.iptables != "")
+		}
+	case IsolationLoopback:
+		p.log.Warn("network namespaces disabled: gateways listen on 127.0.0.1 and trust it as their proxy (trustedProxy.allowLoopback), so EVERY LOCAL PROCESS can reach any gateway as its owner", "isolation", IsolationLoopback)
+	default:
+		return nil, fmt.Errorf("process runtime: network %q: use %s, %s or %s", opts.Network, NetworkAuto, IsolationNetns, IsolationLoopback)
+	}
 	p.killLeftovers()
+	if p.nets != nil {
+		p.nets.cleanup(func(id string) bool {
+			_, err := os.Stat(filepath.Join(opts.DataDir, id, procMetaFile))
+			return err == nil
+		})
+	}
 	return p, nil
+}
+
+// Isolation is IsolationNetns or IsolationLoopback.
+func (p *Process) Isolation() string {
+	if p.nets != nil {
+		return IsolationNetns
+	}
+	return IsolationLoopback
+}
+
+// network returns the gateway's network: its namespace (netns isolation
+// only), the gateway config's bind options and the address the proxy path
+// dials.
+func (p *Process) network(spec proto.TenantSpec) (*tenantNet, gateway.Options, string, error) {
+	o := gateway.Options{Port: spec.Port, LogFile: filepath.Join(p.tenantDir(spec.ID), procLogFile)}
+	port := strconv.Itoa(spec.Port)
+	if p.nets == nil {
+		o.Bind, o.TrustedProxies, o.AllowLoopback = gateway.BindLoopback, []string{"127.0.0.1"}, true
+		return nil, o, net.JoinHostPort("127.0.0.1", port), nil
+	}
+	tn, err := p.nets.plan(spec.ID, spec.Port)
+	if err != nil {
+		return nil, o, "", err
+	}
+	o.Bind, o.CustomBindHost, o.TrustedProxies = gateway.BindCustom, tn.gw.String(), []string{tn.host.String()}
+	return &tn, o, net.JoinHostPort(tn.gw.String(), port), nil
+}
+
+// netCollision fails when another tenant of this runtime (running or
+// stopped, or known only from its directory) would get the same /30 as
+// spec. A tenant whose own Ensure failed holds none.
+func (p *Process) netCollision(spec proto.TenantSpec, tn *tenantNet) error {
+	if tn == nil {
+		return nil
+	}
+	clash := func(id string, port int) error {
+		if id != spec.ID && port/proto.PortSpacing == tn.index {
+			return fmt.Errorf("%w: port %d gives tenant network %d, already taken by tenant %s (port %d)", ErrPortInUse, spec.Port, tn.index, id, port)
+		}
+		return nil
+	}
+	ts := p.snapshot()
+	for _, t := range ts {
+		if t.id == spec.ID {
+			continue
+		}
+		t.mu.Lock()
+		port, failed := t.spec.Port, t.startErr != ""
+		t.mu.Unlock()
+		if failed { // holds no network (e.g. refused for this very clash)
+			continue
+		}
+		if err := clash(t.id, port); err != nil {
+			return err
+		}
+	}
+	entries, _ := os.ReadDir(p.opts.DataDir)
+	for _, e := range entries {
+		if e.Name() == spec.ID || p.tenant(e.Name(), false) != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(p.opts.DataDir, e.Name(), procMetaFile))
+		if err != nil {
+			continue
+		}
+		var m procMeta
+		if json.Unmarshal(b, &m) == nil {
+			if err := clash(e.Name(), m.Port); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func runAsIDs(uid, gid int) (int, int) {
@@ -250,8 +365,15 @@ func (p *Process) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 	t.op.Lock()
 	defer t.op.Unlock()
 
-	if err := p.prepareDir(spec); err != nil {
+	tn, gwOpts, _, err := p.network(spec)
+	if err != nil {
+		return p.ensureFailed(t, spec, fmt.Errorf("tenant %s: %w", spec.ID, err))
+	}
+	if err := p.prepareDir(spec, gwOpts); err != nil {
 		return p.ensureFailed(t, spec, fmt.Errorf("tenant %s: preparing its directory: %w", spec.ID, err))
+	}
+	if err := p.netCollision(spec, tn); err != nil {
+		return p.ensureFailed(t, spec, fmt.Errorf("tenant %s: %w", spec.ID, err))
 	}
 	key := p.configKey(spec)
 	t.mu.Lock()
@@ -291,7 +413,12 @@ func (p *Process) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 		t.run = nil
 		t.mu.Unlock()
 	}
-	if err := checkPorts(spec.Port); err != nil {
+	if tn != nil {
+		// The gateway's ports are its namespace's own; only its network matters.
+		if err := p.nets.ensure(*tn); err != nil {
+			return p.ensureFailed(t, spec, fmt.Errorf("tenant %s: %w", spec.ID, err))
+		}
+	} else if err := checkPorts(spec.Port); err != nil {
 		return p.ensureFailed(t, spec, fmt.Errorf("tenant %s: %w", spec.ID, err))
 	}
 	run = &procRun{stopCh: make(chan struct{}), done: make(chan struct{}), exits: make(chan exitEvent, 1)}
@@ -302,7 +429,7 @@ func (p *Process) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 	t.run, t.spec, t.configKey, t.startErr = run, spec, key, ""
 	t.mu.Unlock()
 	go p.supervise(t, spec, run)
-	p.log.Info("gateway started", "tenant", spec.ID, "port", spec.Port, "pid", run.pid, "restartGen", spec.RestartGen)
+	p.log.Info("gateway started", "tenant", spec.ID, "port", spec.Port, "pid", run.pid, "restartGen", spec.RestartGen, "isolation", p.Isolation(), "listen", gwOpts.CustomBindHost, "trustedProxies", gwOpts.TrustedProxies)
 	return p.writeMeta(spec)
 }
 
@@ -344,7 +471,7 @@ func checkPorts(base int) error {
 // prepareDir creates the tenant directory and writes its config file. The
 // directory is owned by the tenant's uid (OpenClaw rewrites its config with
 // a rename in that directory), so nothing here follows symlinks in it.
-func (p *Process) prepareDir(spec proto.TenantSpec) error {
+func (p *Process) prepareDir(spec proto.TenantSpec, o gateway.Options) error {
 	dir := p.tenantDir(spec.ID)
 	if err := mkdirNoFollow(dir, 0o700, p.uid, p.gid); err != nil {
 		return err
@@ -354,9 +481,7 @@ func (p *Process) prepareDir(spec proto.TenantSpec) error {
 			return err
 		}
 	}
-	_, err := gateway.Write(filepath.Join(dir, procConfigFile), spec, gateway.Options{
-		Port: spec.Port, Bind: gateway.BindLoopback, LogFile: filepath.Join(dir, procLogFile),
-	}, p.uid, p.gid)
+	_, err := gateway.Write(filepath.Join(dir, procConfigFile), spec, o, p.uid, p.gid)
 	return err
 }
 
@@ -406,12 +531,22 @@ func (p *Process) spawn(t *procTenant, spec proto.TenantSpec, run *procRun) erro
 		return fmt.Errorf("stdout log: %w", err)
 	}
 	defer out.Close()
-	cmd := exec.Command(p.opts.OpenClawBin, "gateway", "--port", strconv.Itoa(spec.Port))
+	argv := []string{p.opts.OpenClawBin, "gateway", "--port", strconv.Itoa(spec.Port)}
+	tn, _, _, err := p.network(spec)
+	if err != nil {
+		return err
+	}
+	if tn != nil {
+		// nsenter (as root) joins the namespace, setpriv drops to the
+		// tenant's uid; both exec, so the pid stays the gateway's.
+		argv = p.nets.command(*tn, p.uid, p.gid, argv)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = filepath.Join(dir, procHomeDir)
 	cmd.Env = p.env(spec)
 	cmd.Stdout, cmd.Stderr = out, out
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if p.uid >= 0 {
+	if p.uid >= 0 && tn == nil {
 		attr.Credential = &syscall.Credential{Uid: uint32(p.uid), Gid: uint32(p.gid), Groups: []uint32{}}
 	}
 	if p.cg != nil {
@@ -433,7 +568,11 @@ func (p *Process) spawn(t *procTenant, spec proto.TenantSpec, run *procRun) erro
 	if run.stopping {
 		return errors.New("stopping")
 	}
-	fmt.Fprintf(out, "--- clawfleet: starting %s gateway --port %d at %s\n", p.opts.OpenClawBin, spec.Port, time.Now().UTC().Format(time.RFC3339))
+	where := "on 127.0.0.1"
+	if tn != nil {
+		where = "in network namespace " + tn.ns + " on " + tn.gw.String()
+	}
+	fmt.Fprintf(out, "--- clawfleet: starting %s gateway --port %d %s at %s\n", p.opts.OpenClawBin, spec.Port, where, time.Now().UTC().Format(time.RFC3339))
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(out, "--- clawfleet: start failed: %v\n", err)
 		return err
@@ -605,6 +744,9 @@ func (p *Process) Remove(ctx context.Context, tenantID string) error {
 	if p.cg != nil {
 		p.cg.remove(tenantID)
 	}
+	if p.nets != nil {
+		p.nets.remove(tenantID)
+	}
 	err := os.Remove(filepath.Join(p.tenantDir(tenantID), procMetaFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -620,19 +762,25 @@ func (p *Process) Purge(ctx context.Context, tenantID string) error {
 	return os.RemoveAll(p.tenantDir(tenantID))
 }
 
+// snapshot returns the tenants known in memory.
+func (p *Process) snapshot() []*procTenant {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ts := make([]*procTenant, 0, len(p.tenants))
+	for _, t := range p.tenants {
+		ts = append(ts, t)
+	}
+	return ts
+}
+
 // List implements Runtime: tenants known in memory plus tenant directories
 // with an instance file (those of a previous agent: stopped).
 func (p *Process) List(ctx context.Context) ([]Instance, error) {
 	seen := map[string]bool{}
 	var out []Instance
-	p.mu.Lock()
-	ts := make([]*procTenant, 0, len(p.tenants))
-	for _, t := range p.tenants {
-		ts = append(ts, t)
-	}
-	p.mu.Unlock()
+	ts := p.snapshot()
 	for _, t := range ts {
-		out = append(out, t.instance())
+		out = append(out, p.withNet(t.instance()))
 		seen[t.id] = true
 	}
 	entries, err := os.ReadDir(p.opts.DataDir)
@@ -650,9 +798,20 @@ func (p *Process) List(ctx context.Context) ([]Instance, error) {
 		}
 		var m procMeta
 		_ = json.Unmarshal(b, &m)
-		out = append(out, Instance{TenantID: id, State: proto.TenantStopped, RestartGen: m.RestartGen, Port: m.Port})
+		out = append(out, p.withNet(Instance{TenantID: id, State: proto.TenantStopped, RestartGen: m.RestartGen, Port: m.Port}))
 	}
 	return out, nil
+}
+
+// withNet fills in the instance's isolation and upstream.
+func (p *Process) withNet(in Instance) Instance {
+	in.Isolation = p.Isolation()
+	if in.Port > 0 {
+		if _, _, up, err := p.network(proto.TenantSpec{ID: in.TenantID, Port: in.Port}); err == nil {
+			in.Upstream = up
+		}
+	}
+	return in
 }
 
 func (t *procTenant) instance() Instance {
@@ -705,7 +864,8 @@ func (p *Process) Logs(ctx context.Context, tenantID string, tail int) ([]string
 }
 
 // Close implements Runtime: every gateway is stopped (they are children of
-// the agent and would die with it anyway).
+// the agent and would die with it anyway), and its network namespace
+// removed (the next agent makes it again; one left by a crash is reused).
 func (p *Process) Close() error {
 	p.mu.Lock()
 	p.closed = true
@@ -720,10 +880,16 @@ func (p *Process) Close() error {
 		run := t.run
 		t.run = nil
 		t.mu.Unlock()
-		if run != nil {
-			wg.Add(1)
-			go func() { defer wg.Done(); p.stopRun(run) }()
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if run != nil {
+				p.stopRun(run)
+			}
+			if p.nets != nil {
+				p.nets.remove(t.id)
+			}
+		}()
 	}
 	wg.Wait()
 	return nil

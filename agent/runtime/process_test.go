@@ -49,8 +49,9 @@ func TestProcessRuntime(t *testing.T) {
 
 	bin := standinBin(t)
 	dataDir := filepath.Join(worldDir(t), "tenants")
+	removeNetns(t, dataDir)
 	newP := func() *Process {
-		p, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 3 * time.Second, Logger: testLogger(t)})
+		p, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 3 * time.Second, NetnsPool: testPool, Logger: testLogger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,8 +77,10 @@ func TestProcessRuntime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitReady(t, portA, 10*time.Second)
-	waitReady(t, portB, 10*time.Second)
+	upA, upB := upstream(t, p, a.ID), upstream(t, p, b.ID)
+	up := map[string]string{a.ID: upA, b.ID: upB}
+	waitReady(t, upA, 10*time.Second)
+	waitReady(t, upB, 10*time.Second)
 
 	// Separate directories, config files, ports, identities.
 	for _, s := range []proto.TenantSpec{a, b} {
@@ -86,7 +89,8 @@ func TestProcessRuntime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Gateway.Port != s.Port || cfg.Gateway.Bind != "loopback" || cfg.Gateway.Auth.Token != s.GatewayToken || cfg.Logging.File != filepath.Join(dir, procLogFile) {
+		wantBind := map[string]string{IsolationNetns: gateway.BindCustom, IsolationLoopback: gateway.BindLoopback}[p.Isolation()]
+		if cfg.Gateway.Port != s.Port || cfg.Gateway.Bind != wantBind || cfg.Gateway.Auth.Mode != proto.GatewayAuthTrustedProxy || cfg.Gateway.Auth.Token != "" || cfg.Logging.File != filepath.Join(dir, procLogFile) {
 			t.Fatalf("%s: config %+v", s.ID, cfg)
 		}
 		st, err := os.Stat(filepath.Join(dir, procConfigFile))
@@ -96,7 +100,7 @@ func TestProcessRuntime(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, procStateDir, "standin-started")); err != nil {
 			t.Fatalf("%s: gateway did not use its state dir: %v", s.ID, err)
 		}
-		code, body, err := get(s.Port, "/")
+		code, body, err := get(up[s.ID], "/", proxied...)
 		if err != nil || code != 200 || !strings.Contains(body, "clawfleet stand-in gateway") || !strings.Contains(body, s.ID) {
 			t.Fatalf("%s: / = %d %q %v", s.ID, code, body, err)
 		}
@@ -121,7 +125,7 @@ func TestProcessRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in, ok := find(list, a.ID); !ok || in.State != proto.TenantStarting || in.Port != portA || in.StartedAtMs == 0 || in.Restarts != 0 {
+	if in, ok := find(list, a.ID); !ok || in.State != proto.TenantStarting || in.Port != portA || in.StartedAtMs == 0 || in.Restarts != 0 || in.Isolation != p.Isolation() {
 		t.Fatalf("List: %+v", list)
 	}
 
@@ -141,7 +145,7 @@ func TestProcessRuntime(t *testing.T) {
 		}
 		return nil
 	})
-	waitReady(t, portA, 10*time.Second)
+	waitReady(t, upA, 10*time.Second)
 	list, _ = p.List(ctx)
 	if in, _ := find(list, a.ID); in.State != proto.TenantStarting {
 		t.Fatalf("after one crash: %+v", in)
@@ -156,7 +160,7 @@ func TestProcessRuntime(t *testing.T) {
 	if np := readPid(t, dataDir, b.ID); np == pidB || np == 0 {
 		t.Fatalf("restartGen bump: pid %d → %d", pidB, np)
 	}
-	waitReady(t, portB, 10*time.Second)
+	waitReady(t, upB, 10*time.Second)
 	list, _ = p.List(ctx)
 	if in, _ := find(list, b.ID); in.RestartGen != 7 || in.Restarts != 0 {
 		t.Fatalf("after restartGen bump: %+v", in)
@@ -183,15 +187,21 @@ func TestProcessRuntime(t *testing.T) {
 		t.Fatalf("logs of unknown tenant: %v", err)
 	}
 
-	// Busy port: a clear error, reported as failed.
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Busy port (loopback: the host's port; netns: another tenant's
+	// network): a clear error, reported as failed.
+	var c proto.TenantSpec
+	if p.Isolation() == IsolationLoopback {
+		busy, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer busy.Close()
+		c = testSpec("ten_charlie003", busy.Addr().(*net.TCPAddr).Port)
+	} else {
+		c = testSpec("ten_charlie003", portA+1) // same /30 as A
 	}
-	defer busy.Close()
-	c := testSpec("ten_charlie003", busy.Addr().(*net.TCPAddr).Port)
 	err = p.Ensure(ctx, c)
-	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "already in use") {
+	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "already") {
 		t.Fatalf("busy port: %v", err)
 	}
 	list, _ = p.List(ctx)
@@ -204,7 +214,7 @@ func TestProcessRuntime(t *testing.T) {
 	if err := p.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	waitDown(t, portA, 5*time.Second)
+	waitDown(t, upA, 5*time.Second)
 	if processAlive(readPid(t, dataDir, a.ID)) {
 		t.Fatal("pid file still names a live process after stop")
 	}
@@ -216,7 +226,7 @@ func TestProcessRuntime(t *testing.T) {
 	// Agent restart: a new Process finds the tenants from their directories.
 	p.Close()
 	closed = true
-	waitDown(t, portB, 5*time.Second)
+	waitDown(t, upB, 5*time.Second)
 	p = newP()
 	closed = false
 	list, err = p.List(ctx)
@@ -235,13 +245,13 @@ func TestProcessRuntime(t *testing.T) {
 	if err := p.Ensure(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, portB, 10*time.Second)
+	waitReady(t, upB, 10*time.Second)
 
 	// Remove keeps data but forgets the instance; Purge deletes the data.
 	if err := p.Remove(ctx, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitDown(t, portB, 5*time.Second)
+	waitDown(t, upB, 5*time.Second)
 	if _, err := os.Stat(filepath.Join(dataDir, b.ID, procStateDir)); err != nil {
 		t.Fatal("Remove deleted data")
 	}
@@ -273,7 +283,8 @@ func TestProcessCrashLoop(t *testing.T) {
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho crashing on purpose >&2\nexit 3\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: filepath.Join(dir, "tenants"), Logger: testLogger(t)})
+	removeNetns(t, filepath.Join(dir, "tenants"))
+	p, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: filepath.Join(dir, "tenants"), NetnsPool: testPool, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +335,8 @@ func TestProcessKillsLeftovers(t *testing.T) {
 	other := start("ten_leftover02", false)
 	done := make(chan error, 1)
 	go func() { done <- ours.Wait() }()
-	p, err := NewProcess(ProcessOptions{OpenClawBin: standinBin(t), DataDir: dataDir, StopTimeout: 2 * time.Second, Logger: testLogger(t)})
+	removeNetns(t, dataDir)
+	p, err := NewProcess(ProcessOptions{OpenClawBin: standinBin(t), DataDir: dataDir, StopTimeout: 2 * time.Second, NetnsPool: testPool, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ package runtime
 import (
 	"context"
 	"errors"
+	"net"
+	"strconv"
 
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
@@ -23,8 +25,53 @@ type Instance struct {
 	// RestartGen is the spec's RestartGen the instance was started with.
 	RestartGen  int64
 	StartedAtMs int64
-	// Port is the host port the gateway answers on (for the readiness probe).
+	// Port is the tenant's port (spec.Port): the gateway's port, and the
+	// port the host's tunnel forwards for it.
 	Port int
+	// Upstream is host:port where the gateway answers from this host, for
+	// the tunnel forwarder and the readiness probe: the namespace side of
+	// its veth (process runtime, IsolationNetns), 127.0.0.1:Port (process
+	// runtime without namespaces, docker's published port). A connection
+	// from this host to Upstream arrives from the gateway's trusted proxy
+	// address, so the caller must set proto.UserHeader itself (and a
+	// non-loopback X-Forwarded-For) and never pass a client's.
+	Upstream string
+	// Isolation is how the gateway is kept from other tenants:
+	// IsolationNetns, IsolationLoopback or IsolationContainer.
+	Isolation string
+}
+
+// Network isolation modes of the process runtime (ProcessOptions.Network,
+// Instance.Isolation).
+const (
+	// NetworkAuto: IsolationNetns when the agent is root and ip, nsenter and
+	// setpriv work, else IsolationLoopback (with a warning).
+	NetworkAuto = "auto"
+	// IsolationNetns: each gateway in its own network namespace, listening
+	// on its own veth address; only the host side of its veth is trusted.
+	IsolationNetns = "netns"
+	// IsolationLoopback: gateways on the host's loopback, 127.0.0.1 trusted
+	// with trustedProxy.allowLoopback: every local process is trusted.
+	IsolationLoopback = "loopback"
+	// IsolationContainer: the docker runtime (the bridge gateway is trusted).
+	IsolationContainer = "container"
+)
+
+// ProbeForwardedFor is the X-Forwarded-For the agent's readiness probe sends
+// to a gateway in trusted-proxy mode. OpenClaw answers /readyz with 403
+// (proxy_attribution_required) to a request from its trusted proxy that does
+// not name a non-loopback client; 192.0.2.1 (TEST-NET-1, RFC 5737) is never
+// a real client, needs no tunnel (the hub address is unknown until the cloud
+// sends the tunnel config) and marks the probe's lines in the gateway's logs.
+const ProbeForwardedFor = "192.0.2.1"
+
+// UpstreamOf returns in.Upstream, or 127.0.0.1:Port for a runtime that
+// sets none.
+func UpstreamOf(in Instance) string {
+	if in.Upstream != "" {
+		return in.Upstream
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(in.Port))
 }
 
 // Runtime runs tenant gateways. Every method is idempotent and safe to call

@@ -1,0 +1,317 @@
+//go:build linux
+
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+// DefaultNetnsPool is the address pool of the process runtime's per-tenant
+// /30 networks.
+const DefaultNetnsPool = "10.231.0.0/16"
+
+// netnsDir is where `ip netns` keeps its named namespaces.
+const netnsDir = "/run/netns"
+
+// tenantNet is one tenant's network: a namespace and a veth pair on a /30
+// (host side .1 = the trusted proxy, namespace side .2 = the gateway).
+type tenantNet struct {
+	ns       string     // namespace name (file in /run/netns)
+	hostIf   string     // veth end on the host
+	nsIf     string     // veth end in the namespace
+	host, gw netip.Addr // .1 and .2
+	index    int        // the /30's index in the pool
+}
+
+// netnsNet manages the tenants' namespaces. Names carry a tag derived from
+// the data directory, so two agents (or test runs) on one host never touch
+// each other's namespaces.
+type netnsNet struct {
+	pool     netip.Prefix
+	tag      string // 4 hex digits
+	ip       string // path of ip(8)
+	nsenter  string
+	setpriv  string
+	iptables string // "" when not available
+	log      *slog.Logger
+}
+
+// newNetnsNet checks that network namespaces can be made here (root, ip,
+// nsenter, setpriv, a throw-away namespace) and sets up forwarding.
+func newNetnsNet(pool, dataDir string, log *slog.Logger) (*netnsNet, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the agent is not root")
+	}
+	if pool == "" {
+		pool = DefaultNetnsPool
+	}
+	pf, err := netip.ParsePrefix(pool)
+	if err != nil || !pf.Addr().Is4() || pf.Bits() > 30 {
+		return nil, fmt.Errorf("network namespace pool %q: want an IPv4 prefix of /30 or larger", pool)
+	}
+	n := &netnsNet{pool: pf.Masked(), log: log}
+	sum := sha256.Sum256([]byte(dataDir))
+	n.tag = hex.EncodeToString(sum[:2])
+	for _, t := range []struct {
+		p    *string
+		name string
+	}{{&n.ip, "ip"}, {&n.nsenter, "nsenter"}, {&n.setpriv, "setpriv"}} {
+		if *t.p, err = lookTool(t.name); err != nil {
+			return nil, err
+		}
+	}
+	probe := "cfprobe-" + n.tag
+	_ = n.run("netns", "del", probe)
+	if err := n.run("netns", "add", probe); err != nil {
+		return nil, fmt.Errorf("cannot create a network namespace: %w", err)
+	}
+	_ = n.run("netns", "del", probe)
+	if p, err := lookTool("iptables"); err == nil {
+		n.iptables = p
+	}
+	n.setupForwarding()
+	return n, nil
+}
+
+func lookTool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found", name)
+}
+
+func (n *netnsNet) run(args ...string) error {
+	_, err := n.output(args...)
+	return err
+}
+
+func (n *netnsNet) output(args ...string) ([]byte, error) {
+	return runTool(n.ip, args...)
+}
+
+func runTool(bin string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s %s: %v: %s", filepath.Base(bin), strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.Bytes(), nil
+}
+
+// Interface prefixes; iptables matches them with "cfv+" and "cfp+".
+const (
+	hostIfPrefix = "cfv"
+	nsIfPrefix   = "cfp"
+)
+
+// plan returns the network of a tenant: its /30 is the port's index
+// (port / PortSpacing, unique for non-overlapping port ranges) in the pool.
+func (n *netnsNet) plan(id string, port int) (tenantNet, error) {
+	idx := port / proto.PortSpacing
+	if (idx+1)*4 > 1<<(32-n.pool.Bits()) {
+		return tenantNet{}, fmt.Errorf("port %d needs /30 number %d, beyond the network namespace pool %s", port, idx, n.pool)
+	}
+	base := n.pool.Addr().As4()
+	v := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	v += uint32(idx) * 4
+	addr := func(off uint32) netip.Addr {
+		x := v + off
+		return netip.AddrFrom4([4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)})
+	}
+	suffix := n.tag + strconv.Itoa(idx) // at most 4+4 characters: names stay within IFNAMSIZ
+	return tenantNet{
+		ns:     "cf-" + n.tag + "-" + strings.TrimPrefix(id, "ten_"),
+		hostIf: hostIfPrefix + suffix, nsIf: nsIfPrefix + suffix,
+		host: addr(1), gw: addr(2), index: idx,
+	}, nil
+}
+
+// nsPath is the file nsenter enters.
+func (t tenantNet) nsPath() string { return filepath.Join(netnsDir, t.ns) }
+
+// ensure makes t's namespace and veth pair exist as planned; an existing,
+// correct set-up is reused (a running gateway keeps its network).
+func (n *netnsNet) ensure(t tenantNet) error {
+	if n.healthy(t) {
+		return nil
+	}
+	// Another interface on the host holding the /30's addresses is a
+	// collision (another agent, a VPN): refuse instead of breaking routing.
+	if out, err := n.output("-o", "-4", "addr", "show"); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 4 && f[1] != t.hostIf {
+				if p, err := netip.ParsePrefix(f[3]); err == nil && (p.Contains(t.host) || p.Contains(t.gw)) {
+					return fmt.Errorf("%w: address %s of tenant network %s is already used on this host by interface %s", ErrPortInUse, p, t.ns, f[1])
+				}
+			}
+		}
+	}
+	// Rebuild from scratch (the caller has stopped the gateway): a namespace
+	// of an earlier port would keep its old veth and addresses otherwise.
+	if _, err := os.Stat(t.nsPath()); err == nil {
+		if err := n.run("netns", "del", t.ns); err != nil {
+			return err
+		}
+	}
+	_ = n.run("link", "del", t.hostIf)
+	if err := n.run("netns", "add", t.ns); err != nil {
+		return err
+	}
+	hostCIDR := netip.PrefixFrom(t.host, 30).String()
+	gwCIDR := netip.PrefixFrom(t.gw, 30).String()
+	steps := [][]string{
+		{"link", "add", t.hostIf, "type", "veth", "peer", "name", t.nsIf, "netns", t.ns},
+		{"addr", "add", hostCIDR, "dev", t.hostIf},
+		{"link", "set", t.hostIf, "up"},
+		{"-n", t.ns, "link", "set", "lo", "up"},
+		{"-n", t.ns, "addr", "add", gwCIDR, "dev", t.nsIf},
+		{"-n", t.ns, "link", "set", t.nsIf, "up"},
+		{"-n", t.ns, "route", "replace", "default", "via", t.host.String()},
+	}
+	for _, s := range steps {
+		if err := n.run(s...); err != nil {
+			return fmt.Errorf("tenant network %s: %w", t.ns, err)
+		}
+	}
+	n.log.Info("tenant network namespace ready", "netns", t.ns, "hostIf", t.hostIf, "proxy", t.host, "gateway", t.gw)
+	return nil
+}
+
+// healthy reports whether t's namespace, veth pair, addresses and default
+// route are all in place.
+func (n *netnsNet) healthy(t tenantNet) bool {
+	if _, err := os.Stat(t.nsPath()); err != nil {
+		return false
+	}
+	host, err := n.output("-o", "-4", "addr", "show", "dev", t.hostIf, "up")
+	if err != nil || !strings.Contains(string(host), " "+netip.PrefixFrom(t.host, 30).String()+" ") {
+		return false
+	}
+	in, err := n.output("-n", t.ns, "-o", "-4", "addr", "show", "dev", t.nsIf, "up")
+	if err != nil || !strings.Contains(string(in), " "+netip.PrefixFrom(t.gw, 30).String()+" ") {
+		return false
+	}
+	lo, err := n.output("-n", t.ns, "-o", "link", "show", "dev", "lo", "up")
+	if err != nil || len(bytes.TrimSpace(lo)) == 0 {
+		return false
+	}
+	rt, err := n.output("-n", t.ns, "route", "show", "default")
+	return err == nil && strings.Contains(string(rt), "via "+t.host.String()+" ")
+}
+
+// remove deletes a tenant's namespace (which takes its veth pair along).
+// Removing one that does not exist is not an error.
+func (n *netnsNet) remove(id string) {
+	name := "cf-" + n.tag + "-" + strings.TrimPrefix(id, "ten_")
+	if _, err := os.Stat(filepath.Join(netnsDir, name)); err != nil {
+		return
+	}
+	if err := n.run("netns", "del", name); err != nil {
+		n.log.Warn("removing tenant network namespace failed", "netns", name, "err", err)
+		return
+	}
+	n.log.Info("tenant network namespace removed", "netns", name)
+}
+
+// cleanup deletes this agent's namespaces whose tenant is not in keep
+// (leftovers of removed tenants or a crashed agent); a namespace takes its
+// veth pair along.
+func (n *netnsNet) cleanup(keep func(id string) bool) {
+	prefix := "cf-" + n.tag + "-"
+	entries, _ := os.ReadDir(netnsDir)
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		id := "ten_" + strings.TrimPrefix(name, prefix)
+		if proto.ValidateTenantID(id) == nil && keep(id) {
+			continue
+		}
+		n.remove(id)
+	}
+}
+
+// command wraps a gateway command so it starts inside t's namespace as
+// uid:gid (uid < 0: the agent's own identity), with SIGTERM as its parent
+// death signal again after the identity change (which clears it).
+func (n *netnsNet) command(t tenantNet, uid, gid int, argv []string) []string {
+	cmd := []string{n.nsenter, "--net=" + t.nsPath(), "--"}
+	if uid >= 0 {
+		cmd = append(cmd, n.setpriv, "--reuid", strconv.Itoa(uid), "--regid", strconv.Itoa(gid), "--clear-groups", "--pdeathsig", "TERM", "--")
+	}
+	return append(cmd, argv...)
+}
+
+// setupForwarding gives the namespaces egress and keeps them from each
+// other, best effort: ip_forward on; where iptables exists, tenant-to-tenant
+// forwarding dropped, tenant egress accepted (Docker sets FORWARD's policy
+// to DROP) and masqueraded, but never towards another tenant's veth (which
+// would make the sender appear as that tenant's trusted proxy).
+func (n *netnsNet) setupForwarding() {
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644); err != nil {
+		n.log.Warn("cannot enable ip_forward: tenant gateways get no egress", "err", err)
+	}
+	if n.iptables == "" {
+		n.log.Warn("iptables not found: tenant gateways are not masqueraded (no egress unless routed) and tenant-to-tenant forwarding is not filtered (a tenant's connections to another arrive from its own, untrusted address)")
+		return
+	}
+	pool := n.pool.String()
+	rules := [][]string{
+		// Order matters: each is inserted at the top, so the last one listed ends up first.
+		{"filter", "FORWARD", "-o", hostIfPrefix + "+", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+		{"filter", "FORWARD", "-i", hostIfPrefix + "+", "-j", "ACCEPT"},
+		{"filter", "FORWARD", "-i", hostIfPrefix + "+", "-o", hostIfPrefix + "+", "-j", "DROP"},
+		{"nat", "POSTROUTING", "-s", pool, "!", "-o", hostIfPrefix + "+", "-j", "MASQUERADE"},
+	}
+	for _, r := range rules {
+		table, chain, spec := r[0], r[1], r[2:]
+		// Delete, then insert: the rules end up at the top, in this order,
+		// whatever an earlier agent or the operator left.
+		del := append([]string{"-w", "5", "-t", table, "-D", chain}, spec...)
+		for i := 0; i < 8; i++ {
+			if _, err := runTool(n.iptables, del...); err != nil {
+				break
+			}
+		}
+		ins := append([]string{"-w", "5", "-t", table, "-I", chain, "1"}, spec...)
+		if _, err := runTool(n.iptables, ins...); err != nil {
+			n.log.Warn("iptables rule for tenant networks not added", "rule", strings.Join(r, " "), "err", err)
+		}
+	}
+	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 2 && f[0] == "nameserver" {
+				if a, err := netip.ParseAddr(f[1]); err == nil && a.IsLoopback() {
+					n.log.Warn("the host's resolver is on loopback, which gateways in network namespaces cannot reach; name resolution inside them will fail unless /etc/resolv.conf names a reachable server", "nameserver", f[1])
+				}
+			}
+		}
+	}
+}
