@@ -82,6 +82,12 @@ Options:
                       (env CLAWFLEET_OPENCLAW_BIN)
   --docker-image IMG  default gateway image for the docker runtime
                       (env CLAWFLEET_DOCKER_IMAGE; a plan's image wins)
+  --tenant-network M  process runtime: auto, netns or loopback (env
+                      CLAWFLEET_TENANT_NETWORK, default auto: a network namespace
+                      per gateway when root, else loopback, which trusts every
+                      local process)
+  --tenant-netns-pool CIDR  addresses of the per-gateway networks
+                      (env CLAWFLEET_TENANT_NETNS_POOL, default 10.231.0.0/16)
   --log-level LEVEL   debug, info, warn or error (env CLAWFLEET_LOG_LEVEL, default info)
 `,
 		Zh: `用法：clawfleet-agent run [选项]
@@ -98,6 +104,11 @@ Options:
                       （环境变量 CLAWFLEET_OPENCLAW_BIN）
   --docker-image 镜像 docker 运行时的默认网关镜像
                       （环境变量 CLAWFLEET_DOCKER_IMAGE；套餐指定的镜像优先）
+  --tenant-network 模式  process 运行时：auto、netns 或 loopback（环境变量
+                      CLAWFLEET_TENANT_NETWORK，默认 auto：以 root 运行时每个网关
+                      一个网络命名空间，否则 loopback，即信任本机所有进程）
+  --tenant-netns-pool CIDR  各网关网络的地址池
+                      （环境变量 CLAWFLEET_TENANT_NETNS_POOL，默认 10.231.0.0/16）
   --log-level 级别    debug、info、warn 或 error（环境变量 CLAWFLEET_LOG_LEVEL，默认 info）
 `,
 	},

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -29,8 +28,8 @@ type Publisher interface {
 	Publish(ctx context.Context, kind string, qos byte, payload []byte) error
 }
 
-// Prober tells whether a tenant's gateway is ready.
-type Prober func(ctx context.Context, spec proto.TenantSpec) bool
+// Prober tells whether a tenant's gateway, running as in, is ready.
+type Prober func(ctx context.Context, spec proto.TenantSpec, in runtime.Instance) bool
 
 // Options configure a Reconciler.
 type Options struct {
@@ -42,7 +41,7 @@ type Options struct {
 	// Interval between convergence passes (default 3 s); ReportEvery is
 	// the longest time between two reports (default 30 s).
 	Interval, ReportEvery time.Duration
-	// Probe checks readiness (default: GET http://127.0.0.1:<port>/readyz).
+	// Probe checks readiness (default: HTTPProbe).
 	Probe Prober
 	// OnDesired, when set, sees every accepted desired state (also the one
 	// loaded from disk at start), e.g. to open the tenants' ports on the
@@ -57,12 +56,13 @@ type Reconciler struct {
 	log  *slog.Logger
 	wake chan struct{}
 
-	mu       sync.Mutex
-	desired  *proto.Desired
-	statuses map[string]proto.TenantStatus
-	purged   []string
-	reported time.Time
-	dirty    bool
+	mu        sync.Mutex
+	desired   *proto.Desired
+	upstreams map[int]string // port → upstream of the desired tenants' instances
+	statuses  map[string]proto.TenantStatus
+	purged    []string
+	reported  time.Time
+	dirty     bool
 }
 
 // New returns a Reconciler; call Run, and route down/desired to
@@ -94,11 +94,18 @@ func New(o Options) *Reconciler {
 
 var probeClient = &http.Client{Timeout: 2 * time.Second}
 
-// HTTPProbe asks the gateway's /readyz on the host's loopback.
-func HTTPProbe(ctx context.Context, spec proto.TenantSpec) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(spec.Port)+"/readyz", nil)
+// HTTPProbe asks the gateway's /readyz at the instance's upstream
+// (runtime.UpstreamOf), i.e. from the gateway's trusted proxy address. In
+// trusted-proxy mode it names runtime.ProbeForwardedFor as the client:
+// OpenClaw answers 403 to its trusted proxy without a non-loopback
+// X-Forwarded-For. It sends no user header.
+func HTTPProbe(ctx context.Context, spec proto.TenantSpec, in runtime.Instance) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+runtime.UpstreamOf(in)+"/readyz", nil)
 	if err != nil {
 		return false
+	}
+	if spec.AuthMode() == proto.GatewayAuthTrustedProxy {
+		req.Header.Set("X-Forwarded-For", runtime.ProbeForwardedFor)
 	}
 	resp, err := probeClient.Do(req)
 	if err != nil {
@@ -332,14 +339,21 @@ func (r *Reconciler) pass(ctx context.Context) (starting bool) {
 			st.State, st.Error = proto.TenantFailed, in.Error
 		case s.State == proto.TenantStopped || in.State == proto.TenantStopped:
 			st.State = proto.TenantStopped
-		case in.RestartGen == s.RestartGen && r.opts.Probe(ctx, s):
+		case in.RestartGen == s.RestartGen && r.opts.Probe(ctx, s, in):
 			st.State = proto.TenantRunning
 		}
 		statuses[s.ID] = st
 		starting = starting || st.State == proto.TenantStarting
 	}
 
+	upstreams := map[int]string{}
+	for _, s := range d.Tenants {
+		if in, ok := have[s.ID]; ok && in.Port == s.Port {
+			upstreams[s.Port] = runtime.UpstreamOf(in)
+		}
+	}
 	r.mu.Lock()
+	r.upstreams = upstreams
 	changed := r.dirty || !sameStatuses(r.statuses, statuses) || !slices.Equal(r.purged, purged)
 	due := changed || time.Since(r.reported) >= r.opts.ReportEvery
 	r.statuses, r.purged = statuses, purged
@@ -387,6 +401,17 @@ func (r *Reconciler) report(ctx context.Context, rev int64, statuses map[string]
 	r.dirty = false
 	r.mu.Unlock()
 	r.log.Debug("tenant report sent", "revision", rev, "tenants", len(rep.Tenants))
+}
+
+// Upstream returns where the gateway of the desired tenant with this port
+// answers on this host (runtime.Instance.Upstream), as of the last pass;
+// ok is false for a port of no desired tenant, or before its instance was
+// listed. The tunnel forwarder dials it.
+func (r *Reconciler) Upstream(port int) (addr string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	addr, ok = r.upstreams[port]
+	return addr, ok
 }
 
 // Poke asks for a pass now (e.g. after reconnecting, to report at once).

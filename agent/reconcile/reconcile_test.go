@@ -2,6 +2,8 @@ package reconcile
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -128,7 +130,7 @@ func TestConvergeReportAndCommands(t *testing.T) {
 	rt := &memRuntime{insts: map[string]runtime.Instance{"ten_orphan0001": {TenantID: "ten_orphan0001"}}, failOn: "ten_broken0001"}
 	p := &pub{}
 	dir := t.TempDir()
-	r := New(Options{Runtime: rt, Publisher: p, StateDir: dir, Interval: 10 * time.Millisecond, Probe: func(_ context.Context, s proto.TenantSpec) bool {
+	r := New(Options{Runtime: rt, Publisher: p, StateDir: dir, Interval: 10 * time.Millisecond, Probe: func(_ context.Context, s proto.TenantSpec, _ runtime.Instance) bool {
 		readyMu.Lock()
 		defer readyMu.Unlock()
 		return ready[s.Port]
@@ -179,6 +181,14 @@ func TestConvergeReportAndCommands(t *testing.T) {
 		return false
 	})
 
+	// The forwarder's upstreams: desired tenants' instances only.
+	if up, ok := r.Upstream(20120); !ok || up != "127.0.0.1:20120" {
+		t.Fatalf("Upstream(20120) = %q %v", up, ok)
+	}
+	if up, ok := r.Upstream(20360); ok {
+		t.Fatalf("Upstream of a port no tenant has = %q", up)
+	}
+
 	// Logs command, and a bad command.
 	r.HandleCommand(ctx, proto.MustEncode(&proto.Command{ID: "c1", Op: proto.OpLogs, TenantID: "ten_alpha0001", Tail: 10}))
 	r.HandleCommand(ctx, []byte(`{"v":1,"id":"c2","op":"rm -rf"}`))
@@ -206,7 +216,7 @@ func TestConvergeReportAndCommands(t *testing.T) {
 	// A new reconciler (agent restart) picks up the saved desired state.
 	cancel()
 	rt2 := &memRuntime{insts: map[string]runtime.Instance{}}
-	r2 := New(Options{Runtime: rt2, Publisher: &pub{}, StateDir: dir, Probe: func(context.Context, proto.TenantSpec) bool { return false }})
+	r2 := New(Options{Runtime: rt2, Publisher: &pub{}, StateDir: dir, Probe: func(context.Context, proto.TenantSpec, runtime.Instance) bool { return false }})
 	r2.pass(context.Background())
 	if len(rt2.insts) != 3 {
 		t.Fatalf("after restart %d instances ensured, want 3", len(rt2.insts))
@@ -237,5 +247,49 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// HTTPProbe asks the instance's upstream, naming a non-loopback client in
+// trusted-proxy mode only, and never sends a user header.
+func TestHTTPProbe(t *testing.T) {
+	var mu sync.Mutex
+	var seen []http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Clone())
+		mu.Unlock()
+		if r.URL.Path != "/readyz" {
+			w.WriteHeader(404)
+			return
+		}
+		if r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("X-Test-Mode") == "trusted" {
+			w.WriteHeader(403)
+		}
+	}))
+	defer srv.Close()
+	in := runtime.Instance{Port: 1, Upstream: srv.Listener.Addr().String()}
+	ctx := context.Background()
+	tp := spec("ten_alpha0001", 1)
+	if !HTTPProbe(ctx, tp, in) {
+		t.Fatal("trusted-proxy probe failed")
+	}
+	tok := tp
+	tok.Auth = proto.GatewayAuthToken
+	if !HTTPProbe(ctx, tok, in) {
+		t.Fatal("token probe failed")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || seen[0].Get("X-Forwarded-For") != runtime.ProbeForwardedFor || seen[1].Get("X-Forwarded-For") != "" {
+		t.Fatalf("headers %v", seen)
+	}
+	for _, h := range seen {
+		if h.Get(proto.UserHeader) != "" {
+			t.Fatalf("probe sent a user header: %v", h)
+		}
+	}
+	if HTTPProbe(ctx, tp, runtime.Instance{Port: 1, Upstream: "127.0.0.1:1"}) {
+		t.Fatal("probe of a closed port succeeded")
 	}
 }

@@ -5,8 +5,9 @@
 // The only peer is the hub, with AllowedIPs = the hub address, so the
 // tunnel carries nothing but hub traffic. For each port in the config the
 // tunnel listens on its own tunnel address and forwards each connection
-// from the hub address to 127.0.0.1:port (a tenant's gateway on the host's
-// loopback); every other port is refused.
+// from the hub address to the port's upstream: Options.Upstream(port) (a
+// tenant gateway's address in its network namespace, or 127.0.0.1:port);
+// every other port is refused.
 package tunnel
 
 import (
@@ -54,7 +55,14 @@ type Options struct {
 	// MTU of the tunnel; DefaultMTU when zero.
 	MTU int
 	// LocalHost is where forwarded connections go; "127.0.0.1" when empty.
+	// Used only without Upstream.
 	LocalHost string
+	// Upstream, when set, names the address (host:port) a connection to a
+	// tunnel port is forwarded to; ok false refuses the connection (it is
+	// closed at once). The gateway sees the connection come from the host
+	// side of its network, its trusted proxy: Upstream must name only
+	// tenants' gateways.
+	Upstream func(port int) (addr string, ok bool)
 	// Logger receives the tunnel's logs; nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -429,10 +437,19 @@ func (f *forwarder) untrack(c net.Conn) {
 func (f *forwarder) relay(in net.Conn) {
 	defer f.untrack(in)
 	defer in.Close()
+	addr := net.JoinHostPort(f.t.opts.LocalHost, strconv.Itoa(f.port))
+	if f.t.opts.Upstream != nil {
+		up, ok := f.t.opts.Upstream(f.port)
+		if !ok {
+			f.t.log.Debug("tunnel forward: no upstream for port; refused", "port", f.port)
+			return
+		}
+		addr = up
+	}
 	d := net.Dialer{Timeout: DefaultLocalDialTimeout}
-	out, err := d.Dial("tcp", net.JoinHostPort(f.t.opts.LocalHost, strconv.Itoa(f.port)))
+	out, err := d.Dial("tcp", addr)
 	if err != nil {
-		f.t.log.Debug("tunnel forward: local port does not answer", "port", f.port, "err", err)
+		f.t.log.Debug("tunnel forward: upstream does not answer", "port", f.port, "upstream", addr, "err", err)
 		return
 	}
 	if !f.track(out) {

@@ -1,14 +1,25 @@
 package tunnel_test
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/clawfleet/clawfleet/agent/tunnel"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 	"github.com/clawfleet/clawfleet/pkg/wgkey"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun/netstack"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -117,4 +128,103 @@ func TestApplyAndStatus(t *testing.T) {
 		t.Fatal("apply after close")
 	}
 	tu.Close()
+}
+
+// A connection from the hub to a tunnel port goes to Options.Upstream's
+// answer for that port; a port Upstream refuses is closed at once, one not
+// in the config is reset.
+func TestForwarderUpstream(t *testing.T) {
+	backend, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	go func() {
+		for {
+			c, err := backend.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("hello from upstream\n"))
+			c.Close()
+		}
+	}()
+	var asked []int
+	var mu sync.Mutex
+	tu, err := tunnel.New(tunnel.Options{KeyFile: filepath.Join(t.TempDir(), "wg.key"), Logger: quiet(),
+		Upstream: func(port int) (string, bool) {
+			mu.Lock()
+			asked = append(asked, port)
+			mu.Unlock()
+			if port == 18080 {
+				return backend.Addr().String(), true
+			}
+			return "", false
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tu.Close()
+
+	// A minimal hub: wireguard-go on its own netstack, the agent as peer.
+	hubAddr, agentAddr := netip.MustParseAddr("100.96.0.1"), netip.MustParseAddr("100.96.0.2")
+	hubPriv, _ := wgkey.GeneratePrivate()
+	hubPub, _ := wgkey.Public(hubPriv)
+	agentPub, _ := wgkey.Parse(tu.PublicKey())
+	tdev, hnet, err := netstack.CreateNetTUN([]netip.Addr{hubAddr}, nil, 1420)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := device.NewDevice(tdev, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+	defer hub.Close()
+	if err := hub.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=0\npublic_key=%s\nallowed_ip=%s/32\n", hubPriv.Hex(), agentPub.Hex(), agentAddr)); err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Up(); err != nil {
+		t.Fatal(err)
+	}
+	ipc, _ := hub.IpcGet()
+	var hubPort string
+	for _, l := range strings.Split(ipc, "\n") {
+		if v, ok := strings.CutPrefix(l, "listen_port="); ok {
+			hubPort = v
+		}
+	}
+	if err := tu.Apply(proto.TunnelConfig{Address: agentAddr.String(), HubAddress: hubAddr.String(), HubPublicKey: hubPub.String(),
+		HubEndpoint: "127.0.0.1:" + hubPort, KeepaliveSeconds: 1, Ports: []int{18080, 18081}}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(port uint16) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := hnet.DialContextTCPAddrPort(ctx, netip.AddrPortFrom(agentAddr, port))
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c)
+		return string(b), err
+	}
+	var got string
+	for i := 0; i < 50; i++ { // until the handshake is done
+		if got, err = read(18080); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got != "hello from upstream\n" {
+		t.Fatalf("port 18080: %q %v", got, err)
+	}
+	if got, err := read(18081); got != "" {
+		t.Fatalf("port 18081 (no upstream) answered %q %v", got, err)
+	}
+	if _, err := read(18082); err == nil {
+		t.Fatal("port 18082 (not in the config) accepted")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(asked, []int{18080, 18081}) {
+		t.Fatalf("Upstream asked for %v", asked)
+	}
 }

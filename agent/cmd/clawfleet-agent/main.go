@@ -221,6 +221,8 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	runtimeName := fs.String("runtime", c.env("CLAWFLEET_RUNTIME", ""), "")
 	openclawBin := fs.String("openclaw-bin", c.env("CLAWFLEET_OPENCLAW_BIN", ""), "")
 	dockerImage := fs.String("docker-image", c.env("CLAWFLEET_DOCKER_IMAGE", ""), "")
+	tenantNetwork := fs.String("tenant-network", c.env("CLAWFLEET_TENANT_NETWORK", tenantrt.NetworkAuto), "")
+	netnsPool := fs.String("tenant-netns-pool", c.env("CLAWFLEET_TENANT_NETNS_POOL", tenantrt.DefaultNetnsPool), "")
 	if done, err := c.parse(fs, "usage.run", args); done {
 		return err
 	}
@@ -242,7 +244,8 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 		log.Warn("credentials file is readable by other users; chmod 600 it", "path", path, "mode", fi.Mode().Perm())
 	}
 
-	rt, err := newRuntime(ctx, *runtimeName, *openclawBin, *dockerImage, filepath.Join(*stateDir, "tenants"), log)
+	rt, err := newRuntime(ctx, runtimeConfig{name: *runtimeName, openclawBin: *openclawBin, image: *dockerImage,
+		dataDir: filepath.Join(*stateDir, "tenants"), network: *tenantNetwork, netnsPool: *netnsPool}, log)
 	if err != nil {
 		// The host still reports its presence and metrics; it just offers
 		// no runtime, so the cloud schedules no tenant onto it.
@@ -254,7 +257,12 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 
 	// The WireGuard tunnel (netstack: no root, no kernel module). Its key is
 	// made here and kept in the state dir; only the public key leaves.
-	tun, err := tunnel.New(tunnel.Options{KeyFile: filepath.Join(*stateDir, "wg.key"), Logger: log})
+	// Its forwarder dials each tenant port's upstream as the reconciler last
+	// listed it (the gateway's address in its namespace, or 127.0.0.1:port),
+	// and refuses ports of no desired tenant.
+	var rec *reconcile.Reconciler
+	tun, err := tunnel.New(tunnel.Options{KeyFile: filepath.Join(*stateDir, "wg.key"), Logger: log,
+		Upstream: func(port int) (string, bool) { return rec.Upstream(port) }})
 	if err != nil {
 		return c.fail("err.agent", err)
 	}
@@ -274,7 +282,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	if err != nil {
 		return c.fail("err.agent", err)
 	}
-	rec := reconcile.New(reconcile.Options{Runtime: rt, Publisher: l, StateDir: *stateDir, Logger: log, OnDesired: tl.setDesired})
+	rec = reconcile.New(reconcile.Options{Runtime: rt, Publisher: l, StateDir: *stateDir, Logger: log, OnDesired: tl.setDesired})
 	l.Handle(proto.KindDesired, rec.HandleDesired)
 	l.Handle(proto.KindCmd, rec.HandleCommand)
 	l.Handle(proto.KindTunnel, tl.handleConfig)
@@ -369,9 +377,16 @@ func (u unavailable) Logs(context.Context, string, int) ([]string, error) {
 }
 func (u unavailable) Close() error { return nil }
 
+// runtimeConfig is what newRuntime needs from the command line.
+type runtimeConfig struct {
+	name, openclawBin, image, dataDir string
+	network, netnsPool                string // process runtime isolation
+}
+
 // newRuntime picks the tenant runtime: docker when asked for or, by
 // default, when a Docker engine answers; else the native process runtime.
-func newRuntime(ctx context.Context, name, openclawBin, image, dataDir string, log *slog.Logger) (tenantrt.Runtime, error) {
+func newRuntime(ctx context.Context, rc runtimeConfig, log *slog.Logger) (tenantrt.Runtime, error) {
+	name, openclawBin, image, dataDir := rc.name, rc.openclawBin, rc.image, rc.dataDir
 	if name == "" {
 		name = "process"
 		if capability.Detect(ctx).Docker {
@@ -404,7 +419,7 @@ func newRuntime(ctx context.Context, name, openclawBin, image, dataDir string, l
 				}
 			}
 		}
-		return tenantrt.NewProcess(tenantrt.ProcessOptions{OpenClawBin: bin, DataDir: dataDir, Logger: log})
+		return tenantrt.NewProcess(tenantrt.ProcessOptions{OpenClawBin: bin, DataDir: dataDir, Network: rc.network, NetnsPool: rc.netnsPool, Logger: log})
 	}
 	return nil, fmt.Errorf("--runtime %q: use docker or process", name)
 }
