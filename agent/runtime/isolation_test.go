@@ -72,10 +72,10 @@ func fromNetns(t *testing.T, p *Process, id string, url string, headers ...strin
 // allowForward lets tenant from's namespace reach tenant to's for the rest
 // of the test, past the agent's tenant-to-tenant DROP rule, so the
 // gateway's own refusal can be seen.
-func allowForward(t *testing.T, p *Process, from, to string) {
+func allowForward(t *testing.T, pFrom *Process, from string, pTo *Process, to string) {
 	t.Helper()
-	a, _ := p.nets.plan(from, p.tenant(from, false).spec.Port)
-	b, _ := p.nets.plan(to, p.tenant(to, false).spec.Port)
+	a, _ := pFrom.nets.plan(from, pFrom.tenant(from, false).spec.Port)
+	b, _ := pTo.nets.plan(to, pTo.tenant(to, false).spec.Port)
 	for _, rule := range [][]string{
 		{"FORWARD", "-i", a.hostIf, "-o", b.hostIf, "-j", "ACCEPT"},
 		{"FORWARD", "-i", b.hostIf, "-o", a.hostIf, "-j", "ACCEPT"}, // the answers
@@ -210,7 +210,7 @@ func TestProcessNetnsIsolation(t *testing.T) {
 	if code, out, err := fromNetns(t, p, a.ID, "http://"+upB+"/__standin/whoami", forged...); err == nil {
 		t.Fatalf("A's namespace reached B through the host: %d %s", code, out)
 	}
-	allowForward(t, p, a.ID, b.ID)
+	allowForward(t, p, a.ID, p, b.ID)
 	if code, out, err := fromNetns(t, p, a.ID, "http://"+upB+"/__standin/whoami", forged...); err != nil || code != 401 || !strings.Contains(out, "untrusted_source") {
 		t.Fatalf("forged user from A's namespace: %d %q %v", code, out, err)
 	}
