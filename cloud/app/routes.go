@@ -48,9 +48,17 @@ func (a *App) newRouter() (*router.Router, error) {
 		local = a.tun.hub.Addr().String()
 	}
 	return router.New(router.Options{
-		Domain: a.cfg.Domain, Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Dial: dial,
+		Domain: a.cfg.Domain, Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Dial: dial, HostOnline: a.fleet.HostOnline,
 		Secure: a.secure(), LocalClientAddr: local, Logger: a.log, Registerer: a.reg,
 	})
+}
+
+// dropOffline closes the router's connections to hosts that go offline or
+// are deleted.
+func (a *App) dropOffline(id, kind string, _ []byte) {
+	if kind == fleet.KindOffline || kind == fleet.KindDeleted {
+		a.router.DropHost(id)
+	}
 }
 
 // secure reports whether users reach the cloud over HTTPS.

@@ -138,6 +138,10 @@ type DeviceHandler func(deviceID, kind string, payload []byte)
 // KindDeleted is forwarded to device handlers when a host is deleted.
 const KindDeleted = "deleted"
 
+// KindOffline is forwarded (nil payload) when a host goes offline: its Last
+// Will or clean shutdown, or missed heartbeats.
+const KindOffline = "offline"
+
 // AddDeviceHandler adds h; every handler sees every forwarded message, in
 // the order they were added. Call it before Run.
 func (f *Fleet) AddDeviceHandler(h DeviceHandler) {
@@ -356,11 +360,16 @@ func (f *Fleet) handleStatus(msg message) error {
 		return nil
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	went := false
 	if p := f.presence[msg.deviceID]; p != nil && p.status != store.HostOffline {
 		p.status = store.HostOffline
 		f.dirty[msg.deviceID] = true
+		went = true
 		f.log.Info("host offline", "device", msg.deviceID, "reason", "status offline (last will or clean shutdown)")
+	}
+	f.mu.Unlock()
+	if went {
+		f.forward(msg.deviceID, KindOffline, nil)
 	}
 	return nil
 }
@@ -390,15 +399,20 @@ func (f *Fleet) markSeen(id string, at time.Time, m *proto.Metrics, sentAt int64
 // sweep marks hosts offline that missed MissedHeartbeats heartbeats.
 func (f *Fleet) sweep() {
 	now := f.opts.Now()
+	var gone []string
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	window := time.Duration(f.opts.MissedHeartbeats) * f.interval
 	for id, p := range f.presence {
 		if p.status == store.HostOnline && now.Sub(p.lastSeen) > window {
 			p.status = store.HostOffline
 			f.dirty[id] = true
+			gone = append(gone, id)
 			f.log.Info("host offline", "device", id, "reason", "missed heartbeats", "silentFor", now.Sub(p.lastSeen).Round(time.Millisecond))
 		}
+	}
+	f.mu.Unlock()
+	for _, id := range gone {
+		f.forward(id, KindOffline, nil)
 	}
 }
 

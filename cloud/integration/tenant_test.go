@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -125,25 +125,12 @@ func (e *tenantEnv) awaitStatus(userID, status string, timeout time.Duration) te
 	return tj
 }
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Get(url)
-	if err != nil {
-		return 0, err.Error()
+// gone reports whether the tenant's gateway no longer runs on the host.
+func (e *tenantEnv) gone(id string) bool {
+	if slices.Contains(e.args, "docker") {
+		return containerGone(id)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, string(b)
-}
-
-func portClosed(port int) bool {
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 500*time.Millisecond)
-	if err != nil {
-		return true
-	}
-	conn.Close()
-	return false
+	return processGone(id)
 }
 
 // lifecycle is the user's whole journey: create, run, page, logs, restart,
@@ -178,9 +165,11 @@ func (e *tenantEnv) lifecycle(t *testing.T, purged func(tenantID string) bool) {
 	if pa == pb || pb-pa < 120 && pa-pb < 120 {
 		t.Fatalf("ports %d and %d are less than 120 apart", pa, pb)
 	}
-	for _, p := range []int{pa, pb} {
-		if code, body := get(t, fmt.Sprintf("http://127.0.0.1:%d/", p)); code != 200 || !strings.Contains(body, e.page) {
-			t.Fatalf("gateway page on %d = %d %.300s", p, code, body)
+	// Each owner reaches their gateway through the router and the tunnel.
+	va, vb := c.signIn(t, "alice"), c.signIn(t, "bob")
+	for _, v := range []*visitor{va, vb} {
+		if code, body, _ := v.get("/"); code != 200 || !strings.Contains(body, e.page) {
+			t.Fatalf("gateway page at %s = %d %.300s", v.base, code, body)
 		}
 	}
 
@@ -208,8 +197,8 @@ func (e *tenantEnv) lifecycle(t *testing.T, purged func(tenantID string) bool) {
 	await(t, "both tenants running after an agent restart", e.ready, func() bool {
 		a, _ := c.myTenant("alice")
 		b, _ := c.myTenant("bob")
-		ca, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", pa))
-		cb, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", pb))
+		ca, _, _ := va.get("/")
+		cb, _, _ := vb.get("/")
 		return a.Status == "running" && b.Status == "running" && ca == 200 && cb == 200
 	})
 	// It kept its WireGuard key and address: the tunnel works again as is.
@@ -235,19 +224,21 @@ func (e *tenantEnv) lifecycle(t *testing.T, purged func(tenantID string) bool) {
 	if _, code := c.myTenant("alice"); code != 404 {
 		t.Fatalf("deleted tenant: GET = %d", code)
 	}
-	await(t, "deleted gateway stopped", 30*time.Second, func() bool { return portClosed(pa) })
+	await(t, "deleted gateway stopped", 30*time.Second, func() bool { return e.gone(running.ID) })
+	// Routes are cached for a second.
+	await(t, "the deleted tenant's route to answer 404", 5*time.Second, func() bool { code, _, _ := va.get("/"); return code == 404 })
 	await(t, "deleted tenant's data purged", 30*time.Second, func() bool { return purged(running.ID) })
 	if tj, _ := c.myTenant("bob"); tj.Status != "running" {
 		t.Fatalf("bob after alice's delete: %+v", tj)
 	}
-	if code, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/", pb)); code != 200 {
+	if code, _, _ := vb.get("/"); code != 200 {
 		t.Fatalf("bob's gateway after alice's delete: %d", code)
 	}
 	// Bob deletes with keepData: his data stays.
 	if code, out := c.user("bob", "DELETE", "/api/tenants/me?keepData=1", nil); code != 202 {
 		t.Fatalf("delete keepData = %d %s", code, out)
 	}
-	await(t, "bob's gateway stopped", 30*time.Second, func() bool { return portClosed(pb) })
+	await(t, "bob's gateway stopped", 30*time.Second, func() bool { return e.gone(bob.ID) })
 	time.Sleep(2 * time.Second)
 	if purged(bob.ID) {
 		t.Fatal("keepData=1 purged the data")

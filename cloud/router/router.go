@@ -73,6 +73,9 @@ type Options struct {
 	Routes Routes
 	Store  Store
 	Dial   DialFunc
+	// HostOnline, when set, is asked before dialling: a host known to be
+	// offline fails at once instead of after DialTimeout.
+	HostOnline func(hostID string) bool
 	// Secure marks cookies Secure and sets X-Forwarded-Proto https even on
 	// plain-HTTP connections (TLS terminated in front of the cloud).
 	Secure bool
@@ -108,6 +111,7 @@ type Router struct {
 	mu       sync.Mutex
 	routes   map[string]cachedRoute
 	sessions map[string]cachedSession
+	conns    map[string]map[*trackedConn]struct{} // by host ID
 
 	requests *prometheus.CounterVec
 	upstream *prometheus.CounterVec
@@ -169,6 +173,7 @@ func New(o Options) (*Router, error) {
 		authRL:   ratelimit.New(o.AuthFailRate, 10),
 		routes:   map[string]cachedRoute{},
 		sessions: map[string]cachedSession{},
+		conns:    map[string]map[*trackedConn]struct{}{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_router_requests_total",
 			Help: "Requests to tenant subdomains by outcome (proxied or an error code)."}, []string{"outcome"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_router_upstream_errors_total",
@@ -528,9 +533,67 @@ func (r *Router) dialUpstream(ctx context.Context, _, addr string) (net.Conn, er
 	if err != nil {
 		return nil, err
 	}
+	if r.o.HostOnline != nil && !r.o.HostOnline(host) {
+		return nil, errHostGone
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.o.DialTimeout)
 	defer cancel()
-	return r.o.Dial(ctx, host, port)
+	c, err := r.o.Dial(ctx, host, port)
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, r: r, host: host}
+	r.mu.Lock()
+	if r.conns[host] == nil {
+		r.conns[host] = map[*trackedConn]struct{}{}
+	}
+	r.conns[host][tc] = struct{}{}
+	r.mu.Unlock()
+	return tc, nil
+}
+
+// errHostGone fails a dial to a host known to be offline.
+var errHostGone = errors.New("router: the gateway's host is offline")
+
+// trackedConn is a connection to a gateway, closed at once when its host
+// goes away (DropHost), so no request waits on a dead tunnel.
+type trackedConn struct {
+	net.Conn
+	r    *Router
+	host string
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.r.mu.Lock()
+		delete(c.r.conns[c.host], c)
+		if len(c.r.conns[c.host]) == 0 {
+			delete(c.r.conns, c.host)
+		}
+		c.r.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// DropHost closes every connection to gateways on hostID (it went offline
+// or was deleted) and forgets cached routes, so requests in flight fail fast
+// and the next ones get the error page instead of waiting on a dead tunnel.
+func (r *Router) DropHost(hostID string) int {
+	r.mu.Lock()
+	var cs []*trackedConn
+	for c := range r.conns[hostID] {
+		cs = append(cs, c)
+	}
+	clear(r.routes)
+	r.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+	}
+	if len(cs) > 0 {
+		r.log.Info("closed connections to an unreachable host", "host", hostID, "connections", len(cs))
+	}
+	return len(cs)
 }
 
 func (r *Router) upstreamError(w http.ResponseWriter, req *http.Request, err error) {
@@ -543,6 +606,10 @@ func (r *Router) upstreamError(w http.ResponseWriter, req *http.Request, err err
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		reason = "timeout"
 	}
+	page := errUnreachable
+	if errors.Is(err, errHostGone) {
+		reason, page = "host_offline", errHostOffline
+	}
 	r.upstream.WithLabelValues(reason).Inc()
 	pi, _ := req.Context().Value(proxyKey{}).(*proxyInfo)
 	if pi != nil {
@@ -552,7 +619,7 @@ func (r *Router) upstreamError(w http.ResponseWriter, req *http.Request, err err
 		delete(r.routes, pi.route.Slug)
 		r.mu.Unlock()
 	}
-	r.fail(w, req, errUnreachable)
+	r.fail(w, req, page)
 }
 
 func isTimeout(err error) bool {

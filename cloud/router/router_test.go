@@ -54,6 +54,9 @@ func echo(w http.ResponseWriter, r *http.Request) {
 		w.(http.Flusher).Flush()
 		<-r.Context().Done() // hold the response open until the client leaves
 		return
+	case "/hang":
+		<-r.Context().Done() // a gateway behind a dead tunnel never answers
+		return
 	case "/ws":
 		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 			http.Error(w, "upgrade required", http.StatusUpgradeRequired)
@@ -464,5 +467,41 @@ func TestPrefersChinese(t *testing.T) {
 		if got := prefersChinese(c.al); got != c.want {
 			t.Errorf("prefersChinese(%q) = %v", c.al, got)
 		}
+	}
+}
+
+func TestDropHostFailsRequestsInFlight(t *testing.T) {
+	f := newFixture(t, Options{})
+	ck := f.login("ten_a", "alice", "u-alice")
+	for len(f.dials) > 0 {
+		<-f.dials
+	}
+	done := make(chan *http.Response, 1)
+	go func() { done <- f.do("GET", "alice", "/hang", map[string]string{"Cookie": CookieName + "=" + ck}) }()
+	select {
+	case <-f.dials:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the router never dialled the gateway")
+	}
+	time.Sleep(50 * time.Millisecond) // the request is written and waits for headers
+	if n := f.rt.DropHost("dev_two"); n != 0 {
+		t.Fatalf("DropHost of another host closed %d connections", n)
+	}
+	select {
+	case <-done:
+		t.Fatal("the request ended before its host was dropped")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if n := f.rt.DropHost("dev_one"); n != 1 {
+		t.Fatalf("DropHost closed %d connections, want 1", n)
+	}
+	select {
+	case resp := <-done:
+		if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("request on a dropped host: %d", resp.StatusCode)
+		}
+		resp.Body.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request still waits after its host was dropped")
 	}
 }
