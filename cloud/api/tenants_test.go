@@ -36,7 +36,7 @@ type tcloud struct {
 func startTenantCloud(t *testing.T, dir string, extra ...string) *tcloud {
 	t.Helper()
 	args := append([]string{
-		"--http-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0", "--wg-addr", "127.0.0.1:0",
+		"--http-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0", "--wg-addr", "127.0.0.1:0", "--internal-upstream-addr", "127.0.0.1:0",
 		"--data-dir", dir, "--admin-token", dashAdminToken,
 	}, extra...)
 	cfg, err := config.Load(args, func(string) string { return "" })

@@ -49,6 +49,10 @@ type App struct {
 	httpLn net.Listener
 	out    io.Writer
 
+	certs    *certReloader    // nil without a certificate
+	internal *router.Internal // nil when the nginx path is disabled
+	extra    []*extraServer   // HTTPS, internal upstream
+
 	// AdminToken is set only when this start generated the token.
 	AdminToken string
 }
@@ -77,12 +81,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	auth := &authForwarder{}
 	var tlsCfg *tls.Config
 	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		a.certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey, log)
 		if err != nil {
 			st.Close()
-			return nil, fmt.Errorf("load TLS certificate %s / key %s: %w", cfg.TLSCert, cfg.TLSKey, err)
+			return nil, err
 		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tlsCfg = a.certs.tlsConfig()
 	}
 	b, err := broker.New(broker.Options{
 		TCPAddr: cfg.MQTTAddr, TLSAddr: cfg.MQTTTLSAddr, TLSConfig: tlsCfg,
@@ -159,7 +163,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		return nil, fmt.Errorf("listen on %s (CLAWFLEET_HTTP_ADDR): %w", cfg.HTTPAddr, err)
 	}
 	a.httpLn = ln
-	a.http = &http.Server{Handler: withRouter(a.router, handler), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	all := a.withInternal(withRouter(a.router, handler))
+	if err := a.listenExtra(all); err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	a.http = &http.Server{Handler: all, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	return a, nil
 }
 
@@ -265,8 +275,9 @@ func (a *App) cloudURL(r *http.Request) string {
 // https when the public URL (CLAWFLEET_PUBLIC_URL) is https; the port is the
 // public URL's explicit port, or, with no public URL and a localhost domain
 // (localhost or *.localhost, which browsers resolve to loopback), the bound
-// HTTP port; never :80 for http or :443 for https. Without a public URL and
-// on a real domain, a front proxy on port 80 is assumed.
+// HTTP port; never :80 for http or :443 for https. Without a public URL but
+// with a certificate (the HTTPS listener), https and the HTTPS port. Without
+// either, on a real domain, a front proxy on port 80 is assumed.
 func (a *App) tenantURL(slug string) string {
 	scheme, port := "http", ""
 	domain := a.cfg.Domain
@@ -275,6 +286,13 @@ func (a *App) tenantURL(slug string) string {
 			scheme = "https"
 		}
 		port = u.Port()
+	} else if a.certs != nil && a.cfg.HTTPSAddr != "" {
+		scheme = "https"
+		if ha := a.HTTPSAddr(); ha != nil {
+			_, port, _ = net.SplitHostPort(ha.String())
+		} else if _, p, err := net.SplitHostPort(a.cfg.HTTPSAddr); err == nil {
+			port = p
+		}
 	} else if domain == "localhost" || strings.HasSuffix(domain, ".localhost") {
 		if a.httpLn != nil {
 			_, port, _ = net.SplitHostPort(a.httpLn.Addr().String())
@@ -320,6 +338,7 @@ func (a *App) Run(ctx context.Context, ready func()) error {
 	defer a.store.Close()
 	if err := a.broker.Start(); err != nil {
 		a.httpLn.Close()
+		a.closeExtra()
 		return fmt.Errorf("start broker (CLAWFLEET_MQTT_ADDR %s): %w", a.cfg.MQTTAddr, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -356,6 +375,7 @@ func (a *App) Run(ctx context.Context, ready func()) error {
 			cancel()
 		}
 	}()
+	shutdownExtra := a.serveExtra(ctx, &wg, errc, cancel)
 	a.log.Info("cloud started", "http", a.HTTPAddr().String(), "mqtt", addrString(a.broker.Addr()), "mqttTLS", addrString(a.broker.TLSAddr()),
 		"store", a.store.Driver(), "domain", a.cfg.Domain, "version", Version)
 	if ready != nil {
@@ -365,6 +385,7 @@ func (a *App) Run(ctx context.Context, ready func()) error {
 	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
 	defer done()
 	_ = a.http.Shutdown(shutdownCtx)
+	shutdownExtra(shutdownCtx)
 	stopFleet()
 	wg.Wait()
 	_ = a.broker.Close()

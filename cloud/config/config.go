@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"strconv"
@@ -25,8 +26,9 @@ type Config struct {
 	HTTPAddr    string `yaml:"httpAddr" env:"CLAWFLEET_HTTP_ADDR" flag:"http-addr" default:":8080" help:"HTTP listen address (API, dashboard, metrics)"`
 	MQTTAddr    string `yaml:"mqttAddr" env:"CLAWFLEET_MQTT_ADDR" flag:"mqtt-addr" default:":1883" help:"MQTT listen address for agents; empty disables plain MQTT"`
 	MQTTTLSAddr string `yaml:"mqttTlsAddr" env:"CLAWFLEET_MQTT_TLS_ADDR" flag:"mqtt-tls-addr" default:":8883" help:"MQTT over TLS listen address, used when a certificate is set"`
-	TLSCert     string `yaml:"tlsCert" env:"CLAWFLEET_TLS_CERT" flag:"tls-cert" help:"PEM certificate file for MQTT over TLS"`
-	TLSKey      string `yaml:"tlsKey" env:"CLAWFLEET_TLS_KEY" flag:"tls-key" help:"PEM private key file for MQTT over TLS"`
+	TLSCert     string `yaml:"tlsCert" env:"CLAWFLEET_TLS_CERT" flag:"tls-cert" help:"PEM certificate file (chain) for HTTPS and MQTT over TLS, e.g. a wildcard for <domain> and *.<domain>; re-read when it changes (checked every 30s, or on SIGHUP)"`
+	TLSKey      string `yaml:"tlsKey" env:"CLAWFLEET_TLS_KEY" flag:"tls-key" help:"PEM private key file of the certificate"`
+	HTTPSAddr   string `yaml:"httpsAddr" env:"CLAWFLEET_HTTPS_ADDR" flag:"https-addr" default:":8443" help:"HTTPS listen address (API, dashboard and tenant subdomains, HTTP/1.1), used when a certificate is set; empty disables it"`
 	DataDir     string `yaml:"dataDir" env:"CLAWFLEET_DATA_DIR" flag:"data-dir" default:"./data" help:"directory for the SQLite database and generated secrets"`
 	Domain      string `yaml:"domain" env:"CLAWFLEET_DOMAIN" flag:"domain" default:"localhost" help:"base domain; tenants are served at <slug>.<domain>"`
 	DatabaseURL string `yaml:"databaseUrl" env:"CLAWFLEET_DATABASE_URL" flag:"database-url" help:"empty = SQLite in the data dir; postgres://... = PostgreSQL"`
@@ -52,9 +54,12 @@ type Config struct {
 	TenantPortMax  int           `yaml:"tenantPortMax" env:"CLAWFLEET_TENANT_PORT_MAX" flag:"tenant-port-max" default:"32640" help:"highest host port given to a tenant gateway; keep the range below the kernel's ephemeral ports (net.ipv4.ip_local_port_range, 32768+ by default) so outgoing connections cannot take a gateway's port"`
 	CommandTimeout time.Duration `yaml:"commandTimeout" env:"CLAWFLEET_COMMAND_TIMEOUT" flag:"command-timeout" default:"30s" help:"how long a host has to acknowledge a new desired state before the tenant shows an error"`
 
-	WGAddr     string `yaml:"wgAddr" env:"CLAWFLEET_WG_ADDR" flag:"wg-addr" default:":51820" help:"UDP address of the WireGuard hub (userspace, no root needed); empty disables tunnels"`
-	WGEndpoint string `yaml:"wgEndpoint" env:"CLAWFLEET_WG_ENDPOINT" flag:"wg-endpoint" help:"host:port agents send WireGuard packets to; empty = the public URL's (or MQTT public URL's) host, else 127.0.0.1, with the hub's port"`
-	WGPrefix   string `yaml:"wgPrefix" env:"CLAWFLEET_WG_PREFIX" flag:"wg-prefix" default:"100.96.0.0/16" help:"tunnel address pool; the hub takes its first address, each host one address that is never handed out again"`
+	WGAddr               string `yaml:"wgAddr" env:"CLAWFLEET_WG_ADDR" flag:"wg-addr" default:":51820" help:"UDP address of the WireGuard hub (userspace, no root needed); empty disables tunnels"`
+	WGEndpoint           string `yaml:"wgEndpoint" env:"CLAWFLEET_WG_ENDPOINT" flag:"wg-endpoint" help:"host:port agents send WireGuard packets to; empty = the public URL's (or MQTT public URL's) host, else 127.0.0.1, with the hub's port"`
+	WGPrefix             string `yaml:"wgPrefix" env:"CLAWFLEET_WG_PREFIX" flag:"wg-prefix" default:"100.96.0.0/16" help:"tunnel address pool; the hub takes its first address, each host one address that is never handed out again"`
+	InternalUpstreamAddr string `yaml:"internalUpstreamAddr" env:"CLAWFLEET_INTERNAL_UPSTREAM_ADDR" flag:"internal-upstream-addr" default:"127.0.0.1:8081" help:"listener nginx proxies tenant requests to after /api/internal/route allowed them (docs/nginx/clawfleet.conf); empty disables the nginx path"`
+	InternalAllow        string `yaml:"internalAllow" env:"CLAWFLEET_INTERNAL_ALLOW" flag:"internal-allow" default:"127.0.0.0/8,::1/128" help:"comma-separated addresses or CIDR prefixes allowed to call /api/internal/route and the internal upstream (nginx's)"`
+
 	LocalAgent string `yaml:"localAgent" env:"CLAWFLEET_LOCAL_AGENT" flag:"local-agent" help:"path of a clawfleet-agent binary to run beside the cloud as a local host (make run uses it)"`
 	PprofAddr  string `yaml:"pprofAddr" env:"CLAWFLEET_PPROF_ADDR" flag:"pprof-addr" help:"serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); empty = off. Never expose it publicly"`
 	LogLevel   string `yaml:"logLevel" env:"CLAWFLEET_LOG_LEVEL" flag:"log-level" default:"info" help:"debug, info, warn or error"`
@@ -118,7 +123,8 @@ func (c *Config) Validate() error {
 	if c.HTTPAddr == "" {
 		errs = append(errs, errors.New("http-addr is empty: set CLAWFLEET_HTTP_ADDR, e.g. :8080"))
 	}
-	for name, a := range map[string]string{"http-addr": c.HTTPAddr, "mqtt-addr": c.MQTTAddr, "mqtt-tls-addr": c.MQTTTLSAddr} {
+	for name, a := range map[string]string{"http-addr": c.HTTPAddr, "mqtt-addr": c.MQTTAddr, "mqtt-tls-addr": c.MQTTTLSAddr,
+		"https-addr": c.HTTPSAddr, "internal-upstream-addr": c.InternalUpstreamAddr} {
 		if a == "" {
 			continue
 		}
@@ -128,6 +134,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("tls-cert and tls-key must be set together"))
+	}
+	if _, err := c.InternalAllowPrefixes(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MQTTAddr == "" && c.TLSCert == "" {
 		errs = append(errs, errors.New("no MQTT listener: set mqtt-addr or a TLS certificate"))
@@ -176,6 +185,31 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("data-dir is empty: set CLAWFLEET_DATA_DIR"))
 	}
 	return errors.Join(errs...)
+}
+
+// InternalAllowPrefixes parses InternalAllow: addresses (a single-address
+// prefix) or CIDR prefixes, comma-separated.
+func (c *Config) InternalAllowPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(c.InternalAllow, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(part); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return nil, fmt.Errorf("internal-allow %q: give addresses or CIDR prefixes such as 127.0.0.1 or 10.0.0.0/8", part)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	if len(out) == 0 && c.InternalUpstreamAddr != "" {
+		return nil, errors.New("internal-allow is empty: name nginx's address (default 127.0.0.0/8,::1/128)")
+	}
+	return out, nil
 }
 
 // field is one Config field seen through its tags; it implements flag.Value.

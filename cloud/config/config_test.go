@@ -43,6 +43,21 @@ func TestLoadPrecedence(t *testing.T) {
 		{"cert without key", []string{"--tls-cert", "x.pem"}, nil, nil, "together"},
 		{"bad domain", []string{"--domain", "http://x"}, nil, nil, "bare DNS name"},
 		{"stray argument", []string{"serve"}, nil, nil, "unexpected argument"},
+		{"nginx path defaults", nil, nil, func(c *Config) bool {
+			p, err := c.InternalAllowPrefixes()
+			return err == nil && c.InternalUpstreamAddr == "127.0.0.1:8081" && c.HTTPSAddr == ":8443" &&
+				len(p) == 2 && p[0].String() == "127.0.0.0/8" && p[1].String() == "::1/128"
+		}, ""},
+		{"internal allow list", []string{"--internal-allow", " 10.1.2.3, 192.168.0.0/16 ,::ffff:10.9.9.9"}, nil, func(c *Config) bool {
+			p, err := c.InternalAllowPrefixes()
+			return err == nil && len(p) == 3 && p[0].String() == "10.1.2.3/32" && p[1].String() == "192.168.0.0/16" && p[2].String() == "10.9.9.9/32"
+		}, ""},
+		{"nginx path disabled", []string{"--internal-upstream-addr", "", "--internal-allow", ""}, nil, func(c *Config) bool {
+			return c.InternalUpstreamAddr == ""
+		}, ""},
+		{"bad internal allow", []string{"--internal-allow", "nginx.local"}, nil, nil, "internal-allow"},
+		{"empty internal allow", []string{"--internal-allow", ""}, nil, nil, "internal-allow is empty"},
+		{"bad https addr", []string{"--https-addr", "8443"}, nil, nil, "https-addr"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
