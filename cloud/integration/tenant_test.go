@@ -98,6 +98,9 @@ type tenantEnv struct {
 	args  []string      // the agent's runtime flags
 	ready time.Duration // how long a gateway may take to become ready
 	page  string        // text the gateway's / must contain
+	// browse, when set, is run once both tenants run (the real gateway's
+	// Control UI in Chromium).
+	browse func(t *testing.T, e *tenantEnv, owner string)
 }
 
 func newTenantEnv(t *testing.T, image string, ready time.Duration, page string, agentArgs ...string) *tenantEnv {
@@ -171,6 +174,10 @@ func (e *tenantEnv) lifecycle(t *testing.T, purged func(tenantID string) bool) {
 		if code, body, _ := v.get("/"); code != 200 || !strings.Contains(body, e.page) {
 			t.Fatalf("gateway page at %s = %d %.300s", v.base, code, body)
 		}
+	}
+
+	if e.browse != nil {
+		e.browse(t, e, "alice")
 	}
 
 	// Logs through the API, bounded by tail.
@@ -368,6 +375,7 @@ func realOpenClaw(t *testing.T, env string) string {
 func TestTenantsProcessRuntimeRealOpenClaw(t *testing.T) {
 	ocBin := realOpenClaw(t, "CLAWFLEET_OPENCLAW_BIN")
 	e := newTenantEnv(t, "unused", 3*time.Minute, "<title>OpenClaw Control</title>", "--runtime", "process", "--openclaw-bin", ocBin)
+	e.browse = controlUIConnected
 	e.lifecycle(t, processPurged(e.a))
 }
 

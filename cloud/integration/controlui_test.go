@@ -1,0 +1,97 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// pageText is every text node of the page, including inside shadow roots
+// (OpenClaw's Control UI is made of web components).
+const pageText = `(() => {
+  const out = [];
+  const walk = (n) => {
+    if (n.shadowRoot) walk(n.shadowRoot);
+    for (const c of n.childNodes) {
+      if (c.nodeType === 3) out.push(c.textContent.trim());
+      else if (c.nodeType === 1 || c.nodeType === 11) walk(c);
+    }
+  };
+  walk(document.documentElement);
+  return out.filter(Boolean).join(" ");
+})()`
+
+// browser starts headless Chromium (Debian's package) for one test.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing; CI must install the Debian package chromium: %v", chromiumPath, err)
+		}
+		t.Skipf("%s is missing (apt-get install -y chromium)", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.Env("HOME="+t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	return ctx
+}
+
+// controlUIConnected opens the owner's one-time link in a real browser and
+// waits for OpenClaw's Control UI to say it is connected over its WebSocket
+// through the router — no token typed, no manual pairing. Another user's
+// browser, signed in to its own gateway, is refused on this one.
+func controlUIConnected(t *testing.T, e *tenantEnv, owner string) {
+	ctx := browser(t)
+	link := e.c.accessLink(t, owner)
+	start := time.Now()
+	// The first Run starts the browser: no timeout on its context.
+	if err := chromedp.Do(ctx, chromedp.Navigate(link.String())); err != nil {
+		t.Fatalf("navigate to the access link: %v", err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	var loc, text string
+	for {
+		var err error
+		if loc, err = chromedp.Run(ctx, chromedp.Location()); err != nil {
+			t.Fatalf("read the location: %v", err)
+		}
+		if text, err = chromedp.Run(ctx, chromedp.Evaluate[string](pageText)); err != nil {
+			t.Fatalf("read the page: %v", err)
+		}
+		if strings.Contains(loc, "?t=") || strings.Contains(loc, "&t=") {
+			t.Fatalf("the access token stayed in the address bar: %s", loc)
+		}
+		if strings.Contains(text, "Connected") && !strings.Contains(text, "Disconnected") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Control UI never said Connected; it shows: %.1500s", text)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("Control UI connected %s after opening the link (%s)", time.Since(start).Round(time.Millisecond), loc)
+	if strings.Contains(strings.ToLower(text), "pairing required") || strings.Contains(text, "token") && strings.Contains(text, "Gateway Token") {
+		t.Errorf("the Control UI asks for pairing or a token: %.800s", text)
+	}
+	// The gateway saw the owner through the trusted proxy and approved the
+	// browser's device on its own.
+	var logs struct{ Lines []string }
+	await(t, "the gateway to log the trusted-proxy device approval", 20*time.Second, func() bool {
+		code, out := e.c.user(owner, "GET", "/api/tenants/me/logs?tail=400", nil)
+		if code != 200 || json.Unmarshal(out, &logs) != nil {
+			return false
+		}
+		return strings.Contains(strings.Join(logs.Lines, "\n"), "auto-approved")
+	})
+}
