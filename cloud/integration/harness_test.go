@@ -160,6 +160,7 @@ func (c *cloud) start() {
 		"CLAWFLEET_HEARTBEAT_INTERVAL=1s",
 		"CLAWFLEET_HEARTBEAT_FLUSH_INTERVAL=100ms",
 		"CLAWFLEET_LOG_LEVEL=debug",
+		"CLAWFLEET_INTERNAL_UPSTREAM_ADDR=127.0.0.1:0",
 	}, c.extraEnv...)
 	c.p = start(c.t, "clawfleet-cloud", env)
 	c.awaitHealthy()

@@ -56,6 +56,7 @@ func (c *Cloud) Start(ctx context.Context) error {
 	c.Cmd = exec.Command(c.Bin)
 	c.Cmd.Env = append(append(os.Environ(),
 		"CLAWFLEET_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(c.HTTPPort),
+		"CLAWFLEET_INTERNAL_UPSTREAM_ADDR=127.0.0.1:0",
 		"CLAWFLEET_MQTT_ADDR=127.0.0.1:"+strconv.Itoa(c.MQTTPort),
 		"CLAWFLEET_WG_ADDR=127.0.0.1:0",
 		"CLAWFLEET_DATA_DIR="+c.DataDir,
