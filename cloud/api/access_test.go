@@ -113,6 +113,27 @@ func TestTenantAccessLink(t *testing.T) {
 	if r := get(u2, ""); r.StatusCode != http.StatusUnauthorized || len(r.Cookies()) != 0 {
 		t.Fatalf("u2's link on u1's gateway: %d", r.StatusCode)
 	}
+	// An operator can open a tenant as its owner (support); it is audited.
+	mine := c.user(http.MethodGet, "/api/tenants/me", "u1", nil).json(t)
+	if r := c.admin(http.MethodPost, "/api/admin/tenants/ten_nope/access", nil); r.code != http.StatusNotFound {
+		t.Fatalf("admin access to an unknown tenant: %d %s", r.code, r.body)
+	}
+	if r := c.do(http.MethodPost, "/api/admin/tenants/"+mine["id"].(string)+"/access", userHdr("u1"), nil); r.code != http.StatusUnauthorized {
+		t.Fatalf("admin access with user headers: %d", r.code)
+	}
+	r := c.admin(http.MethodPost, "/api/admin/tenants/"+mine["id"].(string)+"/access", nil)
+	if r.code != http.StatusCreated {
+		t.Fatalf("admin access: %d %s", r.code, r.body)
+	}
+	al, _ := url.Parse(r.json(t)["url"].(string))
+	if resp := get(al, ""); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin's link: %d", resp.StatusCode)
+	}
+	audit := c.admin(http.MethodGet, "/api/admin/audit?limit=50", nil)
+	if !strings.Contains(string(audit.body), `"tenant.access"`) {
+		t.Fatalf("no tenant.access audit event: %s", audit.body)
+	}
+
 	// Deleting the tenant ends the session.
 	if r := c.user(http.MethodDelete, "/api/tenants/me", "u1", nil); r.code != http.StatusAccepted && r.code != http.StatusOK {
 		t.Fatalf("delete: %d %s", r.code, r.body)

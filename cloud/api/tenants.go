@@ -95,6 +95,9 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) *tenantAPI 
 	admin.POST("/admin/tenants/:id/restart", ta.adminRestart)
 	admin.DELETE("/admin/tenants/:id", ta.adminDelete)
 	admin.GET("/admin/tenants/:id/logs", ta.adminLogs)
+	if s.opts.Access != nil {
+		admin.POST("/admin/tenants/:id/access", ta.adminAccess)
+	}
 	return ta
 }
 
@@ -401,6 +404,28 @@ func (ta *tenantAPI) logs(c *gin.Context) {
 		}
 		prev = cur
 	}
+}
+
+// adminAccess gives an operator a one-time link into a tenant's gateway as
+// its owner (support), recorded in the audit log.
+func (ta *tenantAPI) adminAccess(c *gin.Context) {
+	ctx := c.Request.Context()
+	t, err := ta.svc.Get(ctx, c.Param("id"))
+	if err != nil {
+		ta.adminFail(c, err)
+		return
+	}
+	link, exp, err := ta.opts.Access.IssueAccess(ctx, t.ID, t.OwnerID, ta.svc.URL(t.Slug), "")
+	if err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	if err := ta.svc.RecordAccess(ctx, t, tenant.ActorAdmin); err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, gin.H{"url": link, "expiresAt": exp.UTC().Format(time.RFC3339)})
 }
 
 // adminFail is tenantFail with a 404 message fit for the admin routes.

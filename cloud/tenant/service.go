@@ -637,6 +637,13 @@ func (s *Service) delete(ctx context.Context, t *store.Tenant, keepData bool, ac
 	return t, nil
 }
 
+// RecordAccess writes to the audit log that actor was given a link into t's
+// gateway as its owner.
+func (s *Service) RecordAccess(ctx context.Context, t *store.Tenant, actor string) error {
+	return s.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "tenant.access", Target: t.ID,
+		Detail: fmt.Sprintf("one-time link into %s as owner %s", t.Slug, t.OwnerID)})
+}
+
 // Logs returns up to tail of u's tenant's most recent log lines, asked from
 // its host.
 func (s *Service) Logs(ctx context.Context, u User, tail int) ([]string, error) {

@@ -140,6 +140,8 @@
       'tenants.deleted': 'Tenant “{slug}” deleted.',
       'tenants.deletedKept': 'Tenant “{slug}” deleted; its data was kept on the host.',
       'tenants.logs': 'Logs',
+      'tenants.open': 'Open',
+      'tenants.openTitle': 'Open the gateway as its owner (one-time link, recorded in the audit log)',
       'tenants.logs.title': 'Logs of',
       'tenants.logs.hint': 'The last 200 lines, read from the host.',
       'tenants.logs.empty': 'No log lines yet.',
@@ -358,6 +360,8 @@
       'tenants.deleted': '已删除租户“{slug}”。',
       'tenants.deletedKept': '已删除租户“{slug}”，其数据保留在主机上。',
       'tenants.logs': '日志',
+      'tenants.open': '打开',
+      'tenants.openTitle': '以所有者身份打开网关（一次性链接，记录在审计日志中）',
       'tenants.logs.title': '日志：',
       'tenants.logs.hint': '最近 200 行，从主机读取。',
       'tenants.logs.empty': '暂无日志。',
@@ -1027,6 +1031,9 @@
     restart.disabled = deleting;
     del.disabled = deleting;
     var logs = rowButton('logs-tenant', 'tenants.logs', tn, '', function () { openLogs(tn); });
+    var open = rowButton('open-tenant', 'tenants.open', tn, '', function () { openGateway(tn); });
+    open.title = t('tenants.openTitle');
+    open.disabled = deleting || tn.status !== 'running';
 
     return el('tr', {
       'data-testid': 'tenant-row', 'data-tenant-id': id, 'data-status': String(tn.status || ''),
@@ -1064,7 +1071,7 @@
       }) : none()]),
       cell('tenants.col.restarts', [el('span', { className: 'mono', 'data-testid': 'tenant-restart-gen', text: String(tn.restartGen || 0) })], 'num'),
       cell('tenants.col.created', [timeNode(tn.createdAt, 'common.none')], 'nowrap'),
-      el('td', { className: 'actions' }, [el('span', { className: 'row-actions' }, [logs, restart, del])])
+      el('td', { className: 'actions' }, [el('span', { className: 'row-actions' }, [open, logs, restart, del])])
     ]);
   }
 
@@ -1135,6 +1142,22 @@
 
   function tenantPath(tn) {
     return '/api/admin/tenants/' + encodeURIComponent(String(tn.id));
+  }
+
+  // openGateway opens the tenant's Control UI in a new tab through a
+  // one-time link for its owner. The tab is opened on the click itself (so
+  // popup blockers allow it) and sent to the link once the API answers.
+  function openGateway(tn) {
+    var w = window.open('about:blank', '_blank');
+    if (w) w.opener = null;
+    api('POST', tenantPath(tn) + '/access').then(function (res) {
+      var url = safeURL(res && res.url);
+      if (!url) throw new Error('no link');
+      if (w) w.location.href = url; else window.location.href = url;
+    }).catch(function (err) {
+      if (w) w.close();
+      if (!isQuiet(err)) setAlert('tenants-error', errorText(err));
+    });
   }
 
   function confirmRestartTenant(tn) {
