@@ -152,7 +152,7 @@ func TestHTTPSWithWildcardCertificate(t *testing.T) {
 	resp.Body.Close()
 	var ck *http.Cookie
 	for _, k := range resp.Cookies() {
-		if k.Name == router.CookieName {
+		if k.Name == router.SecureCookieName {
 			ck = k
 		}
 	}

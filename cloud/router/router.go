@@ -18,6 +18,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,6 +35,11 @@ import (
 // CookieName is the session cookie. It is host-only (no Domain attribute),
 // so it is sent to the one subdomain that set it and nowhere else.
 const CookieName = "clawfleet_session"
+
+// SecureCookieName is the session cookie under HTTPS. Browsers refuse a
+// __Host- cookie that names a Domain, so a page on another tenant's
+// subdomain cannot plant one here (cookie tossing).
+const SecureCookieName = "__Host-" + CookieName
 
 // AccessParam is the query parameter that carries a one-time access token.
 const AccessParam = "t"
@@ -269,20 +275,34 @@ func (r *Router) authorize(req *http.Request, rt Route, client string) *pageErro
 	if r.authRL.Exhausted(client) {
 		return errRateLimited
 	}
-	ck, err := req.Cookie(CookieName)
-	if err != nil || ck.Value == "" {
+	// Every session cookie counts, not only the first: a cookie planted by
+	// another subdomain for the parent domain must not hide the user's own.
+	var values []string
+	for _, ck := range req.Cookies() {
+		if (ck.Name == CookieName || ck.Name == SecureCookieName) && ck.Value != "" && len(values) < 4 {
+			values = append(values, ck.Value)
+		}
+	}
+	if len(values) == 0 {
 		return errLoginRequired
 	}
-	s, ok := r.session(req.Context(), ck.Value)
-	if !ok {
+	valid := false
+	for _, v := range values {
+		s, ok := r.session(req.Context(), v)
+		if !ok {
+			continue
+		}
+		valid = true
+		if s.tenantID == rt.TenantID && s.userID == rt.Owner {
+			return nil
+		}
+	}
+	if !valid {
 		r.authRL.Allow(client) // count the failure
 		return errLoginRequired
 	}
-	if s.tenantID != rt.TenantID || s.userID != rt.Owner {
-		r.log.Warn("session of another tenant or user refused", "slug", rt.Slug, "client", client)
-		return errForbidden
-	}
-	return nil
+	r.log.Warn("session of another tenant or user refused", "slug", rt.Slug, "client", client)
+	return errForbidden
 }
 
 // session returns the live session for a cookie value, cached briefly.
@@ -442,8 +462,12 @@ func (r *Router) redeem(w http.ResponseWriter, req *http.Request, rt Route, clie
 		r.fail(w, req, errForbidden)
 		return
 	}
+	name := CookieName
+	if scheme == "https" {
+		name = SecureCookieName
+	}
 	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: val, Path: "/", MaxAge: int(r.o.SessionTTL.Seconds()),
+		Name: name, Value: val, Path: "/", MaxAge: int(r.o.SessionTTL.Seconds()),
 		HttpOnly: true, Secure: scheme == "https", SameSite: http.SameSiteLaxMode,
 	})
 	q.Del(AccessParam)
@@ -487,7 +511,7 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 	for _, k := range identityHeaders {
 		h.Del(k)
 	}
-	stripCookie(h, CookieName)
+	stripCookie(h, CookieName, SecureCookieName)
 	client := pi.client
 	if a, err := netip.ParseAddr(client); err != nil || a.IsLoopback() || a.IsUnspecified() {
 		client = r.local
@@ -500,7 +524,7 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 
 // stripCookie removes one cookie from the Cookie header(s), keeping the
 // gateway's own cookies.
-func stripCookie(h http.Header, name string) {
+func stripCookie(h http.Header, names ...string) {
 	lines := h.Values("Cookie")
 	if len(lines) == 0 {
 		return
@@ -512,7 +536,7 @@ func stripCookie(h http.Header, name string) {
 			if p == "" {
 				continue
 			}
-			if k, _, _ := strings.Cut(p, "="); strings.TrimSpace(k) == name {
+			if k, _, _ := strings.Cut(p, "="); slices.Contains(names, strings.TrimSpace(k)) {
 				continue
 			}
 			keep = append(keep, p)

@@ -505,3 +505,27 @@ func TestDropHostFailsRequestsInFlight(t *testing.T) {
 		t.Fatal("the request still waits after its host was dropped")
 	}
 }
+
+// TestPlantedCookieDoesNotHideTheOwnSession: a page on another subdomain can
+// set a clawfleet_session cookie for the parent domain; the browser then
+// sends both, and the user's own session must still count.
+func TestPlantedCookieDoesNotHideTheOwnSession(t *testing.T) {
+	f := newFixture(t, Options{})
+	alice := f.login("ten_a", "alice", "u-alice")
+	bob := f.login("ten_b", "bob", "u-bob")
+	for _, cookie := range []string{
+		CookieName + "=" + bob + "; " + CookieName + "=" + alice,
+		CookieName + "=planted-garbage; " + SecureCookieName + "=" + alice,
+	} {
+		resp := f.do("GET", "alice", "/", map[string]string{"Cookie": cookie})
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("Cookie %q: %d, want the owner's session to count", cookie, resp.StatusCode)
+		}
+	}
+	resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + bob})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("only bob's session on alice's gateway: %d", resp.StatusCode)
+	}
+}

@@ -207,7 +207,7 @@ func TestInternalUpstreamLetsTheRouterRedeem(t *testing.T) {
 	}
 	var ck *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == CookieName {
+		if c.Name == SecureCookieName {
 			ck = c
 		}
 	}
