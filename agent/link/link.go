@@ -244,6 +244,13 @@ func (l *Link) Publish(ctx context.Context, kind string, qos byte, payload []byt
 	return waitToken(ctx, c.Publish(topic, qos, false, payload), l.opts.AckTimeout)
 }
 
+// Reregister sends a fresh register message (e.g. after the WireGuard key
+// changed) on the current session.
+func (l *Link) Reregister(ctx context.Context) error {
+	reg := l.register(ctx)
+	return l.Publish(ctx, proto.KindRegister, 1, proto.MustEncode(&reg))
+}
+
 // Run keeps a session with the broker until ctx is done, reconnecting after
 // every failure or loss with full-jitter exponential backoff (at the cap
 // interval while the broker refuses the credentials). It returns nil when ctx

@@ -144,6 +144,7 @@ func New(opts Options) http.Handler {
 		admin.GET("/admin/tenants/:id/probe", ta.probe)
 		admin.GET("/hosts", ta.listHosts)
 		admin.GET("/hosts/:id", ta.getHost)
+		admin.POST("/hosts/:id/rotate-key", ta.rotateHostKey)
 	} else {
 		admin.GET("/hosts", s.listHosts)
 		admin.GET("/hosts/:id", s.getHost)

@@ -428,6 +428,22 @@ func (ta *tenantAPI) adminAccess(c *gin.Context) {
 	c.JSON(http.StatusCreated, gin.H{"url": link, "expiresAt": exp.UTC().Format(time.RFC3339)})
 }
 
+// rotateHostKey makes a host replace its WireGuard key (admin-forced
+// rotation, e.g. after a suspected leak); answers with the new public key.
+func (ta *tenantAPI) rotateHostKey(c *gin.Context) {
+	ctx := c.Request.Context()
+	if _, err := ta.opts.Fleet.GetHost(ctx, c.Param("id")); err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	pub, err := ta.svc.RotateHostKey(ctx, c.Param("id"), tenant.ActorAdmin)
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"hostId": c.Param("id"), "wgPublicKey": pub})
+}
+
 // adminFail is tenantFail with a 404 message fit for the admin routes.
 func (ta *tenantAPI) adminFail(c *gin.Context, err error) {
 	if errors.Is(err, tenant.ErrNoTenant) {

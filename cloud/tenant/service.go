@@ -665,41 +665,68 @@ func (s *Service) LogsByID(ctx context.Context, id string, tail int) ([]string, 
 
 func (s *Service) logs(ctx context.Context, t *store.Tenant, tail int) ([]string, error) {
 	tail = min(max(tail, 1), proto.MaxLogLines)
-	if h, err := s.fleet.GetHost(ctx, t.HostID); err != nil || h.Status != store.HostOnline {
-		s.m.commands.WithLabelValues(proto.OpLogs, "offline").Inc()
-		return nil, fmt.Errorf("%w: host %s of tenant %s is offline", ErrHostOffline, t.HostID, t.ID)
+	r, err := s.command(ctx, t.HostID, &proto.Command{Op: proto.OpLogs, TenantID: t.ID, Tail: tail}, s.opts.LogsTimeout)
+	if err != nil {
+		return nil, err
 	}
-	id := "cmd_" + randomID(10)
-	w := &waiter{host: t.HostID, ch: make(chan *proto.Reply, 1)}
+	if r.Lines == nil {
+		return []string{}, nil
+	}
+	return r.Lines, nil
+}
+
+// RotateHostKey asks a host for a new WireGuard key (admin-forced
+// rotation) and returns the new public key. The host registers again with
+// it, which replaces its hub peer; other peers are untouched.
+func (s *Service) RotateHostKey(ctx context.Context, hostID, actor string) (string, error) {
+	r, err := s.command(ctx, hostID, &proto.Command{Op: proto.OpRotateKey}, s.opts.LogsTimeout)
+	if err != nil {
+		return "", err
+	}
+	if r.PublicKey == "" {
+		return "", fmt.Errorf("%w: host %s: no new key in its answer", ErrHostError, hostID)
+	}
+	if err := s.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "host.rotate-key", Target: hostID,
+		Detail: "new WireGuard public key " + r.PublicKey}); err != nil {
+		s.log.Error("audit of a key rotation failed", "device", hostID, "err", err)
+	}
+	s.log.Info("host WireGuard key rotated", "device", hostID, "by", actor)
+	return r.PublicKey, nil
+}
+
+// command sends c to an online host and waits for its reply.
+func (s *Service) command(ctx context.Context, hostID string, c *proto.Command, timeout time.Duration) (*proto.Reply, error) {
+	if h, err := s.fleet.GetHost(ctx, hostID); err != nil || h.Status != store.HostOnline {
+		s.m.commands.WithLabelValues(c.Op, "offline").Inc()
+		return nil, fmt.Errorf("%w: host %s is offline", ErrHostOffline, hostID)
+	}
+	c.ID = "cmd_" + randomID(10)
+	w := &waiter{host: hostID, ch: make(chan *proto.Reply, 1)}
 	s.wmu.Lock()
-	s.waiters[id] = w
+	s.waiters[c.ID] = w
 	s.wmu.Unlock()
 	defer func() {
 		s.wmu.Lock()
-		delete(s.waiters, id)
+		delete(s.waiters, c.ID)
 		s.wmu.Unlock()
 	}()
-	payload := proto.MustEncode(&proto.Command{ID: id, Op: proto.OpLogs, TenantID: t.ID, Tail: tail})
-	if err := s.bus.Publish(proto.DownTopic(t.HostID, proto.KindCmd), payload, false); err != nil {
-		s.m.commands.WithLabelValues(proto.OpLogs, "error").Inc()
-		return nil, fmt.Errorf("publish logs command: %w", err)
+	if err := s.bus.Publish(proto.DownTopic(hostID, proto.KindCmd), proto.MustEncode(c), false); err != nil {
+		s.m.commands.WithLabelValues(c.Op, "error").Inc()
+		return nil, fmt.Errorf("publish %s command: %w", c.Op, err)
 	}
-	timer := time.NewTimer(s.opts.LogsTimeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case r := <-w.ch:
 		if !r.OK {
-			s.m.commands.WithLabelValues(proto.OpLogs, "error").Inc()
-			return nil, fmt.Errorf("%w: host %s: %s", ErrHostError, t.HostID, r.Error)
+			s.m.commands.WithLabelValues(c.Op, "error").Inc()
+			return nil, fmt.Errorf("%w: host %s: %s", ErrHostError, hostID, r.Error)
 		}
-		s.m.commands.WithLabelValues(proto.OpLogs, "ok").Inc()
-		if r.Lines == nil {
-			return []string{}, nil
-		}
-		return r.Lines, nil
+		s.m.commands.WithLabelValues(c.Op, "ok").Inc()
+		return r, nil
 	case <-timer.C:
-		s.m.commands.WithLabelValues(proto.OpLogs, "timeout").Inc()
-		return nil, fmt.Errorf("%w: host did not answer within %s", ErrHostTimeout, s.opts.LogsTimeout)
+		s.m.commands.WithLabelValues(c.Op, "timeout").Inc()
+		return nil, fmt.Errorf("%w: host did not answer within %s", ErrHostTimeout, timeout)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -76,6 +76,7 @@ func FuzzDecodeTenantMessages(f *testing.F) {
 	f.Add([]byte(`{"v":1,"revision":3,"tenants":[{"id":"ten_abcdefgh","slug":"a","owner":"u","state":"running","port":20000,"gatewayToken":"0123456789abcdef","allowedOrigins":["http://a.localhost:8080"]}],"purge":["ten_zzzzzzzz"]}`))
 	f.Add([]byte(`{"v":1,"type":"tenants","revision":1,"runtime":"process","tenants":[{"id":"ten_abcdefgh","state":"running"}],"purged":["ten_zzzzzzzz"]}`))
 	f.Add([]byte(`{"v":1,"id":"c1","op":"logs","tenantId":"ten_abcdefgh","tail":10}`))
+	f.Add([]byte(`{"v":1,"id":"c2","op":"rotate-key"}`))
 	f.Add([]byte(`{"v":1,"id":"c1","ok":true,"lines":["a","b"]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if d, err := DecodeDesired(b); err == nil {
@@ -93,7 +94,7 @@ func FuzzDecodeTenantMessages(f *testing.F) {
 		if r, err := DecodeTenantReport(b); err == nil && r.Type != EventTenants {
 			t.Fatalf("accepted report type %q", r.Type)
 		}
-		if c, err := DecodeCommand(b); err == nil && (c.ID == "" || c.Op != OpLogs || c.Tail < 0 || c.Tail > MaxLogLines) {
+		if c, err := DecodeCommand(b); err == nil && (c.ID == "" || (c.Op != OpLogs && c.Op != OpRotateKey) || c.Tail < 0 || c.Tail > MaxLogLines || (c.Op == OpRotateKey && c.TenantID != "")) {
 			t.Fatalf("accepted command %+v", c)
 		}
 		if r, err := DecodeReply(b); err == nil && (r.ID == "" || len(r.Lines) > MaxLogLines) {

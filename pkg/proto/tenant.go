@@ -107,6 +107,10 @@ type TenantReport struct {
 // Command operations (down/cmd).
 const (
 	OpLogs = "logs"
+	// OpRotateKey asks the agent for a new WireGuard key: it replaces its
+	// private key, registers again with the new public key, and replies
+	// with it (Reply.PublicKey).
+	OpRotateKey = "rotate-key"
 )
 
 // Command is a request to an agent; the agent answers with a Reply carrying
@@ -133,6 +137,8 @@ type Reply struct {
 	OK    bool     `json:"ok"`
 	Error string   `json:"error,omitempty"`
 	Lines []string `json:"lines,omitempty"` // OpLogs
+	// PublicKey is the new WireGuard public key (OpRotateKey).
+	PublicKey string `json:"publicKey,omitempty"`
 }
 
 var (
@@ -283,6 +289,10 @@ func DecodeCommand(b []byte) (*Command, error) {
 		if m.Tail < 0 || m.Tail > MaxLogLines {
 			return nil, invalid("tail must be between 0 and %d", MaxLogLines)
 		}
+	case OpRotateKey:
+		if m.TenantID != "" || m.Tail != 0 {
+			return nil, invalid("rotate-key takes no tenant or tail")
+		}
 	default:
 		return nil, invalid("unknown op %q", truncate(m.Op, 40))
 	}
@@ -300,6 +310,11 @@ func DecodeReply(b []byte) (*Reply, error) {
 	}
 	if len(m.Lines) > MaxLogLines {
 		return nil, invalid("more than %d lines", MaxLogLines)
+	}
+	if m.PublicKey != "" {
+		if err := ValidateWGKey(m.PublicKey); err != nil {
+			return nil, err
+		}
 	}
 	return &m, nil
 }

@@ -47,6 +47,10 @@ func TestDecodeCommandReplyReport(t *testing.T) {
 		{"unknown op", func(b []byte) error { _, e := DecodeCommand(b); return e }, `{"v":1,"id":"c1","op":"exec","tenantId":"ten_abcdefgh"}`, false},
 		{"tail too big", func(b []byte) error { _, e := DecodeCommand(b); return e }, `{"v":1,"id":"c1","op":"logs","tenantId":"ten_abcdefgh","tail":5000}`, false},
 		{"no id", func(b []byte) error { _, e := DecodeCommand(b); return e }, `{"v":1,"op":"logs","tenantId":"ten_abcdefgh"}`, false},
+		{"rotate-key", func(b []byte) error { _, e := DecodeCommand(b); return e }, `{"v":1,"id":"c1","op":"rotate-key"}`, true},
+		{"rotate-key with a tenant", func(b []byte) error { _, e := DecodeCommand(b); return e }, `{"v":1,"id":"c1","op":"rotate-key","tenantId":"ten_abcdefgh"}`, false},
+		{"reply with a key", func(b []byte) error { _, e := DecodeReply(b); return e }, `{"v":1,"id":"c1","ok":true,"publicKey":"` + validKeyB64 + `"}`, true},
+		{"reply with a bad key", func(b []byte) error { _, e := DecodeReply(b); return e }, `{"v":1,"id":"c1","ok":true,"publicKey":"AAAA"}`, false},
 		{"reply", func(b []byte) error { _, e := DecodeReply(b); return e }, `{"v":1,"id":"desired-3","ok":true}`, true},
 		{"reply no id", func(b []byte) error { _, e := DecodeReply(b); return e }, `{"v":1,"ok":true}`, false},
 		{"report", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running"}]}`, true},
@@ -61,3 +65,6 @@ func TestDecodeCommandReplyReport(t *testing.T) {
 		t.Fatal(DesiredReplyID(7))
 	}
 }
+
+// validKeyB64 is a syntactically valid WireGuard key (32 bytes, base64).
+const validKeyB64 = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
