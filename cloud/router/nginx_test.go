@@ -8,12 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/router/nginxrun"
 	"github.com/clawfleet/clawfleet/cloud/store"
 )
 
@@ -21,19 +20,11 @@ import (
 // the fixture's endpoint and internal upstream, and returns its address.
 func startNginx(t *testing.T, f *internalFixture) string {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-	}
-	if _, err := os.Stat(bin); err != nil {
+	if _, err := nginxrun.Find(""); err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatal("nginx is not installed (apt-get install nginx)")
+			t.Fatal(err)
 		}
-		t.Skip("nginx is not installed (apt-get install nginx)")
-	}
-	src, err := os.ReadFile("../../docs/nginx/clawfleet.conf")
-	if err != nil {
-		t.Fatal(err)
+		t.Skip(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -41,88 +32,18 @@ func startNginx(t *testing.T, f *internalFixture) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	conf := string(src)
-	for _, r := range [][2]string{
-		{`\.example\.com$`, `\.example\.test$`},
-		{"127.0.0.1:8080", f.endpoint.Listener.Addr().String()},
-		{"127.0.0.1:8081", f.upstream.Listener.Addr().String()},
-		{"listen 80;", "listen " + addr + ";"},
-		{"listen [::]:80;", ""},
-	} {
-		if !strings.Contains(conf, r[0]) {
-			t.Fatalf("docs/nginx/clawfleet.conf no longer contains %q", r[0])
-		}
-		conf = strings.ReplaceAll(conf, r[0], r[1])
-	}
-	dir := t.TempDir()
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;"
-	}
-	main := fmt.Sprintf(`%s
-worker_processes 1;
-error_log %[2]s/error.log info;
-pid %[2]s/nginx.pid;
-events { worker_connections 256; }
-http {
-    access_log %[2]s/access.log;
-    client_body_temp_path %[2]s/body;
-    proxy_temp_path %[2]s/proxy;
-    fastcgi_temp_path %[2]s/fastcgi;
-    uwsgi_temp_path %[2]s/uwsgi;
-    scgi_temp_path %[2]s/scgi;
-    include %[2]s/clawfleet.conf;
-}
-`, user, dir)
-	if err := os.WriteFile(filepath.Join(dir, "clawfleet.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
-	out, err := os.Create(filepath.Join(dir, "stderr"))
+	n, err := nginxrun.Start(nginxrun.Options{Conf: "../../docs/nginx/clawfleet.conf", Dir: t.TempDir(), Domain: "example.test",
+		Listen: addr, CloudAddr: f.endpoint.Listener.Addr().String(), UpstreamAddr: f.upstream.Listener.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt) // fast shutdown
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
+		n.Stop()
 		if t.Failed() {
-			for _, n := range []string{"stderr", "error.log", "access.log"} {
-				b, _ := os.ReadFile(filepath.Join(dir, n))
-				t.Logf("nginx %s:\n%s", n, b)
-			}
+			t.Log(n.Logs())
 		}
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(filepath.Join(dir, "stderr"))
-			t.Fatalf("nginx exited: %s", b)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not listen on %s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return n.Addr
 }
 
 func TestThroughNginx(t *testing.T) {
