@@ -7,13 +7,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -64,27 +62,7 @@ func main() {
 	}
 }
 
-func call(ctx context.Context, method, url string, hdr map[string]string, body any) (int, []byte, error) {
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, r)
-	if err != nil {
-		return 0, nil, err
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
-}
+var call = benchutil.Call
 
 func userHdr(u string) map[string]string {
 	return map[string]string{"X-User-ID": u, "X-Shared-Secret": secret, "Content-Type": "application/json"}
@@ -116,18 +94,7 @@ func run(ctx context.Context, o options) error {
 	defer c.Stop()
 
 	// One host: provision it and start its agent.
-	code, out, err := call(ctx, "POST", c.URL("/api/admin/devices"), map[string]string{"Authorization": "Bearer " + c.AdminToken}, map[string]string{"name": "bench-host"})
-	if err != nil || code != 201 {
-		return fmt.Errorf("provision: %d %s %v", code, out, err)
-	}
-	var cr creds.Credentials
-	json.Unmarshal(out, &cr)
-	state := filepath.Join(dir, "agent")
-	if err := creds.Save(filepath.Join(state, creds.FileName), &cr); err != nil {
-		return err
-	}
-	os.Chmod(state, 0o711)
-	args := []string{"run", "--state-dir", state, "--runtime", o.runtime, "--heartbeat", "2s"}
+	args := []string{"--runtime", o.runtime, "--heartbeat", "2s"}
 	if o.runtime == "process" {
 		bin, err := filepath.Abs(o.openclawBin)
 		if err != nil {
@@ -135,15 +102,12 @@ func run(ctx context.Context, o options) error {
 		}
 		args = append(args, "--openclaw-bin", bin)
 	}
-	agent := exec.Command(o.agentBin, args...)
-	agentLog, _ := os.Create(filepath.Join(dir, "agent.log"))
-	agent.Stdout, agent.Stderr = agentLog, agentLog
-	agent.Env = append(os.Environ(), "CLAWFLEET_LOG_LEVEL=warn")
-	if err := agent.Start(); err != nil {
+	agent, err := c.StartAgent(ctx, o.agentBin, filepath.Join(dir, "agent"), filepath.Join(dir, "agent.log"), "warn", args...)
+	if err != nil {
 		return err
 	}
 	defer benchutil.Stop(agent, 60*time.Second)
-	if err := waitHostOnline(ctx, c); err != nil {
+	if _, err := c.WaitHost(ctx, "online", func(h benchutil.Host) bool { return h.Status == "online" }); err != nil {
 		return err
 	}
 
@@ -216,7 +180,7 @@ func run(ctx context.Context, o options) error {
 	// Clean up: delete every tenant and wait until the host has stopped
 	// them (their ports closed), so the next run starts clean.
 	var list []struct{ Port int }
-	_, out, _ = call(ctx, "GET", c.URL("/api/admin/tenants"), map[string]string{"Authorization": "Bearer " + c.AdminToken}, nil)
+	_, out, _ := call(ctx, "GET", c.URL("/api/admin/tenants"), c.Admin(), nil)
 	json.Unmarshal(out, &list)
 	for i := range o.tenants {
 		call(ctx, "DELETE", c.URL("/api/tenants/me"), userHdr(fmt.Sprintf("user%03d", i)), nil)
@@ -234,19 +198,6 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("%d tenants did not reach running", failures)
 	}
 	return nil
-}
-
-func waitHostOnline(ctx context.Context, c *benchutil.Cloud) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		_, out, err := call(ctx, "GET", c.URL("/api/hosts"), map[string]string{"Authorization": "Bearer " + c.AdminToken}, nil)
-		var hs []struct{ Status string }
-		if err == nil && json.Unmarshal(out, &hs) == nil && len(hs) == 1 && hs[0].Status == "online" {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return errors.New("bench host not online after 60 s; see agent.log")
 }
 
 func createAndWait(ctx context.Context, c *benchutil.Cloud, user string, timeout time.Duration) (time.Duration, error) {
