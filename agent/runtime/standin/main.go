@@ -11,6 +11,7 @@
 //	/readyz            200 once STANDIN_READY_DELAY (a Go duration, default 0) has passed, 503 before
 //	/                  an HTML page with "clawfleet stand-in gateway", the state dir and tenant
 //	/__standin/whoami  JSON {user, remoteAddr, xff, xfProto, xfHost, host} of the request
+//	/__standin/blob    ?bytes=N: N zero bytes (at most 64 GiB), for download benchmarks
 //	/__standin/ws      with Upgrade: websocket, 101 with a correct Sec-WebSocket-Accept,
 //	                   then echoes raw bytes (no WebSocket framing) until the client closes
 //
@@ -185,6 +186,23 @@ func run(args []string) error {
 			"xff": r.Header.Get("X-Forwarded-For"), "xfProto": r.Header.Get("X-Forwarded-Proto"),
 			"xfHost": r.Header.Get("X-Forwarded-Host"), "host": r.Host,
 		})
+	})
+	mux.HandleFunc("/__standin/blob", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.ParseInt(r.URL.Query().Get("bytes"), 10, 64)
+		if err != nil || n < 0 || n > 64<<30 {
+			http.Error(w, "bytes=N (0 to 64 GiB) required", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		buf := make([]byte, 64<<10)
+		for n > 0 {
+			k, err := w.Write(buf[:min(n, int64(len(buf)))])
+			if err != nil {
+				return
+			}
+			n -= int64(k)
+		}
 	})
 	mux.HandleFunc("/__standin/ws", func(w http.ResponseWriter, r *http.Request) {
 		if code, why := tp.checkIdentity(r); code != 0 {
