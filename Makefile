@@ -62,5 +62,14 @@ bench-tenants: build
 	CGO_ENABLED=0 $(GO) build -o bin/clawfleet-tenantbench ./cloud/bench/tenantbench
 	./bin/clawfleet-tenantbench $(BENCHFLAGS)
 
+# wrk straight to a gateway vs through nginx vs through the built-in router over the tunnel,
+# and a large download (see docs/benchmarks.md), e.g.
+#   make bench-router BENCHFLAGS="-c 32 -t 2 -d 10s -rounds 3"
+.PHONY: bench-router
+bench-router: build
+	CGO_ENABLED=0 $(GO) build -o bin/standin ./agent/runtime/standin
+	CGO_ENABLED=0 $(GO) build -o bin/clawfleet-routerbench ./cloud/bench/routerbench
+	./bin/clawfleet-routerbench $(BENCHFLAGS)
+
 clean:
 	rm -rf bin dist

@@ -1,0 +1,569 @@
+// Command routerbench compares three ways to one tenant gateway, side by
+// side in one run, with wrk on loopback: (a) straight to the gateway in its
+// network namespace, (b) through nginx with docs/nginx/clawfleet.conf
+// (auth_request to /api/internal/route, then the cloud's internal upstream,
+// then the tunnel), and (c) through the cloud's built-in router over the
+// WireGuard tunnel. It also times a large download straight and through
+// both proxies. Everything is real: bin/clawfleet-cloud, bin/clawfleet-agent
+// on the process runtime with the stand-in gateway, Debian's nginx, wrk.
+// Only loopback and the agent's tenant namespaces are contacted.
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/clawfleet/clawfleet/cloud/bench/benchutil"
+	"github.com/clawfleet/clawfleet/cloud/router"
+	"github.com/clawfleet/clawfleet/cloud/router/nginxrun"
+	"github.com/clawfleet/clawfleet/pkg/creds"
+)
+
+type options struct {
+	cloudBin, agentBin, standin, wrk, nginx, nginxConf string
+	conns, threads, rounds                             int
+	duration, warmup                                   time.Duration
+	path                                               string
+	download                                           int64
+	downloadRuns                                       int
+	cpuMillis                                          int
+	netnsPool, nginxWorkers                            string
+	pprofDir                                           string
+	keep, single                                       bool
+}
+
+const (
+	secret = "routerbench-shared-secret-0123456789"
+	user   = "bench-user"
+)
+
+func main() {
+	var o options
+	flag.StringVar(&o.cloudBin, "cloud", "bin/clawfleet-cloud", "cloud binary")
+	flag.StringVar(&o.agentBin, "agent", "bin/clawfleet-agent", "agent binary")
+	flag.StringVar(&o.standin, "standin", "bin/standin", "stand-in gateway binary (agent/runtime/standin)")
+	flag.StringVar(&o.wrk, "wrk", "wrk", "wrk binary")
+	flag.StringVar(&o.nginx, "nginx", "", "nginx binary (empty: PATH, else /usr/sbin/nginx)")
+	flag.StringVar(&o.nginxConf, "nginx-conf", "docs/nginx/clawfleet.conf", "the shipped nginx config")
+	flag.StringVar(&o.nginxWorkers, "nginx-workers", "auto", "nginx worker_processes")
+	flag.IntVar(&o.conns, "c", 32, "wrk connections")
+	flag.IntVar(&o.threads, "t", 2, "wrk threads")
+	flag.DurationVar(&o.duration, "d", 10*time.Second, "wrk duration per path and round")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured wrk run per path before the first round")
+	flag.IntVar(&o.rounds, "rounds", 1, "rounds of the three paths, interleaved (a, b, c, a, b, c, ...)")
+	flag.StringVar(&o.path, "path", "/", "request path for wrk (the stand-in's / is a 200-byte page)")
+	flag.Int64Var(&o.download, "download-mib", 256, "MiB of the large download (0 skips it)")
+	flag.IntVar(&o.downloadRuns, "download-runs", 3, "downloads per path (the median is reported)")
+	flag.IntVar(&o.cpuMillis, "cpu", 2000, "plan CPU of the tenant, millicores (a cgroup v2 host enforces it)")
+	flag.StringVar(&o.netnsPool, "netns-pool", "10.238.0.0/16", "the agent's pool for tenant network namespaces")
+	flag.StringVar(&o.pprofDir, "pprof-dir", "", "write the cloud's CPU profile during the nginx and router runs here")
+	flag.BoolVar(&o.single, "single", true, "also measure each path with one connection and one thread (latency without queueing)")
+	flag.BoolVar(&o.keep, "keep-data", false, "keep the temp dir (logs)")
+	flag.Parse()
+	o.download <<= 20
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "routerbench:", err)
+		os.Exit(1)
+	}
+}
+
+func userHdr() map[string]string {
+	return map[string]string{"X-User-ID": user, "X-Shared-Secret": secret, "Content-Type": "application/json"}
+}
+
+// target is one way to the gateway.
+type target struct {
+	name, label string
+	url         string // where wrk connects, with o.path
+	host        string // Host header ("" = the URL's)
+	headers     []string
+	// outcome labels the cloud's clawfleet_router_requests_total for this
+	// path ("" = not through the cloud)
+	outcome string
+}
+
+func run(ctx context.Context, o options) error {
+	for _, b := range []string{o.cloudBin, o.agentBin, o.standin} {
+		if _, err := os.Stat(b); err != nil {
+			return fmt.Errorf("%w (make build, and go build -o bin/standin ./agent/runtime/standin)", err)
+		}
+	}
+	wrkBin, err := exec.LookPath(o.wrk)
+	if err != nil {
+		return fmt.Errorf("wrk: %w (apt-get install wrk)", err)
+	}
+	if _, err := nginxrun.Find(o.nginx); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "clawfleet-routerbench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Println("routerbench: temp dir", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	os.Chmod(dir, 0o711) // the gateway runs unprivileged and passes through it
+	logf, err := os.Create(filepath.Join(dir, "cloud.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	plans := filepath.Join(dir, "plans.yaml")
+	os.WriteFile(plans, []byte(fmt.Sprintf("plans:\n  free:\n    cpuMillis: %d\n    memoryBytes: 1GiB\n    image: unused\n", o.cpuMillis)), 0o600)
+	internal := fmt.Sprintf("127.0.0.1:%d", benchutil.FreePort())
+	env := []string{"CLAWFLEET_SHARED_SECRET=" + secret, "CLAWFLEET_PLANS_FILE=" + plans, "CLAWFLEET_HEARTBEAT_INTERVAL=2s",
+		"CLAWFLEET_DOMAIN=localhost", "CLAWFLEET_INTERNAL_UPSTREAM_ADDR=" + internal}
+	pprofAddr := ""
+	if o.pprofDir != "" {
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", benchutil.FreePort())
+		env = append(env, "CLAWFLEET_PPROF_ADDR="+pprofAddr)
+		if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {
+			return err
+		}
+	}
+	c := &benchutil.Cloud{Bin: o.cloudBin, DataDir: filepath.Join(dir, "cloud"), AdminToken: creds.NewToken("cfa_"), Log: logf, Env: env}
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	defer c.Stop()
+
+	standin, err := filepath.Abs(o.standin)
+	if err != nil {
+		return err
+	}
+	agentLog := filepath.Join(dir, "agent.log")
+	agent, err := c.StartAgent(ctx, o.agentBin, filepath.Join(dir, "agent"), agentLog, "info",
+		"--runtime", "process", "--openclaw-bin", standin, "--heartbeat", "2s", "--tenant-netns-pool", o.netnsPool)
+	if err != nil {
+		return err
+	}
+	defer benchutil.Stop(agent, 60*time.Second)
+	h, err := c.WaitHost(ctx, "online with a tunnel", func(h benchutil.Host) bool {
+		return h.Status == "online" && h.Tunnel != nil && h.Tunnel.Address != "" && h.Tunnel.HandshakeAgeSeconds >= 0
+	})
+	if err != nil {
+		return err
+	}
+
+	// One tenant, through the user API, until running.
+	code, out, err := benchutil.Call(ctx, "POST", c.URL("/api/tenants"), userHdr(), map[string]string{"plan": "free", "name": "bench"})
+	if err != nil || code != 201 {
+		return fmt.Errorf("create tenant: %d %s %v", code, out, err)
+	}
+	var ten struct{ ID, Slug, URL, Status, LastError string }
+	for deadline := time.Now().Add(60 * time.Second); ten.Status != "running"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) || ten.Status == "failed" || ctx.Err() != nil {
+			return fmt.Errorf("tenant not running: %s %s", ten.Status, ten.LastError)
+		}
+		_, out, _ := benchutil.Call(ctx, "GET", c.URL("/api/tenants/me"), userHdr(), nil)
+		json.Unmarshal(out, &ten)
+	}
+	defer deleteTenant(c)
+	var adm struct{ Port int }
+	if _, out, err := benchutil.Call(ctx, "GET", c.URL("/api/admin/tenants/"+ten.ID), c.Admin(), nil); err != nil || json.Unmarshal(out, &adm) != nil || adm.Port == 0 {
+		return fmt.Errorf("tenant port: %s %v", out, err)
+	}
+	gwHost, err := gatewayAddr(agentLog)
+	if err != nil {
+		return err
+	}
+	direct := net.JoinHostPort(gwHost, strconv.Itoa(adm.Port))
+	tu, err := url.Parse(ten.URL)
+	if err != nil {
+		return err
+	}
+	cookie, err := signIn(ctx, c)
+	if err != nil {
+		return err
+	}
+
+	ng, err := nginxrun.Start(nginxrun.Options{Bin: o.nginx, Conf: o.nginxConf, Dir: mkdir(dir, "nginx"), Domain: "localhost",
+		Listen: fmt.Sprintf("127.0.0.1:%d", benchutil.FreePort()), CloudAddr: fmt.Sprintf("127.0.0.1:%d", c.HTTPPort), UpstreamAddr: internal,
+		Workers: o.nginxWorkers, WorkerConnections: 8192, NoAccessLog: true})
+	if err != nil {
+		return err
+	}
+	defer ng.Stop()
+
+	ck := "Cookie: " + router.CookieName + "=" + cookie
+	targets := []target{
+		{name: "a", label: "(a) straight to the gateway", url: "http://" + direct, headers: []string{"X-Forwarded-For: 192.0.2.1"}},
+		{name: "b", label: "(b) nginx → internal upstream → tunnel", url: "http://" + ng.Addr, host: tu.Hostname(), headers: []string{ck}, outcome: "proxied_nginx"},
+		{name: "c", label: "(c) built-in router → tunnel", url: c.URL(""), host: tu.Host, headers: []string{ck}, outcome: "proxied"},
+	}
+	fmt.Printf("routerbench: tenant %s (%s) on host %s, tunnel %s %s; gateway %s; nginx %s (workers %s); cloud %s\n",
+		ten.Slug, ten.URL, h.ID, h.Tunnel.Mode, h.Tunnel.Address, direct, ng.Addr, o.nginxWorkers, c.URL(""))
+	for _, t := range targets {
+		if err := check(ctx, t, o.path); err != nil {
+			return err
+		}
+	}
+
+	fmt.Printf("wrk -c %d -t %d -d %s --latency, path %s, %d round(s); warm-up %s per path\n", o.conns, o.threads, o.duration, o.path, o.rounds, o.warmup)
+	if o.warmup > 0 {
+		for _, t := range targets {
+			if _, err := runWrk(ctx, wrkBin, t, o, o.warmup); err != nil {
+				return err
+			}
+		}
+	}
+	type load struct{ conns, threads int }
+	loads := []load{{o.conns, o.threads}}
+	if o.single && o.conns != 1 {
+		loads = append(loads, load{1, 1})
+	}
+	results := map[string][]wrkResult{} // by path name and connections
+	var rows []string
+	for r := range o.rounds {
+		for _, l := range loads {
+			for _, t := range targets {
+				before, _ := benchutil.Scrape(c.URL("/metrics"))
+				cpuC0, _ := benchutil.Usage(c.Cmd.Process.Pid)
+				cpuA0, _ := benchutil.Usage(agent.Process.Pid)
+				busy0, total0 := machineCPU()
+				var prof sync.WaitGroup
+				if pprofAddr != "" && t.outcome != "" {
+					prof.Add(1)
+					go func() {
+						defer prof.Done()
+						profile(pprofAddr, o.duration, filepath.Join(o.pprofDir, fmt.Sprintf("cloud-%s-c%d-round%d.pprof", t.name, l.conns, r+1)))
+					}()
+				}
+				lo := o
+				lo.conns, lo.threads = l.conns, l.threads
+				res, err := runWrk(ctx, wrkBin, t, lo, o.duration)
+				if err != nil {
+					return err
+				}
+				prof.Wait()
+				cpuC1, _ := benchutil.Usage(c.Cmd.Process.Pid)
+				cpuA1, _ := benchutil.Usage(agent.Process.Pid)
+				busy1, total1 := machineCPU()
+				after, _ := benchutil.Scrape(c.URL("/metrics"))
+				res.cloudCPU = (cpuC1 - cpuC0) / res.duration.Seconds()
+				res.agentCPU = (cpuA1 - cpuA0) / res.duration.Seconds()
+				res.busy = 100 * (busy1 - busy0) / max(1, total1-total0)
+				via := "—"
+				if t.outcome != "" {
+					k := `clawfleet_router_requests_total{outcome="` + t.outcome + `"}`
+					via = strconv.FormatFloat(after[k]-before[k], 'f', 0, 64)
+				}
+				key := fmt.Sprintf("%s-%d", t.name, l.conns)
+				results[key] = append(results[key], res)
+				rows = append(rows, fmt.Sprintf("| %d | %d | %s | %.0f | %s | %s | %d | %d | %s | %.2f | %.2f | %.0f%% |", r+1, l.conns, t.label, res.rps, ms(res.p50), ms(res.p99),
+					res.requests, res.bad, via, res.cloudCPU, res.agentCPU, res.busy))
+			}
+		}
+	}
+	fmt.Printf("\n| round | connections | path | requests/s | p50 | p99 | requests | non-2xx/errors | counted by the cloud | cloud CPU (cores) | agent CPU (cores) | machine busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Println(r)
+	}
+
+	if o.download > 0 {
+		fmt.Printf("\nDownload of %d MiB (/__standin/blob), Go net/http client reading into a 256 KiB buffer, %d runs per path, median (min–max):\n\n| path | MB/s |\n|---|---|\n", o.download>>20, o.downloadRuns)
+		for _, t := range targets {
+			var rates []float64
+			for range o.downloadRuns {
+				mbs, err := download(ctx, t, o.download)
+				if err != nil {
+					return fmt.Errorf("%s: download: %w", t.label, err)
+				}
+				rates = append(rates, mbs)
+			}
+			slices.Sort(rates)
+			fmt.Printf("| %s | %.0f (%.0f–%.0f) |\n", t.label, rates[len(rates)/2], rates[0], rates[len(rates)-1])
+		}
+	}
+
+	for _, l := range loads {
+		a, b, cc := median(results[fmt.Sprintf("a-%d", l.conns)]), median(results[fmt.Sprintf("b-%d", l.conns)]), median(results[fmt.Sprintf("c-%d", l.conns)])
+		fmt.Printf("\nTarget at %d connection(s), medians over rounds: router at least as fast as nginx: requests/s %.0f vs %.0f (%s), p99 %s vs %s (%s); router p99 within 1.5× of direct: %s vs %s = %.2f× (%s)\n",
+			l.conns, cc.rps, b.rps, verdict(cc.rps >= b.rps), ms(cc.p99), ms(b.p99), verdict(cc.p99 <= b.p99),
+			ms(cc.p99), ms(a.p99), float64(cc.p99)/float64(a.p99), verdict(float64(cc.p99) <= 1.5*float64(a.p99)))
+	}
+	for key, rs := range results {
+		for _, r := range rs {
+			if r.bad > 0 {
+				return fmt.Errorf("path %s: %d non-2xx answers or socket errors: the figures are not valid", key, r.bad)
+			}
+		}
+	}
+	return nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "missed"
+}
+
+func mkdir(parent, name string) string {
+	d := filepath.Join(parent, name)
+	os.MkdirAll(d, 0o755)
+	return d
+}
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) + " ms"
+}
+
+// gatewayAddr reads where the gateway listens from the agent's log: its
+// network namespace's address (the agent runs as root), else loopback.
+func gatewayAddr(agentLog string) (string, error) {
+	b, err := os.ReadFile(agentLog)
+	if err != nil {
+		return "", err
+	}
+	re := regexp.MustCompile(`msg="tenant network namespace ready".* gateway=([0-9.]+)`)
+	if m := re.FindStringSubmatch(string(b)); m != nil {
+		return m[1], nil
+	}
+	if strings.Contains(string(b), "gateway started") {
+		return "127.0.0.1", nil // loopback isolation (not root)
+	}
+	return "", errors.New("no gateway address in agent.log")
+}
+
+// signIn asks for a one-time link as the web app would, opens it as a
+// browser would (sent to the cloud, Host <slug>.localhost:<port>) and
+// returns the session cookie it sets.
+func signIn(ctx context.Context, c *benchutil.Cloud) (string, error) {
+	code, out, err := benchutil.Call(ctx, "POST", c.URL("/api/tenants/me/access"), userHdr(), nil)
+	var res struct{ URL string }
+	if err != nil || code != 201 || json.Unmarshal(out, &res) != nil {
+		return "", fmt.Errorf("access link: %d %s %v", code, out, err)
+	}
+	link, err := url.Parse(res.URL)
+	if err != nil {
+		return "", err
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.URL(link.RequestURI()), nil)
+	req.Host = link.Host
+	hc := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if ck.Name == router.CookieName && resp.StatusCode == http.StatusSeeOther {
+			return ck.Value, nil
+		}
+	}
+	return "", fmt.Errorf("opening the access link: %d, no session cookie", resp.StatusCode)
+}
+
+var benchClient = &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 4}}
+
+func newRequest(ctx context.Context, t target, path string) *http.Request {
+	req, _ := http.NewRequestWithContext(ctx, "GET", t.url+path, nil)
+	if t.host != "" {
+		req.Host = t.host
+	}
+	for _, h := range t.headers {
+		k, v, _ := strings.Cut(h, ":")
+		req.Header.Set(k, strings.TrimSpace(v))
+	}
+	return req
+}
+
+// check makes sure a path reaches the stand-in gateway before measuring it.
+func check(ctx context.Context, t target, path string) error {
+	resp, err := benchClient.Do(newRequest(ctx, t, path))
+	if err != nil {
+		return fmt.Errorf("%s: %w", t.label, err)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if resp.StatusCode != 200 || (path == "/" && !strings.Contains(string(b), "clawfleet stand-in gateway")) {
+		return fmt.Errorf("%s: GET %s = %d %.300s", t.label, path, resp.StatusCode, b)
+	}
+	return nil
+}
+
+// download fetches n bytes from the stand-in and returns MB/s (10^6 B/s).
+func download(ctx context.Context, t target, n int64) (float64, error) {
+	start := time.Now()
+	resp, err := benchClient.Do(newRequest(ctx, t, "/__standin/blob?bytes="+strconv.FormatInt(n, 10)))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	// Hide io.Discard's ReadFrom so that the 256 KiB buffer is used.
+	got, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, resp.Body, make([]byte, 256<<10))
+	if err != nil {
+		return 0, err
+	}
+	if got != n {
+		return 0, fmt.Errorf("got %d of %d bytes", got, n)
+	}
+	return float64(n) / time.Since(start).Seconds() / 1e6, nil
+}
+
+// profile saves the cloud's CPU profile over d.
+func profile(addr string, d time.Duration, path string) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "routerbench: profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	io.Copy(f, resp.Body)
+}
+
+type wrkResult struct {
+	rps                float64
+	p50, p99           time.Duration
+	requests, bad      int64
+	duration           time.Duration
+	cloudCPU, agentCPU float64
+	busy               float64 // percent of all CPUs
+}
+
+// machineCPU returns busy and total jiffies of all CPUs from /proc/stat.
+func machineCPU() (busy, total float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseFloat(f, 64)
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total
+}
+
+func median(rs []wrkResult) wrkResult {
+	if len(rs) == 0 {
+		return wrkResult{}
+	}
+	s := slices.Clone(rs)
+	var m wrkResult
+	slices.SortFunc(s, func(a, b wrkResult) int { return cmp.Compare(a.rps, b.rps) })
+	m.rps = s[len(s)/2].rps
+	slices.SortFunc(s, func(a, b wrkResult) int { return cmp.Compare(a.p99, b.p99) })
+	m.p99 = s[len(s)/2].p99
+	slices.SortFunc(s, func(a, b wrkResult) int { return cmp.Compare(a.p50, b.p50) })
+	m.p50 = s[len(s)/2].p50
+	return m
+}
+
+func runWrk(ctx context.Context, bin string, t target, o options, d time.Duration) (wrkResult, error) {
+	args := []string{"--latency", "-c", strconv.Itoa(o.conns), "-t", strconv.Itoa(o.threads), "-d", fmt.Sprintf("%ds", max(1, int(d.Seconds())))}
+	if t.host != "" {
+		args = append(args, "-H", "Host: "+t.host)
+	}
+	for _, h := range t.headers {
+		args = append(args, "-H", h)
+	}
+	args = append(args, t.url+o.path)
+	ctx, cancel := context.WithTimeout(ctx, d+time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	res, err := parseWrk(string(out))
+	if err != nil {
+		return res, fmt.Errorf("%s: %w\n%s", t.label, err, out)
+	}
+	res.duration = time.Since(start)
+	return res, nil
+}
+
+var (
+	wrkPct  = regexp.MustCompile(`(?m)^\s*(50|99)%\s+([0-9.]+)(us|ms|s|m)\s*$`)
+	wrkRPS  = regexp.MustCompile(`(?m)^Requests/sec:\s+([0-9.]+)`)
+	wrkReqs = regexp.MustCompile(`(?m)^\s*([0-9]+) requests in `)
+	wrkNon2 = regexp.MustCompile(`(?m)^\s*Non-2xx or 3xx responses:\s+([0-9]+)`)
+	wrkSock = regexp.MustCompile(`(?m)^\s*Socket errors: connect ([0-9]+), read ([0-9]+), write ([0-9]+), timeout ([0-9]+)`)
+)
+
+// parseWrk reads requests/s, p50 and p99 latency and the failures from wrk
+// --latency output.
+func parseWrk(out string) (wrkResult, error) {
+	var r wrkResult
+	m := wrkRPS.FindStringSubmatch(out)
+	n := wrkReqs.FindStringSubmatch(out)
+	if m == nil || n == nil {
+		return r, errors.New("no Requests/sec in wrk's output")
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	r.requests, _ = strconv.ParseInt(n[1], 10, 64)
+	unit := map[string]float64{"us": 1e3, "ms": 1e6, "s": 1e9, "m": 60e9}
+	for _, p := range wrkPct.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(p[2], 64)
+		d := time.Duration(v * unit[p[3]])
+		if p[1] == "50" {
+			r.p50 = d
+		} else {
+			r.p99 = d
+		}
+	}
+	if r.p50 == 0 || r.p99 == 0 {
+		return r, errors.New("no latency distribution in wrk's output (--latency)")
+	}
+	if m := wrkNon2.FindStringSubmatch(out); m != nil {
+		k, _ := strconv.ParseInt(m[1], 10, 64)
+		r.bad += k
+	}
+	if m := wrkSock.FindStringSubmatch(out); m != nil {
+		for _, s := range m[1:] {
+			k, _ := strconv.ParseInt(s, 10, 64)
+			r.bad += k
+		}
+	}
+	return r, nil
+}
+
+// deleteTenant deletes the tenant and waits (30 s at most) until the cloud
+// no longer lists it, so its gateway and namespace are gone.
+func deleteTenant(c *benchutil.Cloud) {
+	ctx := context.Background()
+	benchutil.Call(ctx, "DELETE", c.URL("/api/tenants/me"), userHdr(), nil)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		_, out, err := benchutil.Call(ctx, "GET", c.URL("/api/admin/tenants"), c.Admin(), nil)
+		var list []json.RawMessage
+		if err == nil && json.Unmarshal(out, &list) == nil && len(list) == 0 {
+			return
+		}
+	}
+}
