@@ -138,3 +138,25 @@ func TestLoadOrCreateConcurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestSave(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d", "wg.key")
+	k1, _ := wgkey.LoadOrCreate(path)
+	k2, _ := wgkey.GeneratePrivate()
+	if err := wgkey.Save(path, k2); err != nil {
+		t.Fatal(err)
+	}
+	got, err := wgkey.LoadOrCreate(path)
+	if err != nil || got != k2 || got == k1 {
+		t.Fatalf("after Save: %v %v", got, err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode().Perm())
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Fatalf("left behind: %v", ents)
+	}
+	if err := wgkey.Save(path, wgkey.Key{}); err == nil {
+		t.Fatal("zero key saved")
+	}
+}

@@ -1,0 +1,275 @@
+//go:build linux
+
+package wgif
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/ipc"
+	"golang.zx2c4.com/wireguard/tun"
+	"golang.zx2c4.com/wireguard/wgctrl"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// Interface is one WireGuard interface. It is safe for concurrent use.
+type Interface struct {
+	name, mode string
+	log        *slog.Logger
+	client     *wgctrl.Client
+	ip         string // path of ip(8)
+	iptables   string // "" when absent: no input filter
+	chain      string
+
+	// tun mode only
+	dev  *device.Device
+	uapi net.Listener
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// Open creates and configures the interface; on error nothing is left
+// behind.
+func Open(opts Options) (*Interface, error) {
+	if opts.Name == "" || len(opts.Name) > 15 || strings.ContainsAny(opts.Name, "/ \t\n%") {
+		return nil, fmt.Errorf("wgif: bad interface name %q", opts.Name)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.PrivateKey.IsZero() || !opts.Address.IsValid() || opts.MTU <= 0 {
+		return nil, errors.New("wgif: private key, address and MTU are required")
+	}
+	i := &Interface{name: opts.Name, mode: opts.Mode, log: opts.Logger, chain: "CF-" + opts.Name}
+	var err error
+	if i.ip, err = lookTool("ip"); err != nil {
+		return nil, fmt.Errorf("wgif: %w", err)
+	}
+	if p, err := lookTool("iptables"); err == nil {
+		i.iptables = p
+	}
+	switch opts.Mode {
+	case Kernel:
+		if err := KernelAvailable(); err != nil {
+			return nil, fmt.Errorf("wgif: kernel mode: %w", err)
+		}
+		// A kernel interface outlives a crashed process: drop a stale one.
+		if out, err := i.run("-d", "link", "show", "dev", opts.Name); err == nil && bytes.Contains(out, []byte("wireguard")) {
+			_, _ = i.run("link", "del", "dev", opts.Name)
+		}
+		if _, err := i.run("link", "add", "dev", opts.Name, "type", "wireguard"); err != nil {
+			return nil, fmt.Errorf("wgif: kernel mode: %w", err)
+		}
+	case Tun:
+		if err := TunAvailable(); err != nil {
+			return nil, fmt.Errorf("wgif: %w", err)
+		}
+		if err := i.openTun(opts.MTU); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("wgif: unknown mode %q", opts.Mode)
+	}
+	if err := i.setup(opts); err != nil {
+		i.Close()
+		return nil, err
+	}
+	return i, nil
+}
+
+func (i *Interface) openTun(mtu int) error {
+	tdev, err := tun.CreateTUN(i.name, mtu)
+	if err != nil {
+		return fmt.Errorf("wgif: tun mode: create TUN %s: %w", i.name, err)
+	}
+	i.dev = device.NewDevice(tdev, conn.NewDefaultBind(), DeviceLogger(i.log))
+	f, err := ipc.UAPIOpen(i.name)
+	if err != nil {
+		i.dev.Close()
+		return fmt.Errorf("wgif: tun mode: UAPI socket for %s: %w", i.name, err)
+	}
+	l, err := ipc.UAPIListen(i.name, f)
+	f.Close()
+	if err != nil {
+		i.dev.Close()
+		return fmt.Errorf("wgif: tun mode: UAPI listen for %s: %w", i.name, err)
+	}
+	i.uapi = l
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go i.dev.IpcHandle(c)
+		}
+	}()
+	return nil
+}
+
+func (i *Interface) setup(opts Options) error {
+	var err error
+	if i.client, err = wgctrl.New(); err != nil {
+		return fmt.Errorf("wgif: wgctrl: %w", err)
+	}
+	port := opts.ListenPort
+	key := wgtypes.Key(opts.PrivateKey)
+	if err := i.client.ConfigureDevice(i.name, wgtypes.Config{PrivateKey: &key, ListenPort: &port, ReplacePeers: true}); err != nil {
+		return fmt.Errorf("wgif: configure %s: %w", i.name, err)
+	}
+	// Nothing received on the interface is forwarded elsewhere, and no
+	// IPv6 link-local address appears on it.
+	for _, p := range []string{"/proc/sys/net/ipv4/conf/" + i.name + "/forwarding", "/proc/sys/net/ipv6/conf/" + i.name + "/forwarding"} {
+		if err := os.WriteFile(p, []byte("0\n"), 0o644); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("wgif: switch forwarding off on %s: %w", i.name, err)
+		}
+	}
+	_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+i.name+"/disable_ipv6", []byte("1\n"), 0o644)
+	if err := i.SetInputPorts(nil); err != nil {
+		i.log.Warn("no input filter on the WireGuard interface: every local service bound to all addresses is reachable from the tunnel's peers", "interface", i.name, "err", err)
+	}
+	if _, err := i.run("addr", "add", opts.Address.String(), "dev", i.name); err != nil {
+		return fmt.Errorf("wgif: %w", err)
+	}
+	if _, err := i.run("link", "set", "dev", i.name, "mtu", strconv.Itoa(opts.MTU), "up"); err != nil {
+		return fmt.Errorf("wgif: %w", err)
+	}
+	if i.dev != nil {
+		if err := i.dev.Up(); err != nil {
+			return fmt.Errorf("wgif: device up: %w", err)
+		}
+	}
+	for _, r := range opts.Routes {
+		if _, err := i.run("route", "add", r.Masked().String(), "dev", i.name); err != nil {
+			return fmt.Errorf("wgif: route into %s: %w", i.name, err)
+		}
+	}
+	return nil
+}
+
+// Name is the interface's name.
+func (i *Interface) Name() string { return i.name }
+
+// Mode is Kernel or Tun.
+func (i *Interface) Mode() string { return i.mode }
+
+// Configure applies cfg with wgctrl.
+func (i *Interface) Configure(cfg wgtypes.Config) error {
+	if err := i.client.ConfigureDevice(i.name, cfg); err != nil {
+		return fmt.Errorf("wgif: configure %s: %w", i.name, err)
+	}
+	return nil
+}
+
+// Device queries the device with wgctrl.
+func (i *Interface) Device() (*wgtypes.Device, error) {
+	d, err := i.client.Device(i.name)
+	if err != nil {
+		return nil, fmt.Errorf("wgif: query %s: %w", i.name, err)
+	}
+	return d, nil
+}
+
+// SetInputPorts replaces the interface's input filter: established and
+// related traffic, ICMP and new TCP connections to ports pass; other TCP is
+// reset, the rest dropped. It is an error when iptables is absent.
+func (i *Interface) SetInputPorts(ports []int) error {
+	if i.iptables == "" {
+		return errors.New("iptables not found")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "*filter\n:%s - [0:0]\n", i.chain)
+	fmt.Fprintf(&b, "-A %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n", i.chain)
+	fmt.Fprintf(&b, "-A %s -p icmp -j ACCEPT\n", i.chain)
+	for _, p := range ports {
+		fmt.Fprintf(&b, "-A %s -p tcp --dport %d -j ACCEPT\n", i.chain, p)
+	}
+	fmt.Fprintf(&b, "-A %s -p tcp -j REJECT --reject-with tcp-reset\n-A %s -j DROP\nCOMMIT\n", i.chain, i.chain)
+	restore := filepath.Join(filepath.Dir(i.iptables), "iptables-restore")
+	if _, err := runInput(restore, b.String(), "-w", "5", "--noflush"); err != nil {
+		return err
+	}
+	if _, err := runTool(i.iptables, "-w", "5", "-C", "INPUT", "-i", i.name, "-j", i.chain); err != nil {
+		if _, err := runTool(i.iptables, "-w", "5", "-I", "INPUT", "1", "-i", i.name, "-j", i.chain); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close removes the interface, its routes and its input filter.
+func (i *Interface) Close() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return nil
+	}
+	i.closed = true
+	if i.client != nil {
+		i.client.Close()
+	}
+	if i.uapi != nil {
+		i.uapi.Close()
+	}
+	if i.dev != nil {
+		i.dev.Close() // closes the TUN: the interface and its routes go
+	} else {
+		_, _ = i.run("link", "del", "dev", i.name)
+	}
+	if i.iptables != "" {
+		for range 8 {
+			if _, err := runTool(i.iptables, "-w", "5", "-D", "INPUT", "-i", i.name, "-j", i.chain); err != nil {
+				break
+			}
+		}
+		_, _ = runTool(i.iptables, "-w", "5", "-F", i.chain)
+		_, _ = runTool(i.iptables, "-w", "5", "-X", i.chain)
+	}
+	return nil
+}
+
+func (i *Interface) run(args ...string) ([]byte, error) { return runTool(i.ip, args...) }
+
+func lookTool(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
+		p := filepath.Join(d, name)
+		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found", name)
+}
+
+func runTool(bin string, args ...string) ([]byte, error) { return runInput(bin, "", args...) }
+
+func runInput(bin, stdin string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s %s: %v: %s", filepath.Base(bin), strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.Bytes(), nil
+}
