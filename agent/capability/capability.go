@@ -51,23 +51,30 @@ func Detect(ctx context.Context) proto.Capabilities { return Detector{}.Detect(c
 
 // Detect probes the host. It takes at most DockerTimeout.
 func (d Detector) Detect(ctx context.Context) proto.Capabilities {
-	c := proto.Capabilities{Docker: d.DockerAvailable(ctx)}
+	c := proto.Capabilities{Docker: d.DockerAvailable(ctx), WireGuardModes: d.WireGuardModes()}
+	if c.Docker {
+		c.Runtimes = append(c.Runtimes, RuntimeDocker)
+	}
+	c.Runtimes = append(c.Runtimes, RuntimeProcess)
+	return c
+}
+
+// WireGuardModes lists the WireGuard modes this host can run, best first:
+// kernel when the module is loaded, tun when root can open the TUN device,
+// and always netstack. The agent's auto mode tries them in this order.
+func (d Detector) WireGuardModes() []string {
+	var modes []string
 	if exists(or(d.WireGuardModule, "/sys/module/wireguard")) {
-		c.WireGuardModes = append(c.WireGuardModes, WGKernel)
+		modes = append(modes, WGKernel)
 	}
 	isRoot := d.IsRoot
 	if isRoot == nil {
 		isRoot = func() bool { return os.Geteuid() == 0 }
 	}
 	if isRoot() && canOpen(or(d.TunDevice, "/dev/net/tun")) {
-		c.WireGuardModes = append(c.WireGuardModes, WGTun)
+		modes = append(modes, WGTun)
 	}
-	c.WireGuardModes = append(c.WireGuardModes, WGNetstack)
-	if c.Docker {
-		c.Runtimes = append(c.Runtimes, RuntimeDocker)
-	}
-	c.Runtimes = append(c.Runtimes, RuntimeProcess)
-	return c
+	return append(modes, WGNetstack)
 }
 
 // DockerSocketPath returns the socket Detect will ping.

@@ -1,17 +1,25 @@
-// Package tunnel is the agent's end of the WireGuard tunnel, in netstack
-// mode: a userspace wireguard-go device on a gVisor netstack, so it needs no
-// root, no TUN device and touches no host routing.
+// Package tunnel is the agent's end of the WireGuard tunnel, in one of
+// three modes:
 //
-// The only peer is the hub, with AllowedIPs = the hub address, so the
-// tunnel carries nothing but hub traffic. For each port in the config the
-// tunnel listens on its own tunnel address and forwards each connection
-// from the hub address to the port's upstream: Options.Upstream(port) (a
-// tenant gateway's address in its network namespace, or 127.0.0.1:port);
-// every other port is refused.
+//   - kernel: the kernel's WireGuard on an interface (wgctrl; root and the
+//     wireguard module);
+//   - tun: wireguard-go in this process on a TUN interface, configured with
+//     wgctrl through its UAPI socket (root and /dev/net/tun);
+//   - netstack: wireguard-go on a gVisor netstack: no root, no TUN device,
+//     no host routing touched.
+//
+// ModeAuto picks the first of those that works here. The only peer is the
+// hub, with AllowedIPs = the hub address, so the tunnel carries nothing but
+// hub traffic. For each port in the config the tunnel listens on its own
+// tunnel address (the netstack's, or the interface's) and forwards each
+// connection from the hub address to the port's upstream:
+// Options.Upstream(port) (a tenant gateway's address in its network
+// namespace, or 127.0.0.1:port); every other port is refused. On an
+// interface, an INPUT filter (iptables, best effort) also refuses every
+// other port of the host to the tunnel.
 package tunnel
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -21,23 +29,28 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/clawfleet/clawfleet/agent/capability"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/wgif"
 	"github.com/clawfleet/clawfleet/pkg/wgkey"
-	"golang.zx2c4.com/wireguard/conn"
-	"golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/tun/netstack"
 )
 
-// Mode is the TunnelStatus mode of this implementation.
-const Mode = "netstack"
+// Modes, as Options.Mode and in TunnelStatus.Mode (which never says auto).
+const (
+	ModeAuto     = "auto"
+	ModeKernel   = capability.WGKernel
+	ModeTun      = capability.WGTun
+	ModeNetstack = capability.WGNetstack
+)
 
 // Defaults.
 const (
 	DefaultMTU = 1420
+	// DefaultInterface names the interface in kernel and tun modes.
+	DefaultInterface = "wg-cf"
 	// DefaultLocalDialTimeout bounds the forwarder's dial to the local port.
 	DefaultLocalDialTimeout = 5 * time.Second
 	// resolveTimeout bounds resolving a hub endpoint given by name.
@@ -52,6 +65,16 @@ type Options struct {
 	// KeyFile keeps the host's private key (0600), so a restarted agent
 	// keeps its public key. Required.
 	KeyFile string
+	// Mode is ModeAuto, ModeKernel, ModeTun or ModeNetstack; empty is
+	// ModeNetstack. Auto tries kernel (when the module is loaded), then tun
+	// (root and /dev/net/tun), then netstack, each time the device is
+	// built, and takes the first that comes up: a second agent on a host
+	// whose hub route is already held by another tunnel ends up in
+	// netstack.
+	Mode string
+	// Interface names the interface in kernel and tun modes;
+	// DefaultInterface when empty.
+	Interface string
 	// MTU of the tunnel; DefaultMTU when zero.
 	MTU int
 	// LocalHost is where forwarded connections go; "127.0.0.1" when empty.
@@ -78,22 +101,24 @@ type applied struct {
 
 // Tunnel is the host's tunnel. It is safe for concurrent use.
 type Tunnel struct {
-	opts Options
-	log  *slog.Logger
-	priv wgkey.Key
-	pub  wgkey.Key
+	opts  Options
+	log   *slog.Logger
+	modes []string // modes to try, in order
 
 	mu        sync.Mutex
+	priv      wgkey.Key
+	pub       wgkey.Key
 	closed    bool
-	dev       *device.Device
-	tnet      *netstack.Net
+	dev       device // nil until the first successful Apply
 	cur       applied
+	ports     []int
 	listeners map[int]*forwarder
 	lastErr   string
 }
 
-// New loads (or creates) the host's key. The device starts at the first
-// Apply.
+// New loads (or creates) the host's key and checks that the mode can work
+// here: kernel without the wireguard module, or tun without root or
+// /dev/net/tun, is an error. The device starts at the first Apply.
 func New(opts Options) (*Tunnel, error) {
 	if opts.KeyFile == "" {
 		return nil, errors.New("tunnel: key file is required")
@@ -107,8 +132,30 @@ func New(opts Options) (*Tunnel, error) {
 	if opts.LocalHost == "" {
 		opts.LocalHost = "127.0.0.1"
 	}
+	if opts.Interface == "" {
+		opts.Interface = DefaultInterface
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	var modes []string
+	switch opts.Mode {
+	case "", ModeNetstack:
+		modes = []string{ModeNetstack}
+	case ModeAuto:
+		modes = capability.Detector{}.WireGuardModes()
+	case ModeKernel:
+		if err := wgif.KernelAvailable(); err != nil {
+			return nil, fmt.Errorf("tunnel: WireGuard mode kernel: %w", err)
+		}
+		modes = []string{ModeKernel}
+	case ModeTun:
+		if err := wgif.TunAvailable(); err != nil {
+			return nil, fmt.Errorf("tunnel: WireGuard mode tun: %w", err)
+		}
+		modes = []string{ModeTun}
+	default:
+		return nil, fmt.Errorf("tunnel: unknown WireGuard mode %q (auto, kernel, tun or netstack)", opts.Mode)
 	}
 	priv, err := wgkey.LoadOrCreate(opts.KeyFile)
 	if err != nil {
@@ -118,11 +165,30 @@ func New(opts Options) (*Tunnel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tunnel{opts: opts, log: opts.Logger.With("component", "tunnel"), priv: priv, pub: pub, listeners: map[int]*forwarder{}}, nil
+	return &Tunnel{opts: opts, log: opts.Logger.With("component", "tunnel"), modes: modes, priv: priv, pub: pub, listeners: map[int]*forwarder{}}, nil
 }
 
 // PublicKey is the host's public key (base64), sent in Register.WGPublicKey.
-func (t *Tunnel) PublicKey() string { return t.pub.String() }
+func (t *Tunnel) PublicKey() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pub.String()
+}
+
+// Mode is the mode of the running device, or before the first Apply the
+// mode it will try first.
+func (t *Tunnel) Mode() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.modeLocked()
+}
+
+func (t *Tunnel) modeLocked() string {
+	if t.dev != nil {
+		return t.dev.mode()
+	}
+	return t.modes[0]
+}
 
 // Apply (re)configures the tunnel; it is idempotent. A new address rebuilds
 // the device (dropping open connections); a new hub key, endpoint or
@@ -159,14 +225,9 @@ func (t *Tunnel) apply(cfg proto.TunnelConfig) error {
 		if err := t.startLocked(want); err != nil {
 			return err
 		}
-		t.log.Info("tunnel up", "address", want.addr, "hub", want.endpoint, "publicKey", t.pub.String())
+		t.log.Info("tunnel up", "mode", t.dev.mode(), "address", want.addr, "hub", want.endpoint, "publicKey", t.pub.String())
 	} else if t.cur != want {
-		var b strings.Builder
-		if t.cur.hubKey != want.hubKey {
-			b.WriteString("replace_peers=true\n")
-		}
-		writePeer(&b, want)
-		if err := t.dev.IpcSet(b.String()); err != nil {
+		if err := t.dev.setHub(want, t.cur.hubKey); err != nil {
 			return fmt.Errorf("tunnel: reconfigure hub peer: %w", err)
 		}
 		t.log.Info("tunnel hub peer updated", "hub", want.endpoint)
@@ -238,30 +299,27 @@ func resolveEndpoint(ep string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(best, uint16(port)), nil
 }
 
-func writePeer(b *strings.Builder, a applied) {
-	fmt.Fprintf(b, "public_key=%s\nendpoint=%s\npersistent_keepalive_interval=%d\nreplace_allowed_ips=true\nallowed_ip=%s\n",
-		a.hubKey.Hex(), a.endpoint, a.keepalive, netip.PrefixFrom(a.hub, a.hub.BitLen()))
-}
-
+// startLocked builds the device in the first mode that comes up.
 func (t *Tunnel) startLocked(a applied) error {
-	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{a.addr}, nil, t.opts.MTU)
-	if err != nil {
-		return fmt.Errorf("tunnel: create netstack: %w", err)
+	var errs []error
+	for _, m := range t.modes {
+		var dev device
+		var err error
+		if m == ModeNetstack {
+			dev, err = newNetstackDevice(a, t.priv, t.opts.MTU, t.log)
+		} else {
+			dev, err = newIfaceDevice(m, t.opts.Interface, a, t.priv, t.opts.MTU, t.log)
+		}
+		if err == nil {
+			t.dev = dev
+			return nil
+		}
+		errs = append(errs, err)
+		if len(t.modes) > 1 {
+			t.log.Warn("tunnel mode unavailable, trying the next", "mode", m, "err", err)
+		}
 	}
-	dev := device.NewDevice(tdev, conn.NewDefaultBind(), deviceLogger(t.log))
-	var b strings.Builder
-	fmt.Fprintf(&b, "private_key=%s\nlisten_port=0\nreplace_peers=true\n", t.priv.Hex())
-	writePeer(&b, a)
-	if err := dev.IpcSet(b.String()); err != nil {
-		dev.Close()
-		return fmt.Errorf("tunnel: configure device: %w", err)
-	}
-	if err := dev.Up(); err != nil {
-		dev.Close()
-		return fmt.Errorf("tunnel: device up: %w", err)
-	}
-	t.dev, t.tnet = dev, tnet
-	return nil
+	return errors.Join(errs...)
 }
 
 func (t *Tunnel) teardownLocked() {
@@ -270,10 +328,11 @@ func (t *Tunnel) teardownLocked() {
 		delete(t.listeners, p)
 	}
 	if t.dev != nil {
-		t.dev.Close()
-		t.dev, t.tnet = nil, nil
+		t.dev.close()
+		t.dev = nil
 	}
 	t.cur = applied{}
+	t.ports = nil
 }
 
 func (t *Tunnel) syncPortsLocked(ports []int) error {
@@ -284,11 +343,17 @@ func (t *Tunnel) syncPortsLocked(ports []int) error {
 		}
 	}
 	var errs []error
+	if !slices.Equal(ports, t.ports) {
+		if err := t.dev.allowPorts(ports); err != nil {
+			t.log.Warn("tunnel input filter not updated: other local services bound to all addresses are reachable from the hub", "err", err)
+		}
+		t.ports = ports
+	}
 	for _, p := range ports {
 		if _, ok := t.listeners[p]; ok {
 			continue
 		}
-		l, err := t.tnet.ListenTCPAddrPort(netip.AddrPortFrom(t.cur.addr, uint16(p)))
+		l, err := t.dev.listen(netip.AddrPortFrom(t.cur.addr, uint16(p)))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tunnel: listen on port %d: %w", p, err))
 			continue
@@ -300,29 +365,73 @@ func (t *Tunnel) syncPortsLocked(ports []int) error {
 	return errors.Join(errs...)
 }
 
-// DialContext opens a TCP connection from the host's tunnel address to
-// addr. Only the hub address is routed into the tunnel; any other
-// destination gets no answer (bound the wait with ctx).
-func (t *Tunnel) DialContext(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
-	t.mu.Lock()
-	tnet := t.tnet
-	t.mu.Unlock()
-	if tnet == nil {
-		return nil, errors.New("tunnel: not configured")
+// RotateKey makes a new private key, writes it atomically to the key file
+// and gives it to the running device in place (the hub peer, address and
+// forwarders stay). The hub refuses the new key until the cloud has
+// AddPeer'd it; it then completes a new handshake on the next keepalive.
+// It returns the new public key (base64).
+func (t *Tunnel) RotateKey() (string, error) {
+	priv, err := wgkey.GeneratePrivate()
+	if err != nil {
+		return "", err
 	}
-	return tnet.DialContextTCPAddrPort(ctx, addr)
+	pub, err := wgkey.Public(priv)
+	if err != nil {
+		return "", err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return "", ErrClosed
+	}
+	if err := wgkey.Save(t.opts.KeyFile, priv); err != nil {
+		return "", fmt.Errorf("tunnel: rotate key: %w", err)
+	}
+	t.priv, t.pub = priv, pub
+	if t.dev != nil {
+		if err := t.dev.setPrivateKey(priv); err != nil {
+			// The file holds the new key: the next start uses it. Rebuild
+			// now so the device does too.
+			a, ports := t.cur, t.ports
+			t.teardownLocked()
+			if err := t.startLocked(a); err != nil {
+				return "", fmt.Errorf("tunnel: rotate key: %w", err)
+			}
+			t.cur = a
+			if err := t.syncPortsLocked(ports); err != nil {
+				return pub.String(), err
+			}
+		}
+	}
+	t.log.Info("tunnel key rotated", "publicKey", pub.String())
+	return pub.String(), nil
 }
 
-// Status reports the tunnel for heartbeats.
+// DialContext opens a TCP connection from the host's tunnel address to
+// addr. Only the hub address is routed into the tunnel: in netstack mode
+// any other destination gets no answer (bound the wait with ctx); on an
+// interface it is refused at once.
+func (t *Tunnel) DialContext(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	t.mu.Lock()
+	dev, cur := t.dev, t.cur
+	t.mu.Unlock()
+	if dev == nil {
+		return nil, errors.New("tunnel: not configured")
+	}
+	return dev.dial(ctx, cur, addr)
+}
+
+// Status reports the tunnel for heartbeats: the mode in use, the age of
+// the last handshake with the hub, the address and the last error.
 func (t *Tunnel) Status() proto.TunnelStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	st := proto.TunnelStatus{Mode: Mode, HandshakeAgeSeconds: -1, Error: t.lastErr}
+	st := proto.TunnelStatus{Mode: t.modeLocked(), HandshakeAgeSeconds: -1, Error: t.lastErr}
 	if t.dev == nil {
 		return st
 	}
 	st.Address = t.cur.addr.String()
-	if hs := t.lastHandshakeLocked(); !hs.IsZero() {
+	if hs := t.dev.lastHandshake(t.cur.hubKey); !hs.IsZero() {
 		st.HandshakeAgeSeconds = max(0, int64(time.Since(hs)/time.Second))
 	}
 	return st
@@ -336,32 +445,10 @@ func (t *Tunnel) LastHandshake() time.Time {
 	if t.dev == nil {
 		return time.Time{}
 	}
-	return t.lastHandshakeLocked()
+	return t.dev.lastHandshake(t.cur.hubKey)
 }
 
-func (t *Tunnel) lastHandshakeLocked() time.Time {
-	s, err := t.dev.IpcGet()
-	if err != nil {
-		return time.Time{}
-	}
-	var sec, nsec int64
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), "=")
-		switch k {
-		case "last_handshake_time_sec":
-			sec, _ = strconv.ParseInt(v, 10, 64)
-		case "last_handshake_time_nsec":
-			nsec, _ = strconv.ParseInt(v, 10, 64)
-		}
-	}
-	if sec == 0 && nsec == 0 {
-		return time.Time{}
-	}
-	return time.Unix(sec, nsec)
-}
-
-// Close stops the forwarders and the device.
+// Close stops the forwarders and the device (removing its interface).
 func (t *Tunnel) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -493,18 +580,5 @@ func (f *forwarder) close() {
 	f.ln.Close()
 	for c := range conns {
 		c.Close()
-	}
-}
-
-// deviceLogger routes wireguard-go's logs to slog: its verbose lines at
-// debug, its errors at warn.
-func deviceLogger(l *slog.Logger) *device.Logger {
-	return &device.Logger{
-		Verbosef: func(format string, args ...any) {
-			if l.Enabled(context.Background(), slog.LevelDebug) {
-				l.Debug(fmt.Sprintf(format, args...))
-			}
-		},
-		Errorf: func(format string, args ...any) { l.Warn(fmt.Sprintf(format, args...)) },
 	}
 }

@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clawfleet/clawfleet/agent/capability"
 	"github.com/clawfleet/clawfleet/agent/tunnel"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/wgif"
 	"github.com/clawfleet/clawfleet/pkg/wgkey"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -183,13 +185,7 @@ func TestForwarderUpstream(t *testing.T) {
 	if err := hub.Up(); err != nil {
 		t.Fatal(err)
 	}
-	ipc, _ := hub.IpcGet()
-	var hubPort string
-	for _, l := range strings.Split(ipc, "\n") {
-		if v, ok := strings.CutPrefix(l, "listen_port="); ok {
-			hubPort = v
-		}
-	}
+	hubPort := listenPort(hub)
 	if err := tu.Apply(proto.TunnelConfig{Address: agentAddr.String(), HubAddress: hubAddr.String(), HubPublicKey: hubPub.String(),
 		HubEndpoint: "127.0.0.1:" + hubPort, KeepaliveSeconds: 1, Ports: []int{18080, 18081}}); err != nil {
 		t.Fatal(err)
@@ -227,4 +223,124 @@ func TestForwarderUpstream(t *testing.T) {
 	if !slices.Equal(asked, []int{18080, 18081}) {
 		t.Fatalf("Upstream asked for %v", asked)
 	}
+}
+
+// Mode selection: auto takes the best mode this host has (tun here when
+// root with /dev/net/tun and no kernel module); kernel without the module
+// fails at New naming it; an unknown mode fails.
+func TestModes(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "wg.key")
+	tu, err := tunnel.New(tunnel.Options{KeyFile: key, Mode: tunnel.ModeAuto, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tu.Close()
+	want := capability.Detector{}.WireGuardModes()[0]
+	if tu.Mode() != want || tu.Status().Mode != want {
+		t.Fatalf("auto picked %s (status %+v), want %s", tu.Mode(), tu.Status(), want)
+	}
+	if wgif.TunAvailable() == nil && wgif.KernelAvailable() != nil && want != tunnel.ModeTun {
+		t.Fatalf("auto on a root host with a TUN device and no kernel module picked %s", want)
+	}
+	_, err = tunnel.New(tunnel.Options{KeyFile: key, Mode: tunnel.ModeKernel, Logger: quiet()})
+	if wgif.KernelAvailable() != nil {
+		if err == nil || !strings.Contains(err.Error(), "wireguard kernel module") {
+			t.Fatalf("kernel mode without the module: %v", err)
+		}
+	}
+	if _, err := tunnel.New(tunnel.Options{KeyFile: key, Mode: "wat", Logger: quiet()}); err == nil {
+		t.Fatal("unknown mode accepted")
+	}
+	if tu, err := tunnel.New(tunnel.Options{KeyFile: key, Logger: quiet()}); err != nil || tu.Mode() != tunnel.ModeNetstack {
+		t.Fatalf("default mode: %v %v", tu, err)
+	}
+}
+
+// RotateKey in netstack mode: the key file and public key change, the old
+// handshake state is dropped, and once the hub knows the new key the
+// tunnel works again; before that the hub refuses it.
+func TestRotateKeyNetstack(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "wg.key")
+	tu, err := tunnel.New(tunnel.Options{KeyFile: keyFile, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tu.Close()
+	if _, err := tu.RotateKey(); err != nil { // before any Apply: only the file
+		t.Fatal(err)
+	}
+	hubAddr, agentAddr := netip.MustParseAddr("100.96.0.1"), netip.MustParseAddr("100.96.0.2")
+	hubPriv, _ := wgkey.GeneratePrivate()
+	hubPub, _ := wgkey.Public(hubPriv)
+	tdev, _, err := netstack.CreateNetTUN([]netip.Addr{hubAddr}, nil, 1420)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := device.NewDevice(tdev, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+	defer hub.Close()
+	setPeer := func(pubB64 string, replace bool) {
+		k, _ := wgkey.Parse(pubB64)
+		s := fmt.Sprintf("public_key=%s\nallowed_ip=%s/32\n", k.Hex(), agentAddr)
+		if replace {
+			s = "replace_peers=true\n" + s
+		}
+		if err := hub.IpcSet(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := hub.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=0\n", hubPriv.Hex())); err != nil {
+		t.Fatal(err)
+	}
+	setPeer(tu.PublicKey(), true)
+	hub.Up()
+	hubPort := listenPort(hub)
+	if err := tu.Apply(proto.TunnelConfig{Address: agentAddr.String(), HubAddress: hubAddr.String(), HubPublicKey: hubPub.String(),
+		HubEndpoint: "127.0.0.1:" + hubPort, KeepaliveSeconds: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitHS := func(after time.Time, wait time.Duration) bool {
+		for range int(wait / (50 * time.Millisecond)) {
+			if hs := tu.LastHandshake(); hs.After(after) {
+				return true
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return false
+	}
+	if !waitHS(time.Time{}, 5*time.Second) {
+		t.Fatal("no handshake")
+	}
+	old := tu.PublicKey()
+	before, _ := wgkey.LoadOrCreate(keyFile)
+	newPub, err := tu.RotateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := wgkey.LoadOrCreate(keyFile)
+	if p, _ := wgkey.Public(after); newPub == old || tu.PublicKey() != newPub || p.String() != newPub || before == after {
+		t.Fatal("key file or public key not rotated")
+	}
+	rotated := time.Now()
+	if waitHS(rotated, 2*time.Second) {
+		t.Fatal("the hub completed a handshake with a key it does not know")
+	}
+	setPeer(newPub, true)
+	// wireguard-go retries a handshake every 5 s (REKEY_TIMEOUT).
+	if !waitHS(rotated, 12*time.Second) {
+		t.Fatal("no handshake with the new key")
+	}
+	if st := tu.Status(); st.Mode != tunnel.ModeNetstack || st.HandshakeAgeSeconds < 0 || st.Error != "" {
+		t.Fatalf("status = %+v", st)
+	}
+}
+
+// listenPort is a wireguard-go device's UDP port.
+func listenPort(d *device.Device) string {
+	ipc, _ := d.IpcGet()
+	for _, l := range strings.Split(ipc, "\n") {
+		if v, ok := strings.CutPrefix(l, "listen_port="); ok {
+			return v
+		}
+	}
+	return ""
 }

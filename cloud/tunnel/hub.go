@@ -1,15 +1,22 @@
-// Package tunnel is the cloud's WireGuard hub: a userspace wireguard-go
-// device on a gVisor netstack (no root, no kernel module, no TUN device).
+// Package tunnel is the cloud's WireGuard hub, in one of three modes:
+//
+//   - userspace (the default): wireguard-go on a gVisor netstack (no root,
+//     no kernel module, no TUN device);
+//   - kernel: the kernel's WireGuard on an interface, configured with
+//     wgctrl (root and the wireguard module);
+//   - tun: wireguard-go in this process on a TUN interface, configured with
+//     wgctrl through its UAPI socket (root and /dev/net/tun).
 //
 // Every host is one peer whose AllowedIPs is its own /32, so a host can
-// only send from its own tunnel address. The hub's netstack holds only the
-// hub address and does not forward, so hosts cannot reach each other
-// through it: the hub only dials out to hosts (DialContext) and accepts
-// nothing.
+// only send from its own tunnel address. The hub does not forward between
+// peers (the netstack never does; on an interface, forwarding of packets
+// received on it is switched off) and accepts nothing: it only dials out to
+// hosts (DialContext). On an interface an INPUT filter (iptables, best
+// effort) resets every new connection from the tunnel, so the cloud's
+// services bound to all addresses stay out of the hosts' reach.
 package tunnel
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,20 +24,26 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/clawfleet/clawfleet/pkg/wgif"
 	"github.com/clawfleet/clawfleet/pkg/wgkey"
-	"golang.zx2c4.com/wireguard/conn"
-	"golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/tun/netstack"
+)
+
+// Hub modes (HubOptions.Mode).
+const (
+	ModeUserspace = "userspace"
+	ModeKernel    = wgif.Kernel
+	ModeTun       = wgif.Tun
 )
 
 // Defaults.
 const (
 	DefaultListenAddr = ":51820"
-	DefaultMTU        = 1420
+	// DefaultInterface names the hub's interface in kernel and tun modes.
+	DefaultInterface = "wg-cfhub"
+	DefaultMTU       = 1420
 	// DefaultDialTimeout bounds DialContext when its context has no deadline.
 	DefaultDialTimeout = 10 * time.Second
 )
@@ -61,6 +74,11 @@ type HubOptions struct {
 	KeyFile string
 	// MTU of the tunnel; DefaultMTU when zero.
 	MTU int
+	// Mode is ModeUserspace (also when empty), ModeKernel or ModeTun.
+	Mode string
+	// Interface names the interface in kernel and tun modes;
+	// DefaultInterface when empty.
+	Interface string
 	// DialTimeout bounds DialContext without a context deadline;
 	// DefaultDialTimeout when zero.
 	DialTimeout time.Duration
@@ -79,8 +97,7 @@ type Hub struct {
 	log  *slog.Logger
 	priv wgkey.Key
 	pub  wgkey.Key
-	dev  *device.Device
-	tnet *netstack.Net
+	dev  hubDevice
 	port int
 
 	mu     sync.Mutex
@@ -118,6 +135,16 @@ func NewHub(opts HubOptions) (*Hub, error) {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = DefaultDialTimeout
 	}
+	switch opts.Mode {
+	case "":
+		opts.Mode = ModeUserspace
+	case ModeUserspace, ModeKernel, ModeTun:
+	default:
+		return nil, fmt.Errorf("tunnel: unknown hub mode %q (userspace, kernel or tun)", opts.Mode)
+	}
+	if opts.Interface == "" {
+		opts.Interface = DefaultInterface
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -142,30 +169,24 @@ func NewHub(opts HubOptions) (*Hub, error) {
 		peers: map[string]hostPeer{}, byKey: map[wgkey.Key]string{}, byAddr: map[netip.Addr]string{},
 		conns: map[string]map[*hubConn]struct{}{},
 	}
-	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{opts.HubAddr}, nil, opts.MTU)
+	if opts.Mode == ModeUserspace {
+		h.dev, err = newNetstackHub(opts.HubAddr, priv, int(port), opts.MTU, h.log)
+	} else {
+		h.dev, err = newIfaceHub(opts.Mode, opts.Interface, netip.PrefixFrom(opts.HubAddr, opts.Prefix.Bits()), priv, int(port), opts.MTU, h.log)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("tunnel: create netstack: %w", err)
+		return nil, err
 	}
-	h.tnet = tnet
-	h.dev = device.NewDevice(tdev, conn.NewDefaultBind(), deviceLogger(h.log))
-	if err := h.dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n", priv.Hex(), port)); err != nil {
-		h.dev.Close()
-		return nil, fmt.Errorf("tunnel: configure hub device: %w", err)
-	}
-	if err := h.dev.Up(); err != nil {
-		h.dev.Close()
-		return nil, fmt.Errorf("tunnel: hub device up (UDP %s): %w", opts.ListenAddr, err)
-	}
-	st, err := h.ipcGet()
+	st, err := h.dev.stats()
 	if err != nil || st.listenPort == 0 {
-		h.dev.Close()
+		h.dev.close()
 		return nil, fmt.Errorf("tunnel: hub device has no UDP port (%v)", err)
 	}
 	h.port = st.listenPort
 	if a, err := netip.ParseAddr(listenHost); listenHost != "" && (err != nil || !a.IsUnspecified()) {
 		h.log.Info("tunnel hub: the UDP socket binds every local address; only the listen port is used", "listenAddr", opts.ListenAddr)
 	}
-	h.log.Info("tunnel hub up", "port", h.port, "address", opts.HubAddr, "prefix", opts.Prefix, "publicKey", pub.String())
+	h.log.Info("tunnel hub up", "mode", opts.Mode, "port", h.port, "address", opts.HubAddr, "prefix", opts.Prefix, "publicKey", pub.String())
 	return h, nil
 }
 
@@ -177,6 +198,9 @@ func (h *Hub) Port() int { return h.port }
 
 // Prefix is the tunnel network.
 func (h *Hub) Prefix() netip.Prefix { return h.opts.Prefix }
+
+// Mode is the hub's mode: ModeUserspace, ModeKernel or ModeTun.
+func (h *Hub) Mode() string { return h.opts.Mode }
 
 // Addr is the hub's tunnel address.
 func (h *Hub) Addr() netip.Addr { return h.opts.HubAddr }
@@ -216,12 +240,11 @@ func (h *Hub) AddPeer(hostID, pubKeyB64 string, addr netip.Addr) error {
 	if had && old == (hostPeer{key, addr}) {
 		return nil
 	}
-	var b strings.Builder
+	var oldKey *wgkey.Key
 	if had && old.key != key {
-		fmt.Fprintf(&b, "public_key=%s\nremove=true\n", old.key.Hex())
+		oldKey = &old.key
 	}
-	fmt.Fprintf(&b, "public_key=%s\nreplace_allowed_ips=true\nallowed_ip=%s\n", key.Hex(), netip.PrefixFrom(addr, addr.BitLen()))
-	if err := h.dev.IpcSet(b.String()); err != nil {
+	if err := h.dev.setPeer(oldKey, key, addr); err != nil {
 		return fmt.Errorf("tunnel: add peer %s: %w", hostID, err)
 	}
 	if had {
@@ -255,7 +278,7 @@ func (h *Hub) RemovePeer(hostID string) error {
 	delete(h.byKey, p.key)
 	delete(h.byAddr, p.addr)
 	h.closeConnsLocked(hostID)
-	if err := h.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", p.key.Hex())); err != nil {
+	if err := h.dev.removePeer(p.key); err != nil {
 		return fmt.Errorf("tunnel: remove peer %s: %w", hostID, err)
 	}
 	h.log.Info("tunnel peer removed", "host", hostID)
@@ -293,7 +316,7 @@ func (h *Hub) DialContext(ctx context.Context, hostID string, port int) (net.Con
 		ctx, cancel = context.WithTimeout(ctx, h.opts.DialTimeout)
 		defer cancel()
 	}
-	c, err := h.tnet.DialContextTCPAddrPort(ctx, netip.AddrPortFrom(p.addr, uint16(port)))
+	c, err := h.dev.dial(ctx, netip.AddrPortFrom(p.addr, uint16(port)))
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: dial %s port %d: %w", hostID, port, err)
 	}
@@ -323,7 +346,7 @@ func (h *Hub) Handshake(hostID string) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	st, err := h.ipcGet()
+	st, err := h.dev.stats()
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -347,7 +370,7 @@ type PeerInfo struct {
 
 // Peers returns every peer's state (one device query for all hosts).
 func (h *Hub) Peers() ([]PeerInfo, error) {
-	st, err := h.ipcGet()
+	st, err := h.dev.stats()
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +397,7 @@ func (h *Hub) Close() error {
 		h.closeConnsLocked(id)
 	}
 	h.mu.Unlock()
-	h.dev.Close()
+	h.dev.close()
 	return nil
 }
 
@@ -414,83 +437,4 @@ func (c *hubConn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return errors.ErrUnsupported
-}
-
-type peerStats struct {
-	endpoint      string
-	lastHandshake time.Time
-	rx, tx        uint64
-}
-
-type devStats struct {
-	listenPort int
-	peers      map[wgkey.Key]peerStats
-}
-
-func (h *Hub) ipcGet() (devStats, error) {
-	s, err := h.dev.IpcGet()
-	if err != nil {
-		return devStats{}, fmt.Errorf("tunnel: query device: %w", err)
-	}
-	return parseIpc(s), nil
-}
-
-// parseIpc reads wireguard-go's UAPI "get" output.
-func parseIpc(s string) devStats {
-	st := devStats{peers: map[wgkey.Key]peerStats{}}
-	var (
-		cur    wgkey.Key
-		inPeer bool
-		ps     peerStats
-		sec    int64
-		nsec   int64
-	)
-	flush := func() {
-		if inPeer {
-			if sec != 0 || nsec != 0 {
-				ps.lastHandshake = time.Unix(sec, nsec)
-			}
-			st.peers[cur] = ps
-		}
-	}
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "listen_port":
-			st.listenPort, _ = strconv.Atoi(v)
-		case "public_key":
-			flush()
-			cur, _ = wgkey.ParseHex(v)
-			inPeer, ps, sec, nsec = true, peerStats{}, 0, 0
-		case "endpoint":
-			ps.endpoint = v
-		case "last_handshake_time_sec":
-			sec, _ = strconv.ParseInt(v, 10, 64)
-		case "last_handshake_time_nsec":
-			nsec, _ = strconv.ParseInt(v, 10, 64)
-		case "rx_bytes":
-			ps.rx, _ = strconv.ParseUint(v, 10, 64)
-		case "tx_bytes":
-			ps.tx, _ = strconv.ParseUint(v, 10, 64)
-		}
-	}
-	flush()
-	return st
-}
-
-// deviceLogger routes wireguard-go's logs to slog: its verbose lines at
-// debug, its errors at warn.
-func deviceLogger(l *slog.Logger) *device.Logger {
-	return &device.Logger{
-		Verbosef: func(format string, args ...any) {
-			if l.Enabled(context.Background(), slog.LevelDebug) {
-				l.Debug(fmt.Sprintf(format, args...))
-			}
-		},
-		Errorf: func(format string, args ...any) { l.Warn(fmt.Sprintf(format, args...)) },
-	}
 }
