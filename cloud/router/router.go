@@ -202,11 +202,21 @@ func New(o Options) (*Router, error) {
 		Rewrite:       r.rewrite,
 		Transport:     tr,
 		FlushInterval: -1, // stream: server-sent events and long answers pass at once
+		BufferPool:    bufferPool{},
 		ErrorHandler:  r.upstreamError,
 		ErrorLog:      slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 	}
 	return r, nil
 }
+
+// bufferPool reuses the proxy's 32 KiB copy buffers instead of allocating
+// (and zeroing) one per request.
+type bufferPool struct{}
+
+var copyBuffers = sync.Pool{New: func() any { return make([]byte, 32<<10) }}
+
+func (bufferPool) Get() []byte  { return copyBuffers.Get().([]byte) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(b) }
 
 // Match returns the tenant slug of host (a Host header, port allowed) when
 // it is <slug>.<domain>.
