@@ -127,6 +127,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		Plans: plans, Strategy: cfg.Scheduler, CPUOvercommit: cfg.CPUOvercommit,
 		PortBase: cfg.TenantPortBase, PortMax: cfg.TenantPortMax, CommandTimeout: cfg.CommandTimeout,
 		SecretKey: key, TenantURL: a.tenantURL, Logger: log, Registerer: reg,
+		OnDeleted: func(id, slug string) {
+			if a.router != nil {
+				a.router.ForgetTenant(id, slug)
+			}
+		},
 	})
 	if err != nil {
 		st.Close()
@@ -135,7 +140,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	a.tenant = ts
 	if cfg.WGAddr != "" {
 		a.tun, err = newTunnels(ctx, tunnelConfig{ListenAddr: cfg.WGAddr, Prefix: cfg.WGPrefix, Endpoint: cfg.WGEndpoint,
-			EndpointHost: endpointHost(cfg.PublicURL, cfg.MQTTURL), DataDir: cfg.DataDir}, st, f, b, log)
+			EndpointHost: endpointHost(cfg.PublicURL, cfg.MQTTURL), DataDir: cfg.DataDir, Mode: cfg.WGMode}, st, f, b, log)
 		if err != nil {
 			st.Close()
 			return nil, err

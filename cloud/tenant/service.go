@@ -70,6 +70,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now is the clock (tests).
 	Now func() time.Time
+	// OnDeleted, when set, is called after a tenant was deleted (the router
+	// drops its cached route and sessions at once).
+	OnDeleted func(tenantID, slug string)
 }
 
 func (o *Options) defaults() {
@@ -630,6 +633,9 @@ func (s *Service) delete(ctx context.Context, t *store.Tenant, keepData bool, ac
 		return nil, err
 	}
 	s.log.Info("tenant deleted", "tenant", t.ID, "by", actor, "device", t.HostID, "keepData", keepData)
+	if s.opts.OnDeleted != nil {
+		s.opts.OnDeleted(t.ID, t.Slug)
+	}
 	if err := s.publish(ctx, t.HostID); err != nil {
 		s.log.Error("publishing desired state failed; it is published again when the host registers", "device", t.HostID, "err", err)
 	}
