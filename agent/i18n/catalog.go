@@ -88,6 +88,11 @@ Options:
                       local process)
   --tenant-netns-pool CIDR  addresses of the per-gateway networks
                       (env CLAWFLEET_TENANT_NETNS_POOL, default 10.231.0.0/16)
+  --wg-mode MODE      WireGuard tunnel: auto, kernel, tun or netstack (env
+                      CLAWFLEET_WG_MODE, default auto: kernel when its module is
+                      loaded, else tun when root, else netstack, which needs no root)
+  --wg-interface NAME interface of the kernel and tun modes (env
+                      CLAWFLEET_WG_INTERFACE, default wg-cf)
   --log-level LEVEL   debug, info, warn or error (env CLAWFLEET_LOG_LEVEL, default info)
 `,
 		Zh: `用法：clawfleet-agent run [选项]
@@ -109,6 +114,11 @@ Options:
                       一个网络命名空间，否则 loopback，即信任本机所有进程）
   --tenant-netns-pool CIDR  各网关网络的地址池
                       （环境变量 CLAWFLEET_TENANT_NETNS_POOL，默认 10.231.0.0/16）
+  --wg-mode 模式      WireGuard 隧道：auto、kernel、tun 或 netstack（环境变量
+                      CLAWFLEET_WG_MODE，默认 auto：已加载内核模块时为 kernel，
+                      否则以 root 运行时为 tun，否则为无需 root 的 netstack）
+  --wg-interface 名称 kernel 与 tun 模式的网络接口名（环境变量
+                      CLAWFLEET_WG_INTERFACE，默认 wg-cf）
   --log-level 级别    debug、info、warn 或 error（环境变量 CLAWFLEET_LOG_LEVEL，默认 info）
 `,
 	},

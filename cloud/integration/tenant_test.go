@@ -275,7 +275,9 @@ func (e *tenantEnv) probeThroughTunnel(t *testing.T, ids ...string) string {
 			return false
 		}
 		addr = h.Tunnel.Address
-		return h.Tunnel.Mode == "netstack" && addr != ""
+		// The agent's --wg-mode auto: tun as root with /dev/net/tun (or
+		// netstack when another agent here holds the hub route), else netstack.
+		return (h.Tunnel.Mode == "netstack" || h.Tunnel.Mode == "tun") && addr != ""
 	})
 	for _, id := range ids {
 		var res struct {

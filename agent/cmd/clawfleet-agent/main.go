@@ -223,6 +223,8 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	dockerImage := fs.String("docker-image", c.env("CLAWFLEET_DOCKER_IMAGE", ""), "")
 	tenantNetwork := fs.String("tenant-network", c.env("CLAWFLEET_TENANT_NETWORK", tenantrt.NetworkAuto), "")
 	netnsPool := fs.String("tenant-netns-pool", c.env("CLAWFLEET_TENANT_NETNS_POOL", tenantrt.DefaultNetnsPool), "")
+	wgMode := fs.String("wg-mode", c.env("CLAWFLEET_WG_MODE", tunnel.ModeAuto), "")
+	wgInterface := fs.String("wg-interface", c.env("CLAWFLEET_WG_INTERFACE", tunnel.DefaultInterface), "")
 	if done, err := c.parse(fs, "usage.run", args); done {
 		return err
 	}
@@ -255,13 +257,15 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	}
 	defer rt.Close()
 
-	// The WireGuard tunnel (netstack: no root, no kernel module). Its key is
-	// made here and kept in the state dir; only the public key leaves.
+	// The WireGuard tunnel (--wg-mode: kernel, tun or netstack, which
+	// needs no root; auto takes the best that works, and the heartbeat
+	// reports the mode in use). Its key is made here and kept in the state
+	// dir; only the public key leaves.
 	// Its forwarder dials each tenant port's upstream as the reconciler last
 	// listed it (the gateway's address in its namespace, or 127.0.0.1:port),
 	// and refuses ports of no desired tenant.
 	var rec *reconcile.Reconciler
-	tun, err := tunnel.New(tunnel.Options{KeyFile: filepath.Join(*stateDir, "wg.key"), Logger: log,
+	tun, err := tunnel.New(tunnel.Options{KeyFile: filepath.Join(*stateDir, "wg.key"), Mode: *wgMode, Interface: *wgInterface, Logger: log,
 		Upstream: func(port int) (string, bool) { return rec.Upstream(port) }})
 	if err != nil {
 		return c.fail("err.agent", err)
