@@ -40,9 +40,9 @@ func newTunnels(ctx context.Context, cfg tunnelConfig, st *store.Store, f *fleet
 	if err != nil {
 		return nil, fmt.Errorf("tunnel prefix %q (CLAWFLEET_WG_PREFIX): %w", cfg.Prefix, err)
 	}
-	hub, err := tunnel.NewHub(tunnel.HubOptions{ListenAddr: cfg.ListenAddr, Prefix: prefix, KeyFile: filepath.Join(cfg.DataDir, "wg-hub.key"), Logger: log.With("component", "tunnel")})
+	hub, err := tunnel.NewHub(tunnel.HubOptions{ListenAddr: cfg.ListenAddr, Prefix: prefix, Mode: cfg.Mode, KeyFile: filepath.Join(cfg.DataDir, "wg-hub.key"), Logger: log.With("component", "tunnel")})
 	if err != nil {
-		return nil, fmt.Errorf("WireGuard hub on %s (CLAWFLEET_WG_ADDR): %w", cfg.ListenAddr, err)
+		return nil, fmt.Errorf("WireGuard hub (%s mode, CLAWFLEET_WG_MODE) on %s (CLAWFLEET_WG_ADDR): %w", cfg.Mode, cfg.ListenAddr, err)
 	}
 	t := &tunnels{hub: hub, st: st, fleet: f, bus: bus, log: log.With("component", "tunnel"), endpoint: cfg.Endpoint}
 	if t.endpoint == "" {
@@ -65,13 +65,14 @@ func newTunnels(ctx context.Context, cfg tunnelConfig, st *store.Store, f *fleet
 		}
 	}
 	f.AddDeviceHandler(t.onDevice)
-	t.log.Info("WireGuard hub ready", "endpoint", t.endpoint, "hubAddress", hub.Addr(), "prefix", prefix, "peers", len(addrs))
+	t.log.Info("WireGuard hub ready", "mode", hub.Mode(), "endpoint", t.endpoint, "hubAddress", hub.Addr(), "prefix", prefix, "peers", len(addrs))
 	return t, nil
 }
 
 // tunnelConfig is the part of the cloud config the hub needs.
 type tunnelConfig struct {
 	ListenAddr, Prefix, Endpoint, EndpointHost, DataDir string
+	Mode                                                string // userspace (or empty), kernel or tun
 }
 
 func (t *tunnels) onDevice(id, kind string, _ []byte) {

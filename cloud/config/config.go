@@ -56,6 +56,7 @@ type Config struct {
 
 	WGAddr               string `yaml:"wgAddr" env:"CLAWFLEET_WG_ADDR" flag:"wg-addr" default:":51820" help:"UDP address of the WireGuard hub (userspace, no root needed); empty disables tunnels"`
 	WGEndpoint           string `yaml:"wgEndpoint" env:"CLAWFLEET_WG_ENDPOINT" flag:"wg-endpoint" help:"host:port agents send WireGuard packets to; empty = the public URL's (or MQTT public URL's) host, else 127.0.0.1, with the hub's port"`
+	WGMode               string `yaml:"wgMode" env:"CLAWFLEET_WG_MODE" flag:"wg-mode" default:"userspace" help:"WireGuard hub: userspace (wireguard-go on a netstack, no root), kernel (the wireguard module, root) or tun (wireguard-go on a TUN interface, root)"`
 	WGPrefix             string `yaml:"wgPrefix" env:"CLAWFLEET_WG_PREFIX" flag:"wg-prefix" default:"100.96.0.0/16" help:"tunnel address pool; the hub takes its first address, each host one address that is never handed out again"`
 	InternalUpstreamAddr string `yaml:"internalUpstreamAddr" env:"CLAWFLEET_INTERNAL_UPSTREAM_ADDR" flag:"internal-upstream-addr" default:"127.0.0.1:8081" help:"listener nginx proxies tenant requests to after /api/internal/route allowed them (docs/nginx/clawfleet.conf); empty disables the nginx path"`
 	InternalAllow        string `yaml:"internalAllow" env:"CLAWFLEET_INTERNAL_ALLOW" flag:"internal-allow" default:"127.0.0.0/8,::1/128" help:"comma-separated addresses or CIDR prefixes allowed to call /api/internal/route and the internal upstream (nginx's)"`
@@ -160,6 +161,11 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format %q: use text or json", c.LogFormat))
+	}
+	switch c.WGMode {
+	case "userspace", "kernel", "tun":
+	default:
+		errs = append(errs, fmt.Errorf("wg-mode %q: use userspace, kernel or tun", c.WGMode))
 	}
 	if c.MQTTMaxPacket < 1024 {
 		errs = append(errs, errors.New("mqtt-max-packet must be at least 1024"))
