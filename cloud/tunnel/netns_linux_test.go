@@ -109,12 +109,17 @@ func runHelper() {
 				c := http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 					return hub.DialContext(ctx, q.ID, q.Port)
 				}}}
-				req, _ := http.NewRequestWithContext(ctx, "GET", "http://tenant/", nil)
+				req, _ := http.NewRequestWithContext(ctx, "GET", "http://tenant/"+q.Target, nil)
 				resp, err := c.Do(req)
 				if err != nil {
 					return err
 				}
 				defer resp.Body.Close()
+				if strings.HasPrefix(q.Target, "?bytes=") { // a download: count it only
+					n, err := io.Copy(io.Discard, resp.Body)
+					r.Port = int(n)
+					return err
+				}
 				b, err := io.ReadAll(resp.Body)
 				r.Body = string(b)
 				return err
@@ -186,13 +191,22 @@ func serveHello(name, addr string) string {
 	if err != nil {
 		panic(err)
 	}
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "hello from %s", name) }))
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n, err := strconv.Atoi(r.URL.Query().Get("bytes")); err == nil {
+			buf := make([]byte, 64<<10)
+			for ; n > 0; n -= len(buf) {
+				w.Write(buf[:min(n, len(buf))])
+			}
+			return
+		}
+		fmt.Fprintf(w, "hello from %s", name)
+	}))
 	return ln.Addr().String()
 }
 
 // helper is a helper process in a namespace.
 type helper struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	cmd    *exec.Cmd
 	in     io.WriteCloser
@@ -201,7 +215,7 @@ type helper struct {
 	mu     sync.Mutex
 }
 
-func startHelper(t *testing.T, ns, name string) *helper {
+func startHelper(t testing.TB, ns, name string) *helper {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -288,7 +302,7 @@ func (h *helper) call(q helperReq) helperResp {
 
 // needNetns skips without root, ip(8) or a TUN device, except under CI
 // (CI=true), where the tests must run: there it fails.
-func needNetns(t *testing.T) {
+func needNetns(t testing.TB) {
 	t.Helper()
 	var why string
 	if _, err := exec.LookPath("ip"); err != nil {
@@ -305,7 +319,7 @@ func needNetns(t *testing.T) {
 	t.Skipf("tun-mode tests need root, ip(8) and /dev/net/tun: %s", why)
 }
 
-func run(t *testing.T, args ...string) {
+func run(t testing.TB, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
@@ -315,13 +329,13 @@ func run(t *testing.T, args ...string) {
 // topo is a hub namespace and one namespace per agent, linked by veths:
 // agent i is 10.203.<i>.2, the hub 10.203.<i>.1.
 type topo struct {
-	t   *testing.T
+	t   testing.TB
 	tag string
 	hub string
 	dir string
 }
 
-func newTopo(t *testing.T) *topo {
+func newTopo(t testing.TB) *topo {
 	needNetns(t)
 	b := make([]byte, 2)
 	rand.Read(b)
@@ -539,6 +553,32 @@ func TestNetnsInterop(t *testing.T) {
 			}
 			if body, err := hub.get("second", tenantPort); body != "hello from second" {
 				t.Fatalf("second agent: %q %v", body, err)
+			}
+		})
+	}
+}
+
+// Download through the tunnel, hub → agent, per mode pair:
+// go test ./cloud/tunnel -run '^$' -bench Netns -benchtime 5x
+func BenchmarkNetnsDownload(b *testing.B) {
+	const size = 64 << 20
+	for _, c := range []struct{ hub, agent string }{
+		{tunnel.ModeUserspace, agenttunnel.ModeNetstack},
+		{tunnel.ModeUserspace, agenttunnel.ModeTun},
+		{tunnel.ModeTun, agenttunnel.ModeNetstack},
+		{tunnel.ModeTun, agenttunnel.ModeTun},
+	} {
+		b.Run("hub="+c.hub+",agent="+c.agent, func(b *testing.B) {
+			tp := newTopo(b)
+			hub := tp.startHub(c.hub)
+			a := tp.startAgent(hub, 1, c.agent)
+			b.SetBytes(size)
+			b.ResetTimer()
+			for range b.N {
+				r, err := hub.try(helperReq{Op: "get", ID: a.id, Port: tenantPort, Target: "?bytes=" + strconv.Itoa(size), Timeout: time.Minute})
+				if err != nil || r.Port != size {
+					b.Fatalf("download: %d bytes, %v", r.Port, err)
+				}
 			}
 		})
 	}
