@@ -31,7 +31,7 @@ type TunnelConfig struct {
 
 // TunnelStatus is what a host reports about its tunnel in each heartbeat.
 type TunnelStatus struct {
-	Mode string `json:"mode"` // netstack (later also tun, kernel)
+	Mode string `json:"mode"` // the mode in use: kernel, tun or netstack
 	// HandshakeAgeSeconds is the time since the last handshake with the
 	// hub; -1 when there has been none.
 	HandshakeAgeSeconds int64  `json:"handshakeAgeSeconds"`
