@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/clawfleet/clawfleet/pkg/systool"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -88,18 +89,7 @@ func newNetnsNet(pool, dataDir string, log *slog.Logger) (*netnsNet, error) {
 	return n, nil
 }
 
-func lookTool(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		p := filepath.Join(d, name)
-		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found", name)
-}
+func lookTool(name string) (string, error) { return systool.Look(name) }
 
 func (n *netnsNet) run(args ...string) error {
 	_, err := n.output(args...)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/clawfleet/clawfleet/pkg/systool"
 	"log/slog"
 	"net"
 	"os"
@@ -244,18 +245,7 @@ func (i *Interface) Close() error {
 
 func (i *Interface) run(args ...string) ([]byte, error) { return runTool(i.ip, args...) }
 
-func lookTool(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		p := filepath.Join(d, name)
-		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found", name)
-}
+func lookTool(name string) (string, error) { return systool.Look(name) }
 
 func runTool(bin string, args ...string) ([]byte, error) { return runInput(bin, "", args...) }
 
