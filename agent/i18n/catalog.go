@@ -93,6 +93,9 @@ Options:
                       loaded, else tun when root, else netstack, which needs no root)
   --wg-interface NAME interface of the kernel and tun modes (env
                       CLAWFLEET_WG_INTERFACE, default wg-cf)
+  --wg-key-max-age D  replace the WireGuard key when it is older than D (env
+                      CLAWFLEET_WG_KEY_MAX_AGE, default 2160h = 90 days; 0 = only
+                      when the cloud asks)
   --log-level LEVEL   debug, info, warn or error (env CLAWFLEET_LOG_LEVEL, default info)
 `,
 		Zh: `用法：clawfleet-agent run [选项]
@@ -119,6 +122,9 @@ Options:
                       否则以 root 运行时为 tun，否则为无需 root 的 netstack）
   --wg-interface 名称 kernel 与 tun 模式的网络接口名（环境变量
                       CLAWFLEET_WG_INTERFACE，默认 wg-cf）
+  --wg-key-max-age 时长  WireGuard 密钥超过该时长即更换（环境变量
+                      CLAWFLEET_WG_KEY_MAX_AGE，默认 2160h 即 90 天；0 表示仅在
+                      云端要求时更换）
   --log-level 级别    debug、info、warn 或 error（环境变量 CLAWFLEET_LOG_LEVEL，默认 info）
 `,
 	},
@@ -169,6 +175,10 @@ Options:
 	"err.loadCreds": {
 		En: "cannot use the credentials: %v\nEnroll this host first: clawfleet-agent enroll --cloud URL --token TOKEN --state-dir %s",
 		Zh: "无法使用凭据：%v\n请先注册本机：clawfleet-agent enroll --cloud URL --token 令牌 --state-dir %s",
+	},
+	"err.keyMaxAge": {
+		En: "CLAWFLEET_WG_KEY_MAX_AGE %q is not a duration: use e.g. 2160h, or 0 to rotate only when the cloud asks",
+		Zh: "CLAWFLEET_WG_KEY_MAX_AGE %q 不是有效的时长：例如 2160h；设为 0 则仅在云端要求时轮换",
 	},
 	"err.heartbeat": {
 		En: "--heartbeat %v is out of range: use 1s to 10m",

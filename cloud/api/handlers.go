@@ -246,13 +246,16 @@ type hostView struct {
 	Capabilities  proto.Capabilities  `json:"capabilities"`
 	Metrics       proto.Metrics       `json:"metrics"`
 	Tunnel        *proto.TunnelStatus `json:"tunnel,omitempty"`
-	CreatedAt     string              `json:"createdAt"`
+	// WGPublicKey is the host's current WireGuard public key (it changes
+	// with every rotation).
+	WGPublicKey string `json:"wgPublicKey,omitempty"`
+	CreatedAt   string `json:"createdAt"`
 }
 
 func viewHost(h *store.Host) hostView {
 	v := hostView{ID: h.ID, Name: h.Name, Hostname: h.Hostname, Status: h.Status, AgentVersion: h.AgentVersion, OS: h.OS, Arch: h.Arch,
 		CPUs: h.CPUs, MemTotalBytes: h.MemTotalBytes, Labels: h.Labels, Capabilities: h.Capabilities, Metrics: h.Metrics, Tunnel: h.Tunnel,
-		CreatedAt: h.CreatedAt.UTC().Format(time.RFC3339)}
+		WGPublicKey: h.WGPublicKey, CreatedAt: h.CreatedAt.UTC().Format(time.RFC3339)}
 	if v.Labels == nil {
 		v.Labels = map[string]string{}
 	}

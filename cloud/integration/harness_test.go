@@ -235,6 +235,7 @@ type hostJSON struct {
 	Status        string  `json:"status"`
 	LastHeartbeat *string `json:"lastHeartbeat"`
 	AgentVersion  string  `json:"agentVersion"`
+	WGPublicKey   string  `json:"wgPublicKey"`
 	Tunnel        *struct {
 		Mode                string `json:"mode"`
 		HandshakeAgeSeconds int64  `json:"handshakeAgeSeconds"`

@@ -275,3 +275,75 @@ func containerGone(id string) bool {
 	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=clawfleet.tenant="+id).Output()
 	return err == nil && strings.TrimSpace(string(out)) == ""
 }
+
+// TestKeyRotation: an admin-forced rotation and an agent-initiated one
+// (key older than --wg-key-max-age) each give the host a new WireGuard key
+// the cloud learns at once; the tenant stays reachable through the router,
+// the old key is gone from the host, and a restart keeps the new key.
+func TestKeyRotation(t *testing.T) {
+	e := newTenantEnv(t, "unused", 60*time.Second, "clawfleet stand-in gateway", "--runtime", "process", "--openclaw-bin", bin("standin"))
+	c := e.c
+	if code, out := c.user("alice", "POST", "/api/tenants", map[string]string{"plan": "free", "name": "alice"}); code != 201 {
+		t.Fatalf("create = %d %s", code, out)
+	}
+	e.awaitStatus("alice", "running", 60*time.Second)
+	alice := c.signIn(t, "alice")
+	reachable := func(what string) {
+		t.Helper()
+		await(t, what, 30*time.Second, func() bool { code, _, _ := alice.get("/__standin/whoami"); return code == 200 })
+	}
+	reachable("alice's gateway through the router")
+	keyFile := filepath.Join(e.a.stateDir, "wg.key")
+	readKey := func() string { b, _ := os.ReadFile(keyFile); return string(b) }
+	host := func() hostJSON { return c.hosts()[e.a.deviceID] }
+	before, priv := host().WGPublicKey, readKey()
+	if before == "" || priv == "" {
+		t.Fatalf("no key before rotation: public %q, file %d bytes", before, len(priv))
+	}
+
+	// Admin-forced.
+	var res struct{ HostID, WGPublicKey string }
+	c.admin("POST", "/api/hosts/"+e.a.deviceID+"/rotate-key", nil, 200, &res)
+	if res.WGPublicKey == "" || res.WGPublicKey == before {
+		t.Fatalf("rotate-key answered %+v (old key %s)", res, before)
+	}
+	await(t, "the cloud to learn the new key", 10*time.Second, func() bool { return host().WGPublicKey == res.WGPublicKey })
+	if readKey() == priv {
+		t.Fatal("the private key file did not change")
+	}
+	reachable("alice's gateway after an admin-forced rotation")
+	c.admin("POST", "/api/hosts/dev_nosuchhost0/rotate-key", nil, 404, nil)
+
+	// Agent-initiated: the key is older than the maximum age.
+	if err := e.a.p.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(keyFile, old, old)
+	e.a.start(append(slices.Clone(e.args), "--wg-key-max-age", "1h")...)
+	await(t, "an agent-initiated rotation", 30*time.Second, func() bool {
+		k := host().WGPublicKey
+		return k != "" && k != res.WGPublicKey
+	})
+	reachable("alice's gateway after an agent-initiated rotation")
+	rotated := host().WGPublicKey
+
+	// A restart keeps the new key.
+	if err := e.a.p.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	e.a.start(e.args...)
+	reachable("alice's gateway after an agent restart")
+	if k := host().WGPublicKey; k != rotated {
+		t.Fatalf("the key changed across a restart: %s → %s", rotated, k)
+	}
+	var audit []struct{ Action, Target string }
+	c.admin("GET", "/api/admin/audit?limit=50", nil, 200, &audit)
+	found := false
+	for _, a := range audit {
+		found = found || (a.Action == "host.rotate-key" && a.Target == e.a.deviceID)
+	}
+	if !found {
+		t.Error("no host.rotate-key audit event")
+	}
+}

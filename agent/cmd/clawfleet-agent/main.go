@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/clawfleet/clawfleet/agent/capability"
 	"github.com/clawfleet/clawfleet/agent/enroll"
@@ -225,6 +226,15 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	netnsPool := fs.String("tenant-netns-pool", c.env("CLAWFLEET_TENANT_NETNS_POOL", tenantrt.DefaultNetnsPool), "")
 	wgMode := fs.String("wg-mode", c.env("CLAWFLEET_WG_MODE", tunnel.ModeAuto), "")
 	wgInterface := fs.String("wg-interface", c.env("CLAWFLEET_WG_INTERFACE", tunnel.DefaultInterface), "")
+	keyAge := 90 * 24 * time.Hour
+	if v := c.getenv("CLAWFLEET_WG_KEY_MAX_AGE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return c.usageError("usage.run", "err.keyMaxAge", v)
+		}
+		keyAge = d
+	}
+	wgKeyMaxAge := fs.Duration("wg-key-max-age", keyAge, "")
 	if done, err := c.parse(fs, "usage.run", args); done {
 		return err
 	}
@@ -279,7 +289,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 		HeartbeatInterval: *heartbeat,
 		KeepAlive:         *keepalive,
 		Metrics:           sampler,
-		Register:          registerFunc(log, rt.Name(), tun.PublicKey()),
+		Register:          registerFunc(log, rt.Name(), tun.PublicKey),
 		Tunnel:            tl.status,
 		Logger:            log,
 	})
@@ -288,12 +298,14 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	}
 	rec = reconcile.New(reconcile.Options{Runtime: rt, Publisher: l, StateDir: *stateDir, Logger: log, OnDesired: tl.setDesired})
 	l.Handle(proto.KindDesired, rec.HandleDesired)
-	l.Handle(proto.KindCmd, rec.HandleCommand)
+	keys := &keyRotator{tun: tun, link: l, keyFile: filepath.Join(*stateDir, "wg.key"), maxAge: *wgKeyMaxAge, log: log}
+	l.Handle(proto.KindCmd, keys.handleCommand(rec.HandleCommand))
 	l.Handle(proto.KindTunnel, tl.handleConfig)
 	log.Info("clawfleet-agent starting", "version", version.Version, "device", cr.DeviceID, "broker", cr.MQTTURL, "stateDir", *stateDir, "runtime", rt.Name())
 	recCtx, stopRec := context.WithCancel(ctx)
 	recDone := make(chan struct{})
 	go func() { rec.Run(recCtx); close(recDone) }()
+	go keys.run(recCtx, min(max(*wgKeyMaxAge/4, time.Second), time.Hour))
 	err = l.Run(ctx)
 	stopRec()
 	<-recDone
@@ -430,7 +442,7 @@ func newRuntime(ctx context.Context, rc runtimeConfig, log *slog.Logger) (tenant
 
 // registerFunc builds the register payload from the host's facts and
 // capabilities, probed again on every (re)connect.
-func registerFunc(log *slog.Logger, runtimeName, wgPublicKey string) func(context.Context) proto.Register {
+func registerFunc(log *slog.Logger, runtimeName string, wgPublicKey func() string) func(context.Context) proto.Register {
 	return func(ctx context.Context) proto.Register {
 		f := metrics.HostFacts(ctx)
 		caps := capability.Detect(ctx)
@@ -448,7 +460,7 @@ func registerFunc(log *slog.Logger, runtimeName, wgPublicKey string) func(contex
 			MemTotalBytes: f.MemTotalBytes,
 			AgentVersion:  version.Version,
 			Capabilities:  caps,
-			WGPublicKey:   wgPublicKey,
+			WGPublicKey:   wgPublicKey(), // the current key: it may have been rotated
 		}
 	}
 }
