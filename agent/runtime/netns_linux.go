@@ -119,11 +119,18 @@ const (
 )
 
 // plan returns the network of a tenant: its /30 is the port's index
-// (port / PortSpacing, unique for non-overlapping port ranges) in the pool.
+// (port / PortSpacing, unique for non-overlapping port ranges) in the pool,
+// shifted by an offset from the agent's tag. The shift is the same for all
+// of one agent's tenants, so they never share a /30; two agents on one host
+// (tests, or a mistake) almost never pick the same /30 for their tenants.
 func (n *netnsNet) plan(id string, port int) (tenantNet, error) {
+	slots := 1 << (32 - n.pool.Bits()) / 4
 	idx := port / proto.PortSpacing
-	if (idx+1)*4 > 1<<(32-n.pool.Bits()) {
+	if idx >= slots {
 		return tenantNet{}, fmt.Errorf("port %d needs /30 number %d, beyond the network namespace pool %s", port, idx, n.pool)
+	}
+	if off, err := strconv.ParseUint(n.tag, 16, 32); err == nil {
+		idx = (idx + int(off)) % slots
 	}
 	base := n.pool.Addr().As4()
 	v := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])

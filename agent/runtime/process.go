@@ -275,7 +275,7 @@ func (p *Process) netCollision(spec proto.TenantSpec, tn *tenantNet) error {
 		return nil
 	}
 	clash := func(id string, port int) error {
-		if id != spec.ID && port/proto.PortSpacing == tn.index {
+		if id != spec.ID && port/proto.PortSpacing == spec.Port/proto.PortSpacing {
 			return fmt.Errorf("%w: port %d gives tenant network %d, already taken by tenant %s (port %d)", ErrPortInUse, spec.Port, tn.index, id, port)
 		}
 		return nil
