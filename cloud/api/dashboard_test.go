@@ -207,7 +207,15 @@ func TestDashboard(t *testing.T) {
 				t.Errorf("running tenant's row lacks %q; row:\n%s", want, row)
 			}
 		}
+		// "Open" is offered for the running tenant only.
+		openRe := regexp.MustCompile(`<button[^>]*data-testid="open-tenant"[^>]*>Open<`)
+		if b := openRe.FindString(row); b == "" || strings.Contains(b, "disabled") {
+			t.Errorf("running tenant's Open button missing or disabled: %q", b)
+		}
 		frow := tenantRow(t, dom, failID)
+		if b := openRe.FindString(frow); b == "" || !strings.Contains(b, "disabled") {
+			t.Errorf("failed tenant's Open button missing or enabled: %q", b)
+		}
 		for _, want := range []string{`data-status="failed"`, ">Failed<", ">20120<", "500m CPU · 1.00 GiB",
 			`data-testid="tenant-last-error">pull failed: &lt;script&gt;alert(1)&lt;/script&gt;<`} {
 			if !strings.Contains(frow, want) {
