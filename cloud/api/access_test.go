@@ -143,3 +143,30 @@ func TestTenantAccessLink(t *testing.T) {
 		t.Fatalf("the deleted tenant's route right after the delete: %d, want 404", r.StatusCode)
 	}
 }
+
+// TestConsoleHostNeverRouted: the cloud's own public host under the tenant
+// domain is never a tenant's, neither by slug nor by routing.
+func TestConsoleHostNeverRouted(t *testing.T) {
+	t.Parallel()
+	c := startTenantCloud(t, t.TempDir(), "--shared-secret", tenantSecret, "--public-url", "http://console.localhost")
+	hostID, secret := c.provision("box-1")
+	ag := newFakeAgent(t, c, hostID, secret)
+	defer ag.close()
+	r := c.user(http.MethodPost, "/api/tenants", "u1", map[string]any{"plan": "free", "name": "Console"})
+	if r.code != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.code, r.body)
+	}
+	if slug := r.json(t)["slug"]; slug == "console" || !strings.HasPrefix(slug.(string), "console-") {
+		t.Fatalf("a tenant named Console got slug %q", slug)
+	}
+	req, _ := http.NewRequest(http.MethodGet, c.base+"/api/health", nil)
+	req.Host = "console.localhost"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the console host went to the router: %d", resp.StatusCode)
+	}
+}

@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	ts, err := tenant.New(st, f, b, tenant.Options{
 		Plans: plans, Strategy: cfg.Scheduler, CPUOvercommit: cfg.CPUOvercommit,
 		PortBase: cfg.TenantPortBase, PortMax: cfg.TenantPortMax, CommandTimeout: cfg.CommandTimeout,
-		SecretKey: key, TenantURL: a.tenantURL, Logger: log, Registerer: reg,
+		SecretKey: key, TenantURL: a.tenantURL, Logger: log, Registerer: reg, ReservedSlugs: a.reservedSlugs(),
 		OnDeleted: func(id, slug string) {
 			if a.router != nil {
 				a.router.ForgetTenant(id, slug)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -48,7 +49,7 @@ func (a *App) newRouter() (*router.Router, error) {
 		local = a.tun.hub.Addr().String()
 	}
 	return router.New(router.Options{
-		Domain: a.cfg.Domain, Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Dial: dial, HostOnline: a.fleet.HostOnline,
+		Domain: a.cfg.Domain, Reserved: a.ownHosts(), Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Dial: dial, HostOnline: a.fleet.HostOnline,
 		Secure: a.secure(), LocalClientAddr: local, Logger: a.log, Registerer: a.reg,
 	})
 }
@@ -59,6 +60,30 @@ func (a *App) dropOffline(id, kind string, _ []byte) {
 	if kind == fleet.KindOffline || kind == fleet.KindDeleted {
 		a.router.DropHost(id)
 	}
+}
+
+// ownHosts are the cloud's own host names (public URL, MQTT URL): never
+// routed to a tenant, whatever slugs exist.
+func (a *App) ownHosts() []string {
+	var hs []string
+	for _, raw := range []string{a.cfg.PublicURL, a.cfg.MQTTURL} {
+		if u, err := url.Parse(raw); err == nil && u.Hostname() != "" {
+			hs = append(hs, strings.ToLower(u.Hostname()))
+		}
+	}
+	return hs
+}
+
+// reservedSlugs are the first labels of the cloud's own hosts that lie
+// directly under the tenant domain: no tenant may take them.
+func (a *App) reservedSlugs() []string {
+	var out []string
+	for _, h := range a.ownHosts() {
+		if label, ok := strings.CutSuffix(h, "."+strings.ToLower(a.cfg.Domain)); ok && !strings.Contains(label, ".") {
+			out = append(out, label)
+		}
+	}
+	return out
 }
 
 // secure reports whether users reach the cloud over HTTPS.

@@ -35,6 +35,9 @@ var (
 	errForbidden = &pageError{status: http.StatusForbidden, code: "forbidden",
 		en: message{"Not your gateway", "You are signed in, but this gateway belongs to someone else."},
 		zh: message{"无权访问", "您已登录，但此网关属于其他用户。"}}
+	errCrossSite = &pageError{status: http.StatusForbidden, code: "cross_site",
+		en: message{"Request from another site refused", "A page on another site tried to change something in this gateway. Open the gateway itself and try again."},
+		zh: message{"已拒绝来自其他站点的请求", "其他站点的页面试图修改此网关中的内容。请直接打开网关后重试。"}}
 	errRateLimited = &pageError{status: http.StatusTooManyRequests, code: "rate_limited", retryAfter: 5,
 		en: message{"Too many attempts", "Too many failed sign-ins from your address. Wait a moment and try again."},
 		zh: message{"尝试次数过多", "您的地址登录失败次数过多，请稍后再试。"}}

@@ -76,9 +76,12 @@ type DialFunc func(ctx context.Context, hostID string, port int) (net.Conn, erro
 type Options struct {
 	// Domain is the base domain: <slug>.<Domain> is routed.
 	Domain string
-	Routes Routes
-	Store  Store
-	Dial   DialFunc
+	// Reserved are host names (no port) that are never routed even when
+	// they look like <slug>.<Domain>: the cloud's own public and MQTT hosts.
+	Reserved []string
+	Routes   Routes
+	Store    Store
+	Dial     DialFunc
 	// HostOnline, when set, is asked before dialling: a host known to be
 	// offline fails at once instead of after DialTimeout.
 	HostOnline func(hostID string) bool
@@ -146,6 +149,9 @@ func New(o Options) (*Router, error) {
 		return nil, errors.New("router: domain, routes, store and dial are required")
 	}
 	o.Domain = strings.ToLower(strings.TrimSuffix(o.Domain, "."))
+	for i, h := range o.Reserved {
+		o.Reserved[i] = strings.ToLower(strings.TrimSuffix(h, "."))
+	}
 	if o.AccessTTL <= 0 {
 		o.AccessTTL = time.Minute
 	}
@@ -199,12 +205,13 @@ func New(o Options) (*Router, error) {
 		DisableCompression: true,
 	}
 	r.proxy = &httputil.ReverseProxy{
-		Rewrite:       r.rewrite,
-		Transport:     tr,
-		FlushInterval: -1, // stream: server-sent events and long answers pass at once
-		BufferPool:    bufferPool{},
-		ErrorHandler:  r.upstreamError,
-		ErrorLog:      slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+		Rewrite:        r.rewrite,
+		Transport:      tr,
+		FlushInterval:  -1, // stream: server-sent events and long answers pass at once
+		BufferPool:     bufferPool{},
+		ErrorHandler:   r.upstreamError,
+		ModifyResponse: hostOnlyCookies,
+		ErrorLog:       slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 	}
 	return r, nil
 }
@@ -225,6 +232,9 @@ func (r *Router) Match(host string) (string, bool) {
 		host = h
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if slices.Contains(r.o.Reserved, host) {
+		return "", false
+	}
 	slug, ok := strings.CutSuffix(host, "."+r.o.Domain)
 	if !ok || proto.ValidateSlug(slug) != nil {
 		return "", false
@@ -263,7 +273,7 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, slug, client, s
 		r.fail(w, req, errInternal)
 		return
 	}
-	if req.URL.Query().Has(AccessParam) {
+	if IsAccessLink(req.URL) {
 		r.redeem(w, req, rt, client, scheme)
 		return
 	}
@@ -275,29 +285,69 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, slug, client, s
 		r.fail(w, req, pe)
 		return
 	}
-	r.requests.WithLabelValues("proxied").Inc()
-	ctx := context.WithValue(req.Context(), proxyKey{}, &proxyInfo{route: rt, client: client, scheme: scheme})
-	r.proxy.ServeHTTP(w, req.WithContext(ctx))
+	r.proxyTo(w, req, rt, client, scheme, "proxied")
 }
 
-// authorize checks the session cookie against the route's owner.
-func (r *Router) authorize(req *http.Request, rt Route, client string) *pageError {
-	if r.authRL.Exhausted(client) {
-		return errRateLimited
+// IsAccessLink reports whether u carries a one-time access token: a t
+// parameter of exactly a token's shape, so that the gateway's own uses of
+// "t" (a cache-buster, a timestamp) pass through untouched.
+func IsAccessLink(u *url.URL) bool {
+	v := u.Query()[AccessParam]
+	if len(v) != 1 || len(v[0]) != tokenLen {
+		return false
 	}
+	_, err := base64.RawURLEncoding.DecodeString(v[0])
+	return err == nil
+}
+
+// tokenLen is the length of randomToken's output.
+const tokenLen = 43
+
+// crossSite reports whether a state-changing request comes from another
+// site's page: other tenants' subdomains are "same-site" to the browser, so
+// SameSite=Lax cookies alone do not stop them.
+func crossSite(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	if s := req.Header.Get("Sec-Fetch-Site"); s == "cross-site" || s == "same-site" {
+		return true
+	}
+	if o := req.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		return err != nil || !strings.EqualFold(u.Host, req.Host)
+	}
+	return false
+}
+
+// authorize checks the session cookie against the route's owner. Failed
+// lookups are rate limited per client address, but a cookie that was a real
+// session is looked up whatever others from the same address (a NAT, a
+// front proxy) guessed, so guessing cannot lock the owner out.
+func (r *Router) authorize(req *http.Request, rt Route, client string) *pageError {
 	// Every session cookie counts, not only the first: a cookie planted by
 	// another subdomain for the parent domain must not hide the user's own.
+	// Under HTTPS only the __Host- cookie counts, which cannot be planted.
 	var values []string
 	for _, ck := range req.Cookies() {
-		if (ck.Name == CookieName || ck.Name == SecureCookieName) && ck.Value != "" && len(values) < 4 {
+		if ck.Value == "" || len(values) >= 16 {
+			continue
+		}
+		if ck.Name == SecureCookieName || (ck.Name == CookieName && !r.o.Secure && req.TLS == nil) {
 			values = append(values, ck.Value)
 		}
 	}
 	if len(values) == 0 {
 		return errLoginRequired
 	}
-	valid := false
+	limited := r.authRL.Exhausted(client)
+	valid, skipped := false, false
 	for _, v := range values {
+		if limited && !r.knownSession(v) {
+			skipped = true
+			continue
+		}
 		s, ok := r.session(req.Context(), v)
 		if !ok {
 			continue
@@ -308,11 +358,23 @@ func (r *Router) authorize(req *http.Request, rt Route, client string) *pageErro
 		}
 	}
 	if !valid {
+		if skipped {
+			return errRateLimited
+		}
 		r.authRL.Allow(client) // count the failure
 		return errLoginRequired
 	}
 	r.log.Warn("session of another tenant or user refused", "slug", rt.Slug, "client", client)
 	return errForbidden
+}
+
+// knownSession reports whether a cookie value was a valid session when last
+// looked up (its cache entry may have expired since).
+func (r *Router) knownSession(value string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.sessions[creds.Hash(value)]
+	return ok
 }
 
 // session returns the live session for a cookie value, cached briefly.
@@ -329,6 +391,10 @@ func (r *Router) session(ctx context.Context, value string) (cachedSession, bool
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			r.log.Error("session lookup failed", "err", err)
+		} else if ok {
+			r.mu.Lock()
+			delete(r.sessions, h) // expired or revoked: no longer known
+			r.mu.Unlock()
 		}
 		return cachedSession{}, false
 	}
@@ -411,7 +477,7 @@ func (r *Router) IssueAccess(ctx context.Context, tenantID, userID, tenantURL, n
 			return "", time.Time{}, err
 		}
 		pu, _ := url.Parse(p)
-		u.Path, u.RawQuery = pu.Path, pu.RawQuery
+		u.Path, u.RawPath, u.RawQuery = pu.Path, pu.RawPath, pu.RawQuery
 	}
 	tok := randomToken()
 	exp := time.Now().UTC().Add(r.o.AccessTTL)
@@ -427,12 +493,22 @@ func (r *Router) IssueAccess(ctx context.Context, tenantID, userID, tenantURL, n
 // ErrBadNext is returned for a landing path that is not a local path.
 var ErrBadNext = errors.New("path must be a local path starting with a single '/'")
 
+// localPath is u's path as a redirect target that stays on this host: one
+// leading slash (a browser reads "//evil.example/" or "/\\evil.example/" as
+// another host), escaping kept.
+func localPath(u *url.URL) string {
+	p := u.EscapedPath()
+	p = "/" + strings.TrimLeft(p, "/\\")
+	return p
+}
+
 func cleanNext(next string) (string, error) {
 	if len(next) > 1024 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n\t") {
 		return "", ErrBadNext
 	}
 	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.Fragment != "" {
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Fragment != "" || localPath(u) != u.EscapedPath() ||
+		strings.HasPrefix(u.Path, "//") || strings.Contains(u.Path, "\\") {
 		return "", ErrBadNext
 	}
 	return next, nil
@@ -481,15 +557,15 @@ func (r *Router) redeem(w http.ResponseWriter, req *http.Request, rt Route, clie
 		HttpOnly: true, Secure: scheme == "https", SameSite: http.SameSiteLaxMode,
 	})
 	q.Del(AccessParam)
-	dest := url.URL{Path: req.URL.Path, RawQuery: q.Encode()}
-	if dest.Path == "" {
-		dest.Path = "/"
+	dest := localPath(req.URL)
+	if len(q) > 0 {
+		dest += "?" + q.Encode()
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	r.requests.WithLabelValues("access_redeemed").Inc()
 	r.log.Info("access link redeemed", "slug", rt.Slug, "user", sess.UserID, "client", client)
-	http.Redirect(w, req, dest.String(), http.StatusSeeOther)
+	http.Redirect(w, req, dest, http.StatusSeeOther)
 }
 
 type proxyKey struct{}
@@ -659,4 +735,29 @@ func (r *Router) upstreamError(w http.ResponseWriter, req *http.Request, err err
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// hostOnlyCookies drops the Domain attribute from the gateway's cookies: a
+// gateway (or a compromised host) must not set cookies for the parent
+// domain, which other tenants' subdomains and the console share.
+func hostOnlyCookies(resp *http.Response) error {
+	vs := resp.Header.Values("Set-Cookie")
+	if len(vs) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		parts := strings.Split(v, ";")
+		keep := parts[:1]
+		for _, a := range parts[1:] {
+			k, _, _ := strings.Cut(strings.TrimSpace(a), "=")
+			if strings.EqualFold(k, "domain") {
+				continue
+			}
+			keep = append(keep, a)
+		}
+		out = append(out, strings.Join(keep, ";"))
+	}
+	resp.Header["Set-Cookie"] = out
+	return nil
 }

@@ -160,7 +160,7 @@ func (f *fixture) login(tenantID, slug, user string) string {
 		f.t.Fatalf("redeem: %d", resp.StatusCode)
 	}
 	for _, c := range resp.Cookies() {
-		if c.Name == CookieName {
+		if c.Name == CookieName || c.Name == SecureCookieName {
 			return c.Value
 		}
 	}
@@ -179,7 +179,7 @@ func decodeJSON(t *testing.T, resp *http.Response) map[string]any {
 }
 
 func TestMatch(t *testing.T) {
-	f := newFixture(t, Options{})
+	f := newFixture(t, Options{Reserved: []string{"Console.Example.Test"}})
 	for _, c := range []struct {
 		host, slug string
 		ok         bool
@@ -192,6 +192,9 @@ func TestMatch(t *testing.T) {
 		{"alice.example.test.evil.com", "", false},
 		{"-bad.example.test", "", false},
 		{"alice.otherexample.test", "", false},
+		{"console.example.test", "", false}, // the cloud's own host
+		{"console.example.test:443", "", false},
+		{"CONSOLE.example.test.", "", false},
 	} {
 		slug, ok := f.rt.Match(c.host)
 		if slug != c.slug || ok != c.ok {
@@ -388,6 +391,13 @@ func TestProxyRefusals(t *testing.T) {
 func TestFailedGuessesAreRateLimited(t *testing.T) {
 	f := newFixture(t, Options{AuthFailRate: 0.001})
 	alice := f.login("ten_a", "alice", "u-alice")
+	bob := f.login("ten_b", "bob", "u-bob")
+	// Alice has used her session before the guessing starts.
+	resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + alice})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("alice before the guesses: %d", resp.StatusCode)
+	}
 	for i := range 10 {
 		resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=guess" + fmt.Sprint(i)})
 		resp.Body.Close()
@@ -395,10 +405,131 @@ func TestFailedGuessesAreRateLimited(t *testing.T) {
 			t.Fatalf("guess %d: %d", i, resp.StatusCode)
 		}
 	}
-	resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + alice})
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("after 10 failed guesses: %d, want 429 even for a right cookie", resp.StatusCode)
+	for _, c := range []struct {
+		name, cookie string
+		want         int
+	}{
+		{"another guess", "guess-more", http.StatusTooManyRequests},
+		// A session never seen from here is a guess like any other.
+		{"bob's never-seen session", bob, http.StatusTooManyRequests},
+		// The owner's known session still works: guessing from the same
+		// address (a NAT, a front proxy) cannot lock her out.
+		{"alice's known session", alice, http.StatusOK},
+	} {
+		resp := f.do("GET", "bob", "/", map[string]string{"Cookie": CookieName + "=" + c.cookie})
+		if c.name == "alice's known session" {
+			resp.Body.Close()
+			resp = f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + c.cookie})
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s after 10 failed guesses: %d, want %d", c.name, resp.StatusCode, c.want)
+		}
+		if c.want == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: 429 without Retry-After", c.name)
+		}
+	}
+}
+
+func TestRedeemStaysOnHost(t *testing.T) {
+	f := newFixture(t, Options{})
+	for _, c := range []struct{ path, want string }{
+		{"//evil.example/", "/evil.example/"},
+		{"/%2F%2Fevil.example/x", "/%2F%2Fevil.example/x"},
+		{"/a%2Fb/c", "/a%2Fb/c"},
+		{"/chat", "/chat"},
+	} {
+		link, _, err := f.rt.IssueAccess(context.Background(), "ten_a", "u-alice", "http://alice.example.test/", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(link)
+		resp := f.do("GET", "alice", c.path+"?"+u.RawQuery, nil)
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusSeeOther || loc != c.want {
+			t.Errorf("redeem on %q: %d to %q, want %q", c.path, resp.StatusCode, loc, c.want)
+		}
+		if lu, err := url.Parse(loc); err != nil || lu.Host != "" {
+			t.Errorf("redeem on %q leaves the host: %q", c.path, loc)
+		}
+	}
+	for _, bad := range []string{"/%2Fevil.example/x", "/\\evil.example", "/\\/evil.example"} {
+		if _, _, err := f.rt.IssueAccess(context.Background(), "ten_a", "u-alice", "http://alice.example.test/", bad); !errors.Is(err, ErrBadNext) {
+			t.Errorf("landing path %q accepted: %v", bad, err)
+		}
+	}
+}
+
+func TestGatewayOwnTParameterPasses(t *testing.T) {
+	f := newFixture(t, Options{})
+	ck := f.login("ten_a", "alice", "u-alice")
+	resp := f.do("GET", "alice", "/x?t=1732600000", map[string]string{"Cookie": CookieName + "=" + ck})
+	got := decodeJSON(t, resp)
+	if resp.StatusCode != http.StatusOK || got["path"] != "/x?t=1732600000" {
+		t.Fatalf("a cache-buster t: %d %v", resp.StatusCode, got)
+	}
+}
+
+func TestCrossSiteWritesRefused(t *testing.T) {
+	f := newFixture(t, Options{})
+	ck := CookieName + "=" + f.login("ten_a", "alice", "u-alice")
+	for _, c := range []struct {
+		name, method string
+		hdr          map[string]string
+		want         int
+	}{
+		{"same-origin POST", "POST", map[string]string{"Origin": "http://alice.example.test", "Sec-Fetch-Site": "same-origin"}, 200},
+		{"POST without browser headers (API client)", "POST", nil, 200},
+		{"POST from bob's subdomain", "POST", map[string]string{"Origin": "http://bob.example.test", "Sec-Fetch-Site": "same-site"}, 403},
+		{"DELETE from another site", "DELETE", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"POST with a foreign Origin only", "POST", map[string]string{"Origin": "http://evil.example"}, 403},
+		{"GET from bob's subdomain (navigation)", "GET", map[string]string{"Sec-Fetch-Site": "same-site"}, 200},
+	} {
+		hdr := map[string]string{"Cookie": ck}
+		for k, v := range c.hdr {
+			hdr[k] = v
+		}
+		resp := f.do(c.method, "alice", "/", hdr)
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s: %d, want %d", c.name, resp.StatusCode, c.want)
+		}
+	}
+}
+
+func TestGatewayCookiesStayHostOnly(t *testing.T) {
+	resp := &http.Response{Header: http.Header{"Set-Cookie": {
+		"a=1; Domain=example.test; Path=/; HttpOnly",
+		"b=2; domain=.example.test",
+		"c=3; Path=/; Secure",
+	}}}
+	if err := hostOnlyCookies(resp); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a=1; Path=/; HttpOnly", "b=2", "c=3; Path=/; Secure"}
+	got := resp.Header.Values("Set-Cookie")
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("Set-Cookie = %q, want %q", got, want)
+	}
+}
+
+func TestSecureOnlyHostCookie(t *testing.T) {
+	f := newFixture(t, Options{Secure: true})
+	ck := f.login("ten_a", "alice", "u-alice")
+	for _, c := range []struct {
+		cookie string
+		want   int
+	}{
+		{SecureCookieName + "=" + ck, 200},
+		// Under HTTPS the plain name could have been planted: it does not count.
+		{CookieName + "=" + ck, 401},
+	} {
+		resp := f.do("GET", "alice", "/", map[string]string{"Cookie": c.cookie})
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("Cookie %.30s…: %d, want %d", c.cookie, resp.StatusCode, c.want)
+		}
 	}
 }
 

@@ -287,6 +287,11 @@ func (in *Internal) ServeUpstream(w http.ResponseWriter, req *http.Request) {
 // proxyTo proxies req to rt's gateway once the caller has decided that it
 // may pass; outcome labels the request metric.
 func (r *Router) proxyTo(w http.ResponseWriter, req *http.Request, rt Route, client, scheme, outcome string) {
+	if crossSite(req) {
+		r.log.Warn("cross-site state-changing request refused", "slug", rt.Slug, "client", client, "method", req.Method, "origin", req.Header.Get("Origin"))
+		r.fail(w, req, errCrossSite)
+		return
+	}
 	r.requests.WithLabelValues(outcome).Inc()
 	ctx := context.WithValue(req.Context(), proxyKey{}, &proxyInfo{route: rt, client: client, scheme: scheme})
 	r.proxy.ServeHTTP(w, req.WithContext(ctx))

@@ -70,6 +70,10 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Now is the clock (tests).
 	Now func() time.Time
+	// ReservedSlugs are labels no tenant may take besides the built-in list:
+	// the first label of the cloud's own hosts under the domain (its
+	// public URL, its MQTT host), which the router must never route.
+	ReservedSlugs []string
 	// OnDeleted, when set, is called after a tenant was deleted (the router
 	// drops its cached route and sessions at once).
 	OnDeleted func(tenantID, slug string)

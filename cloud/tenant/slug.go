@@ -65,7 +65,7 @@ func (s *Service) newSlug(ctx context.Context, name string) (string, error) {
 		switch {
 		case base == "":
 			cand = "t" + randomID(5) // 't' + 8 characters
-		case i == 0 && !slices.Contains(reservedSlugs, base):
+		case i == 0 && !slices.Contains(reservedSlugs, base) && !slices.Contains(s.opts.ReservedSlugs, base):
 			cand = base
 		default:
 			cand = base + "-" + randomID(3)[:4]
