@@ -15,8 +15,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clawfleet/clawfleet/pkg/proto"
@@ -48,7 +50,8 @@ type netnsNet struct {
 	ip       string // path of ip(8)
 	nsenter  string
 	setpriv  string
-	iptables string // "" when not available
+	iptables string     // "" when not available
+	fwMu     sync.Mutex // serialises the forwarding rules' set-up and checks
 	log      *slog.Logger
 }
 
@@ -153,6 +156,7 @@ func (t tenantNet) nsPath() string { return filepath.Join(netnsDir, t.ns) }
 // ensure makes t's namespace and veth pair exist as planned; an existing,
 // correct set-up is reused (a running gateway keeps its network).
 func (n *netnsNet) ensure(t tenantNet) error {
+	n.checkForwarding()
 	if n.healthy(t) {
 		return nil
 	}
@@ -265,42 +269,78 @@ func (n *netnsNet) command(t tenantNet, uid, gid int, argv []string) []string {
 	return append(cmd, argv...)
 }
 
-// setupForwarding gives the namespaces egress and keeps them from each
-// other, best effort: ip_forward on; where iptables exists, tenant-to-tenant
-// forwarding dropped, tenant egress accepted (Docker sets FORWARD's policy
-// to DROP) and masqueraded, but never towards another tenant's veth (which
-// would make the sender appear as that tenant's trusted proxy).
+// tenantChain holds the forwarding rules of the tenants' networks. FORWARD
+// jumps to it first, and so does DOCKER-USER where Docker made that chain:
+// Docker puts its own jumps (and its blanket ACCEPT of traffic from its
+// bridges) at the top of FORWARD whenever it starts, but evaluates
+// DOCKER-USER before them and never flushes it.
+const tenantChain = "CF-TENANTS"
+
+// tenantRules are tenantChain's rules, in order. No forwarded packet opens
+// a connection into a tenant's namespace: a container's or another tenant's
+// connection would be masqueraded to the veth's host address, the
+// gateway's trusted proxy (the agent's forwarder and probes dial from the
+// host itself, through OUTPUT). Tenants' own traffic is accepted (Docker
+// sets FORWARD's policy to DROP) except into local bridges (Docker's,
+// where masquerading makes it come from the bridge's address, the trusted
+// proxy of the Docker runtime's gateways) and the WireGuard interfaces.
+func tenantRules() [][]string {
+	v := hostIfPrefix + "+"
+	return [][]string{
+		{"-o", v, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+		{"-o", v, "-j", "DROP"},
+		{"-i", v, "-o", "docker+", "-j", "DROP"},
+		{"-i", v, "-o", "br-+", "-j", "DROP"},
+		{"-i", v, "-o", "wg-cf+", "-j", "DROP"},
+		{"-i", v, "-j", "ACCEPT"},
+	}
+}
+
+// legacyRules are the FORWARD rules of earlier agents, which tenantChain
+// replaces.
+func legacyRules() [][]string {
+	v := hostIfPrefix + "+"
+	return [][]string{
+		{"-i", v, "-o", v, "-j", "DROP"},
+		{"-i", v, "-j", "ACCEPT"},
+		{"-o", v, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
+	}
+}
+
+// setupForwarding gives the namespaces egress and keeps everything else
+// out of them, best effort: ip_forward on; where iptables exists,
+// tenantChain first in FORWARD and DOCKER-USER, and tenant egress
+// masqueraded (never towards another tenant's veth).
 func (n *netnsNet) setupForwarding() {
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644); err != nil {
 		n.log.Warn("cannot enable ip_forward: tenant gateways get no egress", "err", err)
 	}
 	if n.iptables == "" {
-		n.log.Warn("iptables not found: tenant gateways are not masqueraded (no egress unless routed) and tenant-to-tenant forwarding is not filtered (a tenant's connections to another arrive from its own, untrusted address)")
+		n.log.Warn("iptables not found: tenant gateways are not masqueraded (no egress unless routed) and forwarding into their namespaces is not filtered (a container's or another tenant's connection to a gateway may arrive from its trusted proxy address)")
 		return
 	}
+	n.fwMu.Lock()
+	defer n.fwMu.Unlock()
+	if err := n.installTenantChain(); err != nil {
+		n.log.Warn("iptables chain for tenant networks not installed", "chain", tenantChain, "err", err)
+	}
+	for _, r := range legacyRules() {
+		n.deleteAll("filter", "FORWARD", r)
+	}
+	jump := []string{"-j", tenantChain}
+	for _, chain := range []string{"FORWARD", "DOCKER-USER"} {
+		if chain == "DOCKER-USER" && !n.chainExists(chain) {
+			continue
+		}
+		// Delete, then insert: the jump ends up at the top, whatever an
+		// earlier agent or the operator left.
+		n.deleteAll("filter", chain, jump)
+		n.insertTop("filter", chain, jump)
+	}
 	pool := n.pool.String()
-	rules := [][]string{
-		// Order matters: each is inserted at the top, so the last one listed ends up first.
-		{"filter", "FORWARD", "-o", hostIfPrefix + "+", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
-		{"filter", "FORWARD", "-i", hostIfPrefix + "+", "-j", "ACCEPT"},
-		{"filter", "FORWARD", "-i", hostIfPrefix + "+", "-o", hostIfPrefix + "+", "-j", "DROP"},
-		{"nat", "POSTROUTING", "-s", pool, "!", "-o", hostIfPrefix + "+", "-j", "MASQUERADE"},
-	}
-	for _, r := range rules {
-		table, chain, spec := r[0], r[1], r[2:]
-		// Delete, then insert: the rules end up at the top, in this order,
-		// whatever an earlier agent or the operator left.
-		del := append([]string{"-w", "5", "-t", table, "-D", chain}, spec...)
-		for i := 0; i < 8; i++ {
-			if _, err := runTool(n.iptables, del...); err != nil {
-				break
-			}
-		}
-		ins := append([]string{"-w", "5", "-t", table, "-I", chain, "1"}, spec...)
-		if _, err := runTool(n.iptables, ins...); err != nil {
-			n.log.Warn("iptables rule for tenant networks not added", "rule", strings.Join(r, " "), "err", err)
-		}
-	}
+	masq := []string{"-s", pool, "!", "-o", hostIfPrefix + "+", "-j", "MASQUERADE"}
+	n.deleteAll("nat", "POSTROUTING", masq)
+	n.insertTop("nat", "POSTROUTING", masq)
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			f := strings.Fields(l)
@@ -310,5 +350,92 @@ func (n *netnsNet) setupForwarding() {
 				}
 			}
 		}
+	}
+}
+
+// checkForwarding re-installs what is missing of tenantChain and the jumps
+// to it (Docker started after the agent, an operator flushed FORWARD);
+// three listings when all is in place.
+func (n *netnsNet) checkForwarding() {
+	if n.iptables == "" {
+		return
+	}
+	n.fwMu.Lock()
+	defer n.fwMu.Unlock()
+	out, err := runTool(n.iptables, "-w", "5", "-S", tenantChain)
+	if err != nil || !sameRules(out, tenantChain, tenantRules()) {
+		n.log.Warn("iptables chain for tenant networks missing or changed: re-installing it", "chain", tenantChain)
+		if err := n.installTenantChain(); err != nil {
+			n.log.Warn("iptables chain for tenant networks not installed", "chain", tenantChain, "err", err)
+		}
+	}
+	jump := "-j " + tenantChain
+	for _, chain := range []string{"FORWARD", "DOCKER-USER"} {
+		out, err := runTool(n.iptables, "-w", "5", "-S", chain)
+		if err != nil { // no such chain (no Docker)
+			continue
+		}
+		if !slices.Contains(strings.Split(string(out), "\n"), "-A "+chain+" "+jump) {
+			n.log.Warn("iptables jump to the tenant networks' chain missing: re-inserting it", "chain", chain)
+			n.insertTop("filter", chain, []string{"-j", tenantChain})
+		}
+	}
+}
+
+// installTenantChain creates or replaces tenantChain atomically.
+func (n *netnsNet) installTenantChain() error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*filter\n:%s - [0:0]\n", tenantChain)
+	for _, r := range tenantRules() {
+		fmt.Fprintf(&b, "-A %s %s\n", tenantChain, strings.Join(r, " "))
+	}
+	b.WriteString("COMMIT\n")
+	restore := filepath.Join(filepath.Dir(n.iptables), "iptables-restore")
+	cmd := exec.Command(restore, "-w", "5", "--noflush")
+	cmd.Stdin = strings.NewReader(b.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("iptables-restore: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// sameRules reports whether out (iptables -S chain) lists exactly rules.
+func sameRules(out []byte, chain string, rules [][]string) bool {
+	var got []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "-A ") {
+			got = append(got, l)
+		}
+	}
+	if len(got) != len(rules) {
+		return false
+	}
+	for i, r := range rules {
+		if got[i] != "-A "+chain+" "+strings.Join(r, " ") {
+			return false
+		}
+	}
+	return true
+}
+
+func (n *netnsNet) chainExists(chain string) bool {
+	_, err := runTool(n.iptables, "-w", "5", "-S", chain)
+	return err == nil
+}
+
+// deleteAll deletes every copy of a rule (up to 8).
+func (n *netnsNet) deleteAll(table, chain string, spec []string) {
+	del := append([]string{"-w", "5", "-t", table, "-D", chain}, spec...)
+	for range 8 {
+		if _, err := runTool(n.iptables, del...); err != nil {
+			break
+		}
+	}
+}
+
+func (n *netnsNet) insertTop(table, chain string, spec []string) {
+	ins := append([]string{"-w", "5", "-t", table, "-I", chain, "1"}, spec...)
+	if _, err := runTool(n.iptables, ins...); err != nil {
+		n.log.Warn("iptables rule for tenant networks not added", "table", table, "chain", chain, "rule", strings.Join(spec, " "), "err", err)
 	}
 }
