@@ -142,7 +142,7 @@ func runHelper() {
 				return err
 			case "expose": // a host service on all addresses, outside the tenant list
 				serveHello(name+" (not a tenant)", q.Target)
-			case "widen": // a compromised agent: route the whole prefix to the hub
+			case "widen": // a compromised agent: route the prefixes (Target, comma-separated) to the hub
 				c, err := wgctrl.New()
 				if err != nil {
 					return err
@@ -152,13 +152,22 @@ func runHelper() {
 				if err != nil {
 					return err
 				}
-				_, all, _ := net.ParseCIDR(q.Target)
+				var all []net.IPNet
+				for _, p := range strings.Split(q.Target, ",") {
+					_, n, err := net.ParseCIDR(p)
+					if err != nil {
+						return err
+					}
+					all = append(all, *n)
+				}
 				if err := c.ConfigureDevice(q.Iface, wgtypes.Config{Peers: []wgtypes.PeerConfig{{PublicKey: d.Peers[0].PublicKey, UpdateOnly: true,
-					ReplaceAllowedIPs: true, AllowedIPs: []net.IPNet{*all}}}}); err != nil {
+					ReplaceAllowedIPs: true, AllowedIPs: all}}}); err != nil {
 					return err
 				}
-				if out, err := exec.Command("ip", "route", "add", q.Target, "dev", q.Iface).CombinedOutput(); err != nil {
-					return fmt.Errorf("%v: %s", err, out)
+				for _, p := range strings.Split(q.Target, ",") {
+					if out, err := exec.Command("ip", "route", "add", p, "dev", q.Iface).CombinedOutput(); err != nil {
+						return fmt.Errorf("%v: %s", err, out)
+					}
 				}
 			case "dial":
 				var d net.Dialer
@@ -458,17 +467,53 @@ func TestNetnsTun(t *testing.T) {
 	})
 
 	t.Run("hosts cannot reach each other or the hub", func(t *testing.T) {
-		// Even with forwarding on in the hub's namespace and b routing the
-		// whole prefix to the hub.
-		run(t, "ip", "netns", "exec", tp.hub, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
+		// Even with forwarding on in the hub's namespace, switched back on
+		// for the hub's interface too (as any 0→1 change of ip_forward
+		// does), and b routing the whole prefix and a network behind the
+		// hub (a LAN namespace with a service) to the hub.
+		lan := tp.netns("l")
+		hv, lv := "cfl"+tp.tag+"h", "cfl"+tp.tag+"l"
+		run(t, "ip", "link", "add", hv, "netns", tp.hub, "type", "veth", "peer", "name", lv, "netns", lan)
+		run(t, "ip", "-n", tp.hub, "addr", "add", "10.204.0.1/24", "dev", hv)
+		run(t, "ip", "-n", lan, "addr", "add", "10.204.0.2/24", "dev", lv)
+		run(t, "ip", "-n", tp.hub, "link", "set", hv, "up")
+		run(t, "ip", "-n", lan, "link", "set", lv, "up")
+		run(t, "ip", "-n", lan, "route", "add", "default", "via", "10.204.0.1")
+		lanSvc := startHelper(t, lan, "LAN service")
+		lanSvc.call(helperReq{Op: "expose", Target: "0.0.0.0:18091"})
+		hubIf := "cfhub" + tp.tag
+		run(t, "ip", "netns", "exec", tp.hub, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/net/ipv4/ip_forward; echo 1 > /proc/sys/net/ipv4/conf/"+hubIf+"/forwarding")
+		if out, _ := exec.Command("ip", "netns", "exec", tp.hub, "cat", "/proc/sys/net/ipv4/conf/"+hubIf+"/forwarding").Output(); strings.TrimSpace(string(out)) != "1" {
+			t.Fatalf("forwarding on %s: %q, want 1", hubIf, out)
+		}
 		hubSvc := startHelper(t, tp.hub, "hub service")
 		hubSvc.call(helperReq{Op: "expose", Target: "0.0.0.0:18090"})
-		b.call(helperReq{Op: "widen", Iface: b.iface, Target: "100.96.0.0/16"})
+		b.call(helperReq{Op: "widen", Iface: b.iface, Target: "100.96.0.0/16,10.204.0.0/24"})
 		if r, err := b.try(helperReq{Op: "dial", Target: net.JoinHostPort(a.cfg.Address, strconv.Itoa(tenantPort)), Timeout: 2 * time.Second}); err == nil {
 			t.Fatalf("b reached a's tenant through the hub: %q", r.Body)
 		}
 		if r, err := b.try(helperReq{Op: "dial", Target: "100.96.0.1:18090", Timeout: 2 * time.Second}); err == nil {
 			t.Fatalf("b reached a service of the hub's host through the tunnel: %q", r.Body)
+		}
+		lanTarget := "10.204.0.2:18091"
+		if r, err := b.try(helperReq{Op: "dial", Target: lanTarget, Timeout: 2 * time.Second}); err == nil {
+			t.Fatalf("b was routed through the hub into the network behind it: %q", r.Body)
+		}
+		// Control: without the hub's FORWARD drops, b gets through (the
+		// sysctl alone no longer stops it).
+		drops := [][]string{{"FORWARD", "-i", hubIf, "-j", "DROP"}, {"FORWARD", "-o", hubIf, "-j", "DROP"}}
+		for _, d := range drops {
+			run(t, append([]string{"ip", "netns", "exec", tp.hub, "iptables", "-w", "5", "-D"}, d...)...)
+		}
+		r, err := b.try(helperReq{Op: "dial", Target: lanTarget, Timeout: 2 * time.Second})
+		for _, d := range drops {
+			run(t, append([]string{"ip", "netns", "exec", tp.hub, "iptables", "-w", "5", "-I"}, d...)...)
+		}
+		if err != nil || !strings.Contains(r.Body, "hello from") {
+			t.Fatalf("control (hub's FORWARD drops removed): %q %v; want b through to the LAN service", r.Body, err)
+		}
+		if r, err := b.try(helperReq{Op: "dial", Target: lanTarget, Timeout: 2 * time.Second}); err == nil {
+			t.Fatalf("b was routed through the hub into the network behind it: %q", r.Body)
 		}
 		tp.mustGet(hub, a)
 	})

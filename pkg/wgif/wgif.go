@@ -10,7 +10,10 @@
 // interface's address and routes are set with ip(8), forwarding of packets
 // received on the interface is switched off, and (best effort, where
 // iptables exists) a per-interface INPUT chain admits only established
-// traffic, ICMP and the TCP ports given to SetInputPorts. Both need root.
+// traffic, ICMP and the TCP ports given to SetInputPorts, and FORWARD (and
+// Docker's DOCKER-USER) drops whatever would be forwarded into or out of
+// the interface, even once a later change of ip_forward has switched the
+// interface's forwarding sysctl back on. Both need root.
 package wgif
 
 import (

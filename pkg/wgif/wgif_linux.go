@@ -140,6 +140,12 @@ func (i *Interface) setup(opts Options) error {
 		}
 	}
 	_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+i.name+"/disable_ipv6", []byte("1\n"), 0o644)
+	// The sysctl alone does not last: any 0→1 change of ip_forward (Docker
+	// starting, a sysctl reload, the agent's tenant networks) switches
+	// forwarding back on for every interface.
+	if err := i.blockForward(); err != nil {
+		i.log.Warn("no FORWARD drop for the WireGuard interface: should ip_forward be switched on again, the tunnel's peers may be routed through this host", "interface", i.name, "err", err)
+	}
 	if err := i.SetInputPorts(nil); err != nil {
 		i.log.Warn("no input filter on the WireGuard interface: every local service bound to all addresses is reachable from the tunnel's peers", "interface", i.name, "err", err)
 	}
@@ -209,10 +215,52 @@ func (i *Interface) SetInputPorts(ports []int) error {
 			return err
 		}
 	}
+	// Re-check the FORWARD drops too (Docker may have started since).
+	if err := i.blockForward(); err != nil {
+		i.log.Warn("no FORWARD drop for the WireGuard interface", "interface", i.name, "err", err)
+	}
 	return nil
 }
 
-// Close removes the interface, its routes and its input filter.
+// forwardChains are the chains the interface's FORWARD drops go in:
+// FORWARD, and DOCKER-USER where Docker made it (Docker evaluates it before
+// the rules it puts at the top of FORWARD whenever it starts).
+var forwardChains = []string{"FORWARD", "DOCKER-USER"}
+
+// forwardDrops are the rules that keep packets from being forwarded into or
+// out of the interface, whatever its forwarding sysctl says.
+func (i *Interface) forwardDrops() [][]string {
+	return [][]string{{"-i", i.name, "-j", "DROP"}, {"-o", i.name, "-j", "DROP"}}
+}
+
+// blockForward inserts the forwardDrops that are missing at the top of
+// forwardChains. It is an error when iptables is absent or FORWARD cannot
+// take them.
+func (i *Interface) blockForward() error {
+	if i.iptables == "" {
+		return errors.New("iptables not found")
+	}
+	for _, chain := range forwardChains {
+		if _, err := runTool(i.iptables, "-w", "5", "-S", chain); err != nil {
+			if chain == "FORWARD" {
+				return err
+			}
+			continue // no Docker
+		}
+		for _, r := range i.forwardDrops() {
+			if _, err := runTool(i.iptables, append([]string{"-w", "5", "-C", chain}, r...)...); err == nil {
+				continue
+			}
+			if _, err := runTool(i.iptables, append([]string{"-w", "5", "-I", chain, "1"}, r...)...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Close removes the interface, its routes, its input filter and its
+// FORWARD drops.
 func (i *Interface) Close() error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -235,6 +283,15 @@ func (i *Interface) Close() error {
 		for range 8 {
 			if _, err := runTool(i.iptables, "-w", "5", "-D", "INPUT", "-i", i.name, "-j", i.chain); err != nil {
 				break
+			}
+		}
+		for _, chain := range forwardChains {
+			for _, r := range i.forwardDrops() {
+				for range 8 {
+					if _, err := runTool(i.iptables, append([]string{"-w", "5", "-D", chain}, r...)...); err != nil {
+						break
+					}
+				}
 			}
 		}
 		_, _ = runTool(i.iptables, "-w", "5", "-F", i.chain)
