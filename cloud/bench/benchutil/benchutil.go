@@ -34,10 +34,14 @@ func FreePort() int {
 type Cloud struct {
 	Bin, DataDir, AdminToken, DatabaseURL string
 	HTTPPort, MQTTPort                    int
-	// Env is added to the process environment (CLAWFLEET_* settings).
+	// Env is added to the process environment (CLAWFLEET_* settings); a
+	// key set here wins over Start's loopback defaults (exec keeps the last).
 	Env []string
-	Log *os.File
-	Cmd *exec.Cmd
+	// AgentPrefix is a command StartAgent runs the agent under, e.g.
+	// nsenter --net=/run/netns/NAME (it must exec the agent, keeping its pid).
+	AgentPrefix []string
+	Log         *os.File
+	Cmd         *exec.Cmd
 }
 
 // URL returns the cloud's HTTP URL for path.

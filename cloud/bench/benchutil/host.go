@@ -46,8 +46,9 @@ func (c *Cloud) Admin() map[string]string {
 }
 
 // StartAgent provisions one device through the admin API, writes its
-// credentials into stateDir and starts agentBin run for it with args added
-// (its output goes to logPath, log level from level). Stop it with Stop.
+// credentials into stateDir and starts agentBin run for it (under
+// AgentPrefix) with args added (its output goes to logPath, log level from
+// level). Stop it with Stop.
 func (c *Cloud) StartAgent(ctx context.Context, agentBin, stateDir, logPath, level string, args ...string) (*exec.Cmd, error) {
 	code, out, err := Call(ctx, "POST", c.URL("/api/admin/devices"), c.Admin(), map[string]string{"name": "bench-host"})
 	if err != nil || code != 201 {
@@ -61,7 +62,8 @@ func (c *Cloud) StartAgent(ctx context.Context, agentBin, stateDir, logPath, lev
 		return nil, err
 	}
 	os.Chmod(stateDir, 0o711) // process-runtime gateways run unprivileged and pass through it
-	agent := exec.Command(agentBin, append([]string{"run", "--state-dir", stateDir}, args...)...)
+	argv := append(append(append([]string(nil), c.AgentPrefix...), agentBin, "run", "--state-dir", stateDir), args...)
+	agent := exec.Command(argv[0], argv[1:]...)
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err

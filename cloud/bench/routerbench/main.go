@@ -6,7 +6,10 @@
 // WireGuard tunnel. It also times a large download straight and through
 // both proxies. Everything is real: bin/clawfleet-cloud, bin/clawfleet-agent
 // on the process runtime with the stand-in gateway, Debian's nginx, wrk.
-// Only loopback and the agent's tenant namespaces are contacted.
+// Only loopback and the agent's tenant namespaces are contacted; with
+// -agent-netns the agent runs in a network namespace of its own behind a
+// veth (the production layout: cloud and host apart), and the straight path
+// is measured from inside it.
 package main
 
 import (
@@ -49,7 +52,13 @@ type options struct {
 	netnsPool, nginxWorkers                            string
 	pprofDir                                           string
 	keep, single                                       bool
+	agentNetns                                         bool
+	hubMode, agentWGMode                               string
 }
+
+// hubIface is the cloud's WireGuard interface in kernel and tun modes
+// (tunnel.DefaultInterface; the cloud has no setting for it).
+const hubIface = "wg-cfhub"
 
 const (
 	secret = "routerbench-shared-secret-0123456789"
@@ -78,6 +87,9 @@ func main() {
 	flag.StringVar(&o.pprofDir, "pprof-dir", "", "write the cloud's CPU profile during the nginx and router runs here")
 	flag.BoolVar(&o.single, "single", true, "also measure each path with one connection and one thread (latency without queueing)")
 	flag.BoolVar(&o.keep, "keep-data", false, "keep the temp dir (logs)")
+	flag.BoolVar(&o.agentNetns, "agent-netns", false, "run the agent in its own network namespace with a veth to the cloud (root, ip, nsenter); the straight path is then measured from inside it")
+	flag.StringVar(&o.hubMode, "hub-mode", "userspace", "the cloud's WireGuard hub (CLAWFLEET_WG_MODE): userspace, tun or kernel (tun and kernel need -agent-netns)")
+	flag.StringVar(&o.agentWGMode, "agent-wg-mode", "auto", "the agent's --wg-mode: auto, kernel, tun or netstack")
 	flag.Parse()
 	o.download <<= 20
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -101,6 +113,17 @@ type target struct {
 	// outcome labels the cloud's clawfleet_router_requests_total for this
 	// path ("" = not through the cloud)
 	outcome string
+	// ns, when set, is the host's namespace the path is measured from
+	ns *hostNS
+}
+
+// client is the Go client for the path: benchClient, or one dialing from
+// inside the host's namespace.
+func (t target) client() *http.Client {
+	if t.ns == nil {
+		return benchClient
+	}
+	return &http.Client{Timeout: benchClient.Timeout, Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 4, DialContext: t.ns.DialContext}}
 }
 
 func run(ctx context.Context, o options) error {
@@ -115,6 +138,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if _, err := nginxrun.Find(o.nginx); err != nil {
 		return err
+	}
+	if o.hubMode != "userspace" && !o.agentNetns {
+		return fmt.Errorf("-hub-mode %s needs -agent-netns: with the agent in the same namespace both tunnel addresses are local and the traffic bypasses WireGuard", o.hubMode)
 	}
 	dir, err := os.MkdirTemp("", "clawfleet-routerbench-")
 	if err != nil {
@@ -135,7 +161,29 @@ func run(ctx context.Context, o options) error {
 	os.WriteFile(plans, []byte(fmt.Sprintf("plans:\n  free:\n    cpuMillis: %d\n    memoryBytes: 1GiB\n    image: unused\n", o.cpuMillis)), 0o600)
 	internal := fmt.Sprintf("127.0.0.1:%d", benchutil.FreePort())
 	env := []string{"CLAWFLEET_SHARED_SECRET=" + secret, "CLAWFLEET_PLANS_FILE=" + plans, "CLAWFLEET_HEARTBEAT_INTERVAL=2s",
-		"CLAWFLEET_DOMAIN=localhost", "CLAWFLEET_INTERNAL_UPSTREAM_ADDR=" + internal}
+		"CLAWFLEET_DOMAIN=localhost", "CLAWFLEET_INTERNAL_UPSTREAM_ADDR=" + internal, "CLAWFLEET_WG_MODE=" + o.hubMode}
+	var hn *hostNS
+	agentLog := filepath.Join(dir, "agent.log")
+	if o.agentNetns {
+		if o.hubMode != "userspace" {
+			if _, err := net.InterfaceByName(hubIface); err == nil {
+				return fmt.Errorf("interface %s exists (another cloud's hub?): a %s hub cannot start here", hubIface, o.hubMode)
+			}
+		}
+		if hn, err = newHostNS(); err != nil {
+			return err
+		}
+		defer func() {
+			b, _ := os.ReadFile(agentLog)
+			hn.Close(b)
+		}()
+		// The broker and the hub on the root side of the veth, and that
+		// address in the credentials and the tunnel endpoint; a tunnel prefix
+		// of the run's own, so that no other tun agent on this machine routes it.
+		mqtt := net.JoinHostPort(hn.rootAddr, strconv.Itoa(benchutil.FreePort()))
+		env = append(env, "CLAWFLEET_MQTT_ADDR="+mqtt, "CLAWFLEET_MQTT_PUBLIC_URL=tcp://"+mqtt, "CLAWFLEET_WG_ADDR="+hn.rootAddr+":0",
+			fmt.Sprintf("CLAWFLEET_WG_PREFIX=100.97.%d.0/24", hn.tag))
+	}
 	pprofAddr := ""
 	if o.pprofDir != "" {
 		pprofAddr = fmt.Sprintf("127.0.0.1:%d", benchutil.FreePort())
@@ -145,7 +193,14 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	c := &benchutil.Cloud{Bin: o.cloudBin, DataDir: filepath.Join(dir, "cloud"), AdminToken: creds.NewToken("cfa_"), Log: logf, Env: env}
+	if hn != nil {
+		c.AgentPrefix = hn.Prefix()
+	}
+	if o.hubMode != "userspace" {
+		defer hubLeftovers(hubIface) // after the cloud has stopped (defers run last first)
+	}
 	if err := c.Start(ctx); err != nil {
+		c.Stop()
 		return err
 	}
 	defer c.Stop()
@@ -154,9 +209,8 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	agentLog := filepath.Join(dir, "agent.log")
 	agent, err := c.StartAgent(ctx, o.agentBin, filepath.Join(dir, "agent"), agentLog, "info",
-		"--runtime", "process", "--openclaw-bin", standin, "--heartbeat", "2s", "--tenant-netns-pool", o.netnsPool)
+		"--runtime", "process", "--openclaw-bin", standin, "--heartbeat", "2s", "--tenant-netns-pool", o.netnsPool, "--wg-mode", o.agentWGMode)
 	if err != nil {
 		return err
 	}
@@ -210,12 +264,16 @@ func run(ctx context.Context, o options) error {
 
 	ck := "Cookie: " + router.CookieName + "=" + cookie
 	targets := []target{
-		{name: "a", label: "(a) straight to the gateway", url: "http://" + direct, headers: []string{"X-Forwarded-For: 192.0.2.1"}},
+		{name: "a", label: "(a) straight to the gateway", url: "http://" + direct, headers: []string{"X-Forwarded-For: 192.0.2.1"}, ns: hn},
 		{name: "b", label: "(b) nginx → internal upstream → tunnel", url: "http://" + ng.Addr, host: tu.Hostname(), headers: []string{ck}, outcome: "proxied_nginx"},
 		{name: "c", label: "(c) built-in router → tunnel", url: c.URL(""), host: tu.Host, headers: []string{ck}, outcome: "proxied"},
 	}
-	fmt.Printf("routerbench: tenant %s (%s) on host %s, tunnel %s %s; gateway %s; nginx %s (workers %s); cloud %s\n",
-		ten.Slug, ten.URL, h.ID, h.Tunnel.Mode, h.Tunnel.Address, direct, ng.Addr, o.nginxWorkers, c.URL(""))
+	layout := "agent in the cloud's network namespace"
+	if hn != nil {
+		layout = fmt.Sprintf("agent in network namespace %s (veth %s ↔ %s; straight path measured from there)", hn.name, hn.rootAddr, hn.nsAddr)
+	}
+	fmt.Printf("routerbench: tenant %s (%s) on host %s, hub %s, agent tunnel %s %s; %s; gateway %s; nginx %s (workers %s); cloud %s\n",
+		ten.Slug, ten.URL, h.ID, o.hubMode, h.Tunnel.Mode, h.Tunnel.Address, layout, direct, ng.Addr, o.nginxWorkers, c.URL(""))
 	for _, t := range targets {
 		if err := check(ctx, t, o.path); err != nil {
 			return err
@@ -394,7 +452,7 @@ func newRequest(ctx context.Context, t target, path string) *http.Request {
 
 // check makes sure a path reaches the stand-in gateway before measuring it.
 func check(ctx context.Context, t target, path string) error {
-	resp, err := benchClient.Do(newRequest(ctx, t, path))
+	resp, err := t.client().Do(newRequest(ctx, t, path))
 	if err != nil {
 		return fmt.Errorf("%s: %w", t.label, err)
 	}
@@ -409,7 +467,7 @@ func check(ctx context.Context, t target, path string) error {
 // download fetches n bytes from the stand-in and returns MB/s (10^6 B/s).
 func download(ctx context.Context, t target, n int64) (float64, error) {
 	start := time.Now()
-	resp, err := benchClient.Do(newRequest(ctx, t, "/__standin/blob?bytes="+strconv.FormatInt(n, 10)))
+	resp, err := t.client().Do(newRequest(ctx, t, "/__standin/blob?bytes="+strconv.FormatInt(n, 10)))
 	if err != nil {
 		return 0, err
 	}
@@ -497,7 +555,11 @@ func runWrk(ctx context.Context, bin string, t target, o options, d time.Duratio
 	ctx, cancel := context.WithTimeout(ctx, d+time.Minute)
 	defer cancel()
 	start := time.Now()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	argv := []string{bin}
+	if t.ns != nil {
+		argv = append(t.ns.Prefix(), argv...)
+	}
+	out, err := exec.CommandContext(ctx, argv[0], append(argv[1:], args...)...).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
