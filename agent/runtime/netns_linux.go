@@ -292,6 +292,11 @@ func tenantRules() [][]string {
 		{"-i", v, "-o", "docker+", "-j", "DROP"},
 		{"-i", v, "-o", "br-+", "-j", "DROP"},
 		{"-i", v, "-o", "wg-cf+", "-j", "DROP"},
+		// Other common local bridges (libvirt, CNI, LXC): a tenant has no
+		// business with the host's other guests.
+		{"-i", v, "-o", "virbr+", "-j", "DROP"},
+		{"-i", v, "-o", "cni+", "-j", "DROP"},
+		{"-i", v, "-o", "lxcbr+", "-j", "DROP"},
 		{"-i", v, "-j", "ACCEPT"},
 	}
 }
