@@ -149,9 +149,11 @@ func New(o Options) (*Router, error) {
 		return nil, errors.New("router: domain, routes, store and dial are required")
 	}
 	o.Domain = strings.ToLower(strings.TrimSuffix(o.Domain, "."))
+	reserved := make([]string, len(o.Reserved)) // the caller's slice stays as it was
 	for i, h := range o.Reserved {
-		o.Reserved[i] = strings.ToLower(strings.TrimSuffix(h, "."))
+		reserved[i] = strings.ToLower(strings.TrimSuffix(h, "."))
 	}
+	o.Reserved = reserved
 	if o.AccessTTL <= 0 {
 		o.AccessTTL = time.Minute
 	}

@@ -706,7 +706,7 @@ func (s *Service) RotateHostKey(ctx context.Context, hostID, actor string) (stri
 
 // command sends c to an online host and waits for its reply.
 func (s *Service) command(ctx context.Context, hostID string, c *proto.Command, timeout time.Duration) (*proto.Reply, error) {
-	if h, err := s.fleet.GetHost(ctx, hostID); err != nil || h.Status != store.HostOnline {
+	if !s.fleet.HostOnline(hostID) { // presence is in memory: no store read per command
 		s.m.commands.WithLabelValues(c.Op, "offline").Inc()
 		return nil, fmt.Errorf("%w: host %s is offline", ErrHostOffline, hostID)
 	}
