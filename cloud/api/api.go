@@ -18,6 +18,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/ratelimit"
+	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/gin-gonic/gin"
@@ -74,12 +75,20 @@ type Options struct {
 	// SharedSecret authenticates the SSO web app's calls to /api/tenants
 	// (X-Shared-Secret); empty disables them.
 	SharedSecret string
+	// Tokens, when set, also accepts "Authorization: Bearer <SSO JWT>" on
+	// /api/tenants (the user is the token's subject).
+	Tokens Tokens
 	// Access issues one-time links into tenants' gateways (the router);
 	// nil leaves out POST /api/tenants/me/access.
 	Access AccessIssuer
 	// LogsPollInterval is how often a followed log polls the host (1 s);
 	// LogsFollowMax bounds a followed log's duration (10 min).
 	LogsPollInterval, LogsFollowMax time.Duration
+}
+
+// Tokens verifies SSO bearer tokens (sso.Verifier implements it).
+type Tokens interface {
+	Verify(ctx context.Context, token string) (sso.User, error)
 }
 
 // AccessIssuer creates one-time links into a tenant's gateway.

@@ -6,6 +6,10 @@ package api
 //	X-User-ID        the signed-in user: 1-128 characters, no control characters
 //	X-User-Email     optional: at most 254 characters, with an '@'
 //
+// or, when the cloud trusts an SSO (CLAWFLEET_SSO_*), instead of all three
+//
+//	Authorization    Bearer <JWT from the SSO>: the user is its "sub" (or the configured claim)
+//
 // and act on that user's tenant (one per user):
 //
 //	POST   /api/tenants              {"plan":"basic","name":"My claw"} → 201 tenant (200 with the existing one)
@@ -59,6 +63,7 @@ type tenantAPI struct {
 	*server
 	svc        *tenant.Service
 	secretHash string // creds.Hash of the shared secret; "" = disabled
+	tokens     Tokens // nil = bearer tokens disabled
 	rl         *limiter
 	poll       time.Duration
 	followMax  time.Duration
@@ -68,7 +73,7 @@ type tenantAPI struct {
 // the host routes need.
 func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) *tenantAPI {
 	ta := &tenantAPI{server: s, svc: s.opts.Tenants, rl: newLimiter(s.opts.AuthFailRate, 10),
-		poll: s.opts.LogsPollInterval, followMax: s.opts.LogsFollowMax}
+		poll: s.opts.LogsPollInterval, followMax: s.opts.LogsFollowMax, tokens: s.opts.Tokens}
 	if s.opts.SharedSecret != "" {
 		ta.secretHash = creds.Hash(s.opts.SharedSecret)
 	}
@@ -108,8 +113,16 @@ func (ta *tenantAPI) requireUser(c *gin.Context) {
 	if ta.rl.refuseExhausted(c, ip) {
 		return
 	}
+	if tok, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok && ta.tokens != nil {
+		ta.bearerUser(c, ip, tok)
+		return
+	}
 	if ta.secretHash == "" {
-		fail(c, http.StatusUnauthorized, "unauthorized", "shared-secret authentication is disabled on this cloud: set CLAWFLEET_SHARED_SECRET")
+		msg := "shared-secret authentication is disabled on this cloud: set CLAWFLEET_SHARED_SECRET"
+		if ta.tokens != nil {
+			msg = "send Authorization: Bearer <token from the SSO> (shared-secret authentication is disabled on this cloud)"
+		}
+		fail(c, http.StatusUnauthorized, "unauthorized", msg)
 		return
 	}
 	got := c.GetHeader("X-Shared-Secret")
@@ -121,6 +134,24 @@ func (ta *tenantAPI) requireUser(c *gin.Context) {
 	}
 	u := tenant.User{ID: c.GetHeader("X-User-ID"), Email: c.GetHeader("X-User-Email")}
 	if !checkUser(c, u, "X-User-ID", "X-User-Email") {
+		return
+	}
+	c.Set(userKey, u)
+	c.Next()
+}
+
+// bearerUser authenticates the caller by an SSO token.
+func (ta *tenantAPI) bearerUser(c *gin.Context, ip, tok string) {
+	su, err := ta.tokens.Verify(c.Request.Context(), strings.TrimSpace(tok))
+	if err != nil {
+		ta.rl.allow(ip) // count the failure
+		ta.log.Warn("SSO token refused", "ip", ip, "route", c.FullPath(), "err", err)
+		c.Header("WWW-Authenticate", `Bearer realm="clawfleet", error="invalid_token"`)
+		fail(c, http.StatusUnauthorized, "invalid_token", "bearer token refused ("+err.Error()+"): get a fresh token from the SSO")
+		return
+	}
+	u := tenant.User{ID: su.ID, Email: su.Email}
+	if !checkUser(c, u, "the token's user claim", "the token's email claim") {
 		return
 	}
 	c.Set(userKey, u)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/cloud/app"
 	"github.com/clawfleet/clawfleet/cloud/config"
+	"github.com/clawfleet/clawfleet/cloud/sso/ssotest"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
@@ -861,5 +862,69 @@ func TestTenantAdmin(t *testing.T) {
 	})
 	if r := c.admin(http.MethodGet, "/api/admin/tenants/"+id2+"/logs", nil); r.code != http.StatusServiceUnavailable || r.json(t)["code"] != "host_offline" {
 		t.Errorf("admin logs, host offline: %d %s", r.code, r.body)
+	}
+}
+
+func TestTenantBearer(t *testing.T) {
+	t.Parallel()
+	sso := ssotest.Start(t)
+	c := startTenantCloud(t, t.TempDir(), append(sso.Flags(), "--shared-secret", tenantSecret)...)
+	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+	hostID, secret := c.provision("box-1")
+	newFakeAgent(t, c, hostID, secret)
+
+	// The SSO's token stands for the shared secret and X-User-*: the tenant
+	// it creates is the one the app later sees for the same user id.
+	tok := sso.Token(t, "u-alice", "alice@example.test", 5*time.Minute)
+	r := c.do(http.MethodPost, "/api/tenants", bearer(tok), map[string]any{"plan": "basic", "name": "Alice"})
+	if r.code != http.StatusCreated {
+		t.Fatalf("create with a bearer token: %d %s", r.code, r.body)
+	}
+	id := r.json(t)["id"]
+	if r := c.user(http.MethodGet, "/api/tenants/me", "u-alice", nil); r.code != 200 || r.json(t)["id"] != id {
+		t.Fatalf("the same user by shared secret: %d %s", r.code, r.body)
+	}
+	if r := c.do(http.MethodGet, "/api/tenants/me", bearer(sso.Token(t, "u-bob", "", time.Minute)), nil); r.code != http.StatusNotFound {
+		t.Fatalf("another user's token sees a tenant: %d %s", r.code, r.body)
+	}
+	// An admin sees the email taken from the token.
+	if r := c.admin(http.MethodGet, "/api/admin/tenants/"+id.(string), nil); r.json(t)["ownerEmail"] != "alice@example.test" {
+		t.Fatalf("owner email: %s", r.body)
+	}
+
+	refused := []struct{ name, tok string }{
+		{"expired", sso.Token(t, "u-alice", "", -5*time.Minute)},
+		{"forged", sso.Forged(t, "u-alice")},
+		{"other audience", sso.ForAudience(t, "u-alice", "another-app")},
+		{"garbage", "abc.def.ghi"},
+	}
+	for _, tc := range refused {
+		r := c.do(http.MethodDelete, "/api/tenants/me", bearer(tc.tok), nil)
+		if r.code != http.StatusUnauthorized || r.json(t)["code"] != "invalid_token" || !strings.Contains(r.hdr.Get("WWW-Authenticate"), "invalid_token") {
+			t.Errorf("%s: %d %s", tc.name, r.code, r.body)
+		}
+	}
+	if r := c.user(http.MethodGet, "/api/tenants/me", "u-alice", nil); r.code != 200 || r.json(t)["status"] == "deleting" {
+		t.Fatalf("a refused token changed the tenant: %d %s", r.code, r.body)
+	}
+	// Bad tokens count toward the same per-address limit as bad secrets.
+	limited := false
+	for range 20 {
+		if r := c.do(http.MethodGet, "/api/tenants/me", bearer(sso.Forged(t, "u-alice")), nil); r.code == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("refused bearer tokens were not rate limited")
+	}
+
+	// Without a shared secret, bearer tokens still work and the 401 says so.
+	only := startTenantCloud(t, t.TempDir(), sso.Flags()...)
+	if r := only.user(http.MethodGet, "/api/tenants/me", "u-alice", nil); r.code != 401 || !strings.Contains(r.json(t)["error"].(string), "Bearer") {
+		t.Fatalf("shared secret without one configured: %d %s", r.code, r.body)
+	}
+	if r := only.do(http.MethodGet, "/api/tenants/me", bearer(tok), nil); r.code != http.StatusNotFound {
+		t.Fatalf("bearer token with SSO only: %d %s", r.code, r.body)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/config"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/router"
+	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/creds"
@@ -44,6 +45,7 @@ type App struct {
 	tenant *tenant.Service
 	tun    *tunnels // nil when tunnels are disabled
 	router *router.Router
+	tokens *sso.Verifier // nil unless CLAWFLEET_SSO_* configure a key source
 	reg    *prometheus.Registry
 	http   *http.Server
 	httpLn net.Listener
@@ -149,6 +151,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "clawfleet_agents_connected", Help: "Agents connected to the embedded broker."},
 		func() float64 { return float64(b.Connected()) }))
 
+	if err := a.newTokens(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.router, err = a.newRouter()
 	if err != nil {
 		st.Close()
@@ -157,7 +163,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	f.AddDeviceHandler(a.dropOffline)
 	handler := api.New(api.Options{
 		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
-		Tenants: ts, SharedSecret: cfg.SharedSecret, TunnelDial: a.tunnelDial(), Access: a.router,
+		Tenants: ts, SharedSecret: cfg.SharedSecret, Tokens: a.apiTokens(), TunnelDial: a.tunnelDial(), Access: a.router,
 		Store:  api.HealthFunc(st.Ping),
 		Broker: api.HealthFunc(func(context.Context) error { return boolErr(b.Healthy(), "broker is not serving") }),
 		Logger: log, Registerer: reg, Gatherer: reg, Version: Version,

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/api"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/router"
+	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/store"
 )
 
@@ -50,8 +52,47 @@ func (a *App) newRouter() (*router.Router, error) {
 	}
 	return router.New(router.Options{
 		Domain: a.cfg.Domain, Reserved: a.ownHosts(), Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Dial: dial, HostOnline: a.fleet.HostOnline,
-		Secure: a.secure(), LocalClientAddr: local, Logger: a.log, Registerer: a.reg,
+		Secure: a.secure(), LocalClientAddr: local, Logger: a.log, Registerer: a.reg, Tokens: a.routerTokens(),
 	})
+}
+
+// newTokens sets up SSO bearer token verification when configured; the key
+// set is fetched in the background so that a provider that is down delays
+// nothing (tokens are refused until it answers).
+func (a *App) newTokens(ctx context.Context) error {
+	c := a.cfg.SSO()
+	if !c.Enabled() {
+		return nil
+	}
+	c.Logger = a.log
+	v, err := sso.New(c)
+	if err != nil {
+		return err
+	}
+	a.tokens = v
+	go func() {
+		if err := v.Prefetch(ctx); err != nil {
+			a.log.Warn("SSO key set not loaded yet; bearer tokens are refused until it is", "err", err)
+		}
+	}()
+	a.log.Info("SSO bearer tokens accepted", "issuer", c.Issuer, "audience", c.Audience)
+	return nil
+}
+
+// apiTokens and routerTokens hand the verifier on as each consumer's
+// interface, staying nil (not a typed nil) when SSO is off.
+func (a *App) apiTokens() api.Tokens {
+	if a.tokens == nil {
+		return nil
+	}
+	return a.tokens
+}
+
+func (a *App) routerTokens() router.Tokens {
+	if a.tokens == nil {
+		return nil
+	}
+	return a.tokens
 }
 
 // dropOffline closes the router's connections to hosts that go offline or

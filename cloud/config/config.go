@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/sso"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -46,6 +47,13 @@ type Config struct {
 	MQTTClientRate float64 `yaml:"mqttClientRate" env:"CLAWFLEET_MQTT_CLIENT_RATE" flag:"mqtt-client-rate" default:"1" help:"MQTT connection attempts per second allowed per client ID"`
 
 	SharedSecret   string        `yaml:"sharedSecret" env:"CLAWFLEET_SHARED_SECRET" flag:"shared-secret" help:"secret the SSO web app sends as X-Shared-Secret on /api/tenants calls (at least 16 characters); empty disables the tenant API for users"`
+	SSOIssuer      string        `yaml:"ssoIssuer" env:"CLAWFLEET_SSO_ISSUER" flag:"sso-issuer" help:"issuer (\"iss\") of the SSO's JSON Web Tokens; with a key source below, the user API and tenant subdomains also accept Authorization: Bearer <JWT>"`
+	SSOAudience    string        `yaml:"ssoAudience" env:"CLAWFLEET_SSO_AUDIENCE" flag:"sso-audience" help:"audience (\"aud\") the SSO's tokens must name for this cloud"`
+	SSOJWKSURL     string        `yaml:"ssoJwksUrl" env:"CLAWFLEET_SSO_JWKS_URL" flag:"sso-jwks-url" help:"the SSO's key set (https; http only to loopback), fetched when needed and refreshed hourly or when a token names an unknown key"`
+	SSOKeyFile     string        `yaml:"ssoKeyFile" env:"CLAWFLEET_SSO_KEY_FILE" flag:"sso-key-file" help:"a PEM public key (RSA >= 2048 bits, ECDSA, Ed25519) or a JWKS file the SSO signs tokens with"`
+	SSOHMACSecret  string        `yaml:"ssoHmacSecret" env:"CLAWFLEET_SSO_HMAC_SECRET" flag:"sso-hmac-secret" help:"shared secret (at least 32 bytes) when the SSO signs tokens with HS256/384/512"`
+	SSOUserClaim   string        `yaml:"ssoUserClaim" env:"CLAWFLEET_SSO_USER_CLAIM" flag:"sso-user-claim" default:"sub" help:"claim holding the user id (what X-User-ID carries on shared-secret calls)"`
+	SSOEmailClaim  string        `yaml:"ssoEmailClaim" env:"CLAWFLEET_SSO_EMAIL_CLAIM" flag:"sso-email-claim" default:"email" help:"claim holding the user's email (optional in tokens)"`
 	SecretKey      string        `yaml:"secretKey" env:"CLAWFLEET_SECRET_KEY" flag:"secret-key" help:"base64 of 32 random bytes sealing tenants' gateway tokens (AES-256-GCM); empty = generated once into <data dir>/secret.key"`
 	PlansFile      string        `yaml:"plansFile" env:"CLAWFLEET_PLANS_FILE" flag:"plans-file" help:"YAML file replacing the built-in plans (free, basic, pro, enterprise)"`
 	Scheduler      string        `yaml:"scheduler" env:"CLAWFLEET_SCHEDULER" flag:"scheduler" default:"least-loaded" help:"tenant placement: least-loaded, bin-pack or spread"`
@@ -173,6 +181,9 @@ func (c *Config) Validate() error {
 	if c.SharedSecret != "" && len(c.SharedSecret) < 16 {
 		errs = append(errs, errors.New("shared-secret is shorter than 16 characters: choose a longer CLAWFLEET_SHARED_SECRET"))
 	}
+	if err := c.SSO().Check(); err != nil {
+		errs = append(errs, err)
+	}
 	switch c.Scheduler {
 	case "least-loaded", "bin-pack", "spread":
 	default:
@@ -298,4 +309,10 @@ func Usage() string {
 		return nil
 	})
 	return b.String()
+}
+
+// SSO is the JWT verification part of the settings.
+func (c *Config) SSO() sso.Config {
+	return sso.Config{Issuer: c.SSOIssuer, Audience: c.SSOAudience, JWKSURL: c.SSOJWKSURL, KeyFile: c.SSOKeyFile,
+		HMACSecret: c.SSOHMACSecret, UserClaim: c.SSOUserClaim, EmailClaim: c.SSOEmailClaim}
 }

@@ -58,6 +58,16 @@ func TestLoadPrecedence(t *testing.T) {
 		{"bad internal allow", []string{"--internal-allow", "nginx.local"}, nil, nil, "internal-allow"},
 		{"empty internal allow", []string{"--internal-allow", ""}, nil, nil, "internal-allow is empty"},
 		{"bad https addr", []string{"--https-addr", "8443"}, nil, nil, "https-addr"},
+		{"sso off by default", nil, nil, func(c *Config) bool {
+			return !c.SSO().Enabled() && c.SSOUserClaim == "sub" && c.SSOEmailClaim == "email"
+		}, ""},
+		{"sso by env", nil, map[string]string{"CLAWFLEET_SSO_ISSUER": "https://id.example", "CLAWFLEET_SSO_AUDIENCE": "fleet",
+			"CLAWFLEET_SSO_JWKS_URL": "https://id.example/jwks", "CLAWFLEET_SSO_USER_CLAIM": "uid"}, func(c *Config) bool {
+			s := c.SSO()
+			return s.Enabled() && s.Issuer == "https://id.example" && s.Audience == "fleet" && s.JWKSURL == "https://id.example/jwks" && s.UserClaim == "uid"
+		}, ""},
+		{"sso without issuer", []string{"--sso-jwks-url", "https://id.example/jwks", "--sso-audience", "fleet"}, nil, nil, "CLAWFLEET_SSO_ISSUER"},
+		{"sso jwks over http", []string{"--sso-jwks-url", "http://id.example/jwks", "--sso-audience", "fleet", "--sso-issuer", "x"}, nil, nil, "https"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

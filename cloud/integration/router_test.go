@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clawfleet/clawfleet/cloud/sso/ssotest"
 )
 
 // visitor is one user's browser-like client for their gateway at
@@ -97,7 +99,7 @@ func (v *visitor) on(base *url.URL) *visitor {
 }
 
 type whoami struct {
-	User, RemoteAddr, XFF, XFProto, XFHost, Host string
+	User, RemoteAddr, XFF, XFProto, XFHost, Host, Authorization string
 }
 
 // TestRouterMultiHost: two hosts (separate agent processes, each with its
@@ -106,7 +108,9 @@ type whoami struct {
 // WebSocket upgrades, and turns a killed host into an error page that heals
 // once the agent is back.
 func TestRouterMultiHost(t *testing.T) {
-	c := newCloud(t, "CLAWFLEET_SHARED_SECRET="+sharedSecret, "CLAWFLEET_PLANS_FILE="+writePlans(t, "unused", 250),
+	idp := ssotest.Start(t)
+	c := newCloud(t, "CLAWFLEET_SHARED_SECRET="+sharedSecret, "CLAWFLEET_SSO_ISSUER="+ssotest.Issuer,
+		"CLAWFLEET_SSO_AUDIENCE="+ssotest.Audience, "CLAWFLEET_SSO_JWKS_URL="+idp.JWKSURL(), "CLAWFLEET_PLANS_FILE="+writePlans(t, "unused", 250),
 		"CLAWFLEET_SCHEDULER=spread", "CLAWFLEET_TENANT_PORT_BASE="+fmt.Sprint(20000+freePort(t)%10000))
 	args := []string{"--runtime", "process", "--openclaw-bin", bin("standin")}
 	var agents []*agent
@@ -165,6 +169,22 @@ func TestRouterMultiHost(t *testing.T) {
 		if code, body, _ := v.get("/"); code != 200 || !strings.Contains(body, "clawfleet stand-in gateway") {
 			t.Fatalf("%s's page = %d %.200s", name, code, body)
 		}
+	}
+	// An API client with the SSO's bearer token instead of a cookie: in as
+	// itself, and the token stays with the router.
+	for name, v := range map[string]*visitor{"alice": alice, "bob": bob} {
+		api := c.newVisitor(t, v.base)
+		code, body, _ := api.get("/__standin/whoami", "Authorization", "Bearer "+idp.Token(t, name, "", time.Minute), "X-Forwarded-User", "mallory")
+		var w whoami
+		if code != 200 || json.Unmarshal([]byte(body), &w) != nil || w.User != name || w.Authorization != "" {
+			t.Fatalf("%s with a bearer token = %d %s", name, code, body)
+		}
+	}
+	if code, body, _ := c.newVisitor(t, alice.base).get("/", "Authorization", "Bearer "+idp.Token(t, "bob", "", time.Minute)); code != 403 || strings.Contains(body, "stand-in") {
+		t.Fatalf("bob's token on alice's gateway = %d %.200s", code, body)
+	}
+	if code, body, _ := c.newVisitor(t, alice.base).get("/", "Authorization", "Bearer "+idp.Forged(t, "alice")); code != 401 || !strings.Contains(body, "invalid_token") {
+		t.Fatalf("forged token on alice's gateway = %d %.200s", code, body)
 	}
 	// Bob's cookie on Alice's gateway: 403, a branded page, not a byte of hers.
 	code, body, hdr := bob.on(alice.base).get("/", "Accept", "text/html")

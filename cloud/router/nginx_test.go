@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/router/nginxrun"
+	"github.com/clawfleet/clawfleet/cloud/sso"
+	"github.com/clawfleet/clawfleet/cloud/sso/ssotest"
 	"github.com/clawfleet/clawfleet/cloud/store"
 )
 
@@ -182,5 +184,50 @@ func TestThroughNginx(t *testing.T) {
 	defer func() { f.in.now = time.Now }()
 	if resp := f.via("alice.example.test", "/", tok, nil); resp.StatusCode != 403 {
 		t.Errorf("upstream with an expired token: %d", resp.StatusCode)
+	}
+}
+
+// TestBearerThroughNginx: nginx's auth_request hands the client's
+// Authorization to /api/internal/route, and the token never reaches the
+// gateway.
+func TestBearerThroughNginx(t *testing.T) {
+	p := ssotest.Start(t)
+	v, err := sso.New(sso.Config{Issuer: ssotest.Issuer, Audience: ssotest.Audience, JWKSURL: p.JWKSURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newInternalFixtureWith(t, Options{Tokens: v}, InternalOptions{})
+	addr := startNginx(t, f)
+	get := func(slug, tok string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/x", nil)
+		req.Host = slug + ".example.test"
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	alice := p.Token(t, "u-alice", "", time.Minute)
+	resp := get("alice", alice)
+	if resp.StatusCode != 200 {
+		t.Fatalf("owner's token through nginx: %d", resp.StatusCode)
+	}
+	if got := decodeJSON(t, resp); got["X-Forwarded-User"] != "u-alice" || got["Authorization"] != nil {
+		t.Fatalf("gateway saw user %v, authorization %v", got["X-Forwarded-User"], got["Authorization"])
+	}
+	for name, c := range map[string]struct {
+		slug, tok string
+		status    int
+		code      string
+	}{
+		"other tenant": {"bob", alice, 403, "forbidden"},
+		"forged":       {"alice", p.Forged(t, "u-alice"), 401, "invalid_token"},
+	} {
+		resp := get(c.slug, c.tok)
+		if m := decodeJSON(t, resp); resp.StatusCode != c.status || m["code"] != c.code {
+			t.Errorf("%s: %d %v", name, resp.StatusCode, m)
+		}
 	}
 }

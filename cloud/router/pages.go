@@ -32,6 +32,9 @@ var (
 	errBadLink = &pageError{status: http.StatusUnauthorized, code: "invalid_link",
 		en: message{"This link is no longer valid", "Access links work once and for about a minute. Open your gateway from the console again."},
 		zh: message{"链接已失效", "访问链接只能使用一次，有效期约一分钟。请从控制台重新打开您的网关。"}}
+	errBadToken = &pageError{status: http.StatusUnauthorized, code: "invalid_token",
+		en: message{"Token refused", "The bearer token was not accepted: it is expired, malformed or not from this cloud's sign-on. Get a fresh one and try again."},
+		zh: message{"令牌无效", "未接受该 Bearer 令牌：它已过期、格式错误或并非由本云的单点登录签发。请获取新令牌后重试。"}}
 	errForbidden = &pageError{status: http.StatusForbidden, code: "forbidden",
 		en: message{"Not your gateway", "You are signed in, but this gateway belongs to someone else."},
 		zh: message{"无权访问", "您已登录，但此网关属于其他用户。"}}
@@ -87,6 +90,9 @@ func (r *Router) fail(w http.ResponseWriter, req *http.Request, e *pageError) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if e == errBadToken {
+		h.Set("WWW-Authenticate", `Bearer realm="clawfleet", error="invalid_token"`)
+	}
 	if e.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/ratelimit"
+	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/proto"
@@ -69,6 +70,11 @@ type Store interface {
 	GetRouterSession(ctx context.Context, hash string, now time.Time) (*store.RouterSession, error)
 }
 
+// Tokens verifies an SSO bearer token (sso.Verifier implements it).
+type Tokens interface {
+	Verify(ctx context.Context, token string) (sso.User, error)
+}
+
 // DialFunc reaches port on a host through its tunnel.
 type DialFunc func(ctx context.Context, hostID string, port int) (net.Conn, error)
 
@@ -82,6 +88,10 @@ type Options struct {
 	Routes   Routes
 	Store    Store
 	Dial     DialFunc
+	// Tokens, when set, lets clients authenticate with
+	// "Authorization: Bearer <SSO JWT>" instead of a session cookie; the
+	// header never reaches the gateway.
+	Tokens Tokens
 	// HostOnline, when set, is asked before dialling: a host known to be
 	// offline fails at once instead of after DialTimeout.
 	HostOnline func(hostID string) bool
@@ -328,6 +338,9 @@ func crossSite(req *http.Request) bool {
 // session is looked up whatever others from the same address (a NAT, a
 // front proxy) guessed, so guessing cannot lock the owner out.
 func (r *Router) authorize(req *http.Request, rt Route, client string) *pageError {
+	if tok, ok := r.bearer(req); ok {
+		return r.authorizeBearer(req.Context(), tok, rt, client)
+	}
 	// Every session cookie counts, not only the first: a cookie planted by
 	// another subdomain for the parent domain must not hide the user's own.
 	// Under HTTPS only the __Host- cookie counts, which cannot be planted.
@@ -368,6 +381,39 @@ func (r *Router) authorize(req *http.Request, rt Route, client string) *pageErro
 	}
 	r.log.Warn("session of another tenant or user refused", "slug", rt.Slug, "client", client)
 	return errForbidden
+}
+
+// bearer returns the SSO token of an "Authorization: Bearer" header when
+// bearer tokens are enabled.
+func (r *Router) bearer(req *http.Request) (string, bool) {
+	if r.o.Tokens == nil {
+		return "", false
+	}
+	v := req.Header.Get("Authorization")
+	if len(v) < 7 || !strings.EqualFold(v[:7], "Bearer ") {
+		return "", false
+	}
+	return strings.TrimSpace(v[7:]), true
+}
+
+// authorizeBearer checks an SSO token against the route's owner. A bearer
+// header is a deliberate choice of credential: a bad one is refused even if
+// a cookie would pass, so a client learns its token is wrong.
+func (r *Router) authorizeBearer(ctx context.Context, tok string, rt Route, client string) *pageError {
+	if r.authRL.Exhausted(client) {
+		return errRateLimited
+	}
+	u, err := r.o.Tokens.Verify(ctx, tok)
+	if err != nil {
+		r.authRL.Allow(client) // count the failure
+		r.log.Info("bearer token refused", "slug", rt.Slug, "client", client, "err", err)
+		return errBadToken
+	}
+	if u.ID != rt.Owner {
+		r.log.Warn("bearer token of another user refused", "slug", rt.Slug, "client", client)
+		return errForbidden
+	}
+	return nil
 }
 
 // knownSession reports whether a cookie value was a valid session when last
@@ -600,6 +646,9 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 		h.Del(k)
 	}
 	stripCookie(h, CookieName, SecureCookieName)
+	if _, ok := r.bearer(pr.In); ok {
+		h.Del("Authorization") // the user's SSO token is not the gateway's business
+	}
 	client := pi.client
 	if a, err := netip.ParseAddr(client); err != nil || a.IsLoopback() || a.IsUnspecified() {
 		client = r.local

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/sso"
+	"github.com/clawfleet/clawfleet/cloud/sso/ssotest"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
@@ -658,5 +660,78 @@ func TestPlantedCookieDoesNotHideTheOwnSession(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("only bob's session on alice's gateway: %d", resp.StatusCode)
+	}
+}
+
+func TestBearerTokens(t *testing.T) {
+	p := ssotest.Start(t)
+	v, err := sso.New(sso.Config{Issuer: ssotest.Issuer, Audience: ssotest.Audience, JWKSURL: p.JWKSURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, Options{Tokens: v, AuthFailRate: 0.001})
+	alice := p.Token(t, "u-alice", "", time.Minute)
+	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+
+	// The owner's token passes; the gateway hears who it is from the router
+	// and never sees the token.
+	resp := f.do("GET", "alice", "/api/x", map[string]string{"Authorization": "bearer " + alice, "X-Forwarded-User": "u-bob"})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("owner's token: %d", resp.StatusCode)
+	}
+	seen := decodeJSON(t, resp)
+	if seen[proto.UserHeader] != "u-alice" || seen["Authorization"] != nil {
+		t.Fatalf("gateway saw user %v, authorization %v", seen[proto.UserHeader], seen["Authorization"])
+	}
+	// Another tenant's owner: 403 and nothing from the gateway.
+	resp = f.do("GET", "bob", "/api/x", bearer(alice))
+	if m := decodeJSON(t, resp); resp.StatusCode != http.StatusForbidden || m["code"] != "forbidden" {
+		t.Fatalf("token on another tenant: %d %v", resp.StatusCode, m)
+	}
+	// A valid cookie does not rescue a bad token: the client chose the token.
+	cookie := f.login("ten_a", "alice", "u-alice")
+	if resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + cookie}); resp.StatusCode != 200 {
+		t.Fatalf("cookie: %d", resp.StatusCode)
+	}
+	resp = f.do("GET", "alice", "/", map[string]string{"Authorization": "Bearer " + p.Forged(t, "u-alice"), "Cookie": CookieName + "=" + cookie})
+	if m := decodeJSON(t, resp); resp.StatusCode != http.StatusUnauthorized || m["code"] != "invalid_token" ||
+		!strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Fatalf("forged token with a good cookie: %d %v", resp.StatusCode, m)
+	}
+	for name, tok := range map[string]string{
+		"expired":        p.Token(t, "u-alice", "", -5*time.Minute),
+		"other audience": p.ForAudience(t, "u-alice", "someone-else"),
+	} {
+		resp := f.do("GET", "alice", "/", bearer(tok))
+		if m := decodeJSON(t, resp); resp.StatusCode != http.StatusUnauthorized || m["code"] != "invalid_token" {
+			t.Errorf("%s: %d %v", name, resp.StatusCode, m)
+		}
+	}
+	// Refusals are rate limited per address (burst 10) ...
+	limited := false
+	for range 20 {
+		resp := f.do("GET", "alice", "/", bearer("x.y.z"))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("bad bearer tokens were not rate limited")
+	}
+	// ... and a known cookie still works from that address.
+	resp = f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + cookie})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("cookie after guesses: %d", resp.StatusCode)
+	}
+
+	// Without SSO configured the header is the gateway's business.
+	plain := newFixture(t, Options{})
+	c2 := plain.login("ten_a", "alice", "u-alice")
+	resp = plain.do("GET", "alice", "/", map[string]string{"Authorization": "Bearer gateway-own", "Cookie": CookieName + "=" + c2})
+	if m := decodeJSON(t, resp); resp.StatusCode != 200 || m["Authorization"] != "Bearer gateway-own" {
+		t.Fatalf("without SSO: %d %v", resp.StatusCode, m)
 	}
 }

@@ -22,7 +22,11 @@ type internalFixture struct {
 }
 
 func newInternalFixture(t *testing.T, o InternalOptions) *internalFixture {
-	f := newFixture(t, Options{})
+	return newInternalFixtureWith(t, Options{}, o)
+}
+
+func newInternalFixtureWith(t *testing.T, ro Options, o InternalOptions) *internalFixture {
+	f := newFixture(t, ro)
 	up := httptest.NewServer(nil)
 	t.Cleanup(up.Close)
 	o.UpstreamAddr = up.Listener.Addr().String()

@@ -10,7 +10,7 @@
 //	/healthz           200
 //	/readyz            200 once STANDIN_READY_DELAY (a Go duration, default 0) has passed, 503 before
 //	/                  an HTML page with "clawfleet stand-in gateway", the state dir and tenant
-//	/__standin/whoami  JSON {user, remoteAddr, xff, xfProto, xfHost, host} of the request
+//	/__standin/whoami  JSON {user, remoteAddr, xff, xfProto, xfHost, host, authorization} of the request
 //	/__standin/blob    ?bytes=N: N zero bytes (at most 64 GiB), for download benchmarks
 //	/__standin/ws      with Upgrade: websocket, 101 with a correct Sec-WebSocket-Accept,
 //	                   then echoes raw bytes (no WebSocket framing) until the client closes
@@ -184,7 +184,7 @@ func run(args []string) error {
 		json.NewEncoder(w).Encode(map[string]string{
 			"user": r.Header.Get(tp.userHeader), "remoteAddr": r.RemoteAddr,
 			"xff": r.Header.Get("X-Forwarded-For"), "xfProto": r.Header.Get("X-Forwarded-Proto"),
-			"xfHost": r.Header.Get("X-Forwarded-Host"), "host": r.Host,
+			"xfHost": r.Header.Get("X-Forwarded-Host"), "host": r.Host, "authorization": r.Header.Get("Authorization"),
 		})
 	})
 	mux.HandleFunc("/__standin/blob", func(w http.ResponseWriter, r *http.Request) {
