@@ -884,6 +884,9 @@ func TestTenantBearer(t *testing.T) {
 	if r := c.user(http.MethodGet, "/api/tenants/me", "u-alice", nil); r.code != 200 || r.json(t)["id"] != id {
 		t.Fatalf("the same user by shared secret: %d %s", r.code, r.body)
 	}
+	if r := c.do(http.MethodGet, "/api/tenants/me", map[string]string{"Authorization": "bearer " + tok}, nil); r.code != 200 || r.json(t)["id"] != id {
+		t.Fatalf("lower-case scheme: %d %s", r.code, r.body)
+	}
 	if r := c.do(http.MethodGet, "/api/tenants/me", bearer(sso.Token(t, "u-bob", "", time.Minute)), nil); r.code != http.StatusNotFound {
 		t.Fatalf("another user's token sees a tenant: %d %s", r.code, r.body)
 	}

@@ -105,6 +105,18 @@ func (c Config) Check() error {
 	return errors.Join(errs...)
 }
 
+// secureRedirect follows a JWKS redirect only to where the configured URL
+// could have pointed: https, or http on loopback.
+func secureRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("too many redirects")
+	}
+	if req.URL.Scheme != "https" && !(req.URL.Scheme == "http" && isLoopback(req.URL.Hostname())) {
+		return fmt.Errorf("refusing to follow a redirect to %s: the key set must come over https", req.URL.Redacted())
+	}
+	return nil
+}
+
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true
@@ -155,7 +167,7 @@ func New(c Config) (*Verifier, error) {
 		c.Leeway = time.Minute
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: jwksTimeout}
+		c.HTTPClient = &http.Client{Timeout: jwksTimeout, CheckRedirect: secureRedirect}
 	}
 	v := &Verifier{c: c, log: c.Logger}
 	if v.log == nil {

@@ -313,3 +313,20 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatalf("loopback http JWKS refused: %v", err)
 	}
 }
+
+func TestRedirectOnlyToHTTPS(t *testing.T) {
+	for _, tc := range []struct {
+		to string
+		ok bool
+	}{
+		{"https://keys.example.test/jwks", true},
+		{"http://127.0.0.1:9/jwks", true},
+		{"http://keys.example.test/jwks", false},
+		{"ftp://keys.example.test/jwks", false},
+	} {
+		req, _ := http.NewRequest("GET", tc.to, nil)
+		if err := secureRedirect(req, nil); (err == nil) != tc.ok {
+			t.Errorf("redirect to %s: %v", tc.to, err)
+		}
+	}
+}
