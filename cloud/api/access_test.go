@@ -134,6 +134,53 @@ func TestTenantAccessLink(t *testing.T) {
 		t.Fatalf("no tenant.access audit event: %s", audit.body)
 	}
 
+	// Sign out everywhere: the user's cookie (and an unused link) stop
+	// working at once; u2's session is untouched; audited.
+	pending := link("u1", nil)
+	cookie2 := ""
+	for _, ck := range get(link("u2", nil), "").Cookies() {
+		cookie2 = ck.Value
+	}
+	if r := get(home, cookie); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("cookie before sign-out: %d", r.StatusCode)
+	}
+	if r := c.do(http.MethodDelete, "/api/tenants/me/sessions", map[string]string{"X-Shared-Secret": "nope-nope-nope", "X-User-ID": "u1"}, nil); r.code != 401 {
+		t.Fatalf("sign-out with a wrong secret: %d", r.code)
+	}
+	if r := get(home, cookie); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a refused sign-out ended the session: %d", r.StatusCode)
+	}
+	if r := c.user(http.MethodDelete, "/api/tenants/me/sessions", "u1", nil); r.code != 200 || r.json(t)["tenantId"] != mine["id"] {
+		t.Fatalf("sign-out: %d %s", r.code, r.body)
+	}
+	if r := get(home, cookie); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("cookie after sign-out: %d, want 401", r.StatusCode)
+	}
+	if r := get(pending, ""); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("link issued before sign-out: %d, want 401", r.StatusCode)
+	}
+	if r := get(other, cookie2); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("u2's session after u1 signed out: %d", r.StatusCode)
+	}
+	if r := c.admin(http.MethodDelete, "/api/admin/tenants/ten_nope/sessions", nil); r.code != 404 {
+		t.Fatalf("admin sign-out of an unknown tenant: %d", r.code)
+	}
+	u2id := c.user(http.MethodGet, "/api/tenants/me", "u2", nil).json(t)["id"].(string)
+	if r := c.admin(http.MethodDelete, "/api/admin/tenants/"+u2id+"/sessions", nil); r.code != 200 {
+		t.Fatalf("admin sign-out: %d %s", r.code, r.body)
+	}
+	if r := get(other, cookie2); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("u2's session after the admin signed them out: %d", r.StatusCode)
+	}
+	audit = c.admin(http.MethodGet, "/api/admin/audit?limit=50", nil)
+	if n := strings.Count(string(audit.body), `"tenant.signout"`); n != 2 {
+		t.Fatalf("%d tenant.signout audit events, want 2: %s", n, audit.body)
+	}
+	cookie = ""
+	for _, ck := range get(link("u1", nil), "").Cookies() {
+		cookie = ck.Value
+	}
+
 	// Deleting the tenant ends the session.
 	if r := c.user(http.MethodDelete, "/api/tenants/me", "u1", nil); r.code != http.StatusAccepted && r.code != http.StatusOK {
 		t.Fatalf("delete: %d %s", r.code, r.body)

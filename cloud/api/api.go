@@ -94,6 +94,9 @@ type Tokens interface {
 // AccessIssuer creates one-time links into a tenant's gateway.
 type AccessIssuer interface {
 	IssueAccess(ctx context.Context, tenantID, userID, tenantURL, next string) (string, time.Time, error)
+	// SignOut ends every session into a tenant's gateway and closes its
+	// open connections; it returns how many it closed.
+	SignOut(ctx context.Context, tenantID, slug string) (int, error)
 }
 
 type server struct {

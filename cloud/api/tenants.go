@@ -92,6 +92,7 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) *tenantAPI 
 	user.GET("/me/logs", ta.logs)
 	if s.opts.Access != nil {
 		user.POST("/me/access", ta.access)
+		user.DELETE("/me/sessions", ta.signOut)
 	}
 
 	admin.GET("/admin/tenants", ta.adminList)
@@ -102,6 +103,7 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) *tenantAPI 
 	admin.GET("/admin/tenants/:id/logs", ta.adminLogs)
 	if s.opts.Access != nil {
 		admin.POST("/admin/tenants/:id/access", ta.adminAccess)
+		admin.DELETE("/admin/tenants/:id/sessions", ta.adminSignOut)
 	}
 	return ta
 }
@@ -113,8 +115,8 @@ func (ta *tenantAPI) requireUser(c *gin.Context) {
 	if ta.rl.refuseExhausted(c, ip) {
 		return
 	}
-	if tok, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok && ta.tokens != nil {
-		ta.bearerUser(c, ip, tok)
+	if h := c.GetHeader("Authorization"); ta.tokens != nil && len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+		ta.bearerUser(c, ip, h[7:])
 		return
 	}
 	if ta.secretHash == "" {
@@ -313,6 +315,42 @@ func (ta *tenantAPI) access(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, gin.H{"url": link, "expiresAt": exp.UTC().Format(time.RFC3339)})
+}
+
+// signOut ends every session into the caller's gateway ("sign out
+// everywhere"): cookies and unused links stop working and open connections,
+// WebSockets included, are closed.
+func (ta *tenantAPI) signOut(c *gin.Context) {
+	u := userOf(c)
+	t, err := ta.svc.Mine(c.Request.Context(), u)
+	if err != nil {
+		ta.tenantFail(c, err)
+		return
+	}
+	ta.finishSignOut(c, t, u.Actor())
+}
+
+func (ta *tenantAPI) adminSignOut(c *gin.Context) {
+	t, err := ta.svc.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		ta.adminFail(c, err)
+		return
+	}
+	ta.finishSignOut(c, t, tenant.ActorAdmin)
+}
+
+func (ta *tenantAPI) finishSignOut(c *gin.Context, t *store.Tenant, actor string) {
+	ctx := c.Request.Context()
+	closed, err := ta.opts.Access.SignOut(ctx, t.ID, t.Slug)
+	if err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	if err := ta.svc.RecordSignOut(ctx, t, actor, closed); err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"tenantId": t.ID, "closedConnections": closed})
 }
 
 func (ta *tenantAPI) restart(c *gin.Context) {

@@ -68,6 +68,7 @@ type Store interface {
 	CreateAccessGrant(ctx context.Context, g *store.AccessGrant) error
 	RedeemAccessGrant(ctx context.Context, hash, tenantID string, now time.Time, sess *store.RouterSession) error
 	GetRouterSession(ctx context.Context, hash string, now time.Time) (*store.RouterSession, error)
+	RevokeTenantSessions(ctx context.Context, tenantID string, now time.Time) error
 }
 
 // Tokens verifies an SSO bearer token (sso.Verifier implements it).
@@ -460,6 +461,34 @@ func (r *Router) session(ctx context.Context, value string) (cachedSession, bool
 	return c, true
 }
 
+// SignOut ends every session and unused link into a tenant's gateway and
+// closes the connections open to it, WebSockets included, so that nobody
+// stays in: not a stolen cookie, not a browser tab left open. It returns how
+// many connections it closed.
+func (r *Router) SignOut(ctx context.Context, tenantID, slug string) (int, error) {
+	if err := r.o.Store.RevokeTenantSessions(ctx, tenantID, time.Now().UTC()); err != nil {
+		return 0, fmt.Errorf("sign out of %s: %w", slug, err)
+	}
+	r.ForgetTenant(tenantID, slug)
+	rt, err := r.route(ctx, slug)
+	if err != nil || rt.TenantID != tenantID {
+		return 0, nil // no gateway placed: nothing open
+	}
+	r.mu.Lock()
+	var cs []*trackedConn
+	for c := range r.conns[rt.HostID] {
+		if c.port == rt.Port {
+			cs = append(cs, c)
+		}
+	}
+	r.mu.Unlock()
+	for _, c := range cs {
+		c.Close()
+	}
+	r.log.Info("signed out of a gateway", "slug", slug, "connections", len(cs))
+	return len(cs), nil
+}
+
 // ForgetTenant drops cached routes and sessions of a tenant at once (it was
 // deleted or moved).
 func (r *Router) ForgetTenant(tenantID, slug string) {
@@ -703,7 +732,7 @@ func (r *Router) dialUpstream(ctx context.Context, _, addr string) (net.Conn, er
 	if err != nil {
 		return nil, err
 	}
-	tc := &trackedConn{Conn: c, r: r, host: host}
+	tc := &trackedConn{Conn: c, r: r, host: host, port: port}
 	r.mu.Lock()
 	if r.conns[host] == nil {
 		r.conns[host] = map[*trackedConn]struct{}{}
@@ -722,6 +751,7 @@ type trackedConn struct {
 	net.Conn
 	r    *Router
 	host string
+	port int // the tenant's gateway port: one tenant per host and port
 	once sync.Once
 }
 

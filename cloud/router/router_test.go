@@ -735,3 +735,72 @@ func TestBearerTokens(t *testing.T) {
 		t.Fatalf("without SSO: %d %v", resp.StatusCode, m)
 	}
 }
+
+// TestSignOut: ending a tenant's sessions closes the WebSockets open into
+// its gateway at once and leaves other tenants alone.
+func TestSignOut(t *testing.T) {
+	f := newFixture(t, Options{})
+	alice, bob := f.login("ten_a", "alice", "u-alice"), f.login("ten_b", "bob", "u-bob")
+	upgrade := func(slug, cookie string) (net.Conn, *bufio.Reader) {
+		t.Helper()
+		conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: %s.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nCookie: %s=%s\r\n\r\n", slug, CookieName, cookie)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade on %s: %v %v", slug, resp, err)
+		}
+		return conn, br
+	}
+	echoes := func(conn net.Conn, br *bufio.Reader) bool {
+		if _, err := conn.Write([]byte("ping")); err != nil {
+			return false
+		}
+		buf := make([]byte, 4)
+		_, err := io.ReadFull(br, buf)
+		return err == nil && string(buf) == "ping"
+	}
+	wsA, brA := upgrade("alice", alice)
+	wsB, brB := upgrade("bob", bob)
+	if !echoes(wsA, brA) || !echoes(wsB, brB) {
+		t.Fatal("no echo before sign-out")
+	}
+	pending, _, err := f.rt.IssueAccess(t.Context(), "ten_a", "u-alice", "http://alice.example.test/", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	n, err := f.rt.SignOut(t.Context(), "ten_a", "alice")
+	if err != nil || n < 1 {
+		t.Fatalf("sign-out closed %d connections: %v", n, err)
+	}
+	if echoes(wsA, brA) {
+		t.Fatal("alice's WebSocket still open after sign-out")
+	}
+	if !echoes(wsB, brB) {
+		t.Fatal("bob's WebSocket closed by alice's sign-out")
+	}
+	for name, hdr := range map[string]map[string]string{"cookie": {"Cookie": CookieName + "=" + alice}} {
+		if resp := f.do("GET", "alice", "/", hdr); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("%s after sign-out: %d", name, resp.StatusCode)
+		}
+	}
+	u, _ := url.Parse(pending)
+	if resp := f.do("GET", "alice", u.RequestURI(), nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("link issued before sign-out: %d", resp.StatusCode)
+	}
+	if resp := f.do("GET", "bob", "/", map[string]string{"Cookie": CookieName + "=" + bob}); resp.StatusCode != 200 {
+		t.Fatalf("bob after alice's sign-out: %d", resp.StatusCode)
+	}
+	// A fresh sign-in works again.
+	again := f.login("ten_a", "alice", "u-alice")
+	if resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + again}); resp.StatusCode != 200 {
+		t.Fatalf("sign-in after sign-out: %d", resp.StatusCode)
+	}
+}

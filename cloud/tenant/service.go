@@ -654,6 +654,12 @@ func (s *Service) RecordAccess(ctx context.Context, t *store.Tenant, actor strin
 		Detail: fmt.Sprintf("one-time link into %s as owner %s", t.Slug, t.OwnerID)})
 }
 
+// RecordSignOut audits that every session into t's gateway was ended.
+func (s *Service) RecordSignOut(ctx context.Context, t *store.Tenant, actor string, closed int) error {
+	return s.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "tenant.signout", Target: t.ID,
+		Detail: fmt.Sprintf("sessions into %s ended, %d connections closed", t.Slug, closed)})
+}
+
 // Logs returns up to tail of u's tenant's most recent log lines, asked from
 // its host.
 func (s *Service) Logs(ctx context.Context, u User, tail int) ([]string, error) {
