@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -163,9 +164,21 @@ var fallbackRlimits = []struct {
 	{syscall.RLIMIT_NOFILE, 65536},
 }
 
-// setFallbackRlimits sets fallbackRlimits on a started process (prlimit).
-func setFallbackRlimits(pid int) {
-	for _, l := range fallbackRlimits {
+// rlimitNproc is RLIMIT_NPROC (not in package syscall).
+const rlimitNproc = 6
+
+// setFallbackRlimits sets fallbackRlimits on a started process (prlimit),
+// and RLIMIT_NPROC = nproc when nproc > 0: it counts every task of the
+// uid, so it is a pids limit only where the uid is the tenant's own.
+func setFallbackRlimits(pid int, nproc uint64) {
+	limits := fallbackRlimits
+	if nproc > 0 {
+		limits = append(slices.Clone(limits), struct {
+			resource int
+			value    uint64
+		}{rlimitNproc, nproc})
+	}
+	for _, l := range limits {
 		lim := syscall.Rlimit{Cur: l.value, Max: l.value}
 		_, _, _ = syscall.RawSyscall6(syscall.SYS_PRLIMIT64, uintptr(pid), uintptr(l.resource), uintptr(unsafe.Pointer(&lim)), 0, 0, 0)
 	}

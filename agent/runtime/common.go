@@ -3,8 +3,10 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // markerEnv is set in every gateway's environment to the tenant ID; it is
@@ -53,4 +55,39 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// chownTree gives dir and everything in it to uid/gid when dir exists under
+// another owner (a tenant directory from an agent that ran gateways as a
+// shared user). It runs as root over files an unprivileged user controlled,
+// so it never leaves dir: os.Root refuses symlinks pointing outside it, even
+// ones swapped in while it walks, and Lchown changes links, not targets.
+func chownTree(dir string, uid, gid int) error {
+	if uid < 0 {
+		return nil
+	}
+	st, err := os.Lstat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if s, ok := st.Sys().(*syscall.Stat_t); ok && int(s.Uid) == uid && int(s.Gid) == gid {
+		return nil
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	return fs.WalkDir(root.FS(), ".", func(name string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return root.Lchown(name, uid, gid)
+	})
 }

@@ -156,14 +156,16 @@ func TestProcessNetnsIsolation(t *testing.T) {
 	waitReady(t, upA, 10*time.Second)
 	waitReady(t, upB, 10*time.Second)
 
-	// Separate namespaces, the unprivileged uid.
+	// Separate namespaces, each tenant's own unprivileged uid.
 	self := netnsInode(t, "/proc/self/ns/net")
 	pidA, pidB := readPid(t, dataDir, a.ID), readPid(t, dataDir, b.ID)
 	nsA, nsB := netnsInode(t, fmt.Sprintf("/proc/%d/ns/net", pidA)), netnsInode(t, fmt.Sprintf("/proc/%d/ns/net", pidB))
 	if nsA == self || nsB == self || nsA == nsB {
 		t.Fatalf("namespaces: host %d, A %d, B %d", self, nsA, nsB)
 	}
-	if procUID(pidA) != "65534" || procUID(pidB) != "65534" {
+	uidA, _ := p.tenantIDs(a.Port)
+	uidB, _ := p.tenantIDs(b.Port)
+	if procUID(pidA) != strconv.Itoa(uidA) || procUID(pidB) != strconv.Itoa(uidB) || uidA == uidB {
 		t.Fatalf("gateways run as %s and %s", procUID(pidA), procUID(pidB))
 	}
 	if host, _, _ := net.SplitHostPort(upB); strings.HasPrefix(host, "127.") {

@@ -4,6 +4,7 @@ package runtime
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +12,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,10 +34,20 @@ type ProcessOptions struct {
 	// is the runtime's persistent state. Created 0711 if missing. Required.
 	DataDir string
 	// RunAsUID and RunAsGID are the identity gateways run as when the agent
-	// runs as root. 0 means the default: user "clawfleet-tenant" if it
-	// exists, else 65534 (nobody/nogroup). -1 runs them as the agent's own
-	// user (tests, development). Ignored when the agent is not root.
+	// runs as root. 0 (the default) gives every tenant its own uid and gid
+	// (see TenantUIDBase), so that one tenant's gateway — which runs its
+	// agent's tools and shell commands — cannot read another's files. A
+	// positive RunAsUID makes every tenant share that identity (gid 65534
+	// unless RunAsGID is set). -1 runs them as the agent's own user (tests,
+	// development). Ignored when the agent is not root.
 	RunAsUID, RunAsGID int
+	// TenantUIDBase is the first of the per-tenant uids (and gids): a tenant
+	// runs as TenantUIDBase + 1024 × (a number from the agent's data dir,
+	// 0-65535) + its port / proto.PortSpacing, which stays the same across
+	// restarts and differs between tenants of one agent (and, almost always,
+	// between agents on one machine). 0 means DefaultTenantUIDBase. The
+	// range must not hold real users: by default 1,500,000 to 68,610,559.
+	TenantUIDBase int
 	// CgroupParent is the cgroup v2 directory under which a cgroup per
 	// tenant is created ("" means /sys/fs/cgroup/clawfleet; "off" disables
 	// cgroups). When cgroup v2 is not usable the runtime falls back to
@@ -102,8 +112,11 @@ var (
 //     reserves far more address space than it uses) and neither is
 //     RLIMIT_NPROC (it counts all processes of the uid, shared by tenants),
 //     so CPU and pids are not limited in the fallback.
-//   - All tenants share RunAsUID: the process runtime does not isolate
-//     tenants from each other's files; use the docker runtime for that.
+//   - Files: as root, each tenant runs as its own uid/gid (tenantIDs) and
+//     owns its 0700 directory; the data dir is 0711, so a gateway reaches
+//     its own directory and cannot list or enter the others. A directory
+//     left by an older agent under another owner is chowned (without
+//     following symlinks) before the gateway starts.
 //   - Network (IsolationNetns, when root): each gateway runs in its own
 //     network namespace cf-<tag>-<tenant id suffix>, joined to the host by
 //     a veth pair on a /30 of NetnsPool chosen by the port (see
@@ -119,8 +132,10 @@ var (
 type Process struct {
 	opts    ProcessOptions
 	log     *slog.Logger
-	uid     int // -1: do not switch
+	uid     int // -1: do not switch; perTenant: tenantIDs
 	gid     int
+	uidBase int       // first per-tenant uid
+	uidTag  uint32    // from the data dir: separates agents on one machine
 	cg      *cgroups  // nil: rlimit fallback
 	nets    *netnsNet // nil: IsolationLoopback
 	mu      sync.Mutex
@@ -195,6 +210,12 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 	}
 	if os.Geteuid() == 0 {
 		p.uid, p.gid = runAsIDs(opts.RunAsUID, opts.RunAsGID)
+		p.uidBase = opts.TenantUIDBase
+		if p.uidBase <= 0 {
+			p.uidBase = DefaultTenantUIDBase
+		}
+		sum := sha256.Sum256([]byte(opts.DataDir))
+		p.uidTag = uint32(sum[0])<<8 | uint32(sum[1])
 		// Tenants must be able to reach their own directory.
 		if err := os.Chmod(opts.DataDir, 0o711); err != nil {
 			return nil, err
@@ -314,21 +335,34 @@ func (p *Process) netCollision(spec proto.TenantSpec, tn *tenantNet) error {
 	return nil
 }
 
+// DefaultTenantUIDBase is the first per-tenant uid: above the ranges
+// distributions hand to users (< 60000) and to the first subordinate id
+// ranges of user namespaces (100000 + 65536 per user).
+const DefaultTenantUIDBase = 1_500_000
+
+// perTenant marks Process.uid: each tenant gets its own identity.
+const perTenant = -2
+
 func runAsIDs(uid, gid int) (int, int) {
-	if uid == -1 {
+	switch {
+	case uid == -1:
 		return -1, -1
+	case uid <= 0:
+		return perTenant, perTenant
 	}
-	if uid == 0 {
-		uid, gid = 65534, 65534
-		if u, err := user.Lookup("clawfleet-tenant"); err == nil {
-			uid, _ = strconv.Atoi(u.Uid)
-			gid, _ = strconv.Atoi(u.Gid)
-		}
-	}
-	if gid == 0 {
+	if gid <= 0 {
 		gid = 65534
 	}
 	return uid, gid
+}
+
+// tenantIDs is the uid and gid a tenant's gateway runs as (-1: the agent's).
+func (p *Process) tenantIDs(port int) (int, int) {
+	if p.uid != perTenant {
+		return p.uid, p.gid
+	}
+	id := p.uidBase + int(p.uidTag)*1024 + (port/proto.PortSpacing)%1024
+	return id, id
 }
 
 // Name implements Runtime.
@@ -473,15 +507,19 @@ func checkPorts(base int) error {
 // a rename in that directory), so nothing here follows symlinks in it.
 func (p *Process) prepareDir(spec proto.TenantSpec, o gateway.Options) error {
 	dir := p.tenantDir(spec.ID)
-	if err := mkdirNoFollow(dir, 0o700, p.uid, p.gid); err != nil {
+	uid, gid := p.tenantIDs(spec.Port)
+	if err := chownTree(dir, uid, gid); err != nil {
+		return fmt.Errorf("give the tenant directory to uid %d: %w", uid, err)
+	}
+	if err := mkdirNoFollow(dir, 0o700, uid, gid); err != nil {
 		return err
 	}
 	for _, sub := range []string{procStateDir, procHomeDir, procCacheDir, procTmpDir} {
-		if err := mkdirNoFollow(filepath.Join(dir, sub), 0o700, p.uid, p.gid); err != nil {
+		if err := mkdirNoFollow(filepath.Join(dir, sub), 0o700, uid, gid); err != nil {
 			return err
 		}
 	}
-	_, err := gateway.Write(filepath.Join(dir, procConfigFile), spec, o, p.uid, p.gid)
+	_, err := gateway.Write(filepath.Join(dir, procConfigFile), spec, o, uid, gid)
 	return err
 }
 
@@ -536,18 +574,19 @@ func (p *Process) spawn(t *procTenant, spec proto.TenantSpec, run *procRun) erro
 	if err != nil {
 		return err
 	}
+	uid, gid := p.tenantIDs(spec.Port)
 	if tn != nil {
 		// nsenter (as root) joins the namespace, setpriv drops to the
 		// tenant's uid; both exec, so the pid stays the gateway's.
-		argv = p.nets.command(*tn, p.uid, p.gid, argv)
+		argv = p.nets.command(*tn, uid, gid, argv)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = filepath.Join(dir, procHomeDir)
 	cmd.Env = p.env(spec)
 	cmd.Stdout, cmd.Stderr = out, out
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if p.uid >= 0 && tn == nil {
-		attr.Credential = &syscall.Credential{Uid: uint32(p.uid), Gid: uint32(p.gid), Groups: []uint32{}}
+	if uid >= 0 && tn == nil {
+		attr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
 	}
 	if p.cg != nil {
 		cgDir, err := p.cg.setup(spec.ID, spec)
@@ -578,7 +617,11 @@ func (p *Process) spawn(t *procTenant, spec proto.TenantSpec, run *procRun) erro
 		return err
 	}
 	if p.cg == nil {
-		setFallbackRlimits(cmd.Process.Pid)
+		var nproc uint64
+		if p.uid == perTenant && spec.PidsLimit > 0 {
+			nproc = uint64(spec.PidsLimit)
+		}
+		setFallbackRlimits(cmd.Process.Pid, nproc)
 	}
 	run.pid, run.started = cmd.Process.Pid, time.Now()
 	_ = writeFileAtomic(filepath.Join(dir, procPidFile), []byte(strconv.Itoa(run.pid)+"\n"), 0o600)

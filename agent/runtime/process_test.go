@@ -5,6 +5,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -109,16 +110,37 @@ func TestProcessRuntime(t *testing.T) {
 			t.Fatalf("%s: no pid file", s.ID)
 		}
 		if os.Geteuid() == 0 {
-			if uid := procUID(pid); uid != "65534" {
-				t.Fatalf("%s: gateway runs as uid %s, want 65534", s.ID, uid)
+			want, _ := p.tenantIDs(s.Port)
+			if uid := procUID(pid); uid != strconv.Itoa(want) || want < DefaultTenantUIDBase {
+				t.Fatalf("%s: gateway runs as uid %s, want its own %d", s.ID, uid, want)
 			}
-			if st, _ := os.Stat(dir); st.Sys().(*syscall.Stat_t).Uid != 65534 {
-				t.Fatalf("%s: tenant dir not owned by the tenant uid", s.ID)
+			if st, _ := os.Stat(dir); int(st.Sys().(*syscall.Stat_t).Uid) != want || st.Mode().Perm() != 0o700 {
+				t.Fatalf("%s: tenant dir not the tenant uid's alone: %v", s.ID, st.Mode())
 			}
 		}
 		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 		if !strings.Contains(string(env), "OPENCLAW_STATE_DIR="+filepath.Join(dir, procStateDir)+"\x00") || strings.Contains(string(env), "GOROOT=") {
 			t.Fatalf("%s: unexpected environment %q", s.ID, env)
+		}
+	}
+	if os.Geteuid() == 0 {
+		// One tenant's identity cannot read, list or write the other's files.
+		uidA, _ := p.tenantIDs(a.Port)
+		uidB, _ := p.tenantIDs(b.Port)
+		if uidA == uidB {
+			t.Fatalf("tenants share uid %d", uidA)
+		}
+		dirA := filepath.Join(dataDir, a.ID)
+		for _, probe := range [][]string{
+			{"cat", filepath.Join(dirA, procConfigFile)},
+			{"ls", filepath.Join(dirA, procStateDir)},
+			{"touch", filepath.Join(dirA, "planted")},
+		} {
+			cmd := exec.Command(probe[0], probe[1:]...)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uidB), Gid: uint32(uidB), Groups: []uint32{}}}
+			if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "Permission denied") {
+				t.Fatalf("tenant B's uid ran %v on A's files: %v %s", probe, err, out)
+			}
 		}
 	}
 	list, err := p.List(ctx)
@@ -348,5 +370,59 @@ func TestProcessKillsLeftovers(t *testing.T) {
 	}
 	if !processAlive(other.Process.Pid) {
 		t.Fatal("an unrelated process was killed")
+	}
+}
+
+// TestChownTreeStaysInside: a tenant directory left by an agent that ran
+// gateways as a shared user is handed to the tenant's own uid, and a
+// symlink the old user planted does not carry the chown outside.
+func TestChownTreeStaysInside(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chown needs root in CI")
+		}
+		t.Skip("chown needs root")
+	}
+	base := t.TempDir()
+	outside := filepath.Join(base, "outside")
+	os.WriteFile(outside, []byte("root's"), 0o600)
+	dir := filepath.Join(base, "ten_x")
+	for _, d := range []string{dir, filepath.Join(dir, "state"), filepath.Join(dir, "state", "deep")} {
+		os.Mkdir(d, 0o700)
+	}
+	os.WriteFile(filepath.Join(dir, "state", "deep", "f"), []byte("x"), 0o600)
+	os.Symlink(outside, filepath.Join(dir, "state", "link-out"))
+	os.Symlink(base, filepath.Join(dir, "dir-out"))
+	filepath.WalkDir(dir, func(p string, _ fs.DirEntry, _ error) error { return os.Lchown(p, 65534, 65534) })
+
+	const uid = DefaultTenantUIDBase + 7
+	if err := chownTree(dir, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+	owner := func(p string) int {
+		st, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(st.Sys().(*syscall.Stat_t).Uid)
+	}
+	for _, p := range []string{dir, filepath.Join(dir, "state", "deep", "f"), filepath.Join(dir, "state", "link-out"), filepath.Join(dir, "dir-out")} {
+		if got := owner(p); got != uid {
+			t.Errorf("%s owned by %d, want %d", p, got, uid)
+		}
+	}
+	if owner(outside) != 0 || owner(base) != 0 {
+		t.Fatal("the chown followed a symlink out of the tenant directory")
+	}
+	// Already the tenant's: nothing to walk (a file given away stays so).
+	os.Lchown(filepath.Join(dir, "state", "deep", "f"), 123, 123)
+	if err := chownTree(dir, uid, uid); err != nil || owner(filepath.Join(dir, "state", "deep", "f")) != 123 {
+		t.Fatalf("second run walked the tree: %v", err)
+	}
+	if err := chownTree(filepath.Join(base, "missing"), uid, uid); err != nil {
+		t.Fatalf("missing dir: %v", err)
+	}
+	if err := chownTree(filepath.Join(dir, "dir-out"), uid, uid); err == nil {
+		t.Fatal("a symlinked tenant directory was walked")
 	}
 }
