@@ -202,7 +202,7 @@ func TestDashboard(t *testing.T) {
 		for _, want := range []string{`data-status="running"`, `data-testid="tenant-status"`, ">Running<", ">dash-claw<", ">Dash Claw<",
 			">dash-user<", ">dash-user@example.com<", ">basic<", "1000m CPU · 1.50 GiB", ">dash-host-2<", agentHost, ">20000<",
 			`href="` + running["url"].(string) + `"`, `rel="noopener noreferrer"`, `data-testid="tenant-restart-gen">0<`,
-			`data-testid="restart-tenant"`, `data-testid="delete-tenant"`, `data-testid="logs-tenant"`} {
+			`data-testid="restart-tenant"`, `data-testid="delete-tenant"`, `data-testid="logs-tenant"`, `data-testid="signout-tenant"`, ">Sign out<"} {
 			if !strings.Contains(row, want) {
 				t.Errorf("running tenant's row lacks %q; row:\n%s", want, row)
 			}
@@ -251,7 +251,7 @@ func TestDashboard(t *testing.T) {
 	t.Run("TenantsChinese", func(t *testing.T) {
 		dom := dumpDOM(t, page("zh-CN", "&tab=tenants"), "--lang=en-US", "--accept-lang=en-US")
 		row := tenantRow(t, dom, runID)
-		for _, want := range []string{">运行中<", ">日志<", ">重启<", ">删除<", `data-label="所有者"`} {
+		for _, want := range []string{">运行中<", ">日志<", ">重启<", ">删除<", ">退出登录<", `data-label="所有者"`} {
 			if !strings.Contains(row, want) {
 				t.Errorf("Chinese row lacks %q; row:\n%s", want, row)
 			}

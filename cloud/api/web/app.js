@@ -142,6 +142,10 @@
       'tenants.logs': 'Logs',
       'tenants.open': 'Open',
       'tenants.openTitle': 'Open the gateway as its owner (one-time link, recorded in the audit log)',
+      'tenants.signOut': 'Sign out',
+      'tenants.signOutTitle': 'End every session into this gateway and close its open connections',
+      'tenants.signOutConfirm': 'Sign everyone out of “{slug}” of {owner}? Every browser session and unused link into the gateway stops working and open connections are closed; the owner can open it again from the console.',
+      'tenants.signedOut': 'Signed out of “{slug}”: {n} connections closed.',
       'tenants.logs.title': 'Logs of',
       'tenants.logs.hint': 'The last 200 lines, read from the host.',
       'tenants.logs.empty': 'No log lines yet.',
@@ -362,6 +366,10 @@
       'tenants.logs': '日志',
       'tenants.open': '打开',
       'tenants.openTitle': '以所有者身份打开网关（一次性链接，记录在审计日志中）',
+      'tenants.signOut': '退出登录',
+      'tenants.signOutTitle': '结束进入此网关的所有会话，并关闭其已打开的连接',
+      'tenants.signOutConfirm': '确定让 {owner} 的“{slug}”上的所有人退出登录吗？进入该网关的所有浏览器会话和未使用的链接都将失效，已打开的连接会被关闭；所有者可以从控制台重新打开。',
+      'tenants.signedOut': '已退出“{slug}”的登录：关闭了 {n} 个连接。',
       'tenants.logs.title': '日志：',
       'tenants.logs.hint': '最近 200 行，从主机读取。',
       'tenants.logs.empty': '暂无日志。',
@@ -1034,6 +1042,9 @@
     var open = rowButton('open-tenant', 'tenants.open', tn, '', function () { openGateway(tn); });
     open.title = t('tenants.openTitle');
     open.disabled = deleting || tn.status !== 'running';
+    var signout = rowButton('signout-tenant', 'tenants.signOut', tn, '', function () { confirmSignOut(tn); });
+    signout.title = t('tenants.signOutTitle');
+    signout.disabled = deleting;
 
     return el('tr', {
       'data-testid': 'tenant-row', 'data-tenant-id': id, 'data-status': String(tn.status || ''),
@@ -1071,7 +1082,7 @@
       }) : none()]),
       cell('tenants.col.restarts', [el('span', { className: 'mono', 'data-testid': 'tenant-restart-gen', text: String(tn.restartGen || 0) })], 'num'),
       cell('tenants.col.created', [timeNode(tn.createdAt, 'common.none')], 'nowrap'),
-      el('td', { className: 'actions' }, [el('span', { className: 'row-actions' }, [open, logs, restart, del])])
+      el('td', { className: 'actions' }, [el('span', { className: 'row-actions' }, [open, signout, logs, restart, del])])
     ]);
   }
 
@@ -1157,6 +1168,20 @@
     }).catch(function (err) {
       if (w) w.close();
       if (!isQuiet(err)) setAlert('tenants-error', errorText(err));
+    });
+  }
+
+  // confirmSignOut ends every session into the tenant's gateway (a leaked
+  // cookie, a shared computer) after asking.
+  function confirmSignOut(tn) {
+    var slug = String(tn.slug || tn.id);
+    confirmDialog(t('tenants.signOutTitle'), t('tenants.signOutConfirm', { slug: slug, owner: String(tn.ownerId || '') }), t('tenants.signOut')).then(function (ok) {
+      if (!ok) return;
+      api('DELETE', tenantPath(tn) + '/sessions').then(function (res) {
+        toast(t('tenants.signedOut', { slug: slug, n: String((res && res.closedConnections) || 0) }));
+      }, function (err) {
+        if (!isQuiet(err)) setAlert('tenants-error', errorText(err));
+      });
     });
   }
 
