@@ -88,6 +88,9 @@ Options:
                       local process)
   --tenant-netns-pool CIDR  addresses of the per-gateway networks
                       (env CLAWFLEET_TENANT_NETNS_POOL, default 10.231.0.0/16)
+  --tenant-disk-quota M  plans' disk limits: auto, loop or off (env
+                      CLAWFLEET_TENANT_DISK_QUOTA, default auto: a loop-mounted
+                      ext4 image per tenant, sized by its plan, when root)
   --wg-mode MODE      WireGuard tunnel: auto, kernel, tun or netstack (env
                       CLAWFLEET_WG_MODE, default auto: kernel when its module is
                       loaded, else tun when root, else netstack, which needs no root)
@@ -117,6 +120,9 @@ Options:
                       一个网络命名空间，否则 loopback，即信任本机所有进程）
   --tenant-netns-pool CIDR  各网关网络的地址池
                       （环境变量 CLAWFLEET_TENANT_NETNS_POOL，默认 10.231.0.0/16）
+  --tenant-disk-quota 模式  套餐磁盘限额：auto、loop 或 off（环境变量
+                      CLAWFLEET_TENANT_DISK_QUOTA，默认 auto：以 root 运行时每个
+                      租户一个按套餐大小挂载的 ext4 镜像）
   --wg-mode 模式      WireGuard 隧道：auto、kernel、tun 或 netstack（环境变量
                       CLAWFLEET_WG_MODE，默认 auto：已加载内核模块时为 kernel，
                       否则以 root 运行时为 tun，否则为无需 root 的 netstack）

@@ -4,10 +4,40 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
 )
+
+// Disk quota modes of ProcessOptions.DiskQuota and DockerOptions.DiskQuota.
+const (
+	DiskQuotaAuto = "auto" // loop images when the agent can, else none with a warning
+	DiskQuotaLoop = "loop" // required: the runtime fails to start without it
+	DiskQuotaOff  = "off"
+)
+
+// startDiskQuota sets up disk quotas in mode (DiskQuota*): nil, nil when
+// they are off or, in auto mode, not possible here (logged).
+func startDiskQuota(mode, dataDir string, log *slog.Logger) (*diskQuota, error) {
+	switch mode {
+	case "", DiskQuotaAuto, DiskQuotaLoop:
+		q, err := newDiskQuota(dataDir, log)
+		if err != nil {
+			if mode == DiskQuotaLoop {
+				return nil, fmt.Errorf("disk quotas: %w", err)
+			}
+			log.Warn("no disk quotas for gateways (" + err.Error() + "): a tenant can fill the host's disk; run the agent as root with e2fsprogs and loop devices to enforce the plans' disk limits")
+			return nil, nil
+		}
+		log.Info("enforcing the plans' disk limits with a loop-mounted ext4 image per tenant")
+		return q, nil
+	case DiskQuotaOff:
+		log.Warn("disk quotas disabled: a tenant can fill the host's disk")
+		return nil, nil
+	}
+	return nil, fmt.Errorf("disk quota %q: use %s, %s or %s", mode, DiskQuotaAuto, DiskQuotaLoop, DiskQuotaOff)
+}
 
 // markerEnv is set in every gateway's environment to the tenant ID; it is
 // how a leftover process of a previous agent is recognised.

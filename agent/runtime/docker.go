@@ -83,6 +83,12 @@ type DockerOptions struct {
 	// Env is extra KEY=VALUE environment for every gateway; the runtime's
 	// own variables win.
 	Env []string
+	// DiskQuota enforces a plan's diskBytes on the tenant's state: the host
+	// directory behind its volume is a loop-mounted ext4 image of that size
+	// (<DataDir>/<id>/state.img). DiskQuotaAuto (""): when the agent is root
+	// and can mount images, else none with a warning; DiskQuotaLoop:
+	// required; DiskQuotaOff.
+	DiskQuota string
 	// StopTimeout is the grace period of a stop before SIGKILL (10 s).
 	StopTimeout time.Duration
 	// Logger receives the runtime's logs; nil is slog.Default().
@@ -98,6 +104,7 @@ type Docker struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+	quota *diskQuota // nil: diskBytes not enforced
 }
 
 // NewDocker connects to the Docker Engine (GET /version) and negotiates the
@@ -146,7 +153,62 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("docker runtime: data dir: %w", err)
 	}
+	q, err := startDiskQuota(opts.DiskQuota, opts.DataDir, d.log)
+	if err != nil {
+		return nil, fmt.Errorf("docker runtime: %w", err)
+	}
+	if q != nil {
+		d.quota = q
+		imgs, _ := filepath.Glob(filepath.Join(opts.DataDir, "ten_*", stateImage))
+		pairs := map[string]string{}
+		for _, img := range imgs {
+			pairs[img] = filepath.Join(filepath.Dir(img), "state")
+		}
+		q.mountImages(pairs)
+	}
 	return d, nil
+}
+
+// stateImage is the disk image behind a tenant's state (DiskQuota), in the
+// agent's own <DataDir>/<id> (0700): no container can reach it.
+const stateImage = "state.img"
+
+// ensureDisk mounts the tenant's disk image on its state directory, growing
+// it to the plan. The container binds that directory when it starts, so a
+// container that started without the mount (first quota, a reboot that let
+// Docker start it before the agent) or one whose disk must grow offline is
+// removed, and Ensure creates it again. It returns the container info to go
+// on with (nil when removed).
+func (d *Docker) ensureDisk(ctx context.Context, spec proto.TenantSpec, ci *containerInspect) (*containerInspect, error) {
+	dir := filepath.Join(d.opts.DataDir, spec.ID)
+	if err := mkdirNoFollow(dir, 0o700, -1, -1); err != nil {
+		return ci, err
+	}
+	state, img := filepath.Join(dir, "state"), filepath.Join(dir, stateImage)
+	uid, gid := d.opts.StateUID, d.opts.StateGID
+	drop := func() error {
+		if ci == nil {
+			return nil
+		}
+		d.log.Info("recreating container on its disk", "tenant", spec.ID)
+		if err := d.removeContainer(ctx, ContainerName(spec.ID)); err != nil {
+			return err
+		}
+		ci = nil
+		return nil
+	}
+	if ok, _ := mountOf(state); !ok {
+		if err := drop(); err != nil {
+			return ci, err
+		}
+	}
+	err := d.quota.ensure(state, img, spec.DiskBytes, uid, gid)
+	if errors.Is(err, errGrowOffline) {
+		if err = drop(); err == nil {
+			err = d.quota.growOffline(state, img)
+		}
+	}
+	return ci, err
 }
 
 // APIVersion is the negotiated Engine API version.
@@ -242,6 +304,11 @@ func (d *Docker) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 		l := ci.Config.Labels
 		if l[LabelManaged] != "true" || l[LabelTenant] != spec.ID {
 			return fmt.Errorf("tenant %s: a container named %s exists that clawfleet does not manage; not touching it", spec.ID, name)
+		}
+	}
+	if d.quota != nil && spec.DiskBytes > 0 {
+		if ci, err = d.ensureDisk(ctx, spec, ci); err != nil {
+			return fmt.Errorf("tenant %s: disk quota: %w", spec.ID, err)
 		}
 	}
 	if err := d.prepareDir(ctx, spec); err != nil {
@@ -485,16 +552,22 @@ func (d *Docker) Remove(ctx context.Context, tenantID string) error {
 	defer d.lock(tenantID)()
 	name := ContainerName(tenantID)
 	ci, err := d.inspect(ctx, name)
-	if isNotFound(err) {
-		return nil
-	}
-	if err != nil {
+	if err != nil && !isNotFound(err) {
 		return err
 	}
-	if ci.Config.Labels[LabelManaged] != "true" {
-		return fmt.Errorf("container %s is not managed by clawfleet; not removing it", name)
+	if ci != nil {
+		if ci.Config.Labels[LabelManaged] != "true" {
+			return fmt.Errorf("container %s is not managed by clawfleet; not removing it", name)
+		}
+		if err := d.removeContainer(ctx, name); err != nil {
+			return err
+		}
 	}
-	return d.removeContainer(ctx, name)
+	if d.quota != nil {
+		// The data stays in the image (kept data).
+		return d.quota.release(filepath.Join(d.opts.DataDir, tenantID, "state"))
+	}
+	return nil
 }
 
 // Purge implements Runtime: container, volume and host directory.
@@ -514,6 +587,11 @@ func (d *Docker) Purge(ctx context.Context, tenantID string) error {
 		}
 	} else if !isNotFound(err) {
 		return err
+	}
+	if d.quota != nil {
+		if err := d.quota.release(filepath.Join(d.opts.DataDir, tenantID, "state")); err != nil {
+			return err
+		}
 	}
 	return os.RemoveAll(filepath.Join(d.opts.DataDir, tenantID))
 }

@@ -46,7 +46,7 @@ type ProcessOptions struct {
 	// 0-65535) + its port / proto.PortSpacing, which stays the same across
 	// restarts and differs between tenants of one agent (and, almost always,
 	// between agents on one machine). 0 means DefaultTenantUIDBase. The
-	// range must not hold real users: by default 1,500,000 to 68,610,559.
+	// range must not hold real users: by default 1,500,000 to 68,608,863.
 	TenantUIDBase int
 	// CgroupParent is the cgroup v2 directory under which a cgroup per
 	// tenant is created ("" means /sys/fs/cgroup/clawfleet; "off" disables
@@ -65,6 +65,10 @@ type ProcessOptions struct {
 	// NetnsPool is the IPv4 pool of the tenants' /30 networks
 	// (DefaultNetnsPool when empty).
 	NetnsPool string
+	// DiskQuota is how a plan's diskBytes is enforced: DiskQuotaAuto ("",
+	// loop images when the agent is root and can mount them, else none with
+	// a warning), DiskQuotaLoop (required) or DiskQuotaOff.
+	DiskQuota string
 	// Logger receives the runtime's logs; nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -109,9 +113,13 @@ var (
 //     (clone into cgroup). Without cgroup v2 the fallback is RLIMIT_CORE=0,
 //     RLIMIT_NOFILE=65536, and NODE_OPTIONS=--max-old-space-size of 75% of
 //     memoryBytes (a heap cap, not an RSS cap). RLIMIT_AS is not used (V8
-//     reserves far more address space than it uses) and neither is
-//     RLIMIT_NPROC (it counts all processes of the uid, shared by tenants),
-//     so CPU and pids are not limited in the fallback.
+//     reserves far more address space than it uses). RLIMIT_NPROC =
+//     pidsLimit is set when each tenant has its own uid (it counts the
+//     uid's tasks). The fallback does not limit CPU.
+//   - Disk (DiskQuota, as root with e2fsprogs and loop devices): the tenant
+//     directory is an ext4 filesystem in a sparse <id>.img of diskBytes,
+//     loop-mounted nosuid,nodev (see diskQuota); 2% stay reserved for the
+//     agent's own files in it.
 //   - Files: as root, each tenant runs as its own uid/gid (tenantIDs) and
 //     owns its 0700 directory; the data dir is 0711, so a gateway reaches
 //     its own directory and cannot list or enter the others. A directory
@@ -134,10 +142,11 @@ type Process struct {
 	log     *slog.Logger
 	uid     int // -1: do not switch; perTenant: tenantIDs
 	gid     int
-	uidBase int       // first per-tenant uid
-	uidTag  uint32    // from the data dir: separates agents on one machine
-	cg      *cgroups  // nil: rlimit fallback
-	nets    *netnsNet // nil: IsolationLoopback
+	uidBase int        // first per-tenant uid
+	uidTag  uint32     // from the data dir: separates agents on one machine
+	cg      *cgroups   // nil: rlimit fallback
+	nets    *netnsNet  // nil: IsolationLoopback
+	quota   *diskQuota // nil: diskBytes not enforced
 	mu      sync.Mutex
 	tenants map[string]*procTenant
 	closed  bool
@@ -227,13 +236,13 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 			parent = "/sys/fs/cgroup/clawfleet"
 		}
 		if cg, err := newCgroups(parent); err != nil {
-			p.log.Warn("cgroup v2 not usable; limiting gateways with rlimits and a Node heap cap only (no CPU or pids limit)", "err", err)
+			p.log.Warn("cgroup v2 not usable; limiting gateways with rlimits and a Node heap cap only (no CPU limit; pids only with per-tenant uids)", "err", err)
 		} else {
 			p.cg = cg
 			p.log.Info("limiting gateways with cgroup v2", "parent", parent)
 		}
 	} else {
-		p.log.Warn("cgroups disabled; limiting gateways with rlimits and a Node heap cap only (no CPU or pids limit)")
+		p.log.Warn("cgroups disabled; limiting gateways with rlimits and a Node heap cap only (no CPU limit; pids only with per-tenant uids)")
 	}
 	switch opts.Network {
 	case "", NetworkAuto, IsolationNetns:
@@ -251,6 +260,14 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 		p.log.Warn("network namespaces disabled: gateways listen on 127.0.0.1 and trust it as their proxy (trustedProxy.allowLoopback), so EVERY LOCAL PROCESS can reach any gateway as its owner", "isolation", IsolationLoopback)
 	default:
 		return nil, fmt.Errorf("process runtime: network %q: use %s, %s or %s", opts.Network, NetworkAuto, IsolationNetns, IsolationLoopback)
+	}
+	q, err := startDiskQuota(opts.DiskQuota, opts.DataDir, p.log)
+	if err != nil {
+		return nil, fmt.Errorf("process runtime: %w", err)
+	}
+	if q != nil {
+		p.quota = q
+		q.mountAll(opts.DataDir)
 	}
 	p.killLeftovers()
 	if p.nets != nil {
@@ -370,6 +387,9 @@ func (p *Process) Name() string { return "process" }
 
 func (p *Process) tenantDir(id string) string { return filepath.Join(p.opts.DataDir, id) }
 
+// imagePath is the tenant's disk image (DiskQuota).
+func (p *Process) imagePath(id string) string { return filepath.Join(p.opts.DataDir, id+".img") }
+
 func (p *Process) tenant(id string, create bool) *procTenant {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -403,7 +423,11 @@ func (p *Process) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 	if err != nil {
 		return p.ensureFailed(t, spec, fmt.Errorf("tenant %s: %w", spec.ID, err))
 	}
-	if err := p.prepareDir(spec, gwOpts); err != nil {
+	err = p.prepareDir(spec, gwOpts)
+	if errors.Is(err, errGrowOffline) {
+		err = p.growDiskOffline(t, spec, gwOpts)
+	}
+	if err != nil {
 		return p.ensureFailed(t, spec, fmt.Errorf("tenant %s: preparing its directory: %w", spec.ID, err))
 	}
 	if err := p.netCollision(spec, tn); err != nil {
@@ -508,6 +532,11 @@ func checkPorts(base int) error {
 func (p *Process) prepareDir(spec proto.TenantSpec, o gateway.Options) error {
 	dir := p.tenantDir(spec.ID)
 	uid, gid := p.tenantIDs(spec.Port)
+	if p.quota != nil && spec.DiskBytes > 0 {
+		if err := p.quota.ensure(dir, p.imagePath(spec.ID), spec.DiskBytes, max(uid, 0), max(gid, 0)); err != nil {
+			return fmt.Errorf("disk quota: %w", err)
+		}
+	}
 	if err := chownTree(dir, uid, gid); err != nil {
 		return fmt.Errorf("give the tenant directory to uid %d: %w", uid, err)
 	}
@@ -521,6 +550,23 @@ func (p *Process) prepareDir(spec proto.TenantSpec, o gateway.Options) error {
 	}
 	_, err := gateway.Write(filepath.Join(dir, procConfigFile), spec, o, uid, gid)
 	return err
+}
+
+// growDiskOffline stops t's gateway so that its disk can grow unmounted; the
+// rest of Ensure starts it again. The caller holds t.op.
+func (p *Process) growDiskOffline(t *procTenant, spec proto.TenantSpec, o gateway.Options) error {
+	t.mu.Lock()
+	run := t.run
+	t.run = nil
+	t.mu.Unlock()
+	if run != nil {
+		p.log.Info("stopping gateway to grow its disk", "tenant", spec.ID)
+		p.stopRun(run)
+	}
+	if err := p.quota.growOffline(p.tenantDir(spec.ID), p.imagePath(spec.ID)); err != nil {
+		return err
+	}
+	return p.prepareDir(spec, o)
 }
 
 func (p *Process) writeMeta(spec proto.TenantSpec) error {
@@ -794,6 +840,10 @@ func (p *Process) Remove(ctx context.Context, tenantID string) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	if p.quota != nil {
+		// The data stays in the image (kept data); nothing holds it mounted.
+		return p.quota.release(p.tenantDir(tenantID))
+	}
 	return nil
 }
 
@@ -802,7 +852,13 @@ func (p *Process) Purge(ctx context.Context, tenantID string) error {
 	if err := p.Remove(ctx, tenantID); err != nil {
 		return err
 	}
-	return os.RemoveAll(p.tenantDir(tenantID))
+	if err := os.RemoveAll(p.tenantDir(tenantID)); err != nil {
+		return err
+	}
+	if err := os.Remove(p.imagePath(tenantID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // snapshot returns the tenants known in memory.
@@ -935,6 +991,11 @@ func (p *Process) Close() error {
 		}()
 	}
 	wg.Wait()
+	if p.quota != nil {
+		// Gateways are stopped: nothing should hold the tenants' disks
+		// mounted past the agent (NewProcess mounts them again).
+		p.quota.releaseAll(p.opts.DataDir)
+	}
 	return nil
 }
 

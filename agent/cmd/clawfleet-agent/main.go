@@ -224,6 +224,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	dockerImage := fs.String("docker-image", c.env("CLAWFLEET_DOCKER_IMAGE", ""), "")
 	tenantNetwork := fs.String("tenant-network", c.env("CLAWFLEET_TENANT_NETWORK", tenantrt.NetworkAuto), "")
 	netnsPool := fs.String("tenant-netns-pool", c.env("CLAWFLEET_TENANT_NETNS_POOL", tenantrt.DefaultNetnsPool), "")
+	diskQuota := fs.String("tenant-disk-quota", c.env("CLAWFLEET_TENANT_DISK_QUOTA", tenantrt.DiskQuotaAuto), "")
 	wgMode := fs.String("wg-mode", c.env("CLAWFLEET_WG_MODE", tunnel.ModeAuto), "")
 	wgInterface := fs.String("wg-interface", c.env("CLAWFLEET_WG_INTERFACE", tunnel.DefaultInterface), "")
 	keyAge := 90 * 24 * time.Hour
@@ -257,7 +258,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	}
 
 	rt, err := newRuntime(ctx, runtimeConfig{name: *runtimeName, openclawBin: *openclawBin, image: *dockerImage,
-		dataDir: filepath.Join(*stateDir, "tenants"), network: *tenantNetwork, netnsPool: *netnsPool}, log)
+		dataDir: filepath.Join(*stateDir, "tenants"), network: *tenantNetwork, netnsPool: *netnsPool, diskQuota: *diskQuota}, log)
 	if err != nil {
 		// The host still reports its presence and metrics; it just offers
 		// no runtime, so the cloud schedules no tenant onto it.
@@ -396,7 +397,7 @@ func (u unavailable) Close() error { return nil }
 // runtimeConfig is what newRuntime needs from the command line.
 type runtimeConfig struct {
 	name, openclawBin, image, dataDir string
-	network, netnsPool                string // process runtime isolation
+	network, netnsPool, diskQuota     string // process runtime isolation and disk limits
 }
 
 // newRuntime picks the tenant runtime: docker when asked for or, by
@@ -411,7 +412,7 @@ func newRuntime(ctx context.Context, rc runtimeConfig, log *slog.Logger) (tenant
 	}
 	switch name {
 	case "docker":
-		return tenantrt.NewDocker(tenantrt.DockerOptions{DataDir: dataDir, DefaultImage: image, Logger: log})
+		return tenantrt.NewDocker(tenantrt.DockerOptions{DataDir: dataDir, DiskQuota: rc.diskQuota, DefaultImage: image, Logger: log})
 	case "process":
 		if openclawBin == "" {
 			return nil, errors.New("the process runtime needs --openclaw-bin (or CLAWFLEET_OPENCLAW_BIN): an executable that runs the OpenClaw CLI, e.g. the one firmware/openclaw/install.sh writes")
@@ -435,7 +436,7 @@ func newRuntime(ctx context.Context, rc runtimeConfig, log *slog.Logger) (tenant
 				}
 			}
 		}
-		return tenantrt.NewProcess(tenantrt.ProcessOptions{OpenClawBin: bin, DataDir: dataDir, Network: rc.network, NetnsPool: rc.netnsPool, Logger: log})
+		return tenantrt.NewProcess(tenantrt.ProcessOptions{OpenClawBin: bin, DataDir: dataDir, Network: rc.network, NetnsPool: rc.netnsPool, DiskQuota: rc.diskQuota, Logger: log})
 	}
 	return nil, fmt.Errorf("--runtime %q: use docker or process", name)
 }

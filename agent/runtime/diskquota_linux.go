@@ -1,0 +1,353 @@
+package runtime
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// quotaReserve is the share of each image's blocks ext4 keeps for root: the
+// gateway gets ENOSPC first, while the agent (root) can still write the
+// tenant's meta, pid and log files.
+const quotaReservePercent = "2"
+
+// minQuotaBytes is the smallest image made: ext4's own metadata needs room.
+const minQuotaBytes = 32 << 20
+
+// diskQuota enforces a plan's diskBytes on a process-runtime tenant: its
+// directory is an ext4 filesystem in a sparse image file of that size,
+// loop-mounted (nosuid, nodev) on the directory. Writes beyond the limit
+// fail with ENOSPC inside the gateway; nothing else on the host fills up.
+// The image lives beside the directory, <data dir>/<tenant id>.img (0600,
+// in the root-owned data dir: no tenant can reach it).
+type diskQuota struct {
+	mkfs, mount, umount, resize2fs, e2fsck, cp string
+	log                                        *slog.Logger
+}
+
+// errGrowOffline is returned by ensure when a mounted filesystem could not
+// grow online (some kernels and sandboxes refuse the resize ioctl): the
+// caller stops the gateway and calls growOffline.
+var errGrowOffline = errors.New("the disk must grow while unmounted")
+
+// newDiskQuota checks that images can be made and mounted here, by doing so
+// once in dataDir.
+func newDiskQuota(dataDir string, log *slog.Logger) (*diskQuota, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the agent is not root")
+	}
+	q := &diskQuota{log: log}
+	for _, t := range []struct {
+		p    *string
+		name string
+	}{{&q.mkfs, "mkfs.ext4"}, {&q.mount, "mount"}, {&q.umount, "umount"}, {&q.resize2fs, "resize2fs"}, {&q.e2fsck, "e2fsck"}, {&q.cp, "cp"}} {
+		var err error
+		if *t.p, err = lookTool(t.name); err != nil {
+			return nil, err
+		}
+	}
+	probe := filepath.Join(dataDir, ".quota-probe")
+	defer os.RemoveAll(probe)
+	defer os.Remove(probe + ".img")
+	if err := q.create(probe+".img", minQuotaBytes, 0, 0); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(probe, 0o700); err != nil {
+		return nil, err
+	}
+	if err := q.attach(probe+".img", probe); err != nil {
+		return nil, fmt.Errorf("loop-mount a test image: %w", err)
+	}
+	return q, q.release(probe)
+}
+
+// ensure makes dir the mount of an image of size bytes owned by uid/gid,
+// creating the image (moving what dir already holds into it) or growing it
+// as needed. It is a no-op when all is in place.
+func (q *diskQuota) ensure(dir, img string, size int64, uid, gid int) error {
+	size = max(size, minQuotaBytes)
+	mounted, dev := mountOf(dir)
+	st, err := os.Stat(img)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if mounted {
+			return fmt.Errorf("%s is a mount point of something else (%s)", dir, dev)
+		}
+		if err := q.create(img, size, uid, gid); err != nil {
+			return err
+		}
+		if err := q.adopt(dir, img); err != nil {
+			os.Remove(img)
+			return err
+		}
+	case err != nil:
+		return err
+	case st.Size() < size:
+		// A bigger plan: grow the file, then the filesystem (online).
+		if err := os.Truncate(img, size); err != nil {
+			return fmt.Errorf("grow disk image: %w", err)
+		}
+		if mounted {
+			if err := q.grow(dir, dev); err != nil {
+				q.log.Warn("could not grow a tenant's disk online; it grows while its gateway restarts", "dir", dir, "err", err)
+				return errGrowOffline
+			}
+		}
+	case st.Size() > size:
+		q.log.Warn("the tenant's plan has less disk than its image holds; ext4 cannot shrink online, the larger limit stays", "dir", dir,
+			"imageBytes", st.Size(), "planBytes", size)
+	}
+	if mounted, _ = mountOf(dir); mounted {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := q.attach(img, dir); err != nil {
+		return err
+	}
+	if st != nil && st.Size() < size {
+		_, dev := mountOf(dir)
+		if err := q.grow(dir, dev); err != nil {
+			q.log.Warn("could not grow a tenant's disk online; it grows while its gateway restarts", "dir", dir, "err", err)
+			return errGrowOffline
+		}
+	}
+	return nil
+}
+
+// growOffline unmounts dir (its gateway stopped), grows the filesystem to
+// fill its image and mounts it again.
+func (q *diskQuota) growOffline(dir, img string) error {
+	if err := q.release(dir); err != nil {
+		return err
+	}
+	// resize2fs insists on a freshly checked filesystem when unmounted.
+	if out, err := q.run(q.e2fsck, "-f", "-y", img); err != nil {
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() > 1 { // 1: errors corrected
+			return fmt.Errorf("e2fsck %s: %v: %s", img, err, out)
+		}
+	}
+	if out, err := q.run(q.resize2fs, img); err != nil {
+		return fmt.Errorf("resize2fs %s: %v: %s", img, err, out)
+	}
+	if err := q.attach(img, dir); err != nil {
+		return err
+	}
+	q.log.Info("grew a tenant's disk", "dir", dir)
+	return nil
+}
+
+// create makes a sparse image of size bytes with an ext4 filesystem whose
+// root directory belongs to uid/gid.
+func (q *diskQuota) create(img string, size int64, uid, gid int) error {
+	f, err := os.OpenFile(img, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("disk image: %w", err)
+	}
+	err = f.Truncate(size)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(img)
+		return fmt.Errorf("disk image: %w", err)
+	}
+	if out, err := q.run(q.mkfs, "-q", "-F", "-m", quotaReservePercent, "-E", fmt.Sprintf("root_owner=%d:%d", uid, gid), img); err != nil {
+		os.Remove(img)
+		return fmt.Errorf("mkfs.ext4 %s: %v: %s", img, err, out)
+	}
+	return nil
+}
+
+// adopt moves what dir already holds (a tenant from before quotas) into
+// the fresh image, so nothing is lost; dir is left empty for the mount.
+func (q *diskQuota) adopt(dir, img string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	tmp := dir + ".quota-new"
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := q.attach(img, tmp); err != nil {
+		return err
+	}
+	// cp -a keeps owners, modes, times and symlinks as they are (never
+	// following them), and reports a copy that did not fit.
+	out, err := q.run(q.cp, "-a", "--no-dereference", dir+"/.", tmp+"/")
+	if rerr := q.release(tmp); err == nil && rerr != nil {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("move the tenant's files into its disk image (is the plan's disk smaller than what it holds?): %v: %s", err, out)
+	}
+	old := dir + ".pre-quota"
+	if err := os.Rename(dir, old); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	q.log.Info("moved a tenant's files into its disk image", "dir", dir, "image", img)
+	return os.RemoveAll(old)
+}
+
+func (q *diskQuota) attach(img, dir string) error {
+	if out, err := q.run(q.mount, "-t", "ext4", "-o", "loop,nosuid,nodev,noatime", img, dir); err != nil {
+		return fmt.Errorf("mount %s on %s: %v: %s", img, dir, err, out)
+	}
+	return nil
+}
+
+func (q *diskQuota) grow(dir, dev string) error {
+	if !strings.HasPrefix(dev, "/dev/loop") {
+		return fmt.Errorf("%s is mounted from %q, not a loop device", dir, dev)
+	}
+	// The loop device keeps the old size until told to re-read it.
+	if err := loopSetCapacity(dev); err != nil {
+		return fmt.Errorf("loop device %s: %w", dev, err)
+	}
+	if out, err := q.run(q.resize2fs, dev); err != nil {
+		return fmt.Errorf("resize2fs %s: %v: %s", dev, err, out)
+	}
+	q.log.Info("grew a tenant's disk", "dir", dir)
+	return nil
+}
+
+// release unmounts dir if it is a mount point (lazily when busy: a process
+// still in it keeps the filesystem until it leaves).
+func (q *diskQuota) release(dir string) error {
+	if ok, _ := mountOf(dir); !ok {
+		return nil
+	}
+	if _, err := q.run(q.umount, dir); err == nil {
+		return nil
+	}
+	if out, err := q.run(q.umount, "-l", dir); err != nil {
+		return fmt.Errorf("umount %s: %v: %s", dir, err, out)
+	}
+	return nil
+}
+
+// mountAll mounts every process-runtime image in dataDir whose directory
+// is not mounted (after a reboot), so that the runtime sees its tenants as
+// before.
+func (q *diskQuota) mountAll(dataDir string) {
+	imgs, _ := filepath.Glob(filepath.Join(dataDir, "ten_*.img"))
+	pairs := map[string]string{}
+	for _, img := range imgs {
+		pairs[img] = strings.TrimSuffix(img, ".img")
+	}
+	q.mountImages(pairs)
+}
+
+// mountImages mounts each image (key) on its directory (value) unless
+// that is mounted already.
+func (q *diskQuota) mountImages(pairs map[string]string) {
+	for img, dir := range pairs {
+		if ok, _ := mountOf(dir); ok {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			q.log.Warn("cannot mount a tenant's disk image", "image", img, "err", err)
+			continue
+		}
+		if err := q.attach(img, dir); err != nil {
+			q.log.Warn("cannot mount a tenant's disk image", "image", img, "err", err)
+		}
+	}
+}
+
+// releaseAll unmounts every tenant disk in dataDir.
+func (q *diskQuota) releaseAll(dataDir string) {
+	imgs, _ := filepath.Glob(filepath.Join(dataDir, "ten_*.img"))
+	for _, img := range imgs {
+		if err := q.release(strings.TrimSuffix(img, ".img")); err != nil {
+			q.log.Warn("cannot unmount a tenant's disk", "image", img, "err", err)
+		}
+	}
+}
+
+func (q *diskQuota) run(bin string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+	return out, err
+}
+
+// mountOf reports whether dir is a mount point, and of which source.
+func mountOf(dir string) (bool, string) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, ""
+	}
+	defer f.Close()
+	want := filepath.Clean(dir)
+	var found bool
+	var src string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options [optional...] - fstype source superopts
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 10 || unescapeMount(fields[4]) != want {
+			continue
+		}
+		for i := 6; i < len(fields)-2; i++ {
+			if fields[i] == "-" {
+				found, src = true, fields[i+2] // the last mount on top wins
+				break
+			}
+		}
+	}
+	return found, src
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// loopSetCapacity makes a loop device re-read its backing file's size
+// (LOOP_SET_CAPACITY).
+func loopSetCapacity(dev string) error {
+	f, err := os.Open(dev)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	const loopSetCapacityIoctl = 0x4C07
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), loopSetCapacityIoctl, 0); errno != 0 {
+		return errno
+	}
+	return nil
+}
