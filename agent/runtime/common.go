@@ -19,10 +19,12 @@ const (
 
 // startDiskQuota sets up disk quotas in mode (DiskQuota*): nil, nil when
 // they are off or, in auto mode, not possible here (logged).
-func startDiskQuota(mode, dataDir string, log *slog.Logger) (*diskQuota, error) {
+// mountsSeenBy, when not empty, names a process that must see the agent's
+// mounts (the docker runtime: dockerd binds the tenants' directories).
+func startDiskQuota(mode, dataDir, mountsSeenBy string, log *slog.Logger) (*diskQuota, error) {
 	switch mode {
 	case "", DiskQuotaAuto, DiskQuotaLoop:
-		q, err := newDiskQuota(dataDir, log)
+		q, err := newDiskQuota(dataDir, mountsSeenBy, log)
 		if err != nil {
 			if mode == DiskQuotaLoop {
 				return nil, fmt.Errorf("disk quotas: %w", err)

@@ -41,9 +41,14 @@ var errGrowOffline = errors.New("the disk must grow while unmounted")
 
 // newDiskQuota checks that images can be made and mounted here, by doing so
 // once in dataDir.
-func newDiskQuota(dataDir string, log *slog.Logger) (*diskQuota, error) {
+func newDiskQuota(dataDir, mountsSeenBy string, log *slog.Logger) (*diskQuota, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the agent is not root")
+	}
+	if mountsSeenBy != "" {
+		if err := sameMountNamespace(mountsSeenBy); err != nil {
+			return nil, err
+		}
 	}
 	q := &diskQuota{log: log}
 	for _, t := range []struct {
@@ -82,11 +87,15 @@ func (q *diskQuota) ensure(dir, img string, size int64, uid, gid int) error {
 		if mounted {
 			return fmt.Errorf("%s is a mount point of something else (%s)", dir, dev)
 		}
-		if err := q.create(img, size, uid, gid); err != nil {
+		// Made under another name and renamed once it holds everything: an
+		// agent killed while copying leaves the directory as it was.
+		tmpImg := img + ".new"
+		os.Remove(tmpImg)
+		if err := q.create(tmpImg, size, uid, gid); err != nil {
 			return err
 		}
-		if err := q.adopt(dir, img); err != nil {
-			os.Remove(img)
+		if err := q.adopt(dir, tmpImg, img); err != nil {
+			os.Remove(tmpImg)
 			return err
 		}
 	case err != nil:
@@ -170,21 +179,23 @@ func (q *diskQuota) create(img string, size int64, uid, gid int) error {
 }
 
 // adopt moves what dir already holds (a tenant from before quotas) into
-// the fresh image, so nothing is lost; dir is left empty for the mount.
-func (q *diskQuota) adopt(dir, img string) error {
+// the fresh image tmpImg and renames that to img; dir is left empty for the
+// mount.
+func (q *diskQuota) adopt(dir, tmpImg, img string) error {
 	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0) {
-		return nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	if len(entries) == 0 {
+		return os.Rename(tmpImg, img)
+	}
 	tmp := dir + ".quota-new"
+	_ = q.release(tmp) // left mounted by an agent killed while copying
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return err
 	}
 	defer os.Remove(tmp)
-	if err := q.attach(img, tmp); err != nil {
+	if err := q.attach(tmpImg, tmp); err != nil {
 		return err
 	}
 	// cp -a keeps owners, modes, times and symlinks as they are (never
@@ -196,6 +207,10 @@ func (q *diskQuota) adopt(dir, img string) error {
 	if err != nil {
 		return fmt.Errorf("move the tenant's files into its disk image (is the plan's disk smaller than what it holds?): %v: %s", err, out)
 	}
+	if err := os.Rename(tmpImg, img); err != nil {
+		return err
+	}
+	// From here the image is the tenant's data; the old files go.
 	old := dir + ".pre-quota"
 	if err := os.Rename(dir, old); err != nil {
 		return err
@@ -257,8 +272,9 @@ func (q *diskQuota) mountAll(dataDir string) {
 }
 
 // mountImages mounts each image (key) on its directory (value) unless
-// that is mounted already.
-func (q *diskQuota) mountImages(pairs map[string]string) {
+// that is mounted already, and returns the directories it mounted.
+func (q *diskQuota) mountImages(pairs map[string]string) map[string]bool {
+	done := map[string]bool{}
 	for img, dir := range pairs {
 		if ok, _ := mountOf(dir); ok {
 			continue
@@ -269,8 +285,11 @@ func (q *diskQuota) mountImages(pairs map[string]string) {
 		}
 		if err := q.attach(img, dir); err != nil {
 			q.log.Warn("cannot mount a tenant's disk image", "image", img, "err", err)
+			continue
 		}
+		done[dir] = true
 	}
+	return done
 }
 
 // releaseAll unmounts every tenant disk in dataDir.
@@ -288,6 +307,33 @@ func (q *diskQuota) run(bin string, args ...string) ([]byte, error) {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	return out, err
+}
+
+// sameMountNamespace checks that the process named comm runs in the
+// agent's mount namespace, so that it sees the agent's mounts. Under a
+// systemd unit with PrivateTmp=, ProtectSystem= or ProtectHome= the agent
+// has a namespace of its own, and mounts made there never reach dockerd.
+func sameMountNamespace(comm string) error {
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return err
+	}
+	pids, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, f := range pids {
+		b, err := os.ReadFile(f)
+		if err != nil || strings.TrimSpace(string(b)) != comm {
+			continue
+		}
+		ns, err := os.Readlink(filepath.Join(filepath.Dir(f), "ns", "mnt"))
+		if err != nil {
+			continue
+		}
+		if ns != self {
+			return fmt.Errorf("%s runs in another mount namespace than the agent (a systemd unit with PrivateTmp=, ProtectSystem= or ProtectHome=?), so it would not see the tenants' disk mounts", comm)
+		}
+		return nil
+	}
+	return fmt.Errorf("no %s process visible to the agent, so it cannot tell whether %s would see the tenants' disk mounts", comm, comm)
 }
 
 // mountOf reports whether dir is a mount point, and of which source.

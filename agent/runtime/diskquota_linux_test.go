@@ -33,6 +33,8 @@ func TestProcessDiskQuota(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, procStateDir), 0o700)
 	os.WriteFile(filepath.Join(dir, procStateDir, "memory.md"), []byte("remember me"), 0o600)
 	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
+	// An agent killed while moving them in left a half-made image.
+	os.WriteFile(filepath.Join(dataDir, id+".img.new"), []byte("half"), 0o600)
 
 	p, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 3 * time.Second, NetnsPool: testPool,
 		DiskQuota: DiskQuotaLoop, Logger: testLogger(t)})
@@ -205,6 +207,34 @@ func TestDockerDiskQuota(t *testing.T) {
 	}
 	waitReady(t, upstream(t, d, spec.ID), 30*time.Second)
 
+	// A reboot: Docker starts the container again before the agent mounts
+	// the disk. The next agent mounts it and recreates the container on it.
+	before, _ := d.InspectRaw(ctx, spec.ID)
+	if err := d.quota.release(state); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := NewDocker(DockerOptions{DataDir: dataDir, StopTimeout: 2 * time.Second, DiskQuota: DiskQuotaLoop, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := mountOf(state); !ok {
+		t.Fatal("the next agent did not mount the disk")
+	}
+	if err := d2.Ensure(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := d2.InspectRaw(ctx, spec.ID)
+	if before["Id"] == nil || before["Id"] == after["Id"] {
+		t.Fatalf("container %v kept after its disk was mounted again", after["Id"])
+	}
+	if err := d2.Ensure(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := d2.InspectRaw(ctx, spec.ID); again["Id"] != after["Id"] {
+		t.Fatal("container recreated on every Ensure")
+	}
+	waitReady(t, upstream(t, d2, spec.ID), 30*time.Second)
+
 	if err := d.Remove(ctx, spec.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -216,5 +246,46 @@ func TestDockerDiskQuota(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dataDir, spec.ID)); !os.IsNotExist(err) {
 		t.Fatalf("tenant dir left after Purge: %v", err)
+	}
+}
+
+// TestSameMountNamespace: quotas for docker need dockerd to see the
+// agent's mounts; a process in another mount namespace would not.
+func TestSameMountNamespace(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("mount namespaces need root in CI")
+		}
+		t.Skip("mount namespaces need root")
+	}
+	bin := filepath.Join(t.TempDir(), "cfnsprobe")
+	b, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bin, b, 0o755)
+	if err := sameMountNamespace("cfnsprobe"); err == nil || !strings.Contains(err.Error(), "no cfnsprobe process") {
+		t.Fatalf("no such process: %v", err)
+	}
+	for _, tc := range []struct {
+		argv []string
+		ok   bool
+	}{{[]string{bin, "30"}, true}, {[]string{"unshare", "-m", bin, "30"}, false}} {
+		cmd := exec.Command(tc.argv[0], tc.argv[1:]...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		for range 50 { // until unshare has exec'd the probe
+			if err = sameMountNamespace("cfnsprobe"); err == nil || !strings.Contains(err.Error(), "no cfnsprobe") {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if (err == nil) != tc.ok {
+			t.Errorf("%v: %v", tc.argv, err)
+		}
 	}
 }

@@ -14,9 +14,9 @@ var errNoQuota = errors.New("disk quotas need Linux")
 // diskQuota is Linux only (loop-mounted ext4 images).
 type diskQuota struct{}
 
-func newDiskQuota(string, *slog.Logger) (*diskQuota, error)     { return nil, errNoQuota }
-func (*diskQuota) ensure(string, string, int64, int, int) error { return errNoQuota }
-func (*diskQuota) growOffline(string, string) error             { return errNoQuota }
-func (*diskQuota) release(string) error                         { return nil }
-func (*diskQuota) mountImages(map[string]string)                {}
-func mountOf(string) (bool, string)                             { return false, "" }
+func newDiskQuota(string, string, *slog.Logger) (*diskQuota, error) { return nil, errNoQuota }
+func (*diskQuota) ensure(string, string, int64, int, int) error     { return errNoQuota }
+func (*diskQuota) growOffline(string, string) error                 { return errNoQuota }
+func (*diskQuota) release(string) error                             { return nil }
+func (*diskQuota) mountImages(map[string]string)                    {}
+func mountOf(string) (bool, string)                                 { return false, "" }

@@ -105,6 +105,8 @@ type Docker struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
 	quota *diskQuota // nil: diskBytes not enforced
+	// remounted are the state dirs NewDocker mounted (by path).
+	remounted map[string]bool
 }
 
 // NewDocker connects to the Docker Engine (GET /version) and negotiates the
@@ -153,7 +155,7 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("docker runtime: data dir: %w", err)
 	}
-	q, err := startDiskQuota(opts.DiskQuota, opts.DataDir, d.log)
+	q, err := startDiskQuota(opts.DiskQuota, opts.DataDir, "dockerd", d.log)
 	if err != nil {
 		return nil, fmt.Errorf("docker runtime: %w", err)
 	}
@@ -164,7 +166,10 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 		for _, img := range imgs {
 			pairs[img] = filepath.Join(filepath.Dir(img), "state")
 		}
-		q.mountImages(pairs)
+		// A container of these tenants that runs now was started (by
+		// Docker, at boot) on the bare directory: its first Ensure recreates
+		// it on the disk.
+		d.remounted = q.mountImages(pairs)
 	}
 	return d, nil
 }
@@ -197,7 +202,11 @@ func (d *Docker) ensureDisk(ctx context.Context, spec proto.TenantSpec, ci *cont
 		ci = nil
 		return nil
 	}
-	if ok, _ := mountOf(state); !ok {
+	d.mu.Lock()
+	fresh := d.remounted[state]
+	delete(d.remounted, state)
+	d.mu.Unlock()
+	if ok, _ := mountOf(state); !ok || fresh {
 		if err := drop(); err != nil {
 			return ci, err
 		}

@@ -261,7 +261,7 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 	default:
 		return nil, fmt.Errorf("process runtime: network %q: use %s, %s or %s", opts.Network, NetworkAuto, IsolationNetns, IsolationLoopback)
 	}
-	q, err := startDiskQuota(opts.DiskQuota, opts.DataDir, p.log)
+	q, err := startDiskQuota(opts.DiskQuota, opts.DataDir, "", p.log)
 	if err != nil {
 		return nil, fmt.Errorf("process runtime: %w", err)
 	}
