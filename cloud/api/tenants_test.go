@@ -931,3 +931,65 @@ func TestTenantBearer(t *testing.T) {
 		t.Fatalf("bearer token with SSO only: %d %s", r.code, r.body)
 	}
 }
+
+// TestTenantHostDeleted: deleting a host moves its tenants to hosts with
+// room (a fresh start, said in lastError), leaves them failed and unplaced
+// when there is none, and a restart places them once a host has room.
+func TestTenantHostDeleted(t *testing.T) {
+	t.Parallel()
+	c := startTenantCloud(t, t.TempDir(), "--shared-secret", tenantSecret)
+	idA, secA := c.provision("box-a")
+	agA := newFakeAgent(t, c, idA, secA)
+	r := c.user(http.MethodPost, "/api/tenants", "u1", map[string]any{"plan": "basic", "name": "Moving claw"})
+	if r.code != http.StatusCreated || r.json(t)["hostId"] != idA {
+		t.Fatalf("create: %d %s", r.code, r.body)
+	}
+	tid := r.json(t)["id"].(string)
+	agA.waitDesired("tenant on A", hasTenant(tid))
+	idB, secB := c.provision("box-b")
+	agB := newFakeAgent(t, c, idB, secB)
+
+	if r := c.admin(http.MethodDelete, "/api/hosts/"+idA, nil); r.code != http.StatusOK && r.code != http.StatusNoContent {
+		t.Fatalf("delete host A: %d %s", r.code, r.body)
+	}
+	mine := c.waitTenant("u1", "moved to B", func(m map[string]any) bool { return m["hostId"] == idB })
+	if mine["id"] != tid || mine["status"] != "pending" || !strings.Contains(fmt.Sprint(mine["lastError"]), "moved from deleted host "+idA) {
+		t.Fatalf("moved tenant: %v", mine)
+	}
+	agB.waitDesired("tenant on B", hasTenant(tid))
+
+	// No host left: failed, unplaced; a restart says why it cannot place it.
+	if r := c.admin(http.MethodDelete, "/api/hosts/"+idB, nil); r.code != http.StatusOK && r.code != http.StatusNoContent {
+		t.Fatalf("delete host B: %d %s", r.code, r.body)
+	}
+	mine = c.waitTenant("u1", "unplaced", func(m map[string]any) bool { return m["status"] == "failed" })
+	if h, _ := mine["hostId"].(string); h != "" || !strings.Contains(fmt.Sprint(mine["lastError"]), "no other host has room") {
+		t.Fatalf("unplaced tenant: %v", mine)
+	}
+	if r := c.user(http.MethodPost, "/api/tenants/me/restart", "u1", nil); r.code != http.StatusServiceUnavailable || r.json(t)["code"] != "no_capacity" {
+		t.Fatalf("restart without hosts: %d %s", r.code, r.body)
+	}
+	idC, secC := c.provision("box-c")
+	agC := newFakeAgent(t, c, idC, secC)
+	if r := c.user(http.MethodPost, "/api/tenants/me/restart", "u1", nil); r.code != http.StatusAccepted || r.json(t)["hostId"] != idC {
+		t.Fatalf("restart with a host: %d %s", r.code, r.body)
+	}
+	agC.waitDesired("tenant on C", hasTenant(tid))
+	// Unplaced again, it can still be deleted.
+	if r := c.admin(http.MethodDelete, "/api/hosts/"+idC, nil); r.code != http.StatusOK && r.code != http.StatusNoContent {
+		t.Fatalf("delete host C: %d %s", r.code, r.body)
+	}
+	c.waitTenant("u1", "unplaced again", func(m map[string]any) bool { return m["status"] == "failed" })
+	if r := c.user(http.MethodDelete, "/api/tenants/me", "u1", nil); r.code != http.StatusAccepted {
+		t.Fatalf("delete an unplaced tenant: %d %s", r.code, r.body)
+	}
+	if r := c.user(http.MethodGet, "/api/tenants/me", "u1", nil); r.code != http.StatusNotFound {
+		t.Fatalf("unplaced tenant after delete: %d %s", r.code, r.body)
+	}
+	audit := string(c.admin(http.MethodGet, "/api/admin/audit?limit=100", nil).body)
+	for _, want := range []string{`"tenant.move"`, `"tenant.unplaced"`} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("no %s audit event", want)
+		}
+	}
+}

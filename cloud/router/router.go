@@ -530,6 +530,8 @@ func available(rt Route) *pageError {
 		return errStopped
 	case rt.Status == store.TenantDeleting:
 		return errUnknown
+	case rt.HostID == "":
+		return errFailed // unplaced: its host was deleted and no other had room
 	case !rt.HostOnline:
 		return errHostOffline
 	case rt.Status == store.TenantFailed:

@@ -230,6 +230,7 @@ func (s *Service) URL(slug string) string { return s.opts.TenantURL(slug) }
 
 // Run processes agents' acknowledgements and reports until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
+	s.placeOrphans(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -332,6 +333,8 @@ func (s *Service) handle(ctx context.Context, msg devMsg) {
 		s.applyReport(ctx, msg.host, rep)
 	case kindAckCheck:
 		s.checkAck(ctx, msg.host, msg.rev)
+	case fleet.KindDeleted:
+		s.hostDeleted(ctx, msg.host)
 	}
 }
 
@@ -367,26 +370,9 @@ func (s *Service) CreateAs(ctx context.Context, u User, planName, name, actor st
 		return nil, false, err
 	}
 	need := Resources{CPUMillis: int64(plan.CPUMillis), MemoryBytes: int64(plan.MemoryBytes)}
-	cands, err := s.candidates(ctx)
+	hostID, port, err := s.place(ctx, need, plan.HostLabels)
 	if err != nil {
-		return nil, false, err
-	}
-	var hostID string
-	var port int
-	for {
-		hostID, err = Pick(s.opts.Strategy, cands, need, plan.HostLabels)
-		if err != nil {
-			return nil, false, fmt.Errorf("plan %s: %w", planName, err)
-		}
-		port, err = s.freePort(ctx, hostID)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, ErrNoPort) {
-			return nil, false, err
-		}
-		s.log.Warn("host has no free tenant port", "device", hostID, "err", err)
-		cands = slices.DeleteFunc(cands, func(c Candidate) bool { return c.ID == hostID })
+		return nil, false, fmt.Errorf("plan %s: %w", planName, err)
 	}
 	slug, err := s.newSlug(ctx, name)
 	if err != nil {
@@ -433,6 +419,121 @@ func (s *Service) CreateAs(ctx context.Context, u User, planName, name, actor st
 	}
 	s.overlay(ctx, got)
 	return got, true, nil
+}
+
+// place picks a host with room for need (and the plan's host labels) and
+// a free port on it. Callers hold s.mu.
+func (s *Service) place(ctx context.Context, need Resources, labels map[string]string) (string, int, error) {
+	cands, err := s.candidates(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	for {
+		hostID, err := Pick(s.opts.Strategy, cands, need, labels)
+		if err != nil {
+			return "", 0, err
+		}
+		port, err := s.freePort(ctx, hostID)
+		if err == nil {
+			return hostID, port, nil
+		}
+		if !errors.Is(err, ErrNoPort) {
+			return "", 0, err
+		}
+		s.log.Warn("host has no free tenant port", "device", hostID, "err", err)
+		cands = slices.DeleteFunc(cands, func(c Candidate) bool { return c.ID == hostID })
+	}
+}
+
+// needOf is what t reserves, and the host labels its plan asks for.
+func (s *Service) needOf(t *store.Tenant) (Resources, map[string]string) {
+	var labels map[string]string
+	if pl, ok := s.opts.Plans[t.Plan]; ok {
+		labels = pl.HostLabels
+	}
+	return Resources{CPUMillis: int64(t.CPUMillis), MemoryBytes: t.MemoryBytes}, labels
+}
+
+// hostDeleted moves the tenants of a deleted host to other hosts, where
+// they start afresh: their data stayed on the deleted host, and the tenant
+// says so. A tenant for which no host has room is left unplaced and failed
+// (a restart places it when there is room). (Deleted tenants are gone from
+// the store already.)
+func (s *Service) hostDeleted(ctx context.Context, hostID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts, err := s.store.ListHostTenants(ctx, hostID)
+	if err != nil {
+		s.log.Error("listing the tenants of a deleted host failed", "device", hostID, "err", err)
+		return
+	}
+	for i := range ts {
+		t := &ts[i]
+		need, labels := s.needOf(t)
+		newHost, port, perr := s.place(ctx, need, labels)
+		if perr != nil {
+			msg := fmt.Sprintf("its host %s was deleted and no other host has room for it (%v); restart it once there is", hostID, perr)
+			err := s.store.Write(ctx, func(tx *gorm.DB) error {
+				if err := store.UpdateTenant(tx, t.ID, map[string]any{"host_id": "", "port": 0, "status": store.TenantFailed, "last_error": msg}); err != nil {
+					return err
+				}
+				return store.AddAudit(tx, &store.AuditEvent{Actor: ActorSystem, Action: "tenant.unplaced", Target: t.ID, Detail: msg})
+			})
+			if err != nil {
+				s.log.Error("marking a tenant of a deleted host failed", "tenant", t.ID, "err", err)
+			}
+			s.log.Warn("tenant of a deleted host not placed", "tenant", t.ID, "device", hostID, "err", perr)
+			continue
+		}
+		if err := s.move(ctx, t, newHost, port, fmt.Sprintf("moved from deleted host %s; the data it had there was not moved", hostID)); err != nil {
+			s.log.Error("moving a tenant of a deleted host failed", "tenant", t.ID, "err", err)
+		}
+	}
+}
+
+// move assigns t to hostID:port as a fresh start (status pending) and
+// publishes the host's desired state. Callers hold s.mu.
+func (s *Service) move(ctx context.Context, t *store.Tenant, hostID string, port int, why string) error {
+	err := s.store.Write(ctx, func(tx *gorm.DB) error {
+		d, err := store.BumpDesired(tx, hostID, nil, nil)
+		if err != nil {
+			return err
+		}
+		if err := store.UpdateTenant(tx, t.ID, map[string]any{"host_id": hostID, "port": port, "status": store.TenantPending,
+			"desired_state": proto.TenantRunning, "published_rev": d.Revision, "last_error": why}); err != nil {
+			return err
+		}
+		return store.AddAudit(tx, &store.AuditEvent{Actor: ActorSystem, Action: "tenant.move", Target: t.ID,
+			Detail: fmt.Sprintf("%s → host %s port %d", why, hostID, port)})
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("tenant moved", "tenant", t.ID, "from", t.HostID, "device", hostID, "port", port)
+	if err := s.publish(ctx, hostID); err != nil {
+		s.log.Error("publishing desired state failed; it is published again when the host registers", "device", hostID, "err", err)
+	}
+	return nil
+}
+
+// placeOrphans moves the tenants whose host no longer exists (its deletion
+// was not handled: the cloud stopped in between).
+func (s *Service) placeOrphans(ctx context.Context) {
+	ts, err := s.store.ListTenants(ctx)
+	if err != nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, t := range ts {
+		if t.HostID == "" || seen[t.HostID] {
+			continue
+		}
+		seen[t.HostID] = true
+		if _, err := s.fleet.GetHost(ctx, t.HostID); errors.Is(err, fleet.ErrHostNotFound) {
+			s.log.Warn("tenants on a host that no longer exists; moving them", "device", t.HostID)
+			s.hostDeleted(ctx, t.HostID)
+		}
+	}
 }
 
 func validateName(name string) error {
@@ -495,6 +596,9 @@ func (s *Service) List(ctx context.Context) ([]store.Tenant, error) {
 
 // overlay shows a tenant whose host is offline with lastError "host offline".
 func (s *Service) overlay(ctx context.Context, t *store.Tenant) {
+	if t.HostID == "" {
+		return // unplaced: its stored error says why
+	}
 	h, err := s.fleet.GetHost(ctx, t.HostID)
 	switch {
 	case errors.Is(err, fleet.ErrHostNotFound):
@@ -557,6 +661,20 @@ func (s *Service) RestartByID(ctx context.Context, id, actor string) (*store.Ten
 func (s *Service) restart(ctx context.Context, t *store.Tenant, actor string) (*store.Tenant, error) {
 	if t.Status == store.TenantDeleting {
 		return nil, fmt.Errorf("%w: tenant %s is being deleted", ErrConflict, t.ID)
+	}
+	if t.HostID == "" {
+		// Unplaced (its host was deleted when no other had room): place it.
+		need, labels := s.needOf(t)
+		hostID, port, err := s.place(ctx, need, labels)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s has no host: %w", t.ID, err)
+		}
+		if err := s.move(ctx, t, hostID, port, ""); err != nil {
+			return nil, err
+		}
+		if t, err = s.store.GetTenant(ctx, t.ID); err != nil {
+			return nil, err
+		}
 	}
 	status := t.Status
 	if status != store.TenantPending {
@@ -621,8 +739,10 @@ func (s *Service) delete(ctx context.Context, t *store.Tenant, keepData bool, ac
 		if err := store.DeleteTenant(tx, t.ID); err != nil {
 			return err
 		}
-		if _, err := store.BumpDesired(tx, t.HostID, purge, nil); err != nil {
-			return err
+		if t.HostID != "" { // an unplaced tenant has nothing on any host
+			if _, err := store.BumpDesired(tx, t.HostID, purge, nil); err != nil {
+				return err
+			}
 		}
 		if err := store.RevokeTenantAccess(tx, t.ID, s.opts.Now()); err != nil {
 			return err
@@ -640,8 +760,10 @@ func (s *Service) delete(ctx context.Context, t *store.Tenant, keepData bool, ac
 	if s.opts.OnDeleted != nil {
 		s.opts.OnDeleted(t.ID, t.Slug)
 	}
-	if err := s.publish(ctx, t.HostID); err != nil {
-		s.log.Error("publishing desired state failed; it is published again when the host registers", "device", t.HostID, "err", err)
+	if t.HostID != "" {
+		if err := s.publish(ctx, t.HostID); err != nil {
+			s.log.Error("publishing desired state failed; it is published again when the host registers", "device", t.HostID, "err", err)
+		}
 	}
 	t.Status = store.TenantDeleting
 	return t, nil
