@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -215,5 +216,37 @@ func TestConsoleHostNeverRouted(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("the console host went to the router: %d", resp.StatusCode)
+	}
+}
+
+// TestAccessLifetimes: the link and session lifetimes come from the
+// cloud's settings.
+func TestAccessLifetimes(t *testing.T) {
+	t.Parallel()
+	c := startTenantCloud(t, t.TempDir(), "--shared-secret", tenantSecret, "--access-link-ttl", "2m", "--session-ttl", "30m")
+	hostID, secret := c.provision("box-1")
+	newFakeAgent(t, c, hostID, secret)
+	if r := c.user(http.MethodPost, "/api/tenants", "u1", map[string]any{"plan": "free"}); r.code != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.code, r.body)
+	}
+	r := c.user(http.MethodPost, "/api/tenants/me/access", "u1", nil)
+	exp, err := time.Parse(time.RFC3339, fmt.Sprint(r.json(t)["expiresAt"]))
+	if left := time.Until(exp); err != nil || left < 100*time.Second || left > 121*time.Second {
+		t.Fatalf("link valid for %s, want 2m (%v)", left, err)
+	}
+	u, _ := url.Parse(r.json(t)["url"].(string))
+	req, _ := http.NewRequest(http.MethodGet, c.base+u.RequestURI(), nil)
+	req.Host = u.Host
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var maxAge int
+	for _, ck := range resp.Cookies() {
+		maxAge = ck.MaxAge
+	}
+	if resp.StatusCode != http.StatusSeeOther || maxAge != 1800 {
+		t.Fatalf("redeem: %d, cookie Max-Age %d, want 1800", resp.StatusCode, maxAge)
 	}
 }

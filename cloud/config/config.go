@@ -54,6 +54,8 @@ type Config struct {
 	SSOHMACSecret  string        `yaml:"ssoHmacSecret" env:"CLAWFLEET_SSO_HMAC_SECRET" flag:"sso-hmac-secret" help:"shared secret (at least 32 bytes) when the SSO signs tokens with HS256/384/512"`
 	SSOUserClaim   string        `yaml:"ssoUserClaim" env:"CLAWFLEET_SSO_USER_CLAIM" flag:"sso-user-claim" default:"sub" help:"claim holding the user id (what X-User-ID carries on shared-secret calls)"`
 	SSOEmailClaim  string        `yaml:"ssoEmailClaim" env:"CLAWFLEET_SSO_EMAIL_CLAIM" flag:"sso-email-claim" default:"email" help:"claim holding the user's email (optional in tokens)"`
+	AccessLinkTTL  time.Duration `yaml:"accessLinkTtl" env:"CLAWFLEET_ACCESS_LINK_TTL" flag:"access-link-ttl" default:"60s" help:"how long a one-time link into a tenant's gateway stays valid (10s to 10m)"`
+	SessionTTL     time.Duration `yaml:"sessionTtl" env:"CLAWFLEET_SESSION_TTL" flag:"session-ttl" default:"12h" help:"how long the session cookie a link sets is valid (5m to 720h); DELETE /api/tenants/me/sessions ends them sooner"`
 	SecretKey      string        `yaml:"secretKey" env:"CLAWFLEET_SECRET_KEY" flag:"secret-key" help:"base64 of 32 random bytes sealing tenants' gateway tokens (AES-256-GCM); empty = generated once into <data dir>/secret.key"`
 	PlansFile      string        `yaml:"plansFile" env:"CLAWFLEET_PLANS_FILE" flag:"plans-file" help:"YAML file replacing the built-in plans (free, basic, pro, enterprise)"`
 	Scheduler      string        `yaml:"scheduler" env:"CLAWFLEET_SCHEDULER" flag:"scheduler" default:"least-loaded" help:"tenant placement: least-loaded, bin-pack or spread"`
@@ -180,6 +182,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SharedSecret != "" && len(c.SharedSecret) < 16 {
 		errs = append(errs, errors.New("shared-secret is shorter than 16 characters: choose a longer CLAWFLEET_SHARED_SECRET"))
+	}
+	if c.AccessLinkTTL < 10*time.Second || c.AccessLinkTTL > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("access-link-ttl %s: use between 10s and 10m", c.AccessLinkTTL))
+	}
+	if c.SessionTTL < 5*time.Minute || c.SessionTTL > 720*time.Hour {
+		errs = append(errs, fmt.Errorf("session-ttl %s: use between 5m and 720h", c.SessionTTL))
 	}
 	if err := c.SSO().Check(); err != nil {
 		errs = append(errs, err)

@@ -58,6 +58,12 @@ func TestLoadPrecedence(t *testing.T) {
 		{"bad internal allow", []string{"--internal-allow", "nginx.local"}, nil, nil, "internal-allow"},
 		{"empty internal allow", []string{"--internal-allow", ""}, nil, nil, "internal-allow is empty"},
 		{"bad https addr", []string{"--https-addr", "8443"}, nil, nil, "https-addr"},
+		{"link and session lifetimes", []string{"--access-link-ttl", "2m", "--session-ttl", "1h"}, nil, func(c *Config) bool {
+			return c.AccessLinkTTL == 2*time.Minute && c.SessionTTL == time.Hour
+		}, ""},
+		{"default lifetimes", nil, nil, func(c *Config) bool { return c.AccessLinkTTL == time.Minute && c.SessionTTL == 12*time.Hour }, ""},
+		{"link ttl too long", []string{"--access-link-ttl", "1h"}, nil, nil, "access-link-ttl"},
+		{"session ttl too short", nil, map[string]string{"CLAWFLEET_SESSION_TTL": "1m"}, nil, "session-ttl"},
 		{"sso off by default", nil, nil, func(c *Config) bool {
 			return !c.SSO().Enabled() && c.SSOUserClaim == "sub" && c.SSOEmailClaim == "email"
 		}, ""},
