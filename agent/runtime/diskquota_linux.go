@@ -292,6 +292,21 @@ func (q *diskQuota) mountImages(pairs map[string]string) map[string]bool {
 	return done
 }
 
+// usage reports the used and total bytes of the disk mounted on dir when
+// its image exists (ok false otherwise: dir is then on the host's disk).
+func (q *diskQuota) usage(dir, img string) (used, total int64, ok bool) {
+	if _, err := os.Stat(img); err != nil {
+		return 0, 0, false
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, 0, false
+	}
+	total = int64(st.Blocks) * st.Bsize
+	used = total - int64(st.Bfree)*st.Bsize
+	return used, total, total > 0 && used >= 0
+}
+
 // releaseAll unmounts every tenant disk in dataDir.
 func (q *diskQuota) releaseAll(dataDir string) {
 	imgs, _ := filepath.Glob(filepath.Join(dataDir, "ten_*.img"))

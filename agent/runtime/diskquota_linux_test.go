@@ -78,6 +78,18 @@ func TestProcessDiskQuota(t *testing.T) {
 	if out, err := fill.CombinedOutput(); err == nil || !strings.Contains(string(out), "No space left") {
 		t.Fatalf("100 MiB into a 48 MiB disk: %v %s", err, out)
 	}
+	// The runtime reports the disk as full.
+	var in Instance
+	if list, err := p.List(ctx); err == nil {
+		for _, x := range list {
+			if x.TenantID == id {
+				in = x
+			}
+		}
+	}
+	if in.DiskTotalBytes < 30<<20 || in.DiskUsedBytes < in.DiskTotalBytes*9/10 {
+		t.Fatalf("reported disk %d of %d after filling it", in.DiskUsedBytes, in.DiskTotalBytes)
+	}
 	// The agent (root) still writes the tenant's files in the reserve.
 	if err := p.writeMeta(spec); err != nil {
 		t.Fatalf("agent's meta on a full tenant disk: %v", err)

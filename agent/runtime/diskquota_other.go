@@ -19,4 +19,5 @@ func (*diskQuota) ensure(string, string, int64, int, int) error     { return err
 func (*diskQuota) growOffline(string, string) error                 { return errNoQuota }
 func (*diskQuota) release(string) error                             { return nil }
 func (*diskQuota) mountImages(map[string]string)                    {}
+func (*diskQuota) usage(string, string) (int64, int64, bool)        { return 0, 0, false }
 func mountOf(string) (bool, string)                                 { return false, "" }

@@ -625,7 +625,14 @@ func (d *Docker) List(ctx context.Context) ([]Instance, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, instanceOf(id, ci))
+		in := instanceOf(id, ci)
+		if d.quota != nil {
+			dir := filepath.Join(d.opts.DataDir, id)
+			if used, total, ok := d.quota.usage(filepath.Join(dir, "state"), filepath.Join(dir, stateImage)); ok {
+				in.DiskUsedBytes, in.DiskTotalBytes = used, total
+			}
+		}
+		out = append(out, in)
 	}
 	return out, nil
 }

@@ -902,9 +902,14 @@ func (p *Process) List(ctx context.Context) ([]Instance, error) {
 	return out, nil
 }
 
-// withNet fills in the instance's isolation and upstream.
+// withNet fills in the instance's isolation, upstream and disk usage.
 func (p *Process) withNet(in Instance) Instance {
 	in.Isolation = p.Isolation()
+	if p.quota != nil {
+		if used, total, ok := p.quota.usage(p.tenantDir(in.TenantID), p.imagePath(in.TenantID)); ok {
+			in.DiskUsedBytes, in.DiskTotalBytes = used, total
+		}
+	}
 	if in.Port > 0 {
 		if _, _, up, err := p.network(proto.TenantSpec{ID: in.TenantID, Port: in.Port}); err == nil {
 			in.Upstream = up

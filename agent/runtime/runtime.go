@@ -39,6 +39,9 @@ type Instance struct {
 	// Isolation is how the gateway is kept from other tenants:
 	// IsolationNetns, IsolationLoopback or IsolationContainer.
 	Isolation string
+	// DiskUsedBytes and DiskTotalBytes describe the tenant's disk when the
+	// runtime enforces disk quotas (0 otherwise).
+	DiskUsedBytes, DiskTotalBytes int64
 }
 
 // Network isolation modes of the process runtime (ProcessOptions.Network,

@@ -178,7 +178,7 @@ func TestDashboard(t *testing.T) {
 	runID, failID := running["id"].(string), failed["id"].(string)
 	d := ag.waitDesired("both tenants desired", func(d *proto.Desired) bool { return hasTenant(runID)(d) && hasTenant(failID)(d) })
 	ag.ack(d.Revision)
-	ag.report([]proto.TenantStatus{{ID: runID, State: proto.TenantRunning}, {ID: failID, State: proto.TenantFailed, Error: "pull failed: <script>alert(1)</script>"}})
+	ag.report([]proto.TenantStatus{{ID: runID, State: proto.TenantRunning, DiskUsedBytes: 300 << 20, DiskTotalBytes: 5 << 30}, {ID: failID, State: proto.TenantFailed, Error: "pull failed: <script>alert(1)</script>"}})
 	eventually(t, "running and failed tenants", 10*time.Second, func() bool {
 		return c.admin(http.MethodGet, "/api/admin/tenants/"+runID, nil).json(t)["status"] == "running" &&
 			c.admin(http.MethodGet, "/api/admin/tenants/"+failID, nil).json(t)["status"] == "failed"
@@ -202,7 +202,8 @@ func TestDashboard(t *testing.T) {
 		for _, want := range []string{`data-status="running"`, `data-testid="tenant-status"`, ">Running<", ">dash-claw<", ">Dash Claw<",
 			">dash-user<", ">dash-user@example.com<", ">basic<", "1000m CPU · 1.50 GiB", ">dash-host-2<", agentHost, ">20000<",
 			`href="` + running["url"].(string) + `"`, `rel="noopener noreferrer"`, `data-testid="tenant-restart-gen">0<`,
-			`data-testid="restart-tenant"`, `data-testid="delete-tenant"`, `data-testid="logs-tenant"`, `data-testid="signout-tenant"`, ">Sign out<"} {
+			`data-testid="restart-tenant"`, `data-testid="delete-tenant"`, `data-testid="logs-tenant"`, `data-testid="signout-tenant"`, ">Sign out<",
+			`data-testid="tenant-disk"`, ">Disk 300 MiB of 5.00 GiB<"} {
 			if !strings.Contains(row, want) {
 				t.Errorf("running tenant's row lacks %q; row:\n%s", want, row)
 			}
@@ -251,7 +252,7 @@ func TestDashboard(t *testing.T) {
 	t.Run("TenantsChinese", func(t *testing.T) {
 		dom := dumpDOM(t, page("zh-CN", "&tab=tenants"), "--lang=en-US", "--accept-lang=en-US")
 		row := tenantRow(t, dom, runID)
-		for _, want := range []string{">运行中<", ">日志<", ">重启<", ">删除<", ">退出登录<", `data-label="所有者"`} {
+		for _, want := range []string{">运行中<", ">日志<", ">重启<", ">删除<", ">退出登录<", ">磁盘 300 MiB / 5.00 GiB<", `data-label="所有者"`} {
 			if !strings.Contains(row, want) {
 				t.Errorf("Chinese row lacks %q; row:\n%s", want, row)
 			}

@@ -229,9 +229,18 @@ type tenantView struct {
 	HostID     string          `json:"hostId"`
 	RestartGen int64           `json:"restartGen"`
 	Resources  tenantResources `json:"resources"`
-	CreatedAt  string          `json:"createdAt"`
-	UpdatedAt  string          `json:"updatedAt"`
-	LastError  string          `json:"lastError"`
+	// Disk is the tenant's disk as its host last measured it; absent when
+	// the host does not enforce disk limits (or has not reported yet).
+	Disk      *diskView `json:"disk,omitempty"`
+	CreatedAt string    `json:"createdAt"`
+	UpdatedAt string    `json:"updatedAt"`
+	LastError string    `json:"lastError"`
+}
+
+type diskView struct {
+	UsedBytes  int64  `json:"usedBytes"`
+	TotalBytes int64  `json:"totalBytes"`
+	MeasuredAt string `json:"measuredAt"`
 }
 
 // adminTenantView adds what only operators see.
@@ -245,8 +254,13 @@ type adminTenantView struct {
 }
 
 func (ta *tenantAPI) view(t *store.Tenant) tenantView {
+	var disk *diskView
+	if d, ok := ta.svc.Disk(t.ID); ok {
+		disk = &diskView{UsedBytes: d.UsedBytes, TotalBytes: d.TotalBytes, MeasuredAt: d.At.UTC().Format(time.RFC3339)}
+	}
 	return tenantView{
-		ID: t.ID, Slug: t.Slug, Name: t.Name, Plan: t.Plan, Status: t.Status, URL: ta.svc.URL(t.Slug), HostID: t.HostID,
+		Disk: disk,
+		ID:   t.ID, Slug: t.Slug, Name: t.Name, Plan: t.Plan, Status: t.Status, URL: ta.svc.URL(t.Slug), HostID: t.HostID,
 		RestartGen: t.RestartGen,
 		Resources:  tenantResources{CPUMillis: t.CPUMillis, MemoryBytes: t.MemoryBytes, DiskBytes: t.DiskBytes, PidsLimit: t.PidsLimit},
 		CreatedAt:  t.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: t.UpdatedAt.UTC().Format(time.RFC3339), LastError: t.LastError,

@@ -378,6 +378,17 @@ func TestTenantLifecycle(t *testing.T) {
 	c.waitTenant(uid, "starting after ack", func(m map[string]any) bool { return m["status"] == "starting" })
 	ag.report([]proto.TenantStatus{{ID: id, State: proto.TenantRunning, StartedAt: time.Now().UnixMilli()}})
 	c.waitTenant(uid, "running after report", func(m map[string]any) bool { return m["status"] == "running" && m["lastError"] == "" })
+	if m := c.user(http.MethodGet, "/api/tenants/me", uid, nil).json(t); m["disk"] != nil {
+		t.Fatalf("disk shown before any measurement: %v", m["disk"])
+	}
+	// A host that enforces disk limits reports the tenant's disk.
+	ag.report([]proto.TenantStatus{{ID: id, State: proto.TenantRunning, StartedAt: time.Now().UnixMilli(), DiskUsedBytes: 12 << 20, DiskTotalBytes: 1 << 30}})
+	disk := c.waitTenant(uid, "disk usage", func(m map[string]any) bool { return m["disk"] != nil })["disk"].(map[string]any)
+	if disk["usedBytes"] != float64(12<<20) || disk["totalBytes"] != float64(1<<30) || disk["measuredAt"] == "" {
+		t.Fatalf("disk = %v", disk)
+	}
+	// An impossible measurement is refused and changes nothing.
+	ag.report([]proto.TenantStatus{{ID: id, State: proto.TenantRunning, DiskUsedBytes: 2 << 30, DiskTotalBytes: 1 << 30}})
 	if n := c.metric(`clawfleet_tenants{status="running"}`); n != 1 {
 		t.Errorf("clawfleet_tenants{running} = %v", n)
 	}
@@ -395,9 +406,12 @@ func TestTenantLifecycle(t *testing.T) {
 	eventually(t, "refused messages counted", 5*time.Second, func() bool {
 		return c.metric(`clawfleet_tenant_messages_refused_total{reason="wrong_host"}`) == 1 &&
 			c.metric(`clawfleet_tenant_messages_refused_total{reason="unknown_reply"}`) == 1 &&
-			c.metric(`clawfleet_tenant_messages_refused_total{reason="invalid"}`) == 1 &&
+			c.metric(`clawfleet_tenant_messages_refused_total{reason="invalid"}`) == 2 && // and the impossible disk above
 			c.metric(`clawfleet_tenant_messages_refused_total{reason="malformed"}`) == 1
 	})
+	if m := c.user(http.MethodGet, "/api/tenants/me", uid, nil).json(t); m["disk"].(map[string]any)["usedBytes"] != float64(12<<20) {
+		t.Fatalf("disk after a refused report: %v", m["disk"])
+	}
 	if m := c.user(http.MethodGet, "/api/tenants/me", uid, nil).json(t); m["status"] != "running" || m["lastError"] != "" {
 		t.Fatalf("a refused message changed the tenant: %v", m)
 	}

@@ -183,6 +183,35 @@ type Service struct {
 
 	wmu     sync.Mutex
 	waiters map[string]*waiter
+
+	umu   sync.Mutex
+	disks map[string]DiskUsage // by tenant ID, from the hosts' reports
+}
+
+// DiskUsage is a tenant's disk as its host last reported it (hosts that
+// enforce disk limits report every 30 s). It is a measurement, kept in
+// memory only: after a cloud restart it is back with the next report.
+type DiskUsage struct {
+	UsedBytes, TotalBytes int64
+	At                    time.Time
+}
+
+// Disk returns the last reported disk usage of a tenant.
+func (s *Service) Disk(tenantID string) (DiskUsage, bool) {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	d, ok := s.disks[tenantID]
+	return d, ok
+}
+
+func (s *Service) setDisk(tenantID string, st proto.TenantStatus) {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	if st.DiskTotalBytes <= 0 {
+		delete(s.disks, tenantID)
+		return
+	}
+	s.disks[tenantID] = DiskUsage{UsedBytes: st.DiskUsedBytes, TotalBytes: st.DiskTotalBytes, At: s.opts.Now()}
 }
 
 type devMsg struct {
@@ -216,6 +245,7 @@ func New(st *store.Store, fl *fleet.Fleet, bus fleet.Bus, opts Options) (*Servic
 		log:     opts.Logger.With("component", "tenant"),
 		queue:   make(chan devMsg, 4096),
 		waiters: map[string]*waiter{},
+		disks:   map[string]DiskUsage{},
 	}
 	s.m = newMetrics(opts.Registerer, s)
 	fl.AddDeviceHandler(s.onDeviceMessage)
@@ -756,6 +786,7 @@ func (s *Service) delete(ctx context.Context, t *store.Tenant, keepData bool, ac
 	if err != nil {
 		return nil, err
 	}
+	s.setDisk(t.ID, proto.TenantStatus{})
 	s.log.Info("tenant deleted", "tenant", t.ID, "by", actor, "device", t.HostID, "keepData", keepData)
 	if s.opts.OnDeleted != nil {
 		s.opts.OnDeleted(t.ID, t.Slug)
@@ -1113,6 +1144,7 @@ func (s *Service) applyReport(ctx context.Context, hostID string, rep *proto.Ten
 			s.refuse(hostID, proto.KindEvent, "wrong_host", fmt.Errorf("report for tenant %s, which is placed on %s", st.ID, t.HostID))
 			continue
 		}
+		s.setDisk(t.ID, st)
 		status := st.State
 		if status == proto.TenantRunning && st.RestartGen < t.RestartGen {
 			status = store.TenantStarting // the requested restart has not happened yet

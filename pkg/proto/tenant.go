@@ -88,6 +88,10 @@ type TenantStatus struct {
 	Restarts   int    `json:"restarts"`
 	RestartGen int64  `json:"restartGen"`          // the RestartGen this status reflects
 	StartedAt  int64  `json:"startedAt,omitempty"` // unix ms
+	// DiskUsedBytes and DiskTotalBytes are the tenant's disk (when the host
+	// enforces the plan's disk limit): what is used and its size.
+	DiskUsedBytes  int64 `json:"diskUsedBytes,omitempty"`
+	DiskTotalBytes int64 `json:"diskTotalBytes,omitempty"`
 }
 
 // Event types carried on up/event.
@@ -262,6 +266,9 @@ func DecodeTenantReport(b []byte) (*TenantReport, error) {
 		}
 		if err := checkText("error", t.Error, 2048); err != nil {
 			return nil, err
+		}
+		if t.DiskUsedBytes < 0 || t.DiskTotalBytes < 0 || t.DiskUsedBytes > t.DiskTotalBytes {
+			return nil, invalid("tenant %s: disk usage %d of %d", t.ID, t.DiskUsedBytes, t.DiskTotalBytes)
 		}
 	}
 	for _, id := range m.Purged {

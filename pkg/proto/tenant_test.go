@@ -54,6 +54,9 @@ func TestDecodeCommandReplyReport(t *testing.T) {
 		{"reply", func(b []byte) error { _, e := DecodeReply(b); return e }, `{"v":1,"id":"desired-3","ok":true}`, true},
 		{"reply no id", func(b []byte) error { _, e := DecodeReply(b); return e }, `{"v":1,"ok":true}`, false},
 		{"report", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running"}]}`, true},
+		{"report disk", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running","diskUsedBytes":10,"diskTotalBytes":100}]}`, true},
+		{"report disk over size", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running","diskUsedBytes":101,"diskTotalBytes":100}]}`, false},
+		{"report negative disk", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running","diskUsedBytes":-1}]}`, false},
 		{"report bad state", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"pending"}]}`, false},
 		{"report wrong type", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"other"}`, false},
 	} {

@@ -122,6 +122,8 @@
       'tenants.col.restarts': 'Restarts',
       'tenants.col.created': 'Created',
       'tenants.resources': '{cpu}m CPU · {mem}',
+      'tenants.disk': 'Disk {used} of {total}',
+      'tenants.diskTitle': 'Disk in use as its host measured it at {time}',
       'tenants.resourcesTitle': 'CPU {cpu} millicores, memory {mem}, disk {disk}, at most {pids} processes',
       'tenants.status.pending': 'Pending',
       'tenants.status.starting': 'Starting',
@@ -346,6 +348,8 @@
       'tenants.col.restarts': '重启次数',
       'tenants.col.created': '创建时间',
       'tenants.resources': '{cpu}m CPU · {mem}',
+      'tenants.disk': '磁盘 {used} / {total}',
+      'tenants.diskTitle': '主机于 {time} 测得的磁盘用量',
       'tenants.resourcesTitle': 'CPU {cpu} 毫核，内存 {mem}，磁盘 {disk}，进程数上限 {pids}',
       'tenants.status.pending': '等待中',
       'tenants.status.starting': '启动中',
@@ -1065,7 +1069,13 @@
           className: 'muted small nowrap', 'data-testid': 'tenant-resources',
           title: t('tenants.resourcesTitle', { cpu: res.cpuMillis || 0, mem: fmtBytes(res.memoryBytes), disk: fmtBytes(res.diskBytes), pids: res.pidsLimit || 0 }),
           text: t('tenants.resources', { cpu: res.cpuMillis || 0, mem: fmtBytes(res.memoryBytes) })
-        })
+        }),
+        tn.disk ? el('div', {
+          className: 'muted small nowrap', 'data-testid': 'tenant-disk',
+          'data-used': String(tn.disk.usedBytes || 0), 'data-total': String(tn.disk.totalBytes || 0),
+          title: t('tenants.diskTitle', { time: String(tn.disk.measuredAt || '') }),
+          text: t('tenants.disk', { used: fmtBytes(tn.disk.usedBytes), total: fmtBytes(tn.disk.totalBytes) })
+        }) : null
       ])),
       cell('tenants.col.status', lines([
         tenantBadge(tn.status),
