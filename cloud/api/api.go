@@ -75,6 +75,9 @@ type Options struct {
 	// SharedSecret authenticates the SSO web app's calls to /api/tenants
 	// (X-Shared-Secret); empty disables them.
 	SharedSecret string
+	// Clients finds a request's client address for rate limits and logs
+	// (the TCP peer unless front proxies are trusted).
+	Clients ratelimit.Clients
 	// Tokens, when set, also accepts "Authorization: Bearer <SSO JWT>" on
 	// /api/tenants (the user is the token's subject).
 	Tokens Tokens
@@ -259,7 +262,7 @@ func limitBody(c *gin.Context) {
 const adminActor = "admin"
 
 func (s *server) requireAdmin(c *gin.Context) {
-	ip := clientIP(c.Request)
+	ip := s.clientIP(c.Request)
 	// An address that failed too often is refused before its guess is even
 	// compared, so the limit really bounds guessing.
 	if s.authRL.refuseExhausted(c, ip) {
@@ -276,8 +279,9 @@ func (s *server) requireAdmin(c *gin.Context) {
 	fail(c, http.StatusUnauthorized, "unauthorized", "missing or wrong admin token: send Authorization: Bearer <admin token>")
 }
 
-// clientIP is the TCP peer address: forwarding headers are not trusted here.
-func clientIP(r *http.Request) string { return ratelimit.ClientIP(r) }
+// clientIP is the client's address: the TCP peer, or what trusted front
+// proxies say it is (Options.Clients).
+func (s *server) clientIP(r *http.Request) string { return s.opts.Clients.IP(r) }
 
 // limiter adds the JSON 429 answer to ratelimit.Keyed.
 type limiter struct{ *ratelimit.Keyed }

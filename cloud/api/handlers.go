@@ -185,7 +185,7 @@ type credentialsView struct {
 }
 
 func (s *server) enroll(c *gin.Context) {
-	if !s.enrollRL.allow(clientIP(c.Request)) {
+	if !s.enrollRL.allow(s.clientIP(c.Request)) {
 		c.Header("Retry-After", "1")
 		fail(c, http.StatusTooManyRequests, "rate_limited", "too many enrollment attempts from this address; wait and retry")
 		return
@@ -206,7 +206,7 @@ func (s *server) enroll(c *gin.Context) {
 	id, secret, err := s.opts.Fleet.Enroll(c.Request.Context(), fleet.EnrollRequest{Token: req.Token, Name: req.Name, Hostname: req.Hostname, Labels: req.Labels})
 	if err != nil {
 		if _, _, ok := enrollStatus(err); ok {
-			s.log.Warn("enrollment refused", "ip", clientIP(c.Request), "err", err)
+			s.log.Warn("enrollment refused", "ip", s.clientIP(c.Request), "err", err)
 		}
 		s.failErr(c, err)
 		return

@@ -111,7 +111,7 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) *tenantAPI 
 const userKey = "clawfleet.user"
 
 func (ta *tenantAPI) requireUser(c *gin.Context) {
-	ip := clientIP(c.Request)
+	ip := ta.clientIP(c.Request)
 	if ta.rl.refuseExhausted(c, ip) {
 		return
 	}

@@ -1007,3 +1007,36 @@ func TestTenantHostDeleted(t *testing.T) {
 		}
 	}
 }
+
+// TestTrustedFrontProxy: behind a trusted load balancer, rate limits key
+// on the client it names, so one client's bad guesses lock out only that
+// client; without the setting the balancer's address is the client.
+func TestTrustedFrontProxy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		othersPass bool
+	}{
+		{"trusted", []string{"--trusted-proxies", "127.0.0.1"}, true},
+		{"not trusted", nil, false},
+	} {
+		c := startTenantCloud(t, t.TempDir(), tc.args...)
+		from := func(ip, token string) int {
+			return c.do(http.MethodGet, "/api/hosts", map[string]string{"X-Forwarded-For": ip, "Authorization": "Bearer " + token}, nil).code
+		}
+		limited := false
+		for range 30 {
+			if from("203.0.113.1", "wrong-token-wrong-token") == http.StatusTooManyRequests {
+				limited = true
+				break
+			}
+		}
+		if !limited {
+			t.Fatalf("%s: guesses were not limited", tc.name)
+		}
+		if code := from("203.0.113.2", dashAdminToken); (code == http.StatusOK) != tc.othersPass {
+			t.Errorf("%s: another client with the right token: %d", tc.name, code)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/cloud/api"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/ratelimit"
 	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/store"
@@ -53,7 +54,7 @@ func (a *App) newRouter() (*router.Router, error) {
 	return router.New(router.Options{
 		Domain: a.cfg.Domain, Reserved: a.ownHosts(), Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Dial: dial, HostOnline: a.fleet.HostOnline,
 		Secure: a.secure(), LocalClientAddr: local, Logger: a.log, Registerer: a.reg, Tokens: a.routerTokens(),
-		AccessTTL: a.cfg.AccessLinkTTL, SessionTTL: a.cfg.SessionTTL,
+		AccessTTL: a.cfg.AccessLinkTTL, SessionTTL: a.cfg.SessionTTL, Clients: a.clients(),
 	})
 }
 
@@ -78,6 +79,13 @@ func (a *App) newTokens(ctx context.Context) error {
 	}()
 	a.log.Info("SSO bearer tokens accepted", "issuer", c.Issuer, "audience", c.Audience)
 	return nil
+}
+
+// clients finds client addresses, believing the configured front proxies
+// (checked by config.Validate).
+func (a *App) clients() ratelimit.Clients {
+	p, _ := a.cfg.TrustedProxyPrefixes()
+	return ratelimit.Clients{Trusted: p}
 }
 
 // apiTokens and routerTokens hand the verifier on as each consumer's

@@ -71,6 +71,8 @@ type Config struct {
 	InternalUpstreamAddr string `yaml:"internalUpstreamAddr" env:"CLAWFLEET_INTERNAL_UPSTREAM_ADDR" flag:"internal-upstream-addr" default:"127.0.0.1:8081" help:"listener nginx proxies tenant requests to after /api/internal/route allowed them (docs/nginx/clawfleet.conf); empty disables the nginx path"`
 	InternalAllow        string `yaml:"internalAllow" env:"CLAWFLEET_INTERNAL_ALLOW" flag:"internal-allow" default:"127.0.0.0/8,::1/128" help:"comma-separated addresses or CIDR prefixes allowed to call /api/internal/route and the internal upstream (nginx's)"`
 
+	TrustedProxies string `yaml:"trustedProxies" env:"CLAWFLEET_TRUSTED_PROXIES" flag:"trusted-proxies" help:"comma-separated addresses or CIDR prefixes of front proxies (a load balancer) whose X-Forwarded-For names the client, for rate limits and the address tenants' gateways see; empty = the TCP peer is the client"`
+
 	LocalAgent string `yaml:"localAgent" env:"CLAWFLEET_LOCAL_AGENT" flag:"local-agent" help:"path of a clawfleet-agent binary to run beside the cloud as a local host (make run uses it)"`
 	PprofAddr  string `yaml:"pprofAddr" env:"CLAWFLEET_PPROF_ADDR" flag:"pprof-addr" help:"serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); empty = off. Never expose it publicly"`
 	LogLevel   string `yaml:"logLevel" env:"CLAWFLEET_LOG_LEVEL" flag:"log-level" default:"info" help:"debug, info, warn or error"`
@@ -149,6 +151,9 @@ func (c *Config) Validate() error {
 	if _, err := c.InternalAllowPrefixes(); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := c.TrustedProxyPrefixes(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.MQTTAddr == "" && c.TLSCert == "" {
 		errs = append(errs, errors.New("no MQTT listener: set mqtt-addr or a TLS certificate"))
 	}
@@ -215,8 +220,26 @@ func (c *Config) Validate() error {
 // InternalAllowPrefixes parses InternalAllow: addresses (a single-address
 // prefix) or CIDR prefixes, comma-separated.
 func (c *Config) InternalAllowPrefixes() ([]netip.Prefix, error) {
+	out, err := parsePrefixes("internal-allow", c.InternalAllow)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 && c.InternalUpstreamAddr != "" {
+		return nil, errors.New("internal-allow is empty: name nginx's address (default 127.0.0.0/8,::1/128)")
+	}
+	return out, nil
+}
+
+// TrustedProxyPrefixes parses TrustedProxies like InternalAllow.
+func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	return parsePrefixes("trusted-proxies", c.TrustedProxies)
+}
+
+// parsePrefixes reads comma-separated addresses (a single-address prefix)
+// or CIDR prefixes; setting names the setting in errors.
+func parsePrefixes(setting, list string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for part := range strings.SplitSeq(c.InternalAllow, ",") {
+	for part := range strings.SplitSeq(list, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
@@ -227,12 +250,9 @@ func (c *Config) InternalAllowPrefixes() ([]netip.Prefix, error) {
 		}
 		a, err := netip.ParseAddr(part)
 		if err != nil {
-			return nil, fmt.Errorf("internal-allow %q: give addresses or CIDR prefixes such as 127.0.0.1 or 10.0.0.0/8", part)
+			return nil, fmt.Errorf("%s %q: give addresses or CIDR prefixes such as 127.0.0.1 or 10.0.0.0/8", setting, part)
 		}
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	if len(out) == 0 && c.InternalUpstreamAddr != "" {
-		return nil, errors.New("internal-allow is empty: name nginx's address (default 127.0.0.0/8,::1/128)")
 	}
 	return out, nil
 }

@@ -5,6 +5,8 @@ package ratelimit
 import (
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,4 +75,55 @@ func ClientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// Clients finds a request's client address. Behind front proxies (a load
+// balancer, a CDN) every TCP peer is a proxy, so keying rate limits on it
+// would make all users share one bucket: a few bad guesses would lock
+// everyone out. A peer in Trusted is a proxy whose X-Forwarded-For is
+// believed, read from the right: the first address that is not a trusted
+// proxy is the client. Without Trusted it is the TCP peer.
+type Clients struct {
+	Trusted []netip.Prefix
+}
+
+// IP returns the client address of r.
+func (c Clients) IP(r *http.Request) string {
+	peer := ClientIP(r)
+	if len(c.Trusted) == 0 || !c.trusted(peer) {
+		return peer
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	var addrs []string
+	for _, h := range hops {
+		for part := range strings.SplitSeq(h, ",") {
+			addrs = append(addrs, strings.TrimSpace(part))
+		}
+	}
+	client := peer
+	for i := len(addrs) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(addrs[i])
+		if err != nil {
+			break // garbage from the client side of the chain: stop believing
+		}
+		client = a.Unmap().String()
+		if !c.trusted(client) {
+			break
+		}
+	}
+	return client
+}
+
+func (c Clients) trusted(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range c.Trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

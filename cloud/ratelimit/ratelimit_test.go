@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"net/http"
+	"net/netip"
 	"testing"
 )
 
@@ -32,6 +33,36 @@ func TestClientIP(t *testing.T) {
 		r := &http.Request{RemoteAddr: c.remote, Header: http.Header{"X-Forwarded-For": {"10.9.9.9"}}}
 		if got := ClientIP(r); got != c.want {
 			t.Errorf("ClientIP(%q) = %q, want %q", c.remote, got, c.want)
+		}
+	}
+}
+
+func TestClientsBehindTrustedProxies(t *testing.T) {
+	lb := Clients{Trusted: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+	for _, c := range []struct {
+		name   string
+		c      Clients
+		remote string
+		xff    []string
+		want   string
+	}{
+		{"no trusted proxies: the peer, whatever the header says", Clients{}, "10.1.1.1:5", []string{"203.0.113.9"}, "10.1.1.1"},
+		{"untrusted peer: header ignored", lb, "198.51.100.7:5", []string{"203.0.113.9"}, "198.51.100.7"},
+		{"trusted peer: the client it names", lb, "10.1.1.1:5", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"a forged left part is not believed", lb, "10.1.1.1:5", []string{"1.2.3.4, 203.0.113.9"}, "203.0.113.9"},
+		{"two trusted hops", lb, "10.1.1.1:5", []string{"203.0.113.9, 10.2.2.2"}, "203.0.113.9"},
+		{"several header lines", lb, "[::1]:5", []string{"1.2.3.4", "203.0.113.9"}, "203.0.113.9"},
+		{"garbage stops the walk", lb, "10.1.1.1:5", []string{"203.0.113.9, nonsense"}, "10.1.1.1"},
+		{"only proxies: the farthest", lb, "10.1.1.1:5", []string{"10.3.3.3"}, "10.3.3.3"},
+		{"no header", lb, "10.1.1.1:5", nil, "10.1.1.1"},
+		{"mapped IPv4", lb, "10.1.1.1:5", []string{"::ffff:203.0.113.9"}, "203.0.113.9"},
+	} {
+		r := &http.Request{RemoteAddr: c.remote, Header: http.Header{}}
+		for _, v := range c.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := c.c.IP(r); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
 		}
 	}
 }

@@ -112,6 +112,9 @@ type Options struct {
 	DialTimeout, ResponseHeaderTimeout time.Duration
 	// RouteCacheTTL is how long a route lookup is reused (1 s).
 	RouteCacheTTL time.Duration
+	// Clients finds the client's address (the TCP peer unless front proxies
+	// are trusted): rate limits key on it and the gateway is told it.
+	Clients ratelimit.Clients
 	// AuthFailRate bounds failed link/cookie checks per client address
 	// (1/s, burst 10).
 	AuthFailRate rate.Limit
@@ -262,7 +265,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.fail(w, req, errNotRouted)
 		return
 	}
-	client := ratelimit.ClientIP(req)
+	client := r.o.Clients.IP(req)
 	r.serve(w, req, slug, client, r.scheme(req))
 }
 

@@ -12,12 +12,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/ratelimit"
 	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/sso/ssotest"
 	"github.com/clawfleet/clawfleet/cloud/store"
@@ -802,5 +804,26 @@ func TestSignOut(t *testing.T) {
 	again := f.login("ten_a", "alice", "u-alice")
 	if resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + again}); resp.StatusCode != 200 {
 		t.Fatalf("sign-in after sign-out: %d", resp.StatusCode)
+	}
+}
+
+// TestTrustedFrontProxyClient: behind a trusted front proxy the gateway is
+// told the client the proxy names; otherwise a client's X-Forwarded-For is
+// replaced.
+func TestTrustedFrontProxyClient(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"trusted", Options{Clients: ratelimit.Clients{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}, "203.0.113.5"},
+		{"not trusted", Options{}, "192.0.2.1"}, // a loopback client is attributed to LocalClientAddr
+	} {
+		f := newFixture(t, tc.o)
+		cookie := f.login("ten_a", "alice", "u-alice")
+		resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + cookie, "X-Forwarded-For": "1.2.3.4, 203.0.113.5"})
+		if m := decodeJSON(t, resp); resp.StatusCode != 200 || m["X-Forwarded-For"] != tc.want {
+			t.Errorf("%s: gateway saw X-Forwarded-For %v, want %s", tc.name, m["X-Forwarded-For"], tc.want)
+		}
 	}
 }
