@@ -114,13 +114,17 @@ func (c Clients) IP(r *http.Request) string {
 	return client
 }
 
-func (c Clients) trusted(ip string) bool {
+func (c Clients) trusted(ip string) bool { return InPrefixes(ip, c.Trusted) }
+
+// InPrefixes reports whether ip (an address, IPv4-mapped or not) is in one
+// of ps.
+func InPrefixes(ip string, ps []netip.Prefix) bool {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return false
 	}
 	a = a.Unmap()
-	for _, p := range c.Trusted {
+	for _, p := range ps {
 		if p.Contains(a) {
 			return true
 		}

@@ -100,17 +100,7 @@ func NewInternal(r *Router, o InternalOptions) (*Internal, error) {
 
 // allowed reports whether the TCP peer of req may use the nginx path.
 func (in *Internal) allowed(req *http.Request) bool {
-	a, err := netip.ParseAddr(ratelimit.ClientIP(req))
-	if err != nil {
-		return false
-	}
-	a = a.Unmap()
-	for _, p := range in.allow {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return ratelimit.InPrefixes(ratelimit.ClientIP(req), in.allow)
 }
 
 // sign makes a route token: kind, expiry (Unix seconds) and an HMAC-SHA256
