@@ -7,6 +7,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -320,8 +323,39 @@ func agentStateDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	os.Chmod(dir, 0o711)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		releaseAgentLeftovers(t, dir)
+		os.RemoveAll(dir)
+	})
 	return dir
+}
+
+// releaseAgentLeftovers undoes what an agent that could not stop cleanly
+// (SIGKILLed by a test) left on the machine: tenant disks mounted under its
+// state dir and its gateways' network namespaces. Without this, every run
+// would leak loop devices and namespaces on the CI machine.
+func releaseAgentLeftovers(t *testing.T, stateDir string) {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	var targets []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], stateDir+"/") {
+			targets = append(targets, f[4])
+		}
+	}
+	slices.Reverse(targets) // innermost first
+	for _, m := range targets {
+		if out, err := exec.Command("umount", "-l", m).CombinedOutput(); err != nil {
+			t.Logf("unmount %s: %v %s", m, err, out)
+		}
+	}
+	sum := sha256.Sum256([]byte(filepath.Join(stateDir, "tenants")))
+	prefix := "cf-" + hex.EncodeToString(sum[:2]) + "-"
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+			_ = exec.Command("ip", "netns", "delete", f[0]).Run()
+		}
+	}
 }
 
 func (c *cloud) enrollAgent(token, name string) *agent {
@@ -349,7 +383,11 @@ func (a *agent) loadCreds() {
 
 func (a *agent) start(extra ...string) {
 	args := append([]string{"run", "--state-dir", a.stateDir, "--heartbeat", "1s", "--keepalive", "2s"}, extra...)
-	a.p = start(a.t, "clawfleet-agent "+a.name, []string{"CLAWFLEET_LOG_LEVEL=debug"}, args...)
+	p := start(a.t, "clawfleet-agent "+a.name, []string{"CLAWFLEET_LOG_LEVEL=debug"}, args...)
+	a.p = p
+	// Stopped gracefully before start's SIGKILL (cleanups run last first),
+	// so the agent unmounts its tenants' disks and removes their namespaces.
+	a.t.Cleanup(func() { p.stop(syscall.SIGTERM) })
 }
 
 // await polls cond until it holds or the timeout passes.
