@@ -116,9 +116,20 @@ func chownTree(dir string, uid, gid int) error {
 		return err
 	}
 	defer root.Close()
-	return fs.WalkDir(root.FS(), ".", func(name string, _ fs.DirEntry, err error) error {
+	return fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		// Root's own files stay root's: the agent's (pid, meta, log) and,
+		// above all, a hard link the tenant made to a root file elsewhere
+		// (where fs.protected_hardlinks is off), which a chown would hand
+		// over.
+		if name != "." {
+			if fi, err := d.Info(); err == nil {
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid == 0 {
+					return nil
+				}
+			}
 		}
 		return root.Lchown(name, uid, gid)
 	})

@@ -394,6 +394,11 @@ func TestChownTreeStaysInside(t *testing.T) {
 	os.Symlink(outside, filepath.Join(dir, "state", "link-out"))
 	os.Symlink(base, filepath.Join(dir, "dir-out"))
 	filepath.WalkDir(dir, func(p string, _ fs.DirEntry, _ error) error { return os.Lchown(p, 65534, 65534) })
+	// A hard link to a root file elsewhere (possible where
+	// fs.protected_hardlinks is off) must not be handed over.
+	if err := os.Link(outside, filepath.Join(dir, "state", "hardlink-out")); err != nil {
+		t.Fatal(err)
+	}
 
 	const uid = DefaultTenantUIDBase + 7
 	if err := chownTree(dir, uid, uid); err != nil {
@@ -411,7 +416,7 @@ func TestChownTreeStaysInside(t *testing.T) {
 			t.Errorf("%s owned by %d, want %d", p, got, uid)
 		}
 	}
-	if owner(outside) != 0 || owner(base) != 0 {
+	if owner(outside) != 0 || owner(base) != 0 || owner(filepath.Join(dir, "state", "hardlink-out")) != 0 {
 		t.Fatal("the chown followed a symlink out of the tenant directory")
 	}
 	// Already the tenant's: nothing to walk (a file given away stays so).
