@@ -123,6 +123,13 @@ func migrate(ctx context.Context, db *gorm.DB) error {
 			return fmt.Errorf("store: migrating %T: %w", m, err)
 		}
 	}
+	// The unique (host, port) index of earlier versions counted unplaced
+	// tenants ("", 0) too; idx_tenants_placed_port replaced it.
+	if m := db.WithContext(ctx).Migrator(); m.HasIndex(&Tenant{}, "idx_tenants_host_port") {
+		if err := m.DropIndex(&Tenant{}, "idx_tenants_host_port"); err != nil {
+			return fmt.Errorf("store: dropping the old tenant port index: %w", err)
+		}
+	}
 	return nil
 }
 

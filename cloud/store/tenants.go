@@ -40,8 +40,11 @@ type Tenant struct {
 	// DesiredState is running or stopped.
 	DesiredState string `gorm:"size:16;not null"`
 	RestartGen   int64  `gorm:"not null;default:0"`
-	HostID       string `gorm:"size:80;not null;uniqueIndex:idx_tenants_host_port,priority:1"`
-	Port         int    `gorm:"not null;uniqueIndex:idx_tenants_host_port,priority:2"`
+	// HostID and Port are unique among placed tenants; an unplaced tenant
+	// (its host was deleted and no other had room) has "" and 0, and there
+	// may be any number of those.
+	HostID string `gorm:"size:80;not null;uniqueIndex:idx_tenants_placed_port,priority:1,where:host_id <> ''"`
+	Port   int    `gorm:"not null;uniqueIndex:idx_tenants_placed_port,priority:2,where:host_id <> ''"`
 	// GatewayTokenEnc is the gateway token sealed with the cloud's secret
 	// key (AES-256-GCM); the agent needs it in plain text, so it cannot be
 	// hashed. Never returned by the API.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,6 +118,42 @@ func TestTenantUniqueAndReuseAfterDelete(t *testing.T) {
 		again := newTenant("ten_gggggggggggg", "user-a", "alpha", "dev_host0001", 20000)
 		if err := s.CreateTenant(ctx, again); err != nil {
 			t.Fatalf("reuse after delete: %v", err)
+		}
+		// Any number of unplaced tenants (no host, port 0).
+		for i, id := range []string{"ten_hhhhhhhhhhhh", "ten_iiiiiiiiiiii"} {
+			u := newTenant(id, "user-u"+id, "unplaced"+strings.TrimPrefix(id, "ten_")[:3], "", 0)
+			if err := s.CreateTenant(ctx, u); err != nil {
+				t.Fatalf("unplaced tenant %d: %v", i, err)
+			}
+		}
+		if err := s.UpdateTenant(ctx, again.ID, map[string]any{"host_id": "", "port": 0}); err != nil {
+			t.Fatalf("unplacing a third: %v", err)
+		}
+	})
+}
+
+// TestOldPortIndexDropped: a database from before unplaced tenants has the
+// unique (host, port) index over every row; opening it replaces the index.
+func TestOldPortIndexDropped(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, cfg store.Config, s *store.Store) {
+		ctx := context.Background()
+		db := s.DB()
+		if err := db.Exec("CREATE UNIQUE INDEX idx_tenants_host_port ON tenants (host_id, port)").Error; err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		s2, err := store.Open(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s2.Close()
+		if s2.DB().Migrator().HasIndex(&store.Tenant{}, "idx_tenants_host_port") {
+			t.Fatal("old index still there")
+		}
+		for _, id := range []string{"ten_jjjjjjjjjjjj", "ten_kkkkkkkkkkkk"} {
+			if err := s2.CreateTenant(ctx, newTenant(id, "user-"+id, "s"+strings.TrimPrefix(id, "ten_")[:4], "", 0)); err != nil {
+				t.Fatalf("unplaced tenant after migration: %v", err)
+			}
 		}
 	})
 }

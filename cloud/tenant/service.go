@@ -274,6 +274,12 @@ func (s *Service) Run(ctx context.Context) error {
 // onDeviceMessage is the fleet's hook; it runs in the fleet's ingest
 // goroutine, so it only dispatches command replies and queues the rest.
 func (s *Service) onDeviceMessage(host, kind string, payload []byte) {
+	if kind == fleet.KindDeleted {
+		// Not through the bounded queue: a flood of reports must not make
+		// the cloud drop a deletion and strand the host's tenants.
+		go s.hostDeleted(context.Background(), host)
+		return
+	}
 	msg := devMsg{host: host, kind: kind, payload: payload}
 	if kind == proto.KindReply {
 		r, err := proto.DecodeReply(payload)
@@ -363,8 +369,6 @@ func (s *Service) handle(ctx context.Context, msg devMsg) {
 		s.applyReport(ctx, msg.host, rep)
 	case kindAckCheck:
 		s.checkAck(ctx, msg.host, msg.rev)
-	case fleet.KindDeleted:
-		s.hostDeleted(ctx, msg.host)
 	}
 }
 
@@ -512,6 +516,7 @@ func (s *Service) hostDeleted(ctx context.Context, hostID string) {
 			if err != nil {
 				s.log.Error("marking a tenant of a deleted host failed", "tenant", t.ID, "err", err)
 			}
+			s.setDisk(t.ID, proto.TenantStatus{})
 			s.log.Warn("tenant of a deleted host not placed", "tenant", t.ID, "device", hostID, "err", perr)
 			continue
 		}
@@ -539,6 +544,7 @@ func (s *Service) move(ctx context.Context, t *store.Tenant, hostID string, port
 	if err != nil {
 		return err
 	}
+	s.setDisk(t.ID, proto.TenantStatus{}) // measured on the old host
 	s.log.Info("tenant moved", "tenant", t.ID, "from", t.HostID, "device", hostID, "port", port)
 	if err := s.publish(ctx, hostID); err != nil {
 		s.log.Error("publishing desired state failed; it is published again when the host registers", "device", hostID, "err", err)
@@ -691,6 +697,11 @@ func (s *Service) RestartByID(ctx context.Context, id, actor string) (*store.Ten
 func (s *Service) restart(ctx context.Context, t *store.Tenant, actor string) (*store.Tenant, error) {
 	if t.Status == store.TenantDeleting {
 		return nil, fmt.Errorf("%w: tenant %s is being deleted", ErrConflict, t.ID)
+	}
+	if t.HostID != "" {
+		if _, err := s.fleet.GetHost(ctx, t.HostID); errors.Is(err, fleet.ErrHostNotFound) {
+			t.HostID = "" // its host's deletion is not handled yet
+		}
 	}
 	if t.HostID == "" {
 		// Unplaced (its host was deleted when no other had room): place it.
