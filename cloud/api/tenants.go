@@ -112,11 +112,11 @@ const userKey = "clawfleet.user"
 
 func (ta *tenantAPI) requireUser(c *gin.Context) {
 	ip := ta.clientIP(c.Request)
-	if ta.rl.refuseExhausted(c, ip) {
-		return
-	}
 	if h := c.GetHeader("Authorization"); ta.tokens != nil && len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
 		ta.bearerUser(c, ip, h[7:])
+		return
+	}
+	if ta.rl.refuseExhausted(c, ip) {
 		return
 	}
 	if ta.secretHash == "" {
@@ -144,8 +144,14 @@ func (ta *tenantAPI) requireUser(c *gin.Context) {
 
 // bearerUser authenticates the caller by an SSO token.
 func (ta *tenantAPI) bearerUser(c *gin.Context, ip, tok string) {
+	// A valid token passes whatever others at the same address did (the
+	// SSO app forwards every user's token from one address); signed tokens
+	// cannot be guessed, so only failures are limited.
 	su, err := ta.tokens.Verify(c.Request.Context(), strings.TrimSpace(tok))
 	if err != nil {
+		if ta.rl.refuseExhausted(c, ip) {
+			return
+		}
 		ta.rl.allow(ip) // count the failure
 		ta.log.Warn("SSO token refused", "ip", ip, "route", c.FullPath(), "err", err)
 		c.Header("WWW-Authenticate", `Bearer realm="clawfleet", error="invalid_token"`)
@@ -153,6 +159,9 @@ func (ta *tenantAPI) bearerUser(c *gin.Context, ip, tok string) {
 		return
 	}
 	u := tenant.User{ID: su.ID, Email: su.Email}
+	if !validEmail(u.Email) {
+		u.Email = "" // optional: a provider's odd value must not lock the user out
+	}
 	if !checkUser(c, u, "the token's user claim", "the token's email claim") {
 		return
 	}
@@ -167,11 +176,17 @@ func checkUser(c *gin.Context, u tenant.User, idField, emailField string) bool {
 		fail(c, http.StatusBadRequest, "invalid_user", idField+" must be 1-128 characters without control characters")
 		return false
 	}
-	if u.Email != "" && (len(u.Email) > 254 || !strings.Contains(u.Email, "@") || !utf8.ValidString(u.Email) || hasControl(u.Email)) {
+	if !validEmail(u.Email) {
 		fail(c, http.StatusBadRequest, "invalid_email", emailField+" must be an address of at most 254 characters with an @")
 		return false
 	}
 	return true
+}
+
+// validEmail accepts "" (no email) or an address of at most 254
+// characters with an @ and no control characters.
+func validEmail(e string) bool {
+	return e == "" || (len(e) <= 254 && strings.Contains(e, "@") && utf8.ValidString(e) && !hasControl(e))
 }
 
 func hasControl(s string) bool {

@@ -935,6 +935,11 @@ func TestTenantBearer(t *testing.T) {
 	if !limited {
 		t.Fatal("refused bearer tokens were not rate limited")
 	}
+	// ... but valid tokens from that address still pass (one SSO app
+	// forwards every user's token), and an odd optional email is dropped.
+	if r := c.do(http.MethodGet, "/api/tenants/me", bearer(sso.Token(t, "u-alice", "not-an-address", time.Minute)), nil); r.code != 200 || r.json(t)["id"] != id {
+		t.Fatalf("valid token after others' failures: %d %s", r.code, r.body)
+	}
 
 	// Without a shared secret, bearer tokens still work and the 401 says so.
 	only := startTenantCloud(t, t.TempDir(), sso.Flags()...)

@@ -393,22 +393,25 @@ func (r *Router) bearer(req *http.Request) (string, bool) {
 	if r.o.Tokens == nil {
 		return "", false
 	}
-	v := req.Header.Get("Authorization")
-	if len(v) < 7 || !strings.EqualFold(v[:7], "Bearer ") {
-		return "", false
+	for _, v := range req.Header.Values("Authorization") { // any line: all are removed before proxying
+		if len(v) >= 7 && strings.EqualFold(v[:7], "Bearer ") {
+			return strings.TrimSpace(v[7:]), true
+		}
 	}
-	return strings.TrimSpace(v[7:]), true
+	return "", false
 }
 
 // authorizeBearer checks an SSO token against the route's owner. A bearer
 // header is a deliberate choice of credential: a bad one is refused even if
 // a cookie would pass, so a client learns its token is wrong.
 func (r *Router) authorizeBearer(ctx context.Context, tok string, rt Route, client string) *pageError {
-	if r.authRL.Exhausted(client) {
-		return errRateLimited
-	}
+	// Verified first: a valid token passes whatever others behind the same
+	// address guessed (signed tokens cannot be guessed; failures are limited).
 	u, err := r.o.Tokens.Verify(ctx, tok)
 	if err != nil {
+		if r.authRL.Exhausted(client) {
+			return errRateLimited
+		}
 		r.authRL.Allow(client) // count the failure
 		r.log.Info("bearer token refused", "slug", rt.Slug, "client", client, "err", err)
 		return errBadToken

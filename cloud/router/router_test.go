@@ -722,6 +722,22 @@ func TestBearerTokens(t *testing.T) {
 	if !limited {
 		t.Fatal("bad bearer tokens were not rate limited")
 	}
+	// A valid token from that address still passes (signed tokens cannot be
+	// guessed; only failures are limited).
+	if resp := f.do("GET", "alice", "/", bearer(alice)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("valid token after others' failures: %d", resp.StatusCode)
+	}
+	// A bearer line after another Authorization line counts too, and
+	// neither reaches the gateway.
+	req, _ := http.NewRequest("GET", f.srv.URL+"/", nil)
+	req.Host = "alice.example.test"
+	req.Header.Add("Authorization", "Basic Zm9vOmJhcg==")
+	req.Header.Add("Authorization", "Bearer "+alice)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("second Authorization line: %v %v", resp, err)
+	} else if m := decodeJSON(t, resp); m["Authorization"] != nil {
+		t.Fatalf("gateway saw Authorization %v", m["Authorization"])
+	}
 	// ... and a known cookie still works from that address.
 	resp = f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + cookie})
 	resp.Body.Close()

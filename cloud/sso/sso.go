@@ -309,7 +309,18 @@ func fits(k jose.JSONWebKey, alg jose.SignatureAlgorithm) bool {
 }
 
 func (v *Verifier) refresh(ctx context.Context) {
-	v.mu.Lock()
+	v.keysMu.RLock()
+	loaded := !v.fetchedAt.IsZero()
+	v.keysMu.RUnlock()
+	if loaded {
+		// Keys are known: a fetch under way (up to 10 s against a slow
+		// provider) must not hold up every verification meanwhile.
+		if !v.mu.TryLock() {
+			return
+		}
+	} else {
+		v.mu.Lock()
+	}
 	defer v.mu.Unlock()
 	if time.Since(v.triedAt) < jwksMinRefetch {
 		return // someone just fetched (or failed to): don't hammer the provider
