@@ -134,11 +134,32 @@ type Router struct {
 	mu       sync.Mutex
 	routes   map[string]cachedRoute
 	sessions map[string]cachedSession
+	// signOuts count each tenant's sign-outs (and say when the last was);
+	// signOutsAll counts all of them. A request remembers its tenant's count
+	// from before it looked its session up, and a dial for it is refused if
+	// the count moved: nothing authorized before a sign-out gets in after.
+	signOuts    map[string]signOutState
+	signOutsAll uint64
 	conns    map[string]map[*trackedConn]struct{} // by host ID
 
 	requests *prometheus.CounterVec
 	upstream *prometheus.CounterVec
 }
+
+type signOutState struct {
+	gen uint64
+	at  time.Time
+}
+
+// signOutOf returns a tenant's sign-out state.
+func (r *Router) signOutOf(tenantID string) signOutState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.signOuts[tenantID]
+}
+
+// errSignedOut refuses a dial for a request authorized before a sign-out.
+var errSignedOut = errors.New("router: signed out while the request was on its way")
 
 type cachedRoute struct {
 	r   Route
@@ -201,6 +222,7 @@ func New(o Options) (*Router, error) {
 		authRL:   ratelimit.New(o.AuthFailRate, 10),
 		routes:   map[string]cachedRoute{},
 		sessions: map[string]cachedSession{},
+		signOuts: map[string]signOutState{},
 		conns:    map[string]map[*trackedConn]struct{}{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_router_requests_total",
 			Help: "Requests to tenant subdomains by outcome (proxied or an error code)."}, []string{"outcome"}),
@@ -293,6 +315,7 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, slug, client, s
 		r.redeem(w, req, rt, client, scheme)
 		return
 	}
+	gen := r.signOutOf(rt.TenantID).gen // before the session is looked up
 	if pe := r.authorize(req, rt, client); pe != nil {
 		r.fail(w, req, pe)
 		return
@@ -301,7 +324,7 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, slug, client, s
 		r.fail(w, req, pe)
 		return
 	}
-	r.proxyTo(w, req, rt, client, scheme, "proxied")
+	r.proxyTo(w, req, rt, client, scheme, "proxied", gen)
 }
 
 // IsAccessLink reports whether u carries a one-time access token: a t
@@ -442,6 +465,9 @@ func (r *Router) session(ctx context.Context, value string) (cachedSession, bool
 	if ok && now.Before(c.until) {
 		return c, true
 	}
+	r.mu.Lock()
+	signOuts := r.signOutsAll
+	r.mu.Unlock()
 	s, err := r.o.Store.GetRouterSession(ctx, h, now.UTC())
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
@@ -462,7 +488,9 @@ func (r *Router) session(ctx context.Context, value string) (cachedSession, bool
 	if len(r.sessions) >= maxCache {
 		clear(r.sessions)
 	}
-	r.sessions[h] = c
+	if r.signOutsAll == signOuts { // else a sign-out may have revoked what was read
+		r.sessions[h] = c
+	}
 	r.mu.Unlock()
 	return c, true
 }
@@ -472,6 +500,12 @@ func (r *Router) session(ctx context.Context, value string) (cachedSession, bool
 // stays in: not a stolen cookie, not a browser tab left open. It returns how
 // many connections it closed.
 func (r *Router) SignOut(ctx context.Context, tenantID, slug string) (int, error) {
+	// Counted before the sessions are revoked: a request that looks its
+	// session up meanwhile is refused when it dials, and not cached.
+	r.mu.Lock()
+	r.signOuts[tenantID] = signOutState{gen: r.signOuts[tenantID].gen + 1, at: time.Now()}
+	r.signOutsAll++
+	r.mu.Unlock()
 	if err := r.o.Store.RevokeTenantSessions(ctx, tenantID, time.Now().UTC()); err != nil {
 		return 0, fmt.Errorf("sign out of %s: %w", slug, err)
 	}
@@ -658,6 +692,7 @@ type proxyKey struct{}
 type proxyInfo struct {
 	route          Route
 	client, scheme string
+	gen            uint64 // the tenant's sign-out count when authorized
 }
 
 // identityHeaders are deleted from every client request: only the router
@@ -746,7 +781,15 @@ func (r *Router) dialUpstream(ctx context.Context, _, addr string) (net.Conn, er
 		r.conns[host] = map[*trackedConn]struct{}{}
 	}
 	r.conns[host][tc] = struct{}{}
+	// Registered first, then checked: a sign-out either sees this
+	// connection and closes it, or has already moved the count.
+	pi, _ := ctx.Value(proxyKey{}).(*proxyInfo)
+	stale := pi != nil && r.signOuts[pi.route.TenantID].gen != pi.gen
 	r.mu.Unlock()
+	if stale {
+		tc.Close()
+		return nil, errSignedOut
+	}
 	return tc, nil
 }
 
@@ -806,8 +849,11 @@ func (r *Router) upstreamError(w http.ResponseWriter, req *http.Request, err err
 		reason = "timeout"
 	}
 	page := errUnreachable
-	if errors.Is(err, errHostGone) {
+	switch {
+	case errors.Is(err, errHostGone):
 		reason, page = "host_offline", errHostOffline
+	case errors.Is(err, errSignedOut):
+		reason, page = "signed_out", errLoginRequired
 	}
 	r.upstream.WithLabelValues(reason).Inc()
 	pi, _ := req.Context().Value(proxyKey{}).(*proxyInfo)

@@ -843,3 +843,36 @@ func TestTrustedFrontProxyClient(t *testing.T) {
 		}
 	}
 }
+
+// TestSignOutRace: a request authorized just before a sign-out does not
+// get a connection to the gateway after it.
+func TestSignOutRace(t *testing.T) {
+	var f *fixture
+	var once sync.Once
+	f = newFixture(t, Options{Dial: func(ctx context.Context, hostID string, port int) (net.Conn, error) {
+		// The sign-out lands while this request, already authorized, dials.
+		once.Do(func() {
+			if _, err := f.rt.SignOut(context.Background(), "ten_a", "alice"); err != nil {
+				t.Error(err)
+			}
+		})
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", f.up.Listener.Addr().String())
+	}})
+	cookie := f.login("ten_a", "alice", "u-alice")
+	resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + cookie})
+	if m := decodeJSON(t, resp); resp.StatusCode != http.StatusUnauthorized || m["code"] != "login_required" {
+		t.Fatalf("request racing a sign-out: %d %v", resp.StatusCode, m)
+	}
+	f.rt.mu.Lock()
+	open := len(f.rt.conns["dev_one"])
+	f.rt.mu.Unlock()
+	if open != 0 {
+		t.Fatalf("%d connections to the gateway left open", open)
+	}
+	// A fresh sign-in works.
+	again := f.login("ten_a", "alice", "u-alice")
+	if resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + again}); resp.StatusCode != 200 {
+		t.Fatalf("after the race: %d", resp.StatusCode)
+	}
+}

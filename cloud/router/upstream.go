@@ -264,11 +264,18 @@ func (in *Internal) ServeUpstream(w http.ResponseWriter, req *http.Request) {
 			r.fail(w, req, errNoRouteToken)
 			return
 		}
+		// A pass issued before (or in the second of) a sign-out of the
+		// tenant no longer counts; the issue time is exp - TokenTTL.
+		so := r.signOutOf(rt.TenantID)
+		if !so.at.IsZero() && exp-int64(in.o.TokenTTL/time.Second) <= so.at.Unix() {
+			r.fail(w, req, errLoginRequired)
+			return
+		}
 		if pe := available(rt); pe != nil { // changed since nginx asked
 			r.fail(w, req, pe)
 			return
 		}
-		r.proxyTo(w, req, rt, client, scheme, "proxied_nginx")
+		r.proxyTo(w, req, rt, client, scheme, "proxied_nginx", so.gen)
 	default:
 		r.fail(w, req, errNoRouteToken)
 	}
@@ -276,14 +283,14 @@ func (in *Internal) ServeUpstream(w http.ResponseWriter, req *http.Request) {
 
 // proxyTo proxies req to rt's gateway once the caller has decided that it
 // may pass; outcome labels the request metric.
-func (r *Router) proxyTo(w http.ResponseWriter, req *http.Request, rt Route, client, scheme, outcome string) {
+func (r *Router) proxyTo(w http.ResponseWriter, req *http.Request, rt Route, client, scheme, outcome string, gen uint64) {
 	if crossSite(req) {
 		r.log.Warn("cross-site state-changing request refused", "slug", rt.Slug, "client", client, "method", req.Method, "origin", req.Header.Get("Origin"))
 		r.fail(w, req, errCrossSite)
 		return
 	}
 	r.requests.WithLabelValues(outcome).Inc()
-	ctx := context.WithValue(req.Context(), proxyKey{}, &proxyInfo{route: rt, client: client, scheme: scheme})
+	ctx := context.WithValue(req.Context(), proxyKey{}, &proxyInfo{route: rt, client: client, scheme: scheme, gen: gen})
 	r.proxy.ServeHTTP(w, req.WithContext(ctx))
 }
 

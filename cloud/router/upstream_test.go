@@ -253,3 +253,26 @@ func TestRawURI(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteTokenBeforeSignOut: a pass nginx got before a sign-out does not
+// let its request through afterwards.
+func TestRouteTokenBeforeSignOut(t *testing.T) {
+	f := newInternalFixture(t, InternalOptions{})
+	alice := CookieName + "=" + f.login("ten_a", "alice", "u-alice")
+	tok := f.ask("alice.example.test", "/", map[string]string{"Cookie": alice}).Header.Get(RouteHeader)
+	if resp := f.via("alice.example.test", "/", tok, nil); resp.StatusCode != 200 {
+		t.Fatalf("pass before sign-out: %d", resp.StatusCode)
+	}
+	if _, err := f.rt.SignOut(t.Context(), "ten_a", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if resp := f.via("alice.example.test", "/", tok, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("pass issued before the sign-out, used after: %d", resp.StatusCode)
+	}
+	// Bob is not affected.
+	bob := CookieName + "=" + f.login("ten_b", "bob", "u-bob")
+	btok := f.ask("bob.example.test", "/", map[string]string{"Cookie": bob}).Header.Get(RouteHeader)
+	if resp := f.via("bob.example.test", "/", btok, nil); resp.StatusCode != 200 {
+		t.Fatalf("bob's pass: %d", resp.StatusCode)
+	}
+}
