@@ -140,7 +140,7 @@ type Router struct {
 	// the count moved: nothing authorized before a sign-out gets in after.
 	signOuts    map[string]signOutState
 	signOutsAll uint64
-	conns    map[string]map[*trackedConn]struct{} // by host ID
+	conns       map[string]map[*trackedConn]struct{} // by host ID
 
 	requests *prometheus.CounterVec
 	upstream *prometheus.CounterVec
