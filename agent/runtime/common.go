@@ -89,12 +89,17 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// chownTree gives dir and everything in it to uid/gid when dir exists under
-// another owner (a tenant directory from an agent that ran gateways as a
-// shared user). It runs as root over files an unprivileged user controlled,
-// so it never leaves dir: os.Root refuses symlinks pointing outside it, even
-// ones swapped in while it walks, and Lchown changes links, not targets.
-func chownTree(dir string, uid, gid int) error {
+// chownTree gives dir and what in it belongs to its previous owner (or to
+// an owner mayTake accepts) to uid/gid, when dir exists under another owner
+// (a tenant directory from an agent that ran gateways as a shared user, or
+// a tenant's kept data locked to root when it was removed). It runs as root
+// over files an unprivileged user controlled, so it never leaves dir
+// (os.Root refuses symlinks pointing outside it, even ones swapped in while
+// it walks, and Lchown changes links, not targets) and hands over no file
+// of root or of another user that found its way in (a hard link, a copy
+// raced into the tree). dir itself is done last, so an interrupted walk is
+// done again.
+func chownTree(dir string, uid, gid int, mayTake func(owner int) bool) error {
 	if uid < 0 {
 		return nil
 	}
@@ -108,29 +113,52 @@ func chownTree(dir string, uid, gid int) error {
 	if !st.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
-	if s, ok := st.Sys().(*syscall.Stat_t); ok && int(s.Uid) == uid && int(s.Gid) == gid {
+	top, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || (int(top.Uid) == uid && int(top.Gid) == gid) {
 		return nil
 	}
+	prev := int(top.Uid)
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
 	}
 	defer root.Close()
-	return fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
-		if err != nil {
+	err = fs.WalkDir(root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || name == "." {
 			return err
 		}
-		// Root's own files stay root's: the agent's (pid, meta, log) and,
-		// above all, a hard link the tenant made to a root file elsewhere
-		// (where fs.protected_hardlinks is off), which a chown would hand
-		// over.
-		if name != "." {
-			if fi, err := d.Info(); err == nil {
-				if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid == 0 {
-					return nil
-				}
-			}
+		fi, err := d.Info()
+		if err != nil {
+			return nil // gone meanwhile
+		}
+		s, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		owner := int(s.Uid)
+		if owner == 0 || owner == uid || (owner != prev && !mayTake(owner)) {
+			return nil
 		}
 		return root.Lchown(name, uid, gid)
 	})
+	if err != nil {
+		return err
+	}
+	return root.Lchown(".", uid, gid)
+}
+
+// lockDir makes dir root's alone (0700) if it exists: a removed tenant's
+// kept data, which no other tenant that later runs as its uid may enter.
+func lockDir(dir string) error {
+	st, err := os.Lstat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil || !st.IsDir() {
+		return err
+	}
+	if err := os.Lchown(dir, 0, 0); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o700)
 }

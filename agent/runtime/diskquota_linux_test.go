@@ -49,7 +49,7 @@ func TestProcessDiskQuota(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReady(t, upstream(t, p, id), 10*time.Second)
-	uid, _ := p.tenantIDs(spec.Port)
+	uid, _, _ := p.tenantIDs(spec.ID)
 
 	if ok, src := mountOf(dir); !ok || !strings.HasPrefix(src, "/dev/loop") {
 		t.Fatalf("tenant dir mounted %v from %q", ok, src)

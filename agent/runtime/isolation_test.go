@@ -163,8 +163,8 @@ func TestProcessNetnsIsolation(t *testing.T) {
 	if nsA == self || nsB == self || nsA == nsB {
 		t.Fatalf("namespaces: host %d, A %d, B %d", self, nsA, nsB)
 	}
-	uidA, _ := p.tenantIDs(a.Port)
-	uidB, _ := p.tenantIDs(b.Port)
+	uidA, _, _ := p.tenantIDs(a.ID)
+	uidB, _, _ := p.tenantIDs(b.ID)
 	if procUID(pidA) != strconv.Itoa(uidA) || procUID(pidB) != strconv.Itoa(uidB) || uidA == uidB {
 		t.Fatalf("gateways run as %s and %s", procUID(pidA), procUID(pidB))
 	}

@@ -41,11 +41,11 @@ type ProcessOptions struct {
 	// unless RunAsGID is set). -1 runs them as the agent's own user (tests,
 	// development). Ignored when the agent is not root.
 	RunAsUID, RunAsGID int
-	// TenantUIDBase is the first of the per-tenant uids (and gids): a tenant
-	// runs as TenantUIDBase + 1024 × (a number from the agent's data dir,
-	// 0-65535) + its port / proto.PortSpacing, which stays the same across
-	// restarts and differs between tenants of one agent (and, almost always,
-	// between agents on one machine). 0 means DefaultTenantUIDBase. The
+	// TenantUIDBase is the first of the per-tenant uids (and gids): each
+	// agent takes its tenants' uids from a window of 1024 above it chosen by
+	// a number from its data dir (0-65535), hands each tenant one for as
+	// long as its data exists (kept in <DataDir>/.tenant-uids.json), and
+	// gives a freed uid out again last. 0 means DefaultTenantUIDBase. The
 	// range must not hold real users: by default 1,500,000 to 68,608,863.
 	TenantUIDBase int
 	// CgroupParent is the cgroup v2 directory under which a cgroup per
@@ -143,7 +143,7 @@ type Process struct {
 	uid     int // -1: do not switch; perTenant: tenantIDs
 	gid     int
 	uidBase int        // first per-tenant uid
-	uidTag  uint32     // from the data dir: separates agents on one machine
+	uids    *uidAlloc  // perTenant: each tenant's uid
 	cg      *cgroups   // nil: rlimit fallback
 	nets    *netnsNet  // nil: IsolationLoopback
 	quota   *diskQuota // nil: diskBytes not enforced
@@ -223,8 +223,13 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 		if p.uidBase <= 0 {
 			p.uidBase = DefaultTenantUIDBase
 		}
-		sum := sha256.Sum256([]byte(opts.DataDir))
-		p.uidTag = uint32(sum[0])<<8 | uint32(sum[1])
+		if p.uid == perTenant {
+			sum := sha256.Sum256([]byte(opts.DataDir))
+			var err error
+			if p.uids, err = newUIDAlloc(opts.DataDir, p.uidBase, uint32(sum[0])<<8|uint32(sum[1])); err != nil {
+				return nil, fmt.Errorf("process runtime: %w", err)
+			}
+		}
 		// Tenants must be able to reach their own directory.
 		if err := os.Chmod(opts.DataDir, 0o711); err != nil {
 			return nil, err
@@ -374,12 +379,19 @@ func runAsIDs(uid, gid int) (int, int) {
 }
 
 // tenantIDs is the uid and gid a tenant's gateway runs as (-1: the agent's).
-func (p *Process) tenantIDs(port int) (int, int) {
+func (p *Process) tenantIDs(id string) (int, int, error) {
 	if p.uid != perTenant {
-		return p.uid, p.gid
+		return p.uid, p.gid, nil
 	}
-	id := p.uidBase + int(p.uidTag)*1024 + (port/proto.PortSpacing)%1024
-	return id, id
+	uid, err := p.uids.get(id)
+	return uid, uid, err
+}
+
+// mayTake reports whether chownTree may hand a file of owner to a tenant:
+// one of the tenant uids or the shared user of older agents, never another
+// user's file that found its way in.
+func (p *Process) mayTake(owner int) bool {
+	return owner == 65534 || inTenantRange(owner, p.uidBase)
 }
 
 // Name implements Runtime.
@@ -531,13 +543,16 @@ func checkPorts(base int) error {
 // a rename in that directory), so nothing here follows symlinks in it.
 func (p *Process) prepareDir(spec proto.TenantSpec, o gateway.Options) error {
 	dir := p.tenantDir(spec.ID)
-	uid, gid := p.tenantIDs(spec.Port)
+	uid, gid, err := p.tenantIDs(spec.ID)
+	if err != nil {
+		return err
+	}
 	if p.quota != nil && spec.DiskBytes > 0 {
 		if err := p.quota.ensure(dir, p.imagePath(spec.ID), spec.DiskBytes, max(uid, 0), max(gid, 0)); err != nil {
 			return fmt.Errorf("disk quota: %w", err)
 		}
 	}
-	if err := chownTree(dir, uid, gid); err != nil {
+	if err := chownTree(dir, uid, gid, p.mayTake); err != nil {
 		return fmt.Errorf("give the tenant directory to uid %d: %w", uid, err)
 	}
 	if err := mkdirNoFollow(dir, 0o700, uid, gid); err != nil {
@@ -548,7 +563,7 @@ func (p *Process) prepareDir(spec proto.TenantSpec, o gateway.Options) error {
 			return err
 		}
 	}
-	_, err := gateway.Write(filepath.Join(dir, procConfigFile), spec, o, uid, gid)
+	_, err = gateway.Write(filepath.Join(dir, procConfigFile), spec, o, uid, gid)
 	return err
 }
 
@@ -620,7 +635,10 @@ func (p *Process) spawn(t *procTenant, spec proto.TenantSpec, run *procRun) erro
 	if err != nil {
 		return err
 	}
-	uid, gid := p.tenantIDs(spec.Port)
+	uid, gid, err := p.tenantIDs(spec.ID)
+	if err != nil {
+		return err
+	}
 	if tn != nil {
 		// nsenter (as root) joins the namespace, setpriv drops to the
 		// tenant's uid; both exec, so the pid stays the gateway's.
@@ -840,6 +858,20 @@ func (p *Process) Remove(ctx context.Context, tenantID string) error {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	if p.uids != nil {
+		if uid, ok := p.uids.all()[tenantID]; ok {
+			// Nothing of the tenant runs on (a daemon that left the
+			// gateway's process group), nothing of it waits in /tmp, and its
+			// kept data is root's until it comes back.
+			if n := killUID(uid); n > 0 {
+				p.log.Warn("killed processes the tenant's gateway left behind", "tenant", tenantID, "uid", uid, "processes", n)
+			}
+			removeFilesOfUID(uid)
+			if err := lockDir(p.tenantDir(tenantID)); err != nil {
+				return err
+			}
+		}
+	}
 	if p.quota != nil {
 		// The data stays in the image (kept data); nothing holds it mounted.
 		return p.quota.release(p.tenantDir(tenantID))
@@ -857,6 +889,9 @@ func (p *Process) Purge(ctx context.Context, tenantID string) error {
 	}
 	if err := os.Remove(p.imagePath(tenantID)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
+	}
+	if p.uids != nil {
+		return p.uids.release(tenantID) // nothing of it is left: its uid may go to another
 	}
 	return nil
 }
@@ -1007,6 +1042,15 @@ func (p *Process) Close() error {
 // killLeftovers kills gateways a previous agent left running: processes
 // named by a tenant's gateway.pid that carry that tenant's marker variable.
 func (p *Process) killLeftovers() {
+	if p.uids != nil {
+		// Whatever runs as a tenant uid is a leftover of the last agent
+		// (gateways follow their agent; daemons they started may not).
+		for id, uid := range p.uids.all() {
+			if n := killUID(uid); n > 0 {
+				p.log.Warn("killed processes a tenant left running under the previous agent", "tenant", id, "uid", uid, "processes", n)
+			}
+		}
+	}
 	entries, err := os.ReadDir(p.opts.DataDir)
 	if err != nil {
 		return

@@ -110,7 +110,7 @@ func TestProcessRuntime(t *testing.T) {
 			t.Fatalf("%s: no pid file", s.ID)
 		}
 		if os.Geteuid() == 0 {
-			want, _ := p.tenantIDs(s.Port)
+			want, _, _ := p.tenantIDs(s.ID)
 			if uid := procUID(pid); uid != strconv.Itoa(want) || want < DefaultTenantUIDBase {
 				t.Fatalf("%s: gateway runs as uid %s, want its own %d", s.ID, uid, want)
 			}
@@ -125,8 +125,8 @@ func TestProcessRuntime(t *testing.T) {
 	}
 	if os.Geteuid() == 0 {
 		// One tenant's identity cannot read, list or write the other's files.
-		uidA, _ := p.tenantIDs(a.Port)
-		uidB, _ := p.tenantIDs(b.Port)
+		uidA, _, _ := p.tenantIDs(a.ID)
+		uidB, _, _ := p.tenantIDs(b.ID)
 		if uidA == uidB {
 			t.Fatalf("tenants share uid %d", uidA)
 		}
@@ -395,13 +395,17 @@ func TestChownTreeStaysInside(t *testing.T) {
 	os.Symlink(base, filepath.Join(dir, "dir-out"))
 	filepath.WalkDir(dir, func(p string, _ fs.DirEntry, _ error) error { return os.Lchown(p, 65534, 65534) })
 	// A hard link to a root file elsewhere (possible where
-	// fs.protected_hardlinks is off) must not be handed over.
+	// fs.protected_hardlinks is off) must not be handed over, nor a file of
+	// another user that found its way in.
 	if err := os.Link(outside, filepath.Join(dir, "state", "hardlink-out")); err != nil {
 		t.Fatal(err)
 	}
+	alien := filepath.Join(dir, "state", "alien")
+	os.WriteFile(alien, []byte("someone else's"), 0o600)
+	os.Lchown(alien, 1000, 1000)
 
 	const uid = DefaultTenantUIDBase + 7
-	if err := chownTree(dir, uid, uid); err != nil {
+	if err := chownTree(dir, uid, uid, func(o int) bool { return o == 65534 }); err != nil {
 		t.Fatal(err)
 	}
 	owner := func(p string) int {
@@ -416,18 +420,107 @@ func TestChownTreeStaysInside(t *testing.T) {
 			t.Errorf("%s owned by %d, want %d", p, got, uid)
 		}
 	}
+	if owner(alien) != 1000 {
+		t.Fatal("another user's file was handed to the tenant")
+	}
 	if owner(outside) != 0 || owner(base) != 0 || owner(filepath.Join(dir, "state", "hardlink-out")) != 0 {
 		t.Fatal("the chown followed a symlink out of the tenant directory")
 	}
 	// Already the tenant's: nothing to walk (a file given away stays so).
 	os.Lchown(filepath.Join(dir, "state", "deep", "f"), 123, 123)
-	if err := chownTree(dir, uid, uid); err != nil || owner(filepath.Join(dir, "state", "deep", "f")) != 123 {
+	if err := chownTree(dir, uid, uid, func(int) bool { return false }); err != nil || owner(filepath.Join(dir, "state", "deep", "f")) != 123 {
 		t.Fatalf("second run walked the tree: %v", err)
 	}
-	if err := chownTree(filepath.Join(base, "missing"), uid, uid); err != nil {
+	if err := chownTree(filepath.Join(base, "missing"), uid, uid, nil); err != nil {
 		t.Fatalf("missing dir: %v", err)
 	}
-	if err := chownTree(filepath.Join(dir, "dir-out"), uid, uid); err == nil {
+	if err := chownTree(filepath.Join(dir, "dir-out"), uid, uid, nil); err == nil {
 		t.Fatal("a symlinked tenant directory was walked")
+	}
+}
+
+// TestTenantUIDLifecycle: a tenant keeps its uid across agent restarts;
+// removing it kills what it left running and in /tmp and locks its kept
+// data; purging frees the uid, which goes out again last.
+func TestTenantUIDLifecycle(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tenant uids need root in CI")
+		}
+		t.Skip("tenant uids need root")
+	}
+	bin := standinBin(t)
+	dataDir := filepath.Join(worldDir(t), "tenants")
+	removeNetns(t, dataDir)
+	open := func() *Process {
+		p, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 3 * time.Second, NetnsPool: testPool,
+			DiskQuota: DiskQuotaOff, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := open()
+	t.Cleanup(func() { p.Close() })
+	ctx := ctxT(t)
+	a := testSpec("ten_uidalpha01", freeBase(t))
+	if err := p.Ensure(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, upstream(t, p, a.ID), 10*time.Second)
+	uidA, _, _ := p.tenantIDs(a.ID)
+	p.Close()
+	p = open()
+	if again, _, _ := p.tenantIDs(a.ID); again != uidA {
+		t.Fatalf("uid %d after an agent restart, was %d", again, uidA)
+	}
+	if err := p.Ensure(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, upstream(t, p, a.ID), 10*time.Second)
+
+	// The tenant's gateway leaves a daemon (its own session) and a file.
+	daemon := exec.Command("setsid", "sleep", "300")
+	daemon.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uidA), Gid: uint32(uidA), Groups: []uint32{}}}
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go daemon.Wait()
+	tmpFile := filepath.Join("/tmp", "cf-uid-test-"+strconv.Itoa(uidA))
+	os.WriteFile(tmpFile, []byte("left behind"), 0o600)
+	os.Lchown(tmpFile, uidA, uidA)
+
+	if err := p.Remove(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if pids := pidsOfUID(uidA); len(pids) != 0 {
+		t.Fatalf("processes of the removed tenant's uid still run: %v", pids)
+	}
+	if _, err := os.Lstat(tmpFile); !os.IsNotExist(err) {
+		t.Fatalf("the removed tenant's file in /tmp: %v", err)
+	}
+	st, _ := os.Stat(filepath.Join(dataDir, a.ID))
+	if st.Sys().(*syscall.Stat_t).Uid != 0 || st.Mode().Perm() != 0o700 {
+		t.Fatalf("kept data not locked: uid %d mode %v", st.Sys().(*syscall.Stat_t).Uid, st.Mode())
+	}
+	// Back again: same uid, its files its own again.
+	if err := p.Ensure(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, upstream(t, p, a.ID), 10*time.Second)
+	if st, _ := os.Stat(filepath.Join(dataDir, a.ID, procStateDir, "standin-started")); st == nil || int(st.Sys().(*syscall.Stat_t).Uid) != uidA {
+		t.Fatal("the returning tenant's files are not its own")
+	}
+	// Purged: the uid is free, and the next tenant gets another one.
+	if err := p.Purge(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	b := testSpec("ten_uidbravo02", freeBase(t))
+	if err := p.Ensure(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Purge(ctxT(t), b.ID) })
+	if uidB, _, _ := p.tenantIDs(b.ID); uidB == uidA {
+		t.Fatalf("a freed uid went out again at once: %d", uidB)
 	}
 }
