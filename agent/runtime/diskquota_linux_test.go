@@ -16,12 +16,7 @@ import (
 // the plan, files from before quotas move in, and kept or purged data is
 // handled like without quotas.
 func TestProcessDiskQuota(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("disk quotas need root in CI")
-		}
-		t.Skip("disk quotas need root")
-	}
+	requireRoot(t, "disk quotas")
 	bin := standinBin(t)
 	dataDir := filepath.Join(worldDir(t), "tenants")
 	removeNetns(t, dataDir)
@@ -174,12 +169,7 @@ func TestUnescapeMount(t *testing.T) {
 // TestDockerDiskQuota: the docker runtime's state volume sits on the
 // tenant's disk image, so the container's writes count against the plan.
 func TestDockerDiskQuota(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("disk quotas need root in CI")
-		}
-		t.Skip("disk quotas need root")
-	}
+	requireRoot(t, "disk quotas")
 	newTestDocker(t, filepath.Join(worldDir(t), "image")) // builds the stand-in image
 	dataDir := filepath.Join(worldDir(t), "tenants")
 	d, err := NewDocker(DockerOptions{DataDir: dataDir, StopTimeout: 2 * time.Second, DiskQuota: DiskQuotaLoop, Logger: testLogger(t)})
@@ -264,12 +254,7 @@ func TestDockerDiskQuota(t *testing.T) {
 // TestSameMountNamespace: quotas for docker need dockerd to see the
 // agent's mounts; a process in another mount namespace would not.
 func TestSameMountNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("mount namespaces need root in CI")
-		}
-		t.Skip("mount namespaces need root")
-	}
+	requireRoot(t, "mount namespaces")
 	bin := filepath.Join(t.TempDir(), "cfnsprobe")
 	b, err := os.ReadFile("/bin/sleep")
 	if err != nil {

@@ -232,3 +232,15 @@ func removeNetns(t *testing.T, dataDir string) {
 		}
 	})
 }
+
+// requireRoot skips a test that needs root, or fails it under CI (which
+// runs as root, so a skip there would hide a broken set-up).
+func requireRoot(t *testing.T, what string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal(what + ": root needed in CI")
+		}
+		t.Skip(what + ": root needed")
+	}
+}

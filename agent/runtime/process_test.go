@@ -377,12 +377,7 @@ func TestProcessKillsLeftovers(t *testing.T) {
 // gateways as a shared user is handed to the tenant's own uid, and a
 // symlink the old user planted does not carry the chown outside.
 func TestChownTreeStaysInside(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chown needs root in CI")
-		}
-		t.Skip("chown needs root")
-	}
+	requireRoot(t, "chown")
 	base := t.TempDir()
 	outside := filepath.Join(base, "outside")
 	os.WriteFile(outside, []byte("root's"), 0o600)
@@ -443,12 +438,7 @@ func TestChownTreeStaysInside(t *testing.T) {
 // removing it kills what it left running and in /tmp and locks its kept
 // data; purging frees the uid, which goes out again last.
 func TestTenantUIDLifecycle(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tenant uids need root in CI")
-		}
-		t.Skip("tenant uids need root")
-	}
+	requireRoot(t, "tenant uids")
 	bin := standinBin(t)
 	dataDir := filepath.Join(worldDir(t), "tenants")
 	removeNetns(t, dataDir)
