@@ -41,6 +41,26 @@ func startDiskQuota(mode, dataDir, mountsSeenBy string, log *slog.Logger) (*disk
 	return nil, fmt.Errorf("disk quota %q: use %s, %s or %s", mode, DiskQuotaAuto, DiskQuotaLoop, DiskQuotaOff)
 }
 
+// diskSize decides whether a tenant's disk is an image, and its size: the
+// plan's diskBytes, or the existing image's size when the plan sets none.
+// A tenant whose image exists cannot run without quotas: it would start on
+// the empty directory under it, its data hidden.
+func diskSize(quotas bool, img string, planBytes int64) (int64, bool, error) {
+	st, err := os.Stat(img)
+	exists := err == nil
+	switch {
+	case !quotas && exists:
+		return 0, false, fmt.Errorf("its disk image %s exists but disk quotas are off on this agent (--tenant-disk-quota): starting it would hide its data", img)
+	case !quotas:
+		return 0, false, nil
+	case planBytes > 0:
+		return planBytes, true, nil
+	case exists:
+		return st.Size(), true, nil
+	}
+	return 0, false, nil
+}
+
 // markerEnv is set in every gateway's environment to the tenant ID; it is
 // how a leftover process of a previous agent is recognised.
 const markerEnv = "CLAWFLEET_TENANT"

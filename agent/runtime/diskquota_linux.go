@@ -26,7 +26,9 @@ const minQuotaBytes = 32 << 20
 // diskQuota enforces a plan's diskBytes on a process-runtime tenant: its
 // directory is an ext4 filesystem in a sparse image file of that size,
 // loop-mounted (nosuid, nodev) on the directory. Writes beyond the limit
-// fail with ENOSPC inside the gateway; nothing else on the host fills up.
+// fail with ENOSPC inside the gateway. (A process-runtime gateway can still
+// write to the host's /tmp, /var/tmp and /dev/shm, and a container to its
+// writable layer; those are not part of the tenant's disk.)
 // The image lives beside the directory, <data dir>/<tenant id>.img (0600,
 // in the root-owned data dir: no tenant can reach it).
 type diskQuota struct {
@@ -46,7 +48,7 @@ func newDiskQuota(dataDir, mountsSeenBy string, log *slog.Logger) (*diskQuota, e
 		return nil, errors.New("the agent is not root")
 	}
 	if mountsSeenBy != "" {
-		if err := sameMountNamespace(mountsSeenBy); err != nil {
+		if err := sameMountNamespace(mountsSeenBy, daemonPidFiles[mountsSeenBy]); err != nil {
 			return nil, err
 		}
 	}
@@ -61,6 +63,9 @@ func newDiskQuota(dataDir, mountsSeenBy string, log *slog.Logger) (*diskQuota, e
 		}
 	}
 	probe := filepath.Join(dataDir, ".quota-probe")
+	// An agent killed during its probe leaves it behind.
+	_ = q.release(probe)
+	_ = os.Remove(probe + ".img")
 	defer os.RemoveAll(probe)
 	defer os.Remove(probe + ".img")
 	if err := q.create(probe+".img", minQuotaBytes, 0, 0); err != nil {
@@ -137,8 +142,12 @@ func (q *diskQuota) ensure(dir, img string, size int64, uid, gid int) error {
 // growOffline unmounts dir (its gateway stopped), grows the filesystem to
 // fill its image and mounts it again.
 func (q *diskQuota) growOffline(dir, img string) error {
-	if err := q.release(dir); err != nil {
-		return err
+	// Never lazily: checking and resizing a filesystem that a lingering
+	// process still uses would corrupt it. Failing here retries later.
+	if ok, _ := mountOf(dir); ok {
+		if out, err := q.run(q.umount, dir); err != nil {
+			return fmt.Errorf("umount %s to grow it (still in use?): %v: %s", dir, err, out)
+		}
 	}
 	// resize2fs insists on a freshly checked filesystem when unmounted.
 	if out, err := q.run(q.e2fsck, "-f", "-y", img); err != nil {
@@ -171,7 +180,9 @@ func (q *diskQuota) create(img string, size int64, uid, gid int) error {
 		os.Remove(img)
 		return fmt.Errorf("disk image: %w", err)
 	}
-	if out, err := q.run(q.mkfs, "-q", "-F", "-m", quotaReservePercent, "-E", fmt.Sprintf("root_owner=%d:%d", uid, gid), img); err != nil {
+	// One inode per 8 KiB (twice mkfs's default): node_modules trees are
+	// many small files.
+	if out, err := q.run(q.mkfs, "-q", "-F", "-m", quotaReservePercent, "-i", "8192", "-E", fmt.Sprintf("root_owner=%d:%d", uid, gid), img); err != nil {
 		os.Remove(img)
 		return fmt.Errorf("mkfs.ext4 %s: %v: %s", img, err, out)
 	}
@@ -200,7 +211,8 @@ func (q *diskQuota) adopt(dir, tmpImg, img string) error {
 	}
 	// cp -a keeps owners, modes, times and symlinks as they are (never
 	// following them), and reports a copy that did not fit.
-	out, err := q.run(q.cp, "-a", "--no-dereference", dir+"/.", tmp+"/")
+	// No 2-minute bound here: a big tenant takes longer to copy.
+	out, err := q.runFor(6*time.Hour, q.cp, "-a", "--no-dereference", dir+"/.", tmp+"/")
 	if rerr := q.release(tmp); err == nil && rerr != nil {
 		err = rerr
 	}
@@ -298,6 +310,9 @@ func (q *diskQuota) usage(dir, img string) (used, total int64, ok bool) {
 	if _, err := os.Stat(img); err != nil {
 		return 0, 0, false
 	}
+	if mounted, _ := mountOf(dir); !mounted {
+		return 0, 0, false // the host's disk, not the tenant's
+	}
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, 0, false
@@ -318,37 +333,61 @@ func (q *diskQuota) releaseAll(dataDir string) {
 }
 
 func (q *diskQuota) run(bin string, args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return q.runFor(2*time.Minute, bin, args...)
+}
+
+func (q *diskQuota) runFor(d time.Duration, bin string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	return out, err
 }
 
+// daemonPidFiles are where daemons that must see the agent's mounts write
+// their pid.
+var daemonPidFiles = map[string][]string{"dockerd": {"/run/docker.pid", "/var/run/docker.pid"}}
+
 // sameMountNamespace checks that the process named comm runs in the
 // agent's mount namespace, so that it sees the agent's mounts. Under a
 // systemd unit with PrivateTmp=, ProtectSystem= or ProtectHome= the agent
 // has a namespace of its own, and mounts made there never reach dockerd.
-func sameMountNamespace(comm string) error {
+func sameMountNamespace(comm string, pidFiles []string) error {
 	self, err := os.Readlink("/proc/self/ns/mnt")
 	if err != nil {
 		return err
 	}
-	pids, _ := filepath.Glob("/proc/[0-9]*/comm")
-	for _, f := range pids {
-		b, err := os.ReadFile(f)
-		if err != nil || strings.TrimSpace(string(b)) != comm {
-			continue
+	// The daemon is found by its pid file, not by name: a tenant's process
+	// (in a container, say) may call itself dockerd too.
+	pid := 0
+	for _, f := range pidFiles {
+		if b, err := os.ReadFile(f); err == nil {
+			if pid, err = strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				break
+			}
 		}
-		ns, err := os.Readlink(filepath.Join(filepath.Dir(f), "ns", "mnt"))
-		if err != nil {
-			continue
-		}
-		if ns != self {
-			return fmt.Errorf("%s runs in another mount namespace than the agent (a systemd unit with PrivateTmp=, ProtectSystem= or ProtectHome=?), so it would not see the tenants' disk mounts", comm)
-		}
-		return nil
 	}
-	return fmt.Errorf("no %s process visible to the agent, so it cannot tell whether %s would see the tenants' disk mounts", comm, comm)
+	proc := "/proc/" + strconv.Itoa(pid)
+	b, err := os.ReadFile(proc + "/comm")
+	if pid <= 0 || err != nil || strings.TrimSpace(string(b)) != comm || !ownedByRoot(proc) {
+		return fmt.Errorf("no %s process found by its pid file, so the agent cannot tell whether %s would see the tenants' disk mounts", comm, comm)
+	}
+	ns, err := os.Readlink(proc + "/ns/mnt")
+	if err != nil {
+		return err
+	}
+	if ns != self {
+		return fmt.Errorf("%s runs in another mount namespace than the agent (a systemd unit with PrivateTmp=, ProtectSystem= or ProtectHome=?), so it would not see the tenants' disk mounts", comm)
+	}
+	return nil
+}
+
+func ownedByRoot(path string) bool {
+	st, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	s, ok := st.Sys().(*syscall.Stat_t)
+	return ok && s.Uid == 0
 }
 
 // mountOf reports whether dir is a mount point, and of which source.

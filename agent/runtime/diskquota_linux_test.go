@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -118,6 +119,16 @@ func TestProcessDiskQuota(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dataDir, id+".img")); err != nil {
 		t.Fatalf("image gone after Remove: %v", err)
 	}
+	// An agent without quotas refuses to start it on the empty directory.
+	off, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 3 * time.Second, NetnsPool: testPool,
+		DiskQuota: DiskQuotaOff, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := off.Ensure(ctx, spec); err == nil || !strings.Contains(err.Error(), "disk quotas are off") {
+		t.Fatalf("tenant with an image on an agent without quotas: %v", err)
+	}
+	off.Close()
 	if err := p.Ensure(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
@@ -255,14 +266,16 @@ func TestDockerDiskQuota(t *testing.T) {
 // agent's mounts; a process in another mount namespace would not.
 func TestSameMountNamespace(t *testing.T) {
 	requireRoot(t, "mount namespaces")
-	bin := filepath.Join(t.TempDir(), "cfnsprobe")
+	dir := worldDir(t) // the impostor below runs as another user
+	bin := filepath.Join(dir, "cfnsprobe")
 	b, err := os.ReadFile("/bin/sleep")
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(bin, b, 0o755)
-	if err := sameMountNamespace("cfnsprobe"); err == nil || !strings.Contains(err.Error(), "no cfnsprobe process") {
-		t.Fatalf("no such process: %v", err)
+	pidFile := filepath.Join(dir, "cfnsprobe.pid")
+	if err := sameMountNamespace("cfnsprobe", []string{pidFile}); err == nil || !strings.Contains(err.Error(), "pid file") {
+		t.Fatalf("no pid file: %v", err)
 	}
 	for _, tc := range []struct {
 		argv []string
@@ -272,9 +285,10 @@ func TestSameMountNamespace(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
 		var err error
 		for range 50 { // until unshare has exec'd the probe
-			if err = sameMountNamespace("cfnsprobe"); err == nil || !strings.Contains(err.Error(), "no cfnsprobe") {
+			if err = sameMountNamespace("cfnsprobe", []string{pidFile}); err == nil || !strings.Contains(err.Error(), "pid file") {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -284,5 +298,17 @@ func TestSameMountNamespace(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("%v: %v", tc.argv, err)
 		}
+	}
+	// A process of another user with the right name is not the daemon.
+	impostor := exec.Command(bin, "30")
+	impostor.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	if err := impostor.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { impostor.Process.Kill(); impostor.Wait() }()
+	os.WriteFile(pidFile, []byte(strconv.Itoa(impostor.Process.Pid)), 0o644)
+	time.Sleep(50 * time.Millisecond)
+	if err := sameMountNamespace("cfnsprobe", []string{pidFile}); err == nil {
+		t.Fatal("a non-root process was taken for the daemon")
 	}
 }

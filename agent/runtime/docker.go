@@ -155,6 +155,10 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("docker runtime: data dir: %w", err)
 	}
+	// The path as the kernel reports mounts in it (mountOf compares paths).
+	if real, err := filepath.EvalSymlinks(opts.DataDir); err == nil {
+		opts.DataDir, d.opts.DataDir = real, real
+	}
 	q, err := startDiskQuota(opts.DiskQuota, opts.DataDir, "dockerd", d.log)
 	if err != nil {
 		return nil, fmt.Errorf("docker runtime: %w", err)
@@ -315,7 +319,12 @@ func (d *Docker) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 			return fmt.Errorf("tenant %s: a container named %s exists that clawfleet does not manage; not touching it", spec.ID, name)
 		}
 	}
-	if d.quota != nil && spec.DiskBytes > 0 {
+	size, withDisk, err := diskSize(d.quota != nil, filepath.Join(d.opts.DataDir, spec.ID, stateImage), spec.DiskBytes)
+	if err != nil {
+		return fmt.Errorf("tenant %s: %w", spec.ID, err)
+	}
+	if withDisk {
+		spec.DiskBytes = size
 		if ci, err = d.ensureDisk(ctx, spec, ci); err != nil {
 			return fmt.Errorf("tenant %s: disk quota: %w", spec.ID, err)
 		}

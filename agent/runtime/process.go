@@ -217,6 +217,10 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o711); err != nil {
 		return nil, fmt.Errorf("process runtime: data dir: %w", err)
 	}
+	// The path as the kernel reports mounts in it (mountOf compares paths).
+	if real, err := filepath.EvalSymlinks(opts.DataDir); err == nil {
+		opts.DataDir, p.opts.DataDir = real, real
+	}
 	if os.Geteuid() == 0 {
 		p.uid, p.gid = runAsIDs(opts.RunAsUID, opts.RunAsGID)
 		p.uidBase = opts.TenantUIDBase
@@ -547,8 +551,10 @@ func (p *Process) prepareDir(spec proto.TenantSpec, o gateway.Options) error {
 	if err != nil {
 		return err
 	}
-	if p.quota != nil && spec.DiskBytes > 0 {
-		if err := p.quota.ensure(dir, p.imagePath(spec.ID), spec.DiskBytes, max(uid, 0), max(gid, 0)); err != nil {
+	if size, ok, err := diskSize(p.quota != nil, p.imagePath(spec.ID), spec.DiskBytes); err != nil {
+		return err
+	} else if ok {
+		if err := p.quota.ensure(dir, p.imagePath(spec.ID), size, max(uid, 0), max(gid, 0)); err != nil {
 			return fmt.Errorf("disk quota: %w", err)
 		}
 	}
