@@ -250,9 +250,16 @@ func newFakeAgent(t *testing.T, c *tcloud, id, secret string) *fakeAgent {
 		}
 	}()
 	t.Cleanup(f.close)
-	eventually(t, "host "+id+" online", 10*time.Second, func() bool {
+	// Online and registered (its runtimes known), so it can take tenants:
+	// the status and the registration are separate messages.
+	eventually(t, "host "+id+" online and registered", 10*time.Second, func() bool {
 		r := c.admin(http.MethodGet, "/api/hosts/"+id, nil)
-		return r.code == http.StatusOK && r.json(t)["status"] == "online"
+		if r.code != http.StatusOK || r.json(t)["status"] != "online" {
+			return false
+		}
+		caps, _ := r.json(t)["capabilities"].(map[string]any)
+		rts, _ := caps["runtimes"].([]any)
+		return len(rts) > 0
 	})
 	return f
 }
