@@ -86,6 +86,11 @@ func newDiskQuota(dataDir, mountsSeenBy string, log *slog.Logger) (*diskQuota, e
 func (q *diskQuota) ensure(dir, img string, size int64, uid, gid int) error {
 	size = max(size, minQuotaBytes)
 	mounted, dev := mountOf(dir)
+	if mounted && !q.isImage(dev, img) {
+		// Not ours on top (a tenant's FUSE mount, say): never act on it,
+		// nor resize whatever device it names.
+		return fmt.Errorf("%s has a mount that is not the tenant's disk image on top (%s); unmount it", dir, dev)
+	}
 	st, err := os.Stat(img)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -259,16 +264,33 @@ func (q *diskQuota) grow(dir, dev string) error {
 // release unmounts dir if it is a mount point (lazily when busy: a process
 // still in it keeps the filesystem until it leaves).
 func (q *diskQuota) release(dir string) error {
-	if ok, _ := mountOf(dir); !ok {
-		return nil
+	// Mounts stacked on the disk (a tenant's own, on its directory) come
+	// off first; a few rounds at most.
+	for range 4 {
+		if ok, _ := mountOf(dir); !ok {
+			return nil
+		}
+		if _, err := q.run(q.umount, dir); err == nil {
+			continue
+		}
+		if out, err := q.run(q.umount, "-l", dir); err != nil {
+			return fmt.Errorf("umount %s: %v: %s", dir, err, out)
+		}
 	}
-	if _, err := q.run(q.umount, dir); err == nil {
-		return nil
-	}
-	if out, err := q.run(q.umount, "-l", dir); err != nil {
-		return fmt.Errorf("umount %s: %v: %s", dir, err, out)
+	if ok, _ := mountOf(dir); ok {
+		return fmt.Errorf("umount %s: still mounted after 4 rounds", dir)
 	}
 	return nil
+}
+
+// isImage reports whether dev is a loop device backed by img.
+func (q *diskQuota) isImage(dev, img string) bool {
+	name, ok := strings.CutPrefix(dev, "/dev/")
+	if !ok || !strings.HasPrefix(name, "loop") || strings.ContainsAny(name, "/.") {
+		return false
+	}
+	b, err := os.ReadFile("/sys/block/" + name + "/loop/backing_file")
+	return err == nil && strings.TrimSpace(string(b)) == img
 }
 
 // mountAll mounts every process-runtime image in dataDir whose directory
@@ -310,8 +332,10 @@ func (q *diskQuota) usage(dir, img string) (used, total int64, ok bool) {
 	if _, err := os.Stat(img); err != nil {
 		return 0, 0, false
 	}
-	if mounted, _ := mountOf(dir); !mounted {
-		return 0, 0, false // the host's disk, not the tenant's
+	// Only our image: not the host's disk under an unmounted dir, and not a
+	// mount the tenant put on top (whose statfs could hang the agent).
+	if mounted, dev := mountOf(dir); !mounted || !q.isImage(dev, img) {
+		return 0, 0, false
 	}
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {

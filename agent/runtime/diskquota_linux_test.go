@@ -108,6 +108,29 @@ func TestProcessDiskQuota(t *testing.T) {
 		t.Fatalf("data after growing: %q %v", b, err)
 	}
 
+	// Something else mounted on top of the disk (a tenant's FUSE mount,
+	// say) is never taken for it: no grow on its device, no usage from it;
+	// releasing takes both off.
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "cfontop", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount on top: %v %s", err, out)
+	}
+	if err := p.Ensure(ctx, spec); err == nil || !strings.Contains(err.Error(), "not the tenant's disk image") {
+		t.Fatalf("Ensure with a foreign mount on top: %v", err)
+	}
+	if _, _, ok := p.quota.usage(dir, filepath.Join(dataDir, id+".img")); ok {
+		t.Fatal("usage read from a foreign mount")
+	}
+	if err := p.quota.release(dir); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := mountOf(dir); ok {
+		t.Fatal("mounts left after release")
+	}
+	if err := p.Ensure(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, upstream(t, p, id), 10*time.Second)
+
 	// Removed with its data kept: unmounted, the image stays; back again
 	// with the data.
 	if err := p.Remove(ctx, id); err != nil {
