@@ -326,6 +326,28 @@ func (r *Reconciler) pass(ctx context.Context) (starting bool) {
 		purged = append(purged, id)
 	}
 
+	// Readiness probes run concurrently too: a gateway that accepts but
+	// answers slowly would otherwise hold up every other tenant's status
+	// for up to the probe's timeout.
+	ready := map[string]bool{}
+	var readyMu sync.Mutex
+	for _, s := range d.Tenants {
+		in, ok := have[s.ID]
+		if !ok || errs[s.ID] != "" || in.State == proto.TenantFailed || s.State == proto.TenantStopped ||
+			in.State == proto.TenantStopped || in.RestartGen != s.RestartGen {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ok := r.opts.Probe(ctx, s, in)
+			readyMu.Lock()
+			ready[s.ID] = ok
+			readyMu.Unlock()
+		}()
+	}
+	wg.Wait()
 	statuses := map[string]proto.TenantStatus{}
 	for _, s := range d.Tenants {
 		in, ok := have[s.ID]
@@ -340,7 +362,7 @@ func (r *Reconciler) pass(ctx context.Context) (starting bool) {
 			st.State, st.Error = proto.TenantFailed, in.Error
 		case s.State == proto.TenantStopped || in.State == proto.TenantStopped:
 			st.State = proto.TenantStopped
-		case in.RestartGen == s.RestartGen && r.opts.Probe(ctx, s, in):
+		case in.RestartGen == s.RestartGen && ready[s.ID]:
 			st.State = proto.TenantRunning
 		}
 		statuses[s.ID] = st

@@ -293,3 +293,48 @@ func TestHTTPProbe(t *testing.T) {
 		t.Fatal("probe of a closed port succeeded")
 	}
 }
+
+// TestProbesRunTogether: one slow readiness probe does not hold up the
+// others: the probe below answers ready only once three are in flight at
+// once, which never happens when they run one after the other.
+func TestProbesRunTogether(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	probe := func(ctx context.Context, _ proto.TenantSpec, _ runtime.Instance) bool {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			all := most >= 3
+			mu.Unlock()
+			if all {
+				return true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return false
+	}
+	p := &pub{}
+	r := New(Options{Runtime: &memRuntime{insts: map[string]runtime.Instance{}}, Publisher: p, StateDir: t.TempDir(), Interval: time.Hour, Probe: probe})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	d := proto.Desired{Revision: 1, Tenants: []proto.TenantSpec{spec("ten_one0000001", 20000), spec("ten_two0000001", 20120), spec("ten_three000001", 20240)}}
+	r.HandleDesired(ctx, proto.MustEncode(&d))
+	waitFor(t, "all three running", func() bool {
+		rep := p.lastReport(t)
+		if rep == nil || len(rep.Tenants) != 3 {
+			return false
+		}
+		for _, s := range rep.Tenants {
+			if s.State != proto.TenantRunning {
+				return false
+			}
+		}
+		return true
+	})
+}
