@@ -90,6 +90,13 @@ func newNetnsNet(pool, dataDir string, log *slog.Logger) (*netnsNet, error) {
 		n.iptables = p
 	}
 	n.setupForwarding()
+	// Nothing addressed to the pool may leave this machine: a tenant's
+	// namespace that is gone (or not made yet) would otherwise send the
+	// router's requests, identity headers and all, out of the default
+	// route. Each tenant's /30 on its veth is more specific than this.
+	if err := n.run("route", "replace", "blackhole", n.pool.String()); err != nil {
+		log.Warn("cannot keep the tenant network pool on this machine (blackhole route)", "pool", n.pool, "err", err)
+	}
 	return n, nil
 }
 

@@ -274,6 +274,16 @@ func TestProcessRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDown(t, upB, 5*time.Second)
+	if p.Isolation() == IsolationNetns {
+		// Its namespace is gone, and its address stays on this machine.
+		host, _, _ := net.SplitHostPort(upB)
+		def, _ := exec.Command("ip", "route", "show", "default").Output()
+		if f := strings.Fields(string(def)); len(f) > 4 && f[3] == "dev" {
+			if out, _ := exec.Command("ip", "route", "get", host).CombinedOutput(); strings.Contains(string(out), " dev "+f[4]+" ") {
+				t.Fatalf("a removed tenant's address would leave the machine: %s", out)
+			}
+		}
+	}
 	if _, err := os.Stat(filepath.Join(dataDir, b.ID, procStateDir)); err != nil {
 		t.Fatal("Remove deleted data")
 	}
