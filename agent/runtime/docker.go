@@ -37,6 +37,10 @@ const (
 	LabelRestartGen = "clawfleet.restart-gen"
 	LabelSpecHash   = "clawfleet.spec-hash"
 	LabelPort       = "clawfleet.port"
+	// LabelAgent names the agent (by its data dir) that runs a container:
+	// two agents on one Docker engine (tests, or a host that moved) must not
+	// take each other's containers for their own leftovers and remove them.
+	LabelAgent = "clawfleet.agent"
 )
 
 // Paths inside a gateway container.
@@ -105,6 +109,7 @@ type Docker struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
 	quota *diskQuota // nil: diskBytes not enforced
+	agent string     // LabelAgent: from the data dir
 	// remounted are the state dirs NewDocker mounted (by path).
 	remounted map[string]bool
 }
@@ -159,6 +164,8 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 	if real, err := filepath.EvalSymlinks(opts.DataDir); err == nil {
 		opts.DataDir, d.opts.DataDir = real, real
 	}
+	sum := sha256.Sum256([]byte(opts.DataDir))
+	d.agent = hex.EncodeToString(sum[:6])
 	q, err := startDiskQuota(opts.DiskQuota, opts.DataDir, "dockerd", d.log)
 	if err != nil {
 		return nil, fmt.Errorf("docker runtime: %w", err)
@@ -501,7 +508,7 @@ func (d *Docker) create(ctx context.Context, spec proto.TenantSpec, hash, gen st
 		"ExposedPorts": map[string]any{cport: map[string]any{}},
 		"Labels": map[string]string{
 			LabelManaged: "true", LabelTenant: spec.ID, LabelRestartGen: gen,
-			LabelSpecHash: hash, LabelPort: strconv.Itoa(spec.Port),
+			LabelSpecHash: hash, LabelPort: strconv.Itoa(spec.Port), LabelAgent: d.agent,
 		},
 		"HostConfig": hc,
 	}
@@ -626,6 +633,9 @@ func (d *Docker) List(ctx context.Context) ([]Instance, error) {
 		id := c.Labels[LabelTenant]
 		if c.Labels[LabelManaged] != "true" || proto.ValidateTenantID(id) != nil {
 			continue
+		}
+		if a := c.Labels[LabelAgent]; a != "" && a != d.agent {
+			continue // another agent's (an unlabelled one is from before the label: ours)
 		}
 		ci, err := d.inspect(ctx, c.ID)
 		if isNotFound(err) {

@@ -231,3 +231,31 @@ func TestDockerRuntime(t *testing.T) {
 		t.Fatalf("foreign container: %+v %v", ci, err)
 	}
 }
+
+// TestDockerAgentsApart: two agents on one Docker engine each list only
+// their own containers, so neither removes the other's as a leftover.
+func TestDockerAgentsApart(t *testing.T) {
+	d1 := newTestDocker(t, filepath.Join(worldDir(t), "tenants"))
+	d2 := newTestDocker(t, filepath.Join(worldDir(t), "tenants"))
+	ctx := ctxT(t)
+	a := testSpec("ten_agentapart1", freeBase(t))
+	a.Image = StandinImage
+	t.Cleanup(func() { d1.Purge(ctxT(t), a.ID) })
+	if err := d1.Ensure(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	mine, err := d1.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := find(mine, a.ID); !ok {
+		t.Fatal("the agent does not list its own container")
+	}
+	theirs, err := d2.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := find(theirs, a.ID); ok {
+		t.Fatal("another agent lists the container as its own")
+	}
+}

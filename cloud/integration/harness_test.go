@@ -348,6 +348,16 @@ func releaseAgentLeftovers(t *testing.T, stateDir string) {
 			t.Logf("unmount %s: %v %s", m, err, out)
 		}
 	}
+	// Docker volumes of its tenants (bind volumes into its state dir): a
+	// tenant a test did not purge would leave one behind on every run.
+	if vols, err := exec.Command("docker", "volume", "ls", "-q", "--filter", "label=clawfleet.managed=true").Output(); err == nil {
+		for _, v := range strings.Fields(string(vols)) {
+			dev, err := exec.Command("docker", "volume", "inspect", "--format", "{{.Options.device}}", v).Output()
+			if err == nil && strings.HasPrefix(strings.TrimSpace(string(dev)), stateDir+"/") {
+				_ = exec.Command("docker", "volume", "rm", "-f", v).Run()
+			}
+		}
+	}
 	sum := sha256.Sum256([]byte(filepath.Join(stateDir, "tenants")))
 	prefix := "cf-" + hex.EncodeToString(sum[:2]) + "-"
 	out, _ := exec.Command("ip", "netns", "list").Output()
