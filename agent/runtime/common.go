@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -60,6 +61,11 @@ func diskSize(quotas bool, img string, planBytes int64) (int64, bool, error) {
 	}
 	return 0, false, nil
 }
+
+// agentID is what tells this agent's things from another agent's on the
+// same machine: a hash of its data dir. Names take a prefix of it (network
+// namespaces 2 bytes, the tenant uid window 2 bytes, docker labels 6).
+func agentID(dataDir string) [32]byte { return sha256.Sum256([]byte(dataDir)) }
 
 // markerEnv is set in every gateway's environment to the tenant ID; it is
 // how a leftover process of a previous agent is recognised.

@@ -125,7 +125,7 @@ func (q *diskQuota) ensure(dir, img string, size int64, uid, gid int) error {
 		q.log.Warn("the tenant's plan has less disk than its image holds; ext4 cannot shrink online, the larger limit stays", "dir", dir,
 			"imageBytes", st.Size(), "planBytes", size)
 	}
-	if mounted, _ = mountOf(dir); mounted {
+	if mounted { // nothing above mounts or unmounts it
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -18,6 +18,6 @@ func newDiskQuota(string, string, *slog.Logger) (*diskQuota, error) { return nil
 func (*diskQuota) ensure(string, string, int64, int, int) error     { return errNoQuota }
 func (*diskQuota) growOffline(string, string) error                 { return errNoQuota }
 func (*diskQuota) release(string) error                             { return nil }
-func (*diskQuota) mountImages(map[string]string)                    {}
+func (*diskQuota) mountImages(map[string]string) map[string]bool    { return nil }
 func (*diskQuota) usage(string, string) (int64, int64, bool)        { return 0, 0, false }
 func mountOf(string) (bool, string)                                 { return false, "" }

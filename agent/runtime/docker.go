@@ -164,8 +164,8 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 	if real, err := filepath.EvalSymlinks(opts.DataDir); err == nil {
 		opts.DataDir, d.opts.DataDir = real, real
 	}
-	sum := sha256.Sum256([]byte(opts.DataDir))
-	d.agent = hex.EncodeToString(sum[:6])
+	id := agentID(opts.DataDir)
+	d.agent = hex.EncodeToString(id[:6])
 	q, err := startDiskQuota(opts.DiskQuota, opts.DataDir, "dockerd", d.log)
 	if err != nil {
 		return nil, fmt.Errorf("docker runtime: %w", err)

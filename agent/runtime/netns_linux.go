@@ -5,7 +5,6 @@ package runtime
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -70,8 +69,8 @@ func newNetnsNet(pool, dataDir string, log *slog.Logger) (*netnsNet, error) {
 		return nil, fmt.Errorf("network namespace pool %q: want an IPv4 prefix of /30 or larger", pool)
 	}
 	n := &netnsNet{pool: pf.Masked(), log: log}
-	sum := sha256.Sum256([]byte(dataDir))
-	n.tag = hex.EncodeToString(sum[:2])
+	id := agentID(dataDir)
+	n.tag = hex.EncodeToString(id[:2])
 	for _, t := range []struct {
 		p    *string
 		name string

@@ -4,7 +4,6 @@ package runtime
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -228,9 +227,9 @@ func NewProcess(opts ProcessOptions) (*Process, error) {
 			p.uidBase = DefaultTenantUIDBase
 		}
 		if p.uid == perTenant {
-			sum := sha256.Sum256([]byte(opts.DataDir))
+			id := agentID(opts.DataDir)
 			var err error
-			if p.uids, err = newUIDAlloc(opts.DataDir, p.uidBase, uint32(sum[0])<<8|uint32(sum[1])); err != nil {
+			if p.uids, err = newUIDAlloc(opts.DataDir, p.uidBase, uint32(id[0])<<8|uint32(id[1])); err != nil {
 				return nil, fmt.Errorf("process runtime: %w", err)
 			}
 		}
