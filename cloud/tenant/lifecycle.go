@@ -1,0 +1,377 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+	"gorm.io/gorm"
+)
+
+// Create places a new tenant for u, or returns u's existing tenant with
+// created false (creating is idempotent; the existing tenant is returned
+// whatever plan or name the repeated call asks for).
+func (s *Service) Create(ctx context.Context, u User, planName, name string) (t *store.Tenant, created bool, err error) {
+	return s.CreateAs(ctx, u, planName, name, u.Actor())
+}
+
+// CreateAs is Create with the audit event naming actor (ActorAdmin when an
+// operator creates a tenant for u).
+func (s *Service) CreateAs(ctx context.Context, u User, planName, name, actor string) (t *store.Tenant, created bool, err error) {
+	if planName == "" {
+		planName = "free"
+	}
+	plan, ok := s.opts.Plans[planName]
+	if !ok {
+		return nil, false, fmt.Errorf("%w: plan %q does not exist: choose one of %s", ErrInvalidPlan, planName, strings.Join(s.opts.Plans.Names(), ", "))
+	}
+	name = strings.TrimSpace(name)
+	if err := validateName(name); err != nil {
+		return nil, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, err := s.store.GetTenantByOwner(ctx, u.ID); err == nil {
+		s.overlay(ctx, t)
+		return t, false, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, false, err
+	}
+	need := Resources{CPUMillis: int64(plan.CPUMillis), MemoryBytes: int64(plan.MemoryBytes)}
+	hostID, port, err := s.place(ctx, need, plan.HostLabels)
+	if err != nil {
+		return nil, false, fmt.Errorf("plan %s: %w", planName, err)
+	}
+	slug, err := s.newSlug(ctx, name)
+	if err != nil {
+		return nil, false, err
+	}
+	t = &store.Tenant{
+		ID: "ten_" + randomID(10), Slug: slug, OwnerID: u.ID, OwnerEmail: u.Email, Name: name, Plan: planName,
+		Status: store.TenantPending, DesiredState: proto.TenantRunning, HostID: hostID, Port: port,
+		CPUMillis: plan.CPUMillis, MemoryBytes: int64(plan.MemoryBytes), DiskBytes: int64(plan.DiskBytes),
+		PidsLimit: plan.PidsLimit, Image: plan.Image,
+	}
+	t.GatewayTokenEnc = s.seal.seal(randomToken(), t.ID)
+	err = s.store.Write(ctx, func(tx *gorm.DB) error {
+		d, err := store.BumpDesired(tx, hostID, nil, nil)
+		if err != nil {
+			return err
+		}
+		t.PublishedRev = d.Revision
+		if err := store.CreateTenant(tx, t); err != nil {
+			return err
+		}
+		return store.AddAudit(tx, &store.AuditEvent{Actor: actor, Action: "tenant.create", Target: t.ID,
+			Detail: fmt.Sprintf("plan=%s slug=%s host=%s port=%d status=pending", planName, slug, hostID, port)})
+	})
+	if errors.Is(err, store.ErrConflict) {
+		// Another cloud node created the user's tenant meanwhile.
+		if other, gerr := s.store.GetTenantByOwner(ctx, u.ID); gerr == nil {
+			s.overlay(ctx, other)
+			return other, false, nil
+		}
+		return nil, false, fmt.Errorf("%w: %v", ErrConflict, err)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	s.log.Info("tenant created", "tenant", t.ID, "by", actor, "owner", u.ID, "plan", planName, "slug", slug, "device", hostID, "port", port)
+	if err := s.publish(ctx, hostID); err != nil {
+		s.log.Error("publishing desired state failed; it is published again when the host registers", "device", hostID, "err", err)
+		_ = s.store.UpdateTenant(ctx, t.ID, map[string]any{"last_error": "publishing the desired state failed; retried when the host reconnects"})
+	}
+	got, err := s.store.GetTenant(ctx, t.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	s.overlay(ctx, got)
+	return got, true, nil
+}
+
+func validateName(name string) error {
+	if len([]rune(name)) > 64 || len(name) > 255 {
+		return fmt.Errorf("%w: name longer than 64 characters", ErrInvalidName)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r == '\u2028' || r == '\u2029' {
+			return fmt.Errorf("%w: name has control characters", ErrInvalidName)
+		}
+	}
+	return nil
+}
+
+// Mine returns u's tenant, or ErrNoTenant.
+func (s *Service) Mine(ctx context.Context, u User) (*store.Tenant, error) {
+	t, err := s.store.GetTenantByOwner(ctx, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoTenant
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.overlay(ctx, t)
+	return t, nil
+}
+
+// Get returns a tenant by ID, or ErrNoTenant.
+func (s *Service) Get(ctx context.Context, id string) (*store.Tenant, error) {
+	t, err := s.store.GetTenant(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoTenant
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.overlay(ctx, t)
+	return t, nil
+}
+
+// List returns every tenant (admin).
+func (s *Service) List(ctx context.Context) ([]store.Tenant, error) {
+	ts, err := s.store.ListTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hs, err := s.fleet.ListHosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	status := map[string]string{}
+	for _, h := range hs {
+		status[h.ID] = h.Status
+	}
+	for i := range ts {
+		applyHostStatus(&ts[i], status[ts[i].HostID])
+	}
+	return ts, nil
+}
+
+// overlay shows a tenant whose host is offline with lastError "host offline".
+func (s *Service) overlay(ctx context.Context, t *store.Tenant) {
+	if t.HostID == "" {
+		return // unplaced: its stored error says why
+	}
+	h, err := s.fleet.GetHost(ctx, t.HostID)
+	switch {
+	case errors.Is(err, fleet.ErrHostNotFound):
+		applyHostStatus(t, "")
+	case err == nil:
+		applyHostStatus(t, h.Status)
+	}
+}
+
+// applyHostStatus overlays the state of a tenant's host on its lastError;
+// hostStatus "" means the host no longer exists.
+func applyHostStatus(t *store.Tenant, hostStatus string) {
+	switch hostStatus {
+	case store.HostOnline:
+	case "":
+		t.LastError = "host " + t.HostID + " no longer exists"
+	default:
+		t.LastError = "host offline"
+	}
+}
+
+func (s *Service) ownTenant(ctx context.Context, u User) (*store.Tenant, error) {
+	t, err := s.store.GetTenantByOwner(ctx, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoTenant
+	}
+	return t, err
+}
+
+func (s *Service) tenantByID(ctx context.Context, id string) (*store.Tenant, error) {
+	t, err := s.store.GetTenant(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoTenant
+	}
+	return t, err
+}
+
+// Restart asks u's tenant's host to restart it.
+func (s *Service) Restart(ctx context.Context, u User) (*store.Tenant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.ownTenant(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return s.restart(ctx, t, u.Actor())
+}
+
+// RestartByID restarts any tenant (admin).
+func (s *Service) RestartByID(ctx context.Context, id, actor string) (*store.Tenant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.tenantByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.restart(ctx, t, actor)
+}
+
+func (s *Service) restart(ctx context.Context, t *store.Tenant, actor string) (*store.Tenant, error) {
+	if t.Status == store.TenantDeleting {
+		return nil, fmt.Errorf("%w: tenant %s is being deleted", ErrConflict, t.ID)
+	}
+	if t.HostID != "" {
+		if _, err := s.fleet.GetHost(ctx, t.HostID); errors.Is(err, fleet.ErrHostNotFound) {
+			t.HostID = "" // its host's deletion is not handled yet
+		}
+	}
+	if t.HostID == "" {
+		// Unplaced (its host was deleted when no other had room): place it.
+		need, labels := s.needOf(t)
+		hostID, port, err := s.place(ctx, need, labels)
+		if err != nil {
+			return nil, fmt.Errorf("tenant %s has no host: %w", t.ID, err)
+		}
+		if err := s.move(ctx, t, hostID, port, ""); err != nil {
+			return nil, err
+		}
+		if t, err = s.store.GetTenant(ctx, t.ID); err != nil {
+			return nil, err
+		}
+	}
+	status := t.Status
+	if status != store.TenantPending {
+		status = store.TenantStarting
+	}
+	err := s.store.Write(ctx, func(tx *gorm.DB) error {
+		if _, err := store.BumpDesired(tx, t.HostID, nil, nil); err != nil {
+			return err
+		}
+		if err := store.UpdateTenant(tx, t.ID, map[string]any{"restart_gen": t.RestartGen + 1, "desired_state": proto.TenantRunning,
+			"status": status, "last_error": ""}); err != nil {
+			return err
+		}
+		return store.AddAudit(tx, &store.AuditEvent{Actor: actor, Action: "tenant.restart", Target: t.ID,
+			Detail: fmt.Sprintf("restartGen=%d status %s → %s", t.RestartGen+1, t.Status, status)})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("tenant restart requested", "tenant", t.ID, "by", actor, "restartGen", t.RestartGen+1)
+	if err := s.publish(ctx, t.HostID); err != nil {
+		s.log.Error("publishing desired state failed; it is published again when the host registers", "device", t.HostID, "err", err)
+	}
+	got, err := s.store.GetTenant(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.overlay(ctx, got)
+	return got, nil
+}
+
+// Delete stops and removes u's tenant; its data is purged on the host
+// unless keepData. The returned tenant (status deleting) is no longer
+// stored.
+func (s *Service) Delete(ctx context.Context, u User, keepData bool) (*store.Tenant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.ownTenant(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return s.delete(ctx, t, keepData, u.Actor())
+}
+
+// DeleteByID deletes any tenant (admin).
+func (s *Service) DeleteByID(ctx context.Context, id string, keepData bool, actor string) (*store.Tenant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, err := s.tenantByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.delete(ctx, t, keepData, actor)
+}
+
+func (s *Service) delete(ctx context.Context, t *store.Tenant, keepData bool, actor string) (*store.Tenant, error) {
+	var purge []string
+	if !keepData {
+		purge = []string{t.ID}
+	}
+	err := s.store.Write(ctx, func(tx *gorm.DB) error {
+		if err := store.DeleteTenant(tx, t.ID); err != nil {
+			return err
+		}
+		if t.HostID != "" { // an unplaced tenant has nothing on any host
+			if _, err := store.BumpDesired(tx, t.HostID, purge, nil); err != nil {
+				return err
+			}
+		}
+		if err := store.RevokeTenantAccess(tx, t.ID, s.opts.Now()); err != nil {
+			return err
+		}
+		return store.AddAudit(tx, &store.AuditEvent{Actor: actor, Action: "tenant.delete", Target: t.ID,
+			Detail: fmt.Sprintf("slug=%s host=%s status %s → deleting keepData=%t", t.Slug, t.HostID, t.Status, keepData)})
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoTenant
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.setDisk(t.ID, proto.TenantStatus{})
+	s.log.Info("tenant deleted", "tenant", t.ID, "by", actor, "device", t.HostID, "keepData", keepData)
+	if s.opts.OnDeleted != nil {
+		s.opts.OnDeleted(t.ID, t.Slug)
+	}
+	if t.HostID != "" {
+		if err := s.publish(ctx, t.HostID); err != nil {
+			s.log.Error("publishing desired state failed; it is published again when the host registers", "device", t.HostID, "err", err)
+		}
+	}
+	t.Status = store.TenantDeleting
+	return t, nil
+}
+
+// RecordAccess writes to the audit log that actor was given a link into t's
+// gateway as its owner.
+func (s *Service) RecordAccess(ctx context.Context, t *store.Tenant, actor string) error {
+	return s.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "tenant.access", Target: t.ID,
+		Detail: fmt.Sprintf("one-time link into %s as owner %s", t.Slug, t.OwnerID)})
+}
+
+// RecordSignOut audits that every session into t's gateway was ended.
+func (s *Service) RecordSignOut(ctx context.Context, t *store.Tenant, actor string, closed int) error {
+	return s.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "tenant.signout", Target: t.ID,
+		Detail: fmt.Sprintf("sessions into %s ended, %d connections closed", t.Slug, closed)})
+}
+
+// Logs returns up to tail of u's tenant's most recent log lines, asked from
+// its host.
+func (s *Service) Logs(ctx context.Context, u User, tail int) ([]string, error) {
+	t, err := s.ownTenant(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	return s.logs(ctx, t, tail)
+}
+
+// LogsByID is Logs for any tenant (admin).
+func (s *Service) LogsByID(ctx context.Context, id string, tail int) ([]string, error) {
+	t, err := s.tenantByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.logs(ctx, t, tail)
+}
+
+func (s *Service) logs(ctx context.Context, t *store.Tenant, tail int) ([]string, error) {
+	tail = min(max(tail, 1), proto.MaxLogLines)
+	r, err := s.command(ctx, t.HostID, &proto.Command{Op: proto.OpLogs, TenantID: t.ID, Tail: tail}, s.opts.LogsTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if r.Lines == nil {
+		return []string{}, nil
+	}
+	return r.Lines, nil
+}

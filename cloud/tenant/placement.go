@@ -1,0 +1,190 @@
+package tenant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+	"gorm.io/gorm"
+)
+
+// place picks a host with room for need (and the plan's host labels) and
+// a free port on it. Callers hold s.mu.
+func (s *Service) place(ctx context.Context, need Resources, labels map[string]string) (string, int, error) {
+	cands, err := s.candidates(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	for {
+		hostID, err := Pick(s.opts.Strategy, cands, need, labels)
+		if err != nil {
+			return "", 0, err
+		}
+		port, err := s.freePort(ctx, hostID)
+		if err == nil {
+			return hostID, port, nil
+		}
+		if !errors.Is(err, ErrNoPort) {
+			return "", 0, err
+		}
+		s.log.Warn("host has no free tenant port", "device", hostID, "err", err)
+		cands = slices.DeleteFunc(cands, func(c Candidate) bool { return c.ID == hostID })
+	}
+}
+
+// needOf is what t reserves, and the host labels its plan asks for.
+func (s *Service) needOf(t *store.Tenant) (Resources, map[string]string) {
+	var labels map[string]string
+	if pl, ok := s.opts.Plans[t.Plan]; ok {
+		labels = pl.HostLabels
+	}
+	return Resources{CPUMillis: int64(t.CPUMillis), MemoryBytes: t.MemoryBytes}, labels
+}
+
+// hostDeleted moves the tenants of a deleted host to other hosts, where
+// they start afresh: their data stayed on the deleted host, and the tenant
+// says so. A tenant for which no host has room is left unplaced and failed
+// (a restart places it when there is room). (Deleted tenants are gone from
+// the store already.)
+func (s *Service) hostDeleted(ctx context.Context, hostID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts, err := s.store.ListHostTenants(ctx, hostID)
+	if err != nil {
+		s.log.Error("listing the tenants of a deleted host failed", "device", hostID, "err", err)
+		return
+	}
+	for i := range ts {
+		t := &ts[i]
+		need, labels := s.needOf(t)
+		newHost, port, perr := s.place(ctx, need, labels)
+		if perr != nil {
+			msg := fmt.Sprintf("its host %s was deleted and no other host has room for it (%v); restart it once there is", hostID, perr)
+			err := s.store.Write(ctx, func(tx *gorm.DB) error {
+				if err := store.UpdateTenant(tx, t.ID, map[string]any{"host_id": "", "port": 0, "status": store.TenantFailed, "last_error": msg}); err != nil {
+					return err
+				}
+				return store.AddAudit(tx, &store.AuditEvent{Actor: ActorSystem, Action: "tenant.unplaced", Target: t.ID, Detail: msg})
+			})
+			if err != nil {
+				s.log.Error("marking a tenant of a deleted host failed", "tenant", t.ID, "err", err)
+			}
+			s.setDisk(t.ID, proto.TenantStatus{})
+			s.log.Warn("tenant of a deleted host not placed", "tenant", t.ID, "device", hostID, "err", perr)
+			continue
+		}
+		if err := s.move(ctx, t, newHost, port, fmt.Sprintf("moved from deleted host %s; the data it had there was not moved", hostID)); err != nil {
+			s.log.Error("moving a tenant of a deleted host failed", "tenant", t.ID, "err", err)
+		}
+	}
+}
+
+// move assigns t to hostID:port as a fresh start (status pending) and
+// publishes the host's desired state. Callers hold s.mu.
+func (s *Service) move(ctx context.Context, t *store.Tenant, hostID string, port int, why string) error {
+	err := s.store.Write(ctx, func(tx *gorm.DB) error {
+		d, err := store.BumpDesired(tx, hostID, nil, nil)
+		if err != nil {
+			return err
+		}
+		if err := store.UpdateTenant(tx, t.ID, map[string]any{"host_id": hostID, "port": port, "status": store.TenantPending,
+			"desired_state": proto.TenantRunning, "published_rev": d.Revision, "last_error": why}); err != nil {
+			return err
+		}
+		return store.AddAudit(tx, &store.AuditEvent{Actor: ActorSystem, Action: "tenant.move", Target: t.ID,
+			Detail: fmt.Sprintf("%s → host %s port %d", why, hostID, port)})
+	})
+	if err != nil {
+		return err
+	}
+	s.setDisk(t.ID, proto.TenantStatus{}) // measured on the old host
+	s.log.Info("tenant moved", "tenant", t.ID, "from", t.HostID, "device", hostID, "port", port)
+	if err := s.publish(ctx, hostID); err != nil {
+		s.log.Error("publishing desired state failed; it is published again when the host registers", "device", hostID, "err", err)
+	}
+	return nil
+}
+
+// placeOrphans moves the tenants whose host no longer exists (its deletion
+// was not handled: the cloud stopped in between).
+func (s *Service) placeOrphans(ctx context.Context) {
+	ts, err := s.store.ListTenants(ctx)
+	if err != nil {
+		return
+	}
+	seen := map[string]bool{}
+	for _, t := range ts {
+		if t.HostID == "" || seen[t.HostID] {
+			continue
+		}
+		seen[t.HostID] = true
+		if _, err := s.fleet.GetHost(ctx, t.HostID); errors.Is(err, fleet.ErrHostNotFound) {
+			s.log.Warn("tenants on a host that no longer exists; moving them", "device", t.HostID)
+			s.hostDeleted(ctx, t.HostID)
+		}
+	}
+}
+
+// HostLoad is a host's capacity, what its tenants reserve, and their number.
+type HostLoad struct {
+	Capacity Resources `json:"capacity"`
+	Reserved Resources `json:"reserved"`
+	Tenants  int       `json:"tenants"`
+}
+
+// Capacity is what tenants may reserve on h.
+func (s *Service) Capacity(h *store.Host) Resources {
+	return HostCapacity(h.CPUs, h.MemTotalBytes, s.opts.CPUOvercommit)
+}
+
+// HostLoads returns the load of every host in hs.
+func (s *Service) HostLoads(ctx context.Context, hs []store.Host) (map[string]HostLoad, error) {
+	use, err := s.store.HostUsages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]HostLoad, len(hs))
+	for i := range hs {
+		u := use[hs[i].ID]
+		out[hs[i].ID] = HostLoad{Capacity: s.Capacity(&hs[i]), Reserved: Resources{CPUMillis: u.CPUMillis, MemoryBytes: u.MemoryBytes}, Tenants: u.Tenants}
+	}
+	return out, nil
+}
+
+func (s *Service) candidates(ctx context.Context) ([]Candidate, error) {
+	hs, err := s.fleet.ListHosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	use, err := s.store.HostUsages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Candidate, 0, len(hs))
+	for i := range hs {
+		h := &hs[i]
+		u := use[h.ID]
+		out = append(out, Candidate{
+			ID: h.ID, Online: h.Status == store.HostOnline, Runtimes: h.Capabilities.Runtimes, Labels: h.Labels,
+			Capacity: s.Capacity(h), Reserved: Resources{CPUMillis: u.CPUMillis, MemoryBytes: u.MemoryBytes},
+			MemUsedBytes: int64(min(h.Metrics.MemUsedBytes, 1<<62)), Tenants: u.Tenants,
+		})
+	}
+	return out, nil
+}
+
+func (s *Service) freePort(ctx context.Context, hostID string) (int, error) {
+	ts, err := s.store.ListHostTenants(ctx, hostID)
+	if err != nil {
+		return 0, err
+	}
+	used := make([]int, 0, len(ts))
+	for _, t := range ts {
+		used = append(used, t.Port)
+	}
+	return PickPort(used, s.opts.PortBase, s.opts.PortMax)
+}

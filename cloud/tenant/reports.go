@@ -1,0 +1,210 @@
+package tenant
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+// DiskUsage is a tenant's disk as its host last reported it (hosts that
+// enforce disk limits report every 30 s). It is a measurement, kept in
+// memory only: after a cloud restart it is back with the next report.
+type DiskUsage struct {
+	UsedBytes, TotalBytes int64
+	At                    time.Time
+}
+
+// Disk returns the last reported disk usage of a tenant.
+func (s *Service) Disk(tenantID string) (DiskUsage, bool) {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	d, ok := s.disks[tenantID]
+	return d, ok
+}
+
+func (s *Service) setDisk(tenantID string, st proto.TenantStatus) {
+	s.umu.Lock()
+	defer s.umu.Unlock()
+	if st.DiskTotalBytes <= 0 {
+		delete(s.disks, tenantID)
+		return
+	}
+	s.disks[tenantID] = DiskUsage{UsedBytes: st.DiskUsedBytes, TotalBytes: st.DiskTotalBytes, At: s.opts.Now()}
+}
+
+type devMsg struct {
+	host    string
+	kind    string // register, event, reply, or "ackcheck" (internal)
+	payload []byte
+	reply   *proto.Reply
+	rev     int64
+}
+
+const kindAckCheck = "ackcheck"
+
+// onDeviceMessage is the fleet's hook; it runs in the fleet's ingest
+// goroutine, so it only dispatches command replies and queues the rest.
+func (s *Service) onDeviceMessage(host, kind string, payload []byte) {
+	if kind == fleet.KindDeleted {
+		// Not through the bounded queue: a flood of reports must not make
+		// the cloud drop a deletion and strand the host's tenants.
+		go s.hostDeleted(context.Background(), host)
+		return
+	}
+	msg := devMsg{host: host, kind: kind, payload: payload}
+	if kind == proto.KindReply {
+		r, err := proto.DecodeReply(payload)
+		if err != nil {
+			s.refuse(host, kind, reasonOf(err), err)
+			return
+		}
+		if rev, ok := parseDesiredReplyID(r.ID); ok {
+			msg.reply, msg.rev = r, rev
+		} else {
+			s.wmu.Lock()
+			w := s.waiters[r.ID]
+			s.wmu.Unlock()
+			if w == nil || w.host != host {
+				s.refuse(host, kind, "unknown_reply", fmt.Errorf("reply %q answers no pending command of this host", r.ID))
+				return
+			}
+			select {
+			case w.ch <- r:
+			default: // a duplicate (QoS 1 redelivery)
+			}
+			return
+		}
+	}
+	s.enqueue(msg)
+}
+
+func (s *Service) enqueue(msg devMsg) {
+	select {
+	case s.queue <- msg:
+	default:
+		s.m.refused.WithLabelValues("queue_full").Inc()
+		s.log.Warn("tenant message queue full: message dropped", "device", msg.host, "kind", msg.kind)
+	}
+}
+
+func parseDesiredReplyID(id string) (int64, bool) {
+	var rev int64
+	if _, err := fmt.Sscanf(id, "desired-%d", &rev); err != nil || proto.DesiredReplyID(rev) != id || rev < 1 {
+		return 0, false
+	}
+	return rev, true
+}
+
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, proto.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, proto.ErrUnsupportedVersion):
+		return "version"
+	case errors.Is(err, proto.ErrMalformed):
+		return "malformed"
+	}
+	return "invalid"
+}
+
+func (s *Service) refuse(host, kind, reason string, err error) {
+	s.m.refused.WithLabelValues(reason).Inc()
+	s.log.Warn("device message refused", "device", host, "kind", kind, "reason", reason, "err", err)
+}
+
+func (s *Service) handle(ctx context.Context, msg devMsg) {
+	switch msg.kind {
+	case proto.KindRegister:
+		// The retained desired state may be gone (cloud restart): publish
+		// it again so a reconnecting agent converges.
+		s.mu.Lock()
+		err := s.publish(ctx, msg.host)
+		s.mu.Unlock()
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("republishing desired state failed", "device", msg.host, "err", err)
+		}
+	case proto.KindReply:
+		s.applyAck(ctx, msg.host, msg.rev, msg.reply)
+	case proto.KindEvent:
+		var head struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal(msg.payload, &head); err == nil && head.Type != proto.EventTenants {
+			return // another feature's event
+		}
+		rep, err := proto.DecodeTenantReport(msg.payload)
+		if err != nil {
+			s.refuse(msg.host, msg.kind, reasonOf(err), err)
+			return
+		}
+		s.applyReport(ctx, msg.host, rep)
+	case kindAckCheck:
+		s.checkAck(ctx, msg.host, msg.rev)
+	}
+}
+
+func (s *Service) applyReport(ctx context.Context, hostID string, rep *proto.TenantReport) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range rep.Tenants {
+		t, err := s.store.GetTenant(ctx, st.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			// Deleted meanwhile, or a leftover the agent is removing.
+			s.log.Debug("report for an unknown tenant ignored", "device", hostID, "tenant", st.ID)
+			continue
+		}
+		if err != nil {
+			s.log.Error("report: reading tenant failed", "tenant", st.ID, "err", err)
+			continue
+		}
+		if t.HostID != hostID {
+			s.refuse(hostID, proto.KindEvent, "wrong_host", fmt.Errorf("report for tenant %s, which is placed on %s", st.ID, t.HostID))
+			continue
+		}
+		s.setDisk(t.ID, st)
+		status := st.State
+		if status == proto.TenantRunning && st.RestartGen < t.RestartGen {
+			status = store.TenantStarting // the requested restart has not happened yet
+		}
+		lastErr := st.Error
+		if status == store.TenantFailed && lastErr == "" {
+			lastErr = "the gateway failed (no detail from the host)"
+		}
+		s.setStatus(ctx, t, status, lastErr, "reported by host "+hostID)
+	}
+	if len(rep.Purged) == 0 {
+		return
+	}
+	d, err := s.store.GetHostDesired(ctx, hostID)
+	if err != nil {
+		s.refuse(hostID, proto.KindEvent, "invalid", fmt.Errorf("purged tenants reported by a host without desired state"))
+		return
+	}
+	var done []string
+	for _, id := range rep.Purged {
+		if slices.Contains(d.Purge, id) {
+			done = append(done, id)
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	if _, err := s.store.BumpDesired(ctx, hostID, nil, done); err != nil {
+		s.log.Error("recording purged tenants failed", "device", hostID, "err", err)
+		return
+	}
+	for _, id := range done {
+		_ = s.store.AddAudit(ctx, &store.AuditEvent{Actor: ActorSystem, Action: "tenant.purged", Target: id, Detail: "data purged by host " + hostID})
+	}
+	s.log.Info("tenant data purged", "device", hostID, "tenants", done)
+	if err := s.publish(ctx, hostID); err != nil {
+		s.log.Error("publishing desired state failed", "device", hostID, "err", err)
+	}
+}
