@@ -43,10 +43,24 @@ const (
 // subackFailure is the SUBACK return code of a refused subscription.
 const subackFailure = 0x80
 
-// dispatchQueue bounds the down/ messages waiting for their handler. When a
-// handler is slow and the queue is full, further messages are dropped (and
-// logged) rather than stalling the MQTT client.
-const dispatchQueue = 64
+// Down messages come in two classes, so bulk requests can never hold up the
+// host's state. State kinds (desired, tunnel, claim) are retained snapshots
+// where only the newest matters: each has a one-slot mailbox that a newer
+// message overwrites and that is never dropped, served by its own goroutine.
+// Commands (cmd: logs, key rotation) are requests with an id: a bounded queue
+// served by a few workers; one that finds the queue full is answered "busy"
+// at once instead of being left to time out on the cloud.
+const (
+	commandQueue   = 64
+	commandWorkers = 4
+	// busyReplies bounds the "busy" answers waiting to be sent; past it an
+	// overflowing command is only dropped (the cloud times it out).
+	busyReplies = 64
+)
+
+// ErrBusy is the reply error of a command refused because the agent already
+// has commandQueue commands waiting.
+var ErrBusy = errors.New("agent busy: too many commands waiting; retry shortly")
 
 var (
 	// ErrCredentialsRefused is returned (wrapped) by a connection attempt the
@@ -57,10 +71,11 @@ var (
 	errTimeout      = errors.New("timed out waiting for the broker")
 )
 
-// Handler processes the payload of one down/ message. It runs on the link's
-// dispatch goroutine, one message at a time in arrival order, with the
-// context given to Run. A handler must decode and validate the payload itself
-// and must not block for long: messages queue up behind it.
+// Handler processes the payload of one down/ message, with the context given
+// to Run. A handler must decode and validate the payload itself. Handlers of
+// state kinds run one message at a time on one goroutine, and a state message
+// that arrives while an older one of its kind waits replaces it; command
+// handlers run on up to commandWorkers goroutines at once.
 type Handler func(ctx context.Context, payload []byte)
 
 // MetricsSource supplies the metrics of each heartbeat. Sample may return
@@ -122,7 +137,9 @@ type Link struct {
 	interval atomic.Int64 // current heartbeat interval, nanoseconds
 	changed  chan struct{}
 	seq      atomic.Uint64
-	queue    chan inbound
+	state    mailbox      // state kinds, newest per kind
+	commands chan inbound // KindCmd
+	busy     chan string  // ids of commands to answer busy
 	running  atomic.Bool
 
 	mu       sync.RWMutex
@@ -168,7 +185,9 @@ func New(opts Options) (*Link, error) {
 		broker:   broker,
 		log:      opts.Logger,
 		changed:  make(chan struct{}, 1),
-		queue:    make(chan inbound, dispatchQueue),
+		state:    mailbox{pending: make(map[string]inbound), ready: make(chan struct{}, 1)},
+		commands: make(chan inbound, commandQueue),
+		busy:     make(chan string, busyReplies),
 		handlers: make(map[string]Handler),
 	}
 	if l.log == nil {
@@ -261,11 +280,21 @@ func (l *Link) Run(ctx context.Context) error {
 		return errors.New("link: Run called twice")
 	}
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2 + commandWorkers)
 	go func() {
 		defer wg.Done()
-		l.dispatch(ctx)
+		l.dispatchState(ctx)
 	}()
+	go func() {
+		defer wg.Done()
+		l.answerBusy(ctx)
+	}()
+	for range commandWorkers {
+		go func() {
+			defer wg.Done()
+			l.serveCommands(ctx)
+		}()
+	}
 	defer wg.Wait()
 
 	bo := Backoff{Base: l.opts.BackoffBase, Cap: l.opts.BackoffCap, Rand: l.opts.Rand}
@@ -484,11 +513,83 @@ func (l *Link) onMessage(_ mqtt.Client, m mqtt.Message) {
 		}
 		return
 	}
-	select {
-	case l.queue <- inbound{kind: kind, payload: append([]byte(nil), payload...), handler: h}:
-	default:
-		l.log.Warn("handler queue full; message dropped", "kind", kind)
+	in := inbound{kind: kind, payload: append([]byte(nil), payload...), handler: h}
+	if kind != proto.KindCmd {
+		l.state.put(in)
+		return
 	}
+	select {
+	case l.commands <- in:
+	default:
+		l.refuseBusy(in.payload)
+	}
+}
+
+// refuseBusy queues a busy answer to a command that found the queue full
+// (a publish must not wait on paho's delivery goroutine).
+func (l *Link) refuseBusy(payload []byte) {
+	c, err := proto.DecodeCommand(payload)
+	if err != nil {
+		l.log.Warn("command queue full; invalid command dropped", "err", err)
+		return
+	}
+	select {
+	case l.busy <- c.ID:
+		l.log.Warn("command queue full; answering busy", "id", c.ID, "op", c.Op)
+	default:
+		l.log.Warn("command queue full; command dropped", "id", c.ID, "op", c.Op)
+	}
+}
+
+func (l *Link) answerBusy(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-l.busy:
+			rep := proto.Reply{ID: id, Error: ErrBusy.Error()}
+			pctx, cancel := context.WithTimeout(ctx, l.opts.AckTimeout)
+			if err := l.Publish(pctx, proto.KindReply, 1, proto.MustEncode(&rep)); err != nil {
+				l.log.Debug("busy reply not sent", "id", id, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// mailbox holds the newest undelivered message of each state kind, in the
+// order the kinds first arrived.
+type mailbox struct {
+	mu      sync.Mutex
+	pending map[string]inbound
+	order   []string
+	ready   chan struct{} // capacity 1: "something is pending"
+}
+
+func (m *mailbox) put(in inbound) {
+	m.mu.Lock()
+	if _, ok := m.pending[in.kind]; !ok {
+		m.order = append(m.order, in.kind)
+	}
+	m.pending[in.kind] = in
+	m.mu.Unlock()
+	select {
+	case m.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (m *mailbox) take() (inbound, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.order) == 0 {
+		return inbound{}, false
+	}
+	k := m.order[0]
+	m.order = m.order[1:]
+	in := m.pending[k]
+	delete(m.pending, k)
+	return in, true
 }
 
 func (l *Link) applyConfig(payload []byte) {
@@ -511,12 +612,25 @@ func (l *Link) applyConfig(payload []byte) {
 	}
 }
 
-func (l *Link) dispatch(ctx context.Context) {
+func (l *Link) dispatchState(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case in := <-l.queue:
+		case <-l.state.ready:
+			for in, ok := l.state.take(); ok && ctx.Err() == nil; in, ok = l.state.take() {
+				l.call(ctx, in)
+			}
+		}
+	}
+}
+
+func (l *Link) serveCommands(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case in := <-l.commands:
 			l.call(ctx, in)
 		}
 	}

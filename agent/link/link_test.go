@@ -28,6 +28,7 @@ import (
 	"github.com/clawfleet/clawfleet/agent/link"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 const (
@@ -288,17 +289,6 @@ func expectSession(t *testing.T, rec *recorder, timeout time.Duration) {
 	}
 }
 
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestLinkEndToEnd(t *testing.T) {
 	addr := freeAddr(t)
 	rec := newRecorder()
@@ -332,7 +322,7 @@ func TestLinkEndToEnd(t *testing.T) {
 		if s, err := proto.DecodeStatus(c[0].WillPayload); err != nil || s.State != proto.StateOffline {
 			t.Errorf("will payload %q: %v", c[0].WillPayload, err)
 		}
-		waitUntil(t, time.Second, "Connected()", l.Connected)
+		tstest.Await(t, "Connected()", time.Second, l.Connected)
 	}) {
 		return
 	}
@@ -368,7 +358,7 @@ func TestLinkEndToEnd(t *testing.T) {
 		if err := b.srv.Publish(proto.DownTopic(devID, proto.KindConfig), proto.MustEncode(&cfg), true, 1); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, 2*time.Second, "the 1 s interval", func() bool { return l.HeartbeatInterval() == time.Second })
+		tstest.Await(t, "the 1 s interval", 2*time.Second, func() bool { return l.HeartbeatInterval() == time.Second })
 		rec.drain()
 		hbs := heartbeats(t, rec, 3, 3*time.Second)
 		for i := 1; i < len(hbs); i++ {
@@ -463,7 +453,7 @@ func TestLinkEndToEnd(t *testing.T) {
 
 	t.Run("broker restart", func(t *testing.T) {
 		b.close()
-		waitUntil(t, 3*time.Second, "the link to notice", func() bool { return !l.Connected() })
+		tstest.Await(t, "the link to notice", 3*time.Second, func() bool { return !l.Connected() })
 		time.Sleep(400 * time.Millisecond) // a few refused attempts
 		rec.drain()
 		b = startBroker(top, addr, rec, false, nil, proto.MustEncode(&proto.Config{HeartbeatIntervalSeconds: 2}))
@@ -480,7 +470,7 @@ func TestLinkEndToEnd(t *testing.T) {
 		}
 		// The retained config is handled on paho's goroutine, so it may land
 		// just after the first heartbeat left.
-		waitUntil(t, 2*time.Second, "the new broker's 2 s interval", func() bool {
+		tstest.Await(t, "the new broker's 2 s interval", 2*time.Second, func() bool {
 			return l.HeartbeatInterval() == 2*time.Second
 		})
 	})
@@ -512,7 +502,7 @@ func TestLinkPublish(t *testing.T) {
 	}
 	runLink(t, l, logs)
 	expectSession(t, rec, 5*time.Second)
-	waitUntil(t, time.Second, "Connected()", l.Connected)
+	tstest.Await(t, "Connected()", time.Second, l.Connected)
 	if err := l.Publish(context.Background(), proto.KindEvent, 1, []byte(`{"v":1}`)); err != nil {
 		t.Fatal(err)
 	}
