@@ -160,7 +160,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		st.Close()
 		return nil, err
 	}
-	f.AddDeviceHandler(a.dropOffline)
+	f.Subscribe(a.dropOffline)
 	handler := api.New(api.Options{
 		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
 		Tenants: ts, SharedSecret: cfg.SharedSecret, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,

@@ -106,9 +106,10 @@ func (a *App) routerTokens() router.Tokens {
 
 // dropOffline closes the router's connections to hosts that go offline or
 // are deleted.
-func (a *App) dropOffline(id, kind string, _ []byte) {
-	if kind == fleet.KindOffline || kind == fleet.KindDeleted {
-		a.router.DropHost(id)
+func (a *App) dropOffline(e fleet.Event) {
+	switch e.(type) {
+	case fleet.Offline, fleet.Deleted:
+		a.router.DropHost(e.Host())
 	}
 }
 

@@ -64,7 +64,7 @@ func newTunnels(ctx context.Context, cfg tunnelConfig, st *store.Store, f *fleet
 			t.log.Warn("restoring tunnel peer failed", "device", h.ID, "err", err)
 		}
 	}
-	f.AddDeviceHandler(t.onDevice)
+	f.Subscribe(t.onEvent)
 	t.log.Info("WireGuard hub ready", "mode", hub.Mode(), "endpoint", t.endpoint, "hubAddress", hub.Addr(), "prefix", prefix, "peers", len(addrs))
 	return t, nil
 }
@@ -75,17 +75,18 @@ type tunnelConfig struct {
 	Mode                                                string // userspace (or empty), kernel or tun
 }
 
-func (t *tunnels) onDevice(id, kind string, _ []byte) {
-	switch kind {
-	case proto.KindRegister:
+func (t *tunnels) onEvent(e fleet.Event) {
+	switch e := e.(type) {
+	case fleet.Registered:
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := t.configure(ctx, id); err != nil {
-				t.log.Warn("tunnel not configured", "device", id, "err", err)
+			if err := t.configure(ctx, e.HostID); err != nil {
+				t.log.Warn("tunnel not configured", "device", e.HostID, "err", err)
 			}
 		}()
-	case fleet.KindDeleted:
+	case fleet.Deleted:
+		id := e.HostID
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		if err := t.hub.RemovePeer(id); err != nil && !errors.Is(err, tunnel.ErrUnknownHost) {

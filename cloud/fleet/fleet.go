@@ -1,8 +1,10 @@
 // Package fleet keeps track of devices: enrollment, authentication, presence
 // (online/offline from registrations, heartbeats, Last Will and missed
-// heartbeats), batched heartbeat writes and revocation. It talks to devices
-// only through the Bus interface, so the embedded broker can be replaced by an
-// external MQTT cluster without touching this package.
+// heartbeats), batched heartbeat writes and revocation. It decodes every
+// device message once and tells other services what happened to hosts as
+// typed events (events.go). It talks to devices only through the Bus
+// interface, so the embedded broker can be replaced by an external MQTT
+// cluster without touching this package.
 package fleet
 
 import (
@@ -125,40 +127,7 @@ type Fleet struct {
 	dirty    map[string]bool // hosts whose presence changed since the last flush
 	interval time.Duration
 
-	hooks atomic.Pointer[[]DeviceHandler] // copy-on-write list
-}
-
-// DeviceHandler receives device messages other services consume: up/event
-// and up/reply payloads (unvalidated, from known devices only) and, with a nil
-// payload, kind "register" after a registration was stored, and KindDeleted
-// after an admin deleted the host. It runs in the fleet's ingest goroutine
-// (KindDeleted: in the deleting request's) and must not block.
-type DeviceHandler func(deviceID, kind string, payload []byte)
-
-// KindDeleted is forwarded to device handlers when a host is deleted.
-const KindDeleted = "deleted"
-
-// KindOffline is forwarded (nil payload) when a host goes offline: its Last
-// Will or clean shutdown, or missed heartbeats.
-const KindOffline = "offline"
-
-// AddDeviceHandler adds h; every handler sees every forwarded message, in
-// the order they were added. Call it before Run.
-func (f *Fleet) AddDeviceHandler(h DeviceHandler) {
-	var next []DeviceHandler
-	if cur := f.hooks.Load(); cur != nil {
-		next = append(next, *cur...)
-	}
-	next = append(next, h)
-	f.hooks.Store(&next)
-}
-
-func (f *Fleet) forward(deviceID, kind string, payload []byte) {
-	if hs := f.hooks.Load(); hs != nil {
-		for _, h := range *hs {
-			h(deviceID, kind, payload)
-		}
-	}
+	hooks atomic.Pointer[[]Handler] // copy-on-write list
 }
 
 // New builds the fleet service; call Run to start it.
@@ -279,27 +248,18 @@ func (f *Fleet) handle(ctx context.Context, msg message) {
 		err = f.handleHeartbeat(msg)
 	case proto.KindStatus:
 		err = f.handleStatus(msg)
-	case proto.KindEvent, proto.KindReply:
-		f.forward(msg.deviceID, msg.kind, msg.payload)
+	case proto.KindEvent:
+		f.handleEvent(msg)
+		return
+	case proto.KindReply:
+		f.handleReply(msg)
 		return
 	default:
 		return
 	}
 	if err != nil {
-		reason := "invalid"
-		switch {
-		case errors.Is(err, proto.ErrTooLarge):
-			reason = "too_large"
-		case errors.Is(err, proto.ErrUnsupportedVersion):
-			reason = "version"
-		case errors.Is(err, proto.ErrMalformed):
-			reason = "malformed"
-		case errors.Is(err, proto.ErrInvalid):
-			reason = "invalid"
-		default:
-			reason = "store"
-		}
-		f.m.bad.WithLabelValues(reason).Inc()
+		// What is not a decoding error failed when storing or answering.
+		f.m.bad.WithLabelValues(refusalReason(err, "store")).Inc()
 		log.Warn("device message refused", "err", err)
 	}
 }
@@ -320,7 +280,7 @@ func (f *Fleet) handleRegister(ctx context.Context, msg message) error {
 	f.m.registers.Inc()
 	f.log.Info("host registered", "device", msg.deviceID, "hostname", reg.Hostname, "version", reg.AgentVersion, "os", reg.OS, "arch", reg.Arch)
 	err = f.pushConfig(msg.deviceID)
-	f.forward(msg.deviceID, proto.KindRegister, nil)
+	f.emit(Registered{HostID: msg.deviceID})
 	return err
 }
 
@@ -369,7 +329,7 @@ func (f *Fleet) handleStatus(msg message) error {
 	}
 	f.mu.Unlock()
 	if went {
-		f.forward(msg.deviceID, KindOffline, nil)
+		f.emit(Offline{HostID: msg.deviceID})
 	}
 	return nil
 }
@@ -412,7 +372,7 @@ func (f *Fleet) sweep() {
 	}
 	f.mu.Unlock()
 	for _, id := range gone {
-		f.forward(id, KindOffline, nil)
+		f.emit(Offline{HostID: id})
 	}
 }
 

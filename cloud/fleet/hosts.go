@@ -99,7 +99,7 @@ func (f *Fleet) DeleteHost(ctx context.Context, id, actor string) error {
 		_ = f.bus.Publish(proto.DownTopic(id, kind), nil, true)
 	}
 	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "host.delete", Target: id})
-	f.forward(id, KindDeleted, nil)
+	f.emit(Deleted{HostID: id})
 	f.log.Info("host deleted", "device", id, "by", actor)
 	return nil
 }

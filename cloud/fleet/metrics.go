@@ -12,6 +12,8 @@ type metrics struct {
 	flushSeconds prometheus.Histogram
 	flushErrors  prometheus.Counter
 	storeLatency prometheus.Histogram
+	// tenantRefused counts refused tenant reports and replies (Refuse).
+	tenantRefused *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, f *Fleet) *metrics {
@@ -25,12 +27,14 @@ func newMetrics(reg prometheus.Registerer, f *Fleet) *metrics {
 		flushErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "clawfleet_heartbeat_flush_errors_total", Help: "Failed heartbeat batch writes (retried)."}),
 		storeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "clawfleet_heartbeat_store_latency_seconds",
 			Help: "From an agent publishing a heartbeat (its sentAt) to the batch holding it being committed.", Buckets: prometheus.ExponentialBuckets(0.001, 1.5, 30)}),
+		tenantRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_tenant_messages_refused_total",
+			Help: "Agent tenant messages (reports, replies) refused, by reason (malformed, too_large, version, invalid, wrong_host, unknown_reply, queue_full)."}, []string{"reason"}),
 	}
 	if reg == nil {
 		return m
 	}
 	hosts := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "clawfleet_hosts", Help: "Hosts by status."}, []string{"status"})
-	reg.MustRegister(m.heartbeats, m.registers, m.bad, m.dropped, m.flushSeconds, m.flushErrors, m.storeLatency,
+	reg.MustRegister(m.heartbeats, m.registers, m.bad, m.dropped, m.flushSeconds, m.flushErrors, m.storeLatency, m.tenantRefused,
 		collectorFunc(func(ch chan<- prometheus.Metric) {
 			for status, n := range f.Counts() {
 				g := hosts.WithLabelValues(status)

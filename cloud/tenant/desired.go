@@ -82,7 +82,7 @@ func (s *Service) applyAck(ctx context.Context, hostID string, rev int64, r *pro
 	defer s.mu.Unlock()
 	if err := s.store.AckDesired(ctx, hostID, rev); err != nil {
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrUnknownRevision) {
-			s.refuse(hostID, proto.KindReply, "unknown_reply", err)
+			s.fleet.Refuse(hostID, proto.KindReply, "unknown_reply", err)
 			return
 		}
 		s.log.Error("storing acknowledgement failed", "device", hostID, "revision", rev, "err", err)

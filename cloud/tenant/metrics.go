@@ -11,7 +11,6 @@ import (
 type metrics struct {
 	commands     *prometheus.CounterVec
 	startSeconds prometheus.Histogram
-	refused      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
@@ -20,14 +19,12 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Help: "Commands to hosts by op (desired, logs) and result (published, acked, refused, timeout, error; logs: ok, error, timeout, offline)."}, []string{"op", "result"}),
 		startSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "clawfleet_tenant_start_seconds",
 			Help: "Time from a tenant's creation to its first running report.", Buckets: prometheus.ExponentialBuckets(0.5, 2, 12)}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_tenant_messages_refused_total",
-			Help: "Agent tenant messages (reports, replies) refused, by reason (malformed, too_large, version, invalid, wrong_host, unknown_reply, queue_full)."}, []string{"reason"}),
 	}
 	if reg == nil {
 		return m
 	}
 	tenants := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "clawfleet_tenants", Help: "Tenants by status."}, []string{"status"})
-	reg.MustRegister(m.commands, m.startSeconds, m.refused, collector{tenants, func(ch chan<- prometheus.Metric) {
+	reg.MustRegister(m.commands, m.startSeconds, collector{tenants, func(ch chan<- prometheus.Metric) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		counts, err := s.store.TenantCounts(ctx)

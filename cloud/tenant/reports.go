@@ -2,7 +2,6 @@ package tenant
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,58 +38,55 @@ func (s *Service) setDisk(tenantID string, st proto.TenantStatus) {
 	s.disks[tenantID] = DiskUsage{UsedBytes: st.DiskUsedBytes, TotalBytes: st.DiskTotalBytes, At: s.opts.Now()}
 }
 
+// devMsg is one item of the service's queue: a fleet event it acts on in
+// its own goroutine, or its own acknowledgement check.
 type devMsg struct {
-	host    string
-	kind    string // register, event, reply, or "ackcheck" (internal)
-	payload []byte
-	reply   *proto.Reply
-	rev     int64
+	host   string
+	kind   string // register, event, reply, or "ackcheck" (internal)
+	report *proto.TenantReport
+	reply  *proto.Reply
+	rev    int64
 }
 
 const kindAckCheck = "ackcheck"
 
-// onDeviceMessage is the fleet's hook; it runs in the fleet's ingest
-// goroutine, so it only dispatches command replies and queues the rest.
-func (s *Service) onDeviceMessage(host, kind string, payload []byte) {
-	if kind == fleet.KindDeleted {
+// onEvent is the fleet's hook; it runs in the fleet's ingest goroutine, so
+// it only dispatches command replies and queues the rest.
+func (s *Service) onEvent(e fleet.Event) {
+	switch e := e.(type) {
+	case fleet.Deleted:
 		// Not through the bounded queue: a flood of reports must not make
 		// the cloud drop a deletion and strand the host's tenants.
-		go s.hostDeleted(context.Background(), host)
-		return
-	}
-	msg := devMsg{host: host, kind: kind, payload: payload}
-	if kind == proto.KindReply {
-		r, err := proto.DecodeReply(payload)
-		if err != nil {
-			s.refuse(host, kind, reasonOf(err), err)
-			return
-		}
+		go s.hostDeleted(context.Background(), e.HostID)
+	case fleet.Registered:
+		s.enqueue(devMsg{host: e.HostID, kind: proto.KindRegister})
+	case fleet.TenantReport:
+		s.enqueue(devMsg{host: e.HostID, kind: proto.KindEvent, report: e.Report})
+	case fleet.Reply:
+		host, r := e.HostID, e.Reply
 		if rev, ok := parseDesiredReplyID(r.ID); ok {
-			msg.reply, msg.rev = r, rev
-		} else {
-			s.wmu.Lock()
-			w := s.waiters[r.ID]
-			s.wmu.Unlock()
-			if w == nil || w.host != host {
-				s.refuse(host, kind, "unknown_reply", fmt.Errorf("reply %q answers no pending command of this host", r.ID))
-				return
-			}
-			select {
-			case w.ch <- r:
-			default: // a duplicate (QoS 1 redelivery)
-			}
+			s.enqueue(devMsg{host: host, kind: proto.KindReply, reply: r, rev: rev})
 			return
 		}
+		s.wmu.Lock()
+		w := s.waiters[r.ID]
+		s.wmu.Unlock()
+		if w == nil || w.host != host {
+			s.fleet.Refuse(host, proto.KindReply, "unknown_reply", fmt.Errorf("reply %q answers no pending command of this host", r.ID))
+			return
+		}
+		select {
+		case w.ch <- r:
+		default: // a duplicate (QoS 1 redelivery)
+		}
 	}
-	s.enqueue(msg)
 }
 
 func (s *Service) enqueue(msg devMsg) {
 	select {
 	case s.queue <- msg:
 	default:
-		s.m.refused.WithLabelValues("queue_full").Inc()
-		s.log.Warn("tenant message queue full: message dropped", "device", msg.host, "kind", msg.kind)
+		s.fleet.Refuse(msg.host, msg.kind, "queue_full", errors.New("the tenant service's queue is full: message dropped"))
 	}
 }
 
@@ -100,23 +96,6 @@ func parseDesiredReplyID(id string) (int64, bool) {
 		return 0, false
 	}
 	return rev, true
-}
-
-func reasonOf(err error) string {
-	switch {
-	case errors.Is(err, proto.ErrTooLarge):
-		return "too_large"
-	case errors.Is(err, proto.ErrUnsupportedVersion):
-		return "version"
-	case errors.Is(err, proto.ErrMalformed):
-		return "malformed"
-	}
-	return "invalid"
-}
-
-func (s *Service) refuse(host, kind, reason string, err error) {
-	s.m.refused.WithLabelValues(reason).Inc()
-	s.log.Warn("device message refused", "device", host, "kind", kind, "reason", reason, "err", err)
 }
 
 func (s *Service) handle(ctx context.Context, msg devMsg) {
@@ -133,18 +112,7 @@ func (s *Service) handle(ctx context.Context, msg devMsg) {
 	case proto.KindReply:
 		s.applyAck(ctx, msg.host, msg.rev, msg.reply)
 	case proto.KindEvent:
-		var head struct {
-			Type string `json:"type"`
-		}
-		if err := json.Unmarshal(msg.payload, &head); err == nil && head.Type != proto.EventTenants {
-			return // another feature's event
-		}
-		rep, err := proto.DecodeTenantReport(msg.payload)
-		if err != nil {
-			s.refuse(msg.host, msg.kind, reasonOf(err), err)
-			return
-		}
-		s.applyReport(ctx, msg.host, rep)
+		s.applyReport(ctx, msg.host, msg.report)
 	case kindAckCheck:
 		s.checkAck(ctx, msg.host, msg.rev)
 	}
@@ -165,7 +133,7 @@ func (s *Service) applyReport(ctx context.Context, hostID string, rep *proto.Ten
 			continue
 		}
 		if t.HostID != hostID {
-			s.refuse(hostID, proto.KindEvent, "wrong_host", fmt.Errorf("report for tenant %s, which is placed on %s", st.ID, t.HostID))
+			s.fleet.Refuse(hostID, proto.KindEvent, "wrong_host", fmt.Errorf("report for tenant %s, which is placed on %s", st.ID, t.HostID))
 			continue
 		}
 		s.setDisk(t.ID, st)
@@ -184,7 +152,7 @@ func (s *Service) applyReport(ctx context.Context, hostID string, rep *proto.Ten
 	}
 	d, err := s.store.GetHostDesired(ctx, hostID)
 	if err != nil {
-		s.refuse(hostID, proto.KindEvent, "invalid", fmt.Errorf("purged tenants reported by a host without desired state"))
+		s.fleet.Refuse(hostID, proto.KindEvent, "invalid", fmt.Errorf("purged tenants reported by a host without desired state"))
 		return
 	}
 	var done []string

@@ -210,7 +210,7 @@ func New(st *store.Store, fl *fleet.Fleet, bus fleet.Bus, opts Options) (*Servic
 		disks:   map[string]DiskUsage{},
 	}
 	s.m = newMetrics(opts.Registerer, s)
-	fl.AddDeviceHandler(s.onDeviceMessage)
+	fl.Subscribe(s.onEvent)
 	return s, nil
 }
 

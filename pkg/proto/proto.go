@@ -60,6 +60,26 @@ var (
 	ErrInvalid            = errors.New("proto: invalid payload")
 )
 
+// Reason names which of the errors above err carries, as the cloud's
+// refused-message metrics label it: "topic", "too_large", "version",
+// "malformed" or "invalid"; "" when it carries none of them (a failure after
+// decoding, which the caller names).
+func Reason(err error) string {
+	switch {
+	case errors.Is(err, ErrBadTopic):
+		return "topic"
+	case errors.Is(err, ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, ErrUnsupportedVersion):
+		return "version"
+	case errors.Is(err, ErrMalformed):
+		return "malformed"
+	case errors.Is(err, ErrInvalid):
+		return "invalid"
+	}
+	return ""
+}
+
 // Topic returns clawfleet/v1/dev/{deviceID}/{dir}/{kind}.
 func Topic(deviceID string, dir Direction, kind string) string {
 	return TopicRoot + deviceID + "/" + string(dir) + "/" + kind

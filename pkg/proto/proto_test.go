@@ -2,6 +2,7 @@ package proto
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -102,6 +103,32 @@ func TestValidateDeviceID(t *testing.T) {
 	for id, ok := range map[string]bool{"dev_abcdefgh": true, "dev_abc": false, "abcdefghij": false, "dev_abcd/efgh": false, "dev_abcd#efgh": false, "dev_" + strings.Repeat("a", 65): false} {
 		if err := ValidateDeviceID(id); (err == nil) != ok {
 			t.Errorf("%q: err = %v, want ok=%v", id, err, ok)
+		}
+	}
+}
+
+func TestReason(t *testing.T) {
+	_, _, _, badTopic := ParseTopic("clawfleet/v1/dev/x/up/heartbeat")
+	_, tooLarge := DecodeHeartbeat(make([]byte, MaxPayload+1))
+	_, version := DecodeHeartbeat([]byte(`{"v":9}`))
+	_, malformed := DecodeHeartbeat([]byte(`{not json`))
+	_, invalid := DecodeStatus([]byte(`{"v":1,"state":"asleep"}`))
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"bad topic", badTopic, "topic"},
+		{"too large", tooLarge, "too_large"},
+		{"version", version, "version"},
+		{"malformed", malformed, "malformed"},
+		{"invalid", invalid, "invalid"},
+		{"wrapped", fmt.Errorf("register: %w", invalid), "invalid"},
+		{"not a decoding error", errors.New("database is locked"), ""},
+		{"nil", nil, ""},
+	} {
+		if got := Reason(tc.err); got != tc.want {
+			t.Errorf("%s: Reason(%v) = %q, want %q", tc.name, tc.err, got, tc.want)
 		}
 	}
 }

@@ -1,0 +1,122 @@
+package fleet
+
+import (
+	"encoding/json"
+
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+// Event is something that happened to a host, handed to every subscriber
+// (Subscribe). The fleet decodes and validates each device message once, so
+// subscribers get typed values and never parse a payload. The set is closed:
+// Registered, Offline, Deleted, TenantReport and Reply.
+type Event interface {
+	// Host is the ID of the host the event is about.
+	Host() string
+	isEvent()
+}
+
+// Registered follows a stored registration: the host is online and its
+// facts (WireGuard key included) are in the store.
+type Registered struct{ HostID string }
+
+// Offline follows a host going offline: its Last Will or clean shutdown, or
+// missed heartbeats.
+type Offline struct{ HostID string }
+
+// Deleted follows an admin's deletion of a host; its credentials no longer
+// work. It is delivered in the deleting request's goroutine.
+type Deleted struct{ HostID string }
+
+// TenantReport is a host's report of its tenants (up/event of type
+// proto.EventTenants).
+type TenantReport struct {
+	HostID string
+	Report *proto.TenantReport
+}
+
+// Reply is a host's answer on up/reply.
+type Reply struct {
+	HostID string
+	Reply  *proto.Reply
+}
+
+func (e Registered) Host() string   { return e.HostID }
+func (e Offline) Host() string      { return e.HostID }
+func (e Deleted) Host() string      { return e.HostID }
+func (e TenantReport) Host() string { return e.HostID }
+func (e Reply) Host() string        { return e.HostID }
+
+func (Registered) isEvent()   {}
+func (Offline) isEvent()      {}
+func (Deleted) isEvent()      {}
+func (TenantReport) isEvent() {}
+func (Reply) isEvent()        {}
+
+// Handler receives the fleet's events. It runs in the fleet's ingest
+// goroutine (Deleted: in the deleting request's) and must not block.
+type Handler func(Event)
+
+// Subscribe adds h; every handler sees every event, in the order they were
+// added. Call it before Run.
+func (f *Fleet) Subscribe(h Handler) {
+	var next []Handler
+	if cur := f.hooks.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, h)
+	f.hooks.Store(&next)
+}
+
+func (f *Fleet) emit(e Event) {
+	if hs := f.hooks.Load(); hs != nil {
+		for _, h := range *hs {
+			h(e)
+		}
+	}
+}
+
+// handleEvent decodes an up/event. Events of a type no service consumes
+// are ignored, whatever else is wrong with them.
+func (f *Fleet) handleEvent(msg message) {
+	var head struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(msg.payload, &head); err == nil && head.Type != proto.EventTenants {
+		return
+	}
+	rep, err := proto.DecodeTenantReport(msg.payload)
+	if err != nil {
+		f.Refuse(msg.deviceID, msg.kind, refusalReason(err, "invalid"), err)
+		return
+	}
+	f.emit(TenantReport{HostID: msg.deviceID, Report: rep})
+}
+
+func (f *Fleet) handleReply(msg message) {
+	r, err := proto.DecodeReply(msg.payload)
+	if err != nil {
+		f.Refuse(msg.deviceID, msg.kind, refusalReason(err, "invalid"), err)
+		return
+	}
+	f.emit(Reply{HostID: msg.deviceID, Reply: r})
+}
+
+// Refuse counts and logs a tenant report or reply that was refused, by
+// reason: the fleet's own decoding reasons (proto.Reason), or a subscriber's
+// (wrong_host, unknown_reply, queue_full, invalid). They share one metric,
+// clawfleet_tenant_messages_refused_total (named when the tenant service
+// decoded these messages itself; dashboards know it by that name).
+func (f *Fleet) Refuse(hostID, kind, reason string, err error) {
+	f.m.tenantRefused.WithLabelValues(reason).Inc()
+	f.log.Warn("device message refused", "device", hostID, "kind", kind, "reason", reason, "err", err)
+}
+
+// refusalReason is proto.Reason, or otherwise when err is not a decoding
+// error.
+func refusalReason(err error, otherwise string) string {
+	if r := proto.Reason(err); r != "" {
+		return r
+	}
+	return otherwise
+}
