@@ -52,6 +52,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
@@ -215,12 +216,12 @@ func (ta *tenantAPI) tenantFail(c *gin.Context, err error) {
 	case errors.Is(err, tenant.ErrNoCapacity):
 		c.Header("Retry-After", "60")
 		fail(c, http.StatusServiceUnavailable, "no_capacity", err.Error())
-	case errors.Is(err, tenant.ErrHostOffline):
-		fail(c, http.StatusServiceUnavailable, "host_offline", msg(tenant.ErrHostOffline))
-	case errors.Is(err, tenant.ErrHostTimeout):
-		fail(c, http.StatusGatewayTimeout, "host_timeout", msg(tenant.ErrHostTimeout))
-	case errors.Is(err, tenant.ErrHostError):
-		fail(c, http.StatusBadGateway, "host_error", msg(tenant.ErrHostError))
+	case errors.Is(err, fleet.ErrHostOffline):
+		fail(c, http.StatusServiceUnavailable, "host_offline", msg(fleet.ErrHostOffline))
+	case errors.Is(err, fleet.ErrHostTimeout):
+		fail(c, http.StatusGatewayTimeout, "host_timeout", msg(fleet.ErrHostTimeout))
+	case errors.Is(err, fleet.ErrHostError):
+		fail(c, http.StatusBadGateway, "host_error", msg(fleet.ErrHostError))
 	default:
 		ta.failErr(c, err)
 	}
@@ -482,11 +483,11 @@ func (ta *tenantAPI) logs(c *gin.Context) {
 			switch {
 			case errors.Is(err, tenant.ErrNoTenant):
 				code = "no_tenant"
-			case errors.Is(err, tenant.ErrHostOffline):
+			case errors.Is(err, fleet.ErrHostOffline):
 				code = "host_offline"
-			case errors.Is(err, tenant.ErrHostTimeout):
+			case errors.Is(err, fleet.ErrHostTimeout):
 				code = "host_timeout"
-			case errors.Is(err, tenant.ErrHostError):
+			case errors.Is(err, fleet.ErrHostError):
 				code = "host_error"
 			}
 			event("error", apiError{Error: err.Error(), Code: code})

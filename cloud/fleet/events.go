@@ -35,7 +35,9 @@ type TenantReport struct {
 	Report *proto.TenantReport
 }
 
-// Reply is a host's answer on up/reply.
+// Reply is a host's answer on up/reply that answers no pending Command:
+// the tenant service's desired-state acknowledgements, and replies nobody
+// waits for (any more).
 type Reply struct {
 	HostID string
 	Reply  *proto.Reply
@@ -97,6 +99,9 @@ func (f *Fleet) handleReply(msg message) {
 	r, err := proto.DecodeReply(msg.payload)
 	if err != nil {
 		f.Refuse(msg.deviceID, msg.kind, refusalReason(err, "invalid"), err)
+		return
+	}
+	if f.answer(msg.deviceID, r) {
 		return
 	}
 	f.emit(Reply{HostID: msg.deviceID, Reply: r})

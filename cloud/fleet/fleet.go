@@ -128,6 +128,9 @@ type Fleet struct {
 	interval time.Duration
 
 	hooks atomic.Pointer[[]Handler] // copy-on-write list
+
+	wmu     sync.Mutex
+	waiters map[string]*waiter // by command ID
 }
 
 // New builds the fleet service; call Run to start it.
@@ -142,6 +145,7 @@ func New(st *store.Store, bus Bus, opts Options) (*Fleet, error) {
 		secrets:  map[string]string{},
 		presence: map[string]*presence{},
 		dirty:    map[string]bool{},
+		waiters:  map[string]*waiter{},
 		interval: opts.HeartbeatInterval,
 	}
 	f.m = newMetrics(opts.Registerer, f)

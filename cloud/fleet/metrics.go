@@ -12,8 +12,10 @@ type metrics struct {
 	flushSeconds prometheus.Histogram
 	flushErrors  prometheus.Counter
 	storeLatency prometheus.Histogram
-	// tenantRefused counts refused tenant reports and replies (Refuse).
+	// tenantRefused (Refuse) and commands (CountCommand) keep the names
+	// they had when the tenant service decoded reports and sent commands.
 	tenantRefused *prometheus.CounterVec
+	commands      *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, f *Fleet) *metrics {
@@ -29,12 +31,14 @@ func newMetrics(reg prometheus.Registerer, f *Fleet) *metrics {
 			Help: "From an agent publishing a heartbeat (its sentAt) to the batch holding it being committed.", Buckets: prometheus.ExponentialBuckets(0.001, 1.5, 30)}),
 		tenantRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_tenant_messages_refused_total",
 			Help: "Agent tenant messages (reports, replies) refused, by reason (malformed, too_large, version, invalid, wrong_host, unknown_reply, queue_full)."}, []string{"reason"}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_tenant_commands_total",
+			Help: "Commands to hosts by op (desired, logs) and result (published, acked, refused, timeout, error; logs: ok, error, timeout, offline)."}, []string{"op", "result"}),
 	}
 	if reg == nil {
 		return m
 	}
 	hosts := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "clawfleet_hosts", Help: "Hosts by status."}, []string{"status"})
-	reg.MustRegister(m.heartbeats, m.registers, m.bad, m.dropped, m.flushSeconds, m.flushErrors, m.storeLatency, m.tenantRefused,
+	reg.MustRegister(m.heartbeats, m.registers, m.bad, m.dropped, m.flushSeconds, m.flushErrors, m.storeLatency, m.tenantRefused, m.commands,
 		collectorFunc(func(ch chan<- prometheus.Metric) {
 			for status, n := range f.Counts() {
 				g := hosts.WithLabelValues(status)

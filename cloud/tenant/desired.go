@@ -30,7 +30,7 @@ func (s *Service) publish(ctx context.Context, hostID string) error {
 		tok, err := s.seal.open(t.GatewayTokenEnc, t.ID)
 		if err != nil {
 			// Leaving the tenant out would make the host remove it.
-			s.m.commands.WithLabelValues("desired", "error").Inc()
+			s.fleet.CountCommand("desired", "error")
 			return fmt.Errorf("tenant %s: gateway token: %w", t.ID, err)
 		}
 		spec := proto.TenantSpec{
@@ -45,14 +45,14 @@ func (s *Service) publish(ctx context.Context, hostID string) error {
 	}
 	payload := proto.MustEncode(&msg)
 	if _, err := proto.DecodeDesired(payload); err != nil {
-		s.m.commands.WithLabelValues("desired", "error").Inc()
+		s.fleet.CountCommand("desired", "error")
 		return fmt.Errorf("desired state of host %s is invalid: %w", hostID, err)
 	}
 	if err := s.bus.Publish(proto.DownTopic(hostID, proto.KindDesired), payload, true); err != nil {
-		s.m.commands.WithLabelValues("desired", "error").Inc()
+		s.fleet.CountCommand("desired", "error")
 		return err
 	}
-	s.m.commands.WithLabelValues("desired", "published").Inc()
+	s.fleet.CountCommand("desired", "published")
 	s.log.Debug("desired state published", "device", hostID, "revision", d.Revision, "tenants", len(msg.Tenants), "purge", len(msg.Purge))
 	rev := d.Revision
 	time.AfterFunc(s.opts.CommandTimeout, func() { s.enqueue(devMsg{host: hostID, kind: kindAckCheck, rev: rev}) })
@@ -101,7 +101,7 @@ func (s *Service) applyAck(ctx context.Context, hostID string, rev int64, r *pro
 		lastErr = fmt.Sprintf("host %s refused the desired state: %s", hostID, r.Error)
 		s.log.Warn("host refused desired state", "device", hostID, "revision", rev, "err", r.Error)
 	}
-	s.m.commands.WithLabelValues("desired", result).Inc()
+	s.fleet.CountCommand("desired", result)
 	for _, t := range ts {
 		s.setStatus(ctx, &t, status, lastErr, fmt.Sprintf("revision %d acknowledged by host %s", rev, hostID))
 	}
@@ -119,7 +119,7 @@ func (s *Service) checkAck(ctx context.Context, hostID string, rev int64) {
 		return
 	}
 	msg := fmt.Sprintf("host %s did not acknowledge within %s", hostID, s.opts.CommandTimeout)
-	s.m.commands.WithLabelValues("desired", "timeout").Inc()
+	s.fleet.CountCommand("desired", "timeout")
 	for _, t := range ts {
 		if t.LastError == msg {
 			continue

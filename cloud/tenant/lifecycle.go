@@ -366,7 +366,7 @@ func (s *Service) LogsByID(ctx context.Context, id string, tail int) ([]string, 
 
 func (s *Service) logs(ctx context.Context, t *store.Tenant, tail int) ([]string, error) {
 	tail = min(max(tail, 1), proto.MaxLogLines)
-	r, err := s.command(ctx, t.HostID, &proto.Command{Op: proto.OpLogs, TenantID: t.ID, Tail: tail}, s.opts.LogsTimeout)
+	r, err := s.fleet.Command(ctx, t.HostID, &proto.Command{Op: proto.OpLogs, TenantID: t.ID, Tail: tail}, s.opts.LogsTimeout)
 	if err != nil {
 		return nil, err
 	}

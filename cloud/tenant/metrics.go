@@ -9,14 +9,11 @@ import (
 )
 
 type metrics struct {
-	commands     *prometheus.CounterVec
 	startSeconds prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 	m := &metrics{
-		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_tenant_commands_total",
-			Help: "Commands to hosts by op (desired, logs) and result (published, acked, refused, timeout, error; logs: ok, error, timeout, offline)."}, []string{"op", "result"}),
 		startSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "clawfleet_tenant_start_seconds",
 			Help: "Time from a tenant's creation to its first running report.", Buckets: prometheus.ExponentialBuckets(0.5, 2, 12)}),
 	}
@@ -24,7 +21,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		return m
 	}
 	tenants := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "clawfleet_tenants", Help: "Tenants by status."}, []string{"status"})
-	reg.MustRegister(m.commands, m.startSeconds, collector{tenants, func(ch chan<- prometheus.Metric) {
+	reg.MustRegister(m.startSeconds, collector{tenants, func(ch chan<- prometheus.Metric) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		counts, err := s.store.TenantCounts(ctx)

@@ -51,7 +51,7 @@ type devMsg struct {
 const kindAckCheck = "ackcheck"
 
 // onEvent is the fleet's hook; it runs in the fleet's ingest goroutine, so
-// it only dispatches command replies and queues the rest.
+// it only queues what it acts on.
 func (s *Service) onEvent(e fleet.Event) {
 	switch e := e.(type) {
 	case fleet.Deleted:
@@ -63,22 +63,14 @@ func (s *Service) onEvent(e fleet.Event) {
 	case fleet.TenantReport:
 		s.enqueue(devMsg{host: e.HostID, kind: proto.KindEvent, report: e.Report})
 	case fleet.Reply:
-		host, r := e.HostID, e.Reply
-		if rev, ok := parseDesiredReplyID(r.ID); ok {
-			s.enqueue(devMsg{host: host, kind: proto.KindReply, reply: r, rev: rev})
+		// Replies to the fleet's commands never get here: what is no
+		// acknowledgement answers nothing this host was asked.
+		rev, ok := parseDesiredReplyID(e.Reply.ID)
+		if !ok {
+			s.fleet.Refuse(e.HostID, proto.KindReply, "unknown_reply", fmt.Errorf("reply %q answers no pending command of this host", e.Reply.ID))
 			return
 		}
-		s.wmu.Lock()
-		w := s.waiters[r.ID]
-		s.wmu.Unlock()
-		if w == nil || w.host != host {
-			s.fleet.Refuse(host, proto.KindReply, "unknown_reply", fmt.Errorf("reply %q answers no pending command of this host", r.ID))
-			return
-		}
-		select {
-		case w.ch <- r:
-		default: // a duplicate (QoS 1 redelivery)
-		}
+		s.enqueue(devMsg{host: e.HostID, kind: proto.KindReply, reply: e.Reply, rev: rev})
 	}
 }
 

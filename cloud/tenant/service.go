@@ -148,9 +148,6 @@ var (
 	ErrInvalidName = errors.New("invalid name")
 	ErrNoTenant    = errors.New("no tenant")
 	ErrConflict    = errors.New("conflicting state")
-	ErrHostOffline = errors.New("host offline")
-	ErrHostTimeout = errors.New("host timeout")
-	ErrHostError   = errors.New("host error")
 )
 
 // User is the person a request acts for (X-User-ID, X-User-Email).
@@ -184,9 +181,6 @@ type Service struct {
 
 	queue chan devMsg
 
-	wmu     sync.Mutex
-	waiters map[string]*waiter
-
 	umu   sync.Mutex
 	disks map[string]DiskUsage // by tenant ID, from the hosts' reports
 }
@@ -204,10 +198,9 @@ func New(st *store.Store, fl *fleet.Fleet, bus fleet.Bus, opts Options) (*Servic
 	}
 	s := &Service{
 		opts: opts, store: st, fleet: fl, bus: bus, seal: seal,
-		log:     opts.Logger.With("component", "tenant"),
-		queue:   make(chan devMsg, 4096),
-		waiters: map[string]*waiter{},
-		disks:   map[string]DiskUsage{},
+		log:   opts.Logger.With("component", "tenant"),
+		queue: make(chan devMsg, 4096),
+		disks: map[string]DiskUsage{},
 	}
 	s.m = newMetrics(opts.Registerer, s)
 	fl.Subscribe(s.onEvent)
