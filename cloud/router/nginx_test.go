@@ -231,3 +231,29 @@ func TestBearerThroughNginx(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadersThroughNginx: nginx passes the client's headers on, and the
+// internal upstream applies the router's allow-list, so the gateway sees
+// the same through nginx as through the built-in router.
+func TestHeadersThroughNginx(t *testing.T) {
+	f := newInternalFixture(t, InternalOptions{})
+	addr := startNginx(t, f)
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/x", nil)
+	req.Host = "alice.example.test"
+	for _, c := range clientHeaders {
+		req.Header[c.name] = []string{c.value} // as spelt: nginx sees the client's own spelling
+	}
+	req.Header.Set("Cookie", CookieName+"="+f.login("ten_a", "alice", "u-alice")+"; theirs=1")
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("through nginx: %d", resp.StatusCode)
+	}
+	got := decodeJSON(t, resp)
+	checkClientHeaders(t, "nginx", got)
+	if got["X-Forwarded-User"] != "u-alice" || got["Cookie"] != "theirs=1" {
+		t.Errorf("gateway saw user %v, cookie %v", got["X-Forwarded-User"], got["Cookie"])
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -695,15 +696,49 @@ type proxyInfo struct {
 	gen            uint64 // the tenant's sign-out count when authorized
 }
 
-// identityHeaders are deleted from every client request: only the router
-// says who the user is. OpenClaw reads the configured user header
-// (proto.UserHeader); the others are common identity headers of other
-// proxies that a gateway plugin might trust.
-var identityHeaders = []string{
-	"Forwarded", "X-Real-Ip", "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username",
-	"X-Forwarded-Groups", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Ssl",
-	"X-Auth-Request-User", "X-Auth-Request-Email", "X-Remote-User", "Remote-User",
-	"X-User-Id", "X-User-Email", "X-Shared-Secret", "X-Clawfleet-Route",
+// forwardedHeaders are the client's request headers a gateway receives:
+// what a browser app needs end to end (content negotiation, caching,
+// conditional and range requests, CORS preflight, fetch metadata, the
+// WebSocket handshake, cookies, the gateway's own Authorization), decided by
+// this allow-list rather than a list of known identity headers, so a header
+// nobody thought of (X-Authenticated-User, CF-Connecting-IP, OpenClaw's
+// X-OpenClaw-Scopes, X-Original-URL...) never reaches a gateway that might
+// trust it. Connection, Upgrade and Te are what ReverseProxy set after
+// removing the client's hop-by-hop headers. The router adds
+// X-Forwarded-User/-For/-Proto/-Host itself.
+var forwardedHeaders = map[string]bool{}
+
+func init() {
+	for _, k := range []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language",
+		"Authorization", "Cache-Control", "Pragma", "Cookie",
+		"Content-Encoding", "Content-Language", "Content-Length", "Content-Type",
+		"Expect", "If-Match", "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since", "Range",
+		"Origin", "Referer", "User-Agent", "Dnt", "Priority", "Upgrade-Insecure-Requests", "X-Requested-With",
+		"Access-Control-Request-Method", "Access-Control-Request-Headers", "Access-Control-Request-Private-Network",
+		"Connection", "Upgrade", "Te",
+		"Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Sec-Purpose",
+	} {
+		forwardedHeaders[textproto.CanonicalMIMEHeaderKey(k)] = true
+	}
+}
+
+// forwardedPrefixes extend forwardedHeaders: fetch metadata and client
+// hints, which browsers set and pages cannot.
+var forwardedPrefixes = []string{"Sec-Fetch-", "Sec-Ch-"}
+
+// forwarded reports whether a client's header k (canonical) may reach the
+// gateway.
+func forwarded(k string) bool {
+	if forwardedHeaders[k] {
+		return true
+	}
+	for _, p := range forwardedPrefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Router) rewrite(pr *httputil.ProxyRequest) {
@@ -714,9 +749,12 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Host = net.JoinHostPort(pi.route.HostID, strconv.Itoa(pi.route.Port))
 	pr.Out.Host = pr.In.Host
 	h := pr.Out.Header
-	for _, k := range identityHeaders {
-		h.Del(k)
+	for k := range h {
+		if !forwarded(k) {
+			delete(h, k)
+		}
 	}
+	pr.Out.Trailer = nil // trailers are headers too
 	stripCookie(h, CookieName, SecureCookieName)
 	if _, ok := r.bearer(pr.In); ok {
 		h.Del("Authorization") // the user's SSO token is not the gateway's business

@@ -13,7 +13,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/textproto"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -81,6 +83,10 @@ func echo(w http.ResponseWriter, r *http.Request) {
 	h := map[string]any{"host": r.Host, "path": r.URL.RequestURI()}
 	for k, v := range r.Header {
 		h[k] = strings.Join(v, ",")
+	}
+	io.Copy(io.Discard, r.Body) // trailers arrive after the body
+	for k, v := range r.Trailer {
+		h["Trailer:"+k] = strings.Join(v, ",")
 	}
 	json.NewEncoder(w).Encode(h)
 }
@@ -874,5 +880,117 @@ func TestSignOutRace(t *testing.T) {
 	again := f.login("ten_a", "alice", "u-alice")
 	if resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + again}); resp.StatusCode != 200 {
 		t.Fatalf("after the race: %d", resp.StatusCode)
+	}
+}
+
+// clientHeaders are headers a client sends with a request for its gateway,
+// and whether the gateway may see them as sent: identity and forwarding
+// headers of other proxies (which a gateway or a plugin might trust), the
+// gateway's own scope header, names with underscores (which some servers
+// read as hyphens) and any other X-* are dropped; the standard headers of a
+// browser app pass.
+var clientHeaders = []clientHeader{
+	{"X-Authenticated-User", "u-bob", false},
+	{"X-WEBAUTH-USER", "u-bob", false},
+	{"True-Client-IP", "1.2.3.4", false},
+	{"CF-Connecting-IP", "1.2.3.4", false},
+	{"X-Client-IP", "1.2.3.4", false},
+	{"X-Forwarded-Server", "evil.example", false},
+	{"X-Forwarded-Uri", "/admin", false},
+	{"X-Original-URL", "/admin", false},
+	{"X-Rewrite-URL", "/admin", false},
+	{"X-Real-IP", "1.2.3.4", false},
+	{"X-Forwarded-Email", "bob@example.com", false},
+	{"X-Forwarded-Groups", "admins", false},
+	{"X-Forwarded-Port", "443", false},
+	{"X-Remote-User", "u-bob", false},
+	{"Remote-User", "u-bob", false},
+	{"X-User-ID", "u-bob", false},
+	{"X-Shared-Secret", "guess-guess-guess", false},
+	{"X-OpenClaw-Scopes", "operator.admin", false},
+	{"X-OpenClaw-Token", "guess", false},
+	{"X-Clawfleet-Route", "p.1.forged", false},
+	{"X-Forwarded_User", "u-bob", false},
+	{"X-Anything", "1", false},
+	{"Client-IP", "1.2.3.4", false},
+	{"Via", "1.1 evil", false},
+	{"Accept", "application/json", true},
+	{"Accept-Language", "zh-CN,zh;q=0.9", true},
+	{"User-Agent", "Mozilla/5.0 test", true},
+	{"Referer", "http://alice.example.test/chat", true},
+	{"Cache-Control", "no-cache", true},
+	{"If-None-Match", `"abc"`, true},
+	{"Sec-Fetch-Site", "same-origin", true},
+	{"Sec-Ch-Ua-Platform", `"Linux"`, true},
+	{"X-Requested-With", "XMLHttpRequest", true},
+	{"Authorization", "Basic dTpw", true}, // the gateway's own credential (SSO tokens are off here)
+}
+
+type clientHeader struct {
+	name, value string
+	pass        bool
+}
+
+// checkClientHeaders reports what the gateway saw of clientHeaders.
+func checkClientHeaders(t *testing.T, how string, got map[string]any) {
+	t.Helper()
+	for _, c := range clientHeaders {
+		v, ok := got[textproto.CanonicalMIMEHeaderKey(c.name)]
+		switch {
+		case c.pass && v != c.value:
+			t.Errorf("%s: gateway saw %s = %v, want %q", how, c.name, v, c.value)
+		case !c.pass && ok:
+			t.Errorf("%s: gateway saw %s = %v; it must be dropped", how, c.name, v)
+		}
+	}
+	for k := range got {
+		sent := slices.ContainsFunc(clientHeaders, func(c clientHeader) bool { return c.pass && textproto.CanonicalMIMEHeaderKey(c.name) == k })
+		set := slices.Contains([]string{"host", "path", "Accept-Encoding", "Cookie", "X-Forwarded-User", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}, k)
+		if !sent && !set {
+			t.Errorf("%s: gateway saw %s = %v, which nobody allowed", how, k, got[k])
+		}
+	}
+}
+
+// TestGatewayReceivesOnlyAllowedHeaders: what a gateway receives is decided
+// by an allow-list, so headers nobody thought of cannot claim an identity.
+func TestGatewayReceivesOnlyAllowedHeaders(t *testing.T) {
+	f := newFixture(t, Options{})
+	ck := f.login("ten_a", "alice", "u-alice")
+	hdr := map[string]string{"Cookie": CookieName + "=" + ck + "; theirs=1"}
+	for _, c := range clientHeaders {
+		hdr[c.name] = c.value
+	}
+	resp := f.do("GET", "alice", "/api/x", hdr)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := decodeJSON(t, resp)
+	checkClientHeaders(t, "router", got)
+	if got["X-Forwarded-User"] != "u-alice" || got["Cookie"] != "theirs=1" {
+		t.Errorf("gateway saw user %v, cookie %v", got["X-Forwarded-User"], got["Cookie"])
+	}
+
+	// Request trailers are headers too: none reach the gateway.
+	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "POST /api/x HTTP/1.1\r\nHost: alice.example.test\r\nCookie: %s=%s\r\nTransfer-Encoding: chunked\r\n"+
+		"Trailer: X-Forwarded-User, X-OpenClaw-Scopes\r\n\r\n2\r\nhi\r\n0\r\nX-Forwarded-User: u-bob\r\nX-OpenClaw-Scopes: operator.admin\r\n\r\n", CookieName, ck)
+	tresp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = decodeJSON(t, tresp)
+	for k, v := range got {
+		if strings.HasPrefix(k, "Trailer") {
+			t.Errorf("gateway saw %s = %v", k, v)
+		}
+	}
+	if got["X-Forwarded-User"] != "u-alice" {
+		t.Errorf("gateway saw user %v", got["X-Forwarded-User"])
 	}
 }

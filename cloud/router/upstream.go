@@ -225,18 +225,17 @@ func hasAccessParam(uri string) bool {
 // ServeUpstream is the internal upstream: requests nginx proxies after
 // ServeRoute. It needs a valid route token for the request's Host; then it
 // trusts X-Real-IP and X-Forwarded-Proto (nginx set them: the token proves
-// nginx asked), deletes them, the token and every client identity header,
-// and proxies the request like the router (pass token) or lets the router
-// handle it (cloud token). Without a valid token: 403.
+// nginx asked), deletes them and the token, and proxies the request like the
+// router (pass token) or lets the router handle it (cloud token), with the
+// router's allow-list of headers. Without a valid token: 403.
 func (in *Internal) ServeUpstream(w http.ResponseWriter, req *http.Request) {
 	r := in.r
 	tok := req.Header.Get(RouteHeader)
 	realIP := strings.TrimSpace(req.Header.Get("X-Real-IP"))
 	proto := req.Header.Get("X-Forwarded-Proto")
-	for _, k := range identityHeaders {
-		req.Header.Del(k)
-	}
-	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
+	// Consumed here; the router's allow-list keeps every other client
+	// header that is not a browser app's from the gateway.
+	for _, k := range []string{RouteHeader, "X-Real-Ip", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
 		req.Header.Del(k)
 	}
 	slug, ok := r.Match(req.Host)
