@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/agent/runtime"
-	"github.com/clawfleet/clawfleet/pkg/creds"
+	"github.com/clawfleet/clawfleet/pkg/atomicfile"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
 
@@ -164,7 +164,7 @@ func (r *Reconciler) HandleDesired(ctx context.Context, payload []byte) {
 	r.dirty = true
 	r.mu.Unlock()
 	if r.opts.StateDir != "" {
-		if err := creds.WriteFileAtomic(r.desiredPath(), payload, 0o600); err != nil {
+		if err := atomicfile.WriteFile(r.desiredPath(), payload, 0o600); err != nil {
 			r.log.Warn("could not save desired state", "err", err)
 		}
 	}

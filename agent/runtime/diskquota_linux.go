@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/clawfleet/clawfleet/pkg/atomicfile"
 )
 
 // quotaReserve is the share of each image's blocks ext4 keeps for root: the
@@ -203,7 +205,7 @@ func (q *diskQuota) adopt(dir, tmpImg, img string) error {
 		return err
 	}
 	if len(entries) == 0 {
-		return os.Rename(tmpImg, img)
+		return atomicfile.Rename(tmpImg, img)
 	}
 	tmp := dir + ".quota-new"
 	_ = q.release(tmp) // left mounted by an agent killed while copying
@@ -224,7 +226,8 @@ func (q *diskQuota) adopt(dir, tmpImg, img string) error {
 	if err != nil {
 		return fmt.Errorf("move the tenant's files into its disk image (is the plan's disk smaller than what it holds?): %v: %s", err, out)
 	}
-	if err := os.Rename(tmpImg, img); err != nil {
+	// Durably: the old files go next.
+	if err := atomicfile.Rename(tmpImg, img); err != nil {
 		return err
 	}
 	// From here the image is the tenant's data; the old files go.

@@ -3,6 +3,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/agent/runtime/gateway"
+	"github.com/clawfleet/clawfleet/pkg/atomicfile"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
 
@@ -163,6 +165,7 @@ type procTenant struct {
 	crashes   []time.Time
 	startErr  string // the last Ensure could not start it
 	configKey string // port+limits the running process was started with
+	meta      []byte // instance.json as the last successful Ensure wrote it
 }
 
 // procRun is one supervised run: successive processes until stopped.
@@ -461,7 +464,7 @@ func (p *Process) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 		t.mu.Lock()
 		t.run, t.spec, t.startErr = nil, spec, ""
 		t.mu.Unlock()
-		return p.writeMeta(spec)
+		return p.saveMeta(t, spec)
 	}
 	if run != nil {
 		select {
@@ -477,7 +480,7 @@ func (p *Process) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 		if p.cg != nil {
 			_ = p.cg.setLimits(spec.ID, spec)
 		}
-		return p.writeMeta(spec)
+		return p.saveMeta(t, spec)
 	}
 	if run != nil {
 		p.log.Info("restarting gateway", "tenant", spec.ID, "restartGen", spec.RestartGen, "previousGen", gen, "configChanged", oldKey != key)
@@ -503,12 +506,12 @@ func (p *Process) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 	t.mu.Unlock()
 	go p.supervise(t, spec, run)
 	p.log.Info("gateway started", "tenant", spec.ID, "port", spec.Port, "pid", run.pid, "restartGen", spec.RestartGen, "isolation", p.Isolation(), "listen", gwOpts.CustomBindHost, "trustedProxies", gwOpts.TrustedProxies)
-	return p.writeMeta(spec)
+	return p.saveMeta(t, spec)
 }
 
 func (p *Process) ensureFailed(t *procTenant, spec proto.TenantSpec, err error) error {
 	t.mu.Lock()
-	t.spec, t.startErr = spec, err.Error()
+	t.spec, t.startErr, t.meta = spec, err.Error(), nil
 	t.mu.Unlock()
 	_ = p.writeMeta(spec)
 	return err
@@ -589,9 +592,32 @@ func (p *Process) growDiskOffline(t *procTenant, spec proto.TenantSpec, o gatewa
 	return p.prepareDir(spec, o)
 }
 
-func (p *Process) writeMeta(spec proto.TenantSpec) error {
+func metaOf(spec proto.TenantSpec) []byte {
 	b, _ := json.Marshal(procMeta{TenantID: spec.ID, Port: spec.Port, RestartGen: spec.RestartGen, State: spec.State})
-	return writeFileAtomic(filepath.Join(p.tenantDir(spec.ID), procMetaFile), b, 0o600)
+	return b
+}
+
+func (p *Process) writeMeta(spec proto.TenantSpec) error {
+	return atomicfile.WriteFile(filepath.Join(p.tenantDir(spec.ID), procMetaFile), metaOf(spec), 0o600)
+}
+
+// saveMeta writes t's instance file unless it holds spec already: Ensure
+// runs every few seconds for every tenant, and each write is synced to disk.
+func (p *Process) saveMeta(t *procTenant, spec proto.TenantSpec) error {
+	b := metaOf(spec)
+	t.mu.Lock()
+	same := bytes.Equal(t.meta, b)
+	t.mu.Unlock()
+	if same {
+		return nil
+	}
+	if err := p.writeMeta(spec); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.meta = b
+	t.mu.Unlock()
+	return nil
 }
 
 func (p *Process) env(spec proto.TenantSpec) []string {
@@ -693,7 +719,7 @@ func (p *Process) spawn(t *procTenant, spec proto.TenantSpec, run *procRun) erro
 		setFallbackRlimits(cmd.Process.Pid, nproc)
 	}
 	run.pid, run.started = cmd.Process.Pid, time.Now()
-	_ = writeFileAtomic(filepath.Join(dir, procPidFile), []byte(strconv.Itoa(run.pid)+"\n"), 0o600)
+	_ = atomicfile.WriteFile(filepath.Join(dir, procPidFile), []byte(strconv.Itoa(run.pid)+"\n"), 0o600)
 	go func() {
 		err := cmd.Wait()
 		run.mu.Lock()

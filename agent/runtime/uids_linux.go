@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/clawfleet/clawfleet/pkg/atomicfile"
 )
 
 // uidsPerAgent is how many tenant uids one agent cycles through before it
@@ -111,7 +113,7 @@ func inTenantRange(uid, base int) bool {
 
 func (a *uidAlloc) save() error {
 	b, _ := json.Marshal(a.state)
-	return writeFileAtomic(a.path, b, 0o600)
+	return atomicfile.WriteFile(a.path, b, 0o600)
 }
 
 // killUID kills every process running as uid (a tenant's daemons that left

@@ -27,6 +27,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
+	"github.com/clawfleet/clawfleet/pkg/atomicfile"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -233,8 +234,11 @@ func (a *App) adminTokenHash() (string, error) {
 // returns the token.
 func ResetAdminToken(dataDir string) (string, error) {
 	tok := creds.NewToken("cfa_")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
 	path := filepath.Join(dataDir, "admin-token.sha256")
-	if err := creds.WriteFileAtomic(path, []byte(creds.Hash(tok)+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(creds.Hash(tok)+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("store admin token hash: %w", err)
 	}
 	return tok, nil

@@ -10,10 +10,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/clawfleet/clawfleet/pkg/atomicfile"
 	"golang.org/x/crypto/curve25519"
 )
 
@@ -136,29 +138,20 @@ func LoadOrCreate(path string) (Key, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return Key{}, fmt.Errorf("wgkey: create key dir: %w", err)
 	}
-	// Write to a temporary file and link it into place, so a crash never
-	// leaves a half-written key and two racing processes agree on one key.
-	tmp, err := writeTemp(filepath.Dir(path), k)
-	if err != nil {
-		return Key{}, err
-	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, os.ErrExist) {
+	// Linked into place complete: a crash never leaves a half-written key,
+	// and two racing processes agree on one key.
+	if err := atomicfile.Create(path, []byte(k.String()+"\n"), 0o600); err != nil {
+		if errors.Is(err, fs.ErrExist) {
 			// Another process created it first: use its key.
 			return LoadOrCreate(path)
 		}
-		// File systems without hard links: fall back to rename.
-		if rerr := os.Rename(tmp, path); rerr != nil {
-			return Key{}, fmt.Errorf("wgkey: install key file: %w", rerr)
-		}
+		return Key{}, fmt.Errorf("wgkey: install key file: %w", err)
 	}
 	return k, nil
 }
 
-// Save replaces the key file at path with k atomically (a temporary file in
-// the same directory, mode 0600, synced and renamed into place), so a crash
-// leaves either the old key or the new one.
+// Save replaces the key file at path with k atomically and durably (mode
+// 0600), so a crash leaves either the old key or the new one.
 func Save(path string, k Key) error {
 	if path == "" {
 		return errors.New("wgkey: key file path is empty")
@@ -166,48 +159,11 @@ func Save(path string, k Key) error {
 	if k.IsZero() {
 		return errors.New("wgkey: refusing to save an all-zero key")
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("wgkey: create key dir: %w", err)
 	}
-	tmp, err := writeTemp(dir, k)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	if err := os.Rename(tmp, path); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(k.String()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("wgkey: install key file: %w", err)
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 	return nil
-}
-
-// writeTemp writes k to a new synced 0600 file in dir and returns its path.
-func writeTemp(dir string, k Key) (string, error) {
-	tmp, err := os.CreateTemp(dir, ".wgkey-*")
-	if err != nil {
-		return "", fmt.Errorf("wgkey: create key file: %w", err)
-	}
-	fail := func(what string, err error) (string, error) {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("wgkey: %s key file: %w", what, err)
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		return fail("chmod", err)
-	}
-	if _, err := tmp.WriteString(k.String() + "\n"); err != nil {
-		return fail("write", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail("sync", err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("wgkey: close key file: %w", err)
-	}
-	return tmp.Name(), nil
 }

@@ -34,10 +34,10 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"syscall"
 
+	"github.com/clawfleet/clawfleet/pkg/atomicfile"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
 
@@ -285,29 +285,10 @@ func Write(path string, spec proto.TenantSpec, o Options, uid, gid int) (changed
 	if old != nil && bytes.Equal(old, b) {
 		return false, nil
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".config-*.json")
-	if err != nil {
+	if err := atomicfile.WriteFileOwned(path, b, 0o600, uid, gid); err != nil {
 		return false, err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if uid >= 0 {
-		if err := tmp.Chown(uid, gid); err != nil {
-			tmp.Close()
-			return false, err
-		}
-	}
-	if err := tmp.Close(); err != nil {
-		return false, err
-	}
-	return true, os.Rename(tmp.Name(), path)
+	return true, nil
 }
 
 // Read parses a configuration file (JSON) for the keys clawfleet manages.
