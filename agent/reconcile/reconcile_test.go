@@ -11,6 +11,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/agent/runtime"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 // memRuntime is an in-memory Runtime that records what it was asked to do.
@@ -141,7 +142,7 @@ func TestConvergeReportAndCommands(t *testing.T) {
 
 	d := proto.Desired{Revision: 3, Tenants: []proto.TenantSpec{spec("ten_alpha0001", 20000), spec("ten_beta00001", 20120), spec("ten_broken0001", 20240)}, Purge: []string{"ten_gone00001"}}
 	r.HandleDesired(ctx, proto.MustEncode(&d))
-	waitFor(t, "report", func() bool {
+	tstest.Await(t, "report", 3*time.Second, func() bool {
 		rep := p.lastReport(t)
 		return rep != nil && rep.Revision == 3 && len(rep.Tenants) == 3
 	})
@@ -172,7 +173,7 @@ func TestConvergeReportAndCommands(t *testing.T) {
 	readyMu.Lock()
 	ready[20120] = true
 	readyMu.Unlock()
-	waitFor(t, "beta running", func() bool {
+	tstest.Await(t, "beta running", 3*time.Second, func() bool {
 		for _, s := range p.lastReport(t).Tenants {
 			if s.ID == "ten_beta00001" {
 				return s.State == proto.TenantRunning
@@ -236,17 +237,6 @@ func TestBoundLines(t *testing.T) {
 	}
 	if total > proto.MaxLogBytes || len(got) == 0 || len(got) == 100 {
 		t.Fatalf("bounded to %d lines, %d bytes", len(got), total)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -325,7 +315,7 @@ func TestProbesRunTogether(t *testing.T) {
 	go r.Run(ctx)
 	d := proto.Desired{Revision: 1, Tenants: []proto.TenantSpec{spec("ten_one0000001", 20000), spec("ten_two0000001", 20120), spec("ten_three000001", 20240)}}
 	r.HandleDesired(ctx, proto.MustEncode(&d))
-	waitFor(t, "all three running", func() bool {
+	tstest.Await(t, "all three running", 3*time.Second, func() bool {
 		rep := p.lastReport(t)
 		if rep == nil || len(rep.Tenants) != 3 {
 			return false
