@@ -57,6 +57,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/creds"
+	"github.com/clawfleet/clawfleet/pkg/proto"
 	"github.com/gin-gonic/gin"
 )
 
@@ -173,7 +174,7 @@ func (ta *tenantAPI) bearerUser(c *gin.Context, ip, tok string) {
 // checkUser validates a user's id and optional email (fields names them in
 // the error) and answers 400 invalid_user or invalid_email when they are bad.
 func checkUser(c *gin.Context, u tenant.User, idField, emailField string) bool {
-	if n := utf8.RuneCountInString(u.ID); n < 1 || n > 128 || !utf8.ValidString(u.ID) || hasControl(u.ID) {
+	if proto.ValidateOwner(u.ID) != nil {
 		fail(c, http.StatusBadRequest, "invalid_user", idField+" must be 1-128 characters without control characters")
 		return false
 	}

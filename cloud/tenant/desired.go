@@ -26,6 +26,8 @@ func (s *Service) publish(ctx context.Context, hostID string) error {
 		return err
 	}
 	msg := proto.Desired{Revision: d.Revision, Tenants: make([]proto.TenantSpec, 0, len(ts)), Purge: d.Purge}
+	var unsendable []store.Tenant
+	var reasons []error
 	for _, t := range ts {
 		tok, err := s.seal.open(t.GatewayTokenEnc, t.ID)
 		if err != nil {
@@ -41,6 +43,13 @@ func (s *Service) publish(ctx context.Context, hostID string) error {
 		if o := origin(s.opts.TenantURL(t.Slug)); o != "" {
 			spec.AllowedOrigins = []string{o}
 		}
+		if err := spec.Validate(); err != nil {
+			// One tenant the protocol cannot carry (e.g. a row written
+			// before a limit existed) fails on its own: it must never stop
+			// its host's other tenants from getting their desired state.
+			unsendable, reasons = append(unsendable, t), append(reasons, err)
+			continue
+		}
 		msg.Tenants = append(msg.Tenants, spec)
 	}
 	payload := proto.MustEncode(&msg)
@@ -54,10 +63,20 @@ func (s *Service) publish(ctx context.Context, hostID string) error {
 	}
 	s.fleet.CountCommand("desired", "published")
 	s.log.Debug("desired state published", "device", hostID, "revision", d.Revision, "tenants", len(msg.Tenants), "purge", len(msg.Purge))
+	for i, t := range unsendable {
+		s.fleet.CountCommand("desired", "unsendable")
+		s.log.Warn("tenant left out of its host's desired state", "tenant", t.ID, "device", hostID, "err", reasons[i])
+		s.setStatus(ctx, &t, store.TenantFailed, "this instance cannot be sent to its host ("+reasons[i].Error()+"); delete it and create it again", "left out of the desired state")
+	}
 	rev := d.Revision
-	time.AfterFunc(s.opts.CommandTimeout, func() { s.enqueue(devMsg{host: hostID, kind: kindAckCheck, rev: rev}) })
+	wait := s.opts.CommandTimeout << min(s.resends[hostID], maxResendShift)
+	time.AfterFunc(wait, func() { s.enqueue(devMsg{host: hostID, kind: kindAckCheck, rev: rev}) })
 	return nil
 }
+
+// maxResendShift caps the doubling of the wait between resends of a desired
+// state a host did not acknowledge (32 × CommandTimeout: 16 min by default).
+const maxResendShift = 5
 
 func origin(u string) string {
 	p, err := url.Parse(u)
@@ -88,6 +107,7 @@ func (s *Service) applyAck(ctx context.Context, hostID string, rev int64, r *pro
 		s.log.Error("storing acknowledgement failed", "device", hostID, "revision", rev, "err", err)
 		return
 	}
+	delete(s.resends, hostID)
 	ts, err := s.pendingUpTo(ctx, hostID, rev)
 	if err != nil {
 		s.log.Error("acknowledgement: listing tenants failed", "device", hostID, "err", err)
@@ -130,6 +150,18 @@ func (s *Service) checkAck(ctx context.Context, hostID string, rev int64) {
 	}
 	if len(ts) > 0 {
 		s.log.Warn("host did not acknowledge desired state", "device", hostID, "revision", rev, "pendingTenants", len(ts), "timeout", s.opts.CommandTimeout)
+	}
+	// The message may have been lost on the way (an agent that dropped it,
+	// a session that ended in between): send it again while the host is
+	// online, ever less often. A newer revision has its own check, and an
+	// offline host gets the retained message when it connects.
+	if d.Revision == rev && s.fleet.HostOnline(hostID) {
+		s.resends[hostID]++
+		s.fleet.CountCommand("desired", "resent")
+		s.log.Info("resending unacknowledged desired state", "device", hostID, "revision", rev, "attempt", s.resends[hostID])
+		if err := s.publish(ctx, hostID); err != nil {
+			s.log.Error("resending desired state failed", "device", hostID, "err", err)
+		}
 	}
 }
 

@@ -178,6 +178,9 @@ type Service struct {
 	// mu serialises every change of tenant or desired state, so that a
 	// published desired state always matches its stored revision.
 	mu sync.Mutex
+	// resends counts, by host, the resends of a desired state not yet
+	// acknowledged (guarded by mu).
+	resends map[string]int
 
 	queue chan devMsg
 
@@ -198,9 +201,10 @@ func New(st *store.Store, fl *fleet.Fleet, bus fleet.Bus, opts Options) (*Servic
 	}
 	s := &Service{
 		opts: opts, store: st, fleet: fl, bus: bus, seal: seal,
-		log:   opts.Logger.With("component", "tenant"),
-		queue: make(chan devMsg, 4096),
-		disks: map[string]DiskUsage{},
+		log:     opts.Logger.With("component", "tenant"),
+		queue:   make(chan devMsg, 4096),
+		disks:   map[string]DiskUsage{},
+		resends: map[string]int{},
 	}
 	s.m = newMetrics(opts.Registerer, s)
 	fl.Subscribe(s.onEvent)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Tenant states, as desired by the cloud and as reported by an agent.
@@ -158,6 +159,27 @@ func ValidateTenantID(id string) error {
 	return nil
 }
 
+// The one limit on a user (owner) ID, for the API at the edge and the
+// protocol alike: 1-128 characters, and so at most 512 bytes of UTF-8.
+const (
+	MaxOwnerChars = 128
+	MaxOwnerBytes = 4 * MaxOwnerChars
+)
+
+// ValidateOwner checks a user ID: 1-MaxOwnerChars characters of valid UTF-8
+// (at most MaxOwnerBytes bytes) without control characters (C0, DEL, C1).
+func ValidateOwner(id string) error {
+	if n := utf8.RuneCountInString(id); n < 1 || n > MaxOwnerChars || len(id) > MaxOwnerBytes || !utf8.ValidString(id) {
+		return fmt.Errorf("%w: owner must be 1-%d characters", ErrInvalid, MaxOwnerChars)
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return fmt.Errorf("%w: owner has control characters", ErrInvalid)
+		}
+	}
+	return nil
+}
+
 // ValidateSlug checks that s is a DNS label usable as <slug>.<domain>.
 func ValidateSlug(s string) error {
 	if !slugRe.MatchString(s) {
@@ -165,6 +187,10 @@ func ValidateSlug(s string) error {
 	}
 	return nil
 }
+
+// Validate checks one tenant's spec as DecodeDesired does, so a sender can
+// find the tenant it cannot send before it builds the whole message.
+func (s *TenantSpec) Validate() error { return s.validate() }
 
 func (s *TenantSpec) validate() error {
 	if err := ValidateTenantID(s.ID); err != nil {
@@ -185,8 +211,10 @@ func (s *TenantSpec) validate() error {
 	if len(s.GatewayToken) < 16 || strings.ContainsAny(s.GatewayToken, " \t\r\n\"'\\") {
 		return invalid("tenant %s: gateway token missing or malformed", s.ID)
 	}
-	if err := checkText("owner", s.Owner, 255); err != nil {
-		return err
+	if s.Owner != "" {
+		if err := ValidateOwner(s.Owner); err != nil {
+			return fmt.Errorf("tenant %s: %w", s.ID, err)
+		}
 	}
 	if err := checkText("image", s.Image, 255); err != nil {
 		return err
