@@ -64,6 +64,10 @@ type Config struct {
 	TenantPortMax  int           `yaml:"tenantPortMax" env:"CLAWFLEET_TENANT_PORT_MAX" flag:"tenant-port-max" default:"32640" help:"highest host port given to a tenant gateway; keep the range below the kernel's ephemeral ports (net.ipv4.ip_local_port_range, 32768+ by default) so outgoing connections cannot take a gateway's port"`
 	CommandTimeout time.Duration `yaml:"commandTimeout" env:"CLAWFLEET_COMMAND_TIMEOUT" flag:"command-timeout" default:"30s" help:"how long a host has to acknowledge a new desired state before the tenant shows an error"`
 
+	// An Auth.js web app's session tokens as SSO tokens: no issuer, audience or key source above needed.
+	SSOAuthJSSecret string `yaml:"ssoAuthjsSecret" env:"CLAWFLEET_SSO_AUTHJS_SECRET" flag:"sso-authjs-secret" help:"AUTH_SECRET of an Auth.js (NextAuth) web app (at least 32 bytes; comma-separated while rotating): the user API and tenant subdomains then accept its session cookie's value as Authorization: Bearer <token>"`
+	SSOAuthJSCookie string `yaml:"ssoAuthjsCookie" env:"CLAWFLEET_SSO_AUTHJS_COOKIE" flag:"sso-authjs-cookie" help:"name of that app's session cookie (the salt of its key); empty = Auth.js's defaults authjs.session-token and __Secure-authjs.session-token"`
+
 	WGAddr               string `yaml:"wgAddr" env:"CLAWFLEET_WG_ADDR" flag:"wg-addr" default:":51820" help:"UDP address of the WireGuard hub (userspace, no root needed); empty disables tunnels"`
 	WGEndpoint           string `yaml:"wgEndpoint" env:"CLAWFLEET_WG_ENDPOINT" flag:"wg-endpoint" help:"host:port agents send WireGuard packets to; empty = the public URL's (or MQTT public URL's) host, else 127.0.0.1, with the hub's port"`
 	WGMode               string `yaml:"wgMode" env:"CLAWFLEET_WG_MODE" flag:"wg-mode" default:"userspace" help:"WireGuard hub: userspace (wireguard-go on a netstack, no root), kernel (the wireguard module, root) or tun (wireguard-go on a TUN interface, root)"`
@@ -342,5 +346,6 @@ func Usage() string {
 // SSO is the JWT verification part of the settings.
 func (c *Config) SSO() sso.Config {
 	return sso.Config{Issuer: c.SSOIssuer, Audience: c.SSOAudience, JWKSURL: c.SSOJWKSURL, KeyFile: c.SSOKeyFile,
-		HMACSecret: c.SSOHMACSecret, UserClaim: c.SSOUserClaim, EmailClaim: c.SSOEmailClaim}
+		HMACSecret: c.SSOHMACSecret, AuthJSSecret: c.SSOAuthJSSecret, AuthJSCookie: c.SSOAuthJSCookie,
+		UserClaim: c.SSOUserClaim, EmailClaim: c.SSOEmailClaim}
 }

@@ -73,6 +73,12 @@ func TestLoadPrecedence(t *testing.T) {
 			return s.Enabled() && s.Issuer == "https://id.example" && s.Audience == "fleet" && s.JWKSURL == "https://id.example/jwks" && s.UserClaim == "uid"
 		}, ""},
 		{"sso without issuer", []string{"--sso-jwks-url", "https://id.example/jwks", "--sso-audience", "fleet"}, nil, nil, "CLAWFLEET_SSO_ISSUER"},
+		{"auth.js session tokens by env", nil, map[string]string{"CLAWFLEET_SSO_AUTHJS_SECRET": strings.Repeat("a", 32),
+			"CLAWFLEET_SSO_AUTHJS_COOKIE": "__Secure-app.session"}, func(c *Config) bool {
+			s := c.SSO()
+			return s.Enabled() && s.AuthJSSecret == strings.Repeat("a", 32) && s.AuthJSCookie == "__Secure-app.session"
+		}, ""},
+		{"auth.js secret too short", []string{"--sso-authjs-secret", "short"}, nil, nil, "CLAWFLEET_SSO_AUTHJS_SECRET"},
 		{"sso jwks over http", []string{"--sso-jwks-url", "http://id.example/jwks", "--sso-audience", "fleet", "--sso-issuer", "x"}, nil, nil, "https"},
 	}
 	for _, tc := range tests {

@@ -6,9 +6,13 @@
 // Keys come from the provider's JWKS URL (fetched when needed, refreshed
 // hourly and at once, at most every 30 s, when a token names an unknown key
 // id, so a provider's key rotation is picked up without a restart), from a
-// file (a PEM public key or a JWKS document), or are a shared HMAC secret.
-// Only the algorithms that fit the configured keys are accepted: "none" and
-// HMAC signed with a public key never verify.
+// file (a PEM public key or certificate, or a JWKS document), or are a shared
+// HMAC secret. Only the algorithms that fit the configured keys are accepted:
+// "none" and HMAC signed with a public key never verify.
+//
+// With the secret of an Auth.js (NextAuth) web app, the session token Auth.js
+// keeps in its cookie (an encrypted JWT, see authjs.go) is accepted as well,
+// so that a Next.js app can forward its user's session as it is.
 package sso
 
 import (
@@ -63,6 +67,14 @@ type Config struct {
 	KeyFile string
 	// HMACSecret verifies HS256/384/512 tokens (at least 32 bytes).
 	HMACSecret string
+	// AuthJSSecret is an Auth.js app's AUTH_SECRET (NEXTAUTH_SECRET in
+	// next-auth v4), at least 32 bytes; several, comma-separated, while the
+	// app rotates it. It decrypts the app's session tokens.
+	AuthJSSecret string
+	// AuthJSCookie is the name of the app's session cookie, the salt of the
+	// v5 key derivation; empty: Auth.js's defaults "authjs.session-token"
+	// and "__Secure-authjs.session-token" (the one it uses over https).
+	AuthJSCookie string
 	// UserClaim names the user id claim ("sub"); EmailClaim the optional
 	// email claim ("email").
 	UserClaim, EmailClaim string
@@ -74,7 +86,10 @@ type Config struct {
 }
 
 // Enabled reports whether any key source is configured.
-func (c Config) Enabled() bool { return c.JWKSURL != "" || c.KeyFile != "" || c.HMACSecret != "" }
+func (c Config) Enabled() bool { return c.signed() || c.AuthJSSecret != "" }
+
+// signed reports whether signed tokens (JWS) are accepted.
+func (c Config) signed() bool { return c.JWKSURL != "" || c.KeyFile != "" || c.HMACSecret != "" }
 
 // Check reports what is wrong with an enabled configuration.
 func (c Config) Check() error {
@@ -82,14 +97,24 @@ func (c Config) Check() error {
 		return nil
 	}
 	var errs []error
-	if c.Issuer == "" {
+	// Auth.js session tokens name no issuer or audience: the secret alone
+	// says they are the app's.
+	if c.signed() && c.Issuer == "" {
 		errs = append(errs, errors.New("sso: set the issuer (CLAWFLEET_SSO_ISSUER) the tokens name in \"iss\""))
 	}
-	if c.Audience == "" {
+	if c.signed() && c.Audience == "" {
 		errs = append(errs, errors.New("sso: set the audience (CLAWFLEET_SSO_AUDIENCE) the tokens name in \"aud\""))
 	}
 	if c.HMACSecret != "" && len(c.HMACSecret) < minHMACSecret {
 		errs = append(errs, fmt.Errorf("sso: the HMAC secret is shorter than %d bytes", minHMACSecret))
+	}
+	if c.AuthJSSecret != "" {
+		for _, s := range splitList(c.AuthJSSecret) {
+			if len(s) < minHMACSecret {
+				errs = append(errs, fmt.Errorf("sso: an Auth.js secret (CLAWFLEET_SSO_AUTHJS_SECRET) is shorter than %d bytes: generate one with `npx auth secret` and give it to the app too", minHMACSecret))
+				break
+			}
+		}
 	}
 	if c.JWKSURL != "" {
 		u, err := url.Parse(c.JWKSURL)
@@ -135,6 +160,7 @@ type Verifier struct {
 	algs []jose.SignatureAlgorithm
 
 	static []jose.JSONWebKey // from KeyFile
+	authjs []authJSKey       // from AuthJSSecret
 
 	mu        sync.Mutex // serialises fetches
 	remote    []jose.JSONWebKey
@@ -152,7 +178,7 @@ var symmetric = []jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512}
 // first use (and by Prefetch).
 func New(c Config) (*Verifier, error) {
 	if !c.Enabled() {
-		return nil, errors.New("sso: no key source: set a JWKS URL, a key file or an HMAC secret")
+		return nil, errors.New("sso: no key source: set a JWKS URL, a key file, an HMAC secret or an Auth.js secret")
 	}
 	if err := c.Check(); err != nil {
 		return nil, err
@@ -188,7 +214,21 @@ func New(c Config) (*Verifier, error) {
 	if c.HMACSecret != "" {
 		v.algs = append(v.algs, symmetric...)
 	}
+	if c.AuthJSSecret != "" {
+		v.authjs = authJSKeys(splitList(c.AuthJSSecret), authJSCookies(c.AuthJSCookie))
+	}
 	return v, nil
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Prefetch fetches the JWKS now so that a wrong URL shows at start-up; an
@@ -202,11 +242,18 @@ func (v *Verifier) Prefetch(ctx context.Context) error {
 	return v.fetch(ctx)
 }
 
-// Verify checks a compact JWS token and returns the user it names. Every
-// refusal wraps ErrInvalid and says why.
+// Verify checks a compact JWS token, or an Auth.js session token (compact
+// JWE), and returns the user it names. Every refusal wraps ErrInvalid and
+// says why.
 func (v *Verifier) Verify(ctx context.Context, raw string) (User, error) {
 	if len(raw) > MaxTokenBytes {
 		return User{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxTokenBytes)
+	}
+	if strings.Count(raw, ".") == 4 {
+		return v.verifyAuthJS(raw)
+	}
+	if len(v.algs) == 0 {
+		return User{}, fmt.Errorf("%w: a signed token, but only Auth.js session tokens are configured", ErrInvalid)
 	}
 	tok, err := jwt.ParseSigned(raw, v.algs)
 	if err != nil {
@@ -227,6 +274,19 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (User, error) {
 	if err := std.ValidateWithLeeway(jwt.Expected{Issuer: v.c.Issuer, AnyAudience: jwt.Audience{v.c.Audience}}, v.c.Leeway); err != nil {
 		return User{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	// Casdoor signs its refresh tokens like its access tokens (same issuer,
+	// audience and subject, a longer life) and tells them apart only here
+	// ("TokenType" in its custom token format).
+	for _, c := range []string{"tokenType", "TokenType"} {
+		if t, _ := all[c].(string); t == "refresh-token" {
+			return User{}, fmt.Errorf("%w: a refresh token (%s), not an access or ID token", ErrInvalid, c)
+		}
+	}
+	return v.user(all)
+}
+
+// user reads who verified claims name.
+func (v *Verifier) user(all map[string]any) (User, error) {
 	id, _ := all[v.c.UserClaim].(string)
 	if id == "" || !utf8.ValidString(id) {
 		return User{}, fmt.Errorf("%w: no user id in claim %q", ErrInvalid, v.c.UserClaim)
@@ -283,7 +343,9 @@ func (v *Verifier) match(kid string, alg jose.SignatureAlgorithm) []jose.JSONWeb
 	var out []jose.JSONWebKey
 	for _, set := range [][]jose.JSONWebKey{v.static, v.remote} {
 		for _, k := range set {
-			if (kid == "" || k.KeyID == kid) && fits(k, alg) {
+			// A key without an id (a PEM key file) is tried whatever
+			// id the token names: it is the key the operator gave.
+			if (kid == "" || k.KeyID == "" || k.KeyID == kid) && fits(k, alg) {
 				out = append(out, k)
 			}
 		}
@@ -366,11 +428,19 @@ func (v *Verifier) fetch(ctx context.Context) error {
 	return nil
 }
 
-// parseKeys reads a JWKS document or one PEM public key and keeps the
-// public signature keys (RSA of at least 2048 bits, ECDSA, Ed25519).
+// parseKeys reads a JWKS document, one PEM public key or one PEM
+// certificate (as Casdoor hands out its signing key; only its key is used,
+// its validity and issuer do not matter here) and keeps the public
+// signature keys (RSA of at least 2048 bits, ECDSA, Ed25519).
 func parseKeys(b []byte) ([]jose.JSONWebKey, error) {
 	var raw []jose.JSONWebKey
-	if blk, _ := pem.Decode(b); blk != nil {
+	if blk, _ := pem.Decode(b); blk != nil && blk.Type == "CERTIFICATE" {
+		cert, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("PEM certificate: %w", err)
+		}
+		raw = []jose.JSONWebKey{{Key: cert.PublicKey}}
+	} else if blk != nil {
 		pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("PEM public key: %w", err)

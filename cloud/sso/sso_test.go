@@ -8,9 +8,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -49,8 +51,9 @@ func sign(t *testing.T, alg jose.SignatureAlgorithm, key any, kid string, claims
 
 type claims struct {
 	jwt.Claims
-	Email string `json:"email,omitempty"`
-	UID   string `json:"uid,omitempty"`
+	Email     string `json:"email,omitempty"`
+	UID       string `json:"uid,omitempty"`
+	TokenType string `json:"tokenType,omitempty"`
 }
 
 func good(now time.Time) claims {
@@ -130,6 +133,10 @@ func TestVerify(t *testing.T) {
 	noExp.Expiry = nil
 	noSub := good(now)
 	noSub.Subject = ""
+	refresh := good(now)
+	refresh.TokenType = "refresh-token"
+	access := good(now)
+	access.TokenType = "access-token"
 
 	tampered := sign(t, jose.RS256, rsaKey, "r1", c)
 	parts := strings.Split(tampered, ".")
@@ -154,6 +161,8 @@ func TestVerify(t *testing.T) {
 		{"wrong audience", sign(t, jose.RS256, rsaKey, "r1", wrongAud), ""},
 		{"no expiry", sign(t, jose.RS256, rsaKey, "r1", noExp), ""},
 		{"no subject", sign(t, jose.RS256, rsaKey, "r1", noSub), ""},
+		{"Casdoor access token", sign(t, jose.RS256, rsaKey, "r1", access), "u-alice"},
+		{"Casdoor refresh token", sign(t, jose.RS256, rsaKey, "", refresh), ""},
 		{"signed by another key", sign(t, jose.RS256, otherRSA, "r1", c), ""},
 		{"payload swapped", tampered, ""},
 		{"HS256 keyed with the public key", sign(t, jose.HS256, pemPub, "r1", c), ""},
@@ -265,6 +274,10 @@ func TestKeyFile(t *testing.T) {
 	if u, err := v.Verify(context.Background(), sign(t, jose.PS256, rsaKey, "", c)); err != nil || u.ID != "42" {
 		t.Fatalf("PEM key: %+v %v", u, err)
 	}
+	// The key file names no key id: a token naming one is checked against it.
+	if u, err := v.Verify(context.Background(), sign(t, jose.RS256, rsaKey, "cert-built-in", c)); err != nil || u.ID != "42" {
+		t.Fatalf("PEM key, token with a kid: %+v %v", u, err)
+	}
 	if _, err := v.Verify(context.Background(), sign(t, jose.HS256, []byte(strings.Repeat("s", 40)), "", c)); err == nil {
 		t.Fatal("HS256 accepted without an HMAC secret")
 	}
@@ -274,6 +287,26 @@ func TestKeyFile(t *testing.T) {
 	}
 	if u, err := v.Verify(context.Background(), sign(t, jose.EdDSA, edKey, "d1", c)); err != nil || u.ID != "u-alice" {
 		t.Fatalf("JWKS file: %+v %v", u, err)
+	}
+
+	// A certificate, as Casdoor hands out its signing key.
+	tmpl := x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Casdoor Cert"},
+		NotBefore: time.Now(), NotAfter: time.Now().AddDate(20, 0, 0)}
+	certDER, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, &rsaKey.PublicKey, rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile := filepath.Join(dir, "cert.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER}), 0o600)
+	v, err = New(Config{Issuer: iss, Audience: aud, KeyFile: certFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := v.Verify(context.Background(), sign(t, jose.RS256, rsaKey, "cert-built-in", c)); err != nil || u.ID != "u-alice" {
+		t.Fatalf("certificate file: %+v %v", u, err)
+	}
+	if _, err := v.Verify(context.Background(), sign(t, jose.EdDSA, edKey, "cert-built-in", c)); err == nil {
+		t.Fatal("a token by another key accepted with a certificate file")
 	}
 }
 
@@ -300,6 +333,9 @@ func TestConfigErrors(t *testing.T) {
 		{"missing key file", Config{Issuer: iss, Audience: aud, KeyFile: filepath.Join(dir, "nope")}, "key file"},
 		{"RSA 1024", Config{Issuer: iss, Audience: aud, KeyFile: smallFile}, "no usable public"},
 		{"symmetric key in a key set", Config{Issuer: iss, Audience: aud, KeyFile: privFile}, "no usable public"},
+		{"short Auth.js secret", Config{AuthJSSecret: "short"}, "CLAWFLEET_SSO_AUTHJS_SECRET"},
+		{"short Auth.js secret beside a good one", Config{AuthJSSecret: strings.Repeat("a", 32) + ",short"}, "shorter than 32"},
+		{"signed tokens still need an issuer", Config{AuthJSSecret: strings.Repeat("a", 32), HMACSecret: strings.Repeat("s", 32)}, "issuer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -311,6 +347,14 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := New(Config{Issuer: iss, Audience: aud, JWKSURL: "http://127.0.0.1:1/jwks"}); err != nil {
 		t.Fatalf("loopback http JWKS refused: %v", err)
+	}
+	// Auth.js session tokens name no issuer or audience.
+	v, err := New(Config{AuthJSSecret: strings.Repeat("a", 32)})
+	if err != nil {
+		t.Fatalf("Auth.js secret alone: %v", err)
+	}
+	if _, err := v.Verify(context.Background(), sign(t, jose.HS256, []byte(strings.Repeat("a", 32)), "", good(time.Now()))); err == nil {
+		t.Fatal("a signed token accepted with only an Auth.js secret")
 	}
 }
 
