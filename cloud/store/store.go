@@ -115,24 +115,6 @@ func redact(dsn string) string {
 	return dsn
 }
 
-// migrate applies the schema. Models only ever gain columns and tables;
-// AutoMigrate adds them and never drops anything.
-func migrate(ctx context.Context, db *gorm.DB) error {
-	for _, m := range []any{&Host{}, &EnrollmentToken{}, &AuditEvent{}, &Setting{}, &Tenant{}, &HostDesired{}, &TunnelAddress{}, &AccessGrant{}, &RouterSession{}} {
-		if err := db.WithContext(ctx).AutoMigrate(m); err != nil {
-			return fmt.Errorf("store: migrating %T: %w", m, err)
-		}
-	}
-	// The unique (host, port) index of earlier versions counted unplaced
-	// tenants ("", 0) too; idx_tenants_placed_port replaced it.
-	if m := db.WithContext(ctx).Migrator(); m.HasIndex(&Tenant{}, "idx_tenants_host_port") {
-		if err := m.DropIndex(&Tenant{}, "idx_tenants_host_port"); err != nil {
-			return fmt.Errorf("store: dropping the old tenant port index: %w", err)
-		}
-	}
-	return nil
-}
-
 // Driver is "sqlite" or "postgres".
 func (s *Store) Driver() string { return s.driver }
 

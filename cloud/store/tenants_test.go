@@ -141,6 +141,10 @@ func TestOldPortIndexDropped(t *testing.T) {
 		if err := db.Exec("CREATE UNIQUE INDEX idx_tenants_host_port ON tenants (host_id, port)").Error; err != nil {
 			t.Fatal(err)
 		}
+		// Such a database also predates the migrations table.
+		if err := db.Exec("DROP TABLE schema_migrations").Error; err != nil {
+			t.Fatal(err)
+		}
 		s.Close()
 		s2, err := store.Open(ctx, cfg)
 		if err != nil {
