@@ -6,7 +6,6 @@ package api
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -134,11 +133,9 @@ func New(opts Options) http.Handler {
 	}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(s.recoverJSON, s.observe, limitBody)
-	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "not_found", "no such endpoint") })
-	r.NoMethod(func(c *gin.Context) {
-		fail(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this endpoint")
-	})
+	r.Use(s.recoverJSON, s.observe, s.limitBody)
+	r.NoRoute(func(c *gin.Context) { s.failErr(c, errNoEndpoint) })
+	r.NoMethod(func(c *gin.Context) { s.failErr(c, errNoMethod) })
 
 	r.GET("/api/health", s.health)
 	r.POST("/api/enroll", s.enroll)
@@ -190,52 +187,10 @@ func pageHeaders(c *gin.Context) {
 	c.Header("X-Frame-Options", "DENY")
 }
 
-// apiError is the JSON error body.
-type apiError struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
-
-func fail(c *gin.Context, status int, code, msg string) {
-	c.AbortWithStatusJSON(status, apiError{Error: msg, Code: code})
-}
-
-// failErr maps service errors to statuses; unexpected errors are logged and
-// the client gets a generic message.
-func (s *server) failErr(c *gin.Context, err error) {
-	var status int
-	var code string
-	switch {
-	case errors.Is(err, fleet.ErrBadRequest):
-		status, code = http.StatusBadRequest, "invalid_request"
-	case errors.Is(err, fleet.ErrHostNotFound), errors.Is(err, fleet.ErrTokenNotFound):
-		status, code = http.StatusNotFound, "not_found"
-	default:
-		if st, cd, ok := enrollStatus(err); ok {
-			status, code = st, cd
-			break
-		}
-		s.log.Error("request failed", "route", c.FullPath(), "err", err)
-		fail(c, http.StatusInternalServerError, "internal", "internal error; see the cloud's log")
-		return
-	}
-	fail(c, status, code, cleanMsg(err))
-}
-
-// cleanMsg drops the package prefixes from an error for a user.
-func cleanMsg(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"store: enroll: ", "bad request: "} {
-		msg = strings.ReplaceAll(msg, p, "")
-	}
-	return msg
-}
-
 func (s *server) recoverJSON(c *gin.Context) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.log.Error("panic in handler", "route", c.FullPath(), "panic", fmt.Sprint(v))
-			fail(c, http.StatusInternalServerError, "internal", "internal error; see the cloud's log")
+			s.failErr(c, fmt.Errorf("panic in handler: %v", v))
 		}
 	}()
 	c.Next()
@@ -250,9 +205,9 @@ func (s *server) observe(c *gin.Context) {
 	s.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(c.Writer.Status())).Inc()
 }
 
-func limitBody(c *gin.Context) {
+func (s *server) limitBody(c *gin.Context) {
 	if c.Request.ContentLength > MaxBody {
-		fail(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", MaxBody))
+		s.failErr(c, errTooLarge)
 		return
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxBody)
@@ -265,7 +220,8 @@ func (s *server) requireAdmin(c *gin.Context) {
 	ip := s.clientIP(c.Request)
 	// An address that failed too often is refused before its guess is even
 	// compared, so the limit really bounds guessing.
-	if s.authRL.refuseExhausted(c, ip) {
+	if err := s.authRL.exhausted(ip); err != nil {
+		s.failErr(c, err)
 		return
 	}
 	tok, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
@@ -276,7 +232,7 @@ func (s *server) requireAdmin(c *gin.Context) {
 	s.authRL.allow(ip) // count the failure
 	s.log.Warn("admin authentication failed", "ip", ip, "route", c.FullPath())
 	c.Header("WWW-Authenticate", `Bearer realm="clawfleet"`)
-	fail(c, http.StatusUnauthorized, "unauthorized", "missing or wrong admin token: send Authorization: Bearer <admin token>")
+	s.failErr(c, errAdminToken)
 }
 
 // clientIP is the client's address: the TCP peer, or what trusted front
@@ -290,14 +246,12 @@ func newLimiter(r rate.Limit, burst int) *limiter { return &limiter{ratelimit.Ne
 
 func (l *limiter) allow(key string) bool { return l.Allow(key) }
 
-// refuseExhausted answers 429 when key (a client address) has failed
-// authentication too often, before its guess is even compared, so the limit
-// really bounds guessing. It reports whether it answered.
-func (l *limiter) refuseExhausted(c *gin.Context, key string) bool {
-	if !l.Exhausted(key) {
-		return false
+// exhausted is a 429 when key (a client address) has failed authentication
+// too often; it is asked before a guess is even compared, so the limit
+// really bounds guessing.
+func (l *limiter) exhausted(key string) error {
+	if l.Exhausted(key) {
+		return errAuthRate
 	}
-	c.Header("Retry-After", "1")
-	fail(c, http.StatusTooManyRequests, "rate_limited", "too many failed authentications from this address; wait and retry")
-	return true
+	return nil
 }

@@ -12,35 +12,41 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 	"github.com/gin-gonic/gin"
 )
 
-// bindJSON decodes exactly one JSON object with no unknown fields.
-func bindJSON(c *gin.Context, v any) bool {
-	body, err := io.ReadAll(c.Request.Body)
+// bindJSON decodes exactly one JSON object with no unknown fields,
+// answering 400 (or 413) and reporting false when the body is not one.
+func (s *server) bindJSON(c *gin.Context, v any) bool {
+	if err := decodeJSON(c.Request.Body, v); err != nil {
+		s.failErr(c, err)
+		return false
+	}
+	return true
+}
+
+func decodeJSON(r io.Reader, v any) error {
+	body, err := io.ReadAll(r)
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			fail(c, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("request body over %d bytes", MaxBody))
-			return false
+			return errTooLarge
 		}
-		fail(c, http.StatusBadRequest, "invalid_json", "could not read the request body")
-		return false
+		return errInvalidJSON.Withf("could not read the request body").Wrap(err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		fail(c, http.StatusBadRequest, "invalid_json", "invalid JSON body: "+err.Error())
-		return false
+		return errInvalidJSON.Withf("invalid JSON body: %v", err)
 	}
 	if dec.More() {
-		fail(c, http.StatusBadRequest, "invalid_json", "invalid JSON body: more than one JSON value")
-		return false
+		return errInvalidJSON.Withf("invalid JSON body: more than one JSON value")
 	}
-	return true
+	return nil
 }
 
 // parseDuration accepts Go durations plus a whole number of days ("7d").
@@ -48,29 +54,15 @@ func parseDuration(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
 		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%w: duration %q: use e.g. \"30m\", \"1h\" or \"7d\"", fleet.ErrBadRequest, s)
+			return 0, apperr.Invalidf("duration %q: use e.g. \"30m\", \"1h\" or \"7d\"", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%w: duration %q: use e.g. \"30m\", \"1h\" or \"7d\"", fleet.ErrBadRequest, s)
+		return 0, apperr.Invalidf("duration %q: use e.g. \"30m\", \"1h\" or \"7d\"", s)
 	}
 	return d, nil
-}
-
-func enrollStatus(err error) (int, string, bool) {
-	switch {
-	case errors.Is(err, store.ErrTokenInvalid):
-		return http.StatusUnauthorized, "token_invalid", true
-	case errors.Is(err, store.ErrTokenExpired):
-		return http.StatusUnauthorized, "token_expired", true
-	case errors.Is(err, store.ErrTokenRevoked):
-		return http.StatusUnauthorized, "token_revoked", true
-	case errors.Is(err, store.ErrTokenUsedUp):
-		return http.StatusUnauthorized, "token_used_up", true
-	}
-	return 0, "", false
 }
 
 func (s *server) health(c *gin.Context) {
@@ -126,7 +118,7 @@ func (s *server) createToken(c *gin.Context) {
 		Uses   *int              `json:"uses"`
 		Labels map[string]string `json:"labels"`
 	}
-	if !bindJSON(c, &req) {
+	if !s.bindJSON(c, &req) {
 		return
 	}
 	if req.TTL == "" {
@@ -186,8 +178,7 @@ type credentialsView struct {
 
 func (s *server) enroll(c *gin.Context) {
 	if !s.enrollRL.allow(s.clientIP(c.Request)) {
-		c.Header("Retry-After", "1")
-		fail(c, http.StatusTooManyRequests, "rate_limited", "too many enrollment attempts from this address; wait and retry")
+		s.failErr(c, errEnrollRate)
 		return
 	}
 	var req struct {
@@ -196,16 +187,16 @@ func (s *server) enroll(c *gin.Context) {
 		Hostname string            `json:"hostname"`
 		Labels   map[string]string `json:"labels"`
 	}
-	if !bindJSON(c, &req) {
+	if !s.bindJSON(c, &req) {
 		return
 	}
 	if req.Token == "" {
-		fail(c, http.StatusBadRequest, "invalid_request", "token is required")
+		s.failErr(c, apperr.Invalidf("token is required"))
 		return
 	}
 	id, secret, err := s.opts.Fleet.Enroll(c.Request.Context(), fleet.EnrollRequest{Token: req.Token, Name: req.Name, Hostname: req.Hostname, Labels: req.Labels})
 	if err != nil {
-		if _, _, ok := enrollStatus(err); ok {
+		if e, ok := apperr.As(err); ok && e.Kind == apperr.Unauthorized {
 			s.log.Warn("enrollment refused", "ip", s.clientIP(c.Request), "err", err)
 		}
 		s.failErr(c, err)
@@ -219,7 +210,7 @@ func (s *server) provision(c *gin.Context) {
 		Name   string            `json:"name"`
 		Labels map[string]string `json:"labels"`
 	}
-	if !bindJSON(c, &req) {
+	if !s.bindJSON(c, &req) {
 		return
 	}
 	id, secret, err := s.opts.Fleet.Provision(c.Request.Context(), req.Name, req.Labels, adminActor)
@@ -304,7 +295,7 @@ func (s *server) putSettings(c *gin.Context) {
 	var req struct {
 		HeartbeatInterval string `json:"heartbeatInterval"`
 	}
-	if !bindJSON(c, &req) {
+	if !s.bindJSON(c, &req) {
 		return
 	}
 	d, err := parseDuration(req.HeartbeatInterval)
@@ -321,7 +312,7 @@ func (s *server) putSettings(c *gin.Context) {
 func (s *server) listAudit(c *gin.Context) {
 	limit, err := strconv.Atoi(c.DefaultQuery("limit", "100"))
 	if err != nil || limit < 1 || limit > 1000 {
-		fail(c, http.StatusBadRequest, "invalid_request", "limit must be a number between 1 and 1000")
+		s.failErr(c, apperr.Invalidf("limit must be a number between 1 and 1000"))
 		return
 	}
 	es, err := s.opts.Fleet.Audit(c.Request.Context(), limit)

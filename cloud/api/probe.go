@@ -17,12 +17,12 @@ import (
 // the agent's forwarder and the gateway all work.
 func (ta *tenantAPI) probe(c *gin.Context) {
 	if ta.opts.TunnelDial == nil {
-		fail(c, http.StatusServiceUnavailable, "tunnels_disabled", "tunnels are disabled on this cloud (wg-addr is empty)")
+		ta.failErr(c, errTunnelsOff)
 		return
 	}
 	t, err := ta.svc.Get(c.Request.Context(), c.Param("id"))
 	if err != nil {
-		ta.adminFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	dial := ta.opts.TunnelDial

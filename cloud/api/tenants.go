@@ -52,7 +52,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
@@ -118,26 +118,27 @@ func (ta *tenantAPI) requireUser(c *gin.Context) {
 		ta.bearerUser(c, ip, h[7:])
 		return
 	}
-	if ta.rl.refuseExhausted(c, ip) {
+	if err := ta.rl.exhausted(ip); err != nil {
+		ta.failErr(c, err)
 		return
 	}
 	if ta.secretHash == "" {
-		msg := "shared-secret authentication is disabled on this cloud: set CLAWFLEET_SHARED_SECRET"
+		err := errUnauthorized.Withf("shared-secret authentication is disabled on this cloud: set CLAWFLEET_SHARED_SECRET")
 		if ta.tokens != nil {
-			msg = "send Authorization: Bearer <token from the SSO> (shared-secret authentication is disabled on this cloud)"
+			err = errUnauthorized.Withf("send Authorization: Bearer <token from the SSO> (shared-secret authentication is disabled on this cloud)")
 		}
-		fail(c, http.StatusUnauthorized, "unauthorized", msg)
+		ta.failErr(c, err)
 		return
 	}
 	got := c.GetHeader("X-Shared-Secret")
 	if got == "" || !creds.Equal(ta.secretHash, got) {
 		ta.rl.allow(ip) // count the failure
 		ta.log.Warn("shared-secret authentication failed", "ip", ip, "route", c.FullPath(), "present", got != "")
-		fail(c, http.StatusUnauthorized, "unauthorized", "missing or wrong X-Shared-Secret")
+		ta.failErr(c, errUnauthorized)
 		return
 	}
 	u := tenant.User{ID: c.GetHeader("X-User-ID"), Email: c.GetHeader("X-User-Email")}
-	if !checkUser(c, u, "X-User-ID", "X-User-Email") {
+	if !ta.checkUser(c, u, "X-User-ID", "X-User-Email") {
 		return
 	}
 	c.Set(userKey, u)
@@ -151,20 +152,21 @@ func (ta *tenantAPI) bearerUser(c *gin.Context, ip, tok string) {
 	// cannot be guessed, so only failures are limited.
 	su, err := ta.tokens.Verify(c.Request.Context(), strings.TrimSpace(tok))
 	if err != nil {
-		if ta.rl.refuseExhausted(c, ip) {
+		if err := ta.rl.exhausted(ip); err != nil {
+			ta.failErr(c, err)
 			return
 		}
 		ta.rl.allow(ip) // count the failure
 		ta.log.Warn("SSO token refused", "ip", ip, "route", c.FullPath(), "err", err)
 		c.Header("WWW-Authenticate", `Bearer realm="clawfleet", error="invalid_token"`)
-		fail(c, http.StatusUnauthorized, "invalid_token", "bearer token refused ("+err.Error()+"): get a fresh token from the SSO")
+		ta.failErr(c, errInvalidToken.Withf("bearer token refused (%v): get a fresh token from the SSO", err))
 		return
 	}
 	u := tenant.User{ID: su.ID, Email: su.Email}
 	if !validEmail(u.Email) {
 		u.Email = "" // optional: a provider's odd value must not lock the user out
 	}
-	if !checkUser(c, u, "the token's user claim", "the token's email claim") {
+	if !ta.checkUser(c, u, "the token's user claim", "the token's email claim") {
 		return
 	}
 	c.Set(userKey, u)
@@ -173,13 +175,13 @@ func (ta *tenantAPI) bearerUser(c *gin.Context, ip, tok string) {
 
 // checkUser validates a user's id and optional email (fields names them in
 // the error) and answers 400 invalid_user or invalid_email when they are bad.
-func checkUser(c *gin.Context, u tenant.User, idField, emailField string) bool {
+func (s *server) checkUser(c *gin.Context, u tenant.User, idField, emailField string) bool {
 	if proto.ValidateOwner(u.ID) != nil {
-		fail(c, http.StatusBadRequest, "invalid_user", idField+" must be 1-128 characters without control characters")
+		s.failErr(c, errInvalidUser.Withf("%s must be 1-128 characters without control characters", idField))
 		return false
 	}
 	if !validEmail(u.Email) {
-		fail(c, http.StatusBadRequest, "invalid_email", emailField+" must be an address of at most 254 characters with an @")
+		s.failErr(c, errInvalidEmail.Withf("%s must be an address of at most 254 characters with an @", emailField))
 		return false
 	}
 	return true
@@ -201,32 +203,6 @@ func hasControl(s string) bool {
 }
 
 func userOf(c *gin.Context) tenant.User { return c.MustGet(userKey).(tenant.User) }
-
-// tenantFail maps tenant service errors; others go to failErr.
-func (ta *tenantAPI) tenantFail(c *gin.Context, err error) {
-	msg := func(sentinel error) string { return strings.TrimPrefix(err.Error(), sentinel.Error()+": ") }
-	switch {
-	case errors.Is(err, tenant.ErrInvalidPlan):
-		fail(c, http.StatusBadRequest, "invalid_plan", msg(tenant.ErrInvalidPlan))
-	case errors.Is(err, tenant.ErrInvalidName):
-		fail(c, http.StatusBadRequest, "invalid_name", msg(tenant.ErrInvalidName))
-	case errors.Is(err, tenant.ErrNoTenant):
-		fail(c, http.StatusNotFound, "no_tenant", "no tenant: create one with POST /api/tenants")
-	case errors.Is(err, tenant.ErrConflict):
-		fail(c, http.StatusConflict, "conflict", msg(tenant.ErrConflict))
-	case errors.Is(err, tenant.ErrNoCapacity):
-		c.Header("Retry-After", "60")
-		fail(c, http.StatusServiceUnavailable, "no_capacity", err.Error())
-	case errors.Is(err, fleet.ErrHostOffline):
-		fail(c, http.StatusServiceUnavailable, "host_offline", msg(fleet.ErrHostOffline))
-	case errors.Is(err, fleet.ErrHostTimeout):
-		fail(c, http.StatusGatewayTimeout, "host_timeout", msg(fleet.ErrHostTimeout))
-	case errors.Is(err, fleet.ErrHostError):
-		fail(c, http.StatusBadGateway, "host_error", msg(fleet.ErrHostError))
-	default:
-		ta.failErr(c, err)
-	}
-}
 
 type tenantResources struct {
 	CPUMillis   int   `json:"cpuMillis"`
@@ -293,12 +269,12 @@ func (ta *tenantAPI) create(c *gin.Context) {
 		Plan string `json:"plan"`
 		Name string `json:"name"`
 	}
-	if !bindJSON(c, &req) {
+	if !ta.bindJSON(c, &req) {
 		return
 	}
 	t, created, err := ta.svc.Create(c.Request.Context(), userOf(c), req.Plan, req.Name)
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	code := http.StatusOK
@@ -311,7 +287,7 @@ func (ta *tenantAPI) create(c *gin.Context) {
 func (ta *tenantAPI) mine(c *gin.Context) {
 	t, err := ta.svc.Mine(c.Request.Context(), userOf(c))
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, ta.view(t))
@@ -326,20 +302,19 @@ type accessRequest struct {
 // access returns a one-time link that signs the caller into their gateway.
 func (ta *tenantAPI) access(c *gin.Context) {
 	var req accessRequest
-	if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
+	if c.Request.ContentLength != 0 && !ta.bindJSON(c, &req) {
 		return
 	}
 	u := userOf(c)
 	t, err := ta.svc.Mine(c.Request.Context(), u)
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	link, exp, err := ta.opts.Access.IssueAccess(c.Request.Context(), t.ID, u.ID, ta.svc.URL(t.Slug), req.Path)
 	if err != nil {
 		if errors.Is(err, router.ErrBadNext) {
-			fail(c, http.StatusBadRequest, "invalid_path", "path: "+err.Error())
-			return
+			err = errInvalidPath.Withf("path: %v", err)
 		}
 		ta.failErr(c, err)
 		return
@@ -355,7 +330,7 @@ func (ta *tenantAPI) signOut(c *gin.Context) {
 	u := userOf(c)
 	t, err := ta.svc.Mine(c.Request.Context(), u)
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	ta.finishSignOut(c, t, u.Actor())
@@ -364,7 +339,7 @@ func (ta *tenantAPI) signOut(c *gin.Context) {
 func (ta *tenantAPI) adminSignOut(c *gin.Context) {
 	t, err := ta.svc.Get(c.Request.Context(), c.Param("id"))
 	if err != nil {
-		ta.adminFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	ta.finishSignOut(c, t, tenant.ActorAdmin)
@@ -387,7 +362,7 @@ func (ta *tenantAPI) finishSignOut(c *gin.Context, t *store.Tenant, actor string
 func (ta *tenantAPI) restart(c *gin.Context) {
 	t, err := ta.svc.Restart(c.Request.Context(), userOf(c))
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, ta.view(t))
@@ -401,36 +376,36 @@ func keepData(c *gin.Context) bool {
 func (ta *tenantAPI) delete(c *gin.Context) {
 	t, err := ta.svc.Delete(c.Request.Context(), userOf(c), keepData(c))
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, ta.view(t))
 }
 
-// logsTail parses ?tail= (default 200), answering 400 when it is bad.
-func logsTail(c *gin.Context) (int, bool) {
+// logsTail parses ?tail= (default 200).
+func logsTail(c *gin.Context) (int, error) {
 	v := c.Query("tail")
 	if v == "" {
-		return 200, true
+		return 200, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > 2000 {
-		fail(c, http.StatusBadRequest, "invalid_request", "tail must be a number between 1 and 2000")
-		return 0, false
+		return 0, apperr.Invalidf("tail must be a number between 1 and 2000")
 	}
-	return n, true
+	return n, nil
 }
 
 func (ta *tenantAPI) logs(c *gin.Context) {
-	tail, ok := logsTail(c)
-	if !ok {
+	tail, err := logsTail(c)
+	if err != nil {
+		ta.failErr(c, err)
 		return
 	}
 	u := userOf(c)
 	ctx := c.Request.Context()
 	lines, err := ta.svc.Logs(ctx, u, tail)
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	if f := c.Query("follow"); f != "1" && f != "true" {
@@ -480,18 +455,8 @@ func (ta *tenantAPI) logs(c *gin.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			code := "internal"
-			switch {
-			case errors.Is(err, tenant.ErrNoTenant):
-				code = "no_tenant"
-			case errors.Is(err, fleet.ErrHostOffline):
-				code = "host_offline"
-			case errors.Is(err, fleet.ErrHostTimeout):
-				code = "host_timeout"
-			case errors.Is(err, fleet.ErrHostError):
-				code = "host_error"
-			}
-			event("error", apiError{Error: err.Error(), Code: code})
+			_, body := publicError(ta.log, c, err)
+			event("error", body)
 			return
 		}
 		if fresh := tenant.NewLines(prev, cur); len(fresh) > 0 {
@@ -512,7 +477,7 @@ func (ta *tenantAPI) adminAccess(c *gin.Context) {
 	ctx := c.Request.Context()
 	t, err := ta.svc.Get(ctx, c.Param("id"))
 	if err != nil {
-		ta.adminFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	link, exp, err := ta.opts.Access.IssueAccess(ctx, t.ID, t.OwnerID, ta.svc.URL(t.Slug), "")
@@ -538,19 +503,10 @@ func (ta *tenantAPI) rotateHostKey(c *gin.Context) {
 	}
 	pub, err := ta.svc.RotateHostKey(ctx, c.Param("id"), tenant.ActorAdmin)
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"hostId": c.Param("id"), "wgPublicKey": pub})
-}
-
-// adminFail is tenantFail with a 404 message fit for the admin routes.
-func (ta *tenantAPI) adminFail(c *gin.Context, err error) {
-	if errors.Is(err, tenant.ErrNoTenant) {
-		fail(c, http.StatusNotFound, "no_tenant", "no tenant with id "+strconv.Quote(c.Param("id")))
-		return
-	}
-	ta.tenantFail(c, err)
 }
 
 // adminCreate creates a tenant for any owner; see the file comment for why
@@ -562,16 +518,16 @@ func (ta *tenantAPI) adminCreate(c *gin.Context) {
 		Plan       string `json:"plan"`
 		Name       string `json:"name"`
 	}
-	if !bindJSON(c, &req) {
+	if !ta.bindJSON(c, &req) {
 		return
 	}
 	u := tenant.User{ID: req.OwnerID, Email: req.OwnerEmail}
-	if !checkUser(c, u, "ownerId", "ownerEmail") {
+	if !ta.checkUser(c, u, "ownerId", "ownerEmail") {
 		return
 	}
 	t, created, err := ta.svc.CreateAs(c.Request.Context(), u, req.Plan, req.Name, tenant.ActorAdmin)
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	if !created {
@@ -586,17 +542,18 @@ func (ta *tenantAPI) adminCreate(c *gin.Context) {
 }
 
 func (ta *tenantAPI) adminLogs(c *gin.Context) {
-	tail, ok := logsTail(c)
-	if !ok {
+	tail, err := logsTail(c)
+	if err != nil {
+		ta.failErr(c, err)
 		return
 	}
 	if c.Query("follow") != "" {
-		fail(c, http.StatusBadRequest, "invalid_request", "follow is not offered on the admin logs endpoint; poll it with ?tail=")
+		ta.failErr(c, apperr.Invalidf("follow is not offered on the admin logs endpoint; poll it with ?tail="))
 		return
 	}
 	lines, err := ta.svc.LogsByID(c.Request.Context(), c.Param("id"), tail)
 	if err != nil {
-		ta.adminFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"lines": lines})
@@ -605,7 +562,7 @@ func (ta *tenantAPI) adminLogs(c *gin.Context) {
 func (ta *tenantAPI) adminList(c *gin.Context) {
 	ts, err := ta.svc.List(c.Request.Context())
 	if err != nil {
-		ta.tenantFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	out := make([]adminTenantView, 0, len(ts))
@@ -618,7 +575,7 @@ func (ta *tenantAPI) adminList(c *gin.Context) {
 func (ta *tenantAPI) adminGet(c *gin.Context) {
 	t, err := ta.svc.Get(c.Request.Context(), c.Param("id"))
 	if err != nil {
-		ta.adminFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, ta.adminView(t))
@@ -627,7 +584,7 @@ func (ta *tenantAPI) adminGet(c *gin.Context) {
 func (ta *tenantAPI) adminRestart(c *gin.Context) {
 	t, err := ta.svc.RestartByID(c.Request.Context(), c.Param("id"), tenant.ActorAdmin)
 	if err != nil {
-		ta.adminFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, ta.adminView(t))
@@ -636,7 +593,7 @@ func (ta *tenantAPI) adminRestart(c *gin.Context) {
 func (ta *tenantAPI) adminDelete(c *gin.Context) {
 	t, err := ta.svc.DeleteByID(c.Request.Context(), c.Param("id"), keepData(c), tenant.ActorAdmin)
 	if err != nil {
-		ta.adminFail(c, err)
+		ta.failErr(c, err)
 		return
 	}
 	c.JSON(http.StatusAccepted, ta.adminView(t))

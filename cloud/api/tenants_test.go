@@ -96,10 +96,21 @@ func (r resp) json(t *testing.T) map[string]any {
 	return m
 }
 
+func (r resp) jsonList(t *testing.T) []map[string]any {
+	t.Helper()
+	var l []map[string]any
+	if err := json.Unmarshal(r.body, &l); err != nil {
+		t.Fatalf("response %d is not a JSON array: %s", r.code, r.body)
+	}
+	return l
+}
+
 func (c *tcloud) do(method, path string, hdr map[string]string, body any) resp {
 	c.t.Helper()
 	var rd io.Reader
-	if body != nil {
+	if raw, ok := body.(string); ok {
+		rd = strings.NewReader(raw)
+	} else if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}

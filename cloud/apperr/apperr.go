@@ -3,33 +3,36 @@
 // cause, which is logged but never shown. Services return these; cloud/api
 // maps them to responses in one place, so no handler parses error text.
 //
-// Sentinels are *Error values made with New; errors.Is matches any error that
-// carries the same code, so a sentinel given a cause with Wrap or a message
-// with Withf still answers errors.Is(err, Sentinel).
+// Sentinels are *Error values made with New; a copy made from one with Wrap
+// (a cause) or Withf (a message) still answers errors.Is(err, Sentinel).
+// errors.Is matches the sentinel, not the code: two sentinels may share a
+// public code ("not_found" for hosts and for tokens) and stay distinct.
 package apperr
 
 import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Kind is the class of failure; it decides the HTTP status.
 type Kind int
 
 const (
-	Internal     Kind = iota // 500: a fault of ours; the client sees a generic message
-	Invalid                  // 400: the request is wrong
-	Unauthorized             // 401: who is asking is unknown
-	Forbidden                // 403: known, but not allowed
-	NotFound                 // 404
-	Conflict                 // 409: the state does not allow it now
-	Gone                     // 410: it existed, and is no more
-	TooLarge                 // 413
-	RateLimited              // 429
-	Unavailable              // 503: a dependency (a host, capacity) is missing
-	Upstream                 // 502: a host answered with an error
-	Timeout                  // 504: a host did not answer in time
+	Internal         Kind = iota // 500: a fault of ours; the client sees a generic message
+	Invalid                      // 400: the request is wrong
+	Unauthorized                 // 401: who is asking is unknown
+	Forbidden                    // 403: known, but not allowed
+	NotFound                     // 404
+	Conflict                     // 409: the state does not allow it now
+	Gone                         // 410: it existed, and is no more
+	TooLarge                     // 413
+	RateLimited                  // 429
+	Unavailable                  // 503: a dependency (a host, capacity) is missing
+	Upstream                     // 502: a host answered with an error
+	Timeout                      // 504: a host did not answer in time
+	MethodNotAllowed             // 405
 )
 
 var statuses = map[Kind]int{
@@ -45,6 +48,8 @@ var statuses = map[Kind]int{
 	Unavailable:  http.StatusServiceUnavailable,
 	Upstream:     http.StatusBadGateway,
 	Timeout:      http.StatusGatewayTimeout,
+
+	MethodNotAllowed: http.StatusMethodNotAllowed,
 }
 
 // Status is the HTTP status of k.
@@ -61,10 +66,23 @@ type Error struct {
 	Code string // stable, machine-readable: "no_tenant", "host_offline", …
 	Msg  string // for the client; never holds the cause's text unless put there on purpose
 	Err  error  // the cause, for logs; may be nil
+	// RetryAfter, when set, is how long the client should wait before
+	// asking again (the API sends it as Retry-After).
+	RetryAfter time.Duration
+
+	from *Error // the sentinel this is a copy of; nil for a sentinel
 }
 
 // New makes a sentinel.
 func New(kind Kind, code, msg string) *Error { return &Error{Kind: kind, Code: code, Msg: msg} }
+
+// Retrying returns a copy of e that asks the client to retry after d. On a
+// sentinel it makes a new sentinel (var ErrBusy = New(…).Retrying(time.Minute)).
+func (e *Error) Retrying(d time.Duration) *Error {
+	c := *e
+	c.RetryAfter = d
+	return &c
+}
 
 func (e *Error) Error() string {
 	if e.Err != nil {
@@ -75,25 +93,52 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is matches any *Error with the same code, so copies made by Wrap and Withf
-// are still their sentinel.
+// Is matches e's sentinel, so copies made by Wrap and Withf are still it.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
-	return ok && t.Code == e.Code
+	return ok && t.sentinel() == e.sentinel()
+}
+
+func (e *Error) sentinel() *Error {
+	if e.from != nil {
+		return e.from
+	}
+	return e
+}
+
+func (e *Error) copy() *Error {
+	c := *e
+	c.from = e.sentinel()
+	return &c
 }
 
 // Wrap returns a copy of e carrying cause (logged, not shown).
 func (e *Error) Wrap(cause error) *Error {
-	c := *e
+	c := e.copy()
 	c.Err = cause
-	return &c
+	return c
 }
 
 // Withf returns a copy of e whose client message is the formatted text.
 func (e *Error) Withf(format string, args ...any) *Error {
-	c := *e
+	c := e.copy()
 	c.Msg = fmt.Sprintf(format, args...)
-	return &c
+	return c
+}
+
+// Prefixf puts context before err's client message, the way
+// fmt.Errorf("context: %w", err) puts it before err's text: when err holds
+// an *Error, the result is a copy of it whose message starts with the
+// formatted text and ": "; any other error is wrapped with fmt.Errorf.
+func Prefixf(err error, format string, args ...any) error {
+	prefix := fmt.Sprintf(format, args...)
+	e, ok := As(err)
+	if !ok {
+		return fmt.Errorf("%s: %w", prefix, err)
+	}
+	c := e.copy()
+	c.Msg = prefix + ": " + e.Msg
+	return c
 }
 
 // As finds the *Error in err's chain.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 )
 
 var errNoThing = New(NotFound, "no_thing", "no such thing")
@@ -54,12 +55,44 @@ func TestCauseKeptApart(t *testing.T) {
 }
 
 func TestStatuses(t *testing.T) {
-	for k := Internal; k <= Timeout; k++ {
+	for k := Internal; k <= MethodNotAllowed; k++ {
 		if s := k.Status(); s < 400 || http.StatusText(s) == "" {
 			t.Errorf("kind %d has status %d", k, s)
 		}
 	}
 	if Kind(99).Status() != 500 {
 		t.Error("an unknown kind is not a 500")
+	}
+}
+
+func TestSentinelsSharingACode(t *testing.T) {
+	errNoOther := New(NotFound, "no_thing", "no such other thing")
+	if errors.Is(errNoOther, errNoThing) || errors.Is(errNoThing.Withf("x"), errNoOther) {
+		t.Fatal("two sentinels with one code match each other")
+	}
+	if !errors.Is(errNoThing.Withf("x").Wrap(io.EOF), errNoThing) {
+		t.Fatal("a copy of a copy is not its sentinel")
+	}
+}
+
+func TestPrefixf(t *testing.T) {
+	err := Prefixf(fmt.Errorf("place: %w", errNoThing.Withf("none has %d", 3)), "plan %s", "basic")
+	if !errors.Is(err, errNoThing) || err.Error() != "plan basic: none has 3" {
+		t.Fatalf("Prefixf = %v", err)
+	}
+	if _, _, msg := Public(err); msg != "plan basic: none has 3" {
+		t.Fatalf("the client sees %q", msg)
+	}
+	plain := Prefixf(io.EOF, "read %s", "x")
+	if !errors.Is(plain, io.EOF) || plain.Error() != "read x: EOF" {
+		t.Fatalf("Prefixf of a plain error = %v", plain)
+	}
+}
+
+func TestRetrying(t *testing.T) {
+	errBusy := New(Unavailable, "busy", "busy").Retrying(time.Minute)
+	e, ok := As(errBusy.Withf("busy: %d queued", 3))
+	if !ok || e.RetryAfter != time.Minute || !errors.Is(e, errBusy) {
+		t.Fatalf("copy = %+v", e)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/proto"
@@ -86,10 +87,11 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// Errors for the API to map.
+// The fleet's failures, as API clients see them (apperr.Public).
 var (
-	ErrHostNotFound = errors.New("host not found")
-	ErrBadRequest   = errors.New("bad request")
+	ErrHostNotFound = apperr.New(apperr.NotFound, "not_found", "host not found")
+	// ErrBadRequest is a request the fleet refuses; its copies say why.
+	ErrBadRequest = apperr.New(apperr.Invalid, "invalid_request", "bad request")
 )
 
 const settingHeartbeat = "heartbeat_interval"
@@ -466,7 +468,7 @@ func (f *Fleet) HeartbeatInterval() time.Duration {
 // known host (retained, so offline hosts get it when they return).
 func (f *Fleet) SetHeartbeatInterval(ctx context.Context, d time.Duration, actor string) error {
 	if d < proto.MinHeartbeatInterval || d > proto.MaxHeartbeatInterval || d%time.Second != 0 {
-		return fmt.Errorf("%w: heartbeat interval must be whole seconds between %s and %s", ErrBadRequest, proto.MinHeartbeatInterval, proto.MaxHeartbeatInterval)
+		return ErrBadRequest.Withf("heartbeat interval must be whole seconds between %s and %s", proto.MinHeartbeatInterval, proto.MaxHeartbeatInterval)
 	}
 	if err := f.store.PutSetting(ctx, settingHeartbeat, d.String()); err != nil {
 		return err

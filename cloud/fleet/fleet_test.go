@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -282,7 +283,7 @@ func TestValidation(t *testing.T) {
 		{"zero uses", TokenRequest{TTL: time.Hour, Uses: 0}},
 		{"bad label", TokenRequest{TTL: time.Hour, Uses: 1, Labels: map[string]string{"Bad Key": "x"}}},
 	} {
-		if _, _, err := e.f.CreateEnrollmentToken(ctx, tc.req, "admin"); err == nil || !strings.Contains(err.Error(), "bad request") {
+		if _, _, err := e.f.CreateEnrollmentToken(ctx, tc.req, "admin"); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("%s: err = %v", tc.name, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/proto"
@@ -116,14 +117,14 @@ var labelKey = regexp.MustCompile(`^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$`)
 // ValidateLabels checks label keys and values.
 func ValidateLabels(labels map[string]string) error {
 	if len(labels) > 32 {
-		return fmt.Errorf("%w: at most 32 labels", ErrBadRequest)
+		return ErrBadRequest.Withf("at most 32 labels")
 	}
 	for k, v := range labels {
 		if !labelKey.MatchString(k) {
-			return fmt.Errorf("%w: label key %q: use 1-63 lowercase letters, digits, '.', '_', '/', '-'", ErrBadRequest, k)
+			return ErrBadRequest.Withf("label key %q: use 1-63 lowercase letters, digits, '.', '_', '/', '-'", k)
 		}
 		if len(v) > 255 {
-			return fmt.Errorf("%w: label %q value longer than 255 bytes", ErrBadRequest, k)
+			return ErrBadRequest.Withf("label %q value longer than 255 bytes", k)
 		}
 	}
 	return nil
@@ -133,9 +134,9 @@ func ValidateLabels(labels map[string]string) error {
 func (f *Fleet) CreateEnrollmentToken(ctx context.Context, req TokenRequest, actor string) (string, *store.EnrollmentToken, error) {
 	switch {
 	case req.TTL < time.Minute || req.TTL > 365*24*time.Hour:
-		return "", nil, fmt.Errorf("%w: ttl must be between 1m and 8760h", ErrBadRequest)
+		return "", nil, ErrBadRequest.Withf("ttl must be between 1m and 8760h")
 	case req.Uses < 1 || req.Uses > 100000:
-		return "", nil, fmt.Errorf("%w: uses must be between 1 and 100000", ErrBadRequest)
+		return "", nil, ErrBadRequest.Withf("uses must be between 1 and 100000")
 	}
 	if err := ValidateLabels(req.Labels); err != nil {
 		return "", nil, err
@@ -159,7 +160,7 @@ func (f *Fleet) ListEnrollmentTokens(ctx context.Context) ([]store.EnrollmentTok
 }
 
 // ErrTokenNotFound is returned when revoking an unknown token.
-var ErrTokenNotFound = errors.New("enrollment token not found")
+var ErrTokenNotFound = apperr.New(apperr.NotFound, "not_found", "enrollment token not found")
 
 // RevokeEnrollmentToken stops a token from enrolling more hosts.
 func (f *Fleet) RevokeEnrollmentToken(ctx context.Context, id, actor string) (*store.EnrollmentToken, error) {
@@ -185,11 +186,11 @@ type EnrollRequest struct {
 // ValidateName checks a host name given by a person or an agent.
 func ValidateName(name string) error {
 	if len(name) > 255 {
-		return fmt.Errorf("%w: name longer than 255 bytes", ErrBadRequest)
+		return ErrBadRequest.Withf("name longer than 255 bytes")
 	}
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: name has control characters", ErrBadRequest)
+			return ErrBadRequest.Withf("name has control characters")
 		}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/glebarez/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -21,12 +22,13 @@ import (
 
 // Sentinel errors.
 var (
-	ErrNotFound     = errors.New("not found")
-	ErrConflict     = errors.New("already exists")
-	ErrTokenInvalid = errors.New("enrollment token is not valid")
-	ErrTokenExpired = errors.New("enrollment token has expired")
-	ErrTokenRevoked = errors.New("enrollment token has been revoked")
-	ErrTokenUsedUp  = errors.New("enrollment token has no uses left")
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+	// Why an enrollment is refused, as the enrolling agent is told.
+	ErrTokenInvalid = apperr.New(apperr.Unauthorized, "token_invalid", "enrollment token is not valid")
+	ErrTokenExpired = apperr.New(apperr.Unauthorized, "token_expired", "enrollment token has expired")
+	ErrTokenRevoked = apperr.New(apperr.Unauthorized, "token_revoked", "enrollment token has been revoked")
+	ErrTokenUsedUp  = apperr.New(apperr.Unauthorized, "token_used_up", "enrollment token has no uses left")
 )
 
 // Config selects the database.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/proto"
@@ -27,7 +28,7 @@ func (s *Service) CreateAs(ctx context.Context, u User, planName, name, actor st
 	}
 	plan, ok := s.opts.Plans[planName]
 	if !ok {
-		return nil, false, fmt.Errorf("%w: plan %q does not exist: choose one of %s", ErrInvalidPlan, planName, strings.Join(s.opts.Plans.Names(), ", "))
+		return nil, false, ErrInvalidPlan.Withf("plan %q does not exist: choose one of %s", planName, strings.Join(s.opts.Plans.Names(), ", "))
 	}
 	name = strings.TrimSpace(name)
 	if err := validateName(name); err != nil {
@@ -44,7 +45,7 @@ func (s *Service) CreateAs(ctx context.Context, u User, planName, name, actor st
 	need := Resources{CPUMillis: int64(plan.CPUMillis), MemoryBytes: int64(plan.MemoryBytes)}
 	hostID, port, err := s.place(ctx, need, plan.HostLabels)
 	if err != nil {
-		return nil, false, fmt.Errorf("plan %s: %w", planName, err)
+		return nil, false, apperr.Prefixf(err, "plan %s", planName)
 	}
 	slug, err := s.newSlug(ctx, name)
 	if err != nil {
@@ -75,7 +76,7 @@ func (s *Service) CreateAs(ctx context.Context, u User, planName, name, actor st
 			s.overlay(ctx, other)
 			return other, false, nil
 		}
-		return nil, false, fmt.Errorf("%w: %v", ErrConflict, err)
+		return nil, false, ErrConflict.Withf("%v", err)
 	}
 	if err != nil {
 		return nil, false, err
@@ -95,11 +96,11 @@ func (s *Service) CreateAs(ctx context.Context, u User, planName, name, actor st
 
 func validateName(name string) error {
 	if len([]rune(name)) > 64 || len(name) > 255 {
-		return fmt.Errorf("%w: name longer than 64 characters", ErrInvalidName)
+		return ErrInvalidName.Withf("name longer than 64 characters")
 	}
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f || r == '\u2028' || r == '\u2029' {
-			return fmt.Errorf("%w: name has control characters", ErrInvalidName)
+			return ErrInvalidName.Withf("name has control characters")
 		}
 	}
 	return nil
@@ -122,7 +123,7 @@ func (s *Service) Mine(ctx context.Context, u User) (*store.Tenant, error) {
 func (s *Service) Get(ctx context.Context, id string) (*store.Tenant, error) {
 	t, err := s.store.GetTenant(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNoTenant
+		return nil, ErrNoTenant.Withf("no tenant with id %q", id)
 	}
 	if err != nil {
 		return nil, err
@@ -188,7 +189,7 @@ func (s *Service) ownTenant(ctx context.Context, u User) (*store.Tenant, error) 
 func (s *Service) tenantByID(ctx context.Context, id string) (*store.Tenant, error) {
 	t, err := s.store.GetTenant(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNoTenant
+		return nil, ErrNoTenant.Withf("no tenant with id %q", id)
 	}
 	return t, err
 }
@@ -217,7 +218,7 @@ func (s *Service) RestartByID(ctx context.Context, id, actor string) (*store.Ten
 
 func (s *Service) restart(ctx context.Context, t *store.Tenant, actor string) (*store.Tenant, error) {
 	if t.Status == store.TenantDeleting {
-		return nil, fmt.Errorf("%w: tenant %s is being deleted", ErrConflict, t.ID)
+		return nil, ErrConflict.Withf("tenant %s is being deleted", t.ID)
 	}
 	if t.HostID != "" {
 		if _, err := s.fleet.GetHost(ctx, t.HostID); errors.Is(err, fleet.ErrHostNotFound) {
@@ -229,7 +230,7 @@ func (s *Service) restart(ctx context.Context, t *store.Tenant, actor string) (*
 		need, labels := s.needOf(t)
 		hostID, port, err := s.place(ctx, need, labels)
 		if err != nil {
-			return nil, fmt.Errorf("tenant %s has no host: %w", t.ID, err)
+			return nil, apperr.Prefixf(err, "tenant %s has no host", t.ID)
 		}
 		if err := s.move(ctx, t, hostID, port, ""); err != nil {
 			return nil, err

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
 
@@ -72,8 +74,9 @@ func (c *Candidate) Matches(selector map[string]string) bool {
 	return true
 }
 
-// ErrNoCapacity is returned when no host can take a tenant.
-var ErrNoCapacity = errors.New("no host with capacity")
+// ErrNoCapacity is returned when no host can take a tenant; the client may
+// retry in a minute (a host may come back or be added).
+var ErrNoCapacity = apperr.New(apperr.Unavailable, "no_capacity", "no host with capacity").Retrying(time.Minute)
 
 // Pick chooses a host for a tenant needing need, among the online hosts that
 // have a runtime, carry every label of selector and have room. It returns
@@ -104,7 +107,7 @@ func Pick(strategy string, hosts []Candidate, need Resources, selector map[strin
 		if len(selector) > 0 {
 			why += fmt.Sprintf(", %d with labels %v", matching, selector)
 		}
-		return "", fmt.Errorf("%w: none has %s CPU and %s memory free (%s)", ErrNoCapacity, FormatMillis(need.CPUMillis), FormatBytes(need.MemoryBytes), why)
+		return "", ErrNoCapacity.Withf("%s: none has %s CPU and %s memory free (%s)", ErrNoCapacity.Msg, FormatMillis(need.CPUMillis), FormatBytes(need.MemoryBytes), why)
 	}
 	freeMem := func(c *Candidate) int64 { return c.Capacity.MemoryBytes - c.Reserved.MemoryBytes - need.MemoryBytes }
 	loadFree := func(c *Candidate) int64 {

@@ -42,6 +42,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/proto"
@@ -142,12 +143,13 @@ func (o *Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Errors for the API to map.
+// The service's failures; their codes and messages are what API clients see
+// (apperr.Public). The default messages are used where no detail is added.
 var (
-	ErrInvalidPlan = errors.New("invalid plan")
-	ErrInvalidName = errors.New("invalid name")
-	ErrNoTenant    = errors.New("no tenant")
-	ErrConflict    = errors.New("conflicting state")
+	ErrInvalidPlan = apperr.New(apperr.Invalid, "invalid_plan", "invalid plan")
+	ErrInvalidName = apperr.New(apperr.Invalid, "invalid_name", "invalid name")
+	ErrNoTenant    = apperr.New(apperr.NotFound, "no_tenant", "no tenant: create one with POST /api/tenants")
+	ErrConflict    = apperr.New(apperr.Conflict, "conflict", "conflicting state")
 )
 
 // User is the person a request acts for (X-User-ID, X-User-Email).

@@ -2,7 +2,6 @@ package tenant
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"unicode"
@@ -81,5 +80,5 @@ func (s *Service) newSlug(ctx context.Context, name string) (string, error) {
 			return cand, nil
 		}
 	}
-	return "", fmt.Errorf("%w: could not find a free address for name %q", ErrConflict, name)
+	return "", ErrConflict.Withf("could not find a free address for name %q", name)
 }
