@@ -77,7 +77,7 @@ func (a *App) newTokens(ctx context.Context) error {
 			a.log.Warn("SSO key set not loaded yet; bearer tokens are refused until it is", "err", err)
 		}
 	}()
-	a.log.Info("SSO bearer tokens accepted", "issuer", c.Issuer, "audience", c.Audience)
+	a.log.Info("SSO bearer tokens accepted", "issuer", c.Issuer, "audience", c.Audience, "authjs", c.AuthJSSecret != "")
 	return nil
 }
 
