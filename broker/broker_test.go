@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 func TestConnectAuthentication(t *testing.T) {
@@ -62,12 +63,12 @@ func TestConnectAuthentication(t *testing.T) {
 				if err != nil {
 					t.Fatalf("connect: %v", err)
 				}
-				waitFor(t, "Connected() == 1", func() bool { return e.b.Connected() == 1 })
+				tstest.Await(t, "Connected() == 1", 5*time.Second, func() bool { return e.b.Connected() == 1 })
 				if g := metricValue(t, e.reg, "clawfleet_mqtt_connected_clients", nil); g != 1 {
 					t.Errorf("connected gauge = %v, want 1", g)
 				}
 				c.Disconnect(100)
-				waitFor(t, "Connected() == 0", func() bool { return e.b.Connected() == 0 })
+				tstest.Await(t, "Connected() == 0", 5*time.Second, func() bool { return e.b.Connected() == 0 })
 			} else {
 				if !errors.Is(err, pahopackets.ErrorRefusedNotAuthorised) {
 					t.Fatalf("connect error = %v, want %v", err, pahopackets.ErrorRefusedNotAuthorised)
@@ -362,7 +363,7 @@ func TestDisconnectKicksDevice(t *testing.T) {
 		o.SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err })
 	})
 	other := e.mustConnect(t, devID(2), nil)
-	waitFor(t, "two devices connected", func() bool { return e.b.Connected() == 2 })
+	tstest.Await(t, "two devices connected", 5*time.Second, func() bool { return e.b.Connected() == 2 })
 
 	if err := e.b.Disconnect(a); err != nil {
 		t.Fatalf("Disconnect: %v", err)
@@ -372,8 +373,8 @@ func TestDisconnectKicksDevice(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("kicked client did not lose its connection")
 	}
-	waitFor(t, "Connected() == 1", func() bool { return e.b.Connected() == 1 })
-	waitFor(t, "OnDisconnect", func() bool {
+	tstest.Await(t, "Connected() == 1", 5*time.Second, func() bool { return e.b.Connected() == 1 })
+	tstest.Await(t, "OnDisconnect", 5*time.Second, func() bool {
 		_, d := e.callbacks()
 		return len(d) == 1 && d[0] == a
 	})
@@ -458,7 +459,7 @@ func TestSessionTakeover(t *testing.T) {
 	// Let the first session be fully established and reading (a connection
 	// taken over before mochi starts reading from it ends without its Will
 	// ever being considered, and without an OnConnect).
-	waitFor(t, "first OnConnect", func() bool { c, _ := e.callbacks(); return len(c) == 1 })
+	tstest.Await(t, "first OnConnect", 5*time.Second, func() bool { c, _ := e.callbacks(); return len(c) == 1 })
 	if tok := c1.Publish(proto.UpTopic(a, proto.KindHeartbeat), 1, false, "hb"); !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish: %v", tok.Error())
 	}
@@ -482,7 +483,7 @@ func TestSessionTakeover(t *testing.T) {
 	if got := metricValue(t, e.reg, "clawfleet_mqtt_wills_suppressed_total", nil); got > 1 {
 		t.Errorf("wills suppressed = %v, want at most 1", got)
 	}
-	waitFor(t, "second OnConnect", func() bool { c, _ := e.callbacks(); return len(c) == 2 })
+	tstest.Await(t, "second OnConnect", 5*time.Second, func() bool { c, _ := e.callbacks(); return len(c) == 2 })
 	if n := e.b.Connected(); n != 1 {
 		t.Errorf("Connected() = %d after takeover, want 1", n)
 	}
@@ -499,7 +500,7 @@ func TestSessionTakeover(t *testing.T) {
 	if d := <-disconnected; !d.latest {
 		t.Fatalf("disconnect of new session: %+v, want latest", d)
 	}
-	waitFor(t, "Connected() == 0", func() bool { return e.b.Connected() == 0 })
+	tstest.Await(t, "Connected() == 0", 5*time.Second, func() bool { return e.b.Connected() == 0 })
 	if _, d := e.callbacks(); len(d) != 1 || d[0] != a {
 		t.Errorf("OnDisconnect calls %v, want one for %s", d, a)
 	}
@@ -530,7 +531,7 @@ func TestOversizePacketDisconnects(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("client sending an oversized packet was not disconnected")
 	}
-	waitFor(t, "oversize counted", func() bool {
+	tstest.Await(t, "oversize counted", 5*time.Second, func() bool {
 		return metricValue(t, e.reg, "clawfleet_mqtt_oversize_packets_total", nil) == 1
 	})
 	cloud.none(t, "oversized message")

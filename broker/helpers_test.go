@@ -201,17 +201,6 @@ func labelsMatch(m *dto.Metric, want map[string]string) bool {
 	return true
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 type msg struct {
 	topic   string
 	payload string

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -127,18 +128,6 @@ func (e *env) enroll(t *testing.T) (string, string) {
 	return id, secret
 }
 
-// eventually polls cond for up to 3 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func (e *env) host(t *testing.T, id string) *store.Host {
 	h, err := e.st.GetHost(context.Background(), id)
 	if err != nil {
@@ -161,39 +150,39 @@ func TestPresenceLifecycle(t *testing.T) {
 		t.Fatal("new host not pending")
 	}
 	e.bus.send(proto.UpTopic(id, proto.KindRegister), register(id))
-	eventually(t, "online in store", func() bool { return e.host(t, id).Status == store.HostOnline })
+	tstest.Await(t, "online in store", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOnline })
 	cfg := e.bus.get(proto.DownTopic(id, proto.KindConfig))
 	if c, err := proto.DecodeConfig(cfg); err != nil || c.HeartbeatIntervalSeconds != 2 {
 		t.Fatalf("config pushed = %s, %v", cfg, err)
 	}
 	m := proto.Metrics{CPUPercent: 42, MemUsedBytes: 1, MemTotalBytes: 2}
 	e.bus.send(proto.UpTopic(id, proto.KindHeartbeat), proto.MustEncode(&proto.Heartbeat{Seq: 1, SentAt: time.Now().UnixMilli(), Metrics: m}))
-	eventually(t, "metrics in store", func() bool { return e.host(t, id).Metrics.CPUPercent == 42 })
+	tstest.Await(t, "metrics in store", 3*time.Second, func() bool { return e.host(t, id).Metrics.CPUPercent == 42 })
 	if testutil.ToFloat64(e.f.m.heartbeats) != 1 {
 		t.Fatal("heartbeat not counted")
 	}
 
 	// Last Will → offline.
 	e.bus.send(proto.UpTopic(id, proto.KindStatus), proto.MustEncode(&proto.Status{State: proto.StateOffline}))
-	eventually(t, "offline by last will", func() bool { return e.host(t, id).Status == store.HostOffline })
+	tstest.Await(t, "offline by last will", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOffline })
 
 	// Heartbeat → online again; then silence past 3 intervals → offline.
 	e.bus.send(proto.UpTopic(id, proto.KindHeartbeat), proto.MustEncode(&proto.Heartbeat{Seq: 2, Metrics: m}))
-	eventually(t, "online again", func() bool { return e.host(t, id).Status == store.HostOnline })
+	tstest.Await(t, "online again", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOnline })
 	e.clk.add(5 * time.Second)
 	time.Sleep(1200 * time.Millisecond) // one sweep
 	if e.host(t, id).Status != store.HostOnline {
 		t.Fatal("offline before 3 missed heartbeats")
 	}
 	e.clk.add(2 * time.Second)
-	eventually(t, "offline by missed heartbeats", func() bool { return e.host(t, id).Status == store.HostOffline })
+	tstest.Await(t, "offline by missed heartbeats", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOffline })
 }
 
 func TestBadMessagesChangeNothing(t *testing.T) {
 	e := newEnv(t, t.TempDir())
 	id, _ := e.enroll(t)
 	e.bus.send(proto.UpTopic(id, proto.KindRegister), register(id))
-	eventually(t, "online", func() bool { return e.host(t, id).Status == store.HostOnline })
+	tstest.Await(t, "online", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOnline })
 	before := e.host(t, id)
 	for _, tc := range []struct {
 		name, topic, payload, reason string
@@ -209,7 +198,7 @@ func TestBadMessagesChangeNothing(t *testing.T) {
 			c := e.f.m.bad.WithLabelValues(tc.reason)
 			n := testutil.ToFloat64(c)
 			e.bus.send(tc.topic, []byte(tc.payload))
-			eventually(t, "refusal counted", func() bool { return testutil.ToFloat64(c) == n+1 })
+			tstest.Await(t, "refusal counted", 3*time.Second, func() bool { return testutil.ToFloat64(c) == n+1 })
 		})
 	}
 	time.Sleep(50 * time.Millisecond)
@@ -250,7 +239,7 @@ func TestRestartKeepsStateAndGrace(t *testing.T) {
 	e := newEnv(t, dir)
 	id, secret := e.enroll(t)
 	e.bus.send(proto.UpTopic(id, proto.KindRegister), register(id))
-	eventually(t, "online", func() bool { return e.host(t, id).Status == store.HostOnline })
+	tstest.Await(t, "online", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOnline })
 	if err := e.f.SetHeartbeatInterval(context.Background(), 3*time.Second, "admin"); err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +258,7 @@ func TestRestartKeepsStateAndGrace(t *testing.T) {
 	}
 	// No agent comes back: offline after the window.
 	e2.clk.add(10 * time.Second)
-	eventually(t, "offline after grace", func() bool { return e2.host(t, id).Status == store.HostOffline })
+	tstest.Await(t, "offline after grace", 3*time.Second, func() bool { return e2.host(t, id).Status == store.HostOffline })
 }
 
 func TestValidation(t *testing.T) {
