@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -87,7 +89,7 @@ func controlUIConnected(t *testing.T, e *tenantEnv, owner string) {
 	// The gateway saw the owner through the trusted proxy and approved the
 	// browser's device on its own.
 	var logs struct{ Lines []string }
-	await(t, "the gateway to log the trusted-proxy device approval", 20*time.Second, func() bool {
+	tstest.Await(t, "the gateway to log the trusted-proxy device approval", 20*time.Second, func() bool {
 		code, out := e.c.user(owner, "GET", "/api/tenants/me/logs?tail=400", nil)
 		if code != 200 || json.Unmarshal(out, &logs) != nil {
 			return false

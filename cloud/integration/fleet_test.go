@@ -14,6 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 // TestFleetLifecycle is the spine end to end: several real agent processes
@@ -54,7 +55,7 @@ func TestFleetLifecycle(t *testing.T) {
 		}
 	}
 	ids := []string{agents[0].deviceID, agents[1].deviceID, agents[2].deviceID}
-	await(t, "all agents online with metrics", 30*time.Second, online(ids...))
+	tstest.Await(t, "all agents online with metrics", 30*time.Second, online(ids...))
 	hs := c.hosts()
 	for _, id := range ids {
 		h := hs[id]
@@ -73,17 +74,17 @@ func TestFleetLifecycle(t *testing.T) {
 	// far sooner than the 3-missed-heartbeat sweep would need.
 	killed := agents[2]
 	killed.p.stop(syscall.SIGKILL)
-	took := await(t, "killed agent offline", 10*time.Second, func() bool { return c.hosts()[killed.deviceID].Status == "offline" })
+	took := tstest.Await(t, "killed agent offline", 10*time.Second, func() bool { return c.hosts()[killed.deviceID].Status == "offline" })
 	t.Logf("killed agent offline after %s", took)
 
 	// A frozen agent (SIGSTOP: the socket stays open, nothing is sent) is
 	// noticed by keepalive and missed heartbeats, then recovers by itself.
 	frozen := agents[1]
 	frozen.p.cmd.Process.Signal(syscall.SIGSTOP)
-	took = await(t, "frozen agent offline", 15*time.Second, func() bool { return c.hosts()[frozen.deviceID].Status == "offline" })
+	took = tstest.Await(t, "frozen agent offline", 15*time.Second, func() bool { return c.hosts()[frozen.deviceID].Status == "offline" })
 	t.Logf("frozen agent offline after %s (keepalive 2 s, heartbeat 1 s)", took)
 	frozen.p.cmd.Process.Signal(syscall.SIGCONT)
-	took = await(t, "thawed agent online again", 30*time.Second, online(frozen.deviceID))
+	took = tstest.Await(t, "thawed agent online again", 30*time.Second, online(frozen.deviceID))
 	t.Logf("thawed agent online again after %s", took)
 
 	// Restart the cloud: hosts are still listed, the two live agents come
@@ -97,11 +98,11 @@ func TestFleetLifecycle(t *testing.T) {
 		t.Fatalf("after restart %d hosts listed, want 3", len(hs))
 	}
 	reconnect := time.Now()
-	await(t, "agents reconnected after cloud restart", 60*time.Second, func() bool {
+	tstest.Await(t, "agents reconnected after cloud restart", 60*time.Second, func() bool {
 		return c.metric("clawfleet_agents_connected") == 2 && c.metric("clawfleet_registrations_total") >= 2
 	})
 	t.Logf("agents reconnected %s after the cloud restarted", time.Since(reconnect).Round(time.Millisecond))
-	await(t, "live agents online, killed one offline", 30*time.Second, func() bool {
+	tstest.Await(t, "live agents online, killed one offline", 30*time.Second, func() bool {
 		hs := c.hosts()
 		return online(ids[0], ids[1])() && hs[killed.deviceID].Status == "offline"
 	})
@@ -141,7 +142,7 @@ func TestDeviceSecurity(t *testing.T) {
 	victim := c.enrollAgent(token, "victim")
 	attacker := c.enrollAgent(token, "attacker")
 	victim.start()
-	await(t, "victim online", 30*time.Second, func() bool { return c.hosts()[victim.deviceID].Status == "online" })
+	tstest.Await(t, "victim online", 30*time.Second, func() bool { return c.hosts()[victim.deviceID].Status == "online" })
 
 	t.Run("wrong password refused", func(t *testing.T) {
 		failures := c.metric("clawfleet_mqtt_auth_failures_total")
@@ -184,10 +185,10 @@ func TestDeviceSecurity(t *testing.T) {
 		} {
 			cl.Publish(proto.UpTopic(victim.deviceID, m.kind), 0, false, m.payload).WaitTimeout(5 * time.Second)
 		}
-		await(t, "ACL denials counted", 5*time.Second, func() bool { return c.metric("clawfleet_mqtt_acl_denials_total") >= denials+3 })
+		tstest.Await(t, "ACL denials counted", 5*time.Second, func() bool { return c.metric("clawfleet_mqtt_acl_denials_total") >= denials+3 })
 		// A refused QoS 1 publish disconnects the offender.
 		cl.Publish(proto.UpTopic(victim.deviceID, proto.KindHeartbeat), 1, false, forged).WaitTimeout(3 * time.Second)
-		await(t, "QoS 1 offender disconnected", 5*time.Second, func() bool { return !cl.IsConnected() })
+		tstest.Await(t, "QoS 1 offender disconnected", 5*time.Second, func() bool { return !cl.IsConnected() })
 		time.Sleep(1500 * time.Millisecond) // more than a heartbeat and a flush
 		after := c.hosts()[victim.deviceID]
 		if after.Status != "online" || after.Metrics.CPUPercent == 99.5 || after.Metrics.MemTotalBytes == 1 {
@@ -222,7 +223,7 @@ func TestDeviceSecurity(t *testing.T) {
 		for _, p := range []string{"{nope", `{"v":99}`, `{"v":1,"metrics":{"cpuPercent":-5}}`, strings.Repeat("x", 70000)} {
 			publish(t, cl, proto.UpTopic(attacker.deviceID, proto.KindHeartbeat), []byte(p))
 		}
-		await(t, "refusals counted", 5*time.Second, func() bool { return c.metric("clawfleet_device_messages_refused_total") >= refused+4 })
+		tstest.Await(t, "refusals counted", 5*time.Second, func() bool { return c.metric("clawfleet_device_messages_refused_total") >= refused+4 })
 		after := c.hosts()[attacker.deviceID]
 		if after.Status != before.Status || after.Metrics != before.Metrics {
 			t.Fatalf("malformed payloads changed the host: %+v → %+v", before, after)
@@ -235,7 +236,7 @@ func TestDeviceSecurity(t *testing.T) {
 			t.Fatal(err)
 		}
 		big.Publish(proto.UpTopic(attacker.deviceID, proto.KindEvent), 1, false, make([]byte, 300<<10)).WaitTimeout(3 * time.Second)
-		await(t, "oversized client dropped", 5*time.Second, func() bool { return !big.IsConnected() })
+		tstest.Await(t, "oversized client dropped", 5*time.Second, func() bool { return !big.IsConnected() })
 	})
 
 	t.Run("deleting a host revokes it at once", func(t *testing.T) {
@@ -243,7 +244,7 @@ func TestDeviceSecurity(t *testing.T) {
 		if _, ok := c.hosts()[victim.deviceID]; ok {
 			t.Fatal("deleted host still listed")
 		}
-		await(t, "victim disconnected", 10*time.Second, func() bool { return c.metric("clawfleet_agents_connected") <= 1 })
+		tstest.Await(t, "victim disconnected", 10*time.Second, func() bool { return c.metric("clawfleet_agents_connected") <= 1 })
 		if _, err := mqttClient(t, c, victim.deviceID, victim.secret, victim.deviceID); err == nil {
 			t.Fatal("revoked credentials still connect")
 		}
@@ -343,5 +344,5 @@ func TestProvisionedDevice(t *testing.T) {
 		t.Fatalf("provisioned host = %+v", hs[a.deviceID])
 	}
 	a.start()
-	await(t, "provisioned box online", 30*time.Second, func() bool { return c.hosts()[a.deviceID].Status == "online" })
+	tstest.Await(t, "provisioned box online", 30*time.Second, func() bool { return c.hosts()[a.deviceID].Status == "online" })
 }

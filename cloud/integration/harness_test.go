@@ -24,9 +24,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 var binDir string
+
+// raceEnabled: the test runs under -race (race_test.go).
+var raceEnabled bool
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "clawfleet-it-")
@@ -41,8 +46,16 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	for _, pkg := range []string{"cloud/cmd/clawfleet-cloud", "agent/cmd/clawfleet-agent", "provisioning/cmd/clawfleet-provision", "agent/runtime/standin"} {
-		cmd := exec.Command("go", "build", "-o", dir, "github.com/clawfleet/clawfleet/"+pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		args := []string{"build", "-o", dir}
+		env := append(os.Environ(), "CGO_ENABLED=0")
+		// Under go test -race the binaries race-check too (and a race fails
+		// the test, see stopAndCheck); the stand-in stays static for the
+		// image it is copied into.
+		if raceEnabled && !strings.HasSuffix(pkg, "standin") {
+			args, env = append(args, "-race"), append(os.Environ(), "CGO_ENABLED=1")
+		}
+		cmd := exec.Command("go", append(args, "github.com/clawfleet/clawfleet/"+pkg)...)
+		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, out)
 			os.Exit(1)
@@ -75,6 +88,8 @@ type proc struct {
 	out  bytes.Buffer
 	done chan struct{}
 	err  error
+	// killed: the test SIGKILLed it, so its exit status says nothing.
+	killed bool
 }
 
 func (p *proc) Write(b []byte) (int, error) {
@@ -99,13 +114,35 @@ func start(t *testing.T, name string, env []string, args ...string) *proc {
 		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	// Cleanups run last first: agents stop before the cloud they talk to.
 	t.Cleanup(func() {
-		p.stop(syscall.SIGKILL)
+		p.stopAndCheck()
 		if t.Failed() {
 			t.Logf("---- output of %s ----\n%s", name, tail(p.output(), 60))
 		}
 	})
 	return p
+}
+
+// stopAndCheck stops the process as an operator would (SIGTERM, so an agent
+// unmounts its tenants' disks and removes their namespaces) and fails the
+// test unless it exited 0 and never panicked or raced.
+func (p *proc) stopAndCheck() {
+	p.t.Helper()
+	if err := p.stop(syscall.SIGTERM); err != nil && !p.killed {
+		p.t.Errorf("%s exited with %v, want exit status 0 (it was stopped with SIGTERM or exited by itself)", p.name, err)
+	}
+	out := p.output()
+	for _, bad := range []string{"panic:", "DATA RACE"} {
+		if i := strings.Index(out, bad); i >= 0 {
+			p.t.Errorf("%s printed %q:\n%s", p.name, bad, head(out[max(0, i-300):], 60))
+		}
+	}
+}
+
+func head(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
 
 func tail(s string, n int) string {
@@ -122,6 +159,9 @@ func (p *proc) stop(sig syscall.Signal) error {
 	case <-p.done:
 		return p.err
 	default:
+	}
+	if sig == syscall.SIGKILL {
+		p.killed = true
 	}
 	_ = p.cmd.Process.Signal(sig)
 	select {
@@ -177,7 +217,7 @@ func (c *cloud) mqttURL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", c.mq
 
 func (c *cloud) awaitHealthy() {
 	c.t.Helper()
-	await(c.t, "cloud healthy", 30*time.Second, func() bool {
+	tstest.Await(c.t, "cloud healthy", 30*time.Second, func() bool {
 		select {
 		case <-c.p.done:
 			c.t.Fatalf("cloud exited: %v\n%s", c.p.err, tail(c.p.output(), 40))
@@ -393,24 +433,7 @@ func (a *agent) loadCreds() {
 
 func (a *agent) start(extra ...string) {
 	args := append([]string{"run", "--state-dir", a.stateDir, "--heartbeat", "1s", "--keepalive", "2s"}, extra...)
-	p := start(a.t, "clawfleet-agent "+a.name, []string{"CLAWFLEET_LOG_LEVEL=debug"}, args...)
-	a.p = p
-	// Stopped gracefully before start's SIGKILL (cleanups run last first),
-	// so the agent unmounts its tenants' disks and removes their namespaces.
-	a.t.Cleanup(func() { p.stop(syscall.SIGTERM) })
-}
-
-// await polls cond until it holds or the timeout passes.
-func await(t *testing.T, what string, timeout time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return time.Since(start)
+	a.p = start(a.t, "clawfleet-agent "+a.name, []string{"CLAWFLEET_LOG_LEVEL=debug"}, args...)
 }
 
 var _ = context.Background

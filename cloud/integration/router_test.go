@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/sso/ssotest"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 // visitor is one user's browser-like client for their gateway at
@@ -124,7 +125,7 @@ func TestRouterMultiHost(t *testing.T) {
 		a.start(agentArgs[a]...)
 		agents = append(agents, a)
 	}
-	await(t, "both hosts online with tunnels", 30*time.Second, func() bool {
+	tstest.Await(t, "both hosts online with tunnels", 30*time.Second, func() bool {
 		hs := c.hosts()
 		for _, a := range agents {
 			h := hs[a.deviceID]
@@ -151,7 +152,7 @@ func TestRouterMultiHost(t *testing.T) {
 		t.Fatalf("spread put the tenants on %v", users)
 	}
 	for u := range users {
-		await(t, u+"'s tenant running", 60*time.Second, func() bool { tj, _ := c.myTenant(u); return tj.Status == "running" })
+		tstest.Await(t, u+"'s tenant running", 60*time.Second, func() bool { tj, _ := c.myTenant(u); return tj.Status == "running" })
 	}
 	alice, bob := c.signIn(t, "alice"), c.signIn(t, "bob")
 
@@ -218,7 +219,7 @@ func TestRouterMultiHost(t *testing.T) {
 		t.Log("agent exited cleanly on SIGKILL?")
 	}
 	var last string
-	await(t, "alice's route to show the error page", 10*time.Second, func() bool {
+	tstest.Await(t, "alice's route to show the error page", 10*time.Second, func() bool {
 		code, body, h := alice.get("/")
 		last = fmt.Sprint(code, " ", body)
 		return (code == 503 || code == 502) && h.Get("Retry-After") != ""
@@ -230,10 +231,10 @@ func TestRouterMultiHost(t *testing.T) {
 	// Back by itself once the agent runs again, with the same key and address.
 	ha.start(agentArgs[ha]...)
 	back := time.Now()
-	await(t, "alice's gateway back through the router", 60*time.Second, func() bool { code, _, _ := alice.get("/"); return code == 200 })
+	tstest.Await(t, "alice's gateway back through the router", 60*time.Second, func() bool { code, _, _ := alice.get("/"); return code == 200 })
 	t.Logf("alice's gateway back %s after the agent restarted", time.Since(back).Round(time.Millisecond))
 	var got string
-	await(t, "the restarted host's tunnel status", 10*time.Second, func() bool {
+	tstest.Await(t, "the restarted host's tunnel status", 10*time.Second, func() bool {
 		if tn := c.hosts()[ha.deviceID].Tunnel; tn != nil {
 			got = tn.Address
 		}
@@ -310,7 +311,7 @@ func TestKeyRotation(t *testing.T) {
 	alice := c.signIn(t, "alice")
 	reachable := func(what string) {
 		t.Helper()
-		await(t, what, 30*time.Second, func() bool { code, _, _ := alice.get("/__standin/whoami"); return code == 200 })
+		tstest.Await(t, what, 30*time.Second, func() bool { code, _, _ := alice.get("/__standin/whoami"); return code == 200 })
 	}
 	reachable("alice's gateway through the router")
 	keyFile := filepath.Join(e.a.stateDir, "wg.key")
@@ -327,7 +328,7 @@ func TestKeyRotation(t *testing.T) {
 	if res.WGPublicKey == "" || res.WGPublicKey == before {
 		t.Fatalf("rotate-key answered %+v (old key %s)", res, before)
 	}
-	await(t, "the cloud to learn the new key", 10*time.Second, func() bool { return host().WGPublicKey == res.WGPublicKey })
+	tstest.Await(t, "the cloud to learn the new key", 10*time.Second, func() bool { return host().WGPublicKey == res.WGPublicKey })
 	if readKey() == priv {
 		t.Fatal("the private key file did not change")
 	}
@@ -341,7 +342,7 @@ func TestKeyRotation(t *testing.T) {
 	old := time.Now().Add(-2 * time.Hour)
 	os.Chtimes(keyFile, old, old)
 	e.a.start(append(slices.Clone(e.args), "--wg-key-max-age", "1h")...)
-	await(t, "an agent-initiated rotation", 30*time.Second, func() bool {
+	tstest.Await(t, "an agent-initiated rotation", 30*time.Second, func() bool {
 		k := host().WGPublicKey
 		return k != "" && k != res.WGPublicKey
 	})

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 const sharedSecret = "it-shared-secret-0123456789abcdef"
@@ -114,14 +115,14 @@ func newTenantEnv(t *testing.T, image string, ready time.Duration, page string, 
 	token, _ := c.enrollToken(1, "1h")
 	a := c.enrollAgent(token, "tenant-host")
 	a.start(agentArgs...)
-	await(t, "tenant host online", 30*time.Second, func() bool { return c.hosts()[a.deviceID].Status == "online" })
+	tstest.Await(t, "tenant host online", 30*time.Second, func() bool { return c.hosts()[a.deviceID].Status == "online" })
 	return &tenantEnv{c: c, a: a, args: agentArgs, ready: ready, page: page}
 }
 
 func (e *tenantEnv) awaitStatus(userID, status string, timeout time.Duration) tenantJSON {
 	e.c.t.Helper()
 	var tj tenantJSON
-	await(e.c.t, "tenant of "+userID+" "+status, timeout, func() bool {
+	tstest.Await(e.c.t, "tenant of "+userID+" "+status, timeout, func() bool {
 		tj, _ = e.c.myTenant(userID)
 		return tj.Status == status
 	})
@@ -201,7 +202,7 @@ func (e *tenantEnv) lifecycle(t *testing.T, purged func(tenantID string) bool) {
 		t.Fatalf("agent exit on SIGTERM: %v", err)
 	}
 	e.a.start(e.args...)
-	await(t, "both tenants running after an agent restart", e.ready, func() bool {
+	tstest.Await(t, "both tenants running after an agent restart", e.ready, func() bool {
 		a, _ := c.myTenant("alice")
 		b, _ := c.myTenant("bob")
 		ca, _, _ := va.get("/")
@@ -218,7 +219,7 @@ func (e *tenantEnv) lifecycle(t *testing.T, purged func(tenantID string) bool) {
 	if code != 202 {
 		t.Fatalf("restart = %d %s", code, out)
 	}
-	await(t, "restarted tenant running", e.ready, func() bool {
+	tstest.Await(t, "restarted tenant running", e.ready, func() bool {
 		tj, _ := c.myTenant("alice")
 		return tj.RestartGen == running.RestartGen+1 && tj.Status == "running"
 	})
@@ -231,10 +232,10 @@ func (e *tenantEnv) lifecycle(t *testing.T, purged func(tenantID string) bool) {
 	if _, code := c.myTenant("alice"); code != 404 {
 		t.Fatalf("deleted tenant: GET = %d", code)
 	}
-	await(t, "deleted gateway stopped", 30*time.Second, func() bool { return e.gone(running.ID) })
+	tstest.Await(t, "deleted gateway stopped", 30*time.Second, func() bool { return e.gone(running.ID) })
 	// Routes are cached for a second.
-	await(t, "the deleted tenant's route to answer 404", 5*time.Second, func() bool { code, _, _ := va.get("/"); return code == 404 })
-	await(t, "deleted tenant's data purged", 30*time.Second, func() bool { return purged(running.ID) })
+	tstest.Await(t, "the deleted tenant's route to answer 404", 5*time.Second, func() bool { code, _, _ := va.get("/"); return code == 404 })
+	tstest.Await(t, "deleted tenant's data purged", 30*time.Second, func() bool { return purged(running.ID) })
 	if tj, _ := c.myTenant("bob"); tj.Status != "running" {
 		t.Fatalf("bob after alice's delete: %+v", tj)
 	}
@@ -245,7 +246,7 @@ func (e *tenantEnv) lifecycle(t *testing.T, purged func(tenantID string) bool) {
 	if code, out := c.user("bob", "DELETE", "/api/tenants/me?keepData=1", nil); code != 202 {
 		t.Fatalf("delete keepData = %d %s", code, out)
 	}
-	await(t, "bob's gateway stopped", 30*time.Second, func() bool { return e.gone(bob.ID) })
+	tstest.Await(t, "bob's gateway stopped", 30*time.Second, func() bool { return e.gone(bob.ID) })
 	time.Sleep(2 * time.Second)
 	if purged(bob.ID) {
 		t.Fatal("keepData=1 purged the data")
@@ -269,7 +270,7 @@ func (e *tenantEnv) probeThroughTunnel(t *testing.T, ids ...string) string {
 	t.Helper()
 	c := e.c
 	var addr string
-	await(t, "host tunnel up", 30*time.Second, func() bool {
+	tstest.Await(t, "host tunnel up", 30*time.Second, func() bool {
 		h := c.hosts()[e.a.deviceID]
 		if h.Tunnel == nil || h.Tunnel.HandshakeAgeSeconds < 0 {
 			return false
@@ -286,7 +287,7 @@ func (e *tenantEnv) probeThroughTunnel(t *testing.T, ids ...string) string {
 			Via    string `json:"via"`
 			Error  string `json:"error"`
 		}
-		await(t, "probe of "+id+" through the tunnel", 30*time.Second, func() bool {
+		tstest.Await(t, "probe of "+id+" through the tunnel", 30*time.Second, func() bool {
 			code, out := c.do("GET", "/api/admin/tenants/"+id+"/probe", c.adminToken, nil)
 			return code == 200 && json.Unmarshal(out, &res) == nil && res.OK && res.Status == 200 && res.Via == "tunnel"
 		})
