@@ -134,6 +134,20 @@ func TestTenantAccessLink(t *testing.T) {
 	if !strings.Contains(string(audit.body), `"tenant.access"`) {
 		t.Fatalf("no tenant.access audit event: %s", audit.body)
 	}
+	// The operator's link takes the owner's optional landing path (one
+	// handler serves both routes); only links for others are audited.
+	r = c.admin(http.MethodPost, "/api/admin/tenants/"+mine["id"].(string)+"/access", map[string]any{"path": "/chat"})
+	if r.code != http.StatusCreated {
+		t.Fatalf("admin access with a path: %d %s", r.code, r.body)
+	}
+	al, _ = url.Parse(r.json(t)["url"].(string))
+	if resp := get(al, ""); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/chat" {
+		t.Fatalf("admin's link with a path: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	audit = c.admin(http.MethodGet, "/api/admin/audit?limit=50", nil)
+	if n := strings.Count(string(audit.body), `"tenant.access"`); n != 2 {
+		t.Fatalf("%d tenant.access audit events, want the admin's 2: %s", n, audit.body)
+	}
 
 	// Sign out everywhere: the user's cookie (and an unused link) stop
 	// working at once; u2's session is untouched; audited.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/authz"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/ratelimit"
 	"github.com/clawfleet/clawfleet/cloud/sso"
@@ -153,7 +154,6 @@ func New(opts Options) http.Handler {
 	admin.GET("/admin/audit", s.listAudit)
 	if opts.Tenants != nil {
 		ta := s.tenantRoutes(r, admin)
-		admin.GET("/admin/tenants/:id/probe", ta.probe)
 		admin.GET("/hosts", ta.listHosts)
 		admin.GET("/hosts/:id", ta.getHost)
 		admin.POST("/hosts/:id/rotate-key", ta.rotateHostKey)
@@ -214,8 +214,6 @@ func (s *server) limitBody(c *gin.Context) {
 	c.Next()
 }
 
-const adminActor = "admin"
-
 func (s *server) requireAdmin(c *gin.Context) {
 	ip := s.clientIP(c.Request)
 	// An address that failed too often is refused before its guess is even
@@ -226,6 +224,7 @@ func (s *server) requireAdmin(c *gin.Context) {
 	}
 	tok, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 	if ok && s.opts.AdminTokenHash != "" && creds.Equal(s.opts.AdminTokenHash, strings.TrimSpace(tok)) {
+		c.Set(actorKey, authz.Admin)
 		c.Next()
 		return
 	}

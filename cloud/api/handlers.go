@@ -133,7 +133,7 @@ func (s *server) createToken(c *gin.Context) {
 	if req.Uses != nil {
 		uses = *req.Uses
 	}
-	plain, t, err := s.opts.Fleet.CreateEnrollmentToken(c.Request.Context(), fleet.TokenRequest{TTL: ttl, Uses: uses, Labels: req.Labels}, adminActor)
+	plain, t, err := s.opts.Fleet.CreateEnrollmentToken(c.Request.Context(), fleet.TokenRequest{TTL: ttl, Uses: uses, Labels: req.Labels}, actorOf(c).Audit())
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -159,7 +159,7 @@ func (s *server) listTokens(c *gin.Context) {
 }
 
 func (s *server) revokeToken(c *gin.Context) {
-	t, err := s.opts.Fleet.RevokeEnrollmentToken(c.Request.Context(), c.Param("id"), adminActor)
+	t, err := s.opts.Fleet.RevokeEnrollmentToken(c.Request.Context(), c.Param("id"), actorOf(c).Audit())
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -213,7 +213,7 @@ func (s *server) provision(c *gin.Context) {
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	id, secret, err := s.opts.Fleet.Provision(c.Request.Context(), req.Name, req.Labels, adminActor)
+	id, secret, err := s.opts.Fleet.Provision(c.Request.Context(), req.Name, req.Labels, actorOf(c).Audit())
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -280,7 +280,7 @@ func (s *server) getHost(c *gin.Context) {
 }
 
 func (s *server) deleteHost(c *gin.Context) {
-	if err := s.opts.Fleet.DeleteHost(c.Request.Context(), c.Param("id"), adminActor); err != nil {
+	if err := s.opts.Fleet.DeleteHost(c.Request.Context(), c.Param("id"), actorOf(c).Audit()); err != nil {
 		s.failErr(c, err)
 		return
 	}
@@ -300,7 +300,7 @@ func (s *server) putSettings(c *gin.Context) {
 	}
 	d, err := parseDuration(req.HeartbeatInterval)
 	if err == nil {
-		err = s.opts.Fleet.SetHeartbeatInterval(c.Request.Context(), d, adminActor)
+		err = s.opts.Fleet.SetHeartbeatInterval(c.Request.Context(), d, actorOf(c).Audit())
 	}
 	if err != nil {
 		s.failErr(c, err)

@@ -16,15 +16,7 @@ import (
 // subdomain router will take, so it tells an operator whether the tunnel,
 // the agent's forwarder and the gateway all work.
 func (ta *tenantAPI) probe(c *gin.Context) {
-	if ta.opts.TunnelDial == nil {
-		ta.failErr(c, errTunnelsOff)
-		return
-	}
-	t, err := ta.svc.Get(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
+	t := tenantOf(c)
 	dial := ta.opts.TunnelDial
 	client := &http.Client{
 		Timeout: 10 * time.Second,

@@ -41,6 +41,9 @@ package api
 // silently get a tenant with another. Logs answer like the user's:
 // host_offline 503, host_timeout 504, host_error 502; an unknown id is 404
 // no_tenant everywhere.
+//
+// The owner's and the admin's routes on one tenant run the same handlers:
+// actor.go resolves who acts and which tenant, and asks authz.Can.
 
 import (
 	"encoding/json"
@@ -50,14 +53,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/clawfleet/clawfleet/cloud/apperr"
+	"github.com/clawfleet/clawfleet/cloud/authz"
 	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/creds"
-	"github.com/clawfleet/clawfleet/pkg/proto"
 	"github.com/gin-gonic/gin"
 )
 
@@ -87,122 +89,40 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) *tenantAPI 
 	}
 	user := r.Group("/api/tenants", ta.requireUser)
 	user.POST("", ta.create)
-	user.GET("/me", ta.mine)
-	user.POST("/me", ta.restart)
-	user.DELETE("/me", ta.delete)
-	user.POST("/me/restart", ta.restart)
-	user.GET("/me/logs", ta.logs)
-	if s.opts.Access != nil {
-		user.POST("/me/access", ta.access)
-		user.DELETE("/me/sessions", ta.signOut)
-	}
+	mine := user.Group("/me", ta.loadTenant(ownTenant))
+	ta.tenantOps(mine, true)
+	mine.POST("", ta.allow(authz.Restart), ta.restart) // the seed API's restart
 
-	admin.GET("/admin/tenants", ta.adminList)
-	admin.POST("/admin/tenants", ta.adminCreate)
-	admin.GET("/admin/tenants/:id", ta.adminGet)
-	admin.POST("/admin/tenants/:id/restart", ta.adminRestart)
-	admin.DELETE("/admin/tenants/:id", ta.adminDelete)
-	admin.GET("/admin/tenants/:id/logs", ta.adminLogs)
-	if s.opts.Access != nil {
-		admin.POST("/admin/tenants/:id/access", ta.adminAccess)
-		admin.DELETE("/admin/tenants/:id/sessions", ta.adminSignOut)
+	admin.GET("/admin/tenants", ta.allow(authz.List), ta.list)
+	admin.POST("/admin/tenants", ta.createFor)
+	if s.opts.TunnelDial == nil {
+		// Said before looking the tenant up: no tenant can be probed.
+		admin.GET("/admin/tenants/:id/probe", func(c *gin.Context) { ta.failErr(c, errTunnelsOff) })
+	}
+	byID := admin.Group("/admin/tenants/:id", ta.loadTenant(tenantByID))
+	ta.tenantOps(byID, false)
+	if s.opts.TunnelDial != nil {
+		byID.GET("/probe", ta.allow(authz.Probe), ta.probe)
 	}
 	return ta
 }
 
-const userKey = "clawfleet.user"
-
-func (ta *tenantAPI) requireUser(c *gin.Context) {
-	ip := ta.clientIP(c.Request)
-	if h := c.GetHeader("Authorization"); ta.tokens != nil && len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
-		ta.bearerUser(c, ip, h[7:])
-		return
+// tenantOps registers the operations on one tenant under g, whose
+// middleware has resolved the tenant; each route names the action the
+// actor must be allowed. follow offers followed logs (the owner's route).
+func (ta *tenantAPI) tenantOps(g *gin.RouterGroup, follow bool) {
+	op := func(method, path string, act authz.Action, h gin.HandlerFunc) {
+		g.Handle(method, path, ta.allow(act), h)
 	}
-	if err := ta.rl.exhausted(ip); err != nil {
-		ta.failErr(c, err)
-		return
+	op(http.MethodGet, "", authz.View, ta.get)
+	op(http.MethodPost, "/restart", authz.Restart, ta.restart)
+	op(http.MethodDelete, "", authz.Delete, ta.delete)
+	op(http.MethodGet, "/logs", authz.Logs, ta.logs(follow))
+	if ta.opts.Access != nil {
+		op(http.MethodPost, "/access", authz.Open, ta.access)
+		op(http.MethodDelete, "/sessions", authz.SignOut, ta.signOut)
 	}
-	if ta.secretHash == "" {
-		err := errUnauthorized.Withf("shared-secret authentication is disabled on this cloud: set CLAWFLEET_SHARED_SECRET")
-		if ta.tokens != nil {
-			err = errUnauthorized.Withf("send Authorization: Bearer <token from the SSO> (shared-secret authentication is disabled on this cloud)")
-		}
-		ta.failErr(c, err)
-		return
-	}
-	got := c.GetHeader("X-Shared-Secret")
-	if got == "" || !creds.Equal(ta.secretHash, got) {
-		ta.rl.allow(ip) // count the failure
-		ta.log.Warn("shared-secret authentication failed", "ip", ip, "route", c.FullPath(), "present", got != "")
-		ta.failErr(c, errUnauthorized)
-		return
-	}
-	u := tenant.User{ID: c.GetHeader("X-User-ID"), Email: c.GetHeader("X-User-Email")}
-	if !ta.checkUser(c, u, "X-User-ID", "X-User-Email") {
-		return
-	}
-	c.Set(userKey, u)
-	c.Next()
 }
-
-// bearerUser authenticates the caller by an SSO token.
-func (ta *tenantAPI) bearerUser(c *gin.Context, ip, tok string) {
-	// A valid token passes whatever others at the same address did (the
-	// SSO app forwards every user's token from one address); signed tokens
-	// cannot be guessed, so only failures are limited.
-	su, err := ta.tokens.Verify(c.Request.Context(), strings.TrimSpace(tok))
-	if err != nil {
-		if err := ta.rl.exhausted(ip); err != nil {
-			ta.failErr(c, err)
-			return
-		}
-		ta.rl.allow(ip) // count the failure
-		ta.log.Warn("SSO token refused", "ip", ip, "route", c.FullPath(), "err", err)
-		c.Header("WWW-Authenticate", `Bearer realm="clawfleet", error="invalid_token"`)
-		ta.failErr(c, errInvalidToken.Withf("bearer token refused (%v): get a fresh token from the SSO", err))
-		return
-	}
-	u := tenant.User{ID: su.ID, Email: su.Email}
-	if !validEmail(u.Email) {
-		u.Email = "" // optional: a provider's odd value must not lock the user out
-	}
-	if !ta.checkUser(c, u, "the token's user claim", "the token's email claim") {
-		return
-	}
-	c.Set(userKey, u)
-	c.Next()
-}
-
-// checkUser validates a user's id and optional email (fields names them in
-// the error) and answers 400 invalid_user or invalid_email when they are bad.
-func (s *server) checkUser(c *gin.Context, u tenant.User, idField, emailField string) bool {
-	if proto.ValidateOwner(u.ID) != nil {
-		s.failErr(c, errInvalidUser.Withf("%s must be 1-128 characters without control characters", idField))
-		return false
-	}
-	if !validEmail(u.Email) {
-		s.failErr(c, errInvalidEmail.Withf("%s must be an address of at most 254 characters with an @", emailField))
-		return false
-	}
-	return true
-}
-
-// validEmail accepts "" (no email) or an address of at most 254
-// characters with an @ and no control characters.
-func validEmail(e string) bool {
-	return e == "" || (len(e) <= 254 && strings.Contains(e, "@") && utf8.ValidString(e) && !hasControl(e))
-}
-
-func hasControl(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return true
-		}
-	}
-	return false
-}
-
-func userOf(c *gin.Context) tenant.User { return c.MustGet(userKey).(tenant.User) }
 
 type tenantResources struct {
 	CPUMillis   int   `json:"cpuMillis"`
@@ -264,6 +184,17 @@ func (ta *tenantAPI) adminView(t *store.Tenant) adminTenantView {
 	return adminTenantView{tenantView: ta.view(t), OwnerID: t.OwnerID, OwnerEmail: t.OwnerEmail, Port: t.Port, Image: t.Image, DesiredState: t.DesiredState}
 }
 
+// viewFor is t as the request's actor may see it: with the operator fields
+// when authz lets it inspect t.
+func (ta *tenantAPI) viewFor(c *gin.Context, t *store.Tenant) any {
+	if authz.Can(actorOf(c), authz.Inspect, t) == nil {
+		return ta.adminView(t)
+	}
+	return ta.view(t)
+}
+
+// create creates the actor's own tenant; repeating it returns that tenant
+// (200), whatever plan or name it asks for.
 func (ta *tenantAPI) create(c *gin.Context) {
 	var req struct {
 		Plan string `json:"plan"`
@@ -272,7 +203,8 @@ func (ta *tenantAPI) create(c *gin.Context) {
 	if !ta.bindJSON(c, &req) {
 		return
 	}
-	t, created, err := ta.svc.Create(c.Request.Context(), userOf(c), req.Plan, req.Name)
+	a := actorOf(c)
+	t, created, err := ta.createTenant(c, tenant.User{ID: a.UserID, Email: a.Email}, req.Plan, req.Name)
 	if err != nil {
 		ta.failErr(c, err)
 		return
@@ -281,91 +213,73 @@ func (ta *tenantAPI) create(c *gin.Context) {
 	if created {
 		code = http.StatusCreated
 	}
-	c.JSON(code, ta.view(t))
+	c.JSON(code, ta.viewFor(c, t))
 }
 
-func (ta *tenantAPI) mine(c *gin.Context) {
-	t, err := ta.svc.Mine(c.Request.Context(), userOf(c))
+// createFor creates a tenant for any owner (the operator); see the file
+// comment for why an owner's existing tenant is a 409 here and not a 200
+// as for users.
+func (ta *tenantAPI) createFor(c *gin.Context) {
+	var req struct {
+		OwnerID    string `json:"ownerId"`
+		OwnerEmail string `json:"ownerEmail"`
+		Plan       string `json:"plan"`
+		Name       string `json:"name"`
+	}
+	if !ta.bindJSON(c, &req) {
+		return
+	}
+	u := tenant.User{ID: req.OwnerID, Email: req.OwnerEmail}
+	if !ta.checkUser(c, u, "ownerId", "ownerEmail") {
+		return
+	}
+	t, created, err := ta.createTenant(c, u, req.Plan, req.Name)
 	if err != nil {
 		ta.failErr(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, ta.view(t))
-}
-
-// accessRequest is the optional body of POST /api/tenants/me/access.
-type accessRequest struct {
-	// Path is where the link lands in the gateway ("/" when empty).
-	Path string `json:"path"`
-}
-
-// access returns a one-time link that signs the caller into their gateway.
-func (ta *tenantAPI) access(c *gin.Context) {
-	var req accessRequest
-	if c.Request.ContentLength != 0 && !ta.bindJSON(c, &req) {
+	if !created {
+		c.AbortWithStatusJSON(http.StatusConflict, gin.H{
+			"error":    fmt.Sprintf("owner %s already has tenant %s (%s); delete it first to create another", strconv.Quote(u.ID), t.ID, t.Slug),
+			"code":     "conflict",
+			"tenantId": t.ID,
+		})
 		return
 	}
-	u := userOf(c)
-	t, err := ta.svc.Mine(c.Request.Context(), u)
+	c.JSON(http.StatusCreated, ta.viewFor(c, t))
+}
+
+// createTenant creates owner's tenant if the actor may.
+func (ta *tenantAPI) createTenant(c *gin.Context, owner tenant.User, plan, name string) (*store.Tenant, bool, error) {
+	a := actorOf(c)
+	if err := authz.Can(a, authz.Create, &store.Tenant{OwnerID: owner.ID}); err != nil {
+		return nil, false, err
+	}
+	return ta.svc.Create(c.Request.Context(), a, owner, plan, name)
+}
+
+func (ta *tenantAPI) get(c *gin.Context) { c.JSON(http.StatusOK, ta.viewFor(c, tenantOf(c))) }
+
+func (ta *tenantAPI) list(c *gin.Context) {
+	ts, err := ta.svc.List(c.Request.Context())
 	if err != nil {
 		ta.failErr(c, err)
 		return
 	}
-	link, exp, err := ta.opts.Access.IssueAccess(c.Request.Context(), t.ID, u.ID, ta.svc.URL(t.Slug), req.Path)
-	if err != nil {
-		if errors.Is(err, router.ErrBadNext) {
-			err = errInvalidPath.Withf("path: %v", err)
-		}
-		ta.failErr(c, err)
-		return
+	out := make([]any, 0, len(ts))
+	for i := range ts {
+		out = append(out, ta.viewFor(c, &ts[i]))
 	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, gin.H{"url": link, "expiresAt": exp.UTC().Format(time.RFC3339)})
-}
-
-// signOut ends every session into the caller's gateway ("sign out
-// everywhere"): cookies and unused links stop working and open connections,
-// WebSockets included, are closed.
-func (ta *tenantAPI) signOut(c *gin.Context) {
-	u := userOf(c)
-	t, err := ta.svc.Mine(c.Request.Context(), u)
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	ta.finishSignOut(c, t, u.Actor())
-}
-
-func (ta *tenantAPI) adminSignOut(c *gin.Context) {
-	t, err := ta.svc.Get(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	ta.finishSignOut(c, t, tenant.ActorAdmin)
-}
-
-func (ta *tenantAPI) finishSignOut(c *gin.Context, t *store.Tenant, actor string) {
-	ctx := c.Request.Context()
-	closed, err := ta.opts.Access.SignOut(ctx, t.ID, t.Slug)
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	if err := ta.svc.RecordSignOut(ctx, t, actor, closed); err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"tenantId": t.ID, "closedConnections": closed})
+	c.JSON(http.StatusOK, out)
 }
 
 func (ta *tenantAPI) restart(c *gin.Context) {
-	t, err := ta.svc.Restart(c.Request.Context(), userOf(c))
+	t, err := ta.svc.Restart(c.Request.Context(), actorOf(c), tenantOf(c))
 	if err != nil {
 		ta.failErr(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, ta.view(t))
+	c.JSON(http.StatusAccepted, ta.viewFor(c, t))
 }
 
 func keepData(c *gin.Context) bool {
@@ -374,12 +288,64 @@ func keepData(c *gin.Context) bool {
 }
 
 func (ta *tenantAPI) delete(c *gin.Context) {
-	t, err := ta.svc.Delete(c.Request.Context(), userOf(c), keepData(c))
+	t, err := ta.svc.Delete(c.Request.Context(), actorOf(c), tenantOf(c), keepData(c))
 	if err != nil {
 		ta.failErr(c, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, ta.view(t))
+	c.JSON(http.StatusAccepted, ta.viewFor(c, t))
+}
+
+// accessRequest is the optional body of POST …/access.
+type accessRequest struct {
+	// Path is where the link lands in the gateway ("/" when empty).
+	Path string `json:"path"`
+}
+
+// access returns a one-time link that signs its user into the tenant's
+// gateway as its owner. A link for anyone but the owner (an operator's, for
+// support) is recorded in the audit log.
+func (ta *tenantAPI) access(c *gin.Context) {
+	var req accessRequest
+	if c.Request.ContentLength != 0 && !ta.bindJSON(c, &req) {
+		return
+	}
+	ctx := c.Request.Context()
+	a, t := actorOf(c), tenantOf(c)
+	link, exp, err := ta.opts.Access.IssueAccess(ctx, t.ID, t.OwnerID, ta.svc.URL(t.Slug), req.Path)
+	if err != nil {
+		if errors.Is(err, router.ErrBadNext) {
+			err = errInvalidPath.Withf("path: %v", err)
+		}
+		ta.failErr(c, err)
+		return
+	}
+	if a.UserID != t.OwnerID {
+		if err := ta.svc.RecordAccess(ctx, a, t); err != nil {
+			ta.failErr(c, err)
+			return
+		}
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, gin.H{"url": link, "expiresAt": exp.UTC().Format(time.RFC3339)})
+}
+
+// signOut ends every session into the tenant's gateway ("sign out
+// everywhere"): cookies and unused links stop working and open connections,
+// WebSockets included, are closed.
+func (ta *tenantAPI) signOut(c *gin.Context) {
+	ctx := c.Request.Context()
+	t := tenantOf(c)
+	closed, err := ta.opts.Access.SignOut(ctx, t.ID, t.Slug)
+	if err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	if err := ta.svc.RecordSignOut(ctx, actorOf(c), t, closed); err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"tenantId": t.ID, "closedConnections": closed})
 }
 
 // logsTail parses ?tail= (default 200).
@@ -395,27 +361,39 @@ func logsTail(c *gin.Context) (int, error) {
 	return n, nil
 }
 
-func (ta *tenantAPI) logs(c *gin.Context) {
-	tail, err := logsTail(c)
-	if err != nil {
-		ta.failErr(c, err)
-		return
+// logs answers the tenant's recent log lines; with follow (offered on the
+// owner's route) ?follow=1 streams them as server-sent events.
+func (ta *tenantAPI) logs(follow bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		tail, err := logsTail(c)
+		if err != nil {
+			ta.failErr(c, err)
+			return
+		}
+		f := c.Query("follow")
+		if !follow && f != "" {
+			ta.failErr(c, apperr.Invalidf("follow is not offered on the admin logs endpoint; poll it with ?tail="))
+			return
+		}
+		t := tenantOf(c)
+		lines, err := ta.svc.Logs(c.Request.Context(), t, tail)
+		if err != nil {
+			ta.failErr(c, err)
+			return
+		}
+		if f != "1" && f != "true" {
+			c.JSON(http.StatusOK, gin.H{"lines": lines})
+			return
+		}
+		ta.followLogs(c, t, tail, lines)
 	}
-	u := userOf(c)
-	ctx := c.Request.Context()
-	lines, err := ta.svc.Logs(ctx, u, tail)
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	if f := c.Query("follow"); f != "1" && f != "true" {
-		c.JSON(http.StatusOK, gin.H{"lines": lines})
-		return
-	}
+}
 
-	// Server-sent events: the lines so far, then every new line, polling
-	// the host every poll interval, until the client leaves, an error, or
-	// followMax.
+// followLogs streams server-sent events: the lines so far, then every new
+// line, polling the host every poll interval, until the client leaves, an
+// error, or followMax.
+func (ta *tenantAPI) followLogs(c *gin.Context, t *store.Tenant, tail int, lines []string) {
+	ctx := c.Request.Context()
 	w := c.Writer
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -450,7 +428,7 @@ func (ta *tenantAPI) logs(c *gin.Context) {
 			return
 		case <-tick.C:
 		}
-		cur, err := ta.svc.Logs(ctx, u, tail)
+		cur, err := ta.svc.Logs(ctx, t, tail)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -471,28 +449,6 @@ func (ta *tenantAPI) logs(c *gin.Context) {
 	}
 }
 
-// adminAccess gives an operator a one-time link into a tenant's gateway as
-// its owner (support), recorded in the audit log.
-func (ta *tenantAPI) adminAccess(c *gin.Context) {
-	ctx := c.Request.Context()
-	t, err := ta.svc.Get(ctx, c.Param("id"))
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	link, exp, err := ta.opts.Access.IssueAccess(ctx, t.ID, t.OwnerID, ta.svc.URL(t.Slug), "")
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	if err := ta.svc.RecordAccess(ctx, t, tenant.ActorAdmin); err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, gin.H{"url": link, "expiresAt": exp.UTC().Format(time.RFC3339)})
-}
-
 // rotateHostKey makes a host replace its WireGuard key (admin-forced
 // rotation, e.g. after a suspected leak); answers with the new public key.
 func (ta *tenantAPI) rotateHostKey(c *gin.Context) {
@@ -501,102 +457,12 @@ func (ta *tenantAPI) rotateHostKey(c *gin.Context) {
 		ta.failErr(c, err)
 		return
 	}
-	pub, err := ta.svc.RotateHostKey(ctx, c.Param("id"), tenant.ActorAdmin)
+	pub, err := ta.svc.RotateHostKey(ctx, c.Param("id"), actorOf(c).Audit())
 	if err != nil {
 		ta.failErr(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"hostId": c.Param("id"), "wgPublicKey": pub})
-}
-
-// adminCreate creates a tenant for any owner; see the file comment for why
-// an owner's existing tenant is a 409 here and not a 200 as for users.
-func (ta *tenantAPI) adminCreate(c *gin.Context) {
-	var req struct {
-		OwnerID    string `json:"ownerId"`
-		OwnerEmail string `json:"ownerEmail"`
-		Plan       string `json:"plan"`
-		Name       string `json:"name"`
-	}
-	if !ta.bindJSON(c, &req) {
-		return
-	}
-	u := tenant.User{ID: req.OwnerID, Email: req.OwnerEmail}
-	if !ta.checkUser(c, u, "ownerId", "ownerEmail") {
-		return
-	}
-	t, created, err := ta.svc.CreateAs(c.Request.Context(), u, req.Plan, req.Name, tenant.ActorAdmin)
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	if !created {
-		c.AbortWithStatusJSON(http.StatusConflict, gin.H{
-			"error":    fmt.Sprintf("owner %s already has tenant %s (%s); delete it first to create another", strconv.Quote(u.ID), t.ID, t.Slug),
-			"code":     "conflict",
-			"tenantId": t.ID,
-		})
-		return
-	}
-	c.JSON(http.StatusCreated, ta.adminView(t))
-}
-
-func (ta *tenantAPI) adminLogs(c *gin.Context) {
-	tail, err := logsTail(c)
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	if c.Query("follow") != "" {
-		ta.failErr(c, apperr.Invalidf("follow is not offered on the admin logs endpoint; poll it with ?tail="))
-		return
-	}
-	lines, err := ta.svc.LogsByID(c.Request.Context(), c.Param("id"), tail)
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"lines": lines})
-}
-
-func (ta *tenantAPI) adminList(c *gin.Context) {
-	ts, err := ta.svc.List(c.Request.Context())
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	out := make([]adminTenantView, 0, len(ts))
-	for i := range ts {
-		out = append(out, ta.adminView(&ts[i]))
-	}
-	c.JSON(http.StatusOK, out)
-}
-
-func (ta *tenantAPI) adminGet(c *gin.Context) {
-	t, err := ta.svc.Get(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, ta.adminView(t))
-}
-
-func (ta *tenantAPI) adminRestart(c *gin.Context) {
-	t, err := ta.svc.RestartByID(c.Request.Context(), c.Param("id"), tenant.ActorAdmin)
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	c.JSON(http.StatusAccepted, ta.adminView(t))
-}
-
-func (ta *tenantAPI) adminDelete(c *gin.Context) {
-	t, err := ta.svc.DeleteByID(c.Request.Context(), c.Param("id"), keepData(c), tenant.ActorAdmin)
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	c.JSON(http.StatusAccepted, ta.adminView(t))
 }
 
 // hostLoadView is a host with its tenant capacity, what its tenants reserve

@@ -7,22 +7,23 @@ import (
 	"strings"
 
 	"github.com/clawfleet/clawfleet/cloud/apperr"
+	"github.com/clawfleet/clawfleet/cloud/authz"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 	"gorm.io/gorm"
 )
 
-// Create places a new tenant for u, or returns u's existing tenant with
-// created false (creating is idempotent; the existing tenant is returned
-// whatever plan or name the repeated call asks for).
-func (s *Service) Create(ctx context.Context, u User, planName, name string) (t *store.Tenant, created bool, err error) {
-	return s.CreateAs(ctx, u, planName, name, u.Actor())
-}
+// The operations on one tenant take the tenant the caller resolved (Find)
+// and the actor the caller authorized (authz.Can); the audit log names the
+// actor. Each reads the tenant again under s.mu, so it acts on the stored
+// state and a tenant deleted meanwhile is ErrNoTenant.
 
-// CreateAs is Create with the audit event naming actor (ActorAdmin when an
-// operator creates a tenant for u).
-func (s *Service) CreateAs(ctx context.Context, u User, planName, name, actor string) (t *store.Tenant, created bool, err error) {
+// Create places a new tenant for owner, or returns owner's existing tenant
+// with created false (creating is idempotent; the existing tenant is
+// returned whatever plan or name the repeated call asks for). The audit
+// event names actor: the owner, or an operator creating it for them.
+func (s *Service) Create(ctx context.Context, actor authz.Actor, u User, planName, name string) (t *store.Tenant, created bool, err error) {
 	if planName == "" {
 		planName = "free"
 	}
@@ -67,7 +68,7 @@ func (s *Service) CreateAs(ctx context.Context, u User, planName, name, actor st
 		if err := store.CreateTenant(tx, t); err != nil {
 			return err
 		}
-		return store.AddAudit(tx, &store.AuditEvent{Actor: actor, Action: "tenant.create", Target: t.ID,
+		return store.AddAudit(tx, &store.AuditEvent{Actor: actor.Audit(), Action: "tenant.create", Target: t.ID,
 			Detail: fmt.Sprintf("plan=%s slug=%s host=%s port=%d status=pending", planName, slug, hostID, port)})
 	})
 	if errors.Is(err, store.ErrConflict) {
@@ -81,7 +82,7 @@ func (s *Service) CreateAs(ctx context.Context, u User, planName, name, actor st
 	if err != nil {
 		return nil, false, err
 	}
-	s.log.Info("tenant created", "tenant", t.ID, "by", actor, "owner", u.ID, "plan", planName, "slug", slug, "device", hostID, "port", port)
+	s.log.Info("tenant created", "tenant", t.ID, "by", actor.Audit(), "owner", u.ID, "plan", planName, "slug", slug, "device", hostID, "port", port)
 	if err := s.publish(ctx, hostID); err != nil {
 		s.log.Error("publishing desired state failed; it is published again when the host registers", "device", hostID, "err", err)
 		_ = s.store.UpdateTenant(ctx, t.ID, map[string]any{"last_error": "publishing the desired state failed; retried when the host reconnects"})
@@ -106,24 +107,28 @@ func validateName(name string) error {
 	return nil
 }
 
-// Mine returns u's tenant, or ErrNoTenant.
-func (s *Service) Mine(ctx context.Context, u User) (*store.Tenant, error) {
-	t, err := s.store.GetTenantByOwner(ctx, u.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNoTenant
-	}
-	if err != nil {
-		return nil, err
-	}
-	s.overlay(ctx, t)
-	return t, nil
+// Ref names the tenant a request is about: its owner's (the seed API's
+// /api/tenants/me), or the one with an id (the admin's routes). A team's
+// tenant will be named by team and id.
+type Ref struct {
+	OwnerID string
+	ID      string
 }
 
-// Get returns a tenant by ID, or ErrNoTenant.
-func (s *Service) Get(ctx context.Context, id string) (*store.Tenant, error) {
-	t, err := s.store.GetTenant(ctx, id)
+// Find returns the tenant ref names, with its host's state overlaid, or
+// ErrNoTenant saying what was looked for.
+func (s *Service) Find(ctx context.Context, ref Ref) (*store.Tenant, error) {
+	var t *store.Tenant
+	var err error
+	notFound := ErrNoTenant
+	if ref.ID != "" {
+		t, err = s.store.GetTenant(ctx, ref.ID)
+		notFound = ErrNoTenant.Withf("no tenant with id %q", ref.ID)
+	} else {
+		t, err = s.store.GetTenantByOwner(ctx, ref.OwnerID)
+	}
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNoTenant.Withf("no tenant with id %q", id)
+		return nil, notFound
 	}
 	if err != nil {
 		return nil, err
@@ -178,42 +183,24 @@ func applyHostStatus(t *store.Tenant, hostStatus string) {
 	}
 }
 
-func (s *Service) ownTenant(ctx context.Context, u User) (*store.Tenant, error) {
-	t, err := s.store.GetTenantByOwner(ctx, u.ID)
+// current reads t again: the stored state to act on.
+func (s *Service) current(ctx context.Context, t *store.Tenant) (*store.Tenant, error) {
+	cur, err := s.store.GetTenant(ctx, t.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrNoTenant
 	}
-	return t, err
+	return cur, err
 }
 
-func (s *Service) tenantByID(ctx context.Context, id string) (*store.Tenant, error) {
-	t, err := s.store.GetTenant(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNoTenant.Withf("no tenant with id %q", id)
-	}
-	return t, err
-}
-
-// Restart asks u's tenant's host to restart it.
-func (s *Service) Restart(ctx context.Context, u User) (*store.Tenant, error) {
+// Restart asks t's host to restart it (placing it first if it has no host).
+func (s *Service) Restart(ctx context.Context, actor authz.Actor, t *store.Tenant) (*store.Tenant, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, err := s.ownTenant(ctx, u)
+	t, err := s.current(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	return s.restart(ctx, t, u.Actor())
-}
-
-// RestartByID restarts any tenant (admin).
-func (s *Service) RestartByID(ctx context.Context, id, actor string) (*store.Tenant, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, err := s.tenantByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return s.restart(ctx, t, actor)
+	return s.restart(ctx, t, actor.Audit())
 }
 
 func (s *Service) restart(ctx context.Context, t *store.Tenant, actor string) (*store.Tenant, error) {
@@ -269,28 +256,16 @@ func (s *Service) restart(ctx context.Context, t *store.Tenant, actor string) (*
 	return got, nil
 }
 
-// Delete stops and removes u's tenant; its data is purged on the host
-// unless keepData. The returned tenant (status deleting) is no longer
-// stored.
-func (s *Service) Delete(ctx context.Context, u User, keepData bool) (*store.Tenant, error) {
+// Delete stops and removes t; its data is purged on the host unless
+// keepData. The returned tenant (status deleting) is no longer stored.
+func (s *Service) Delete(ctx context.Context, actor authz.Actor, t *store.Tenant, keepData bool) (*store.Tenant, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, err := s.ownTenant(ctx, u)
+	t, err := s.current(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	return s.delete(ctx, t, keepData, u.Actor())
-}
-
-// DeleteByID deletes any tenant (admin).
-func (s *Service) DeleteByID(ctx context.Context, id string, keepData bool, actor string) (*store.Tenant, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, err := s.tenantByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return s.delete(ctx, t, keepData, actor)
+	return s.delete(ctx, t, keepData, actor.Audit())
 }
 
 func (s *Service) delete(ctx context.Context, t *store.Tenant, keepData bool, actor string) (*store.Tenant, error) {
@@ -335,37 +310,24 @@ func (s *Service) delete(ctx context.Context, t *store.Tenant, keepData bool, ac
 
 // RecordAccess writes to the audit log that actor was given a link into t's
 // gateway as its owner.
-func (s *Service) RecordAccess(ctx context.Context, t *store.Tenant, actor string) error {
-	return s.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "tenant.access", Target: t.ID,
+func (s *Service) RecordAccess(ctx context.Context, actor authz.Actor, t *store.Tenant) error {
+	return s.store.AddAudit(ctx, &store.AuditEvent{Actor: actor.Audit(), Action: "tenant.access", Target: t.ID,
 		Detail: fmt.Sprintf("one-time link into %s as owner %s", t.Slug, t.OwnerID)})
 }
 
-// RecordSignOut audits that every session into t's gateway was ended.
-func (s *Service) RecordSignOut(ctx context.Context, t *store.Tenant, actor string, closed int) error {
-	return s.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "tenant.signout", Target: t.ID,
+// RecordSignOut audits that actor ended every session into t's gateway.
+func (s *Service) RecordSignOut(ctx context.Context, actor authz.Actor, t *store.Tenant, closed int) error {
+	return s.store.AddAudit(ctx, &store.AuditEvent{Actor: actor.Audit(), Action: "tenant.signout", Target: t.ID,
 		Detail: fmt.Sprintf("sessions into %s ended, %d connections closed", t.Slug, closed)})
 }
 
-// Logs returns up to tail of u's tenant's most recent log lines, asked from
-// its host.
-func (s *Service) Logs(ctx context.Context, u User, tail int) ([]string, error) {
-	t, err := s.ownTenant(ctx, u)
+// Logs returns up to tail of t's most recent log lines, asked from its
+// host (where it is now: a followed log asks again and again).
+func (s *Service) Logs(ctx context.Context, t *store.Tenant, tail int) ([]string, error) {
+	t, err := s.current(ctx, t)
 	if err != nil {
 		return nil, err
 	}
-	return s.logs(ctx, t, tail)
-}
-
-// LogsByID is Logs for any tenant (admin).
-func (s *Service) LogsByID(ctx context.Context, id string, tail int) ([]string, error) {
-	t, err := s.tenantByID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return s.logs(ctx, t, tail)
-}
-
-func (s *Service) logs(ctx context.Context, t *store.Tenant, tail int) ([]string, error) {
 	tail = min(max(tail, 1), proto.MaxLogLines)
 	r, err := s.fleet.Command(ctx, t.HostID, &proto.Command{Op: proto.OpLogs, TenantID: t.ID, Tail: tail}, s.opts.LogsTimeout)
 	if err != nil {

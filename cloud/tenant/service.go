@@ -152,20 +152,15 @@ var (
 	ErrConflict    = apperr.New(apperr.Conflict, "conflict", "conflicting state")
 )
 
-// User is the person a request acts for (X-User-ID, X-User-Email).
+// User is the person a tenant is for: its owner.
 type User struct {
 	ID    string
 	Email string
 }
 
-// Actor is how audit events name the user.
-func (u User) Actor() string { return "user:" + u.ID }
-
-// Actors of audit events besides users.
-const (
-	ActorSystem = "system"
-	ActorAdmin  = "admin"
-)
+// ActorSystem names the service itself in audit events (status changes,
+// moves, purges); people are named by authz.Actor.Audit.
+const ActorSystem = "system"
 
 // Service is the tenant service.
 type Service struct {
