@@ -62,6 +62,8 @@ func (m *memRuntime) List(context.Context) ([]runtime.Instance, error) {
 	return out, nil
 }
 func (m *memRuntime) Logs(_ context.Context, id string, tail int) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if _, ok := m.insts[id]; !ok {
 		return nil, runtime.ErrNotFound
 	}
