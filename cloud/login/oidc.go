@@ -75,9 +75,10 @@ func (o *OIDC) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerif
 	if o.lastErr != nil && time.Since(o.failed) < rediscoverAfter {
 		return nil, nil, o.lastErr
 	}
-	// The key set keeps this context's client (not its deadline) for its
-	// later fetches.
-	p, err := oidc.NewProvider(oidc.ClientContext(ctx, o.client), o.cfg.Issuer)
+	// The key set keeps this context for its later fetches: not the
+	// request's (its values would live on), only our client, whose timeout
+	// bounds discovery.
+	p, err := oidc.NewProvider(oidc.ClientContext(context.Background(), o.client), o.cfg.Issuer)
 	if err != nil {
 		o.failed, o.lastErr = time.Now(), ErrProvider.Wrap(fmt.Errorf("discover OIDC issuer %s: %w", o.cfg.Issuer, err))
 		return nil, nil, o.lastErr
@@ -116,6 +117,7 @@ type idClaims struct {
 	PreferredUsername string    `json:"preferred_username"`
 	Nickname          string    `json:"nickname"`
 	Picture           string    `json:"picture"`
+	AuthorizedParty   string    `json:"azp"`
 }
 
 // Finish exchanges code (with the PKCE verifier), verifies the ID token and
@@ -154,6 +156,11 @@ func (o *OIDC) Finish(ctx context.Context, f Flow, code string) (Identity, error
 	var c idClaims
 	if err := idt.Claims(&c); err != nil {
 		return Identity{}, ErrTokenInvalid.Wrap(err)
+	}
+	// OIDC Core 3.1.3.7: with several audiences the token must say it was
+	// issued to us (azp); go-oidc checks only that we are among them.
+	if (len(idt.Audience) > 1 || c.AuthorizedParty != "") && c.AuthorizedParty != o.cfg.ClientID {
+		return Identity{}, ErrTokenInvalid.Wrap(fmt.Errorf("the ID token was issued to %q, not to us", c.AuthorizedParty))
 	}
 	if c.Email == "" && p.UserInfoEndpoint() != "" {
 		if ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil && ui.Subject == idt.Subject {

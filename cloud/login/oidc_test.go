@@ -145,6 +145,8 @@ func TestOIDCAttacks(t *testing.T) {
 	}{
 		{name: "signed by another key", tamper: func(map[string]any) {}, key: true},
 		{name: "wrong audience", tamper: func(m map[string]any) { m["aud"] = "another-client" }},
+		{name: "several audiences, no azp", tamper: func(m map[string]any) { m["aud"] = []any{m["aud"].([]any)[0], "another-client"} }},
+		{name: "issued to another party", tamper: func(m map[string]any) { m["azp"] = "another-client" }},
 		{name: "wrong issuer", tamper: func(m map[string]any) { m["iss"] = "https://evil.example/oidc" }},
 		{name: "expired", tamper: func(m map[string]any) { m["exp"] = time.Now().Add(-time.Hour).Unix() }},
 		{name: "no nonce", tamper: func(m map[string]any) { delete(m, "nonce") }},
@@ -162,7 +164,14 @@ func TestOIDCAttacks(t *testing.T) {
 			wantCode(t, tc.name, status, r, 401, "sign_in_token_invalid")
 		})
 	}
+	// Several audiences are fine when the token says it was issued to us.
+	idp.Tamper(func(m map[string]any) {
+		m["azp"] = idp.ClientID
+		m["aud"] = []any{idp.ClientID, "another-client"}
+	}, nil)
+	c.signInOK(t, "oidc", "/")
 	// And the same provider, untampered, still signs in.
+	idp.Tamper(nil, nil)
 	c.signInOK(t, "oidc", "/")
 }
 
