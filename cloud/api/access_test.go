@@ -8,22 +8,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clawfleet/clawfleet/cloud/servertest"
 )
 
 // TestTenantAccessLink drives POST /api/tenants/me/access and the link it
 // returns through the real cloud: the router answers on <slug>.localhost.
 func TestTenantAccessLink(t *testing.T) {
 	t.Parallel()
-	c := startTenantCloud(t, t.TempDir(), "--shared-secret", tenantSecret)
-	if r := c.user(http.MethodPost, "/api/tenants/me/access", "u1", nil); r.code != http.StatusNotFound || r.json(t)["code"] != "no_tenant" {
-		t.Fatalf("access without tenant: %d %s", r.code, r.body)
+	c := servertest.New(t, servertest.WithSharedSecret())
+	if r := c.User(http.MethodPost, "/api/tenants/me/access", "u1", nil); r.Code != http.StatusNotFound || r.JSON(t)["code"] != "no_tenant" {
+		t.Fatalf("access without tenant: %d %s", r.Code, r.Body)
 	}
-	hostID, secret := c.provision("box-1")
-	ag := newFakeAgent(t, c, hostID, secret)
-	defer ag.close()
+	hostID, secret := c.Provision("box-1")
+	ag := c.NewAgent(hostID, secret)
+	defer ag.Close()
 	for _, uid := range []string{"u1", "u2"} {
-		if r := c.user(http.MethodPost, "/api/tenants", uid, map[string]any{"plan": "free", "name": "claw " + uid}); r.code != http.StatusCreated {
-			t.Fatalf("create %s: %d %s", uid, r.code, r.body)
+		if r := c.User(http.MethodPost, "/api/tenants", uid, map[string]any{"plan": "free", "name": "claw " + uid}); r.Code != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", uid, r.Code, r.Body)
 		}
 	}
 
@@ -35,21 +37,21 @@ func TestTenantAccessLink(t *testing.T) {
 		err  string
 	}{
 		{"wrong secret", map[string]string{"X-Shared-Secret": "nope-nope-nope", "X-User-ID": "u1"}, nil, 401, "unauthorized"},
-		{"foreign landing path", userHdr("u1"), map[string]any{"path": "//evil.example/"}, 400, "invalid_path"},
-		{"unknown field", userHdr("u1"), map[string]any{"url": "/"}, 400, "invalid_json"},
+		{"foreign landing path", servertest.UserHeaders("u1"), map[string]any{"path": "//evil.example/"}, 400, "invalid_path"},
+		{"unknown field", servertest.UserHeaders("u1"), map[string]any{"url": "/"}, 400, "invalid_json"},
 	} {
-		if r := c.do(http.MethodPost, "/api/tenants/me/access", tc.hdr, tc.body); r.code != tc.code || r.json(t)["code"] != tc.err {
-			t.Errorf("%s: %d %s, want %d %s", tc.name, r.code, r.body, tc.code, tc.err)
+		if r := c.Do(http.MethodPost, "/api/tenants/me/access", tc.hdr, tc.body); r.Code != tc.code || r.JSON(t)["code"] != tc.err {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, r.Code, r.Body, tc.code, tc.err)
 		}
 	}
 
 	link := func(uid string, body any) *url.URL {
 		t.Helper()
-		r := c.user(http.MethodPost, "/api/tenants/me/access", uid, body)
-		if r.code != http.StatusCreated || r.hdr.Get("Cache-Control") != "no-store" {
-			t.Fatalf("access: %d %s", r.code, r.body)
+		r := c.User(http.MethodPost, "/api/tenants/me/access", uid, body)
+		if r.Code != http.StatusCreated || r.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("access: %d %s", r.Code, r.Body)
 		}
-		m := r.json(t)
+		m := r.JSON(t)
 		u, err := url.Parse(m["url"].(string))
 		if err != nil {
 			t.Fatal(err)
@@ -62,7 +64,7 @@ func TestTenantAccessLink(t *testing.T) {
 	// get sends a request to the cloud's listener with the link's Host.
 	get := func(u *url.URL, cookie string) *http.Response {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, c.base+u.RequestURI(), nil)
+		req, _ := http.NewRequest(http.MethodGet, c.URL+u.RequestURI(), nil)
 		req.Host = u.Host
 		if cookie != "" {
 			req.Header.Set("Cookie", "clawfleet_session="+cookie)
@@ -78,7 +80,7 @@ func TestTenantAccessLink(t *testing.T) {
 	}
 
 	u1 := link("u1", map[string]any{"path": "/chat"})
-	_, port, _ := strings.Cut(c.a.HTTPAddr().String(), ":")
+	_, port, _ := strings.Cut(c.App.HTTPAddr().String(), ":")
 	if u1.Scheme != "http" || u1.Host != "claw-u1.localhost:"+port || u1.Path != "/chat" {
 		t.Fatalf("link %v", u1)
 	}
@@ -115,38 +117,38 @@ func TestTenantAccessLink(t *testing.T) {
 		t.Fatalf("u2's link on u1's gateway: %d", r.StatusCode)
 	}
 	// An operator can open a tenant as its owner (support); it is audited.
-	mine := c.user(http.MethodGet, "/api/tenants/me", "u1", nil).json(t)
-	if r := c.admin(http.MethodPost, "/api/admin/tenants/ten_nope/access", nil); r.code != http.StatusNotFound {
-		t.Fatalf("admin access to an unknown tenant: %d %s", r.code, r.body)
+	mine := c.User(http.MethodGet, "/api/tenants/me", "u1", nil).JSON(t)
+	if r := c.Admin(http.MethodPost, "/api/admin/tenants/ten_nope/access", nil); r.Code != http.StatusNotFound {
+		t.Fatalf("admin access to an unknown tenant: %d %s", r.Code, r.Body)
 	}
-	if r := c.do(http.MethodPost, "/api/admin/tenants/"+mine["id"].(string)+"/access", userHdr("u1"), nil); r.code != http.StatusUnauthorized {
-		t.Fatalf("admin access with user headers: %d", r.code)
+	if r := c.Do(http.MethodPost, "/api/admin/tenants/"+mine["id"].(string)+"/access", servertest.UserHeaders("u1"), nil); r.Code != http.StatusUnauthorized {
+		t.Fatalf("admin access with user headers: %d", r.Code)
 	}
-	r := c.admin(http.MethodPost, "/api/admin/tenants/"+mine["id"].(string)+"/access", nil)
-	if r.code != http.StatusCreated {
-		t.Fatalf("admin access: %d %s", r.code, r.body)
+	r := c.Admin(http.MethodPost, "/api/admin/tenants/"+mine["id"].(string)+"/access", nil)
+	if r.Code != http.StatusCreated {
+		t.Fatalf("admin access: %d %s", r.Code, r.Body)
 	}
-	al, _ := url.Parse(r.json(t)["url"].(string))
+	al, _ := url.Parse(r.JSON(t)["url"].(string))
 	if resp := get(al, ""); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("admin's link: %d", resp.StatusCode)
 	}
-	audit := c.admin(http.MethodGet, "/api/admin/audit?limit=50", nil)
-	if !strings.Contains(string(audit.body), `"tenant.access"`) {
-		t.Fatalf("no tenant.access audit event: %s", audit.body)
+	audit := c.Admin(http.MethodGet, "/api/admin/audit?limit=50", nil)
+	if !strings.Contains(string(audit.Body), `"tenant.access"`) {
+		t.Fatalf("no tenant.access audit event: %s", audit.Body)
 	}
 	// The operator's link takes the owner's optional landing path (one
 	// handler serves both routes); only links for others are audited.
-	r = c.admin(http.MethodPost, "/api/admin/tenants/"+mine["id"].(string)+"/access", map[string]any{"path": "/chat"})
-	if r.code != http.StatusCreated {
-		t.Fatalf("admin access with a path: %d %s", r.code, r.body)
+	r = c.Admin(http.MethodPost, "/api/admin/tenants/"+mine["id"].(string)+"/access", map[string]any{"path": "/chat"})
+	if r.Code != http.StatusCreated {
+		t.Fatalf("admin access with a path: %d %s", r.Code, r.Body)
 	}
-	al, _ = url.Parse(r.json(t)["url"].(string))
+	al, _ = url.Parse(r.JSON(t)["url"].(string))
 	if resp := get(al, ""); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/chat" {
 		t.Fatalf("admin's link with a path: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	audit = c.admin(http.MethodGet, "/api/admin/audit?limit=50", nil)
-	if n := strings.Count(string(audit.body), `"tenant.access"`); n != 2 {
-		t.Fatalf("%d tenant.access audit events, want the admin's 2: %s", n, audit.body)
+	audit = c.Admin(http.MethodGet, "/api/admin/audit?limit=50", nil)
+	if n := strings.Count(string(audit.Body), `"tenant.access"`); n != 2 {
+		t.Fatalf("%d tenant.access audit events, want the admin's 2: %s", n, audit.Body)
 	}
 
 	// Sign out everywhere: the user's cookie (and an unused link) stop
@@ -159,14 +161,14 @@ func TestTenantAccessLink(t *testing.T) {
 	if r := get(home, cookie); r.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("cookie before sign-out: %d", r.StatusCode)
 	}
-	if r := c.do(http.MethodDelete, "/api/tenants/me/sessions", map[string]string{"X-Shared-Secret": "nope-nope-nope", "X-User-ID": "u1"}, nil); r.code != 401 {
-		t.Fatalf("sign-out with a wrong secret: %d", r.code)
+	if r := c.Do(http.MethodDelete, "/api/tenants/me/sessions", map[string]string{"X-Shared-Secret": "nope-nope-nope", "X-User-ID": "u1"}, nil); r.Code != 401 {
+		t.Fatalf("sign-out with a wrong secret: %d", r.Code)
 	}
 	if r := get(home, cookie); r.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("a refused sign-out ended the session: %d", r.StatusCode)
 	}
-	if r := c.user(http.MethodDelete, "/api/tenants/me/sessions", "u1", nil); r.code != 200 || r.json(t)["tenantId"] != mine["id"] {
-		t.Fatalf("sign-out: %d %s", r.code, r.body)
+	if r := c.User(http.MethodDelete, "/api/tenants/me/sessions", "u1", nil); r.Code != 200 || r.JSON(t)["tenantId"] != mine["id"] {
+		t.Fatalf("sign-out: %d %s", r.Code, r.Body)
 	}
 	if r := get(home, cookie); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("cookie after sign-out: %d, want 401", r.StatusCode)
@@ -177,19 +179,19 @@ func TestTenantAccessLink(t *testing.T) {
 	if r := get(other, cookie2); r.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("u2's session after u1 signed out: %d", r.StatusCode)
 	}
-	if r := c.admin(http.MethodDelete, "/api/admin/tenants/ten_nope/sessions", nil); r.code != 404 {
-		t.Fatalf("admin sign-out of an unknown tenant: %d", r.code)
+	if r := c.Admin(http.MethodDelete, "/api/admin/tenants/ten_nope/sessions", nil); r.Code != 404 {
+		t.Fatalf("admin sign-out of an unknown tenant: %d", r.Code)
 	}
-	u2id := c.user(http.MethodGet, "/api/tenants/me", "u2", nil).json(t)["id"].(string)
-	if r := c.admin(http.MethodDelete, "/api/admin/tenants/"+u2id+"/sessions", nil); r.code != 200 {
-		t.Fatalf("admin sign-out: %d %s", r.code, r.body)
+	u2id := c.User(http.MethodGet, "/api/tenants/me", "u2", nil).JSON(t)["id"].(string)
+	if r := c.Admin(http.MethodDelete, "/api/admin/tenants/"+u2id+"/sessions", nil); r.Code != 200 {
+		t.Fatalf("admin sign-out: %d %s", r.Code, r.Body)
 	}
 	if r := get(other, cookie2); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("u2's session after the admin signed them out: %d", r.StatusCode)
 	}
-	audit = c.admin(http.MethodGet, "/api/admin/audit?limit=50", nil)
-	if n := strings.Count(string(audit.body), `"tenant.signout"`); n != 2 {
-		t.Fatalf("%d tenant.signout audit events, want 2: %s", n, audit.body)
+	audit = c.Admin(http.MethodGet, "/api/admin/audit?limit=50", nil)
+	if n := strings.Count(string(audit.Body), `"tenant.signout"`); n != 2 {
+		t.Fatalf("%d tenant.signout audit events, want 2: %s", n, audit.Body)
 	}
 	cookie = ""
 	for _, ck := range get(link("u1", nil), "").Cookies() {
@@ -197,8 +199,8 @@ func TestTenantAccessLink(t *testing.T) {
 	}
 
 	// Deleting the tenant ends the session.
-	if r := c.user(http.MethodDelete, "/api/tenants/me", "u1", nil); r.code != http.StatusAccepted && r.code != http.StatusOK {
-		t.Fatalf("delete: %d %s", r.code, r.body)
+	if r := c.User(http.MethodDelete, "/api/tenants/me", "u1", nil); r.Code != http.StatusAccepted && r.Code != http.StatusOK {
+		t.Fatalf("delete: %d %s", r.Code, r.Body)
 	}
 	// At once: the router forgets the tenant's route and sessions.
 	if r := get(home, cookie); r.StatusCode != http.StatusNotFound {
@@ -210,18 +212,18 @@ func TestTenantAccessLink(t *testing.T) {
 // domain is never a tenant's, neither by slug nor by routing.
 func TestConsoleHostNeverRouted(t *testing.T) {
 	t.Parallel()
-	c := startTenantCloud(t, t.TempDir(), "--shared-secret", tenantSecret, "--public-url", "http://console.localhost")
-	hostID, secret := c.provision("box-1")
-	ag := newFakeAgent(t, c, hostID, secret)
-	defer ag.close()
-	r := c.user(http.MethodPost, "/api/tenants", "u1", map[string]any{"plan": "free", "name": "Console"})
-	if r.code != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.code, r.body)
+	c := servertest.New(t, servertest.WithSharedSecret(), servertest.WithFlags("--public-url", "http://console.localhost"))
+	hostID, secret := c.Provision("box-1")
+	ag := c.NewAgent(hostID, secret)
+	defer ag.Close()
+	r := c.User(http.MethodPost, "/api/tenants", "u1", map[string]any{"plan": "free", "name": "Console"})
+	if r.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Code, r.Body)
 	}
-	if slug := r.json(t)["slug"]; slug == "console" || !strings.HasPrefix(slug.(string), "console-") {
+	if slug := r.JSON(t)["slug"]; slug == "console" || !strings.HasPrefix(slug.(string), "console-") {
 		t.Fatalf("a tenant named Console got slug %q", slug)
 	}
-	req, _ := http.NewRequest(http.MethodGet, c.base+"/api/health", nil)
+	req, _ := http.NewRequest(http.MethodGet, c.URL+"/api/health", nil)
 	req.Host = "console.localhost"
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -237,19 +239,19 @@ func TestConsoleHostNeverRouted(t *testing.T) {
 // cloud's settings.
 func TestAccessLifetimes(t *testing.T) {
 	t.Parallel()
-	c := startTenantCloud(t, t.TempDir(), "--shared-secret", tenantSecret, "--access-link-ttl", "2m", "--session-ttl", "30m")
-	hostID, secret := c.provision("box-1")
-	newFakeAgent(t, c, hostID, secret)
-	if r := c.user(http.MethodPost, "/api/tenants", "u1", map[string]any{"plan": "free"}); r.code != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.code, r.body)
+	c := servertest.New(t, servertest.WithSharedSecret(), servertest.WithFlags("--access-link-ttl", "2m", "--session-ttl", "30m"))
+	hostID, secret := c.Provision("box-1")
+	c.NewAgent(hostID, secret)
+	if r := c.User(http.MethodPost, "/api/tenants", "u1", map[string]any{"plan": "free"}); r.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Code, r.Body)
 	}
-	r := c.user(http.MethodPost, "/api/tenants/me/access", "u1", nil)
-	exp, err := time.Parse(time.RFC3339, fmt.Sprint(r.json(t)["expiresAt"]))
+	r := c.User(http.MethodPost, "/api/tenants/me/access", "u1", nil)
+	exp, err := time.Parse(time.RFC3339, fmt.Sprint(r.JSON(t)["expiresAt"]))
 	if left := time.Until(exp); err != nil || left < 100*time.Second || left > 121*time.Second {
 		t.Fatalf("link valid for %s, want 2m (%v)", left, err)
 	}
-	u, _ := url.Parse(r.json(t)["url"].(string))
-	req, _ := http.NewRequest(http.MethodGet, c.base+u.RequestURI(), nil)
+	u, _ := url.Parse(r.JSON(t)["url"].(string))
+	req, _ := http.NewRequest(http.MethodGet, c.URL+u.RequestURI(), nil)
 	req.Host = u.Host
 	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
 	if err != nil {

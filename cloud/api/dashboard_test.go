@@ -14,13 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/servertest"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 const chromiumPath = "/usr/bin/chromium"
-
-// dashAdminToken is the admin token of the test cloud (32+ characters).
-const dashAdminToken = "cfa_dashboard-test-admin-token-0123456789"
 
 // TestDashboard loads the embedded dashboard in a real headless Chromium
 // against an in-process cloud and checks what it rendered.
@@ -31,11 +30,11 @@ func TestDashboard(t *testing.T) {
 		}
 		t.Skipf("%s is missing (apt-get install -y chromium); skipping the browser test", chromiumPath)
 	}
-	c := startTenantCloud(t, t.TempDir())
-	base := c.base
+	c := servertest.New(t)
+	base := c.URL
 
 	t.Run("EmptyState", func(t *testing.T) {
-		dom := dumpDOM(t, base+"/#token="+url.QueryEscape(dashAdminToken)+"&lang=en", "--lang=en-US", "--accept-lang=en-US")
+		dom := dumpDOM(t, base+"/#token="+url.QueryEscape(servertest.AdminToken)+"&lang=en", "--lang=en-US", "--accept-lang=en-US")
 		empty := regexp.MustCompile(`<div[^>]*id="hosts-empty"[^>]*>`).FindString(dom)
 		if empty == "" || strings.Contains(empty, "hidden") || !strings.Contains(dom, "No hosts yet") {
 			t.Errorf("empty state not shown for a cloud without hosts: %q", empty)
@@ -45,10 +44,10 @@ func TestDashboard(t *testing.T) {
 		}
 	})
 
-	hostID, _ := c.provision("dash-host-1")
+	hostID, _ := c.Provision("dash-host-1")
 
 	t.Run("HostsEnglish", func(t *testing.T) {
-		dom := dumpDOM(t, base+"/#token="+url.QueryEscape(dashAdminToken), "--lang=en-US", "--accept-lang=en-US")
+		dom := dumpDOM(t, base+"/#token="+url.QueryEscape(servertest.AdminToken), "--lang=en-US", "--accept-lang=en-US")
 		if !strings.Contains(dom, `data-view="app"`) {
 			t.Fatalf("dashboard did not reach the signed-in view; DOM:\n%s", dom)
 		}
@@ -67,13 +66,13 @@ func TestDashboard(t *testing.T) {
 		if m := regexp.MustCompile(`id="count-total"[^>]*>(\d+)<`).FindStringSubmatch(dom); m == nil || m[1] != "1" {
 			t.Errorf("host count = %v, want 1", m)
 		}
-		if strings.Contains(dom, dashAdminToken) {
+		if strings.Contains(dom, servertest.AdminToken) {
 			t.Errorf("the admin token appears in the page")
 		}
 	})
 
 	t.Run("Chinese", func(t *testing.T) {
-		dom := dumpDOM(t, base+"/#token="+url.QueryEscape(dashAdminToken)+"&lang=zh-CN", "--lang=en-US", "--accept-lang=en-US")
+		dom := dumpDOM(t, base+"/#token="+url.QueryEscape(servertest.AdminToken)+"&lang=zh-CN", "--lang=en-US", "--accept-lang=en-US")
 		if !strings.Contains(dom, `<html lang="zh-CN"`) {
 			t.Errorf("html lang is not zh-CN")
 		}
@@ -91,7 +90,7 @@ func TestDashboard(t *testing.T) {
 	t.Run("ChineseFromBrowserLanguage", func(t *testing.T) {
 		// No lang parameter: the language comes from navigator.language
 		// (headless Chromium takes it from --accept-lang).
-		dom := dumpDOM(t, base+"/#token="+url.QueryEscape(dashAdminToken), "--lang=zh-CN", "--accept-lang=zh-CN")
+		dom := dumpDOM(t, base+"/#token="+url.QueryEscape(servertest.AdminToken), "--lang=zh-CN", "--accept-lang=zh-CN")
 		if !strings.Contains(dom, `<html lang="zh-CN"`) || !strings.Contains(dom, ">主机<") {
 			t.Errorf("--lang=zh-CN did not select Chinese; DOM:\n%s", dom)
 		}
@@ -120,7 +119,7 @@ func TestDashboard(t *testing.T) {
 	})
 
 	page := func(lang, extra string) string {
-		return base + "/#token=" + url.QueryEscape(dashAdminToken) + "&lang=" + lang + extra
+		return base + "/#token=" + url.QueryEscape(servertest.AdminToken) + "&lang=" + lang + extra
 	}
 
 	t.Run("TenantsEmpty", func(t *testing.T) {
@@ -165,27 +164,25 @@ func TestDashboard(t *testing.T) {
 	})
 
 	// Tenants need an online host: a fake agent (tenants_test.go) runs them.
-	agentHost, secret := c.provision("dash-host-2")
-	ag := newFakeAgent(t, c, agentHost, secret)
+	agentHost, secret := c.Provision("dash-host-2")
+	ag := c.NewAgent(agentHost, secret)
 	create := func(owner, plan, name string) map[string]any {
-		r := c.admin(http.MethodPost, "/api/admin/tenants", map[string]any{"ownerId": owner, "ownerEmail": owner + "@example.com", "plan": plan, "name": name})
-		if r.code != http.StatusCreated {
-			t.Fatalf("admin create: %d %s", r.code, r.body)
+		r := c.Admin(http.MethodPost, "/api/admin/tenants", map[string]any{"ownerId": owner, "ownerEmail": owner + "@example.com", "plan": plan, "name": name})
+		if r.Code != http.StatusCreated {
+			t.Fatalf("admin create: %d %s", r.Code, r.Body)
 		}
-		return r.json(t)
+		return r.JSON(t)
 	}
 	running, failed := create("dash-user", "basic", "Dash Claw"), create("dash-user-2", "free", "Broken Claw")
 	runID, failID := running["id"].(string), failed["id"].(string)
-	d := ag.waitDesired("both tenants desired", func(d *proto.Desired) bool { return hasTenant(runID)(d) && hasTenant(failID)(d) })
-	ag.ack(d.Revision)
-	ag.report([]proto.TenantStatus{{ID: runID, State: proto.TenantRunning, DiskUsedBytes: 300 << 20, DiskTotalBytes: 5 << 30}, {ID: failID, State: proto.TenantFailed, Error: "pull failed: <script>alert(1)</script>"}})
-	eventually(t, "running and failed tenants", 10*time.Second, func() bool {
-		return c.admin(http.MethodGet, "/api/admin/tenants/"+runID, nil).json(t)["status"] == "running" &&
-			c.admin(http.MethodGet, "/api/admin/tenants/"+failID, nil).json(t)["status"] == "failed"
+	d := ag.WaitDesired("both tenants desired", func(d *proto.Desired) bool { return servertest.HasTenant(runID)(d) && servertest.HasTenant(failID)(d) })
+	ag.Ack(d.Revision)
+	ag.Report([]proto.TenantStatus{{ID: runID, State: proto.TenantRunning, DiskUsedBytes: 300 << 20, DiskTotalBytes: 5 << 30}, {ID: failID, State: proto.TenantFailed, Error: "pull failed: <script>alert(1)</script>"}})
+	tstest.Await(t, "running and failed tenants", 10*time.Second, func() bool {
+		return c.Admin(http.MethodGet, "/api/admin/tenants/"+runID, nil).JSON(t)["status"] == "running" &&
+			c.Admin(http.MethodGet, "/api/admin/tenants/"+failID, nil).JSON(t)["status"] == "failed"
 	})
-	ag.mu.Lock()
-	ag.logLines = []string{"gateway listening on :18789", "<img src=x onerror=alert(1)>", "ready"}
-	ag.mu.Unlock()
+	ag.SetLogs("gateway listening on :18789", "<img src=x onerror=alert(1)>", "ready")
 	tenantRow := func(t *testing.T, dom, id string) string {
 		t.Helper()
 		row := regexp.MustCompile(`(?s)<tr[^>]*data-testid="tenant-row"[^>]*data-tenant-id="` + regexp.QuoteMeta(id) + `"[^>]*>.*?</tr>`).FindString(dom)
@@ -269,7 +266,7 @@ func TestDashboard(t *testing.T) {
 	// CLAWFLEET_DASHBOARD_SCREENSHOT=/tmp/dash.png go test ./cloud/api/ -run 'Dashboard$'
 	// writes /tmp/dash.png (hosts) and /tmp/dash-tenants.png (tenants, logs open).
 	if shot := os.Getenv("CLAWFLEET_DASHBOARD_SCREENSHOT"); shot != "" {
-		runChromium(t, base+"/#token="+url.QueryEscape(dashAdminToken), "--screenshot="+shot, "--window-size=1280,800")
+		runChromium(t, base+"/#token="+url.QueryEscape(servertest.AdminToken), "--screenshot="+shot, "--window-size=1280,800")
 		ext := filepath.Ext(shot)
 		tshot := strings.TrimSuffix(shot, ext) + "-tenants" + ext
 		runChromium(t, page("en", "&logs="+runID), "--screenshot="+tshot, "--window-size=1440,1300")

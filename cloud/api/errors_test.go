@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clawfleet/clawfleet/cloud/servertest"
 	"github.com/clawfleet/clawfleet/cloud/sso/ssotest"
 )
 
@@ -28,10 +29,10 @@ type errCase struct {
 func TestErrorAnswers(t *testing.T) {
 	t.Parallel()
 	sso := ssotest.Start(t)
-	c := startTenantCloud(t, t.TempDir(), append(sso.Flags(), "--shared-secret", tenantSecret)...)
-	admin := map[string]string{"Authorization": "Bearer " + dashAdminToken}
-	user := userHdr("u1")
-	nobody := userHdr("nobody")
+	c := servertest.New(t, servertest.WithSharedSecret(), servertest.WithFlags(sso.Flags()...))
+	admin := map[string]string{"Authorization": "Bearer " + servertest.AdminToken}
+	user := servertest.UserHeaders("u1")
+	nobody := servertest.UserHeaders("nobody")
 
 	// Before any host: no capacity, said with what is needed.
 	run(t, c, nil, []errCase{
@@ -43,29 +44,29 @@ func TestErrorAnswers(t *testing.T) {
 			msg: "plan free: no host with capacity: none has 500m CPU and 1GiB memory free (0 online hosts, 0 with a tenant runtime)"},
 	})
 
-	offline, _ := c.provision("box-offline")
-	hostID, secret := c.provision("box-1")
-	ag := newFakeAgent(t, c, hostID, secret)
-	r := c.user(http.MethodPost, "/api/tenants", "u1", map[string]any{"plan": "free", "name": "Claw"})
-	if r.code != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.code, r.body)
+	offline, _ := c.Provision("box-offline")
+	hostID, secret := c.Provision("box-1")
+	ag := c.NewAgent(hostID, secret)
+	r := c.User(http.MethodPost, "/api/tenants", "u1", map[string]any{"plan": "free", "name": "Claw"})
+	if r.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Code, r.Body)
 	}
-	tenantID := r.json(t)["id"].(string)
+	tenantID := r.JSON(t)["id"].(string)
 	// A revoked token and a used-up one.
 	tok := func(uses int) string {
-		r := c.admin(http.MethodPost, "/api/admin/enrollment-tokens", map[string]any{"uses": uses})
-		if r.code != http.StatusCreated {
-			t.Fatalf("token: %d %s", r.code, r.body)
+		r := c.Admin(http.MethodPost, "/api/admin/enrollment-tokens", map[string]any{"uses": uses})
+		if r.Code != http.StatusCreated {
+			t.Fatalf("token: %d %s", r.Code, r.Body)
 		}
-		return r.json(t)["token"].(string)
+		return r.JSON(t)["token"].(string)
 	}
 	revoked := tok(1)
-	for _, tk := range c.admin(http.MethodGet, "/api/admin/enrollment-tokens", nil).jsonList(t) {
-		c.admin(http.MethodDelete, "/api/admin/enrollment-tokens/"+tk["id"].(string), nil)
+	for _, tk := range c.Admin(http.MethodGet, "/api/admin/enrollment-tokens", nil).JSONList(t) {
+		c.Admin(http.MethodDelete, "/api/admin/enrollment-tokens/"+tk["id"].(string), nil)
 	}
 	usedUp := tok(1)
-	if r := c.do(http.MethodPost, "/api/enroll", nil, map[string]any{"token": usedUp}); r.code != http.StatusCreated {
-		t.Fatalf("enroll: %d %s", r.code, r.body)
+	if r := c.Do(http.MethodPost, "/api/enroll", nil, map[string]any{"token": usedUp}); r.Code != http.StatusCreated {
+		t.Fatalf("enroll: %d %s", r.Code, r.Body)
 	}
 	ids := strings.NewReplacer("{host}", hostID, "{offline}", offline, "{tenant}", tenantID)
 
@@ -106,8 +107,8 @@ func TestErrorAnswers(t *testing.T) {
 
 		// Who a tenant request is for.
 		{name: "wrong secret", method: "GET", path: "/api/tenants/me", hdr: map[string]string{"X-Shared-Secret": "wrong", "X-User-ID": "u1"}, status: 401, code: "unauthorized", msg: "missing or wrong X-Shared-Secret"},
-		{name: "no user", method: "GET", path: "/api/tenants/me", hdr: map[string]string{"X-Shared-Secret": tenantSecret}, status: 400, code: "invalid_user", msg: "X-User-ID must be 1-128 characters without control characters"},
-		{name: "bad email", method: "GET", path: "/api/tenants/me", hdr: map[string]string{"X-Shared-Secret": tenantSecret, "X-User-ID": "u1", "X-User-Email": "nope"}, status: 400, code: "invalid_email",
+		{name: "no user", method: "GET", path: "/api/tenants/me", hdr: map[string]string{"X-Shared-Secret": servertest.SharedSecret}, status: 400, code: "invalid_user", msg: "X-User-ID must be 1-128 characters without control characters"},
+		{name: "bad email", method: "GET", path: "/api/tenants/me", hdr: map[string]string{"X-Shared-Secret": servertest.SharedSecret, "X-User-ID": "u1", "X-User-Email": "nope"}, status: 400, code: "invalid_email",
 			msg: "X-User-Email must be an address of at most 254 characters with an @"},
 		{name: "refused bearer", method: "GET", path: "/api/tenants/me", hdr: map[string]string{"Authorization": "Bearer abc.def.ghi"}, status: 401, code: "invalid_token",
 			msg: "bearer token refused (invalid token: go-jose/go-jose: invalid protected header): get a fresh token from the SSO", header: [2]string{"WWW-Authenticate", `Bearer realm="clawfleet", error="invalid_token"`}},
@@ -144,27 +145,22 @@ func TestErrorAnswers(t *testing.T) {
 	})
 
 	// Host failures on the way to a tenant's logs.
-	ag.mu.Lock()
-	ag.logsErr = "no such container"
-	ag.mu.Unlock()
+	ag.SetLogsError("no such container")
 	run(t, c, ids, []errCase{
 		{name: "host error", method: "GET", path: "/api/tenants/me/logs", hdr: user, status: 502, code: "host_error", msg: "host {host}: no such container"},
 		{name: "admin: host error", method: "GET", path: "/api/admin/tenants/{tenant}/logs", hdr: admin, status: 502, code: "host_error", msg: "host {host}: no such container"},
 	})
-	ag.mu.Lock()
-	ag.logsErr, ag.answer = "", false
-	ag.mu.Unlock()
+	ag.SetLogsError("")
+	ag.SetAnswer(false)
 	run(t, c, ids, []errCase{
 		{name: "host timeout", method: "GET", path: "/api/tenants/me/logs", hdr: user, status: 504, code: "host_timeout", msg: "host did not answer within 10s"},
 	})
-	ag.mu.Lock()
-	ag.answer = true
-	ag.mu.Unlock()
+	ag.SetAnswer(true)
 
 	// A followed log ends with the error event when the host goes away.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/tenants/me/logs?follow=1", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/api/tenants/me/logs?follow=1", nil)
 	for k, v := range user {
 		req.Header.Set(k, v)
 	}
@@ -173,8 +169,7 @@ func TestErrorAnswers(t *testing.T) {
 		t.Fatalf("follow: %v %v", res, err)
 	}
 	defer res.Body.Close()
-	ag.publish("status", map[string]any{"v": 1, "state": "offline"})
-	ag.close()
+	ag.GoOffline()
 	sc := bufio.NewScanner(res.Body)
 	var event []string
 	for sc.Scan() {
@@ -194,17 +189,17 @@ func TestErrorAnswers(t *testing.T) {
 	})
 
 	// Clouds set up otherwise.
-	off := startTenantCloud(t, t.TempDir(), "--wg-addr", "")
+	off := servertest.New(t, servertest.WithFlags("--wg-addr", ""))
 	run(t, off, nil, []errCase{
 		{name: "shared secret off", method: "GET", path: "/api/tenants/me", hdr: user, status: 401, code: "unauthorized", msg: "shared-secret authentication is disabled on this cloud: set CLAWFLEET_SHARED_SECRET"},
 		{name: "tunnels off", method: "GET", path: "/api/admin/tenants/ten_nope/probe", hdr: admin, status: 503, code: "tunnels_disabled", msg: "tunnels are disabled on this cloud (wg-addr is empty)"},
 	})
-	only := startTenantCloud(t, t.TempDir(), sso.Flags()...)
+	only := servertest.New(t, servertest.WithFlags(sso.Flags()...))
 	run(t, only, nil, []errCase{
 		{name: "SSO only", method: "GET", path: "/api/tenants/me", hdr: user, status: 401, code: "unauthorized",
 			msg: "send Authorization: Bearer <token from the SSO> (shared-secret authentication is disabled on this cloud)"},
 	})
-	limits := startTenantCloud(t, t.TempDir(), "--shared-secret", tenantSecret)
+	limits := servertest.New(t, servertest.WithSharedSecret())
 	for _, tc := range []errCase{
 		{name: "enrollment rate", method: "POST", path: "/api/enroll", body: map[string]any{"token": "cfe_wrong"}, status: 429, code: "rate_limited",
 			msg: "too many enrollment attempts from this address; wait and retry", header: [2]string{"Retry-After", "1"}},
@@ -214,7 +209,7 @@ func TestErrorAnswers(t *testing.T) {
 			msg: "too many failed authentications from this address; wait and retry", header: [2]string{"Retry-After", "1"}},
 	} {
 		for range 30 {
-			if r := limits.do(tc.method, tc.path, tc.hdr, tc.body); r.code == http.StatusTooManyRequests {
+			if r := limits.Do(tc.method, tc.path, tc.hdr, tc.body); r.Code == http.StatusTooManyRequests {
 				break
 			}
 		}
@@ -222,23 +217,23 @@ func TestErrorAnswers(t *testing.T) {
 	}
 }
 
-func run(t *testing.T, c *tcloud, ids *strings.Replacer, cases []errCase) {
+func run(t *testing.T, c *servertest.Cloud, ids *strings.Replacer, cases []errCase) {
 	t.Helper()
 	if ids == nil {
 		ids = strings.NewReplacer()
 	}
 	for _, tc := range cases {
-		r := c.do(tc.method, ids.Replace(tc.path), tc.hdr, tc.body)
-		m := r.json(t)
+		r := c.Do(tc.method, ids.Replace(tc.path), tc.hdr, tc.body)
+		m := r.JSON(t)
 		want := ids.Replace(tc.msg)
-		if r.code != tc.status || m["code"] != tc.code || m["error"] != want || len(m) != 2 && tc.code != "conflict" {
-			t.Errorf("%s: %d %s\n\twant %d {\"error\":%q,\"code\":%q}", tc.name, r.code, r.body, tc.status, want, tc.code)
+		if r.Code != tc.status || m["code"] != tc.code || m["error"] != want || len(m) != 2 && tc.code != "conflict" {
+			t.Errorf("%s: %d %s\n\twant %d {\"error\":%q,\"code\":%q}", tc.name, r.Code, r.Body, tc.status, want, tc.code)
 		}
-		if h := tc.header; h[0] != "" && r.hdr.Get(h[0]) != h[1] {
-			t.Errorf("%s: %s: %q, want %q", tc.name, h[0], r.hdr.Get(h[0]), h[1])
+		if h := tc.header; h[0] != "" && r.Header.Get(h[0]) != h[1] {
+			t.Errorf("%s: %s: %q, want %q", tc.name, h[0], r.Header.Get(h[0]), h[1])
 		}
-		if tc.header[0] != "Retry-After" && r.hdr.Get("Retry-After") != "" {
-			t.Errorf("%s: unexpected Retry-After %q", tc.name, r.hdr.Get("Retry-After"))
+		if tc.header[0] != "Retry-After" && r.Header.Get("Retry-After") != "" {
+			t.Errorf("%s: unexpected Retry-After %q", tc.name, r.Header.Get("Retry-After"))
 		}
 	}
 }
