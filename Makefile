@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeStatusConfig$$' -fuzztime $(FUZZTIME) ./pkg/proto
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTopic$$' -fuzztime $(FUZZTIME) ./pkg/proto
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTenantMessages$$' -fuzztime $(FUZZTIME) ./pkg/proto
+	$(GO) test -run '^$$' -fuzz '^FuzzReturnTo$$' -fuzztime $(FUZZTIME) ./cloud/login
 
 # Load generator: N simulated agents against a real cloud process (see docs/benchmarks.md).
 bench-fleet: build

@@ -163,3 +163,12 @@ func TestValidateNamesEnvVariables(t *testing.T) {
 		t.Errorf("error %v does not name KC_SECRET in %s", err, file)
 	}
 }
+
+func TestNewSignInRefusesDuplicateNames(t *testing.T) {
+	flows, _ := NewSealedFlows(testSecret(1))
+	a := NewOIDC(OIDCConfig{Name: "corp", Issuer: "https://a.example.com"}, "https://c/auth/corp/callback", nil)
+	b := NewOIDC(OIDCConfig{Name: "corp", Issuer: "https://b.example.com"}, "https://c/auth/corp/callback", nil)
+	if _, err := NewSignIn(flows, a, b); err == nil {
+		t.Fatal("two providers with one name were accepted")
+	}
+}
