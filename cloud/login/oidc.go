@@ -40,6 +40,7 @@ type OIDC struct {
 	mu      sync.Mutex
 	p       *oidc.Provider
 	v       *oidc.IDTokenVerifier
+	oc      *oauth2.Config // one for the provider's life: it remembers the detected client auth style
 	failed  time.Time
 	lastErr error
 }
@@ -65,15 +66,16 @@ func (o *OIDC) DisplayName() string { return o.cfg.displayName() }
 // Issuer is the configured issuer, for the callback's RFC 9207 check.
 func (o *OIDC) Issuer() string { return o.cfg.Issuer }
 
-// discover returns the provider's metadata and verifier, fetching them once.
-func (o *OIDC) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerifier, error) {
+// discover returns the provider's metadata, verifier and OAuth 2 client,
+// fetching the metadata once.
+func (o *OIDC) discover() (*oidc.Provider, *oidc.IDTokenVerifier, *oauth2.Config, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.p != nil {
-		return o.p, o.v, nil
+		return o.p, o.v, o.oc, nil
 	}
 	if o.lastErr != nil && time.Since(o.failed) < rediscoverAfter {
-		return nil, nil, o.lastErr
+		return nil, nil, nil, o.lastErr
 	}
 	// The key set keeps this context for its later fetches: not the
 	// request's (its values would live on), only our client, whose timeout
@@ -81,31 +83,28 @@ func (o *OIDC) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerif
 	p, err := oidc.NewProvider(oidc.ClientContext(context.Background(), o.client), o.cfg.Issuer)
 	if err != nil {
 		o.failed, o.lastErr = time.Now(), ErrProvider.Wrap(fmt.Errorf("discover OIDC issuer %s: %w", o.cfg.Issuer, err))
-		return nil, nil, o.lastErr
+		return nil, nil, nil, o.lastErr
 	}
 	o.p = p
 	o.v = p.Verifier(&oidc.Config{ClientID: o.cfg.ClientID})
-	o.lastErr = nil
-	return o.p, o.v, nil
-}
-
-func (o *OIDC) oauth(p *oidc.Provider) *oauth2.Config {
-	return &oauth2.Config{
+	o.oc = &oauth2.Config{
 		ClientID:     o.cfg.ClientID,
 		ClientSecret: o.cfg.ClientSecret,
 		Endpoint:     p.Endpoint(), // AuthStyle unset: detected (header, else form) and remembered
 		RedirectURL:  o.redirectURL,
 		Scopes:       o.cfg.Scopes,
 	}
+	o.lastErr = nil
+	return o.p, o.v, o.oc, nil
 }
 
 // AuthURL is the provider's authorization endpoint for f.
-func (o *OIDC) AuthURL(ctx context.Context, f Flow) (string, error) {
-	p, _, err := o.discover(ctx)
+func (o *OIDC) AuthURL(_ context.Context, f Flow) (string, error) {
+	_, _, oc, err := o.discover()
 	if err != nil {
 		return "", err
 	}
-	return o.oauth(p).AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)), nil
+	return oc.AuthCodeURL(f.State, oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier)), nil
 }
 
 // idClaims are the ID token's (or userinfo's) claims we use.
@@ -125,12 +124,12 @@ type idClaims struct {
 // (Zitadel's default, for one) the userinfo endpoint is asked, and its
 // answer used only if it names the same subject.
 func (o *OIDC) Finish(ctx context.Context, f Flow, code string) (Identity, error) {
-	p, v, err := o.discover(ctx)
+	p, v, oc, err := o.discover()
 	if err != nil {
 		return Identity{}, err
 	}
 	ctx = oidc.ClientContext(ctx, o.client)
-	tok, err := o.oauth(p).Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
+	tok, err := oc.Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
 	if err != nil {
 		return Identity{}, exchangeError(o.cfg.Name, err)
 	}
