@@ -61,7 +61,7 @@ bench-fleet: build
 #   make bench-tenants BENCHFLAGS="-tenants 20 -runtime docker"
 #   make bench-tenants BENCHFLAGS="-tenants 3 -cpu 1000 -openclaw-bin $(OPENCLAW_BIN)"
 bench-tenants: build
-	CGO_ENABLED=0 $(GO) build -o bin/standin ./agent/runtime/standin
+	CGO_ENABLED=0 $(GO) build -o bin/standin ./agent/runtime/runtimetest/standin
 	CGO_ENABLED=0 $(GO) build -o bin/clawfleet-tenantbench ./cloud/bench/tenantbench
 	./bin/clawfleet-tenantbench $(BENCHFLAGS)
 
@@ -70,7 +70,7 @@ bench-tenants: build
 #   make bench-router BENCHFLAGS="-c 32 -t 2 -d 10s -rounds 3"
 .PHONY: bench-router
 bench-router: build
-	CGO_ENABLED=0 $(GO) build -o bin/standin ./agent/runtime/standin
+	CGO_ENABLED=0 $(GO) build -o bin/standin ./agent/runtime/runtimetest/standin
 	CGO_ENABLED=0 $(GO) build -o bin/clawfleet-routerbench ./cloud/bench/routerbench
 	./bin/clawfleet-routerbench $(BENCHFLAGS)
 

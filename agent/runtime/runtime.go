@@ -1,12 +1,16 @@
-// Package runtime runs tenant gateways on a host, behind one interface with
-// two implementations: docker (Docker Engine API) and process (a supervised
-// native `openclaw gateway` process). The reconciler (agent/reconcile)
-// decides what should run; a Runtime only does it.
+// Package runtime is the contract of the agent's tenant runtimes: the
+// Runtime interface the reconciler (agent/reconcile) drives, the Instance it
+// reads back, and what the implementations share. The implementations are
+// agent/runtime/docker (Docker Engine API) and agent/runtime/process (a
+// supervised native `openclaw gateway` process); the reconciler decides what
+// should run, a Runtime only does it.
 package runtime
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 
@@ -44,7 +48,7 @@ type Instance struct {
 	DiskUsedBytes, DiskTotalBytes int64
 }
 
-// Network isolation modes of the process runtime (ProcessOptions.Network,
+// Network isolation modes of the process runtime (process.Options.Network,
 // Instance.Isolation).
 const (
 	// NetworkAuto: IsolationNetns when the agent is root and ip, nsenter and
@@ -106,3 +110,33 @@ type Runtime interface {
 
 // ErrNotFound is returned for a tenant the runtime does not know.
 var ErrNotFound = errors.New("runtime: no such tenant instance")
+
+// ErrPortInUse is wrapped by Ensure's error when a tenant's port (or one
+// derived from it) is taken by another process.
+var ErrPortInUse = errors.New("port in use")
+
+// MarkerEnv is set in every gateway's environment to the tenant ID; it is
+// how a leftover process of a previous agent is recognised.
+const MarkerEnv = "CLAWFLEET_TENANT"
+
+// AgentID is what tells this agent's things from another agent's on the
+// same machine: a hash of its data dir. Names take a prefix of it (network
+// namespaces 2 bytes, the tenant uid window 2 bytes, docker labels 6).
+func AgentID(dataDir string) [32]byte { return sha256.Sum256([]byte(dataDir)) }
+
+// CheckPorts fails with ErrPortInUse when base, or one of the ports a
+// gateway derives from it (base+1 .. base+PortSpacing-1), cannot be bound
+// on loopback.
+func CheckPorts(base int) error {
+	for port := base; port < base+proto.PortSpacing; port++ {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			if port == base {
+				return fmt.Errorf("%w: port %d is already in use on 127.0.0.1 by another process", ErrPortInUse, port)
+			}
+			return fmt.Errorf("%w: port %d (base port %d + %d, used by the gateway's browser/CDP services) is already in use on 127.0.0.1 by another process", ErrPortInUse, port, base, port-base)
+		}
+		l.Close()
+	}
+	return nil
+}

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	for _, pkg := range []string{"cloud/cmd/clawfleet-cloud", "agent/cmd/clawfleet-agent", "provisioning/cmd/clawfleet-provision", "agent/runtime/standin"} {
+	for _, pkg := range []string{"cloud/cmd/clawfleet-cloud", "agent/cmd/clawfleet-agent", "provisioning/cmd/clawfleet-provision", "agent/runtime/runtimetest/standin"} {
 		args := []string{"build", "-o", dir}
 		env := append(os.Environ(), "CGO_ENABLED=0")
 		// Under go test -race the binaries race-check too (and a race fails

@@ -16,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/agent/runtime/docker/engine"
+	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
@@ -335,9 +336,9 @@ func dockerPurged(t *testing.T) func(string) bool {
 
 // requireDocker connects to the Docker engine, failing in CI (which must
 // start it) and skipping elsewhere.
-func requireDocker(t *testing.T) *runtime.Docker {
+func requireDocker(t *testing.T) *engine.Client {
 	t.Helper()
-	d, err := runtime.NewDocker(runtime.DockerOptions{DataDir: t.TempDir()})
+	d, err := engine.New("")
 	if err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("Docker engine not available in CI: %v", err)
@@ -354,36 +355,27 @@ func TestTenantsProcessRuntimeStandin(t *testing.T) {
 
 func TestTenantsDockerRuntimeStandin(t *testing.T) {
 	d := requireDocker(t)
-	if err := runtime.BuildStandinImage(context.Background(), d, bin("standin"), runtime.StandinImage); err != nil {
+	if err := runtimetest.BuildStandinImage(context.Background(), d, bin("standin"), runtimetest.StandinImage); err != nil {
 		t.Fatalf("build stand-in image: %v", err)
 	}
-	e := newTenantEnv(t, runtime.StandinImage, 60*time.Second, "clawfleet stand-in gateway", "--runtime", "docker")
+	e := newTenantEnv(t, runtimetest.StandinImage, 60*time.Second, "clawfleet stand-in gateway", "--runtime", "docker")
 	e.lifecycle(t, dockerPurged(t))
 }
 
 // The real OpenClaw gateway, as installed by firmware/openclaw/install.sh
 // (CLAWFLEET_OPENCLAW_BIN) and as the image agent/runtime/testdata/
-// build-openclaw-image.sh builds (CLAWFLEET_OPENCLAW_IMAGE). CI sets both.
-func realOpenClaw(t *testing.T, env string) string {
-	v := os.Getenv(env)
-	if v == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set: CI must test the real OpenClaw gateway", env)
-		}
-		t.Skipf("%s not set: skipping the real OpenClaw gateway test", env)
-	}
-	return v
-}
+// build-openclaw-image.sh builds (CLAWFLEET_OPENCLAW_IMAGE). CI sets both
+// (runtimetest.RealOpenClaw).
 
 func TestTenantsProcessRuntimeRealOpenClaw(t *testing.T) {
-	ocBin := realOpenClaw(t, "CLAWFLEET_OPENCLAW_BIN")
+	ocBin := runtimetest.RealOpenClaw(t, "CLAWFLEET_OPENCLAW_BIN")
 	e := newTenantEnv(t, "unused", 3*time.Minute, "<title>OpenClaw Control</title>", "--runtime", "process", "--openclaw-bin", ocBin)
 	e.browse = controlUIConnected
 	e.lifecycle(t, processPurged(e.a))
 }
 
 func TestTenantsDockerRuntimeRealOpenClaw(t *testing.T) {
-	image := realOpenClaw(t, "CLAWFLEET_OPENCLAW_IMAGE")
+	image := runtimetest.RealOpenClaw(t, "CLAWFLEET_OPENCLAW_IMAGE")
 	requireDocker(t)
 	e := newTenantEnv(t, image, 3*time.Minute, "<title>OpenClaw Control</title>", "--runtime", "docker")
 	e.lifecycle(t, dockerPurged(t))

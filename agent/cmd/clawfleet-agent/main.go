@@ -27,6 +27,10 @@ import (
 	"github.com/clawfleet/clawfleet/agent/metrics"
 	"github.com/clawfleet/clawfleet/agent/reconcile"
 	tenantrt "github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/agent/runtime/diskquota"
+	"github.com/clawfleet/clawfleet/agent/runtime/docker"
+	"github.com/clawfleet/clawfleet/agent/runtime/netns"
+	"github.com/clawfleet/clawfleet/agent/runtime/process"
 	"github.com/clawfleet/clawfleet/agent/tunnel"
 	"github.com/clawfleet/clawfleet/agent/version"
 	"github.com/clawfleet/clawfleet/pkg/creds"
@@ -223,8 +227,8 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	openclawBin := fs.String("openclaw-bin", c.env("CLAWFLEET_OPENCLAW_BIN", ""), "")
 	dockerImage := fs.String("docker-image", c.env("CLAWFLEET_DOCKER_IMAGE", ""), "")
 	tenantNetwork := fs.String("tenant-network", c.env("CLAWFLEET_TENANT_NETWORK", tenantrt.NetworkAuto), "")
-	netnsPool := fs.String("tenant-netns-pool", c.env("CLAWFLEET_TENANT_NETNS_POOL", tenantrt.DefaultNetnsPool), "")
-	diskQuota := fs.String("tenant-disk-quota", c.env("CLAWFLEET_TENANT_DISK_QUOTA", tenantrt.DiskQuotaAuto), "")
+	netnsPool := fs.String("tenant-netns-pool", c.env("CLAWFLEET_TENANT_NETNS_POOL", netns.DefaultPool), "")
+	diskQuota := fs.String("tenant-disk-quota", c.env("CLAWFLEET_TENANT_DISK_QUOTA", diskquota.Auto), "")
 	wgMode := fs.String("wg-mode", c.env("CLAWFLEET_WG_MODE", tunnel.ModeAuto), "")
 	wgInterface := fs.String("wg-interface", c.env("CLAWFLEET_WG_INTERFACE", tunnel.DefaultInterface), "")
 	keyAge := 90 * 24 * time.Hour
@@ -412,7 +416,7 @@ func newRuntime(ctx context.Context, rc runtimeConfig, log *slog.Logger) (tenant
 	}
 	switch name {
 	case "docker":
-		return tenantrt.NewDocker(tenantrt.DockerOptions{DataDir: dataDir, DiskQuota: rc.diskQuota, DefaultImage: image, Logger: log})
+		return docker.New(docker.Options{DataDir: dataDir, DiskQuota: rc.diskQuota, DefaultImage: image, Logger: log})
 	case "process":
 		if openclawBin == "" {
 			return nil, errors.New("the process runtime needs --openclaw-bin (or CLAWFLEET_OPENCLAW_BIN): an executable that runs the OpenClaw CLI, e.g. the one firmware/openclaw/install.sh writes")
@@ -436,7 +440,7 @@ func newRuntime(ctx context.Context, rc runtimeConfig, log *slog.Logger) (tenant
 				}
 			}
 		}
-		return tenantrt.NewProcess(tenantrt.ProcessOptions{OpenClawBin: bin, DataDir: dataDir, Network: rc.network, NetnsPool: rc.netnsPool, DiskQuota: rc.diskQuota, Logger: log})
+		return process.New(process.Options{OpenClawBin: bin, DataDir: dataDir, Network: rc.network, NetnsPool: rc.netnsPool, DiskQuota: rc.diskQuota, Logger: log})
 	}
 	return nil, fmt.Errorf("--runtime %q: use docker or process", name)
 }

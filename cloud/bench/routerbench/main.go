@@ -69,7 +69,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.cloudBin, "cloud", "bin/clawfleet-cloud", "cloud binary")
 	flag.StringVar(&o.agentBin, "agent", "bin/clawfleet-agent", "agent binary")
-	flag.StringVar(&o.standin, "standin", "bin/standin", "stand-in gateway binary (agent/runtime/standin)")
+	flag.StringVar(&o.standin, "standin", "bin/standin", "stand-in gateway binary (agent/runtime/runtimetest/standin)")
 	flag.StringVar(&o.wrk, "wrk", "wrk", "wrk binary")
 	flag.StringVar(&o.nginx, "nginx", "", "nginx binary (empty: PATH, else /usr/sbin/nginx)")
 	flag.StringVar(&o.nginxConf, "nginx-conf", "docs/nginx/clawfleet.conf", "the shipped nginx config")
@@ -129,7 +129,7 @@ func (t target) client() *http.Client {
 func run(ctx context.Context, o options) error {
 	for _, b := range []string{o.cloudBin, o.agentBin, o.standin} {
 		if _, err := os.Stat(b); err != nil {
-			return fmt.Errorf("%w (make build, and go build -o bin/standin ./agent/runtime/standin)", err)
+			return fmt.Errorf("%w (make build, and go build -o bin/standin ./agent/runtime/runtimetest/standin)", err)
 		}
 	}
 	wrkBin, err := exec.LookPath(o.wrk)

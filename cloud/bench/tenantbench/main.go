@@ -23,7 +23,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/agent/runtime/docker/engine"
+	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
 	"github.com/clawfleet/clawfleet/cloud/bench/benchutil"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 )
@@ -114,12 +115,12 @@ func run(ctx context.Context, o options) error {
 	gw := o.openclawBin
 	if o.runtime == "docker" {
 		gw = o.image
-		if o.image == runtime.StandinImage {
-			d, err := runtime.NewDocker(runtime.DockerOptions{DataDir: filepath.Join(dir, "docker")})
+		if o.image == runtimetest.StandinImage {
+			d, err := engine.New("")
 			if err != nil {
-				return err
+				return fmt.Errorf("docker runtime: %w", err)
 			}
-			if err := runtime.BuildStandinImage(ctx, d, o.openclawBin, o.image); err != nil {
+			if err := runtimetest.BuildStandinImage(ctx, d, o.openclawBin, o.image); err != nil {
 				return fmt.Errorf("build %s from %s: %w", o.image, o.openclawBin, err)
 			}
 		}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package runtime
+package process
 
 import (
 	"crypto/rand"
@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clawfleet/clawfleet/agent/runtime/netns"
+	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
 
@@ -89,7 +91,7 @@ func newContainer(t *testing.T) *container {
 // fetch runs the stand-in's HTTP client in the container's namespace.
 func (c *container) fetch(t *testing.T, url string, headers ...string) (code int, body string, err error) {
 	t.Helper()
-	argv := append([]string{"nsenter", "--net=" + c.nsPath, "--", standinBin(t), "fetch", url}, headers...)
+	argv := append([]string{"nsenter", "--net=" + c.nsPath, "--", runtimetest.Standin(t), "fetch", url}, headers...)
 	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		return 0, string(out), fmt.Errorf("%v: %s", err, out)
@@ -150,22 +152,22 @@ func serveInNetns(t *testing.T, nsPath, addr string) string {
 // agent's masquerading would make them come from the bridge's address, the
 // trusted proxy of the Docker runtime's gateways.
 func TestProcessNetnsForwarding(t *testing.T) {
-	needRoot(t)
+	runtimetest.RequireRoot(t, "network namespaces")
 	if _, err := exec.LookPath("iptables"); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatal("iptables not found")
 		}
 		t.Skip("iptables not found")
 	}
-	p, _ := newNetnsProcess(t, standinBin(t))
-	ctx := ctxT(t)
-	a := testSpec("ten_fwdalpha01", freeBase(t))
+	p, _ := newNetnsProcess(t, runtimetest.Standin(t))
+	ctx := runtimetest.Ctx(t)
+	a := runtimetest.Spec("ten_fwdalpha01", runtimetest.FreeBase(t))
 	if err := p.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	up := upstream(t, p, a.ID)
-	waitReady(t, up, 10*time.Second)
-	tn, _ := p.nets.plan(a.ID, a.Port)
+	up := runtimetest.Upstream(t, p, a.ID)
+	runtimetest.WaitReady(t, up, 10*time.Second)
+	tn, _ := p.nets.Plan(a.ID, a.Port)
 	c := newContainer(t)
 
 	forged := []string{proto.UserHeader + ": u1", "X-Forwarded-For: 203.0.113.7"}
@@ -180,7 +182,7 @@ func TestProcessNetnsForwarding(t *testing.T) {
 		}
 		var who map[string]string
 		json.Unmarshal([]byte(body), &who)
-		if strings.HasPrefix(who["remoteAddr"], tn.host.String()+":") || who["user"] != "" {
+		if strings.HasPrefix(who["remoteAddr"], tn.Host.String()+":") || who["user"] != "" {
 			t.Fatalf("a container reached the gateway as its trusted proxy: %d %s", code, body)
 		}
 	}
@@ -189,13 +191,13 @@ func TestProcessNetnsForwarding(t *testing.T) {
 		mustNotReach(t)
 		// The scenario is real: let the container's connection through
 		// and it arrives from the trusted proxy, forged user accepted.
-		iptablesRule(t, "filter", "-I", "FORWARD", "1", "-i", c.hostIf, "-o", tn.hostIf, "-j", "ACCEPT")
-		iptablesRule(t, "filter", "-I", "FORWARD", "1", "-i", tn.hostIf, "-o", c.hostIf, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
+		iptablesRule(t, "filter", "-I", "FORWARD", "1", "-i", c.hostIf, "-o", tn.HostIf, "-j", "ACCEPT")
+		iptablesRule(t, "filter", "-I", "FORWARD", "1", "-i", tn.HostIf, "-o", c.hostIf, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
 		code, body, err := c.fetch(t, whoami, forged...)
 		var who map[string]string
 		json.Unmarshal([]byte(body), &who)
-		if err != nil || code != 200 || !strings.HasPrefix(who["remoteAddr"], tn.host.String()+":") || who["user"] != "u1" {
-			t.Fatalf("control (forwarding let through): %d %q %v; want the forged user accepted from %s", code, body, err, tn.host)
+		if err != nil || code != 200 || !strings.HasPrefix(who["remoteAddr"], tn.Host.String()+":") || who["user"] != "u1" {
+			t.Fatalf("control (forwarding let through): %d %q %v; want the forged user accepted from %s", code, body, err, tn.Host)
 		}
 	})
 
@@ -205,7 +207,7 @@ func TestProcessNetnsForwarding(t *testing.T) {
 			t.Fatalf("a tenant reached a container through the host: %d, seen from %s", code, body)
 		}
 		// Control: let it through and it comes from the bridge's address.
-		iptablesRule(t, "filter", "-I", "FORWARD", "1", "-i", tn.hostIf, "-o", c.hostIf, "-j", "ACCEPT")
+		iptablesRule(t, "filter", "-I", "FORWARD", "1", "-i", tn.HostIf, "-o", c.hostIf, "-j", "ACCEPT")
 		if code, body, err := fromNetns(t, p, a.ID, "http://"+srv+"/"); err != nil || code != 200 || !strings.HasPrefix(body, c.host+":") {
 			t.Fatalf("control (forwarding let through): %d %q %v; want a connection from %s", code, body, err, c.host)
 		}
@@ -226,27 +228,27 @@ func TestProcessNetnsForwarding(t *testing.T) {
 	})
 
 	t.Run("rules re-installed when a tenant network is set up", func(t *testing.T) {
-		t.Cleanup(p.nets.checkForwarding)
+		t.Cleanup(p.nets.CheckForwarding)
 		jumps := []string{"FORWARD"}
 		if exec.Command("iptables", "-w", "5", "-S", "DOCKER-USER").Run() == nil {
 			jumps = append(jumps, "DOCKER-USER")
 		}
 		for _, chain := range jumps {
-			iptablesT(t, "-D", chain, "-j", tenantChain)
+			iptablesT(t, "-D", chain, "-j", netns.Chain)
 		}
-		iptablesT(t, "-D", tenantChain, "-o", hostIfPrefix+"+", "-j", "DROP")
-		if err := p.nets.ensure(tn); err != nil {
+		iptablesT(t, "-D", netns.Chain, "-o", netns.HostIfPrefix+"+", "-j", "DROP")
+		if err := p.nets.Ensure(tn); err != nil {
 			t.Fatal(err)
 		}
 		for _, chain := range jumps {
 			out, err := exec.Command("iptables", "-w", "5", "-S", chain).CombinedOutput()
-			if err != nil || !slices.Contains(strings.Split(string(out), "\n"), "-A "+chain+" -j "+tenantChain) {
+			if err != nil || !slices.Contains(strings.Split(string(out), "\n"), "-A "+chain+" -j "+netns.Chain) {
 				t.Fatalf("jump from %s not re-installed: %s %v", chain, out, err)
 			}
 		}
-		out, err := exec.Command("iptables", "-w", "5", "-S", tenantChain).CombinedOutput()
-		if err != nil || !sameRules(out, tenantChain, tenantRules()) {
-			t.Fatalf("%s not re-installed: %s %v", tenantChain, out, err)
+		out, err := exec.Command("iptables", "-w", "5", "-S", netns.Chain).CombinedOutput()
+		if err != nil || !p.nets.ChainInstalled() {
+			t.Fatalf("%s not re-installed: %s %v", netns.Chain, out, err)
 		}
 		mustNotReach(t)
 	})

@@ -1,6 +1,4 @@
-//go:build linux
-
-package runtime
+package netns
 
 import (
 	"bytes"
@@ -8,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/clawfleet/clawfleet/pkg/systool"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -20,30 +17,28 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clawfleet/clawfleet/agent/runtime"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/systool"
 )
 
-// DefaultNetnsPool is the address pool of the process runtime's per-tenant
-// /30 networks.
-const DefaultNetnsPool = "10.231.0.0/16"
+// Dir is where `ip netns` keeps its named namespaces.
+const Dir = "/run/netns"
 
-// netnsDir is where `ip netns` keeps its named namespaces.
-const netnsDir = "/run/netns"
-
-// tenantNet is one tenant's network: a namespace and a veth pair on a /30
+// Tenant is one tenant's network: a namespace and a veth pair on a /30
 // (host side .1 = the trusted proxy, namespace side .2 = the gateway).
-type tenantNet struct {
-	ns       string     // namespace name (file in /run/netns)
-	hostIf   string     // veth end on the host
-	nsIf     string     // veth end in the namespace
-	host, gw netip.Addr // .1 and .2
-	index    int        // the /30's index in the pool
+type Tenant struct {
+	NS            string     // namespace name (file in Dir)
+	HostIf        string     // veth end on the host
+	NSIf          string     // veth end in the namespace
+	Host, Gateway netip.Addr // .1 and .2
+	Index         int        // the /30's index in the pool
 }
 
-// netnsNet manages the tenants' namespaces. Names carry a tag derived from
+// Manager manages the tenants' namespaces. Names carry a tag derived from
 // the data directory, so two agents (or test runs) on one host never touch
 // each other's namespaces.
-type netnsNet struct {
+type Manager struct {
 	pool      netip.Prefix
 	tag       string // 4 hex digits
 	ip        string // path of ip(8)
@@ -51,31 +46,32 @@ type netnsNet struct {
 	setpriv   string
 	iptables  string     // "" when not available
 	fwMu      sync.Mutex // serialises the forwarding rules' set-up and checks
-	fwChecked time.Time  // last checkForwarding (under fwMu)
+	fwChecked time.Time  // last CheckForwarding (under fwMu)
 	log       *slog.Logger
 }
 
-// newNetnsNet checks that network namespaces can be made here (root, ip,
-// nsenter, setpriv, a throw-away namespace) and sets up forwarding.
-func newNetnsNet(pool, dataDir string, log *slog.Logger) (*netnsNet, error) {
+// New checks that network namespaces can be made here (root, ip, nsenter,
+// setpriv, a throw-away namespace) and sets up forwarding. pool is the IPv4
+// prefix the tenants' /30s come from ("": DefaultPool).
+func New(pool, dataDir string, log *slog.Logger) (*Manager, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the agent is not root")
 	}
 	if pool == "" {
-		pool = DefaultNetnsPool
+		pool = DefaultPool
 	}
 	pf, err := netip.ParsePrefix(pool)
 	if err != nil || !pf.Addr().Is4() || pf.Bits() > 30 {
 		return nil, fmt.Errorf("network namespace pool %q: want an IPv4 prefix of /30 or larger", pool)
 	}
-	n := &netnsNet{pool: pf.Masked(), log: log}
-	id := agentID(dataDir)
+	n := &Manager{pool: pf.Masked(), log: log}
+	id := runtime.AgentID(dataDir)
 	n.tag = hex.EncodeToString(id[:2])
 	for _, t := range []struct {
 		p    *string
 		name string
 	}{{&n.ip, "ip"}, {&n.nsenter, "nsenter"}, {&n.setpriv, "setpriv"}} {
-		if *t.p, err = lookTool(t.name); err != nil {
+		if *t.p, err = systool.Look(t.name); err != nil {
 			return nil, err
 		}
 	}
@@ -85,7 +81,7 @@ func newNetnsNet(pool, dataDir string, log *slog.Logger) (*netnsNet, error) {
 		return nil, fmt.Errorf("cannot create a network namespace: %w", err)
 	}
 	_ = n.run("netns", "del", probe)
-	if p, err := lookTool("iptables"); err == nil {
+	if p, err := systool.Look("iptables"); err == nil {
 		n.iptables = p
 	}
 	n.setupForwarding()
@@ -99,20 +95,28 @@ func newNetnsNet(pool, dataDir string, log *slog.Logger) (*netnsNet, error) {
 	return n, nil
 }
 
-func lookTool(name string) (string, error) { return systool.Look(name) }
+// Pool is the prefix the tenants' /30s come from.
+func (n *Manager) Pool() netip.Prefix { return n.pool }
 
-func (n *netnsNet) run(args ...string) error {
+// Tag is the agent's part of its namespaces' names (cf-<tag>-...).
+func (n *Manager) Tag() string { return n.tag }
+
+// Filters reports whether iptables is there to filter and masquerade the
+// tenants' traffic (see setupForwarding).
+func (n *Manager) Filters() bool { return n.iptables != "" }
+
+func (n *Manager) run(args ...string) error {
 	_, err := n.output(args...)
 	return err
 }
 
-func (n *netnsNet) output(args ...string) ([]byte, error) {
+func (n *Manager) output(args ...string) ([]byte, error) {
 	return runTool(n.ip, args...)
 }
 
 // batch runs ip commands, one per line, in one ip process with the given
 // global options (ip -batch allows none per line).
-func (n *netnsNet) batch(cmds string, opts ...string) error {
+func (n *Manager) batch(cmds string, opts ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errb bytes.Buffer
@@ -138,20 +142,20 @@ func runTool(bin string, args ...string) ([]byte, error) {
 
 // Interface prefixes; iptables matches them with "cfv+" and "cfp+".
 const (
-	hostIfPrefix = "cfv"
+	HostIfPrefix = "cfv" // the host ends of the tenants' veths
 	nsIfPrefix   = "cfp"
 )
 
-// plan returns the network of a tenant: its /30 is the port's index
+// Plan returns the network of a tenant: its /30 is the port's index
 // (port / PortSpacing, unique for non-overlapping port ranges) in the pool,
 // shifted by an offset from the agent's tag. The shift is the same for all
 // of one agent's tenants, so they never share a /30; two agents on one host
 // (tests, or a mistake) almost never pick the same /30 for their tenants.
-func (n *netnsNet) plan(id string, port int) (tenantNet, error) {
+func (n *Manager) Plan(id string, port int) (Tenant, error) {
 	slots := 1 << (32 - n.pool.Bits()) / 4
 	idx := port / proto.PortSpacing
 	if idx >= slots {
-		return tenantNet{}, fmt.Errorf("port %d needs /30 number %d, beyond the network namespace pool %s", port, idx, n.pool)
+		return Tenant{}, fmt.Errorf("port %d needs /30 number %d, beyond the network namespace pool %s", port, idx, n.pool)
 	}
 	if off, err := strconv.ParseUint(n.tag, 16, 32); err == nil {
 		idx = (idx + int(off)) % slots
@@ -164,20 +168,20 @@ func (n *netnsNet) plan(id string, port int) (tenantNet, error) {
 		return netip.AddrFrom4([4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)})
 	}
 	suffix := n.tag + strconv.Itoa(idx) // at most 4+4 characters: names stay within IFNAMSIZ
-	return tenantNet{
-		ns:     "cf-" + n.tag + "-" + strings.TrimPrefix(id, "ten_"),
-		hostIf: hostIfPrefix + suffix, nsIf: nsIfPrefix + suffix,
-		host: addr(1), gw: addr(2), index: idx,
+	return Tenant{
+		NS:     "cf-" + n.tag + "-" + strings.TrimPrefix(id, "ten_"),
+		HostIf: HostIfPrefix + suffix, NSIf: nsIfPrefix + suffix,
+		Host: addr(1), Gateway: addr(2), Index: idx,
 	}, nil
 }
 
-// nsPath is the file nsenter enters.
-func (t tenantNet) nsPath() string { return filepath.Join(netnsDir, t.ns) }
+// Path is the namespace's file, the one nsenter enters.
+func (t Tenant) Path() string { return filepath.Join(Dir, t.NS) }
 
-// ensure makes t's namespace and veth pair exist as planned; an existing,
+// Ensure makes t's namespace and veth pair exist as planned; an existing,
 // correct set-up is reused (a running gateway keeps its network).
-func (n *netnsNet) ensure(t tenantNet) error {
-	n.checkForwarding()
+func (n *Manager) Ensure(t Tenant) error {
+	n.CheckForwarding()
 	if n.healthy(t) {
 		return nil
 	}
@@ -186,77 +190,77 @@ func (n *netnsNet) ensure(t tenantNet) error {
 	if out, err := n.output("-o", "-4", "addr", "show"); err == nil {
 		for _, l := range strings.Split(string(out), "\n") {
 			f := strings.Fields(l)
-			if len(f) >= 4 && f[1] != t.hostIf {
-				if p, err := netip.ParsePrefix(f[3]); err == nil && (p.Contains(t.host) || p.Contains(t.gw)) {
-					return fmt.Errorf("%w: address %s of tenant network %s is already used on this host by interface %s", ErrPortInUse, p, t.ns, f[1])
+			if len(f) >= 4 && f[1] != t.HostIf {
+				if p, err := netip.ParsePrefix(f[3]); err == nil && (p.Contains(t.Host) || p.Contains(t.Gateway)) {
+					return fmt.Errorf("%w: address %s of tenant network %s is already used on this host by interface %s", runtime.ErrPortInUse, p, t.NS, f[1])
 				}
 			}
 		}
 	}
 	// Rebuild from scratch (the caller has stopped the gateway): a namespace
 	// of an earlier port would keep its old veth and addresses otherwise.
-	if _, err := os.Stat(t.nsPath()); err == nil {
-		if err := n.run("netns", "del", t.ns); err != nil {
+	if _, err := os.Stat(t.Path()); err == nil {
+		if err := n.run("netns", "del", t.NS); err != nil {
 			return err
 		}
 	}
-	_ = n.run("link", "del", t.hostIf)
-	if err := n.run("netns", "add", t.ns); err != nil {
+	_ = n.run("link", "del", t.HostIf)
+	if err := n.run("netns", "add", t.NS); err != nil {
 		return err
 	}
-	hostCIDR := netip.PrefixFrom(t.host, 30).String()
-	gwCIDR := netip.PrefixFrom(t.gw, 30).String()
+	hostCIDR := netip.PrefixFrom(t.Host, 30).String()
+	gwCIDR := netip.PrefixFrom(t.Gateway, 30).String()
 	// Two ip processes (the host side, then inside the namespace; ip -batch
 	// stops at the first failure) instead of seven: 20 tenants created at
 	// once would otherwise wait for 140 forks.
 	host := strings.Join([]string{
-		"link add " + t.hostIf + " type veth peer name " + t.nsIf + " netns " + t.ns,
-		"addr add " + hostCIDR + " dev " + t.hostIf,
-		"link set " + t.hostIf + " up",
+		"link add " + t.HostIf + " type veth peer name " + t.NSIf + " netns " + t.NS,
+		"addr add " + hostCIDR + " dev " + t.HostIf,
+		"link set " + t.HostIf + " up",
 	}, "\n") + "\n"
 	inside := strings.Join([]string{
 		"link set lo up",
-		"addr add " + gwCIDR + " dev " + t.nsIf,
-		"link set " + t.nsIf + " up",
-		"route replace default via " + t.host.String(),
+		"addr add " + gwCIDR + " dev " + t.NSIf,
+		"link set " + t.NSIf + " up",
+		"route replace default via " + t.Host.String(),
 	}, "\n") + "\n"
 	if err := n.batch(host); err != nil {
-		return fmt.Errorf("tenant network %s: %w", t.ns, err)
+		return fmt.Errorf("tenant network %s: %w", t.NS, err)
 	}
-	if err := n.batch(inside, "-n", t.ns); err != nil {
-		return fmt.Errorf("tenant network %s: %w", t.ns, err)
+	if err := n.batch(inside, "-n", t.NS); err != nil {
+		return fmt.Errorf("tenant network %s: %w", t.NS, err)
 	}
-	n.log.Info("tenant network namespace ready", "netns", t.ns, "hostIf", t.hostIf, "proxy", t.host, "gateway", t.gw)
+	n.log.Info("tenant network namespace ready", "netns", t.NS, "hostIf", t.HostIf, "proxy", t.Host, "gateway", t.Gateway)
 	return nil
 }
 
 // healthy reports whether t's namespace, veth pair, addresses and default
 // route are all in place.
-func (n *netnsNet) healthy(t tenantNet) bool {
-	if _, err := os.Stat(t.nsPath()); err != nil {
+func (n *Manager) healthy(t Tenant) bool {
+	if _, err := os.Stat(t.Path()); err != nil {
 		return false
 	}
-	host, err := n.output("-o", "-4", "addr", "show", "dev", t.hostIf, "up")
-	if err != nil || !strings.Contains(string(host), " "+netip.PrefixFrom(t.host, 30).String()+" ") {
+	host, err := n.output("-o", "-4", "addr", "show", "dev", t.HostIf, "up")
+	if err != nil || !strings.Contains(string(host), " "+netip.PrefixFrom(t.Host, 30).String()+" ") {
 		return false
 	}
-	in, err := n.output("-n", t.ns, "-o", "-4", "addr", "show", "dev", t.nsIf, "up")
-	if err != nil || !strings.Contains(string(in), " "+netip.PrefixFrom(t.gw, 30).String()+" ") {
+	in, err := n.output("-n", t.NS, "-o", "-4", "addr", "show", "dev", t.NSIf, "up")
+	if err != nil || !strings.Contains(string(in), " "+netip.PrefixFrom(t.Gateway, 30).String()+" ") {
 		return false
 	}
-	lo, err := n.output("-n", t.ns, "-o", "link", "show", "dev", "lo", "up")
+	lo, err := n.output("-n", t.NS, "-o", "link", "show", "dev", "lo", "up")
 	if err != nil || len(bytes.TrimSpace(lo)) == 0 {
 		return false
 	}
-	rt, err := n.output("-n", t.ns, "route", "show", "default")
-	return err == nil && strings.Contains(string(rt), "via "+t.host.String()+" ")
+	rt, err := n.output("-n", t.NS, "route", "show", "default")
+	return err == nil && strings.Contains(string(rt), "via "+t.Host.String()+" ")
 }
 
-// remove deletes a tenant's namespace (which takes its veth pair along).
+// Remove deletes a tenant's namespace (which takes its veth pair along).
 // Removing one that does not exist is not an error.
-func (n *netnsNet) remove(id string) {
+func (n *Manager) Remove(id string) {
 	name := "cf-" + n.tag + "-" + strings.TrimPrefix(id, "ten_")
-	if _, err := os.Stat(filepath.Join(netnsDir, name)); err != nil {
+	if _, err := os.Stat(filepath.Join(Dir, name)); err != nil {
 		return
 	}
 	if err := n.run("netns", "del", name); err != nil {
@@ -266,12 +270,12 @@ func (n *netnsNet) remove(id string) {
 	n.log.Info("tenant network namespace removed", "netns", name)
 }
 
-// cleanup deletes this agent's namespaces whose tenant is not in keep
+// Cleanup deletes this agent's namespaces whose tenant is not in keep
 // (leftovers of removed tenants or a crashed agent); a namespace takes its
 // veth pair along.
-func (n *netnsNet) cleanup(keep func(id string) bool) {
+func (n *Manager) Cleanup(keep func(id string) bool) {
 	prefix := "cf-" + n.tag + "-"
-	entries, _ := os.ReadDir(netnsDir)
+	entries, _ := os.ReadDir(Dir)
 	for _, e := range entries {
 		name := e.Name()
 		if !strings.HasPrefix(name, prefix) {
@@ -281,29 +285,29 @@ func (n *netnsNet) cleanup(keep func(id string) bool) {
 		if proto.ValidateTenantID(id) == nil && keep(id) {
 			continue
 		}
-		n.remove(id)
+		n.Remove(id)
 	}
 }
 
-// command wraps a gateway command so it starts inside t's namespace as
+// Command wraps a gateway command so it starts inside t's namespace as
 // uid:gid (uid < 0: the agent's own identity), with SIGTERM as its parent
 // death signal again after the identity change (which clears it).
-func (n *netnsNet) command(t tenantNet, uid, gid int, argv []string) []string {
-	cmd := []string{n.nsenter, "--net=" + t.nsPath(), "--"}
+func (n *Manager) Command(t Tenant, uid, gid int, argv []string) []string {
+	cmd := []string{n.nsenter, "--net=" + t.Path(), "--"}
 	if uid >= 0 {
 		cmd = append(cmd, n.setpriv, "--reuid", strconv.Itoa(uid), "--regid", strconv.Itoa(gid), "--clear-groups", "--pdeathsig", "TERM", "--")
 	}
 	return append(cmd, argv...)
 }
 
-// tenantChain holds the forwarding rules of the tenants' networks. FORWARD
+// Chain holds the forwarding rules of the tenants' networks. FORWARD
 // jumps to it first, and so does DOCKER-USER where Docker made that chain:
 // Docker puts its own jumps (and its blanket ACCEPT of traffic from its
 // bridges) at the top of FORWARD whenever it starts, but evaluates
 // DOCKER-USER before them and never flushes it.
-const tenantChain = "CF-TENANTS"
+const Chain = "CF-TENANTS"
 
-// tenantRules are tenantChain's rules, in order. No forwarded packet opens
+// tenantRules are Chain's rules, in order. No forwarded packet opens
 // a connection into a tenant's namespace: a container's or another tenant's
 // connection would be masqueraded to the veth's host address, the
 // gateway's trusted proxy (the agent's forwarder and probes dial from the
@@ -312,7 +316,7 @@ const tenantChain = "CF-TENANTS"
 // where masquerading makes it come from the bridge's address, the trusted
 // proxy of the Docker runtime's gateways) and the WireGuard interfaces.
 func tenantRules() [][]string {
-	v := hostIfPrefix + "+"
+	v := HostIfPrefix + "+"
 	return [][]string{
 		{"-o", v, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
 		{"-o", v, "-j", "DROP"},
@@ -328,10 +332,10 @@ func tenantRules() [][]string {
 	}
 }
 
-// legacyRules are the FORWARD rules of earlier agents, which tenantChain
+// legacyRules are the FORWARD rules of earlier agents, which Chain
 // replaces.
 func legacyRules() [][]string {
-	v := hostIfPrefix + "+"
+	v := HostIfPrefix + "+"
 	return [][]string{
 		{"-i", v, "-o", v, "-j", "DROP"},
 		{"-i", v, "-j", "ACCEPT"},
@@ -341,9 +345,9 @@ func legacyRules() [][]string {
 
 // setupForwarding gives the namespaces egress and keeps everything else
 // out of them, best effort: ip_forward on; where iptables exists,
-// tenantChain first in FORWARD and DOCKER-USER, and tenant egress
+// Chain first in FORWARD and DOCKER-USER, and tenant egress
 // masqueraded (never towards another tenant's veth).
-func (n *netnsNet) setupForwarding() {
+func (n *Manager) setupForwarding() {
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644); err != nil {
 		n.log.Warn("cannot enable ip_forward: tenant gateways get no egress", "err", err)
 	}
@@ -354,12 +358,12 @@ func (n *netnsNet) setupForwarding() {
 	n.fwMu.Lock()
 	defer n.fwMu.Unlock()
 	if err := n.installTenantChain(); err != nil {
-		n.log.Warn("iptables chain for tenant networks not installed", "chain", tenantChain, "err", err)
+		n.log.Warn("iptables chain for tenant networks not installed", "chain", Chain, "err", err)
 	}
 	for _, r := range legacyRules() {
 		n.deleteAll("filter", "FORWARD", r)
 	}
-	jump := []string{"-j", tenantChain}
+	jump := []string{"-j", Chain}
 	for _, chain := range []string{"FORWARD", "DOCKER-USER"} {
 		if chain == "DOCKER-USER" && !n.chainExists(chain) {
 			continue
@@ -370,7 +374,7 @@ func (n *netnsNet) setupForwarding() {
 		n.insertTop("filter", chain, jump)
 	}
 	pool := n.pool.String()
-	masq := []string{"-s", pool, "!", "-o", hostIfPrefix + "+", "-j", "MASQUERADE"}
+	masq := []string{"-s", pool, "!", "-o", HostIfPrefix + "+", "-j", "MASQUERADE"}
 	n.deleteAll("nat", "POSTROUTING", masq)
 	n.insertTop("nat", "POSTROUTING", masq)
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
@@ -385,10 +389,10 @@ func (n *netnsNet) setupForwarding() {
 	}
 }
 
-// checkForwarding re-installs what is missing of tenantChain and the jumps
+// CheckForwarding re-installs what is missing of Chain and the jumps
 // to it (Docker started after the agent, an operator flushed FORWARD);
 // three listings when all is in place.
-func (n *netnsNet) checkForwarding() {
+func (n *Manager) CheckForwarding() {
 	if n.iptables == "" {
 		return
 	}
@@ -401,14 +405,13 @@ func (n *netnsNet) checkForwarding() {
 		return
 	}
 	defer func() { n.fwChecked = time.Now() }()
-	out, err := runTool(n.iptables, "-w", "5", "-S", tenantChain)
-	if err != nil || !sameRules(out, tenantChain, tenantRules()) {
-		n.log.Warn("iptables chain for tenant networks missing or changed: re-installing it", "chain", tenantChain)
+	if !n.ChainInstalled() {
+		n.log.Warn("iptables chain for tenant networks missing or changed: re-installing it", "chain", Chain)
 		if err := n.installTenantChain(); err != nil {
-			n.log.Warn("iptables chain for tenant networks not installed", "chain", tenantChain, "err", err)
+			n.log.Warn("iptables chain for tenant networks not installed", "chain", Chain, "err", err)
 		}
 	}
-	jump := "-j " + tenantChain
+	jump := "-j " + Chain
 	for _, chain := range []string{"FORWARD", "DOCKER-USER"} {
 		out, err := runTool(n.iptables, "-w", "5", "-S", chain)
 		if err != nil { // no such chain (no Docker)
@@ -416,17 +419,23 @@ func (n *netnsNet) checkForwarding() {
 		}
 		if !slices.Contains(strings.Split(string(out), "\n"), "-A "+chain+" "+jump) {
 			n.log.Warn("iptables jump to the tenant networks' chain missing: re-inserting it", "chain", chain)
-			n.insertTop("filter", chain, []string{"-j", tenantChain})
+			n.insertTop("filter", chain, []string{"-j", Chain})
 		}
 	}
 }
 
-// installTenantChain creates or replaces tenantChain atomically.
-func (n *netnsNet) installTenantChain() error {
+// ChainInstalled reports whether Chain holds exactly its rules.
+func (n *Manager) ChainInstalled() bool {
+	out, err := runTool(n.iptables, "-w", "5", "-S", Chain)
+	return err == nil && sameRules(out, Chain, tenantRules())
+}
+
+// installTenantChain creates or replaces Chain atomically.
+func (n *Manager) installTenantChain() error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "*filter\n:%s - [0:0]\n", tenantChain)
+	fmt.Fprintf(&b, "*filter\n:%s - [0:0]\n", Chain)
 	for _, r := range tenantRules() {
-		fmt.Fprintf(&b, "-A %s %s\n", tenantChain, strings.Join(r, " "))
+		fmt.Fprintf(&b, "-A %s %s\n", Chain, strings.Join(r, " "))
 	}
 	b.WriteString("COMMIT\n")
 	restore := filepath.Join(filepath.Dir(n.iptables), "iptables-restore")
@@ -457,13 +466,13 @@ func sameRules(out []byte, chain string, rules [][]string) bool {
 	return true
 }
 
-func (n *netnsNet) chainExists(chain string) bool {
+func (n *Manager) chainExists(chain string) bool {
 	_, err := runTool(n.iptables, "-w", "5", "-S", chain)
 	return err == nil
 }
 
 // deleteAll deletes every copy of a rule (up to 8).
-func (n *netnsNet) deleteAll(table, chain string, spec []string) {
+func (n *Manager) deleteAll(table, chain string, spec []string) {
 	del := append([]string{"-w", "5", "-t", table, "-D", chain}, spec...)
 	for range 8 {
 		if _, err := runTool(n.iptables, del...); err != nil {
@@ -472,7 +481,7 @@ func (n *netnsNet) deleteAll(table, chain string, spec []string) {
 	}
 }
 
-func (n *netnsNet) insertTop(table, chain string, spec []string) {
+func (n *Manager) insertTop(table, chain string, spec []string) {
 	ins := append([]string{"-w", "5", "-t", table, "-I", chain, "1"}, spec...)
 	if _, err := runTool(n.iptables, ins...); err != nil {
 		n.log.Warn("iptables rule for tenant networks not added", "table", table, "chain", chain, "rule", strings.Join(spec, " "), "err", err)

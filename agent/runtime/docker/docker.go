@@ -1,19 +1,17 @@
-package runtime
+// Package docker is the docker runtime: each tenant gateway a container of
+// the Docker Engine (agent/runtime/docker/engine), its state in a volume
+// bound to a host directory of the agent.
+package docker
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -23,12 +21,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/agent/runtime/diskquota"
+	"github.com/clawfleet/clawfleet/agent/runtime/docker/engine"
 	"github.com/clawfleet/clawfleet/agent/runtime/gateway"
+	"github.com/clawfleet/clawfleet/agent/runtime/hostfs"
+	"github.com/clawfleet/clawfleet/agent/runtime/logtail"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
 
-// DefaultDockerImage is the gateway image used when a spec names none.
-const DefaultDockerImage = "ghcr.io/openclaw/openclaw:2026.9.6"
+// DefaultImage is the gateway image used when a spec names none.
+const DefaultImage = "ghcr.io/openclaw/openclaw:2026.9.6"
 
 // Container labels.
 const (
@@ -53,19 +56,12 @@ const (
 	dockerLogFile     = "gateway.log"
 )
 
-// dockerMaxAPI is the newest Engine API version this client speaks; older
-// daemons (down to dockerMinAPI) are spoken to in their own version.
-const (
-	dockerMaxAPI = "1.43"
-	dockerMinAPI = "1.40"
-)
-
-// DockerOptions configures the docker runtime.
-type DockerOptions struct {
+// Options configures the docker runtime.
+type Options struct {
 	// Socket is the Docker Engine's unix socket: default the unix path of
 	// DOCKER_HOST, else /var/run/docker.sock.
 	Socket string
-	// DefaultImage is used for specs without an image (DefaultDockerImage).
+	// DefaultImage is used for specs without an image (DefaultImage).
 	DefaultImage string
 	// DataDir holds <DataDir>/<tenantID>/state, the host directory behind the
 	// tenant's volume "clawfleet-<tenantID>" (a local volume bound to that
@@ -89,9 +85,9 @@ type DockerOptions struct {
 	Env []string
 	// DiskQuota enforces a plan's diskBytes on the tenant's state: the host
 	// directory behind its volume is a loop-mounted ext4 image of that size
-	// (<DataDir>/<id>/state.img). DiskQuotaAuto (""): when the agent is root
-	// and can mount images, else none with a warning; DiskQuotaLoop:
-	// required; DiskQuotaOff.
+	// (<DataDir>/<id>/state.img). diskquota.Auto (""): when the agent is root
+	// and can mount images, else none with a warning; diskquota.Loop:
+	// required; diskquota.Off.
 	DiskQuota string
 	// StopTimeout is the grace period of a stop before SIGKILL (10 s).
 	StopTimeout time.Duration
@@ -99,24 +95,24 @@ type DockerOptions struct {
 	Logger *slog.Logger
 }
 
-// Docker runs each tenant gateway as a container through the Docker Engine
+// Runtime runs each tenant gateway as a container through the Docker Engine
 // API on its unix socket.
-type Docker struct {
-	opts DockerOptions
+type Runtime struct {
+	opts Options
 	log  *slog.Logger
-	c    *dockerClient
+	c    *engine.Client
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
-	quota *diskQuota // nil: diskBytes not enforced
-	agent string     // LabelAgent: from the data dir
-	// remounted are the state dirs NewDocker mounted (by path).
+	quota *diskquota.Quota // nil: diskBytes not enforced
+	agent string           // LabelAgent: from the data dir
+	// remounted are the state dirs New mounted (by path).
 	remounted map[string]bool
 }
 
-// NewDocker connects to the Docker Engine (GET /version) and negotiates the
+// New connects to the Docker Engine (GET /version) and negotiates the
 // API version.
-func NewDocker(opts DockerOptions) (*Docker, error) {
+func New(opts Options) (*Runtime, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("docker runtime: DataDir is required")
 	}
@@ -125,13 +121,10 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 		return nil, err
 	}
 	if opts.Socket == "" {
-		opts.Socket = "/var/run/docker.sock"
-		if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
-			opts.Socket = strings.TrimPrefix(h, "unix://")
-		}
+		opts.Socket = engine.DefaultSocket()
 	}
 	if opts.DefaultImage == "" {
-		opts.DefaultImage = DefaultDockerImage
+		opts.DefaultImage = DefaultImage
 	}
 	if opts.ContainerPort == 0 {
 		opts.ContainerPort = 18789
@@ -148,25 +141,24 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = 10 * time.Second
 	}
-	d := &Docker{opts: opts, log: opts.Logger, locks: map[string]*sync.Mutex{}}
+	d := &Runtime{opts: opts, log: opts.Logger, locks: map[string]*sync.Mutex{}}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
 	d.log = d.log.With("runtime", "docker")
-	d.c, err = newDockerClient(opts.Socket)
-	if err != nil {
-		return nil, err
+	if d.c, err = engine.New(opts.Socket); err != nil {
+		return nil, fmt.Errorf("docker runtime: %w", err)
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("docker runtime: data dir: %w", err)
 	}
-	// The path as the kernel reports mounts in it (mountOf compares paths).
+	// The path as the kernel reports mounts in it (MountOf compares paths).
 	if real, err := filepath.EvalSymlinks(opts.DataDir); err == nil {
 		opts.DataDir, d.opts.DataDir = real, real
 	}
-	id := agentID(opts.DataDir)
+	id := runtime.AgentID(opts.DataDir)
 	d.agent = hex.EncodeToString(id[:6])
-	q, err := startDiskQuota(opts.DiskQuota, opts.DataDir, "dockerd", d.log)
+	q, err := diskquota.Start(opts.DiskQuota, opts.DataDir, "dockerd", d.log)
 	if err != nil {
 		return nil, fmt.Errorf("docker runtime: %w", err)
 	}
@@ -180,7 +172,7 @@ func NewDocker(opts DockerOptions) (*Docker, error) {
 		// A container of these tenants that runs now was started (by
 		// Docker, at boot) on the bare directory: its first Ensure recreates
 		// it on the disk.
-		d.remounted = q.mountImages(pairs)
+		d.remounted = q.MountImages(pairs)
 	}
 	return d, nil
 }
@@ -195,9 +187,9 @@ const stateImage = "state.img"
 // Docker start it before the agent) or one whose disk must grow offline is
 // removed, and Ensure creates it again. It returns the container info to go
 // on with (nil when removed).
-func (d *Docker) ensureDisk(ctx context.Context, spec proto.TenantSpec, ci *containerInspect) (*containerInspect, error) {
+func (d *Runtime) ensureDisk(ctx context.Context, spec proto.TenantSpec, ci *containerInspect) (*containerInspect, error) {
 	dir := filepath.Join(d.opts.DataDir, spec.ID)
-	if err := mkdirNoFollow(dir, 0o700, -1, -1); err != nil {
+	if err := hostfs.MkdirNoFollow(dir, 0o700, -1, -1); err != nil {
 		return ci, err
 	}
 	state, img := filepath.Join(dir, "state"), filepath.Join(dir, stateImage)
@@ -217,30 +209,27 @@ func (d *Docker) ensureDisk(ctx context.Context, spec proto.TenantSpec, ci *cont
 	fresh := d.remounted[state]
 	delete(d.remounted, state)
 	d.mu.Unlock()
-	if ok, _ := mountOf(state); !ok || fresh {
+	if ok, _ := diskquota.MountOf(state); !ok || fresh {
 		if err := drop(); err != nil {
 			return ci, err
 		}
 	}
-	err := d.quota.ensure(state, img, spec.DiskBytes, uid, gid)
-	if errors.Is(err, errGrowOffline) {
+	err := d.quota.Ensure(state, img, spec.DiskBytes, uid, gid)
+	if errors.Is(err, diskquota.ErrGrowOffline) {
 		if err = drop(); err == nil {
-			err = d.quota.growOffline(state, img)
+			err = d.quota.GrowOffline(state, img)
 		}
 	}
 	return ci, err
 }
 
-// APIVersion is the negotiated Engine API version.
-func (d *Docker) APIVersion() string { return d.c.version }
-
-// Name implements Runtime.
-func (d *Docker) Name() string { return "docker" }
+// Name implements runtime.Runtime.
+func (d *Runtime) Name() string { return "docker" }
 
 // ContainerName is the container (and volume) name of a tenant.
 func ContainerName(tenantID string) string { return "clawfleet-" + tenantID }
 
-func (d *Docker) lock(id string) func() {
+func (d *Runtime) lock(id string) func() {
 	d.mu.Lock()
 	l := d.locks[id]
 	if l == nil {
@@ -252,7 +241,7 @@ func (d *Docker) lock(id string) func() {
 	return l.Unlock
 }
 
-func (d *Docker) image(spec proto.TenantSpec) string {
+func (d *Runtime) image(spec proto.TenantSpec) string {
 	if spec.Image != "" {
 		return spec.Image
 	}
@@ -260,7 +249,7 @@ func (d *Docker) image(spec proto.TenantSpec) string {
 }
 
 // specHash covers everything that needs a new container when it changes.
-func (d *Docker) specHash(spec proto.TenantSpec) string {
+func (d *Runtime) specHash(spec proto.TenantSpec) string {
 	b, _ := json.Marshal(struct {
 		V        int
 		Image    string
@@ -305,8 +294,8 @@ type containerSummary struct {
 	Labels map[string]string
 }
 
-// Ensure implements Runtime.
-func (d *Docker) Ensure(ctx context.Context, spec proto.TenantSpec) error {
+// Ensure implements runtime.Runtime.
+func (d *Runtime) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 	if err := proto.ValidateTenantID(spec.ID); err != nil {
 		return err
 	}
@@ -317,7 +306,7 @@ func (d *Docker) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 	name := ContainerName(spec.ID)
 	hash, gen := d.specHash(spec), strconv.FormatInt(spec.RestartGen, 10)
 	ci, err := d.inspect(ctx, name)
-	if err != nil && !isNotFound(err) {
+	if err != nil && !engine.IsNotFound(err) {
 		return err
 	}
 	if ci != nil {
@@ -326,7 +315,7 @@ func (d *Docker) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 			return fmt.Errorf("tenant %s: a container named %s exists that clawfleet does not manage; not touching it", spec.ID, name)
 		}
 	}
-	size, withDisk, err := diskSize(d.quota != nil, filepath.Join(d.opts.DataDir, spec.ID, stateImage), spec.DiskBytes)
+	size, withDisk, err := diskquota.Size(d.quota != nil, filepath.Join(d.opts.DataDir, spec.ID, stateImage), spec.DiskBytes)
 	if err != nil {
 		return fmt.Errorf("tenant %s: %w", spec.ID, err)
 	}
@@ -364,9 +353,9 @@ func (d *Docker) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 		if ci.State.Running || ci.State.Restarting {
 			return nil
 		}
-		if _, err := d.c.do(ctx, "POST", "/containers/"+name+"/start", nil, nil, nil); err != nil {
+		if _, err := d.c.Do(ctx, "POST", "/containers/"+name+"/start", nil, nil, nil); err != nil {
 			if strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "port is already allocated") {
-				return fmt.Errorf("tenant %s: %w: port %d is already in use on 127.0.0.1 (%v)", spec.ID, ErrPortInUse, spec.Port, err)
+				return fmt.Errorf("tenant %s: %w: port %d is already in use on 127.0.0.1 (%v)", spec.ID, runtime.ErrPortInUse, spec.Port, err)
 			}
 			return fmt.Errorf("tenant %s: starting container: %w", spec.ID, err)
 		}
@@ -382,9 +371,9 @@ func (d *Docker) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 
 // prepareDir makes <DataDir>/<id>/state (owned by the image user) and the
 // config file in it. <DataDir>/<id> itself stays the agent's.
-func (d *Docker) prepareDir(ctx context.Context, spec proto.TenantSpec) error {
+func (d *Runtime) prepareDir(ctx context.Context, spec proto.TenantSpec) error {
 	dir := filepath.Join(d.opts.DataDir, spec.ID)
-	if err := mkdirNoFollow(dir, 0o700, -1, -1); err != nil {
+	if err := hostfs.MkdirNoFollow(dir, 0o700, -1, -1); err != nil {
 		return err
 	}
 	uid, gid := d.opts.StateUID, d.opts.StateGID
@@ -392,7 +381,7 @@ func (d *Docker) prepareDir(ctx context.Context, spec proto.TenantSpec) error {
 		uid, gid = -1, -1
 	}
 	state := filepath.Join(dir, "state")
-	if err := mkdirNoFollow(state, 0o700, uid, gid); err != nil {
+	if err := hostfs.MkdirNoFollow(state, 0o700, uid, gid); err != nil {
 		return err
 	}
 	o := gateway.Options{Port: d.opts.ContainerPort, Bind: gateway.BindLAN, LogFile: containerLogFile}
@@ -412,13 +401,13 @@ func (d *Docker) prepareDir(ctx context.Context, spec proto.TenantSpec) error {
 // whether to its published 127.0.0.1 port (docker-proxy, or the hairpin NAT
 // without it) or to its own address. Other containers connect from their
 // own addresses, so trusting this one address trusts the host only.
-func (d *Docker) bridgeGateway(ctx context.Context) (string, error) {
+func (d *Runtime) bridgeGateway(ctx context.Context) (string, error) {
 	var nw struct {
 		IPAM struct {
 			Config []struct{ Subnet, Gateway string }
 		}
 	}
-	if _, err := d.c.do(ctx, "GET", "/networks/bridge", nil, nil, &nw); err != nil {
+	if _, err := d.c.Do(ctx, "GET", "/networks/bridge", nil, nil, &nw); err != nil {
 		return "", fmt.Errorf("inspecting the bridge network: %w", err)
 	}
 	for _, c := range nw.IPAM.Config {
@@ -432,15 +421,15 @@ func (d *Docker) bridgeGateway(ctx context.Context) (string, error) {
 	return "", errors.New("the bridge network has no IPv4 gateway")
 }
 
-func (d *Docker) ensureVolume(ctx context.Context, id string) error {
+func (d *Runtime) ensureVolume(ctx context.Context, id string) error {
 	name := ContainerName(id)
 	var v struct{ Labels map[string]string }
-	if _, err := d.c.do(ctx, "GET", "/volumes/"+name, nil, nil, &v); err == nil {
+	if _, err := d.c.Do(ctx, "GET", "/volumes/"+name, nil, nil, &v); err == nil {
 		if v.Labels[LabelManaged] != "true" {
 			return fmt.Errorf("a volume named %s exists that clawfleet does not manage", name)
 		}
 		return nil
-	} else if !isNotFound(err) {
+	} else if !engine.IsNotFound(err) {
 		return err
 	}
 	body := map[string]any{
@@ -451,18 +440,18 @@ func (d *Docker) ensureVolume(ctx context.Context, id string) error {
 		},
 		"Labels": map[string]string{LabelManaged: "true", LabelTenant: id},
 	}
-	_, err := d.c.do(ctx, "POST", "/volumes/create", nil, body, nil)
+	_, err := d.c.Do(ctx, "POST", "/volumes/create", nil, body, nil)
 	return err
 }
 
-func (d *Docker) create(ctx context.Context, spec proto.TenantSpec, hash, gen string) error {
+func (d *Runtime) create(ctx context.Context, spec proto.TenantSpec, hash, gen string) error {
 	cport := fmt.Sprintf("%d/tcp", d.opts.ContainerPort)
 	env := []string{
 		"HOME=" + containerHome,
 		"OPENCLAW_STATE_DIR=" + containerStateDir,
 		"OPENCLAW_CONFIG_PATH=" + containerConfig,
 		"XDG_CACHE_HOME=" + containerStateDir + "/cache",
-		markerEnv + "=" + spec.ID,
+		runtime.MarkerEnv + "=" + spec.ID,
 	}
 	seen := map[string]bool{}
 	for _, kv := range env {
@@ -513,71 +502,53 @@ func (d *Docker) create(ctx context.Context, spec proto.TenantSpec, hash, gen st
 		"HostConfig": hc,
 	}
 	q := url.Values{"name": {ContainerName(spec.ID)}}
-	_, err := d.c.do(ctx, "POST", "/containers/create", q, body, nil)
-	if err != nil && isNotFound(err) && strings.Contains(strings.ToLower(err.Error()), "image") {
+	_, err := d.c.Do(ctx, "POST", "/containers/create", q, body, nil)
+	if err != nil && engine.IsNotFound(err) && strings.Contains(strings.ToLower(err.Error()), "image") {
 		d.log.Info("pulling image", "image", d.image(spec))
-		if perr := d.pull(ctx, d.image(spec)); perr != nil {
+		if perr := d.c.Pull(ctx, d.image(spec)); perr != nil {
 			return fmt.Errorf("image %s is not on this host and pulling it failed: %w", d.image(spec), perr)
 		}
-		_, err = d.c.do(ctx, "POST", "/containers/create", q, body, nil)
+		_, err = d.c.Do(ctx, "POST", "/containers/create", q, body, nil)
 	}
 	return err
 }
 
-func (d *Docker) pull(ctx context.Context, ref string) error {
-	q := url.Values{"fromImage": {ref}}
-	resp, err := d.c.raw(ctx, "POST", "/images/create", q, nil, "")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return readJSONStream(resp.Body, nil)
-}
-
-func (d *Docker) inspect(ctx context.Context, name string) (*containerInspect, error) {
+func (d *Runtime) inspect(ctx context.Context, name string) (*containerInspect, error) {
 	var ci containerInspect
-	if _, err := d.c.do(ctx, "GET", "/containers/"+name+"/json", nil, nil, &ci); err != nil {
+	if _, err := d.c.Do(ctx, "GET", "/containers/"+name+"/json", nil, nil, &ci); err != nil {
 		return nil, err
 	}
 	return &ci, nil
 }
 
-// InspectRaw returns the Engine's JSON for a tenant's container (tests,
-// diagnostics).
-func (d *Docker) InspectRaw(ctx context.Context, tenantID string) (map[string]any, error) {
-	var m map[string]any
-	_, err := d.c.do(ctx, "GET", "/containers/"+ContainerName(tenantID)+"/json", nil, nil, &m)
-	return m, err
-}
-
-func (d *Docker) stop(ctx context.Context, name string) error {
+func (d *Runtime) stop(ctx context.Context, name string) error {
 	q := url.Values{"t": {strconv.Itoa(int(d.opts.StopTimeout / time.Second))}}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.StopTimeout+30*time.Second)
 	defer cancel()
-	_, err := d.c.do(ctx, "POST", "/containers/"+name+"/stop", q, nil, nil)
+	_, err := d.c.Do(ctx, "POST", "/containers/"+name+"/stop", q, nil, nil)
 	return err
 }
 
-func (d *Docker) removeContainer(ctx context.Context, name string) error {
-	if err := d.stop(ctx, name); err != nil && !isNotFound(err) {
+func (d *Runtime) removeContainer(ctx context.Context, name string) error {
+	if err := d.stop(ctx, name); err != nil && !engine.IsNotFound(err) {
 		d.log.Warn("stop before remove failed", "container", name, "err", err)
 	}
-	_, err := d.c.do(ctx, "DELETE", "/containers/"+name, url.Values{"force": {"1"}}, nil, nil)
-	if err != nil && !isNotFound(err) {
+	_, err := d.c.Do(ctx, "DELETE", "/containers/"+name, url.Values{"force": {"1"}}, nil, nil)
+	if err != nil && !engine.IsNotFound(err) {
 		return err
 	}
 	return nil
 }
 
-// Remove implements Runtime: the container goes, the volume stays.
-func (d *Docker) Remove(ctx context.Context, tenantID string) error {
+// Remove implements runtime.Runtime: the container goes, the volume stays.
+func (d *Runtime) Remove(ctx context.Context, tenantID string) error {
 	if err := proto.ValidateTenantID(tenantID); err != nil {
 		return err
 	}
 	defer d.lock(tenantID)()
 	name := ContainerName(tenantID)
 	ci, err := d.inspect(ctx, name)
-	if err != nil && !isNotFound(err) {
+	if err != nil && !engine.IsNotFound(err) {
 		return err
 	}
 	if ci != nil {
@@ -590,45 +561,45 @@ func (d *Docker) Remove(ctx context.Context, tenantID string) error {
 	}
 	if d.quota != nil {
 		// The data stays in the image (kept data).
-		return d.quota.release(filepath.Join(d.opts.DataDir, tenantID, "state"))
+		return d.quota.Release(filepath.Join(d.opts.DataDir, tenantID, "state"))
 	}
 	return nil
 }
 
-// Purge implements Runtime: container, volume and host directory.
-func (d *Docker) Purge(ctx context.Context, tenantID string) error {
+// Purge implements runtime.Runtime: container, volume and host directory.
+func (d *Runtime) Purge(ctx context.Context, tenantID string) error {
 	if err := d.Remove(ctx, tenantID); err != nil {
 		return err
 	}
 	defer d.lock(tenantID)()
 	name := ContainerName(tenantID)
 	var v struct{ Labels map[string]string }
-	if _, err := d.c.do(ctx, "GET", "/volumes/"+name, nil, nil, &v); err == nil {
+	if _, err := d.c.Do(ctx, "GET", "/volumes/"+name, nil, nil, &v); err == nil {
 		if v.Labels[LabelManaged] != "true" {
 			return fmt.Errorf("volume %s is not managed by clawfleet; not removing it", name)
 		}
-		if _, err := d.c.do(ctx, "DELETE", "/volumes/"+name, nil, nil, nil); err != nil && !isNotFound(err) {
+		if _, err := d.c.Do(ctx, "DELETE", "/volumes/"+name, nil, nil, nil); err != nil && !engine.IsNotFound(err) {
 			return err
 		}
-	} else if !isNotFound(err) {
+	} else if !engine.IsNotFound(err) {
 		return err
 	}
 	if d.quota != nil {
-		if err := d.quota.release(filepath.Join(d.opts.DataDir, tenantID, "state")); err != nil {
+		if err := d.quota.Release(filepath.Join(d.opts.DataDir, tenantID, "state")); err != nil {
 			return err
 		}
 	}
 	return os.RemoveAll(filepath.Join(d.opts.DataDir, tenantID))
 }
 
-// List implements Runtime: every container labelled clawfleet.managed=true.
-func (d *Docker) List(ctx context.Context) ([]Instance, error) {
+// List implements runtime.Runtime: every container labelled clawfleet.managed=true.
+func (d *Runtime) List(ctx context.Context) ([]runtime.Instance, error) {
 	filters, _ := json.Marshal(map[string][]string{"label": {LabelManaged + "=true"}})
 	var cs []containerSummary
-	if _, err := d.c.do(ctx, "GET", "/containers/json", url.Values{"all": {"1"}, "filters": {string(filters)}}, nil, &cs); err != nil {
+	if _, err := d.c.Do(ctx, "GET", "/containers/json", url.Values{"all": {"1"}, "filters": {string(filters)}}, nil, &cs); err != nil {
 		return nil, err
 	}
-	out := make([]Instance, 0, len(cs))
+	out := make([]runtime.Instance, 0, len(cs))
 	for _, c := range cs {
 		id := c.Labels[LabelTenant]
 		if c.Labels[LabelManaged] != "true" || proto.ValidateTenantID(id) != nil {
@@ -638,7 +609,7 @@ func (d *Docker) List(ctx context.Context) ([]Instance, error) {
 			continue // another agent's (an unlabelled one is from before the label: ours)
 		}
 		ci, err := d.inspect(ctx, c.ID)
-		if isNotFound(err) {
+		if engine.IsNotFound(err) {
 			continue // removed meanwhile
 		}
 		if err != nil {
@@ -647,7 +618,7 @@ func (d *Docker) List(ctx context.Context) ([]Instance, error) {
 		in := instanceOf(id, ci)
 		if d.quota != nil {
 			dir := filepath.Join(d.opts.DataDir, id)
-			if used, total, ok := d.quota.usage(filepath.Join(dir, "state"), filepath.Join(dir, stateImage)); ok {
+			if used, total, ok := d.quota.Usage(filepath.Join(dir, "state"), filepath.Join(dir, stateImage)); ok {
 				in.DiskUsedBytes, in.DiskTotalBytes = used, total
 			}
 		}
@@ -656,8 +627,8 @@ func (d *Docker) List(ctx context.Context) ([]Instance, error) {
 	return out, nil
 }
 
-func instanceOf(id string, ci *containerInspect) Instance {
-	in := Instance{TenantID: id, Restarts: ci.RestartCount, Isolation: IsolationContainer}
+func instanceOf(id string, ci *containerInspect) runtime.Instance {
+	in := runtime.Instance{TenantID: id, Restarts: ci.RestartCount, Isolation: runtime.IsolationContainer}
 	in.RestartGen, _ = strconv.ParseInt(ci.Config.Labels[LabelRestartGen], 10, 64)
 	in.Port, _ = strconv.Atoi(ci.Config.Labels[LabelPort])
 	// The published port, not the container's address: stable across
@@ -689,10 +660,10 @@ func instanceOf(id string, ci *containerInspect) Instance {
 	return in
 }
 
-// Logs implements Runtime: the tail of the gateway's log file (in its
+// Logs implements runtime.Runtime: the tail of the gateway's log file (in its
 // volume), then of the container's stdout/stderr (lines prefixed
 // "container| ").
-func (d *Docker) Logs(ctx context.Context, tenantID string, tail int) ([]string, error) {
+func (d *Runtime) Logs(ctx context.Context, tenantID string, tail int) ([]string, error) {
 	if err := proto.ValidateTenantID(tenantID); err != nil {
 		return nil, err
 	}
@@ -701,263 +672,33 @@ func (d *Docker) Logs(ctx context.Context, tenantID string, tail int) ([]string,
 	}
 	state := filepath.Join(d.opts.DataDir, tenantID, "state")
 	_, dirErr := os.Lstat(state)
-	file, err := tailFile(filepath.Join(state, dockerLogFile), tail)
+	file, err := logtail.Tail(filepath.Join(state, dockerLogFile), tail)
 	if err != nil {
 		return nil, err
 	}
 	var cont []string
 	q := url.Values{"stdout": {"1"}, "stderr": {"1"}, "tail": {strconv.Itoa(max(tail, 1))}}
-	resp, err := d.c.raw(ctx, "GET", "/containers/"+ContainerName(tenantID)+"/logs", q, nil, "")
+	resp, err := d.c.Raw(ctx, "GET", "/containers/"+ContainerName(tenantID)+"/logs", q, nil, "")
 	switch {
 	case err == nil:
-		b, derr := demuxLogs(resp.Body, 4*proto.MaxLogBytes)
+		b, derr := engine.DemuxLogs(resp.Body, 4*proto.MaxLogBytes)
 		resp.Body.Close()
 		if derr != nil {
 			return nil, derr
 		}
-		cont = lastLines(b, tail)
-	case isNotFound(err):
+		cont = logtail.Lines(b, tail)
+	case engine.IsNotFound(err):
 		if dirErr != nil {
-			return nil, ErrNotFound
+			return nil, runtime.ErrNotFound
 		}
 	default:
 		return nil, err
 	}
-	return mergeLogs(file, cont, "container| ", tail), nil
+	return logtail.Merge(file, cont, "container| ", tail), nil
 }
 
-// demuxLogs reads a multiplexed log stream (8-byte headers: stream type,
-// 3 zero bytes, big-endian payload length) and returns the payloads,
-// keeping the last max bytes. A stream without headers (TTY) is returned
-// as is.
-func demuxLogs(r io.Reader, max int) ([]byte, error) {
-	br := bufio.NewReader(r)
-	var out []byte
-	keep := func(p []byte) {
-		out = append(out, p...)
-		if len(out) > 2*max {
-			out = append([]byte(nil), out[len(out)-max:]...)
-		}
-	}
-	first := true
-	for {
-		hdr, err := br.Peek(8)
-		if len(hdr) == 0 && errors.Is(err, io.EOF) {
-			break
-		}
-		if first && (len(hdr) < 8 || hdr[0] > 2 || hdr[1] != 0 || hdr[2] != 0 || hdr[3] != 0) {
-			b, err := io.ReadAll(io.LimitReader(br, 64<<20))
-			keep(b)
-			return tailBytes(out, max), err
-		}
-		first = false
-		if len(hdr) < 8 {
-			return tailBytes(out, max), io.ErrUnexpectedEOF
-		}
-		n := binary.BigEndian.Uint32(hdr[4:8])
-		br.Discard(8)
-		p := make([]byte, n)
-		if _, err := io.ReadFull(br, p); err != nil {
-			return tailBytes(out, max), err
-		}
-		keep(p)
-	}
-	return tailBytes(out, max), nil
-}
-
-func tailBytes(b []byte, max int) []byte {
-	if len(b) > max {
-		b = b[len(b)-max:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return b
-}
-
-// Close implements Runtime; containers keep running.
-func (d *Docker) Close() error {
-	d.c.http.CloseIdleConnections()
+// Close implements runtime.Runtime; containers keep running.
+func (d *Runtime) Close() error {
+	d.c.Close()
 	return nil
-}
-
-// ImageLabels returns the labels of a local image, or ok=false when the
-// image is not on this host.
-func (d *Docker) ImageLabels(ctx context.Context, ref string) (labels map[string]string, ok bool, err error) {
-	var img struct {
-		Config struct{ Labels map[string]string }
-	}
-	if _, err := d.c.do(ctx, "GET", "/images/"+ref+"/json", nil, nil, &img); err != nil {
-		if isNotFound(err) {
-			return nil, false, nil
-		}
-		return nil, false, err
-	}
-	return img.Config.Labels, true, nil
-}
-
-// BuildImage builds an image with the classic builder (no BuildKit, no
-// registry needed for FROM scratch) from a tar build context containing a
-// Dockerfile.
-func (d *Docker) BuildImage(ctx context.Context, tag string, contextTar io.Reader) error {
-	q := url.Values{"t": {tag}, "rm": {"1"}, "forcerm": {"1"}}
-	resp, err := d.c.raw(ctx, "POST", "/build", q, contextTar, "application/x-tar")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	var out strings.Builder
-	if err := readJSONStream(resp.Body, &out); err != nil {
-		return fmt.Errorf("building %s: %w\n%s", tag, err, out.String())
-	}
-	return nil
-}
-
-// readJSONStream consumes a progress stream ({"stream":...} / {"error":...}
-// objects) and returns its error, if any.
-func readJSONStream(r io.Reader, log *strings.Builder) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m struct {
-			Stream string `json:"stream"`
-			Error  string `json:"error"`
-		}
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		if log != nil && log.Len() < 64<<10 {
-			log.WriteString(m.Stream)
-		}
-		if m.Error != "" {
-			return errors.New(m.Error)
-		}
-	}
-}
-
-// dockerClient speaks the Engine API over a unix socket.
-type dockerClient struct {
-	http    *http.Client
-	version string
-}
-
-// APIError is an Engine API error response.
-type APIError struct {
-	Status  int
-	Message string
-}
-
-func (e *APIError) Error() string { return fmt.Sprintf("docker: %d: %s", e.Status, e.Message) }
-
-func isNotFound(err error) bool {
-	var ae *APIError
-	return errors.As(err, &ae) && ae.Status == http.StatusNotFound
-}
-
-func newDockerClient(socket string) (*dockerClient, error) {
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var dl net.Dialer
-			return dl.DialContext(ctx, "unix", socket)
-		},
-		MaxIdleConns:    8,
-		IdleConnTimeout: 30 * time.Second,
-	}
-	c := &dockerClient{http: &http.Client{Transport: tr}}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var v struct{ ApiVersion, MinAPIVersion, Version string }
-	if _, err := c.do(ctx, "GET", "/version", nil, nil, &v); err != nil {
-		return nil, fmt.Errorf("docker runtime: no Docker Engine answering on %s: %w", socket, err)
-	}
-	switch {
-	case v.ApiVersion == "":
-		return nil, errors.New("docker runtime: /version has no ApiVersion")
-	case versionLess(v.ApiVersion, dockerMinAPI):
-		return nil, fmt.Errorf("docker runtime: Docker Engine %s (API %s) is too old; API %s or newer is needed", v.Version, v.ApiVersion, dockerMinAPI)
-	case versionLess(v.ApiVersion, dockerMaxAPI):
-		c.version = v.ApiVersion
-	default:
-		c.version = dockerMaxAPI
-	}
-	return c, nil
-}
-
-func versionLess(a, b string) bool {
-	pa, pb := strings.SplitN(a, ".", 2), strings.SplitN(b, ".", 2)
-	for i := 0; i < 2; i++ {
-		var x, y int
-		if i < len(pa) {
-			x, _ = strconv.Atoi(pa[i])
-		}
-		if i < len(pb) {
-			y, _ = strconv.Atoi(pb[i])
-		}
-		if x != y {
-			return x < y
-		}
-	}
-	return false
-}
-
-// raw sends a request and returns the response when its status is < 400.
-func (c *dockerClient) raw(ctx context.Context, method, path string, q url.Values, body io.Reader, contentType string) (*http.Response, error) {
-	u := "http://docker"
-	if c.version != "" {
-		u += "/v" + c.version
-	}
-	u += path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return nil, err
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode >= 400 {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		var m struct{ Message string }
-		if json.Unmarshal(b, &m) != nil || m.Message == "" {
-			m.Message = strings.TrimSpace(string(b))
-		}
-		return nil, &APIError{Status: resp.StatusCode, Message: m.Message}
-	}
-	return resp, nil
-}
-
-// do sends a JSON request (body may be nil) and decodes a JSON answer into
-// out (may be nil). 304 Not Modified (already started/stopped) is success.
-func (c *dockerClient) do(ctx context.Context, method, path string, q url.Values, body, out any) (int, error) {
-	var rd io.Reader
-	ct := ""
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return 0, err
-		}
-		rd, ct = bytes.NewReader(b), "application/json"
-	}
-	resp, err := c.raw(ctx, method, path, q, rd, ct)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if out != nil && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			return resp.StatusCode, fmt.Errorf("docker %s %s: %w", method, path, err)
-		}
-	} else {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	}
-	return resp.StatusCode, nil
 }

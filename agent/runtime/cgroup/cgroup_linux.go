@@ -1,32 +1,32 @@
 //go:build linux
 
-package runtime
+// Package cgroup limits each tenant's processes with a cgroup v2 of its
+// own: memory (no swap), CPU and pids from the plan.
+package cgroup
 
 import (
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
 
-// cgroups manages one cgroup v2 per tenant under parent.
-type cgroups struct {
+// Cgroups manages one cgroup v2 per tenant under parent.
+type Cgroups struct {
 	parent string
 }
 
 var cgroupControllers = []string{"cpu", "memory", "pids"}
 
-// newCgroups checks that parent's cgroup v2 hierarchy is usable and
+// New checks that parent's cgroup v2 hierarchy is usable and
 // delegates the cpu, memory and pids controllers down to parent's children.
-func newCgroups(parent string) (*cgroups, error) {
+func New(parent string) (*Cgroups, error) {
 	parent = filepath.Clean(parent)
 	up := filepath.Dir(parent)
 	if _, err := os.Stat(filepath.Join(up, "cgroup.subtree_control")); err != nil {
@@ -52,7 +52,7 @@ func newCgroups(parent string) (*cgroups, error) {
 	if err := enableControllers(parent, enable); err != nil {
 		return nil, err
 	}
-	return &cgroups{parent: parent}, nil
+	return &Cgroups{parent: parent}, nil
 }
 
 func enableControllers(dir, enable string) error {
@@ -81,15 +81,15 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (c *cgroups) dir(id string) string { return filepath.Join(c.parent, id) }
+func (c *Cgroups) dir(id string) string { return filepath.Join(c.parent, id) }
 
-// setup creates the tenant's cgroup (if missing) and sets its limits.
-func (c *cgroups) setup(id string, spec proto.TenantSpec) (string, error) {
+// Setup creates the tenant's cgroup (if missing) and sets its limits.
+func (c *Cgroups) Setup(id string, spec proto.TenantSpec) (string, error) {
 	d := c.dir(id)
 	if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return "", err
 	}
-	return d, c.setLimits(id, spec)
+	return d, c.SetLimits(id, spec)
 }
 
 // cgroupLimits returns the files and values for spec's limits.
@@ -112,7 +112,7 @@ func cgroupLimits(spec proto.TenantSpec) [][2]string {
 	return [][2]string{{"memory.max", mem}, {"memory.swap.max", "0"}, {"cpu.max", cpu}, {"pids.max", pids}}
 }
 
-func (c *cgroups) setLimits(id string, spec proto.TenantSpec) error {
+func (c *Cgroups) SetLimits(id string, spec proto.TenantSpec) error {
 	d := c.dir(id)
 	for _, kv := range cgroupLimits(spec) {
 		err := os.WriteFile(filepath.Join(d, kv[0]), []byte(kv[1]), 0o644)
@@ -123,8 +123,8 @@ func (c *cgroups) setLimits(id string, spec proto.TenantSpec) error {
 	return nil
 }
 
-// kill kills every process in the tenant's cgroup.
-func (c *cgroups) kill(id string) {
+// Kill kills every process in the tenant's cgroup.
+func (c *Cgroups) Kill(id string) {
 	d := c.dir(id)
 	if err := os.WriteFile(filepath.Join(d, "cgroup.kill"), []byte("1"), 0o644); err == nil {
 		return
@@ -140,46 +140,17 @@ func (c *cgroups) kill(id string) {
 	}
 }
 
-// remove kills what is left in the tenant's cgroup and deletes it.
-func (c *cgroups) remove(id string) {
+// Remove kills what is left in the tenant's cgroup and deletes it.
+func (c *Cgroups) Remove(id string) {
 	d := c.dir(id)
 	if _, err := os.Stat(d); err != nil {
 		return
 	}
-	c.kill(id)
+	c.Kill(id)
 	for i := 0; i < 20; i++ {
 		if err := syscall.Rmdir(d); err == nil || errors.Is(err, syscall.ENOENT) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// fallbackRlimits are applied to a gateway when cgroup v2 is not usable.
-var fallbackRlimits = []struct {
-	resource int
-	value    uint64
-}{
-	{syscall.RLIMIT_CORE, 0},
-	{syscall.RLIMIT_NOFILE, 65536},
-}
-
-// rlimitNproc is RLIMIT_NPROC (not in package syscall).
-const rlimitNproc = 6
-
-// setFallbackRlimits sets fallbackRlimits on a started process (prlimit),
-// and RLIMIT_NPROC = nproc when nproc > 0: it counts every task of the
-// uid, so it is a pids limit only where the uid is the tenant's own.
-func setFallbackRlimits(pid int, nproc uint64) {
-	limits := fallbackRlimits
-	if nproc > 0 {
-		limits = append(slices.Clone(limits), struct {
-			resource int
-			value    uint64
-		}{rlimitNproc, nproc})
-	}
-	for _, l := range limits {
-		lim := syscall.Rlimit{Cur: l.value, Max: l.value}
-		_, _, _ = syscall.RawSyscall6(syscall.SYS_PRLIMIT64, uintptr(pid), uintptr(l.resource), uintptr(unsafe.Pointer(&lim)), 0, 0, 0)
 	}
 }

@@ -1,4 +1,7 @@
-package runtime
+// Package uids gives each tenant of a process-runtime agent its own uid (and
+// gid) for as long as its data exists, and clears what a uid left behind
+// before it goes to another tenant.
+package uids
 
 import (
 	"encoding/json"
@@ -15,30 +18,37 @@ import (
 	"github.com/clawfleet/clawfleet/pkg/atomicfile"
 )
 
-// uidsPerAgent is how many tenant uids one agent cycles through before it
-// reuses one (the oldest free).
-const uidsPerAgent = 1024
+// DefaultBase is the first per-tenant uid: above the ranges distributions
+// hand to users (< 60000) and to the first subordinate id ranges of user
+// namespaces (100000 + 65536 per user).
+const DefaultBase = 1_500_000
 
-// uidAlloc hands each tenant of this agent its own uid, kept in a root-only
+// perAgent is how many tenant uids one agent cycles through before it
+// reuses one (the oldest free).
+const perAgent = 1024
+
+// Alloc hands each tenant of this agent its own uid, kept in a root-only
 // file so that it survives restarts: a tenant keeps its uid for as long as
 // its data exists, and a uid is given to another tenant only once nothing of
 // its previous holder is left (Purge). uids come from a window of
-// uidsPerAgent numbers chosen by the agent's tag, in turn, so a freed uid is
+// perAgent numbers chosen by the agent's tag, in turn, so a freed uid is
 // the last to be handed out again.
-type uidAlloc struct {
+type Alloc struct {
 	mu    sync.Mutex
 	path  string
 	first int
-	state uidState
+	state state
 }
 
-type uidState struct {
+type state struct {
 	Next     int            `json:"next"`     // offset tried first for the next tenant
 	ByTenant map[string]int `json:"byTenant"` // tenant ID → uid
 }
 
-func newUIDAlloc(dataDir string, base int, tag uint32) (*uidAlloc, error) {
-	a := &uidAlloc{path: filepath.Join(dataDir, ".tenant-uids.json"), first: base + int(tag)*uidsPerAgent}
+// New loads the allocation of the agent with dataDir: uids from base +
+// tag*1024, tag being a number from the agent's data dir (0-65535).
+func New(dataDir string, base int, tag uint32) (*Alloc, error) {
+	a := &Alloc{path: filepath.Join(dataDir, ".tenant-uids.json"), first: base + int(tag)*perAgent}
 	b, err := os.ReadFile(a.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -55,8 +65,8 @@ func newUIDAlloc(dataDir string, base int, tag uint32) (*uidAlloc, error) {
 	return a, nil
 }
 
-// get returns the tenant's uid, allocating one if it has none.
-func (a *uidAlloc) get(tenantID string) (int, error) {
+// Get returns the tenant's uid, allocating one if it has none.
+func (a *Alloc) Get(tenantID string) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if uid, ok := a.state.ByTenant[tenantID]; ok {
@@ -66,25 +76,25 @@ func (a *uidAlloc) get(tenantID string) (int, error) {
 	for _, u := range a.state.ByTenant {
 		used[u] = true
 	}
-	for i := range uidsPerAgent {
-		off := (a.state.Next + i) % uidsPerAgent
+	for i := range perAgent {
+		off := (a.state.Next + i) % perAgent
 		uid := a.first + off
 		if used[uid] {
 			continue
 		}
 		a.state.ByTenant[tenantID] = uid
-		a.state.Next = (off + 1) % uidsPerAgent
+		a.state.Next = (off + 1) % perAgent
 		if err := a.save(); err != nil {
 			delete(a.state.ByTenant, tenantID)
 			return 0, err
 		}
 		return uid, nil
 	}
-	return 0, fmt.Errorf("tenant uids: all %d of this agent are taken", uidsPerAgent)
+	return 0, fmt.Errorf("tenant uids: all %d of this agent are taken", perAgent)
 }
 
-// release frees the tenant's uid (its data is gone).
-func (a *uidAlloc) release(tenantID string) error {
+// Release frees the tenant's uid (its data is gone).
+func (a *Alloc) Release(tenantID string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if _, ok := a.state.ByTenant[tenantID]; !ok {
@@ -94,8 +104,8 @@ func (a *uidAlloc) release(tenantID string) error {
 	return a.save()
 }
 
-// all returns every allocated uid by tenant.
-func (a *uidAlloc) all() map[string]int {
+// All returns every allocated uid by tenant.
+func (a *Alloc) All() map[string]int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make(map[string]int, len(a.state.ByTenant))
@@ -105,24 +115,24 @@ func (a *uidAlloc) all() map[string]int {
 	return out
 }
 
-// inRange reports whether uid is one tenant uids are taken from (any
-// agent's window).
-func inTenantRange(uid, base int) bool {
-	return uid >= base && uid < base+(1<<16)*uidsPerAgent
+// InRange reports whether uid is one tenant uids are taken from (any
+// agent's window above base).
+func InRange(uid, base int) bool {
+	return uid >= base && uid < base+(1<<16)*perAgent
 }
 
-func (a *uidAlloc) save() error {
+func (a *Alloc) save() error {
 	b, _ := json.Marshal(a.state)
 	return atomicfile.WriteFile(a.path, b, 0o600)
 }
 
-// killUID kills every process running as uid (a tenant's daemons that left
+// Kill kills every process running as uid (a tenant's daemons that left
 // their gateway's process group), until none is left or 5 s passed.
-func killUID(uid int) int {
+func Kill(uid int) int {
 	killed := 0
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		pids := pidsOfUID(uid)
+		pids := PIDs(uid)
 		if len(pids) == 0 || time.Now().After(deadline) {
 			return killed
 		}
@@ -135,8 +145,8 @@ func killUID(uid int) int {
 	}
 }
 
-// pidsOfUID lists the processes whose real or effective uid is uid.
-func pidsOfUID(uid int) []int {
+// PIDs lists the processes whose real or effective uid is uid.
+func PIDs(uid int) []int {
 	want := strconv.Itoa(uid)
 	dirs, _ := filepath.Glob("/proc/[0-9]*/status")
 	var pids []int
@@ -163,10 +173,10 @@ func pidsOfUID(uid int) []int {
 // outside its own directory.
 var sharedTmpDirs = []string{"/tmp", "/var/tmp", "/dev/shm"}
 
-// removeFilesOfUID removes what uid left directly in the shared temporary
+// RemoveFiles removes what uid left directly in the shared temporary
 // directories, so that the next holder of the uid finds nothing of it.
 // RemoveAll does not follow symlinks; the uid's processes are gone.
-func removeFilesOfUID(uid int) {
+func RemoveFiles(uid int) {
 	for _, d := range sharedTmpDirs {
 		entries, err := os.ReadDir(d)
 		if err != nil {

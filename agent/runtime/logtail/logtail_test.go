@@ -1,8 +1,6 @@
-package runtime
+package logtail
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,15 +18,15 @@ func TestTailFile(t *testing.T) {
 		fmt.Fprintf(&b, "line %d\n", i)
 	}
 	os.WriteFile(p, []byte(b.String()), 0o600)
-	lines, err := tailFile(p, 3)
+	lines, err := Tail(p, 3)
 	if err != nil || strings.Join(lines, ",") != "line 9997,line 9998,line 9999" {
 		t.Fatal(lines, err)
 	}
-	if lines, err := tailFile(filepath.Join(dir, "missing"), 3); err != nil || lines != nil {
+	if lines, err := Tail(filepath.Join(dir, "missing"), 3); err != nil || lines != nil {
 		t.Fatal(lines, err)
 	}
 	os.Symlink(p, filepath.Join(dir, "link"))
-	if _, err := tailFile(filepath.Join(dir, "link"), 3); err == nil {
+	if _, err := Tail(filepath.Join(dir, "link"), 3); err == nil {
 		t.Fatal("followed a symlink")
 	}
 }
@@ -39,7 +37,7 @@ func TestMergeLogsBounds(t *testing.T) {
 		a = append(a, strings.Repeat("a", 100))
 		s = append(s, fmt.Sprint("s", i))
 	}
-	out := mergeLogs(a, s, "x| ", 5000)
+	out := Merge(a, s, "x| ", 5000)
 	n := 0
 	for _, l := range out {
 		n += len(l) + 1
@@ -50,34 +48,12 @@ func TestMergeLogsBounds(t *testing.T) {
 	if out[len(out)-1] != "x| s2999" {
 		t.Fatal(out[len(out)-1])
 	}
-	out = mergeLogs([]string{"g1", "g2"}, []string{"s1", "s2", "s3", "s4"}, "x| ", 4)
+	out = Merge([]string{"g1", "g2"}, []string{"s1", "s2", "s3", "s4"}, "x| ", 4)
 	if strings.Join(out, ",") != "g1,g2,x| s3,x| s4" {
 		t.Fatal(out)
 	}
-	out = mergeLogs(nil, []string{"s1", "s2", "s3"}, "x| ", 2)
+	out = Merge(nil, []string{"s1", "s2", "s3"}, "x| ", 2)
 	if strings.Join(out, ",") != "x| s2,x| s3" {
 		t.Fatal(out)
-	}
-}
-
-func TestDemuxLogs(t *testing.T) {
-	var buf bytes.Buffer
-	frame := func(stream byte, s string) {
-		h := make([]byte, 8)
-		h[0] = stream
-		binary.BigEndian.PutUint32(h[4:], uint32(len(s)))
-		buf.Write(h)
-		buf.WriteString(s)
-	}
-	frame(1, "out one\n")
-	frame(2, "err two\n")
-	frame(1, "out three\n")
-	b, err := demuxLogs(&buf, 1<<20)
-	if err != nil || string(b) != "out one\nerr two\nout three\n" {
-		t.Fatalf("%q %v", b, err)
-	}
-	b, err = demuxLogs(strings.NewReader("plain tty output\n"), 1<<20)
-	if err != nil || string(b) != "plain tty output\n" {
-		t.Fatalf("%q %v", b, err)
 	}
 }

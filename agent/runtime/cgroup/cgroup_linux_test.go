@@ -1,12 +1,14 @@
 //go:build linux
 
-package runtime
+package cgroup
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
 )
 
 // TestCgroupsFake runs the cgroup v2 set-up against a fake hierarchy (plain
@@ -15,15 +17,15 @@ func TestCgroupsFake(t *testing.T) {
 	root := t.TempDir()
 	os.WriteFile(filepath.Join(root, "cgroup.controllers"), []byte("cpuset cpu io memory pids\n"), 0o644)
 	os.WriteFile(filepath.Join(root, "cgroup.subtree_control"), nil, 0o644)
-	cg, err := newCgroups(filepath.Join(root, "clawfleet"))
+	cg, err := New(filepath.Join(root, "clawfleet"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, "cgroup.subtree_control")); string(b) != "+cpu +memory +pids" {
 		t.Fatalf("root subtree_control %q", b)
 	}
-	s := testSpec("ten_cgroup0001", 20000)
-	dir, err := cg.setup(s.ID, s)
+	s := runtimetest.Spec("ten_cgroup0001", 20000)
+	dir, err := cg.Setup(s.ID, s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +35,7 @@ func TestCgroupsFake(t *testing.T) {
 			t.Errorf("%s = %q, want %q", f, b, v)
 		}
 	}
-	if _, err := newCgroups(filepath.Join(t.TempDir(), "x", "clawfleet")); err == nil {
+	if _, err := New(filepath.Join(t.TempDir(), "x", "clawfleet")); err == nil {
 		t.Fatal("no hierarchy accepted")
 	}
 }

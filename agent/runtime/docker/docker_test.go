@@ -1,6 +1,7 @@
-package runtime
+package docker
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -11,15 +12,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/agent/runtime/docker/engine"
 	"github.com/clawfleet/clawfleet/agent/runtime/gateway"
+	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
 
+func TestMain(m *testing.M) { runtimetest.Main(m) }
+
 // newTestDocker connects to the local Docker Engine; without one the test
 // is skipped, or fails under CI (run testdata/start-dockerd.sh first).
-func newTestDocker(t *testing.T, dataDir string) *Docker {
+func newTestDocker(t *testing.T, dataDir string) *Runtime {
 	t.Helper()
-	d, err := NewDocker(DockerOptions{DataDir: dataDir, StopTimeout: 2 * time.Second, Logger: testLogger(t)})
+	d, err := New(Options{DataDir: dataDir, StopTimeout: 2 * time.Second, Logger: runtimetest.Logger(t)})
 	if err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%v (CI must run agent/runtime/testdata/start-dockerd.sh)", err)
@@ -27,48 +33,55 @@ func newTestDocker(t *testing.T, dataDir string) *Docker {
 		t.Skipf("no Docker Engine: %v", err)
 	}
 	t.Cleanup(func() { d.Close() })
-	if err := BuildStandinImage(ctxT(t), d, standinBin(t), StandinImage); err != nil {
+	if err := runtimetest.BuildStandinImage(runtimetest.Ctx(t), d.c, runtimetest.Standin(t), runtimetest.StandinImage); err != nil {
 		t.Fatal(err)
 	}
 	return d
 }
 
+// inspectRaw returns the Engine's JSON for a tenant's container.
+func inspectRaw(ctx context.Context, d *Runtime, tenantID string) (map[string]any, error) {
+	var m map[string]any
+	_, err := d.c.Do(ctx, "GET", "/containers/"+ContainerName(tenantID)+"/json", nil, nil, &m)
+	return m, err
+}
+
 func TestDockerRuntime(t *testing.T) {
-	dataDir := filepath.Join(worldDir(t), "tenants")
+	dataDir := filepath.Join(runtimetest.Dir(t), "tenants")
 	d := newTestDocker(t, dataDir)
-	ctx := ctxT(t)
+	ctx := runtimetest.Ctx(t)
 	if d.Name() != "docker" {
 		t.Fatal(d.Name())
 	}
-	a := testSpec("ten_dockalpha1", freeBase(t))
-	a.Image = StandinImage
-	t.Cleanup(func() { d.Purge(ctxT(t), a.ID) })
+	a := runtimetest.Spec("ten_dockalpha1", runtimetest.FreeBase(t))
+	a.Image = runtimetest.StandinImage
+	t.Cleanup(func() { d.Purge(runtimetest.Ctx(t), a.ID) })
 
 	// A container clawfleet does not manage, with the name a tenant would use.
 	foreign := "ten_foreign0001"
 	fq := url.Values{"name": {ContainerName(foreign)}}
-	if _, err := d.c.do(ctx, "POST", "/containers/create", fq, map[string]any{"Image": StandinImage, "Labels": map[string]string{"other": "x"}}, nil); err != nil {
+	if _, err := d.c.Do(ctx, "POST", "/containers/create", fq, map[string]any{"Image": runtimetest.StandinImage, "Labels": map[string]string{"other": "x"}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		d.c.do(ctxT(t), "DELETE", "/containers/"+ContainerName(foreign), url.Values{"force": {"1"}}, nil, nil)
+		d.c.Do(runtimetest.Ctx(t), "DELETE", "/containers/"+ContainerName(foreign), url.Values{"force": {"1"}}, nil, nil)
 	})
 
 	if err := d.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	upA := upstream(t, d, a.ID)
+	upA := runtimetest.Upstream(t, d, a.ID)
 	if upA != "127.0.0.1:"+strconv.Itoa(a.Port) {
 		t.Fatalf("upstream %s", upA)
 	}
-	waitReady(t, upA, 30*time.Second)
-	code, body, err := get(upA, "/", proxied...)
+	runtimetest.WaitReady(t, upA, 30*time.Second)
+	code, body, err := runtimetest.Get(upA, "/", runtimetest.Proxied...)
 	if err != nil || code != 200 || !strings.Contains(body, "clawfleet stand-in gateway") || !strings.Contains(body, a.ID) {
 		t.Fatalf("/ = %d %q %v", code, body, err)
 	}
 
 	// The container's configuration.
-	raw, err := d.InspectRaw(ctx, a.ID)
+	raw, err := inspectRaw(ctx, d, a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,19 +138,19 @@ func TestDockerRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in, ok := find(list, a.ID); !ok || in.State != proto.TenantStarting || in.Port != a.Port || in.StartedAtMs == 0 || in.Isolation != IsolationContainer {
+	if in, ok := runtimetest.Find(list, a.ID); !ok || in.State != proto.TenantStarting || in.Port != a.Port || in.StartedAtMs == 0 || in.Isolation != runtime.IsolationContainer {
 		t.Fatalf("List: %+v", list)
 	}
-	if _, ok := find(list, foreign); ok {
+	if _, ok := runtimetest.Find(list, foreign); ok {
 		t.Fatal("List shows an unmanaged container")
 	}
 	// The foreign container's name is not taken over.
-	f := testSpec(foreign, freeBase(t, a.Port))
-	f.Image = StandinImage
+	f := runtimetest.Spec(foreign, runtimetest.FreeBase(t, a.Port))
+	f.Image = runtimetest.StandinImage
 	if err := d.Ensure(ctx, f); err == nil || !strings.Contains(err.Error(), "does not manage") {
 		t.Fatalf("Ensure over a foreign container: %v", err)
 	}
-	t.Cleanup(func() { d.c.do(ctxT(t), "DELETE", "/volumes/"+ContainerName(foreign), nil, nil, nil) })
+	t.Cleanup(func() { d.c.Do(runtimetest.Ctx(t), "DELETE", "/volumes/"+ContainerName(foreign), nil, nil, nil) })
 
 	// Logs: the gateway's log file and the container output.
 	logs, err := d.Logs(ctx, a.ID, 100)
@@ -148,7 +161,7 @@ func TestDockerRuntime(t *testing.T) {
 	if !strings.Contains(joined, "GET /readyz") || !strings.Contains(joined, "container| standin gateway listening") {
 		t.Fatalf("logs: %q", logs)
 	}
-	if _, err := d.Logs(ctx, "ten_nosuchtenant", 5); err != ErrNotFound {
+	if _, err := d.Logs(ctx, "ten_nosuchtenant", 5); err != runtime.ErrNotFound {
 		t.Fatalf("logs of unknown tenant: %v", err)
 	}
 
@@ -157,20 +170,20 @@ func TestDockerRuntime(t *testing.T) {
 	if err := d.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	if raw, _ := d.InspectRaw(ctx, a.ID); raw["Id"] != id0 {
+	if raw, _ := inspectRaw(ctx, d, a.ID); raw["Id"] != id0 {
 		t.Fatal("idempotent Ensure recreated the container")
 	}
 	a.RestartGen = 3
 	if err := d.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	raw, _ = d.InspectRaw(ctx, a.ID)
+	raw, _ = inspectRaw(ctx, d, a.ID)
 	if raw["Id"] == id0 {
 		t.Fatal("restartGen bump kept the container")
 	}
-	waitReady(t, upA, 30*time.Second)
+	runtimetest.WaitReady(t, upA, 30*time.Second)
 	list, _ = d.List(ctx)
-	if in, _ := find(list, a.ID); in.RestartGen != 3 {
+	if in, _ := runtimetest.Find(list, a.ID); in.RestartGen != 3 {
 		t.Fatalf("after restartGen bump: %+v", in)
 	}
 	// State survives the new container.
@@ -183,12 +196,12 @@ func TestDockerRuntime(t *testing.T) {
 	if err := d.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	waitDown(t, upA, 10*time.Second)
+	runtimetest.WaitDown(t, upA, 10*time.Second)
 	list, _ = d.List(ctx)
-	if in, _ := find(list, a.ID); in.State != proto.TenantStopped {
+	if in, _ := runtimetest.Find(list, a.ID); in.State != proto.TenantStopped {
 		t.Fatalf("stopped: %+v", in)
 	}
-	// Busy port: starting fails with ErrPortInUse.
+	// Busy port: starting fails with runtime.ErrPortInUse.
 	a.State = proto.TenantRunning
 	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(a.Port))
 	if err == nil {
@@ -203,20 +216,20 @@ func TestDockerRuntime(t *testing.T) {
 	if err := d.Remove(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.inspect(ctx, ContainerName(a.ID)); !isNotFound(err) {
+	if _, err := d.inspect(ctx, ContainerName(a.ID)); !engine.IsNotFound(err) {
 		t.Fatalf("container after Remove: %v", err)
 	}
-	if _, err := d.c.do(ctx, "GET", "/volumes/"+ContainerName(a.ID), nil, nil, nil); err != nil {
+	if _, err := d.c.Do(ctx, "GET", "/volumes/"+ContainerName(a.ID), nil, nil, nil); err != nil {
 		t.Fatalf("volume after Remove: %v", err)
 	}
 	list, _ = d.List(ctx)
-	if _, ok := find(list, a.ID); ok {
+	if _, ok := runtimetest.Find(list, a.ID); ok {
 		t.Fatal("removed tenant still listed")
 	}
 	if err := d.Purge(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.c.do(ctx, "GET", "/volumes/"+ContainerName(a.ID), nil, nil, nil); !isNotFound(err) {
+	if _, err := d.c.Do(ctx, "GET", "/volumes/"+ContainerName(a.ID), nil, nil, nil); !engine.IsNotFound(err) {
 		t.Fatalf("volume after Purge: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, a.ID)); !os.IsNotExist(err) {
@@ -235,12 +248,12 @@ func TestDockerRuntime(t *testing.T) {
 // TestDockerAgentsApart: two agents on one Docker engine each list only
 // their own containers, so neither removes the other's as a leftover.
 func TestDockerAgentsApart(t *testing.T) {
-	d1 := newTestDocker(t, filepath.Join(worldDir(t), "tenants"))
-	d2 := newTestDocker(t, filepath.Join(worldDir(t), "tenants"))
-	ctx := ctxT(t)
-	a := testSpec("ten_agentapart1", freeBase(t))
-	a.Image = StandinImage
-	t.Cleanup(func() { d1.Purge(ctxT(t), a.ID) })
+	d1 := newTestDocker(t, filepath.Join(runtimetest.Dir(t), "tenants"))
+	d2 := newTestDocker(t, filepath.Join(runtimetest.Dir(t), "tenants"))
+	ctx := runtimetest.Ctx(t)
+	a := runtimetest.Spec("ten_agentapart1", runtimetest.FreeBase(t))
+	a.Image = runtimetest.StandinImage
+	t.Cleanup(func() { d1.Purge(runtimetest.Ctx(t), a.ID) })
 	if err := d1.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
@@ -248,14 +261,14 @@ func TestDockerAgentsApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := find(mine, a.ID); !ok {
+	if _, ok := runtimetest.Find(mine, a.ID); !ok {
 		t.Fatal("the agent does not list its own container")
 	}
 	theirs, err := d2.List(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := find(theirs, a.ID); ok {
+	if _, ok := runtimetest.Find(theirs, a.ID); ok {
 		t.Fatal("another agent lists the container as its own")
 	}
 }

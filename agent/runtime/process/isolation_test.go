@@ -1,16 +1,11 @@
 //go:build linux
 
-package runtime
+package process
 
 import (
-	"bufio"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,32 +15,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/agent/runtime/netns"
+	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
-// needRoot skips a test that needs network namespaces when the tests do
-// not run as root, unless CI is set (then it fails).
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("network namespace tests need root in CI")
-		}
-		t.Skip("network namespaces need root")
-	}
-}
-
 // newNetnsProcess starts a process runtime that must use network namespaces.
-func newNetnsProcess(t *testing.T, bin string) (*Process, string) {
+func newNetnsProcess(t *testing.T, bin string) (*Runtime, string) {
 	t.Helper()
-	dataDir := filepath.Join(worldDir(t), "tenants")
+	dataDir := filepath.Join(runtimetest.Dir(t), "tenants")
 	removeNetns(t, dataDir)
-	p, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 3 * time.Second, Network: IsolationNetns, NetnsPool: testPool, Logger: testLogger(t)})
+	p, err := New(Options{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 3 * time.Second, Network: runtime.IsolationNetns, NetnsPool: runtimetest.NetnsPool, Logger: runtimetest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	if p.Isolation() != IsolationNetns {
+	if p.Isolation() != runtime.IsolationNetns {
 		t.Fatal(p.Isolation())
 	}
 	return p, dataDir
@@ -53,13 +40,13 @@ func newNetnsProcess(t *testing.T, bin string) (*Process, string) {
 
 // fromNetns runs the stand-in's fetch client inside tenant id's namespace
 // as the unprivileged gateway uid, as a process of that tenant would.
-func fromNetns(t *testing.T, p *Process, id string, url string, headers ...string) (code int, body string, err error) {
+func fromNetns(t *testing.T, p *Runtime, id string, url string, headers ...string) (code int, body string, err error) {
 	t.Helper()
-	tn, err := p.nets.plan(id, p.tenant(id, false).spec.Port)
+	tn, err := p.nets.Plan(id, p.tenant(id, false).spec.Port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	argv := append([]string{"nsenter", "--net=" + tn.nsPath(), "--", "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--", standinBin(t), "fetch", url}, headers...)
+	argv := append([]string{"nsenter", "--net=" + tn.Path(), "--", "setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--", runtimetest.Standin(t), "fetch", url}, headers...)
 	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		return 0, string(out), fmt.Errorf("%v: %s", err, out)
@@ -72,60 +59,19 @@ func fromNetns(t *testing.T, p *Process, id string, url string, headers ...strin
 // allowForward lets tenant from's namespace reach tenant to's for the rest
 // of the test, past the agent's tenant-to-tenant DROP rule, so the
 // gateway's own refusal can be seen.
-func allowForward(t *testing.T, pFrom *Process, from string, pTo *Process, to string) {
+func allowForward(t *testing.T, pFrom *Runtime, from string, pTo *Runtime, to string) {
 	t.Helper()
-	a, _ := pFrom.nets.plan(from, pFrom.tenant(from, false).spec.Port)
-	b, _ := pTo.nets.plan(to, pTo.tenant(to, false).spec.Port)
+	a, _ := pFrom.nets.Plan(from, pFrom.tenant(from, false).spec.Port)
+	b, _ := pTo.nets.Plan(to, pTo.tenant(to, false).spec.Port)
 	for _, rule := range [][]string{
-		{"FORWARD", "-i", a.hostIf, "-o", b.hostIf, "-j", "ACCEPT"},
-		{"FORWARD", "-i", b.hostIf, "-o", a.hostIf, "-j", "ACCEPT"}, // the answers
+		{"FORWARD", "-i", a.HostIf, "-o", b.HostIf, "-j", "ACCEPT"},
+		{"FORWARD", "-i", b.HostIf, "-o", a.HostIf, "-j", "ACCEPT"}, // the answers
 	} {
 		if out, err := exec.Command("iptables", append([]string{"-w", "5", "-I"}, rule...)...).CombinedOutput(); err != nil {
 			t.Fatalf("iptables: %v %s", err, out)
 		}
 		t.Cleanup(func() { exec.Command("iptables", append([]string{"-w", "5", "-D"}, rule...)...).Run() })
 	}
-}
-
-// wsUpgrade sends a WebSocket upgrade for path to addr with headers and
-// returns the status code; on 101 it checks Sec-WebSocket-Accept and, when
-// echo is set, that bytes come back.
-func wsUpgrade(t *testing.T, addr, path string, echo bool, headers ...string) int {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	k := make([]byte, 16)
-	rand.Read(k)
-	key := base64.StdEncoding.EncodeToString(k)
-	req := fmt.Sprintf("GET %s HTTP/1.1\r\nHost: t.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\nOrigin: https://t.example.com\r\n", path, key)
-	for _, h := range headers {
-		req += h + "\r\n"
-	}
-	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		if resp.Header.Get("Sec-WebSocket-Accept") == "" {
-			t.Fatal("101 without Sec-WebSocket-Accept")
-		}
-		if echo {
-			io.WriteString(c, "ping through the tunnel")
-			b := make([]byte, 23)
-			if _, err := io.ReadFull(br, b); err != nil || string(b) != "ping through the tunnel" {
-				t.Fatalf("echo: %q %v", b, err)
-			}
-		}
-	}
-	return resp.StatusCode
 }
 
 func netnsInode(t *testing.T, path string) uint64 {
@@ -141,20 +87,20 @@ func netnsInode(t *testing.T, path string) uint64 {
 // proxy path (the host side of a tenant's veth) is trusted, a process in
 // another tenant's namespace forging the user header is not.
 func TestProcessNetnsIsolation(t *testing.T) {
-	needRoot(t)
-	p, dataDir := newNetnsProcess(t, standinBin(t))
-	ctx := ctxT(t)
-	a := testSpec("ten_isoalpha01", freeBase(t))
-	b := testSpec("ten_isobravo02", freeBase(t, a.Port))
+	runtimetest.RequireRoot(t, "network namespaces")
+	p, dataDir := newNetnsProcess(t, runtimetest.Standin(t))
+	ctx := runtimetest.Ctx(t)
+	a := runtimetest.Spec("ten_isoalpha01", runtimetest.FreeBase(t))
+	b := runtimetest.Spec("ten_isobravo02", runtimetest.FreeBase(t, a.Port))
 	b.Owner = "u2"
 	for _, s := range []proto.TenantSpec{a, b} {
 		if err := p.Ensure(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	upA, upB := upstream(t, p, a.ID), upstream(t, p, b.ID)
-	waitReady(t, upA, 10*time.Second)
-	waitReady(t, upB, 10*time.Second)
+	upA, upB := runtimetest.Upstream(t, p, a.ID), runtimetest.Upstream(t, p, b.ID)
+	runtimetest.WaitReady(t, upA, 10*time.Second)
+	runtimetest.WaitReady(t, upB, 10*time.Second)
 
 	// Separate namespaces, each tenant's own unprivileged uid.
 	self := netnsInode(t, "/proc/self/ns/net")
@@ -171,37 +117,37 @@ func TestProcessNetnsIsolation(t *testing.T) {
 	if host, _, _ := net.SplitHostPort(upB); strings.HasPrefix(host, "127.") {
 		t.Fatalf("upstream %s on loopback", upB)
 	}
-	if _, _, err := get(net.JoinHostPort("127.0.0.1", strconv.Itoa(b.Port)), "/healthz"); err == nil {
+	if _, _, err := runtimetest.Get(net.JoinHostPort("127.0.0.1", strconv.Itoa(b.Port)), "/healthz"); err == nil {
 		t.Fatal("gateway answers on the host's loopback")
 	}
 
 	// The proxy path: the owner's headers are passed and echoed.
-	code, body, err := get(upB, "/__standin/whoami", append([]string{proto.UserHeader + ": u2"}, proxied[1:]...)...)
+	code, body, err := runtimetest.Get(upB, "/__standin/whoami", append([]string{proto.UserHeader + ": u2"}, runtimetest.Proxied[1:]...)...)
 	var who map[string]string
 	json.Unmarshal([]byte(body), &who)
 	if err != nil || code != 200 || who["user"] != "u2" || who["xff"] != "203.0.113.7" || who["xfProto"] != "https" || who["xfHost"] != "t.example.com" {
 		t.Fatalf("whoami via the proxy path: %d %s %v", code, body, err)
 	}
-	tnB, _ := p.nets.plan(b.ID, b.Port)
-	if !strings.HasPrefix(who["remoteAddr"], tnB.host.String()+":") {
-		t.Fatalf("proxy path arrives from %s, want %s", who["remoteAddr"], tnB.host)
+	tnB, _ := p.nets.Plan(b.ID, b.Port)
+	if !strings.HasPrefix(who["remoteAddr"], tnB.Host.String()+":") {
+		t.Fatalf("proxy path arrives from %s, want %s", who["remoteAddr"], tnB.Host)
 	}
-	if c := wsUpgrade(t, upB, "/__standin/ws", true, proto.UserHeader+": u2", "X-Forwarded-For: 203.0.113.7"); c != 101 {
+	if c := runtimetest.WSUpgrade(t, upB, "/__standin/ws", true, proto.UserHeader+": u2", "X-Forwarded-For: 203.0.113.7"); c != 101 {
 		t.Fatalf("owner's WebSocket: %d", c)
 	}
-	if c := wsUpgrade(t, upB, "/__standin/ws", false, proto.UserHeader+": u1", "X-Forwarded-For: 203.0.113.7"); c != 403 {
+	if c := runtimetest.WSUpgrade(t, upB, "/__standin/ws", false, proto.UserHeader+": u1", "X-Forwarded-For: 203.0.113.7"); c != 403 {
 		t.Fatalf("other user's WebSocket: %d", c)
 	}
 	// Readiness needs a non-loopback client named.
 	for _, tc := range []struct {
 		xff  string
 		want int
-	}{{"", 403}, {"127.0.0.1", 403}, {ProbeForwardedFor, 200}} {
+	}{{"", 403}, {"127.0.0.1", 403}, {runtime.ProbeForwardedFor, 200}} {
 		h := []string{}
 		if tc.xff != "" {
 			h = append(h, "X-Forwarded-For: "+tc.xff)
 		}
-		if code, _, _ := get(upB, "/readyz", h...); code != tc.want {
+		if code, _, _ := runtimetest.Get(upB, "/readyz", h...); code != tc.want {
 			t.Errorf("/readyz with X-Forwarded-For %q: %d, want %d", tc.xff, code, tc.want)
 		}
 	}
@@ -222,41 +168,41 @@ func TestProcessNetnsIsolation(t *testing.T) {
 	}
 
 	// Converge: a restart of the gateway reuses its healthy namespace.
-	ino := netnsInode(t, filepath.Join(netnsDir, tnB.ns))
+	ino := netnsInode(t, filepath.Join(netns.Dir, tnB.NS))
 	b.RestartGen++
 	if err := p.Ensure(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, upB, 10*time.Second)
-	if netnsInode(t, filepath.Join(netnsDir, tnB.ns)) != ino {
+	runtimetest.WaitReady(t, upB, 10*time.Second)
+	if netnsInode(t, filepath.Join(netns.Dir, tnB.NS)) != ino {
 		t.Fatal("restart made a new namespace")
 	}
 
 	// Agent restart: the namespaces of known tenants are kept, a leftover
 	// of an unknown tenant is removed, a broken one is repaired.
-	tnA, _ := p.nets.plan(a.ID, a.Port)
+	tnA, _ := p.nets.Plan(a.ID, a.Port)
 	p.Close()
-	stray := "cf-" + p.nets.tag + "-stray00000"
-	for _, ns := range []string{stray, tnA.ns} {
+	stray := "cf-" + p.nets.Tag() + "-stray00000"
+	for _, ns := range []string{stray, tnA.NS} {
 		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 			t.Fatalf("%v %s", err, out)
 		}
 	}
-	p2, err := NewProcess(ProcessOptions{OpenClawBin: standinBin(t), DataDir: dataDir, StopTimeout: 3 * time.Second, Network: IsolationNetns, NetnsPool: testPool, Logger: testLogger(t)})
+	p2, err := New(Options{OpenClawBin: runtimetest.Standin(t), DataDir: dataDir, StopTimeout: 3 * time.Second, Network: runtime.IsolationNetns, NetnsPool: runtimetest.NetnsPool, Logger: runtimetest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p2.Close()
-	if _, err := os.Stat(filepath.Join(netnsDir, stray)); err == nil {
+	if _, err := os.Stat(filepath.Join(netns.Dir, stray)); err == nil {
 		t.Fatal("stray namespace kept")
 	}
-	if _, err := os.Stat(tnA.nsPath()); err != nil {
+	if _, err := os.Stat(tnA.Path()); err != nil {
 		t.Fatal("namespace of a known tenant removed at start")
 	}
 	if err := p2.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, upA, 10*time.Second)
+	runtimetest.WaitReady(t, upA, 10*time.Second)
 	// Remove and Purge take the namespace along.
 	if err := p2.Ensure(ctx, b); err != nil {
 		t.Fatal(err)
@@ -267,13 +213,13 @@ func TestProcessNetnsIsolation(t *testing.T) {
 	if err := p2.Purge(ctx, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	for _, ns := range []string{tnA.ns, tnB.ns} {
-		if _, err := os.Stat(filepath.Join(netnsDir, ns)); err == nil {
+	for _, ns := range []string{tnA.NS, tnB.NS} {
+		if _, err := os.Stat(filepath.Join(netns.Dir, ns)); err == nil {
 			t.Fatalf("namespace %s left after Remove/Purge", ns)
 		}
 	}
-	waitFor(t, 5*time.Second, "the veth to go with its namespace", func() error {
-		if out, _ := exec.Command("ip", "-o", "link", "show", tnA.hostIf).CombinedOutput(); strings.Contains(string(out), tnA.hostIf+"@") {
+	tstest.AwaitErr(t, "the veth to go with its namespace", 5*time.Second, func() error {
+		if out, _ := exec.Command("ip", "-o", "link", "show", tnA.HostIf).CombinedOutput(); strings.Contains(string(out), tnA.HostIf+"@") {
 			return fmt.Errorf("veth left: %s", out)
 		}
 		return nil
@@ -283,30 +229,30 @@ func TestProcessNetnsIsolation(t *testing.T) {
 // TestProcessLoopbackFallback: without namespaces the gateway trusts
 // 127.0.0.1 (allowLoopback) and the instance says so.
 func TestProcessLoopbackFallback(t *testing.T) {
-	dataDir := filepath.Join(worldDir(t), "tenants")
-	p, err := NewProcess(ProcessOptions{OpenClawBin: standinBin(t), DataDir: dataDir, StopTimeout: 3 * time.Second, Network: IsolationLoopback, Logger: testLogger(t)})
+	dataDir := filepath.Join(runtimetest.Dir(t), "tenants")
+	p, err := New(Options{OpenClawBin: runtimetest.Standin(t), DataDir: dataDir, StopTimeout: 3 * time.Second, Network: runtime.IsolationLoopback, Logger: runtimetest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	ctx := ctxT(t)
-	a := testSpec("ten_loopback01", freeBase(t))
+	ctx := runtimetest.Ctx(t)
+	a := runtimetest.Spec("ten_loopback01", runtimetest.FreeBase(t))
 	if err := p.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	up := upstream(t, p, a.ID)
+	up := runtimetest.Upstream(t, p, a.ID)
 	if up != net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Port)) {
 		t.Fatal(up)
 	}
-	waitReady(t, up, 10*time.Second)
+	runtimetest.WaitReady(t, up, 10*time.Second)
 	list, _ := p.List(ctx)
-	if in, _ := find(list, a.ID); in.Isolation != IsolationLoopback {
+	if in, _ := runtimetest.Find(list, a.ID); in.Isolation != runtime.IsolationLoopback {
 		t.Fatalf("%+v", in)
 	}
-	if code, _, _ := get(up, "/readyz"); code != 403 {
+	if code, _, _ := runtimetest.Get(up, "/readyz"); code != 403 {
 		t.Fatalf("/readyz without X-Forwarded-For: %d", code)
 	}
-	if code, body, _ := get(up, "/__standin/whoami", proxied...); code != 200 || !strings.Contains(body, `"user":"u1"`) {
+	if code, body, _ := runtimetest.Get(up, "/__standin/whoami", runtimetest.Proxied...); code != 200 || !strings.Contains(body, `"user":"u1"`) {
 		t.Fatalf("whoami: %d %s", code, body)
 	}
 }

@@ -1,11 +1,10 @@
 //go:build linux
 
-package runtime
+package process
 
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -16,8 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/agent/runtime/diskquota"
 	"github.com/clawfleet/clawfleet/agent/runtime/gateway"
+	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
+	"github.com/clawfleet/clawfleet/agent/runtime/uids"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 func readPid(t *testing.T, dataDir, id string) int {
@@ -48,11 +52,11 @@ func TestProcessRuntime(t *testing.T) {
 	backoffMin = 300 * time.Millisecond
 	t.Cleanup(func() { backoffMin = oldMin })
 
-	bin := standinBin(t)
-	dataDir := filepath.Join(worldDir(t), "tenants")
+	bin := runtimetest.Standin(t)
+	dataDir := filepath.Join(runtimetest.Dir(t), "tenants")
 	removeNetns(t, dataDir)
-	newP := func() *Process {
-		p, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 3 * time.Second, NetnsPool: testPool, Logger: testLogger(t)})
+	newP := func() *Runtime {
+		p, err := New(Options{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 3 * time.Second, NetnsPool: runtimetest.NetnsPool, Logger: runtimetest.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,23 +69,23 @@ func TestProcessRuntime(t *testing.T) {
 			p.Close()
 		}
 	})
-	ctx := ctxT(t)
+	ctx := runtimetest.Ctx(t)
 	if p.Name() != "process" {
 		t.Fatal(p.Name())
 	}
 
-	portA := freeBase(t)
-	portB := freeBase(t, portA)
-	a, b := testSpec("ten_alpha0001", portA), testSpec("ten_bravo0002", portB)
+	portA := runtimetest.FreeBase(t)
+	portB := runtimetest.FreeBase(t, portA)
+	a, b := runtimetest.Spec("ten_alpha0001", portA), runtimetest.Spec("ten_bravo0002", portB)
 	for _, s := range []proto.TenantSpec{a, b} {
 		if err := p.Ensure(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 	}
-	upA, upB := upstream(t, p, a.ID), upstream(t, p, b.ID)
+	upA, upB := runtimetest.Upstream(t, p, a.ID), runtimetest.Upstream(t, p, b.ID)
 	up := map[string]string{a.ID: upA, b.ID: upB}
-	waitReady(t, upA, 10*time.Second)
-	waitReady(t, upB, 10*time.Second)
+	runtimetest.WaitReady(t, upA, 10*time.Second)
+	runtimetest.WaitReady(t, upB, 10*time.Second)
 
 	// Separate directories, config files, ports, identities.
 	for _, s := range []proto.TenantSpec{a, b} {
@@ -90,7 +94,7 @@ func TestProcessRuntime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantBind := map[string]string{IsolationNetns: gateway.BindCustom, IsolationLoopback: gateway.BindLoopback}[p.Isolation()]
+		wantBind := map[string]string{runtime.IsolationNetns: gateway.BindCustom, runtime.IsolationLoopback: gateway.BindLoopback}[p.Isolation()]
 		if cfg.Gateway.Port != s.Port || cfg.Gateway.Bind != wantBind || cfg.Gateway.Auth.Mode != proto.GatewayAuthTrustedProxy || cfg.Gateway.Auth.Token != "" || cfg.Logging.File != filepath.Join(dir, procLogFile) {
 			t.Fatalf("%s: config %+v", s.ID, cfg)
 		}
@@ -101,7 +105,7 @@ func TestProcessRuntime(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, procStateDir, "standin-started")); err != nil {
 			t.Fatalf("%s: gateway did not use its state dir: %v", s.ID, err)
 		}
-		code, body, err := get(up[s.ID], "/", proxied...)
+		code, body, err := runtimetest.Get(up[s.ID], "/", runtimetest.Proxied...)
 		if err != nil || code != 200 || !strings.Contains(body, "clawfleet stand-in gateway") || !strings.Contains(body, s.ID) {
 			t.Fatalf("%s: / = %d %q %v", s.ID, code, body, err)
 		}
@@ -111,7 +115,7 @@ func TestProcessRuntime(t *testing.T) {
 		}
 		if os.Geteuid() == 0 {
 			want, _, _ := p.tenantIDs(s.ID)
-			if uid := procUID(pid); uid != strconv.Itoa(want) || want < DefaultTenantUIDBase {
+			if uid := procUID(pid); uid != strconv.Itoa(want) || want < uids.DefaultBase {
 				t.Fatalf("%s: gateway runs as uid %s, want its own %d", s.ID, uid, want)
 			}
 			if st, _ := os.Stat(dir); int(st.Sys().(*syscall.Stat_t).Uid) != want || st.Mode().Perm() != 0o700 {
@@ -147,7 +151,7 @@ func TestProcessRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in, ok := find(list, a.ID); !ok || in.State != proto.TenantStarting || in.Port != portA || in.StartedAtMs == 0 || in.Restarts != 0 || in.Isolation != p.Isolation() {
+	if in, ok := runtimetest.Find(list, a.ID); !ok || in.State != proto.TenantStarting || in.Port != portA || in.StartedAtMs == 0 || in.Restarts != 0 || in.Isolation != p.Isolation() {
 		t.Fatalf("List: %+v", list)
 	}
 
@@ -156,9 +160,9 @@ func TestProcessRuntime(t *testing.T) {
 	if err := syscall.Kill(pidA, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "restart after kill -9", func() error {
+	tstest.AwaitErr(t, "restart after kill -9", 10*time.Second, func() error {
 		list, _ := p.List(ctx)
-		in, _ := find(list, a.ID)
+		in, _ := runtimetest.Find(list, a.ID)
 		if in.Restarts != 1 {
 			return fmt.Errorf("restarts %d", in.Restarts)
 		}
@@ -167,9 +171,9 @@ func TestProcessRuntime(t *testing.T) {
 		}
 		return nil
 	})
-	waitReady(t, upA, 10*time.Second)
+	runtimetest.WaitReady(t, upA, 10*time.Second)
 	list, _ = p.List(ctx)
-	if in, _ := find(list, a.ID); in.State != proto.TenantStarting {
+	if in, _ := runtimetest.Find(list, a.ID); in.State != proto.TenantStarting {
 		t.Fatalf("after one crash: %+v", in)
 	}
 
@@ -182,9 +186,9 @@ func TestProcessRuntime(t *testing.T) {
 	if np := readPid(t, dataDir, b.ID); np == pidB || np == 0 {
 		t.Fatalf("restartGen bump: pid %d → %d", pidB, np)
 	}
-	waitReady(t, upB, 10*time.Second)
+	runtimetest.WaitReady(t, upB, 10*time.Second)
 	list, _ = p.List(ctx)
-	if in, _ := find(list, b.ID); in.RestartGen != 7 || in.Restarts != 0 {
+	if in, _ := runtimetest.Find(list, b.ID); in.RestartGen != 7 || in.Restarts != 0 {
 		t.Fatalf("after restartGen bump: %+v", in)
 	}
 	// Same spec again: nothing happens.
@@ -205,29 +209,29 @@ func TestProcessRuntime(t *testing.T) {
 	if l, _ := p.Logs(ctx, a.ID, 3); len(l) != 3 {
 		t.Fatalf("tail 3 returned %d lines", len(l))
 	}
-	if _, err := p.Logs(ctx, "ten_unknown00", 10); !errors.Is(err, ErrNotFound) {
+	if _, err := p.Logs(ctx, "ten_unknown00", 10); !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatalf("logs of unknown tenant: %v", err)
 	}
 
 	// Busy port (loopback: the host's port; netns: another tenant's
 	// network): a clear error, reported as failed.
 	var c proto.TenantSpec
-	if p.Isolation() == IsolationLoopback {
+	if p.Isolation() == runtime.IsolationLoopback {
 		busy, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer busy.Close()
-		c = testSpec("ten_charlie003", busy.Addr().(*net.TCPAddr).Port)
+		c = runtimetest.Spec("ten_charlie003", busy.Addr().(*net.TCPAddr).Port)
 	} else {
-		c = testSpec("ten_charlie003", portA+1) // same /30 as A
+		c = runtimetest.Spec("ten_charlie003", portA+1) // same /30 as A
 	}
 	err = p.Ensure(ctx, c)
-	if !errors.Is(err, ErrPortInUse) || !strings.Contains(err.Error(), "already") {
+	if !errors.Is(err, runtime.ErrPortInUse) || !strings.Contains(err.Error(), "already") {
 		t.Fatalf("busy port: %v", err)
 	}
 	list, _ = p.List(ctx)
-	if in, _ := find(list, c.ID); in.State != proto.TenantFailed || !strings.Contains(in.Error, "in use") {
+	if in, _ := runtimetest.Find(list, c.ID); in.State != proto.TenantFailed || !strings.Contains(in.Error, "in use") {
 		t.Fatalf("busy port instance: %+v", in)
 	}
 
@@ -236,19 +240,19 @@ func TestProcessRuntime(t *testing.T) {
 	if err := p.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	waitDown(t, upA, 5*time.Second)
+	runtimetest.WaitDown(t, upA, 5*time.Second)
 	if processAlive(readPid(t, dataDir, a.ID)) {
 		t.Fatal("pid file still names a live process after stop")
 	}
 	list, _ = p.List(ctx)
-	if in, _ := find(list, a.ID); in.State != proto.TenantStopped {
+	if in, _ := runtimetest.Find(list, a.ID); in.State != proto.TenantStopped {
 		t.Fatalf("stopped: %+v", in)
 	}
 
 	// Agent restart: a new Process finds the tenants from their directories.
 	p.Close()
 	closed = true
-	waitDown(t, upB, 5*time.Second)
+	runtimetest.WaitDown(t, upB, 5*time.Second)
 	p = newP()
 	closed = false
 	list, err = p.List(ctx)
@@ -256,25 +260,25 @@ func TestProcessRuntime(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []proto.TenantSpec{a, b, c} {
-		in, ok := find(list, s.ID)
+		in, ok := runtimetest.Find(list, s.ID)
 		if !ok || in.State != proto.TenantStopped || in.Port != s.Port {
 			t.Fatalf("after agent restart, %s: %+v (list %+v)", s.ID, in, list)
 		}
 	}
-	if in, _ := find(list, b.ID); in.RestartGen != 7 {
+	if in, _ := runtimetest.Find(list, b.ID); in.RestartGen != 7 {
 		t.Fatalf("restartGen not persisted: %+v", in)
 	}
 	if err := p.Ensure(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, upB, 10*time.Second)
+	runtimetest.WaitReady(t, upB, 10*time.Second)
 
 	// Remove keeps data but forgets the instance; Purge deletes the data.
 	if err := p.Remove(ctx, b.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitDown(t, upB, 5*time.Second)
-	if p.Isolation() == IsolationNetns {
+	runtimetest.WaitDown(t, upB, 5*time.Second)
+	if p.Isolation() == runtime.IsolationNetns {
 		// Its namespace is gone, and its address stays on this machine.
 		host, _, _ := net.SplitHostPort(upB)
 		def, _ := exec.Command("ip", "route", "show", "default").Output()
@@ -298,7 +302,7 @@ func TestProcessRuntime(t *testing.T) {
 	}
 	list, _ = p.List(ctx)
 	for _, id := range []string{a.ID, b.ID} {
-		if _, ok := find(list, id); ok {
+		if _, ok := runtimetest.Find(list, id); ok {
 			t.Fatalf("%s still listed: %+v", id, list)
 		}
 	}
@@ -310,25 +314,25 @@ func TestProcessCrashLoop(t *testing.T) {
 	oldMin, oldMax := backoffMin, backoffMax
 	backoffMin, backoffMax = 20*time.Millisecond, 40*time.Millisecond
 	t.Cleanup(func() { backoffMin, backoffMax = oldMin, oldMax })
-	dir := worldDir(t)
+	dir := runtimetest.Dir(t)
 	bin := filepath.Join(dir, "crash")
 	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho crashing on purpose >&2\nexit 3\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	removeNetns(t, filepath.Join(dir, "tenants"))
-	p, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: filepath.Join(dir, "tenants"), NetnsPool: testPool, Logger: testLogger(t)})
+	p, err := New(Options{OpenClawBin: bin, DataDir: filepath.Join(dir, "tenants"), NetnsPool: runtimetest.NetnsPool, Logger: runtimetest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	ctx := ctxT(t)
-	s := testSpec("ten_crashy0001", freeBase(t))
+	ctx := runtimetest.Ctx(t)
+	s := runtimetest.Spec("ten_crashy0001", runtimetest.FreeBase(t))
 	if err := p.Ensure(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "failed state", func() error {
+	tstest.AwaitErr(t, "failed state", 10*time.Second, func() error {
 		list, _ := p.List(ctx)
-		in, _ := find(list, s.ID)
+		in, _ := runtimetest.Find(list, s.ID)
 		if in.State != proto.TenantFailed || !strings.Contains(in.Error, "exited with code 3") {
 			return fmt.Errorf("%+v", in)
 		}
@@ -341,10 +345,10 @@ func TestProcessCrashLoop(t *testing.T) {
 }
 
 // TestProcessKillsLeftovers: a gateway left by a previous agent (pid file +
-// marker variable) is killed by NewProcess; an unrelated process named by a
+// marker variable) is killed by New; an unrelated process named by a
 // pid file is not.
 func TestProcessKillsLeftovers(t *testing.T) {
-	dir := worldDir(t)
+	dir := runtimetest.Dir(t)
 	dataDir := filepath.Join(dir, "tenants")
 	start := func(id string, marker bool) *exec.Cmd {
 		if err := os.MkdirAll(filepath.Join(dataDir, id), 0o755); err != nil {
@@ -353,7 +357,7 @@ func TestProcessKillsLeftovers(t *testing.T) {
 		cmd := exec.Command("sleep", "60")
 		cmd.Env = []string{"PATH=/usr/bin:/bin"}
 		if marker {
-			cmd.Env = append(cmd.Env, markerEnv+"="+id)
+			cmd.Env = append(cmd.Env, runtime.MarkerEnv+"="+id)
 		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {
@@ -368,7 +372,7 @@ func TestProcessKillsLeftovers(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- ours.Wait() }()
 	removeNetns(t, dataDir)
-	p, err := NewProcess(ProcessOptions{OpenClawBin: standinBin(t), DataDir: dataDir, StopTimeout: 2 * time.Second, NetnsPool: testPool, Logger: testLogger(t)})
+	p, err := New(Options{OpenClawBin: runtimetest.Standin(t), DataDir: dataDir, StopTimeout: 2 * time.Second, NetnsPool: runtimetest.NetnsPool, Logger: runtimetest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,78 +387,17 @@ func TestProcessKillsLeftovers(t *testing.T) {
 	}
 }
 
-// TestChownTreeStaysInside: a tenant directory left by an agent that ran
-// gateways as a shared user is handed to the tenant's own uid, and a
-// symlink the old user planted does not carry the chown outside.
-func TestChownTreeStaysInside(t *testing.T) {
-	requireRoot(t, "chown")
-	base := t.TempDir()
-	outside := filepath.Join(base, "outside")
-	os.WriteFile(outside, []byte("root's"), 0o600)
-	dir := filepath.Join(base, "ten_x")
-	for _, d := range []string{dir, filepath.Join(dir, "state"), filepath.Join(dir, "state", "deep")} {
-		os.Mkdir(d, 0o700)
-	}
-	os.WriteFile(filepath.Join(dir, "state", "deep", "f"), []byte("x"), 0o600)
-	os.Symlink(outside, filepath.Join(dir, "state", "link-out"))
-	os.Symlink(base, filepath.Join(dir, "dir-out"))
-	filepath.WalkDir(dir, func(p string, _ fs.DirEntry, _ error) error { return os.Lchown(p, 65534, 65534) })
-	// A hard link to a root file elsewhere (possible where
-	// fs.protected_hardlinks is off) must not be handed over, nor a file of
-	// another user that found its way in.
-	if err := os.Link(outside, filepath.Join(dir, "state", "hardlink-out")); err != nil {
-		t.Fatal(err)
-	}
-	alien := filepath.Join(dir, "state", "alien")
-	os.WriteFile(alien, []byte("someone else's"), 0o600)
-	os.Lchown(alien, 1000, 1000)
-
-	const uid = DefaultTenantUIDBase + 7
-	if err := chownTree(dir, uid, uid, func(o int) bool { return o == 65534 }); err != nil {
-		t.Fatal(err)
-	}
-	owner := func(p string) int {
-		st, err := os.Lstat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return int(st.Sys().(*syscall.Stat_t).Uid)
-	}
-	for _, p := range []string{dir, filepath.Join(dir, "state", "deep", "f"), filepath.Join(dir, "state", "link-out"), filepath.Join(dir, "dir-out")} {
-		if got := owner(p); got != uid {
-			t.Errorf("%s owned by %d, want %d", p, got, uid)
-		}
-	}
-	if owner(alien) != 1000 {
-		t.Fatal("another user's file was handed to the tenant")
-	}
-	if owner(outside) != 0 || owner(base) != 0 || owner(filepath.Join(dir, "state", "hardlink-out")) != 0 {
-		t.Fatal("the chown followed a symlink out of the tenant directory")
-	}
-	// Already the tenant's: nothing to walk (a file given away stays so).
-	os.Lchown(filepath.Join(dir, "state", "deep", "f"), 123, 123)
-	if err := chownTree(dir, uid, uid, func(int) bool { return false }); err != nil || owner(filepath.Join(dir, "state", "deep", "f")) != 123 {
-		t.Fatalf("second run walked the tree: %v", err)
-	}
-	if err := chownTree(filepath.Join(base, "missing"), uid, uid, nil); err != nil {
-		t.Fatalf("missing dir: %v", err)
-	}
-	if err := chownTree(filepath.Join(dir, "dir-out"), uid, uid, nil); err == nil {
-		t.Fatal("a symlinked tenant directory was walked")
-	}
-}
-
 // TestTenantUIDLifecycle: a tenant keeps its uid across agent restarts;
 // removing it kills what it left running and in /tmp and locks its kept
 // data; purging frees the uid, which goes out again last.
 func TestTenantUIDLifecycle(t *testing.T) {
-	requireRoot(t, "tenant uids")
-	bin := standinBin(t)
-	dataDir := filepath.Join(worldDir(t), "tenants")
+	runtimetest.RequireRoot(t, "tenant uids")
+	bin := runtimetest.Standin(t)
+	dataDir := filepath.Join(runtimetest.Dir(t), "tenants")
 	removeNetns(t, dataDir)
-	open := func() *Process {
-		p, err := NewProcess(ProcessOptions{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 3 * time.Second, NetnsPool: testPool,
-			DiskQuota: DiskQuotaOff, Logger: testLogger(t)})
+	open := func() *Runtime {
+		p, err := New(Options{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 3 * time.Second, NetnsPool: runtimetest.NetnsPool,
+			DiskQuota: diskquota.Off, Logger: runtimetest.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -462,12 +405,12 @@ func TestTenantUIDLifecycle(t *testing.T) {
 	}
 	p := open()
 	t.Cleanup(func() { p.Close() })
-	ctx := ctxT(t)
-	a := testSpec("ten_uidalpha01", freeBase(t))
+	ctx := runtimetest.Ctx(t)
+	a := runtimetest.Spec("ten_uidalpha01", runtimetest.FreeBase(t))
 	if err := p.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, upstream(t, p, a.ID), 10*time.Second)
+	runtimetest.WaitReady(t, runtimetest.Upstream(t, p, a.ID), 10*time.Second)
 	uidA, _, _ := p.tenantIDs(a.ID)
 	p.Close()
 	p = open()
@@ -477,7 +420,7 @@ func TestTenantUIDLifecycle(t *testing.T) {
 	if err := p.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, upstream(t, p, a.ID), 10*time.Second)
+	runtimetest.WaitReady(t, runtimetest.Upstream(t, p, a.ID), 10*time.Second)
 
 	// The tenant's gateway leaves a daemon (its own session) and a file.
 	daemon := exec.Command("setsid", "sleep", "300")
@@ -493,7 +436,7 @@ func TestTenantUIDLifecycle(t *testing.T) {
 	if err := p.Remove(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if pids := pidsOfUID(uidA); len(pids) != 0 {
+	if pids := uids.PIDs(uidA); len(pids) != 0 {
 		t.Fatalf("processes of the removed tenant's uid still run: %v", pids)
 	}
 	if _, err := os.Lstat(tmpFile); !os.IsNotExist(err) {
@@ -507,7 +450,7 @@ func TestTenantUIDLifecycle(t *testing.T) {
 	if err := p.Ensure(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	waitReady(t, upstream(t, p, a.ID), 10*time.Second)
+	runtimetest.WaitReady(t, runtimetest.Upstream(t, p, a.ID), 10*time.Second)
 	if st, _ := os.Stat(filepath.Join(dataDir, a.ID, procStateDir, "standin-started")); st == nil || int(st.Sys().(*syscall.Stat_t).Uid) != uidA {
 		t.Fatal("the returning tenant's files are not its own")
 	}
@@ -515,11 +458,11 @@ func TestTenantUIDLifecycle(t *testing.T) {
 	if err := p.Purge(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	b := testSpec("ten_uidbravo02", freeBase(t))
+	b := runtimetest.Spec("ten_uidbravo02", runtimetest.FreeBase(t))
 	if err := p.Ensure(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Purge(ctxT(t), b.ID) })
+	t.Cleanup(func() { p.Purge(runtimetest.Ctx(t), b.ID) })
 	if uidB, _, _ := p.tenantIDs(b.ID); uidB == uidA {
 		t.Fatalf("a freed uid went out again at once: %d", uidB)
 	}

@@ -1,4 +1,7 @@
-package runtime
+// Package logtail reads the end of a gateway's log files, bounded for the
+// protocol (proto.MaxLogLines, proto.MaxLogBytes), without following a
+// symlink a tenant put in their place.
+package logtail
 
 import (
 	"bytes"
@@ -14,11 +17,11 @@ import (
 // maxLineBytes bounds one returned log line.
 const maxLineBytes = 4 << 10
 
-// tailFile returns up to n of the last lines of the regular file at path,
+// Tail returns up to n of the last lines of the regular file at path,
 // reading at most the last 4*proto.MaxLogBytes bytes. Symlinks are not
 // followed: the file lives in a directory the tenant can write to. A
 // missing file yields no lines and no error.
-func tailFile(path string, n int) ([]string, error) {
+func Tail(path string, n int) ([]string, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -52,12 +55,12 @@ func tailFile(path string, n int) ([]string, error) {
 			buf = buf[i+1:]
 		}
 	}
-	return lastLines(buf, n), nil
+	return Lines(buf, n), nil
 }
 
-// lastLines splits b into lines (dropping a trailing empty one and CRs)
+// Lines splits b into lines (dropping a trailing empty one and CRs)
 // and returns the last n, each cut to maxLineBytes.
-func lastLines(b []byte, n int) []string {
+func Lines(b []byte, n int) []string {
 	s := strings.TrimRight(string(b), "\n")
 	if s == "" {
 		return nil
@@ -76,12 +79,12 @@ func lastLines(b []byte, n int) []string {
 	return lines
 }
 
-// mergeLogs combines the gateway's own log file (primary) and its captured
+// Merge combines the gateway's own log file (primary) and its captured
 // stdout/stderr (secondary, each line prefixed) into at most tail lines and
 // proto.MaxLogBytes bytes: each source gets half of tail, and whatever one
 // does not use goes to the other; the oldest lines go first when the byte
 // budget is exceeded. Primary lines come first, then secondary ones.
-func mergeLogs(primary, secondary []string, secondaryPrefix string, tail int) []string {
+func Merge(primary, secondary []string, secondaryPrefix string, tail int) []string {
 	if tail > proto.MaxLogLines {
 		tail = proto.MaxLogLines
 	}

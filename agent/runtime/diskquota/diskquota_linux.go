@@ -1,4 +1,6 @@
-package runtime
+// Package diskquota gives each tenant a disk of its plan's size: a
+// loop-mounted ext4 image on its directory (Linux, as root, with e2fsprogs).
+package diskquota
 
 import (
 	"bufio"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/pkg/atomicfile"
+	"github.com/clawfleet/clawfleet/pkg/systool"
 )
 
 // quotaReserve is the share of each image's blocks ext4 keeps for root: the
@@ -25,27 +28,29 @@ const quotaReservePercent = "2"
 // minQuotaBytes is the smallest image made: ext4's own metadata needs room.
 const minQuotaBytes = 32 << 20
 
-// diskQuota enforces a plan's diskBytes on a process-runtime tenant: its
-// directory is an ext4 filesystem in a sparse image file of that size,
+// Quota enforces a plan's diskBytes on a tenant: its directory (the process
+// runtime's tenant directory, the docker runtime's state directory behind
+// the volume) is an ext4 filesystem in a sparse image file of that size,
 // loop-mounted (nosuid, nodev) on the directory. Writes beyond the limit
 // fail with ENOSPC inside the gateway. (A process-runtime gateway can still
 // write to the host's /tmp, /var/tmp and /dev/shm, and a container to its
 // writable layer; those are not part of the tenant's disk.)
-// The image lives beside the directory, <data dir>/<tenant id>.img (0600,
-// in the root-owned data dir: no tenant can reach it).
-type diskQuota struct {
+// The image lives where no tenant can reach it, 0600 in a directory of the
+// agent: <data dir>/<tenant id>.img (process), <data dir>/<id>/state.img
+// (docker).
+type Quota struct {
 	mkfs, mount, umount, resize2fs, e2fsck, cp string
 	log                                        *slog.Logger
 }
 
-// errGrowOffline is returned by ensure when a mounted filesystem could not
+// ErrGrowOffline is returned by Ensure when a mounted filesystem could not
 // grow online (some kernels and sandboxes refuse the resize ioctl): the
-// caller stops the gateway and calls growOffline.
-var errGrowOffline = errors.New("the disk must grow while unmounted")
+// caller stops the gateway and calls GrowOffline.
+var ErrGrowOffline = errors.New("the disk must grow while unmounted")
 
-// newDiskQuota checks that images can be made and mounted here, by doing so
+// New checks that images can be made and mounted here, by doing so
 // once in dataDir.
-func newDiskQuota(dataDir, mountsSeenBy string, log *slog.Logger) (*diskQuota, error) {
+func New(dataDir, mountsSeenBy string, log *slog.Logger) (*Quota, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the agent is not root")
 	}
@@ -54,19 +59,19 @@ func newDiskQuota(dataDir, mountsSeenBy string, log *slog.Logger) (*diskQuota, e
 			return nil, err
 		}
 	}
-	q := &diskQuota{log: log}
+	q := &Quota{log: log}
 	for _, t := range []struct {
 		p    *string
 		name string
 	}{{&q.mkfs, "mkfs.ext4"}, {&q.mount, "mount"}, {&q.umount, "umount"}, {&q.resize2fs, "resize2fs"}, {&q.e2fsck, "e2fsck"}, {&q.cp, "cp"}} {
 		var err error
-		if *t.p, err = lookTool(t.name); err != nil {
+		if *t.p, err = systool.Look(t.name); err != nil {
 			return nil, err
 		}
 	}
 	probe := filepath.Join(dataDir, ".quota-probe")
 	// An agent killed during its probe leaves it behind.
-	_ = q.release(probe)
+	_ = q.Release(probe)
 	_ = os.Remove(probe + ".img")
 	defer os.RemoveAll(probe)
 	defer os.Remove(probe + ".img")
@@ -79,15 +84,15 @@ func newDiskQuota(dataDir, mountsSeenBy string, log *slog.Logger) (*diskQuota, e
 	if err := q.attach(probe+".img", probe); err != nil {
 		return nil, fmt.Errorf("loop-mount a test image: %w", err)
 	}
-	return q, q.release(probe)
+	return q, q.Release(probe)
 }
 
-// ensure makes dir the mount of an image of size bytes owned by uid/gid,
+// Ensure makes dir the mount of an image of size bytes owned by uid/gid,
 // creating the image (moving what dir already holds into it) or growing it
 // as needed. It is a no-op when all is in place.
-func (q *diskQuota) ensure(dir, img string, size int64, uid, gid int) error {
+func (q *Quota) Ensure(dir, img string, size int64, uid, gid int) error {
 	size = max(size, minQuotaBytes)
-	mounted, dev := mountOf(dir)
+	mounted, dev := MountOf(dir)
 	if mounted && !q.isImage(dev, img) {
 		// Not ours on top (a tenant's FUSE mount, say): never act on it,
 		// nor resize whatever device it names.
@@ -120,7 +125,7 @@ func (q *diskQuota) ensure(dir, img string, size int64, uid, gid int) error {
 		if mounted {
 			if err := q.grow(dir, dev); err != nil {
 				q.log.Warn("could not grow a tenant's disk online; it grows while its gateway restarts", "dir", dir, "err", err)
-				return errGrowOffline
+				return ErrGrowOffline
 			}
 		}
 	case st.Size() > size:
@@ -137,21 +142,21 @@ func (q *diskQuota) ensure(dir, img string, size int64, uid, gid int) error {
 		return err
 	}
 	if st != nil && st.Size() < size {
-		_, dev := mountOf(dir)
+		_, dev := MountOf(dir)
 		if err := q.grow(dir, dev); err != nil {
 			q.log.Warn("could not grow a tenant's disk online; it grows while its gateway restarts", "dir", dir, "err", err)
-			return errGrowOffline
+			return ErrGrowOffline
 		}
 	}
 	return nil
 }
 
-// growOffline unmounts dir (its gateway stopped), grows the filesystem to
+// GrowOffline unmounts dir (its gateway stopped), grows the filesystem to
 // fill its image and mounts it again.
-func (q *diskQuota) growOffline(dir, img string) error {
+func (q *Quota) GrowOffline(dir, img string) error {
 	// Never lazily: checking and resizing a filesystem that a lingering
 	// process still uses would corrupt it. Failing here retries later.
-	if ok, _ := mountOf(dir); ok {
+	if ok, _ := MountOf(dir); ok {
 		if out, err := q.run(q.umount, dir); err != nil {
 			return fmt.Errorf("umount %s to grow it (still in use?): %v: %s", dir, err, out)
 		}
@@ -174,7 +179,7 @@ func (q *diskQuota) growOffline(dir, img string) error {
 
 // create makes a sparse image of size bytes with an ext4 filesystem whose
 // root directory belongs to uid/gid.
-func (q *diskQuota) create(img string, size int64, uid, gid int) error {
+func (q *Quota) create(img string, size int64, uid, gid int) error {
 	f, err := os.OpenFile(img, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("disk image: %w", err)
@@ -199,7 +204,7 @@ func (q *diskQuota) create(img string, size int64, uid, gid int) error {
 // adopt moves what dir already holds (a tenant from before quotas) into
 // the fresh image tmpImg and renames that to img; dir is left empty for the
 // mount.
-func (q *diskQuota) adopt(dir, tmpImg, img string) error {
+func (q *Quota) adopt(dir, tmpImg, img string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -208,7 +213,7 @@ func (q *diskQuota) adopt(dir, tmpImg, img string) error {
 		return atomicfile.Rename(tmpImg, img)
 	}
 	tmp := dir + ".quota-new"
-	_ = q.release(tmp) // left mounted by an agent killed while copying
+	_ = q.Release(tmp) // left mounted by an agent killed while copying
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return err
 	}
@@ -220,7 +225,7 @@ func (q *diskQuota) adopt(dir, tmpImg, img string) error {
 	// following them), and reports a copy that did not fit.
 	// No 2-minute bound here: a big tenant takes longer to copy.
 	out, err := q.runFor(6*time.Hour, q.cp, "-a", "--no-dereference", dir+"/.", tmp+"/")
-	if rerr := q.release(tmp); err == nil && rerr != nil {
+	if rerr := q.Release(tmp); err == nil && rerr != nil {
 		err = rerr
 	}
 	if err != nil {
@@ -242,14 +247,14 @@ func (q *diskQuota) adopt(dir, tmpImg, img string) error {
 	return os.RemoveAll(old)
 }
 
-func (q *diskQuota) attach(img, dir string) error {
+func (q *Quota) attach(img, dir string) error {
 	if out, err := q.run(q.mount, "-t", "ext4", "-o", "loop,nosuid,nodev,noatime", img, dir); err != nil {
 		return fmt.Errorf("mount %s on %s: %v: %s", img, dir, err, out)
 	}
 	return nil
 }
 
-func (q *diskQuota) grow(dir, dev string) error {
+func (q *Quota) grow(dir, dev string) error {
 	if !strings.HasPrefix(dev, "/dev/loop") {
 		return fmt.Errorf("%s is mounted from %q, not a loop device", dir, dev)
 	}
@@ -264,13 +269,13 @@ func (q *diskQuota) grow(dir, dev string) error {
 	return nil
 }
 
-// release unmounts dir if it is a mount point (lazily when busy: a process
+// Release unmounts dir if it is a mount point (lazily when busy: a process
 // still in it keeps the filesystem until it leaves).
-func (q *diskQuota) release(dir string) error {
+func (q *Quota) Release(dir string) error {
 	// Mounts stacked on the disk (a tenant's own, on its directory) come
 	// off first; a few rounds at most.
 	for range 4 {
-		if ok, _ := mountOf(dir); !ok {
+		if ok, _ := MountOf(dir); !ok {
 			return nil
 		}
 		if _, err := q.run(q.umount, dir); err == nil {
@@ -280,14 +285,14 @@ func (q *diskQuota) release(dir string) error {
 			return fmt.Errorf("umount %s: %v: %s", dir, err, out)
 		}
 	}
-	if ok, _ := mountOf(dir); ok {
+	if ok, _ := MountOf(dir); ok {
 		return fmt.Errorf("umount %s: still mounted after 4 rounds", dir)
 	}
 	return nil
 }
 
 // isImage reports whether dev is a loop device backed by img.
-func (q *diskQuota) isImage(dev, img string) bool {
+func (q *Quota) isImage(dev, img string) bool {
 	name, ok := strings.CutPrefix(dev, "/dev/")
 	if !ok || !strings.HasPrefix(name, "loop") || strings.ContainsAny(name, "/.") {
 		return false
@@ -296,24 +301,24 @@ func (q *diskQuota) isImage(dev, img string) bool {
 	return err == nil && strings.TrimSpace(string(b)) == img
 }
 
-// mountAll mounts every process-runtime image in dataDir whose directory
+// MountAll mounts every process-runtime image in dataDir whose directory
 // is not mounted (after a reboot), so that the runtime sees its tenants as
 // before.
-func (q *diskQuota) mountAll(dataDir string) {
+func (q *Quota) MountAll(dataDir string) {
 	imgs, _ := filepath.Glob(filepath.Join(dataDir, "ten_*.img"))
 	pairs := map[string]string{}
 	for _, img := range imgs {
 		pairs[img] = strings.TrimSuffix(img, ".img")
 	}
-	q.mountImages(pairs)
+	q.MountImages(pairs)
 }
 
-// mountImages mounts each image (key) on its directory (value) unless
+// MountImages mounts each image (key) on its directory (value) unless
 // that is mounted already, and returns the directories it mounted.
-func (q *diskQuota) mountImages(pairs map[string]string) map[string]bool {
+func (q *Quota) MountImages(pairs map[string]string) map[string]bool {
 	done := map[string]bool{}
 	for img, dir := range pairs {
-		if ok, _ := mountOf(dir); ok {
+		if ok, _ := MountOf(dir); ok {
 			continue
 		}
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -329,15 +334,15 @@ func (q *diskQuota) mountImages(pairs map[string]string) map[string]bool {
 	return done
 }
 
-// usage reports the used and total bytes of the disk mounted on dir when
+// Usage reports the used and total bytes of the disk mounted on dir when
 // its image exists (ok false otherwise: dir is then on the host's disk).
-func (q *diskQuota) usage(dir, img string) (used, total int64, ok bool) {
+func (q *Quota) Usage(dir, img string) (used, total int64, ok bool) {
 	if _, err := os.Stat(img); err != nil {
 		return 0, 0, false
 	}
 	// Only our image: not the host's disk under an unmounted dir, and not a
 	// mount the tenant put on top (whose statfs could hang the agent).
-	if mounted, dev := mountOf(dir); !mounted || !q.isImage(dev, img) {
+	if mounted, dev := MountOf(dir); !mounted || !q.isImage(dev, img) {
 		return 0, 0, false
 	}
 	var st syscall.Statfs_t
@@ -349,21 +354,21 @@ func (q *diskQuota) usage(dir, img string) (used, total int64, ok bool) {
 	return used, total, total > 0 && used >= 0
 }
 
-// releaseAll unmounts every tenant disk in dataDir.
-func (q *diskQuota) releaseAll(dataDir string) {
+// ReleaseAll unmounts every tenant disk in dataDir.
+func (q *Quota) ReleaseAll(dataDir string) {
 	imgs, _ := filepath.Glob(filepath.Join(dataDir, "ten_*.img"))
 	for _, img := range imgs {
-		if err := q.release(strings.TrimSuffix(img, ".img")); err != nil {
+		if err := q.Release(strings.TrimSuffix(img, ".img")); err != nil {
 			q.log.Warn("cannot unmount a tenant's disk", "image", img, "err", err)
 		}
 	}
 }
 
-func (q *diskQuota) run(bin string, args ...string) ([]byte, error) {
+func (q *Quota) run(bin string, args ...string) ([]byte, error) {
 	return q.runFor(2*time.Minute, bin, args...)
 }
 
-func (q *diskQuota) runFor(d time.Duration, bin string, args ...string) ([]byte, error) {
+func (q *Quota) runFor(d time.Duration, bin string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
@@ -417,8 +422,8 @@ func ownedByRoot(path string) bool {
 	return ok && s.Uid == 0
 }
 
-// mountOf reports whether dir is a mount point, and of which source.
-func mountOf(dir string) (bool, string) {
+// MountOf reports whether dir is a mount point, and of which source.
+func MountOf(dir string) (bool, string) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return false, ""

@@ -1,4 +1,4 @@
-package runtime
+package runtimetest
 
 import (
 	"archive/tar"
@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/clawfleet/clawfleet/agent/runtime/docker/engine"
 )
 
 // StandinImage is the test image built by BuildStandinImage.
@@ -16,17 +18,17 @@ const StandinImage = "clawfleet/standin:test"
 
 // BuildStandinImage builds tag (e.g. StandinImage) FROM scratch with the
 // static stand-in gateway binary at binary as /usr/local/bin/openclaw, user
-// 1000:1000 and HOME /home/node, so DockerOptions' default Cmd runs it. No
-// registry is involved. It does nothing when tag exists with the same
-// binary (label clawfleet.standin-sha256).
-func BuildStandinImage(ctx context.Context, d *Docker, binary, tag string) error {
+// 1000:1000 and HOME /home/node, so the docker runtime's default Cmd runs
+// it. No registry is involved. It does nothing when tag exists with the
+// same binary (label clawfleet.standin-sha256).
+func BuildStandinImage(ctx context.Context, c *engine.Client, binary, tag string) error {
 	bin, err := os.ReadFile(binary)
 	if err != nil {
 		return err
 	}
 	sum := sha256.Sum256(bin)
 	hash := hex.EncodeToString(sum[:])
-	if labels, ok, err := d.ImageLabels(ctx, tag); err != nil {
+	if labels, ok, err := c.ImageLabels(ctx, tag); err != nil {
 		return err
 	} else if ok && labels["clawfleet.standin-sha256"] == hash {
 		return nil
@@ -57,5 +59,5 @@ CMD ["openclaw", "gateway", "--port", "18789"]
 	if err := tw.Close(); err != nil {
 		return err
 	}
-	return d.BuildImage(ctx, tag, &buf)
+	return c.BuildImage(ctx, tag, &buf)
 }

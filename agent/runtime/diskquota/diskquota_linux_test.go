@@ -1,0 +1,73 @@
+package diskquota
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
+)
+
+func TestUnescapeMount(t *testing.T) {
+	for in, want := range map[string]string{`/a/b`: "/a/b", `/a\040b`: "/a b", `/x\011y\134z`: "/x\ty\\z", `/bad\9`: `/bad\9`} {
+		if got := unescapeMount(in); got != want {
+			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestSameMountNamespace: quotas for docker need dockerd to see the
+// agent's mounts; a process in another mount namespace would not.
+func TestSameMountNamespace(t *testing.T) {
+	runtimetest.RequireRoot(t, "mount namespaces")
+	dir := runtimetest.Dir(t) // the impostor below runs as another user
+	bin := filepath.Join(dir, "cfnsprobe")
+	b, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bin, b, 0o755)
+	pidFile := filepath.Join(dir, "cfnsprobe.pid")
+	if err := sameMountNamespace("cfnsprobe", []string{pidFile}); err == nil || !strings.Contains(err.Error(), "pid file") {
+		t.Fatalf("no pid file: %v", err)
+	}
+	for _, tc := range []struct {
+		argv []string
+		ok   bool
+	}{{[]string{bin, "30"}, true}, {[]string{"unshare", "-m", bin, "30"}, false}} {
+		cmd := exec.Command(tc.argv[0], tc.argv[1:]...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
+		var err error
+		for range 50 { // until unshare has exec'd the probe
+			if err = sameMountNamespace("cfnsprobe", []string{pidFile}); err == nil || !strings.Contains(err.Error(), "pid file") {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if (err == nil) != tc.ok {
+			t.Errorf("%v: %v", tc.argv, err)
+		}
+	}
+	// A process of another user with the right name is not the daemon.
+	impostor := exec.Command(bin, "30")
+	impostor.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	if err := impostor.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { impostor.Process.Kill(); impostor.Wait() }()
+	os.WriteFile(pidFile, []byte(strconv.Itoa(impostor.Process.Pid)), 0o644)
+	time.Sleep(50 * time.Millisecond)
+	if err := sameMountNamespace("cfnsprobe", []string{pidFile}); err == nil {
+		t.Fatal("a non-root process was taken for the daemon")
+	}
+}
