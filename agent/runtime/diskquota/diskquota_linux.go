@@ -349,8 +349,9 @@ func (q *Quota) Usage(dir, img string) (used, total int64, ok bool) {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return 0, 0, false
 	}
-	total = int64(st.Blocks) * st.Bsize
-	used = total - int64(st.Bfree)*st.Bsize
+	bsize := int64(st.Bsize) // int32 on 32-bit ARM
+	total = int64(st.Blocks) * bsize
+	used = total - int64(st.Bfree)*bsize
 	return used, total, total > 0 && used >= 0
 }
 
