@@ -27,6 +27,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
+	"github.com/clawfleet/clawfleet/cloud/tunnel"
 	"github.com/clawfleet/clawfleet/pkg/atomicfile"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +45,7 @@ type App struct {
 	broker *broker.Broker
 	fleet  *fleet.Fleet
 	tenant *tenant.Service
-	tun    *tunnels // nil when tunnels are disabled
+	tun    *tunnel.Service // nil when tunnels are disabled
 	router *router.Router
 	tokens *sso.Verifier // nil unless CLAWFLEET_SSO_* configure a key source
 	reg    *prometheus.Registry
@@ -142,8 +143,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	}
 	a.tenant = ts
 	if cfg.WGAddr != "" {
-		a.tun, err = newTunnels(ctx, tunnelConfig{ListenAddr: cfg.WGAddr, Prefix: cfg.WGPrefix, Endpoint: cfg.WGEndpoint,
-			EndpointHost: endpointHost(cfg.PublicURL, cfg.MQTTURL), DataDir: cfg.DataDir, Mode: cfg.WGMode}, st, f, b, log)
+		a.tun, err = a.newTunnels(ctx, st, f, b)
 		if err != nil {
 			st.Close()
 			return nil, err

@@ -49,7 +49,7 @@ func (a *App) newRouter() (*router.Router, error) {
 		dial = a.tun.Dial
 		// A loopback client is attributed to the hub: an honest non-loopback
 		// address of the cloud, which OpenClaw needs to see.
-		local = a.tun.hub.Addr().String()
+		local = a.tun.HubAddr().String()
 	}
 	return router.New(router.Options{
 		Domain: a.cfg.Domain, Reserved: a.ownHosts(), Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Dial: dial, HostOnline: a.fleet.HostOnline,

@@ -27,10 +27,10 @@ func TestCommand(t *testing.T) {
 	if _, err := e.f.Command(ctx, id, logs(), time.Second); !errors.Is(err, ErrHostOffline) || err.Error() != "host "+id+" is offline" {
 		t.Fatalf("offline host: %v", err)
 	}
-	if e.bus.get(proto.DownTopic(id, proto.KindCmd)) != nil || count("offline") != 1 {
+	if e.bus.Get(proto.DownTopic(id, proto.KindCmd)) != nil || count("offline") != 1 {
 		t.Fatal("a command was sent to an offline host, or not counted")
 	}
-	e.bus.send(proto.UpTopic(id, proto.KindRegister), register(id))
+	e.bus.Send(proto.UpTopic(id, proto.KindRegister), register(id))
 	tstest.Await(t, "online", 3*time.Second, func() bool { return e.f.HostOnline(id) })
 
 	// The agent answers every command it is sent with answer(cmd).
@@ -38,14 +38,12 @@ func TestCommand(t *testing.T) {
 		t.Helper()
 		var c *proto.Command
 		tstest.AwaitErr(t, "a command", 3*time.Second, func() (err error) {
-			c, err = proto.DecodeCommand(e.bus.get(proto.DownTopic(id, proto.KindCmd)))
+			c, err = proto.DecodeCommand(e.bus.Get(proto.DownTopic(id, proto.KindCmd)))
 			return err
 		})
-		e.bus.mu.Lock()
-		delete(e.bus.published, proto.DownTopic(id, proto.KindCmd))
-		e.bus.mu.Unlock()
+		e.bus.Forget(proto.DownTopic(id, proto.KindCmd))
 		if r := answer(c); r != nil {
-			e.bus.send(proto.UpTopic(id, proto.KindReply), proto.MustEncode(r))
+			e.bus.Send(proto.UpTopic(id, proto.KindReply), proto.MustEncode(r))
 		}
 	}
 	for _, tc := range []struct {
@@ -92,7 +90,7 @@ func TestCommand(t *testing.T) {
 		}
 	}
 	// A reply nobody waits for (any more) does, for them to refuse.
-	e.bus.send(proto.UpTopic(id, proto.KindReply), proto.MustEncode(&proto.Reply{ID: "cmd_gone", OK: true}))
+	e.bus.Send(proto.UpTopic(id, proto.KindReply), proto.MustEncode(&proto.Reply{ID: "cmd_gone", OK: true}))
 	tstest.Await(t, "the stray reply handed on", 3*time.Second, func() bool {
 		evs := rec.all()
 		r, ok := evs[len(evs)-1].(Reply)

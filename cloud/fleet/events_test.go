@@ -34,12 +34,12 @@ func TestEventsAreTyped(t *testing.T) {
 	report := &proto.TenantReport{Type: proto.EventTenants, Revision: 3, Tenants: []proto.TenantStatus{{ID: "ten_abcdefgh", State: proto.TenantRunning}}}
 	reply := &proto.Reply{ID: proto.DesiredReplyID(3), OK: true}
 
-	e.bus.send(proto.UpTopic(id, proto.KindRegister), register(id))
-	e.bus.send(proto.UpTopic(id, proto.KindEvent), proto.MustEncode(report))
-	e.bus.send(proto.UpTopic(id, proto.KindEvent), []byte(`{"v":1,"type":"another-feature"}`)) // no consumer: ignored
-	e.bus.send(proto.UpTopic(id, proto.KindReply), proto.MustEncode(reply))
-	e.bus.send(proto.UpTopic(id, proto.KindHeartbeat), proto.MustEncode(&proto.Heartbeat{Seq: 1})) // the fleet's own
-	e.bus.send(proto.UpTopic(id, proto.KindStatus), proto.MustEncode(&proto.Status{State: proto.StateOffline}))
+	e.bus.Send(proto.UpTopic(id, proto.KindRegister), register(id))
+	e.bus.Send(proto.UpTopic(id, proto.KindEvent), proto.MustEncode(report))
+	e.bus.Send(proto.UpTopic(id, proto.KindEvent), []byte(`{"v":1,"type":"another-feature"}`)) // no consumer: ignored
+	e.bus.Send(proto.UpTopic(id, proto.KindReply), proto.MustEncode(reply))
+	e.bus.Send(proto.UpTopic(id, proto.KindHeartbeat), proto.MustEncode(&proto.Heartbeat{Seq: 1})) // the fleet's own
+	e.bus.Send(proto.UpTopic(id, proto.KindStatus), proto.MustEncode(&proto.Status{State: proto.StateOffline}))
 	tstest.Await(t, "four events", 3*time.Second, func() bool { return len(rec.all()) == 4 })
 	if err := e.f.DeleteHost(context.Background(), id, "admin"); err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestRefusedTenantMessages(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := e.f.m.tenantRefused.WithLabelValues(tc.reason)
 			n := testutil.ToFloat64(c)
-			e.bus.send(proto.UpTopic(id, tc.kind), []byte(tc.payload))
+			e.bus.Send(proto.UpTopic(id, tc.kind), []byte(tc.payload))
 			tstest.Await(t, "refusal counted", 3*time.Second, func() bool { return testutil.ToFloat64(c) == n+1 })
 		})
 	}

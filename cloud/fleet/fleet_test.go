@@ -8,61 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/fleet/fleettest"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-// memBus records what the fleet publishes and lets the test inject device
-// messages through the subscribed handler.
-type memBus struct {
-	mu        sync.Mutex
-	handler   func(string, []byte)
-	published map[string][]byte
-	kicked    []string
-}
-
-func (b *memBus) Publish(topic string, payload []byte, retain bool) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.published[topic] = payload
-	return nil
-}
-func (b *memBus) Subscribe(filter string, h func(string, []byte)) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.handler = h
-	return nil
-}
-func (b *memBus) Disconnect(id string) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.kicked = append(b.kicked, id)
-	return nil
-}
-func (b *memBus) get(topic string) []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.published[topic]
-}
-func (b *memBus) kickedIDs() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.kicked...)
-}
-func (b *memBus) subscribed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.handler != nil
-}
-func (b *memBus) send(topic string, payload []byte) {
-	b.mu.Lock()
-	h := b.handler
-	b.mu.Unlock()
-	h(topic, payload)
-}
 
 type clock struct {
 	mu sync.Mutex
@@ -74,7 +26,7 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 
 type env struct {
 	f     *Fleet
-	bus   *memBus
+	bus   *fleettest.Bus
 	st    *store.Store
 	clk   *clock
 	reg   *prometheus.Registry
@@ -90,7 +42,7 @@ func newEnv(t *testing.T, dir string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{bus: &memBus{published: map[string][]byte{}}, st: st, clk: &clock{t: time.Now().UTC()}, reg: prometheus.NewRegistry(), dir: dir}
+	e := &env{bus: fleettest.NewBus(), st: st, clk: &clock{t: time.Now().UTC()}, reg: prometheus.NewRegistry(), dir: dir}
 	e.f, err = New(st, e.bus, Options{HeartbeatInterval: 2 * time.Second, FlushInterval: 20 * time.Millisecond, Registerer: e.reg, Now: e.clk.now})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +53,7 @@ func newEnv(t *testing.T, dir string) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.f.Run(ctx); close(done) }()
-	for !e.bus.subscribed() {
+	for !e.bus.Subscribed() {
 		time.Sleep(time.Millisecond)
 	}
 	e.stop = func() { cancel(); <-done; st.Close() }
@@ -149,25 +101,25 @@ func TestPresenceLifecycle(t *testing.T) {
 	if e.host(t, id).Status != store.HostPending {
 		t.Fatal("new host not pending")
 	}
-	e.bus.send(proto.UpTopic(id, proto.KindRegister), register(id))
+	e.bus.Send(proto.UpTopic(id, proto.KindRegister), register(id))
 	tstest.Await(t, "online in store", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOnline })
-	cfg := e.bus.get(proto.DownTopic(id, proto.KindConfig))
+	cfg := e.bus.Get(proto.DownTopic(id, proto.KindConfig))
 	if c, err := proto.DecodeConfig(cfg); err != nil || c.HeartbeatIntervalSeconds != 2 {
 		t.Fatalf("config pushed = %s, %v", cfg, err)
 	}
 	m := proto.Metrics{CPUPercent: 42, MemUsedBytes: 1, MemTotalBytes: 2}
-	e.bus.send(proto.UpTopic(id, proto.KindHeartbeat), proto.MustEncode(&proto.Heartbeat{Seq: 1, SentAt: time.Now().UnixMilli(), Metrics: m}))
+	e.bus.Send(proto.UpTopic(id, proto.KindHeartbeat), proto.MustEncode(&proto.Heartbeat{Seq: 1, SentAt: time.Now().UnixMilli(), Metrics: m}))
 	tstest.Await(t, "metrics in store", 3*time.Second, func() bool { return e.host(t, id).Metrics.CPUPercent == 42 })
 	if testutil.ToFloat64(e.f.m.heartbeats) != 1 {
 		t.Fatal("heartbeat not counted")
 	}
 
 	// Last Will → offline.
-	e.bus.send(proto.UpTopic(id, proto.KindStatus), proto.MustEncode(&proto.Status{State: proto.StateOffline}))
+	e.bus.Send(proto.UpTopic(id, proto.KindStatus), proto.MustEncode(&proto.Status{State: proto.StateOffline}))
 	tstest.Await(t, "offline by last will", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOffline })
 
 	// Heartbeat → online again; then silence past 3 intervals → offline.
-	e.bus.send(proto.UpTopic(id, proto.KindHeartbeat), proto.MustEncode(&proto.Heartbeat{Seq: 2, Metrics: m}))
+	e.bus.Send(proto.UpTopic(id, proto.KindHeartbeat), proto.MustEncode(&proto.Heartbeat{Seq: 2, Metrics: m}))
 	tstest.Await(t, "online again", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOnline })
 	e.clk.add(5 * time.Second)
 	time.Sleep(1200 * time.Millisecond) // one sweep
@@ -181,7 +133,7 @@ func TestPresenceLifecycle(t *testing.T) {
 func TestBadMessagesChangeNothing(t *testing.T) {
 	e := newEnv(t, t.TempDir())
 	id, _ := e.enroll(t)
-	e.bus.send(proto.UpTopic(id, proto.KindRegister), register(id))
+	e.bus.Send(proto.UpTopic(id, proto.KindRegister), register(id))
 	tstest.Await(t, "online", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOnline })
 	before := e.host(t, id)
 	for _, tc := range []struct {
@@ -197,7 +149,7 @@ func TestBadMessagesChangeNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := e.f.m.bad.WithLabelValues(tc.reason)
 			n := testutil.ToFloat64(c)
-			e.bus.send(tc.topic, []byte(tc.payload))
+			e.bus.Send(tc.topic, []byte(tc.payload))
 			tstest.Await(t, "refusal counted", 3*time.Second, func() bool { return testutil.ToFloat64(c) == n+1 })
 		})
 	}
@@ -217,11 +169,11 @@ func TestDeleteRevokes(t *testing.T) {
 	if e.f.Authenticate(context.Background(), id, secret) {
 		t.Fatal("deleted host still authenticates")
 	}
-	if k := e.bus.kickedIDs(); len(k) != 1 || k[0] != id {
+	if k := e.bus.Disconnected(); len(k) != 1 || k[0] != id {
 		t.Fatalf("kicked = %v", k)
 	}
 	for _, kind := range []string{proto.KindConfig, proto.KindDesired} {
-		if p, ok := e.bus.published[proto.DownTopic(id, kind)]; !ok || len(p) != 0 {
+		if p, ok := e.bus.Published(proto.DownTopic(id, kind)); !ok || len(p) != 0 {
 			t.Fatalf("retained %s not cleared: %q (published: %v)", kind, p, ok)
 		}
 	}
@@ -238,7 +190,7 @@ func TestRestartKeepsStateAndGrace(t *testing.T) {
 	dir := t.TempDir()
 	e := newEnv(t, dir)
 	id, secret := e.enroll(t)
-	e.bus.send(proto.UpTopic(id, proto.KindRegister), register(id))
+	e.bus.Send(proto.UpTopic(id, proto.KindRegister), register(id))
 	tstest.Await(t, "online", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOnline })
 	if err := e.f.SetHeartbeatInterval(context.Background(), 3*time.Second, "admin"); err != nil {
 		t.Fatal(err)

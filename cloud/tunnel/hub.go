@@ -1,4 +1,7 @@
-// Package tunnel is the cloud's WireGuard hub, in one of three modes:
+// Package tunnel is the cloud's end of the hosts' WireGuard tunnels: the Hub,
+// and the Service that ties it to the fleet (tunnel addresses, one peer per
+// registered host, its retained tunnel config, peers restored at start). The
+// hub runs in one of three modes:
 //
 //   - userspace (the default): wireguard-go on a gVisor netstack (no root,
 //     no kernel module, no TUN device);
