@@ -5,14 +5,11 @@ package docker
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,8 +21,6 @@ import (
 	"github.com/clawfleet/clawfleet/agent/runtime"
 	"github.com/clawfleet/clawfleet/agent/runtime/diskquota"
 	"github.com/clawfleet/clawfleet/agent/runtime/docker/engine"
-	"github.com/clawfleet/clawfleet/agent/runtime/gateway"
-	"github.com/clawfleet/clawfleet/agent/runtime/hostfs"
 	"github.com/clawfleet/clawfleet/agent/runtime/logtail"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
@@ -44,16 +39,6 @@ const (
 	// two agents on one Docker engine (tests, or a host that moved) must not
 	// take each other's containers for their own leftovers and remove them.
 	LabelAgent = "clawfleet.agent"
-)
-
-// Paths inside a gateway container.
-const (
-	containerHome     = "/home/node"
-	containerStateDir = "/home/node/.openclaw" // the tenant volume
-	containerConfig   = containerStateDir + "/openclaw.json"
-	containerLogFile  = containerStateDir + "/gateway.log"
-	dockerConfigFile  = "openclaw.json" // in <DataDir>/<id>/state on the host
-	dockerLogFile     = "gateway.log"
 )
 
 // Options configures the docker runtime.
@@ -177,52 +162,6 @@ func New(opts Options) (*Runtime, error) {
 	return d, nil
 }
 
-// stateImage is the disk image behind a tenant's state (DiskQuota), in the
-// agent's own <DataDir>/<id> (0700): no container can reach it.
-const stateImage = "state.img"
-
-// ensureDisk mounts the tenant's disk image on its state directory, growing
-// it to the plan. The container binds that directory when it starts, so a
-// container that started without the mount (first quota, a reboot that let
-// Docker start it before the agent) or one whose disk must grow offline is
-// removed, and Ensure creates it again. It returns the container info to go
-// on with (nil when removed).
-func (d *Runtime) ensureDisk(ctx context.Context, spec proto.TenantSpec, ci *containerInspect) (*containerInspect, error) {
-	dir := filepath.Join(d.opts.DataDir, spec.ID)
-	if err := hostfs.MkdirNoFollow(dir, 0o700, -1, -1); err != nil {
-		return ci, err
-	}
-	state, img := filepath.Join(dir, "state"), filepath.Join(dir, stateImage)
-	uid, gid := d.opts.StateUID, d.opts.StateGID
-	drop := func() error {
-		if ci == nil {
-			return nil
-		}
-		d.log.Info("recreating container on its disk", "tenant", spec.ID)
-		if err := d.removeContainer(ctx, ContainerName(spec.ID)); err != nil {
-			return err
-		}
-		ci = nil
-		return nil
-	}
-	d.mu.Lock()
-	fresh := d.remounted[state]
-	delete(d.remounted, state)
-	d.mu.Unlock()
-	if ok, _ := diskquota.MountOf(state); !ok || fresh {
-		if err := drop(); err != nil {
-			return ci, err
-		}
-	}
-	err := d.quota.Ensure(state, img, spec.DiskBytes, uid, gid)
-	if errors.Is(err, diskquota.ErrGrowOffline) {
-		if err = drop(); err == nil {
-			err = d.quota.GrowOffline(state, img)
-		}
-	}
-	return ci, err
-}
-
 // Name implements runtime.Runtime.
 func (d *Runtime) Name() string { return "docker" }
 
@@ -239,59 +178,6 @@ func (d *Runtime) lock(id string) func() {
 	d.mu.Unlock()
 	l.Lock()
 	return l.Unlock
-}
-
-func (d *Runtime) image(spec proto.TenantSpec) string {
-	if spec.Image != "" {
-		return spec.Image
-	}
-	return d.opts.DefaultImage
-}
-
-// specHash covers everything that needs a new container when it changes.
-func (d *Runtime) specHash(spec proto.TenantSpec) string {
-	b, _ := json.Marshal(struct {
-		V        int
-		Image    string
-		Cmd      []string
-		Env      []string
-		Port     int
-		CPU      int
-		Mem      int64
-		Pids     int
-		ReadOnly bool
-	}{1, d.image(spec), d.opts.Cmd, d.opts.Env, spec.Port, spec.CPUMillis, spec.MemoryBytes, spec.PidsLimit, d.opts.ReadonlyRootfs})
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:8])
-}
-
-// Engine API shapes (the parts used).
-type containerInspect struct {
-	ID           string
-	Name         string
-	RestartCount int
-	State        struct {
-		Status     string
-		Running    bool
-		Restarting bool
-		OOMKilled  bool
-		Dead       bool
-		ExitCode   int
-		Error      string
-		StartedAt  string
-	}
-	Config struct {
-		Image  string
-		Labels map[string]string
-	}
-	HostConfig json.RawMessage
-}
-
-type containerSummary struct {
-	ID     string
-	Names  []string
-	State  string
-	Labels map[string]string
 }
 
 // Ensure implements runtime.Runtime.
@@ -365,177 +251,6 @@ func (d *Runtime) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 	if ci.State.Running || ci.State.Restarting {
 		d.log.Info("stopping container", "tenant", spec.ID)
 		return d.stop(ctx, name)
-	}
-	return nil
-}
-
-// prepareDir makes <DataDir>/<id>/state (owned by the image user) and the
-// config file in it. <DataDir>/<id> itself stays the agent's.
-func (d *Runtime) prepareDir(ctx context.Context, spec proto.TenantSpec) error {
-	dir := filepath.Join(d.opts.DataDir, spec.ID)
-	if err := hostfs.MkdirNoFollow(dir, 0o700, -1, -1); err != nil {
-		return err
-	}
-	uid, gid := d.opts.StateUID, d.opts.StateGID
-	if os.Geteuid() != 0 {
-		uid, gid = -1, -1
-	}
-	state := filepath.Join(dir, "state")
-	if err := hostfs.MkdirNoFollow(state, 0o700, uid, gid); err != nil {
-		return err
-	}
-	o := gateway.Options{Port: d.opts.ContainerPort, Bind: gateway.BindLAN, LogFile: containerLogFile}
-	if spec.AuthMode() == proto.GatewayAuthTrustedProxy {
-		gw, err := d.bridgeGateway(ctx)
-		if err != nil {
-			return err
-		}
-		o.TrustedProxies = []string{gw}
-	}
-	_, err := gateway.Write(filepath.Join(state, dockerConfigFile), spec, o, uid, gid)
-	return err
-}
-
-// bridgeGateway returns the default bridge network's gateway address: the
-// source a gateway container sees for every connection from the host,
-// whether to its published 127.0.0.1 port (docker-proxy, or the hairpin NAT
-// without it) or to its own address. Other containers connect from their
-// own addresses, so trusting this one address trusts the host only.
-func (d *Runtime) bridgeGateway(ctx context.Context) (string, error) {
-	var nw struct {
-		IPAM struct {
-			Config []struct{ Subnet, Gateway string }
-		}
-	}
-	if _, err := d.c.Do(ctx, "GET", "/networks/bridge", nil, nil, &nw); err != nil {
-		return "", fmt.Errorf("inspecting the bridge network: %w", err)
-	}
-	for _, c := range nw.IPAM.Config {
-		if a, err := netip.ParseAddr(c.Gateway); err == nil && a.Is4() {
-			return a.String(), nil
-		}
-		if p, err := netip.ParsePrefix(c.Subnet); err == nil && p.Addr().Is4() {
-			return p.Masked().Addr().Next().String(), nil
-		}
-	}
-	return "", errors.New("the bridge network has no IPv4 gateway")
-}
-
-func (d *Runtime) ensureVolume(ctx context.Context, id string) error {
-	name := ContainerName(id)
-	var v struct{ Labels map[string]string }
-	if _, err := d.c.Do(ctx, "GET", "/volumes/"+name, nil, nil, &v); err == nil {
-		if v.Labels[LabelManaged] != "true" {
-			return fmt.Errorf("a volume named %s exists that clawfleet does not manage", name)
-		}
-		return nil
-	} else if !engine.IsNotFound(err) {
-		return err
-	}
-	body := map[string]any{
-		"Name":   name,
-		"Driver": "local",
-		"DriverOpts": map[string]string{
-			"type": "none", "o": "bind", "device": filepath.Join(d.opts.DataDir, id, "state"),
-		},
-		"Labels": map[string]string{LabelManaged: "true", LabelTenant: id},
-	}
-	_, err := d.c.Do(ctx, "POST", "/volumes/create", nil, body, nil)
-	return err
-}
-
-func (d *Runtime) create(ctx context.Context, spec proto.TenantSpec, hash, gen string) error {
-	cport := fmt.Sprintf("%d/tcp", d.opts.ContainerPort)
-	env := []string{
-		"HOME=" + containerHome,
-		"OPENCLAW_STATE_DIR=" + containerStateDir,
-		"OPENCLAW_CONFIG_PATH=" + containerConfig,
-		"XDG_CACHE_HOME=" + containerStateDir + "/cache",
-		runtime.MarkerEnv + "=" + spec.ID,
-	}
-	seen := map[string]bool{}
-	for _, kv := range env {
-		seen[kv[:strings.IndexByte(kv, '=')]] = true
-	}
-	for _, kv := range d.opts.Env {
-		if i := strings.IndexByte(kv, '='); i > 0 && !seen[kv[:i]] {
-			env = append(env, kv)
-		}
-	}
-	hc := map[string]any{
-		"Init":          true,
-		"CapDrop":       []string{"ALL"},
-		"SecurityOpt":   []string{"no-new-privileges"},
-		"RestartPolicy": map[string]any{"Name": "unless-stopped"},
-		"PortBindings": map[string]any{
-			cport: []map[string]string{{"HostIp": "127.0.0.1", "HostPort": strconv.Itoa(spec.Port)}},
-		},
-		"Mounts": []map[string]any{{
-			"Type": "volume", "Source": ContainerName(spec.ID), "Target": containerStateDir,
-			"VolumeOptions": map[string]any{"NoCopy": true},
-		}},
-		"LogConfig": map[string]any{"Type": "json-file", "Config": map[string]string{"max-size": "10m", "max-file": "3"}},
-	}
-	if spec.PidsLimit > 0 {
-		hc["PidsLimit"] = spec.PidsLimit
-	}
-	if spec.MemoryBytes > 0 {
-		hc["Memory"] = spec.MemoryBytes
-		hc["MemorySwap"] = spec.MemoryBytes // no swap
-	}
-	if spec.CPUMillis > 0 {
-		hc["NanoCpus"] = int64(spec.CPUMillis) * 1_000_000
-	}
-	if d.opts.ReadonlyRootfs {
-		hc["ReadonlyRootfs"] = true
-		hc["Tmpfs"] = map[string]string{"/tmp": "rw,nosuid,nodev,size=256m"}
-	}
-	body := map[string]any{
-		"Image":        d.image(spec),
-		"Cmd":          d.opts.Cmd,
-		"Env":          env,
-		"ExposedPorts": map[string]any{cport: map[string]any{}},
-		"Labels": map[string]string{
-			LabelManaged: "true", LabelTenant: spec.ID, LabelRestartGen: gen,
-			LabelSpecHash: hash, LabelPort: strconv.Itoa(spec.Port), LabelAgent: d.agent,
-		},
-		"HostConfig": hc,
-	}
-	q := url.Values{"name": {ContainerName(spec.ID)}}
-	_, err := d.c.Do(ctx, "POST", "/containers/create", q, body, nil)
-	if err != nil && engine.IsNotFound(err) && strings.Contains(strings.ToLower(err.Error()), "image") {
-		d.log.Info("pulling image", "image", d.image(spec))
-		if perr := d.c.Pull(ctx, d.image(spec)); perr != nil {
-			return fmt.Errorf("image %s is not on this host and pulling it failed: %w", d.image(spec), perr)
-		}
-		_, err = d.c.Do(ctx, "POST", "/containers/create", q, body, nil)
-	}
-	return err
-}
-
-func (d *Runtime) inspect(ctx context.Context, name string) (*containerInspect, error) {
-	var ci containerInspect
-	if _, err := d.c.Do(ctx, "GET", "/containers/"+name+"/json", nil, nil, &ci); err != nil {
-		return nil, err
-	}
-	return &ci, nil
-}
-
-func (d *Runtime) stop(ctx context.Context, name string) error {
-	q := url.Values{"t": {strconv.Itoa(int(d.opts.StopTimeout / time.Second))}}
-	ctx, cancel := context.WithTimeout(ctx, d.opts.StopTimeout+30*time.Second)
-	defer cancel()
-	_, err := d.c.Do(ctx, "POST", "/containers/"+name+"/stop", q, nil, nil)
-	return err
-}
-
-func (d *Runtime) removeContainer(ctx context.Context, name string) error {
-	if err := d.stop(ctx, name); err != nil && !engine.IsNotFound(err) {
-		d.log.Warn("stop before remove failed", "container", name, "err", err)
-	}
-	_, err := d.c.Do(ctx, "DELETE", "/containers/"+name, url.Values{"force": {"1"}}, nil, nil)
-	if err != nil && !engine.IsNotFound(err) {
-		return err
 	}
 	return nil
 }
@@ -625,39 +340,6 @@ func (d *Runtime) List(ctx context.Context) ([]runtime.Instance, error) {
 		out = append(out, in)
 	}
 	return out, nil
-}
-
-func instanceOf(id string, ci *containerInspect) runtime.Instance {
-	in := runtime.Instance{TenantID: id, Restarts: ci.RestartCount, Isolation: runtime.IsolationContainer}
-	in.RestartGen, _ = strconv.ParseInt(ci.Config.Labels[LabelRestartGen], 10, 64)
-	in.Port, _ = strconv.Atoi(ci.Config.Labels[LabelPort])
-	// The published port, not the container's address: stable across
-	// container re-creation, and seen from the same source (the bridge
-	// gateway) by the gateway.
-	in.Upstream = net.JoinHostPort("127.0.0.1", strconv.Itoa(in.Port))
-	s := ci.State
-	switch {
-	case s.Running && !s.Restarting:
-		in.State = proto.TenantStarting
-		if t, err := time.Parse(time.RFC3339Nano, s.StartedAt); err == nil {
-			in.StartedAtMs = t.UnixMilli()
-		}
-	case s.Restarting:
-		in.State = proto.TenantFailed
-		in.Error = fmt.Sprintf("gateway exited with code %d; restarting (%d restarts)", s.ExitCode, ci.RestartCount)
-		if s.OOMKilled {
-			in.Error = fmt.Sprintf("gateway killed for exceeding its memory limit; restarting (%d restarts)", ci.RestartCount)
-		}
-	case s.Dead || s.Error != "":
-		in.State = proto.TenantFailed
-		in.Error = s.Error
-		if in.Error == "" {
-			in.Error = "container is dead"
-		}
-	default: // created, exited, paused
-		in.State = proto.TenantStopped
-	}
-	return in
 }
 
 // Logs implements runtime.Runtime: the tail of the gateway's log file (in its
