@@ -191,10 +191,19 @@ func TestProcessRuntime(t *testing.T) {
 	if in, _ := runtimetest.Find(list, b.ID); in.RestartGen != 7 || in.Restarts != 0 {
 		t.Fatalf("after restartGen bump: %+v", in)
 	}
-	// Same spec again: nothing happens.
+	// Same spec again: nothing happens, not even a (synced) rewrite of its
+	// instance file.
 	pidB = readPid(t, dataDir, b.ID)
+	meta := filepath.Join(dataDir, b.ID, procMetaFile)
+	before, err := os.Stat(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := p.Ensure(ctx, b); err != nil || readPid(t, dataDir, b.ID) != pidB {
 		t.Fatalf("idempotent Ensure restarted the gateway: %v", err)
+	}
+	if after, err := os.Stat(meta); err != nil || !os.SameFile(before, after) {
+		t.Fatalf("idempotent Ensure rewrote %s: %v", procMetaFile, err)
 	}
 
 	// Logs: own lines only.
