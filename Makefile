@@ -40,7 +40,7 @@ vet:
 
 # Every test: unit, store suite (SQLite, and PostgreSQL when CLAWFLEET_TEST_POSTGRES_DSN is set),
 # integration (real cloud and agent processes), and short fuzz runs of the protocol decoders.
-test: vet build
+test: vet build cross
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 
