@@ -99,8 +99,11 @@ func (l lang) t(key string, args ...any) string {
 // dict is every message in l, for the page's script.
 func (l lang) dict() map[string]string {
 	d := make(map[string]string, len(messages))
-	for k := range messages {
-		d[k] = l.t(k)
+	for k, m := range messages {
+		d[k] = m.En
+		if l.Lang == i18n.Zh {
+			d[k] = m.Zh
+		}
 	}
 	return d
 }
@@ -120,15 +123,24 @@ func pickLang(w http.ResponseWriter, r *http.Request) lang {
 	if c, err := r.Cookie(langCookie); err == nil {
 		return parseLang(c.Value)
 	}
-	tags, _, err := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
-	if err == nil {
-		for _, t := range tags {
-			switch base, _ := t.Base(); base.String() {
-			case "zh":
-				return lang{i18n.Zh}
-			case "en":
-				return lang{i18n.En}
+	header := r.Header.Get("Accept-Language")
+	tags, _, err := language.ParseAcceptLanguage(header)
+	if err != nil {
+		// Malformed (seen: "zh;q=0.9;q=0.9"): the languages in their order.
+		tags = nil
+		for _, part := range strings.Split(header, ",") {
+			name, _, _ := strings.Cut(part, ";")
+			if t, err := language.Parse(strings.TrimSpace(name)); err == nil {
+				tags = append(tags, t)
 			}
+		}
+	}
+	for _, t := range tags {
+		switch base, _ := t.Base(); base.String() {
+		case "zh":
+			return lang{i18n.Zh}
+		case "en":
+			return lang{i18n.En}
 		}
 	}
 	return lang{i18n.En}

@@ -17,6 +17,7 @@
   let selected = null;   // the network picked in the list
   let submitted = null;  // SSID of the join sent from this page
   let lost = false;      // the box stopped answering after a join
+  let epoch = 0;         // bumped by a join or a scan: older polls' answers are stale
 
   async function api(method, path, body) {
     const opts = { method, headers: { "Accept": "application/json" }, cache: "no-store" };
@@ -84,6 +85,8 @@
   function render() {
     if (!state) return;
     const last = state.last;
+    const failed = last && !last.ok && !state.joining && state.busy !== "join";
+    if (failed && submitted === last.ssid) submitted = null; // back from a failed join
     // Status line.
     let status = "";
     if (state.mode === "starting") status = t("starting");
@@ -96,8 +99,6 @@
     show($("claim"), !claimed && (!portal || submitted !== null || (last && last.ok)));
     if (!portal) return;
 
-    const failed = last && !last.ok && !state.joining && state.busy !== "join";
-    if (failed && submitted === last.ssid) submitted = null; // back from a failed join
     const err = $("error");
     if (failed) {
       err.textContent = t("reason." + last.reason, last.ssid);
@@ -128,11 +129,14 @@
   }
 
   async function poll() {
+    const e0 = epoch;
     try {
-      state = await api("GET", "/api/state");
+      const s = await api("GET", "/api/state");
+      if (e0 !== epoch) return;
+      state = s;
       lost = false;
-      if (!submitted) show($("error"), false);
     } catch (e) {
+      if (e0 !== epoch) return;
       if (submitted !== null) {
         lost = true;
       } else if (state) {
@@ -147,6 +151,7 @@
     $("show").addEventListener("change", (e) => { $("password").type = e.target.checked ? "text" : "password"; });
     $("cancel").addEventListener("click", () => { selected = null; show($("join"), false); });
     $("rescan").addEventListener("click", async () => {
+      epoch++;
       try { state = await api("POST", "/api/scan", {}); } catch (e) { $("error").textContent = e.message; show($("error"), true); }
       render();
     });
@@ -161,6 +166,7 @@
         return;
       }
       show(je, false);
+      epoch++;
       try {
         state = await api("POST", "/api/join", { ssid: selected.ssid, password: pw });
         submitted = selected.ssid;
