@@ -7,7 +7,7 @@ BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 # as a failure ("context deadline exceeded", golang/go#75804, fixed only in go1.27).
 FUZZTIME  ?= 300000x
 
-.PHONY: all build cross run test fuzz vet bench-fleet bench-tenants openclaw clean
+.PHONY: all build cross run check test fuzz vet bench-fleet bench-tenants openclaw clean
 
 all: build
 
@@ -37,6 +37,11 @@ run: build openclaw
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# The inner loop, a few minutes: vet, gofmt and every test but the integration suite (which
+# starts real processes; make test runs it), with the race detector (needs gcc).
+check: vet
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v '/cloud/integration$$')
 
 # Every test: unit, store suite (SQLite, and PostgreSQL when CLAWFLEET_TEST_POSTGRES_DSN is set),
 # integration (real cloud and agent processes), and short fuzz runs of the protocol decoders.
