@@ -316,8 +316,9 @@ func (p *Runtime) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 	t.mu.Lock()
 	t.run, t.spec, t.configKey, t.startErr = run, spec, key, ""
 	t.mu.Unlock()
+	pid := run.pid // read before supervise may change it
 	go p.supervise(t, spec, run)
-	p.log.Info("gateway started", "tenant", spec.ID, "port", spec.Port, "pid", run.pid, "restartGen", spec.RestartGen, "isolation", p.Isolation(), "listen", gwOpts.CustomBindHost, "trustedProxies", gwOpts.TrustedProxies)
+	p.log.Info("gateway started", "tenant", spec.ID, "port", spec.Port, "pid", pid, "restartGen", spec.RestartGen, "isolation", p.Isolation(), "listen", gwOpts.CustomBindHost, "trustedProxies", gwOpts.TrustedProxies)
 	return p.saveMeta(t, spec)
 }
 
