@@ -161,6 +161,7 @@ func New(opts Options) http.Handler {
 		admin.GET("/hosts", s.listHosts)
 		admin.GET("/hosts/:id", s.getHost)
 	}
+	admin.PATCH("/hosts/:id", s.setPlacement)
 	admin.DELETE("/hosts/:id", s.deleteHost)
 
 	sub, _ := fs.Sub(webFS, "web")

@@ -101,6 +101,19 @@ type tokenView struct {
 	RevokedAt  *time.Time        `json:"revokedAt,omitempty"`
 	LastUsedAt *time.Time        `json:"lastUsedAt,omitempty"`
 	CreatedAt  time.Time         `json:"createdAt"`
+	placementView
+}
+
+// placementView is a worker's pool and caps (0 = no cap), as the operator
+// gives them and the API shows them.
+type placementView struct {
+	Pool           string `json:"pool"`
+	MaxCPUMillis   int64  `json:"maxCpuMillis"`
+	MaxMemoryBytes int64  `json:"maxMemoryBytes"`
+}
+
+func (p placementView) placement() store.HostPlacement {
+	return store.HostPlacement{Pool: p.Pool, MaxCPUMillis: p.MaxCPUMillis, MaxMemoryBytes: p.MaxMemoryBytes}
 }
 
 func viewToken(t *store.EnrollmentToken) tokenView {
@@ -109,7 +122,8 @@ func viewToken(t *store.EnrollmentToken) tokenView {
 		labels = map[string]string{}
 	}
 	return tokenView{ID: t.ID, Labels: labels, Uses: t.UsesTotal, UsesLeft: t.UsesLeft, ExpiresAt: t.ExpiresAt,
-		Expired: !time.Now().Before(t.ExpiresAt), RevokedAt: t.RevokedAt, LastUsedAt: t.LastUsedAt, CreatedAt: t.CreatedAt}
+		Expired: !time.Now().Before(t.ExpiresAt), RevokedAt: t.RevokedAt, LastUsedAt: t.LastUsedAt, CreatedAt: t.CreatedAt,
+		placementView: placementView{t.Pool, t.MaxCPUMillis, t.MaxMemoryBytes}}
 }
 
 func (s *server) createToken(c *gin.Context) {
@@ -117,6 +131,7 @@ func (s *server) createToken(c *gin.Context) {
 		TTL    string            `json:"ttl"`
 		Uses   *int              `json:"uses"`
 		Labels map[string]string `json:"labels"`
+		placementView
 	}
 	if !s.bindJSON(c, &req) {
 		return
@@ -133,7 +148,7 @@ func (s *server) createToken(c *gin.Context) {
 	if req.Uses != nil {
 		uses = *req.Uses
 	}
-	plain, t, err := s.opts.Fleet.CreateEnrollmentToken(c.Request.Context(), fleet.TokenRequest{TTL: ttl, Uses: uses, Labels: req.Labels}, actorOf(c).Audit())
+	plain, t, err := s.opts.Fleet.CreateEnrollmentToken(c.Request.Context(), fleet.TokenRequest{TTL: ttl, Uses: uses, Labels: req.Labels, Placement: req.placement()}, actorOf(c).Audit())
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -209,11 +224,12 @@ func (s *server) provision(c *gin.Context) {
 	var req struct {
 		Name   string            `json:"name"`
 		Labels map[string]string `json:"labels"`
+		placementView
 	}
 	if !s.bindJSON(c, &req) {
 		return
 	}
-	id, secret, err := s.opts.Fleet.Provision(c.Request.Context(), req.Name, req.Labels, actorOf(c).Audit())
+	id, secret, err := s.opts.Fleet.ProvisionWorker(c.Request.Context(), fleet.ProvisionRequest{Name: req.Name, Labels: req.Labels, Placement: req.placement()}, actorOf(c).Audit())
 	if err != nil {
 		s.failErr(c, err)
 		return
@@ -241,12 +257,16 @@ type hostView struct {
 	// with every rotation).
 	WGPublicKey string `json:"wgPublicKey,omitempty"`
 	CreatedAt   string `json:"createdAt"`
+	// Kind is worker or box; a worker's pool and caps follow.
+	Kind string `json:"kind"`
+	placementView
 }
 
 func viewHost(h *store.Host) hostView {
 	v := hostView{ID: h.ID, Name: h.Name, Hostname: h.Hostname, Status: h.Status, AgentVersion: h.AgentVersion, OS: h.OS, Arch: h.Arch,
 		CPUs: h.CPUs, MemTotalBytes: h.MemTotalBytes, Labels: h.Labels, Capabilities: h.Capabilities, Metrics: h.Metrics, Tunnel: h.Tunnel,
-		WGPublicKey: h.WGPublicKey, CreatedAt: h.CreatedAt.UTC().Format(time.RFC3339)}
+		WGPublicKey: h.WGPublicKey, CreatedAt: h.CreatedAt.UTC().Format(time.RFC3339),
+		Kind: h.Kind, placementView: placementView{h.Pool, h.MaxCPUMillis, h.MaxMemoryBytes}}
 	if v.Labels == nil {
 		v.Labels = map[string]string{}
 	}
@@ -273,6 +293,40 @@ func (s *server) listHosts(c *gin.Context) {
 func (s *server) getHost(c *gin.Context) {
 	h, err := s.opts.Fleet.GetHost(c.Request.Context(), c.Param("id"))
 	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, viewHost(h))
+}
+
+// setPlacement changes a worker's pool and caps (PATCH /api/hosts/:id);
+// fields left out keep their value.
+func (s *server) setPlacement(c *gin.Context) {
+	var req struct {
+		Pool           *string `json:"pool"`
+		MaxCPUMillis   *int64  `json:"maxCpuMillis"`
+		MaxMemoryBytes *int64  `json:"maxMemoryBytes"`
+	}
+	if !s.bindJSON(c, &req) {
+		return
+	}
+	ctx := c.Request.Context()
+	h, err := s.opts.Fleet.GetHost(ctx, c.Param("id"))
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	p := store.HostPlacement{Pool: h.Pool, MaxCPUMillis: h.MaxCPUMillis, MaxMemoryBytes: h.MaxMemoryBytes}
+	if req.Pool != nil {
+		p.Pool = *req.Pool
+	}
+	if req.MaxCPUMillis != nil {
+		p.MaxCPUMillis = *req.MaxCPUMillis
+	}
+	if req.MaxMemoryBytes != nil {
+		p.MaxMemoryBytes = *req.MaxMemoryBytes
+	}
+	if h, err = s.opts.Fleet.SetPlacement(ctx, h.ID, p, actorOf(c).Audit()); err != nil {
 		s.failErr(c, err)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/apperr"
@@ -110,6 +111,42 @@ type TokenRequest struct {
 	TTL    time.Duration
 	Uses   int
 	Labels map[string]string
+	// Placement is what every host the token enrolls is given: its pool
+	// ("" = store.DefaultPool) and the caps on what it is credited with.
+	Placement store.HostPlacement
+}
+
+var poolName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Caps bound what an operator may credit a host with: far above any host,
+// low enough that sums of them never overflow.
+const (
+	MaxCapCPUMillis   = 1 << 30
+	MaxCapMemoryBytes = 1 << 50
+)
+
+// ValidatePlacement checks a worker's pool and caps, filling in the default
+// pool.
+func ValidatePlacement(p *store.HostPlacement) error {
+	if p.Pool == "" {
+		p.Pool = store.DefaultPool
+	}
+	if !poolName.MatchString(p.Pool) {
+		return ErrBadRequest.Withf("pool %q: use 1-63 lowercase letters, digits or '-'", p.Pool)
+	}
+	if p.MaxCPUMillis < 0 || p.MaxCPUMillis > MaxCapCPUMillis {
+		return ErrBadRequest.Withf("maxCpuMillis must be between 0 (no cap) and %d", MaxCapCPUMillis)
+	}
+	if p.MaxMemoryBytes < 0 || p.MaxMemoryBytes > MaxCapMemoryBytes {
+		return ErrBadRequest.Withf("maxMemoryBytes must be between 0 (no cap) and %d", int64(MaxCapMemoryBytes))
+	}
+	return nil
+}
+
+// ValidatePool checks a pool name ("" is the default pool).
+func ValidatePool(pool string) error {
+	p := store.HostPlacement{Pool: pool}
+	return ValidatePlacement(&p)
 }
 
 var labelKey = regexp.MustCompile(`^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$`)
@@ -141,16 +178,22 @@ func (f *Fleet) CreateEnrollmentToken(ctx context.Context, req TokenRequest, act
 	if err := ValidateLabels(req.Labels); err != nil {
 		return "", nil, err
 	}
+	pl := req.Placement
+	if err := ValidatePlacement(&pl); err != nil {
+		return "", nil, err
+	}
 	plain := creds.NewToken("cfe_")
 	t := &store.EnrollmentToken{
 		ID: "tok_" + creds.NewDeviceID()[len(proto.DeviceIDPrefix):], Hash: creds.Hash(plain),
 		Labels: req.Labels, UsesTotal: req.Uses, UsesLeft: req.Uses,
 		ExpiresAt: f.opts.Now().Add(req.TTL), CreatedBy: actor,
+		Pool: pl.Pool, MaxCPUMillis: pl.MaxCPUMillis, MaxMemoryBytes: pl.MaxMemoryBytes,
 	}
 	if err := f.store.CreateEnrollmentToken(ctx, t); err != nil {
 		return "", nil, err
 	}
-	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "token.create", Target: t.ID, Detail: fmt.Sprintf("uses=%d ttl=%s", req.Uses, req.TTL)})
+	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "token.create", Target: t.ID,
+		Detail: fmt.Sprintf("uses=%d ttl=%s%s", req.Uses, req.TTL, placementDetail(pl))})
 	return plain, t, nil
 }
 
@@ -218,35 +261,85 @@ func (f *Fleet) Enroll(ctx context.Context, req EnrollRequest) (deviceID, secret
 	if err != nil {
 		return "", "", err
 	}
-	f.addHost(h)
+	f.AddHosts(h)
 	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: "token:" + tok.ID, Action: "host.enroll", Target: id, Detail: name})
 	f.log.Info("host enrolled", "device", id, "name", name, "token", tok.ID, "usesLeft", tok.UsesLeft)
 	return id, secret, nil
 }
 
-// Provision pre-registers a device (factory flow) and returns its credentials.
+// Provision pre-registers a worker of the default pool and returns its
+// credentials.
 func (f *Fleet) Provision(ctx context.Context, name string, labels map[string]string, actor string) (deviceID, secret string, err error) {
-	if err := ValidateName(name); err != nil {
+	return f.ProvisionWorker(ctx, ProvisionRequest{Name: name, Labels: labels}, actor)
+}
+
+// ProvisionRequest pre-registers a worker.
+type ProvisionRequest struct {
+	Name      string
+	Labels    map[string]string
+	Placement store.HostPlacement
+}
+
+// ProvisionWorker pre-registers a worker (an operator's VM, the local agent)
+// and returns its credentials. Boxes come from factory batches.
+func (f *Fleet) ProvisionWorker(ctx context.Context, req ProvisionRequest, actor string) (deviceID, secret string, err error) {
+	if err := ValidateName(req.Name); err != nil {
 		return "", "", err
 	}
-	if err := ValidateLabels(labels); err != nil {
+	if err := ValidateLabels(req.Labels); err != nil {
+		return "", "", err
+	}
+	pl := req.Placement
+	if err := ValidatePlacement(&pl); err != nil {
 		return "", "", err
 	}
 	id, secret := creds.NewDeviceID(), creds.NewSecret()
-	h := &store.Host{ID: id, Name: name, SecretHash: creds.Hash(secret), Labels: labels}
+	h := &store.Host{ID: id, Name: req.Name, SecretHash: creds.Hash(secret), Labels: req.Labels,
+		Kind: store.HostWorker, Pool: pl.Pool, MaxCPUMillis: pl.MaxCPUMillis, MaxMemoryBytes: pl.MaxMemoryBytes}
 	if err := f.store.CreateHost(ctx, h); err != nil {
 		return "", "", err
 	}
-	f.addHost(h)
-	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "host.provision", Target: id, Detail: name})
+	f.AddHosts(h)
+	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "host.provision", Target: id, Detail: req.Name + placementDetail(pl)})
 	return id, secret, nil
 }
 
-func (f *Fleet) addHost(h *store.Host) {
+// SetPlacement changes a worker's pool and caps. Tenants already on it
+// stay; the scheduler uses the new values for every later placement.
+func (f *Fleet) SetPlacement(ctx context.Context, id string, p store.HostPlacement, actor string) (*store.Host, error) {
+	if err := ValidatePlacement(&p); err != nil {
+		return nil, err
+	}
+	h, err := f.store.SetHostPlacement(ctx, id, p)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrHostNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: actor, Action: "host.placement", Target: id, Detail: strings.TrimPrefix(placementDetail(p), " ")})
+	f.mu.Lock()
+	f.overlay(h)
+	f.mu.Unlock()
+	return h, nil
+}
+
+// placementDetail is a placement as the audit log shows it.
+func placementDetail(p store.HostPlacement) string {
+	return fmt.Sprintf(" pool=%s maxCpuMillis=%d maxMemoryBytes=%d", p.Pool, p.MaxCPUMillis, p.MaxMemoryBytes)
+}
+
+// AddHosts puts hosts another service wrote to the store (a factory batch)
+// into the authentication cache and presence, pending.
+func (f *Fleet) AddHosts(hs ...*store.Host) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.secrets[h.ID] = h.SecretHash
-	f.presence[h.ID] = &presence{status: store.HostPending}
+	for _, h := range hs {
+		f.secrets[h.ID] = h.SecretHash
+		if f.presence[h.ID] == nil {
+			f.presence[h.ID] = &presence{status: store.HostPending}
+		}
+	}
 }
 
 // Audit returns the newest audit events.

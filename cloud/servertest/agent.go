@@ -36,8 +36,17 @@ type Agent struct {
 
 // NewAgent connects a fake agent with a host's credentials and waits until
 // the cloud has it online and registered (its runtimes known, so it can
-// take tenants). It disconnects when the test ends.
+// take tenants). It registers as a 4-CPU, 8 GiB docker host and disconnects
+// when the test ends.
 func (c *Cloud) NewAgent(id, secret string) *Agent {
+	c.t.Helper()
+	return c.NewAgentWith(id, secret, proto.Register{Hostname: "vm-" + id, OS: "linux", Arch: "amd64", CPUs: 4, MemTotalBytes: 8 << 30,
+		AgentVersion: "test", Capabilities: proto.Capabilities{Docker: true, Runtimes: []string{"docker"}}})
+}
+
+// NewAgentWith is NewAgent with the registration the agent sends (its
+// runtimes must not be empty).
+func (c *Cloud) NewAgentWith(id, secret string, reg proto.Register) *Agent {
 	t := c.t
 	t.Helper()
 	f := &Agent{ID: id, t: t, stopHB: make(chan struct{}), answer: true}
@@ -51,8 +60,7 @@ func (c *Cloud) NewAgent(id, secret string) *Agent {
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("agent subscribe: %v", tok.Error())
 	}
-	f.Publish(proto.KindRegister, &proto.Register{Hostname: "vm-" + id, OS: "linux", Arch: "amd64", CPUs: 4, MemTotalBytes: 8 << 30,
-		AgentVersion: "test", Capabilities: proto.Capabilities{Docker: true, Runtimes: []string{"docker"}}})
+	f.Publish(proto.KindRegister, &reg)
 	f.Publish(proto.KindStatus, &proto.Status{State: proto.StateOnline})
 	go f.heartbeat()
 	t.Cleanup(f.Close)

@@ -9,10 +9,18 @@ import (
 	"gorm.io/gorm"
 )
 
-// CreateHost inserts a host (factory pre-registration or enrollment).
+// CreateHost inserts a host (factory pre-registration or enrollment). A
+// host without a kind is a worker, a worker without a pool is in
+// DefaultPool.
 func CreateHost(tx *gorm.DB, h *Host) error {
 	if h.Status == "" {
 		h.Status = HostPending
+	}
+	if h.Kind == "" {
+		h.Kind = HostWorker
+	}
+	if h.Kind == HostWorker && h.Pool == "" {
+		h.Pool = DefaultPool
 	}
 	if err := tx.Create(h).Error; err != nil {
 		return fmt.Errorf("store: create host %s: %w", h.ID, mapErr(err))
@@ -68,6 +76,35 @@ func (s *Store) DeleteHost(ctx context.Context, id string) error {
 		return fmt.Errorf("store: delete host %s: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// HostPlacement is the operator's say over what a worker is given: its pool
+// and the caps on what it is credited with (0 = no cap).
+type HostPlacement struct {
+	Pool           string
+	MaxCPUMillis   int64
+	MaxMemoryBytes int64
+}
+
+// SetHostPlacement changes a worker's pool and caps; it returns ErrNotFound
+// for an unknown host and ErrNotWorker for a box.
+func (s *Store) SetHostPlacement(ctx context.Context, id string, p HostPlacement) (*Host, error) {
+	var h Host
+	err := s.Write(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("id = ?", id).Take(&h).Error; err != nil {
+			return mapErr(err)
+		}
+		if h.Kind != HostWorker {
+			return ErrNotWorker
+		}
+		h.Pool, h.MaxCPUMillis, h.MaxMemoryBytes = p.Pool, p.MaxCPUMillis, p.MaxMemoryBytes
+		return tx.Model(&Host{}).Where("id = ?", id).Updates(map[string]any{
+			"pool": p.Pool, "max_cpu_millis": p.MaxCPUMillis, "max_memory_bytes": p.MaxMemoryBytes, "updated_at": time.Now().UTC()}).Error
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: set placement of host %s: %w", id, err)
+	}
+	return &h, nil
 }
 
 // RegisterHost stores an agent's self-description (the registration fields

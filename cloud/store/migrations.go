@@ -52,6 +52,23 @@ func migrations() []*gormigrate.Migration {
 					`DROP INDEX IF EXISTS idx_tenants_host_port`)
 			},
 		},
+		{
+			// Which pool a host serves and what it is credited with are the
+			// operator's word, stored on the host from its enrollment token
+			// (or pre-registration), never taken from the agent. Every host
+			// of before was placed like a worker of one pool, so it stays one.
+			ID: "202612040900-host-kind-pool-caps",
+			Migrate: func(tx *gorm.DB) error {
+				return execAll(tx,
+					`ALTER TABLE hosts ADD COLUMN kind varchar(16) NOT NULL DEFAULT 'worker'`,
+					`ALTER TABLE hosts ADD COLUMN pool varchar(63) NOT NULL DEFAULT 'shared'`,
+					`ALTER TABLE hosts ADD COLUMN max_cpu_millis bigint NOT NULL DEFAULT 0`,
+					`ALTER TABLE hosts ADD COLUMN max_memory_bytes bigint NOT NULL DEFAULT 0`,
+					`ALTER TABLE enrollment_tokens ADD COLUMN pool varchar(63) NOT NULL DEFAULT 'shared'`,
+					`ALTER TABLE enrollment_tokens ADD COLUMN max_cpu_millis bigint NOT NULL DEFAULT 0`,
+					`ALTER TABLE enrollment_tokens ADD COLUMN max_memory_bytes bigint NOT NULL DEFAULT 0`)
+			},
+		},
 	}
 }
 

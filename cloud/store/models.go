@@ -14,6 +14,20 @@ const (
 	HostPending = "pending"
 )
 
+// Host kinds: who decides what a host runs. The kind comes from how the host
+// was made (an enrollment token or an admin's pre-registration: a worker; a
+// factory batch: a box), never from what its agent says.
+const (
+	// HostWorker runs tenants of its pool placed by the scheduler.
+	HostWorker = "worker"
+	// HostBox runs only its owner's instances, never the shared pool's.
+	HostBox = "box"
+)
+
+// DefaultPool is the pool of workers enrolled without naming one, and the
+// pool of plans that name none.
+const DefaultPool = "shared"
+
 // Host is one device (worker VM or box) known to the cloud. Its ID is the
 // device ID, which is also its MQTT username and client ID.
 type Host struct {
@@ -41,8 +55,17 @@ type Host struct {
 	// EnrolledWith is the ID of the enrollment token used, empty for
 	// factory-provisioned devices.
 	EnrolledWith string `gorm:"size:40"`
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Kind is HostWorker or HostBox; Pool the workers' pool a worker's
+	// tenants come from ("" for a box). Both are the operator's word (the
+	// enrollment token, the pre-registration, the factory batch).
+	Kind string `gorm:"size:16;not null"`
+	Pool string `gorm:"size:63;not null"`
+	// MaxCPUMillis and MaxMemoryBytes cap what the scheduler credits the
+	// host with, whatever it reports (0 = no cap).
+	MaxCPUMillis   int64 `gorm:"not null"`
+	MaxMemoryBytes int64 `gorm:"not null"`
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // EnrollmentToken is an operator-issued, expiring, counted, revocable token a
@@ -57,7 +80,12 @@ type EnrollmentToken struct {
 	RevokedAt  *time.Time
 	LastUsedAt *time.Time
 	CreatedBy  string `gorm:"size:255"`
-	CreatedAt  time.Time
+	// Pool, MaxCPUMillis and MaxMemoryBytes are given to every host the
+	// token enrolls (see Host).
+	Pool           string `gorm:"size:63;not null"`
+	MaxCPUMillis   int64  `gorm:"not null"`
+	MaxMemoryBytes int64  `gorm:"not null"`
+	CreatedAt      time.Time
 }
 
 // AuditEvent records one state change and who made it.

@@ -29,6 +29,9 @@ var (
 	ErrTokenExpired = apperr.New(apperr.Unauthorized, "token_expired", "enrollment token has expired")
 	ErrTokenRevoked = apperr.New(apperr.Unauthorized, "token_revoked", "enrollment token has been revoked")
 	ErrTokenUsedUp  = apperr.New(apperr.Unauthorized, "token_used_up", "enrollment token has no uses left")
+	// ErrNotWorker refuses a pool or caps for a box, which runs only its
+	// owner's instances.
+	ErrNotWorker = apperr.New(apperr.Conflict, "not_a_worker", "the host is a box: it runs only its owner's instances, so it has no pool or caps")
 )
 
 // Config selects the database.

@@ -135,31 +135,30 @@ func TestTenantUniqueAndReuseAfterDelete(t *testing.T) {
 // TestOldPortIndexDropped: a database from before unplaced tenants has the
 // unique (host, port) index over every row; opening it replaces the index.
 func TestOldPortIndexDropped(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, cfg store.Config, s *store.Store) {
-		ctx := context.Background()
-		db := s.DB()
-		if err := db.Exec("CREATE UNIQUE INDEX idx_tenants_host_port ON tenants (host_id, port)").Error; err != nil {
-			t.Fatal(err)
-		}
-		// Such a database also predates the migrations table.
-		if err := db.Exec("DROP TABLE schema_migrations").Error; err != nil {
-			t.Fatal(err)
-		}
-		s.Close()
-		s2, err := store.Open(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s2.Close()
-		if s2.DB().Migrator().HasIndex(&store.Tenant{}, "idx_tenants_host_port") {
-			t.Fatal("old index still there")
-		}
-		for _, id := range []string{"ten_jjjjjjjjjjjj", "ten_kkkkkkkkkkkk"} {
-			if err := s2.CreateTenant(ctx, newTenant(id, "user-"+id, "s"+strings.TrimPrefix(id, "ten_")[:4], "", 0)); err != nil {
-				t.Fatalf("unplaced tenant after migration: %v", err)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			// Such a database also predates the migrations table (and
+			// every table after b1fbd52's).
+			cfg := loadB1fbd52(t, b)
+			if err := rawOpen(t, cfg).Exec("CREATE UNIQUE INDEX idx_tenants_host_port ON tenants (host_id, port)").Error; err != nil {
+				t.Fatal(err)
 			}
-		}
-	})
+			s2, err := store.Open(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			if s2.DB().Migrator().HasIndex(&store.Tenant{}, "idx_tenants_host_port") {
+				t.Fatal("old index still there")
+			}
+			for _, id := range []string{"ten_jjjjjjjjjjjj", "ten_kkkkkkkkkkkk"} {
+				if err := s2.CreateTenant(ctx, newTenant(id, "user-"+id, "s"+strings.TrimPrefix(id, "ten_")[:4], "", 0)); err != nil {
+					t.Fatalf("unplaced tenant after migration: %v", err)
+				}
+			}
+		})
+	}
 }
 
 func TestDesiredRevisionPersistence(t *testing.T) {

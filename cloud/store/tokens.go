@@ -55,8 +55,8 @@ func (s *Store) RevokeEnrollmentToken(ctx context.Context, id string, at time.Ti
 
 // Enroll redeems one use of the token whose hash is tokenHash and creates the
 // host, atomically: a token with one use left enrolls exactly one host even
-// under concurrent calls. h.EnrolledWith and h.Labels are filled from the
-// token (labels given in h win).
+// under concurrent calls. h.EnrolledWith, h.Labels (labels given in h win),
+// the kind (a worker), the pool and the caps are filled from the token.
 func (s *Store) Enroll(ctx context.Context, tokenHash string, now time.Time, h *Host) (*EnrollmentToken, error) {
 	var t EnrollmentToken
 	err := s.Write(ctx, func(tx *gorm.DB) error {
@@ -95,6 +95,8 @@ func (s *Store) Enroll(ctx context.Context, tokenHash string, now time.Time, h *
 		}
 		h.Labels = labels
 		h.EnrolledWith = t.ID
+		// The token, the operator's word, decides what the host is given.
+		h.Kind, h.Pool, h.MaxCPUMillis, h.MaxMemoryBytes = HostWorker, t.Pool, t.MaxCPUMillis, t.MaxMemoryBytes
 		return CreateHost(tx, h)
 	})
 	if err != nil {

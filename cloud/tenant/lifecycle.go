@@ -44,7 +44,7 @@ func (s *Service) Create(ctx context.Context, actor authz.Actor, u User, planNam
 		return nil, false, err
 	}
 	need := Resources{CPUMillis: int64(plan.CPUMillis), MemoryBytes: int64(plan.MemoryBytes)}
-	hostID, port, err := s.place(ctx, need, plan.HostLabels)
+	hostID, port, err := s.place(ctx, need, plan.Where())
 	if err != nil {
 		return nil, false, apperr.Prefixf(err, "plan %s", planName)
 	}
@@ -214,8 +214,8 @@ func (s *Service) restart(ctx context.Context, t *store.Tenant, actor string) (*
 	}
 	if t.HostID == "" {
 		// Unplaced (its host was deleted when no other had room): place it.
-		need, labels := s.needOf(t)
-		hostID, port, err := s.place(ctx, need, labels)
+		need, where := s.needOf(t)
+		hostID, port, err := s.place(ctx, need, where)
 		if err != nil {
 			return nil, apperr.Prefixf(err, "tenant %s has no host", t.ID)
 		}

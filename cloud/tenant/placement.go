@@ -12,15 +12,15 @@ import (
 	"gorm.io/gorm"
 )
 
-// place picks a host with room for need (and the plan's host labels) and
-// a free port on it. Callers hold s.mu.
-func (s *Service) place(ctx context.Context, need Resources, labels map[string]string) (string, int, error) {
+// place picks a worker of the plan's pool with room for need (and the
+// plan's host labels) and a free port on it. Callers hold s.mu.
+func (s *Service) place(ctx context.Context, need Resources, where Where) (string, int, error) {
 	cands, err := s.candidates(ctx)
 	if err != nil {
 		return "", 0, err
 	}
 	for {
-		hostID, err := Pick(s.opts.Strategy, cands, need, labels)
+		hostID, err := Pick(s.opts.Strategy, cands, need, where)
 		if err != nil {
 			return "", 0, err
 		}
@@ -36,13 +36,14 @@ func (s *Service) place(ctx context.Context, need Resources, labels map[string]s
 	}
 }
 
-// needOf is what t reserves, and the host labels its plan asks for.
-func (s *Service) needOf(t *store.Tenant) (Resources, map[string]string) {
-	var labels map[string]string
+// needOf is what t reserves, and the pool and host labels its plan asks
+// for (a plan no longer configured: the default pool, any labels).
+func (s *Service) needOf(t *store.Tenant) (Resources, Where) {
+	var where Where
 	if pl, ok := s.opts.Plans[t.Plan]; ok {
-		labels = pl.HostLabels
+		where = pl.Where()
 	}
-	return Resources{CPUMillis: int64(t.CPUMillis), MemoryBytes: t.MemoryBytes}, labels
+	return Resources{CPUMillis: int64(t.CPUMillis), MemoryBytes: t.MemoryBytes}, where
 }
 
 // hostDeleted moves the tenants of a deleted host to other hosts, where
@@ -60,8 +61,8 @@ func (s *Service) hostDeleted(ctx context.Context, hostID string) {
 	}
 	for i := range ts {
 		t := &ts[i]
-		need, labels := s.needOf(t)
-		newHost, port, perr := s.place(ctx, need, labels)
+		need, where := s.needOf(t)
+		newHost, port, perr := s.place(ctx, need, where)
 		if perr != nil {
 			msg := fmt.Sprintf("its host %s was deleted and no other host has room for it (%v); restart it once there is", hostID, perr)
 			err := s.store.Write(ctx, func(tx *gorm.DB) error {
@@ -136,9 +137,10 @@ type HostLoad struct {
 	Tenants  int       `json:"tenants"`
 }
 
-// Capacity is what tenants may reserve on h.
+// Capacity is what tenants may reserve on h: what it reports, overcommitted,
+// within the caps of its enrollment.
 func (s *Service) Capacity(h *store.Host) Resources {
-	return HostCapacity(h.CPUs, h.MemTotalBytes, s.opts.CPUOvercommit)
+	return HostCapacity(h.CPUs, h.MemTotalBytes, s.opts.CPUOvercommit).Capped(h.MaxCPUMillis, h.MaxMemoryBytes)
 }
 
 // HostLoads returns the load of every host in hs.
@@ -170,6 +172,7 @@ func (s *Service) candidates(ctx context.Context) ([]Candidate, error) {
 		u := use[h.ID]
 		out = append(out, Candidate{
 			ID: h.ID, Online: h.Status == store.HostOnline, Runtimes: h.Capabilities.Runtimes, Labels: h.Labels,
+			Box: h.Kind == store.HostBox, Pool: h.Pool,
 			Capacity: s.Capacity(h), Reserved: Resources{CPUMillis: u.CPUMillis, MemoryBytes: u.MemoryBytes},
 			MemUsedBytes: int64(min(h.Metrics.MemUsedBytes, 1<<62)), Tenants: u.Tenants,
 		})

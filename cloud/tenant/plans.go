@@ -23,8 +23,9 @@ const DefaultImage = "ghcr.io/openclaw/openclaw:2026.9.6"
 // gateway already holds about 760 MiB.
 const MinPlanMemory = 1 << 30
 
-// Plan is what a tenant gets: its resource limits, its image and, optionally,
-// the host labels a host needs to carry to run it.
+// Plan is what a tenant gets: its resource limits, its image, the pool of
+// workers that runs it and, optionally, the host labels a host needs to
+// carry to run it.
 type Plan struct {
 	Name        string            `yaml:"-" json:"name"`
 	CPUMillis   int               `yaml:"cpuMillis" json:"cpuMillis"`
@@ -33,7 +34,13 @@ type Plan struct {
 	PidsLimit   int               `yaml:"pidsLimit" json:"pidsLimit"`
 	Image       string            `yaml:"image" json:"image"`
 	HostLabels  map[string]string `yaml:"hostLabels" json:"hostLabels,omitempty"`
+	// Pool is the workers' pool its tenants go to ("" = store.DefaultPool);
+	// which pool a worker is in is the operator's word, not the host's.
+	Pool string `yaml:"pool" json:"pool,omitempty"`
 }
+
+// Where is what a host must be to run the plan's tenants.
+func (p Plan) Where() Where { return Where{Pool: p.Pool, Labels: p.HostLabels} }
 
 // Plans maps plan names to plans.
 type Plans map[string]Plan
@@ -98,6 +105,9 @@ func (p Plans) Validate() error {
 		if err := fleet.ValidateLabels(pl.HostLabels); err != nil {
 			bad("hostLabels: %s", strings.TrimPrefix(err.Error(), "bad request: "))
 		}
+		if err := fleet.ValidatePool(pl.Pool); err != nil {
+			bad("%s", strings.TrimPrefix(err.Error(), "bad request: "))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -112,7 +122,8 @@ func (p Plans) Validate() error {
 //	    diskBytes: 5GiB
 //	    pidsLimit: 512
 //	    image: ghcr.io/openclaw/openclaw:2026.9.6
-//	    hostLabels: {pool: boxes}   # only hosts carrying these labels
+//	    pool: gpu                   # only workers the operator put in this pool (default: shared)
+//	    hostLabels: {zone: eu}      # only hosts carrying these labels
 //
 // A field left out takes the value of the built-in plan of the same name
 // (image and pidsLimit: DefaultImage and 512 for any plan).

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/apperr"
+	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
 
@@ -45,12 +46,29 @@ func HostCapacity(cpus int, memTotal uint64, overcommit float64) Resources {
 	return Resources{CPUMillis: int64(float64(cpus) * 1000 * overcommit), MemoryBytes: max(mem, 0)}
 }
 
+// Capped is r with each amount no larger than the operator's cap of it (a
+// cap of 0 is none): a host is credited with the lesser of what it reports
+// and what its enrollment allows.
+func (r Resources) Capped(maxCPUMillis, maxMemoryBytes int64) Resources {
+	if maxCPUMillis > 0 {
+		r.CPUMillis = min(r.CPUMillis, maxCPUMillis)
+	}
+	if maxMemoryBytes > 0 {
+		r.MemoryBytes = min(r.MemoryBytes, maxMemoryBytes)
+	}
+	return r
+}
+
 // Candidate is a host as the scheduler sees it.
 type Candidate struct {
 	ID       string
 	Online   bool
 	Runtimes []string // from the host's capabilities; empty = cannot run tenants
 	Labels   map[string]string
+	// Box: the host runs only its owner's instances, never a pool's.
+	Box bool
+	// Pool is a worker's pool ("" = store.DefaultPool).
+	Pool     string
 	Capacity Resources
 	Reserved Resources
 	// MemUsedBytes is the memory in use in the host's last heartbeat.
@@ -62,6 +80,19 @@ type Candidate struct {
 func (c *Candidate) Fits(need Resources) bool {
 	return c.Reserved.MemoryBytes+need.MemoryBytes <= c.Capacity.MemoryBytes &&
 		c.Reserved.CPUMillis+need.CPUMillis <= c.Capacity.CPUMillis
+}
+
+// Where is what a host must be to run a tenant of a plan: a worker of the
+// plan's pool ("" = store.DefaultPool) carrying every label of Labels.
+type Where struct {
+	Pool   string
+	Labels map[string]string
+}
+
+// InPool reports whether c is a worker of pool: a box is in no pool,
+// whatever it reports.
+func (c *Candidate) InPool(pool string) bool {
+	return !c.Box && cmp.Or(c.Pool, store.DefaultPool) == cmp.Or(pool, store.DefaultPool)
 }
 
 // Matches reports whether c carries every label of selector.
@@ -78,12 +109,14 @@ func (c *Candidate) Matches(selector map[string]string) bool {
 // retry in a minute (a host may come back or be added).
 var ErrNoCapacity = apperr.New(apperr.Unavailable, "no_capacity", "no host with capacity").Retrying(time.Minute)
 
-// Pick chooses a host for a tenant needing need, among the online hosts that
-// have a runtime, carry every label of selector and have room. It returns
-// ErrNoCapacity (wrapped, saying why) when there is none.
-func Pick(strategy string, hosts []Candidate, need Resources, selector map[string]string) (string, error) {
+// Pick chooses a host for a tenant needing need, among the online workers
+// of where's pool that have a runtime, carry every label of where.Labels and
+// have room. It returns ErrNoCapacity (wrapped, saying why) when there is
+// none.
+func Pick(strategy string, hosts []Candidate, need Resources, where Where) (string, error) {
 	var ok []*Candidate
-	var online, runnable, matching int
+	var online, runnable, pooled, matching int
+	selector := where.Labels
 	for i := range hosts {
 		c := &hosts[i]
 		if !c.Online {
@@ -94,6 +127,10 @@ func Pick(strategy string, hosts []Candidate, need Resources, selector map[strin
 			continue
 		}
 		runnable++
+		if !c.InPool(where.Pool) {
+			continue
+		}
+		pooled++
 		if !c.Matches(selector) {
 			continue
 		}
@@ -104,6 +141,9 @@ func Pick(strategy string, hosts []Candidate, need Resources, selector map[strin
 	}
 	if len(ok) == 0 {
 		why := fmt.Sprintf("%d online hosts, %d with a tenant runtime", online, runnable)
+		if pooled != runnable {
+			why += fmt.Sprintf(", %d of them workers of pool %s", pooled, cmp.Or(where.Pool, store.DefaultPool))
+		}
 		if len(selector) > 0 {
 			why += fmt.Sprintf(", %d with labels %v", matching, selector)
 		}

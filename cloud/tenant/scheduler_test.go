@@ -77,7 +77,7 @@ func TestPick(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Pick(tc.strategy, tc.hosts, tc.need, tc.selector)
+			got, err := Pick(tc.strategy, tc.hosts, tc.need, Where{Labels: tc.selector})
 			if tc.want == "" {
 				if !errors.Is(err, ErrNoCapacity) {
 					t.Fatalf("got %q, %v; want ErrNoCapacity", got, err)
