@@ -34,6 +34,10 @@ type Credentials struct {
 	// CACertPEM pins the CA that signs the broker's certificate when the
 	// broker uses TLS with a private CA. Empty means the system roots.
 	CACertPEM string `json:"caCertPem,omitempty"`
+	// ClaimCode is a factory box's claim code (printed form), which its
+	// local page shows with ClaimURL until the box is claimed; empty on
+	// workers. The agent never sends it anywhere.
+	ClaimCode string `json:"claimCode,omitempty"`
 }
 
 // ErrInvalid is returned for a credentials file that is incomplete or malformed.
@@ -55,6 +59,11 @@ func (c *Credentials) Validate() error {
 	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
 	default:
 		return fmt.Errorf("%w: mqttUrl scheme %q: use tcp:// or ssl://", ErrInvalid, u.Scheme)
+	}
+	if c.ClaimCode != "" {
+		if code, err := NormalizeClaimCode(c.ClaimCode); err != nil || code != c.ClaimCode {
+			return fmt.Errorf("%w: claimCode %q is not a claim code in its printed form (XXXX-XXXX-XXXX)", ErrInvalid, c.ClaimCode)
+		}
 	}
 	return nil
 }
