@@ -19,6 +19,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/ratelimit"
 	"github.com/clawfleet/clawfleet/cloud/sso"
+	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/gin-gonic/gin"
@@ -70,8 +71,14 @@ type Options struct {
 	// nil when tunnels are disabled.
 	TunnelDial func(ctx context.Context, hostID string, port int) (net.Conn, error)
 	// Tenants is the tenant service; nil leaves out the tenant routes
-	// (tenants.go) and the hosts' capacity fields.
+	// (tenants.go).
 	Tenants *tenant.Service
+	// HostLoads fills in the hosts' capacity fields (the tenant service);
+	// nil leaves them out.
+	HostLoads HostLoads
+	// HostKeys rotates hosts' WireGuard keys (tunnel.Keys); nil leaves out
+	// POST /api/hosts/:id/rotate-key.
+	HostKeys HostKeys
 	// SharedSecret authenticates the SSO web app's calls to /api/tenants
 	// (X-Shared-Secret); empty disables them.
 	SharedSecret string
@@ -87,6 +94,18 @@ type Options struct {
 	// LogsPollInterval is how often a followed log polls the host (1 s);
 	// LogsFollowMax bounds a followed log's duration (10 min).
 	LogsPollInterval, LogsFollowMax time.Duration
+}
+
+// HostLoads tells what tenants reserve on hosts (tenant.Service implements
+// it).
+type HostLoads interface {
+	HostLoads(ctx context.Context, hs []store.Host) (map[string]tenant.HostLoad, error)
+}
+
+// HostKeys rotates a host's WireGuard key and returns its new public key
+// (tunnel.Keys implements it).
+type HostKeys interface {
+	Rotate(ctx context.Context, hostID, actor string) (string, error)
 }
 
 // Tokens verifies SSO bearer tokens (sso.Verifier implements it).
@@ -153,13 +172,12 @@ func New(opts Options) http.Handler {
 	admin.PUT("/admin/settings", s.putSettings)
 	admin.GET("/admin/audit", s.listAudit)
 	if opts.Tenants != nil {
-		ta := s.tenantRoutes(r, admin)
-		admin.GET("/hosts", ta.listHosts)
-		admin.GET("/hosts/:id", ta.getHost)
-		admin.POST("/hosts/:id/rotate-key", ta.rotateHostKey)
-	} else {
-		admin.GET("/hosts", s.listHosts)
-		admin.GET("/hosts/:id", s.getHost)
+		s.tenantRoutes(r, admin)
+	}
+	admin.GET("/hosts", s.listHosts)
+	admin.GET("/hosts/:id", s.getHost)
+	if opts.HostKeys != nil {
+		admin.POST("/hosts/:id/rotate-key", s.rotateHostKey)
 	}
 	admin.PATCH("/hosts/:id", s.setPlacement)
 	admin.DELETE("/hosts/:id", s.deleteHost)

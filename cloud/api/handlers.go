@@ -15,6 +15,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 	"github.com/gin-gonic/gin"
 )
@@ -277,15 +278,44 @@ func viewHost(h *store.Host) hostView {
 	return v
 }
 
+// hostLoadView is a host with, when the API has HostLoads, its tenant
+// capacity, what its tenants reserve and their number.
+type hostLoadView struct {
+	hostView
+	*tenant.HostLoad
+}
+
+// viewHosts is hs as the API returns them.
+func (s *server) viewHosts(ctx context.Context, hs []store.Host) ([]hostLoadView, error) {
+	var loads map[string]tenant.HostLoad
+	if s.opts.HostLoads != nil {
+		var err error
+		if loads, err = s.opts.HostLoads.HostLoads(ctx, hs); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]hostLoadView, 0, len(hs))
+	for i := range hs {
+		v := hostLoadView{hostView: viewHost(&hs[i])}
+		if loads != nil {
+			l := loads[hs[i].ID]
+			v.HostLoad = &l
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
 func (s *server) listHosts(c *gin.Context) {
 	hs, err := s.opts.Fleet.ListHosts(c.Request.Context())
 	if err != nil {
 		s.failErr(c, err)
 		return
 	}
-	out := make([]hostView, 0, len(hs))
-	for i := range hs {
-		out = append(out, viewHost(&hs[i]))
+	out, err := s.viewHosts(c.Request.Context(), hs)
+	if err != nil {
+		s.failErr(c, err)
+		return
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -296,7 +326,23 @@ func (s *server) getHost(c *gin.Context) {
 		s.failErr(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, viewHost(h))
+	out, err := s.viewHosts(c.Request.Context(), []store.Host{*h})
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out[0])
+}
+
+// rotateHostKey makes a host replace its WireGuard key (admin-forced
+// rotation, e.g. after a suspected leak); answers with the new public key.
+func (s *server) rotateHostKey(c *gin.Context) {
+	pub, err := s.opts.HostKeys.Rotate(c.Request.Context(), c.Param("id"), actorOf(c).Audit())
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"hostId": c.Param("id"), "wgPublicKey": pub})
 }
 
 // setPlacement changes a worker's pool and caps (PATCH /api/hosts/:id);

@@ -73,9 +73,8 @@ type tenantAPI struct {
 	followMax  time.Duration
 }
 
-// tenantRoutes registers the tenant routes and returns the handlers that
-// the host routes need.
-func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) *tenantAPI {
+// tenantRoutes registers the tenant routes.
+func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 	ta := &tenantAPI{server: s, svc: s.opts.Tenants, rl: newLimiter(s.opts.AuthFailRate, 10),
 		poll: s.opts.LogsPollInterval, followMax: s.opts.LogsFollowMax, tokens: s.opts.Tokens}
 	if s.opts.SharedSecret != "" {
@@ -104,7 +103,6 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) *tenantAPI 
 	if s.opts.TunnelDial != nil {
 		byID.GET("/probe", ta.allow(authz.Probe), ta.probe)
 	}
-	return ta
 }
 
 // tenantOps registers the operations on one tenant under g, whose
@@ -447,59 +445,4 @@ func (ta *tenantAPI) followLogs(c *gin.Context, t *store.Tenant, tail int, lines
 		}
 		prev = cur
 	}
-}
-
-// rotateHostKey makes a host replace its WireGuard key (admin-forced
-// rotation, e.g. after a suspected leak); answers with the new public key.
-func (ta *tenantAPI) rotateHostKey(c *gin.Context) {
-	ctx := c.Request.Context()
-	if _, err := ta.opts.Fleet.GetHost(ctx, c.Param("id")); err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	pub, err := ta.svc.RotateHostKey(ctx, c.Param("id"), actorOf(c).Audit())
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"hostId": c.Param("id"), "wgPublicKey": pub})
-}
-
-// hostLoadView is a host with its tenant capacity, what its tenants reserve
-// and their number.
-type hostLoadView struct {
-	hostView
-	tenant.HostLoad
-}
-
-func (ta *tenantAPI) listHosts(c *gin.Context) {
-	hs, err := ta.opts.Fleet.ListHosts(c.Request.Context())
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	loads, err := ta.svc.HostLoads(c.Request.Context(), hs)
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	out := make([]hostLoadView, 0, len(hs))
-	for i := range hs {
-		out = append(out, hostLoadView{viewHost(&hs[i]), loads[hs[i].ID]})
-	}
-	c.JSON(http.StatusOK, out)
-}
-
-func (ta *tenantAPI) getHost(c *gin.Context) {
-	h, err := ta.opts.Fleet.GetHost(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	loads, err := ta.svc.HostLoads(c.Request.Context(), []store.Host{*h})
-	if err != nil {
-		ta.failErr(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, hostLoadView{viewHost(h), loads[h.ID]})
 }

@@ -164,7 +164,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	f.Subscribe(a.dropOffline)
 	handler := api.New(api.Options{
 		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
-		Tenants: ts, SharedSecret: cfg.SharedSecret, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,
+		Tenants: ts, HostLoads: ts, HostKeys: tunnel.NewKeys(f, st, log), SharedSecret: cfg.SharedSecret, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,
 		Store:  api.HealthFunc(st.Ping),
 		Broker: api.HealthFunc(func(context.Context) error { return boolErr(b.Healthy(), "broker is not serving") }),
 		Logger: log, Registerer: reg, Gatherer: reg, Version: Version,

@@ -2,6 +2,7 @@ package tunnel_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -146,5 +147,57 @@ func TestServiceConfiguresRegisteredHosts(t *testing.T) {
 	}
 	if _, ok := c.hub.HostAddr(a); ok {
 		t.Error("the deleted host came back as a peer")
+	}
+}
+
+func TestKeysRotate(t *testing.T) {
+	c := startCloud(t, t.TempDir())
+	ctx := context.Background()
+	keys := tunnel.NewKeys(c.f, c.st, testLogger())
+	id, _, _ := c.f.Provision(ctx, "a", nil, "admin")
+	if _, err := keys.Rotate(ctx, "dev_nosuchhost0", "admin"); !errors.Is(err, fleet.ErrHostNotFound) {
+		t.Fatalf("unknown host: %v", err)
+	}
+	if _, err := keys.Rotate(ctx, id, "admin"); !errors.Is(err, fleet.ErrHostOffline) {
+		t.Fatalf("offline host: %v", err)
+	}
+	c.register(t, id, publicKey(t))
+	tstest.Await(t, "online", wait, func() bool { return c.f.HostOnline(id) })
+
+	// The agent answers the rotation it is sent with newKey.
+	rotate := func(newKey string) (string, error) {
+		t.Helper()
+		type result struct {
+			pub string
+			err error
+		}
+		done := make(chan result, 1)
+		go func() { pub, err := keys.Rotate(ctx, id, "admin"); done <- result{pub, err} }()
+		var cmd *proto.Command
+		tstest.AwaitErr(t, "the rotate-key command", wait, func() (err error) {
+			cmd, err = proto.DecodeCommand(c.bus.Get(proto.DownTopic(id, proto.KindCmd)))
+			return err
+		})
+		c.bus.Forget(proto.DownTopic(id, proto.KindCmd))
+		if cmd.Op != proto.OpRotateKey {
+			t.Fatalf("command = %+v", cmd)
+		}
+		c.bus.Send(proto.UpTopic(id, proto.KindReply), proto.MustEncode(&proto.Reply{ID: cmd.ID, OK: true, PublicKey: newKey}))
+		r := <-done
+		return r.pub, r.err
+	}
+	if _, err := rotate(""); !errors.Is(err, fleet.ErrHostError) || err.Error() != "host "+id+": no new key in its answer" {
+		t.Fatalf("an answer without a key: %v", err)
+	}
+	next := publicKey(t)
+	if pub, err := rotate(next); err != nil || pub != next {
+		t.Fatalf("rotation = %q, %v", pub, err)
+	}
+	es, err := c.st.ListAudit(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es[0].Action != "host.rotate-key" || es[0].Target != id || es[0].Actor != "admin" || es[0].Detail != "new WireGuard public key "+next {
+		t.Fatalf("newest audit event = %+v", es[0])
 	}
 }
