@@ -33,10 +33,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"os"
 	"slices"
-	"syscall"
 
+	"github.com/clawfleet/clawfleet/agent/runtime/hostfs"
 	"github.com/clawfleet/clawfleet/pkg/atomicfile"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
@@ -302,13 +301,10 @@ func Read(path string) (Config, error) {
 }
 
 func readNoFollow(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := hostfs.OpenNoFollow(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
 	return io.ReadAll(io.LimitReader(f, max))
 }

@@ -6,10 +6,54 @@ package hostfs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"syscall"
 )
+
+// OpenNoFollow opens the regular file at path for reading without following
+// a symlink in its place (O_NOFOLLOW) and without blocking on a FIFO or a
+// device put there (O_NONBLOCK): the file lives in a directory a tenant can
+// write to, and the agent reading it must neither be led elsewhere nor hang.
+// Anything but a regular file is an error.
+func OpenNoFollow(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// ErrTooLarge is wrapped by ReadFile's error for a file over its bound.
+var ErrTooLarge = errors.New("file too large")
+
+// ReadFile reads the regular file at path (see OpenNoFollow), at most max
+// bytes: a larger file is an error wrapping ErrTooLarge, so a tenant cannot
+// make the agent read gigabytes.
+func ReadFile(path string, max int64) ([]byte, error) {
+	f, err := OpenNoFollow(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: %w (over %d bytes)", path, ErrTooLarge, max)
+	}
+	return b, nil
+}
 
 // MkdirNoFollow makes dir (parents must exist) unless it exists as a
 // directory, and sets its owner when uid >= 0. A symlink in its place is

@@ -1,11 +1,13 @@
 package hostfs
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
 	"github.com/clawfleet/clawfleet/agent/runtime/uids"
@@ -69,5 +71,75 @@ func TestChownTreeStaysInside(t *testing.T) {
 	}
 	if err := ChownTree(filepath.Join(dir, "dir-out"), uid, uid, nil); err == nil {
 		t.Fatal("a symlinked tenant directory was walked")
+	}
+}
+
+// TestReadFileRefuses: what a tenant may put in place of a file the agent
+// reads back (a FIFO, a symlink, a device, a huge file) is refused at once,
+// never followed, blocked on or read whole.
+func TestReadFileRefuses(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(dir, "outside")
+	os.WriteFile(outside, []byte("root's secret"), 0o600)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Should a read block on the FIFO after all, a writer releases it so
+	// the test fails instead of hanging.
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(fifo, os.O_RDWR, 0); err == nil {
+			f.Close()
+		}
+	})
+	link := filepath.Join(dir, "link")
+	os.Symlink(outside, link)
+	zero := filepath.Join(dir, "zero")
+	os.Symlink("/dev/zero", zero)
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, 1<<16), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok := filepath.Join(dir, "ok")
+	os.WriteFile(ok, []byte("1234\n"), 0o600)
+
+	for _, tc := range []struct {
+		name, path string
+		want       string // "" when it must fail
+	}{
+		{"regular", ok, "1234\n"},
+		{"fifo", fifo, ""},
+		{"symlink", link, ""},
+		{"symlink to a device", zero, ""},
+		{"device", "/dev/zero", ""},
+		{"directory", dir, ""},
+		{"over the bound", big, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan struct{})
+			var b []byte
+			var err error
+			go func() {
+				defer close(done)
+				b, err = ReadFile(tc.path, 1024)
+			}()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("ReadFile blocked")
+			}
+			if tc.want == "" {
+				if err == nil {
+					t.Fatalf("read %q, want an error", b)
+				}
+				return
+			}
+			if err != nil || string(b) != tc.want {
+				t.Fatalf("got %q, %v", b, err)
+			}
+		})
+	}
+	if _, err := ReadFile(big, 1024); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("big: %v", err)
 	}
 }

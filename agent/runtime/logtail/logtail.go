@@ -9,8 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
-	"syscall"
 
+	"github.com/clawfleet/clawfleet/agent/runtime/hostfs"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
 
@@ -25,7 +25,7 @@ func Tail(path string, n int) ([]string, error) {
 	if n <= 0 {
 		return nil, nil
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := hostfs.OpenNoFollow(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
@@ -36,9 +36,6 @@ func Tail(path string, n int) ([]string, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, errors.New("log file is not a regular file")
 	}
 	const window = 4 * proto.MaxLogBytes
 	off := st.Size() - window

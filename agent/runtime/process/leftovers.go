@@ -3,6 +3,7 @@
 package process
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,9 +13,13 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/agent/runtime/hostfs"
 	"github.com/clawfleet/clawfleet/agent/runtime/uids"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
+
+// maxPidFileBytes bounds gateway.pid as read back: a number and a newline.
+const maxPidFileBytes = 32
 
 // killLeftovers kills gateways a previous agent left running: processes
 // named by a tenant's gateway.pid that carry that tenant's marker variable.
@@ -39,8 +44,12 @@ func (p *Runtime) killLeftovers() {
 			continue
 		}
 		pidFile := filepath.Join(p.opts.DataDir, id, procPidFile)
-		b, err := os.ReadFile(pidFile)
+		b, err := hostfs.ReadFile(pidFile, maxPidFileBytes)
 		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				p.log.Warn("ignoring a tenant's pid file that is not what the agent wrote", "tenant", id, "err", err)
+				_ = os.Remove(pidFile)
+			}
 			continue
 		}
 		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))

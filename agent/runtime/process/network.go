@@ -3,7 +3,6 @@
 package process
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -75,12 +74,7 @@ func (p *Runtime) netCollision(spec proto.TenantSpec, tn *netns.Tenant) error {
 		if e.Name() == spec.ID || p.tenant(e.Name(), false) != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(p.opts.DataDir, e.Name(), procMetaFile))
-		if err != nil {
-			continue
-		}
-		var m procMeta
-		if json.Unmarshal(b, &m) == nil {
+		if m, err := p.readMeta(e.Name()); err == nil {
 			if err := clash(e.Name(), m.Port); err != nil {
 				return err
 			}

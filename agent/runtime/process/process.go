@@ -4,7 +4,6 @@ package process
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -210,7 +209,7 @@ func New(opts Options) (*Runtime, error) {
 	p.killLeftovers()
 	if p.nets != nil {
 		p.nets.Cleanup(func(id string) bool {
-			_, err := os.Stat(filepath.Join(opts.DataDir, id, procMetaFile))
+			_, err := os.Lstat(filepath.Join(opts.DataDir, id, procMetaFile))
 			return err == nil
 		})
 	}
@@ -441,12 +440,12 @@ func (p *Runtime) List(ctx context.Context) ([]runtime.Instance, error) {
 		if seen[id] || !e.IsDir() || proto.ValidateTenantID(id) != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(p.opts.DataDir, id, procMetaFile))
-		if err != nil {
+		// Anything in the file's place (junk, a FIFO) still makes it an
+		// instance, which the reconciler removes unless it is desired.
+		m, err := p.readMeta(id)
+		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
-		var m procMeta
-		_ = json.Unmarshal(b, &m)
 		out = append(out, p.withNet(runtime.Instance{TenantID: id, State: proto.TenantStopped, RestartGen: m.RestartGen, Port: m.Port}))
 	}
 	return out, nil

@@ -396,6 +396,96 @@ func TestProcessKillsLeftovers(t *testing.T) {
 	}
 }
 
+// TestProcessTenantFilesTrap: a tenant controls its directory, so it may
+// put a FIFO, a symlink or a huge file where the agent later reads its pid
+// and instance files. A new agent must still start (killLeftovers), list
+// (List) and place other tenants (netCollision) promptly, follow nothing,
+// and leave the file it refused no longer in the way.
+func TestProcessTenantFilesTrap(t *testing.T) {
+	dir := runtimetest.Dir(t)
+	dataDir := filepath.Join(dir, "tenants")
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte(`{"tenantId":"ten_trapsym0001","port":1}`), 0o600)
+	var fifos []string
+	mk := func(id string, plant func(path string) error, files ...string) {
+		if err := os.MkdirAll(filepath.Join(dataDir, id), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			path := filepath.Join(dataDir, id, f)
+			if err := plant(path); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	fifo := func(path string) error {
+		fifos = append(fifos, path)
+		return syscall.Mkfifo(path, 0o600)
+	}
+	// Should the agent block on a FIFO after all, writers release it at the
+	// end, so the test fails instead of hanging.
+	t.Cleanup(func() {
+		for _, f := range fifos {
+			if w, err := os.OpenFile(f, os.O_RDWR, 0); err == nil {
+				w.Close()
+			}
+		}
+	})
+	mk("ten_trapfifo001", fifo, procPidFile, procMetaFile)
+	mk("ten_trapsym0001", func(path string) error { return os.Symlink(secret, path) }, procPidFile, procMetaFile)
+	mk("ten_trapzero001", func(path string) error { return os.Symlink("/dev/zero", path) }, procPidFile, procMetaFile)
+	mk("ten_trapbig0001", func(path string) error { return os.WriteFile(path, make([]byte, 1<<20), 0o600) }, procPidFile, procMetaFile)
+
+	removeNetns(t, dataDir)
+	within := func(what string, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { defer close(done); f() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s blocked on a file a tenant planted", what)
+		}
+	}
+	var p *Runtime
+	within("New", func() {
+		var err error
+		p, err = New(Options{OpenClawBin: runtimetest.Standin(t), DataDir: dataDir, StopTimeout: 2 * time.Second, NetnsPool: runtimetest.NetnsPool,
+			DiskQuota: diskquota.Off, Logger: runtimetest.Logger(t)})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	if p == nil {
+		t.FailNow()
+	}
+	defer p.Close()
+	ctx := runtimetest.Ctx(t)
+	within("List", func() {
+		list, err := p.List(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		if in, ok := runtimetest.Find(list, "ten_trapsym0001"); ok && in.Port == 1 {
+			t.Errorf("List followed the symlinked instance file: %+v", in)
+		}
+	})
+	within("Ensure", func() {
+		s := runtimetest.Spec("ten_trapnext001", runtimetest.FreeBase(t))
+		if err := p.Ensure(ctx, s); err != nil {
+			t.Error(err)
+		}
+	})
+	for _, id := range []string{"ten_trapfifo001", "ten_trapsym0001", "ten_trapzero001", "ten_trapbig0001"} {
+		if _, err := os.Lstat(filepath.Join(dataDir, id, procPidFile)); !os.IsNotExist(err) {
+			t.Errorf("%s: the refused pid file is still there: %v", id, err)
+		}
+	}
+	if b, _ := os.ReadFile(secret); !strings.Contains(string(b), "ten_trapsym0001") {
+		t.Fatal("the symlink's target was changed")
+	}
+}
+
 // TestTenantUIDLifecycle: a tenant keeps its uid across agent restarts;
 // removing it kills what it left running and in /tmp and locks its kept
 // data; purging frees the uid, which goes out again last.

@@ -128,3 +128,22 @@ func (p *Runtime) saveMeta(t *procTenant, spec proto.TenantSpec) error {
 	t.mu.Unlock()
 	return nil
 }
+
+// maxMetaBytes bounds instance.json as read back (the agent writes ~100
+// bytes).
+const maxMetaBytes = 4 << 10
+
+// readMeta reads a tenant's instance.json. The directory is the tenant's:
+// the file is read without following a symlink or blocking on a FIFO in its
+// place, and bounded (hostfs.ReadFile).
+func (p *Runtime) readMeta(id string) (procMeta, error) {
+	var m procMeta
+	b, err := hostfs.ReadFile(filepath.Join(p.tenantDir(id), procMetaFile), maxMetaBytes)
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%s of tenant %s: %w", procMetaFile, id, err)
+	}
+	return m, nil
+}
