@@ -237,7 +237,9 @@ func TestDesiredStateAcks(t *testing.T) {
 
 	// The cloud restarts (the retained desired state is gone with its
 	// broker): the host gets it again when it registers.
-	last := ag.WaitDesired("the last desired state", func(*proto.Desired) bool { return true })
+	last := ag.WaitDesired("the restart's desired state, the last one", func(d *proto.Desired) bool {
+		return slices.ContainsFunc(d.Tenants, func(s proto.TenantSpec) bool { return s.ID == tn.ID && s.RestartGen == 1 })
+	})
 	ag.Close()
 	c.Stop()
 	c = servertest.New(t, servertest.WithDataDir(c.Dir), servertest.WithFlags("--command-timeout", "1s"))
