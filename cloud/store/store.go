@@ -53,7 +53,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	gcfg := &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
-		PrepareStmt:            true,
+		// No PrepareStmt: gorm's statement cache can deadlock the whole
+		// cloud when a transaction holds the pool's connections (one, on
+		// SQLite) while two other callers prepare the same new statement
+		// (go-gorm/gorm#7350, #7465; TestNoDeadlockBetweenTransactionAndQuery).
 		NowFunc:                func() time.Time { return time.Now().UTC() },
 	}
 	var (

@@ -323,3 +323,51 @@ func TestSettings(t *testing.T) {
 		}
 	})
 }
+
+// A query outside a transaction while a transaction holds the pool's
+// connections must wait for one, never deadlock: with gorm's PrepareStmt the
+// outside query held gorm's statement-cache lock while it waited for a
+// connection, and the transaction's next new statement waited for that lock
+// (go-gorm/gorm#7350, #7465), freezing the whole cloud (seen in make check).
+func TestNoDeadlockBetweenTransactionAndQuery(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, cfg store.Config, s *store.Store) {
+		ctx := context.Background()
+		if s.Driver() == "postgres" {
+			sqlDB, _ := s.DB().DB()
+			sqlDB.SetMaxOpenConns(1) // the same situation with a pool of one
+			defer sqlDB.SetMaxOpenConns(16)
+		}
+		inTx := make(chan struct{})
+		done := make(chan error, 3)
+		go func() {
+			done <- s.Write(ctx, func(tx *gorm.DB) error {
+				close(inTx)
+				time.Sleep(500 * time.Millisecond) // the other two queries now wait
+				var n int64
+				return tx.Raw("SELECT count(*) FROM hosts WHERE status = ? AND cpus >= ?", "online", 0).Scan(&n).Error
+			})
+		}()
+		<-inTx
+		// Two callers of one new statement: the first prepares it and waits
+		// for the connection, the second waits for that preparation.
+		for i := range 2 {
+			go func() {
+				var n int64
+				done <- s.DB().WithContext(ctx).Raw("SELECT count(*) FROM tenants WHERE plan = ? AND port >= ?", "free", 0).Scan(&n).Error
+			}()
+			if i == 0 {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		for range 3 {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("deadlock: a query and a transaction wait for each other")
+			}
+		}
+	})
+}
