@@ -57,7 +57,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// cloud when a transaction holds the pool's connections (one, on
 		// SQLite) while two other callers prepare the same new statement
 		// (go-gorm/gorm#7350, #7465; TestNoDeadlockBetweenTransactionAndQuery).
-		NowFunc:                func() time.Time { return time.Now().UTC() },
+		NowFunc: func() time.Time { return time.Now().UTC() },
 	}
 	var (
 		db     *gorm.DB
