@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/clawfleet/clawfleet/agent/wifi/wifitest"
+	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
@@ -126,7 +127,7 @@ func TestPortalInChromium(t *testing.T) {
 			if got := text("#claim-code"); got != testCode {
 				t.Errorf("claim code %q", got)
 			}
-			if got := text("#claim-url"); got != ClaimURL(testCloud, testDevice, testCode) {
+			if got := text("#claim-url"); got != creds.ClaimURL(testCloud, testDevice, testCode) {
 				t.Errorf("claim link %q", got)
 			}
 			qrW, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.getElementById("qr").naturalWidth`))
@@ -135,7 +136,7 @@ func TestPortalInChromium(t *testing.T) {
 			}
 			tstest.Await(t, "the box on HomeNet", 5*time.Second, func() bool { return f.Joined() == "HomeNet" })
 			png := shot(t, ctx, tc.name+"-claim")
-			checkQR(t, png, ClaimURL(testCloud, testDevice, testCode))
+			checkQR(t, png, creds.ClaimURL(testCloud, testDevice, testCode))
 			// The box has left its hotspot: the page keeps the steps and says so.
 			run("the box gone", chromedp.WaitVisible(chromedp.CSS("#lost")), chromedp.WaitVisible(chromedp.CSS("#qr")))
 		})
@@ -164,7 +165,7 @@ func TestLocalPageInChromium(t *testing.T) {
 	if got, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#status"))); got != "盒子已联网。" {
 		t.Errorf("status %q", got)
 	}
-	checkQR(t, shot(t, ctx, "local-page"), ClaimURL(testCloud, testDevice, testCode))
+	checkQR(t, shot(t, ctx, "local-page"), creds.ClaimURL(testCloud, testDevice, testCode))
 	p.SetClaimed(true)
 	if err := chromedp.Do(c, chromedp.WaitVisible(chromedp.CSS("#claimed")), chromedp.WaitNotVisible(chromedp.CSS("#claim"))); err != nil {
 		t.Fatalf("claimed: %v", err)

@@ -17,12 +17,12 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/clawfleet/clawfleet/agent/wifi"
+	"github.com/clawfleet/clawfleet/pkg/creds"
 )
 
 // Network is the Wi-Fi control pairing needs: wifi.NetworkManager, or
@@ -48,7 +48,7 @@ type Options struct {
 	// Network controls Wi-Fi; nil runs the local page only (worker VMs).
 	Network Network
 	// DeviceID and ClaimCode come from the credentials file; CloudURL is
-	// the cloud's public base URL the claim link points at.
+	// the cloud's public base URL the claim link (creds.ClaimURL) points at.
 	DeviceID, ClaimCode, CloudURL string
 	// Hotspot is the setup access point; its SSID defaults to
 	// HotspotSSID(DeviceID), its address to wifi.DefaultHotspotAddress.
@@ -86,15 +86,6 @@ func HotspotSSID(deviceID string) string {
 		id = id[len(id)-4:]
 	}
 	return "OpenClaw-" + strings.ToUpper(id)
-}
-
-// ClaimURL is the link on the box's label: <cloud>/claim?d=<deviceId>&c=<claimCode>,
-// or "" without a cloud URL or a claim code.
-func ClaimURL(cloudURL, deviceID, claimCode string) string {
-	if cloudURL == "" || claimCode == "" {
-		return ""
-	}
-	return strings.TrimRight(cloudURL, "/") + "/claim?" + url.Values{"d": {deviceID}, "c": {claimCode}}.Encode()
 }
 
 // Modes.
@@ -189,7 +180,10 @@ func New(o Options) (*Pairing, error) {
 	}
 	p := &Pairing{o: o, log: log, joinCh: make(chan joinRequest, 1), scanCh: make(chan struct{}, 1)}
 	p.state = State{Mode: ModeStarting, Hotspot: o.Hotspot.SSID, Networks: []wifi.AccessPoint{},
-		Claim: Claim{DeviceID: o.DeviceID, Code: o.ClaimCode, URL: ClaimURL(o.CloudURL, o.DeviceID, o.ClaimCode)}}
+		Claim: Claim{DeviceID: o.DeviceID, Code: o.ClaimCode}}
+	if o.CloudURL != "" && o.ClaimCode != "" {
+		p.state.Claim.URL = creds.ClaimURL(o.CloudURL, o.DeviceID, o.ClaimCode)
+	}
 	if o.Network == nil {
 		p.state.Mode = ModeOnline
 	}

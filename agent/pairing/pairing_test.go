@@ -14,6 +14,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/agent/wifi"
 	"github.com/clawfleet/clawfleet/agent/wifi/wifitest"
+	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
@@ -59,15 +60,14 @@ func mode(p *Pairing, want string) func() bool {
 	return func() bool { return p.State().Mode == want }
 }
 
-func TestNamesAndClaimURL(t *testing.T) {
+func TestNamesAndClaimLink(t *testing.T) {
 	if got := HotspotSSID("dev_3q3zweu2fyb4oxhf"); got != "OpenClaw-OXHF" {
 		t.Errorf("HotspotSSID = %q", got)
 	}
-	if got := ClaimURL("https://cloud.example.com/", "dev_abc", "K7QM 2X&P"); got != "https://cloud.example.com/claim?c=K7QM+2X%26P&d=dev_abc" {
-		t.Errorf("ClaimURL = %q", got)
-	}
-	if ClaimURL("", "dev_abc", "x") != "" || ClaimURL("https://c", "dev_abc", "") != "" {
-		t.Error("ClaimURL without a cloud URL or a code must be empty")
+	for _, o := range []Options{{DeviceID: testDevice, ClaimCode: testCode}, {DeviceID: testDevice, CloudURL: testCloud}} {
+		if p, err := New(o); err != nil || p.State().Claim.URL != "" || p.qr != nil {
+			t.Errorf("%+v: a claim link without a cloud URL or a code (%v)", o, err)
+		}
 	}
 }
 
@@ -85,7 +85,7 @@ func TestJoinFromPortal(t *testing.T) {
 	if i, j := slices.Index(calls, "Scan"), slices.Index(calls, "StartHotspot OpenClaw-OXHF"); i < 0 || j < i {
 		t.Fatalf("the scan must come before the hotspot (the radio cannot scan as an AP): %v", calls)
 	}
-	if st := p.State(); len(st.Networks) != 3 || st.Claim.URL != ClaimURL(testCloud, testDevice, testCode) || p.PortalAddr() == "" || p.DNSAddr() == "" {
+	if st := p.State(); len(st.Networks) != 3 || st.Claim.URL != creds.ClaimURL(testCloud, testDevice, testCode) || p.PortalAddr() == "" || p.DNSAddr() == "" {
 		t.Fatalf("state %+v, portal %q, dns %q", st, p.PortalAddr(), p.DNSAddr())
 	}
 
@@ -285,7 +285,7 @@ func TestMessages(t *testing.T) {
 }
 
 func TestQRSVG(t *testing.T) {
-	svg, err := qrSVG(ClaimURL(testCloud, testDevice, testCode))
+	svg, err := qrSVG(creds.ClaimURL(testCloud, testDevice, testCode))
 	if err != nil {
 		t.Fatal(err)
 	}
