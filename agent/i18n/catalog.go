@@ -99,6 +99,16 @@ Options:
   --wg-key-max-age D  replace the WireGuard key when it is older than D (env
                       CLAWFLEET_WG_KEY_MAX_AGE, default 2160h = 90 days; 0 = only
                       when the cloud asks)
+  --local-page ADDRS  the box's own web page (status, claim code), host:port,
+                      comma-separated, or off (env CLAWFLEET_LOCAL_PAGE, default
+                      127.0.0.1:8742; e.g. 0.0.0.0:80 to open it to the LAN)
+  --pairing MODE      off or wifi: with wifi, a box with no network opens the
+                      hotspot OpenClaw-XXXX to be set up from a phone
+                      (NetworkManager; env CLAWFLEET_PAIRING, default off)
+  --hotspot-password PW  WPA2 password of that hotspot, 8-63 characters
+                      (env CLAWFLEET_HOTSPOT_PASSWORD, default none: open)
+  --wifi-interface NAME  Wi-Fi device to use (env CLAWFLEET_WIFI_INTERFACE,
+                      default the first one)
   --log-level LEVEL   debug, info, warn or error (env CLAWFLEET_LOG_LEVEL, default info)
 `,
 		Zh: `用法：clawfleet-agent run [选项]
@@ -131,6 +141,16 @@ Options:
   --wg-key-max-age 时长  WireGuard 密钥超过该时长即更换（环境变量
                       CLAWFLEET_WG_KEY_MAX_AGE，默认 2160h 即 90 天；0 表示仅在
                       云端要求时更换）
+  --local-page 地址   盒子自己的网页（状态、认领码），host:port，可用逗号分隔多个，
+                      或 off（环境变量 CLAWFLEET_LOCAL_PAGE，默认 127.0.0.1:8742；
+                      例如 0.0.0.0:80 可向局域网开放）
+  --pairing 模式      off 或 wifi：wifi 时，没有网络的盒子会开启热点
+                      OpenClaw-XXXX，供手机设置（NetworkManager；环境变量
+                      CLAWFLEET_PAIRING，默认 off）
+  --hotspot-password 密码  该热点的 WPA2 密码，8 到 63 个字符
+                      （环境变量 CLAWFLEET_HOTSPOT_PASSWORD，默认无：开放热点）
+  --wifi-interface 名称  使用的 Wi-Fi 设备（环境变量 CLAWFLEET_WIFI_INTERFACE，
+                      默认第一个）
   --log-level 级别    debug、info、warn 或 error（环境变量 CLAWFLEET_LOG_LEVEL，默认 info）
 `,
 	},
@@ -185,6 +205,10 @@ Options:
 	"err.keyMaxAge": {
 		En: "CLAWFLEET_WG_KEY_MAX_AGE %q is not a duration: use e.g. 2160h, or 0 to rotate only when the cloud asks",
 		Zh: "CLAWFLEET_WG_KEY_MAX_AGE %q 不是有效的时长：例如 2160h；设为 0 则仅在云端要求时轮换",
+	},
+	"err.pairing": {
+		En: "pairing settings: %v",
+		Zh: "配对设置有误：%v",
 	},
 	"err.heartbeat": {
 		En: "--heartbeat %v is out of range: use 1s to 10m",

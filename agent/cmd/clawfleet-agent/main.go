@@ -25,6 +25,7 @@ import (
 	"github.com/clawfleet/clawfleet/agent/i18n"
 	"github.com/clawfleet/clawfleet/agent/link"
 	"github.com/clawfleet/clawfleet/agent/metrics"
+	"github.com/clawfleet/clawfleet/agent/pairing"
 	"github.com/clawfleet/clawfleet/agent/reconcile"
 	tenantrt "github.com/clawfleet/clawfleet/agent/runtime"
 	"github.com/clawfleet/clawfleet/agent/runtime/diskquota"
@@ -240,8 +241,17 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 		keyAge = d
 	}
 	wgKeyMaxAge := fs.Duration("wg-key-max-age", keyAge, "")
+	var pc pairingConfig
+	fs.StringVar(&pc.mode, "pairing", c.env("CLAWFLEET_PAIRING", "off"), "")
+	fs.StringVar(&pc.localPage, "local-page", c.env("CLAWFLEET_LOCAL_PAGE", pairing.DefaultLocalAddr), "")
+	fs.StringVar(&pc.hotspotPassword, "hotspot-password", c.env("CLAWFLEET_HOTSPOT_PASSWORD", ""), "")
+	fs.StringVar(&pc.wifiInterface, "wifi-interface", c.env("CLAWFLEET_WIFI_INTERFACE", ""), "")
 	if done, err := c.parse(fs, "usage.run", args); done {
 		return err
+	}
+	pageAddrs, err := pc.parse()
+	if err != nil {
+		return c.usageError("usage.run", "err.pairing", err)
 	}
 	if *heartbeat < proto.MinHeartbeatInterval || *heartbeat > proto.MaxHeartbeatInterval {
 		return c.usageError("usage.run", "err.heartbeat", *heartbeat)
@@ -260,6 +270,8 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		log.Warn("credentials file is readable by other users; chmod 600 it", "path", path, "mode", fi.Mode().Perm())
 	}
+	// The local page, and on boxes the Wi-Fi hotspot while offline.
+	startPairing(ctx, pc, pageAddrs, cr, log)
 
 	rt, err := newRuntime(ctx, runtimeConfig{name: *runtimeName, openclawBin: *openclawBin, image: *dockerImage,
 		dataDir: filepath.Join(*stateDir, "tenants"), network: *tenantNetwork, netnsPool: *netnsPool, diskQuota: *diskQuota}, log)

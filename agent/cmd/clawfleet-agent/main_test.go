@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -24,6 +26,7 @@ import (
 	"github.com/clawfleet/clawfleet/agent/version"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 const (
@@ -89,6 +92,8 @@ func TestCommandLine(t *testing.T) {
 		{"run help zh", zh, []string{"run", "--help"}, nil, "心跳间隔", ""},
 		{"run bad heartbeat", nil, []string{"run", "--heartbeat", "100ms"}, errUsage, "", "--heartbeat 100ms is out of range"},
 		{"run bad log level", map[string]string{"CLAWFLEET_LOG_LEVEL": "chatty"}, []string{"run"}, errUsage, "", `log level "chatty" is unknown`},
+		{"run bad pairing", nil, []string{"run", "--pairing", "bluetooth"}, errUsage, "", `--pairing "bluetooth": use off or wifi`},
+		{"run bad hotspot password zh", zh, []string{"run", "--hotspot-password", "short"}, errUsage, "", "配对设置有误：--hotspot-password: 8-63 characters"},
 		{"run no credentials", nil, []string{"run", "--state-dir", "/nonexistent/clawfleet"}, errFailed, "", "Enroll this host first"},
 		{"run no credentials zh", zh, []string{"run", "--state-dir", "/nonexistent/clawfleet"}, errFailed, "", "请先注册本机"},
 	}
@@ -228,12 +233,23 @@ func TestRunCommand(t *testing.T) {
 		t.Fatalf("enroll: %v %s", r.err, r.stderr)
 	}
 
+	// A factory box's claim code, for the local page.
+	credsPath := filepath.Join(dir, creds.FileName)
+	cr, err := creds.Load(credsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr.ClaimCode = creds.NewClaimCode()
+	if err := creds.Save(credsPath, cr); err != nil {
+		t.Fatal(err)
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stderr lockedBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"run", "--heartbeat", "1s", "--runtime", "process", "--openclaw-bin", "/bin/true"}, &bytes.Buffer{}, &stderr, func(k string) string {
+		done <- run(ctx, []string{"run", "--heartbeat", "1s", "--runtime", "process", "--openclaw-bin", "/bin/true", "--local-page", "127.0.0.1:0"}, &bytes.Buffer{}, &stderr, func(k string) string {
 			return map[string]string{"CLAWFLEET_STATE_DIR": dir, "CLAWFLEET_LOG_LEVEL": "debug"}[k]
 		})
 	}()
@@ -268,6 +284,25 @@ func TestRunCommand(t *testing.T) {
 	}
 	if hb.Metrics.MemTotalBytes == 0 || hb.Metrics.DiskTotalBytes == 0 {
 		t.Errorf("heartbeat metrics %+v", hb.Metrics)
+	}
+	// The local page shows the claim code.
+	var page string
+	tstest.Await(t, "the local page", 5*time.Second, func() bool {
+		m := regexp.MustCompile(`local page listening.*addr=(\S+)`).FindStringSubmatch(stderr.String())
+		if m == nil {
+			return false
+		}
+		resp, err := http.Get("http://" + m[1] + "/api/state")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		page = string(b)
+		return true
+	})
+	if !strings.Contains(page, `"code":"`+cr.ClaimCode+`"`) || !strings.Contains(page, `"deviceId":"`+testID+`"`) {
+		t.Errorf("local page state %s", page)
 	}
 	cancel()
 	select {
