@@ -521,18 +521,22 @@ func (n *NetworkManager) profiles(ctx context.Context) ([]profile, error) {
 		if err := n.conn.Object(nmDest, p).CallWithContext(ctx, connectionIface+".GetSettings", 0).Store(&s); err != nil {
 			continue // removed meanwhile
 		}
-		pr := profile{path: p}
-		_ = s["connection"]["id"].Store(&pr.id)
-		var typ string
-		_ = s["connection"]["type"].Store(&typ)
-		pr.wifi = typ == "802-11-wireless"
-		_ = s["802-11-wireless"]["mode"].Store(&pr.mode)
-		var ssid []byte
-		_ = s["802-11-wireless"]["ssid"].Store(&ssid)
-		pr.ssid = string(ssid)
+		pr := profile{path: p, id: setting[string](s, "connection", "id"), mode: setting[string](s, "802-11-wireless", "mode"),
+			ssid: string(setting[[]byte](s, "802-11-wireless", "ssid"))}
+		pr.wifi = setting[string](s, "connection", "type") == "802-11-wireless"
 		out = append(out, pr)
 	}
 	return out, nil
+}
+
+// setting reads one value of a profile's settings, or T's zero value when
+// the profile has no such setting (godbus panics storing an absent Variant).
+func setting[T any](s map[string]map[string]dbus.Variant, group, key string) T {
+	var out T
+	if v, ok := s[group][key]; ok {
+		_ = v.Store(&out)
+	}
+	return out
 }
 
 // wifiDevice finds the Wi-Fi device to use.
