@@ -12,7 +12,6 @@ package pairing
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -247,8 +246,8 @@ func (p *Pairing) update(f func(*State)) {
 }
 
 // Run serves the local page and, with a Network, keeps the box online,
-// opening the hotspot when it has none. It returns when ctx ends, or at
-// once if a local page address cannot be bound.
+// opening the hotspot when it has none. It returns when ctx ends. A local
+// page address that cannot be bound is logged and left out.
 func (p *Pairing) Run(ctx context.Context) error {
 	var servers []*http.Server
 	for _, addr := range p.o.LocalAddrs {
@@ -257,10 +256,9 @@ func (p *Pairing) Run(ctx context.Context) error {
 		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			for _, s := range servers {
-				s.Close()
-			}
-			return fmt.Errorf("local page on %s: %w", addr, err)
+			// Logged, not fatal: the hotspot matters more than the page.
+			p.log.Error("local page cannot listen", "addr", addr, "err", err)
+			continue
 		}
 		srv := p.httpServer(false)
 		servers = append(servers, srv)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -122,6 +123,24 @@ func TestJoinFromPortal(t *testing.T) {
 	}
 	if p.PortalAddr() != "" || p.DNSAddr() != "" {
 		t.Errorf("portal listeners left open online: %q %q", p.PortalAddr(), p.DNSAddr())
+	}
+}
+
+// TestLocalPageBusyPort: a local page address already taken does not keep
+// the box from opening its hotspot.
+func TestLocalPageBusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f := wifitest.New(homeNets...)
+	o := fast(f)
+	o.LocalAddrs = []string{ln.Addr().String(), "127.0.0.1:0"}
+	p := start(t, o)
+	tstest.Await(t, "the hotspot", 5*time.Second, mode(p, ModeHotspot))
+	if got := p.LocalAddrs(); len(got) != 1 || got[0] == ln.Addr().String() {
+		t.Errorf("local page on %v", got)
 	}
 }
 
