@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/authz"
+	"github.com/clawfleet/clawfleet/cloud/factory"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/ratelimit"
 	"github.com/clawfleet/clawfleet/cloud/sso"
@@ -79,6 +80,9 @@ type Options struct {
 	// HostKeys rotates hosts' WireGuard keys (tunnel.Keys); nil leaves out
 	// POST /api/hosts/:id/rotate-key.
 	HostKeys HostKeys
+	// Factory keeps the factory's batches of boxes; nil leaves out
+	// /api/admin/batches (batches.go).
+	Factory *factory.Service
 	// SharedSecret authenticates the SSO web app's calls to /api/tenants
 	// (X-Shared-Secret); empty disables them.
 	SharedSecret string
@@ -168,6 +172,9 @@ func New(opts Options) http.Handler {
 	admin.GET("/admin/enrollment-tokens", s.listTokens)
 	admin.DELETE("/admin/enrollment-tokens/:id", s.revokeToken)
 	admin.POST("/admin/devices", s.provision)
+	if opts.Factory != nil {
+		s.batchRoutes(admin)
+	}
 	admin.GET("/admin/settings", s.getSettings)
 	admin.PUT("/admin/settings", s.putSettings)
 	admin.GET("/admin/audit", s.listAudit)

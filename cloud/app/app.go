@@ -22,6 +22,7 @@ import (
 	"github.com/clawfleet/clawfleet/broker"
 	"github.com/clawfleet/clawfleet/cloud/api"
 	"github.com/clawfleet/clawfleet/cloud/config"
+	"github.com/clawfleet/clawfleet/cloud/factory"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/sso"
@@ -142,6 +143,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		return nil, fmt.Errorf("tenant service: %w", err)
 	}
 	a.tenant = ts
+	fac, err := factory.New(st, f, key, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	if cfg.WGAddr != "" {
 		a.tun, err = a.newTunnels(ctx, st, f, b)
 		if err != nil {
@@ -164,7 +170,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	f.Subscribe(a.dropOffline)
 	handler := api.New(api.Options{
 		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
-		Tenants: ts, HostLoads: ts, HostKeys: tunnel.NewKeys(f, st, log), SharedSecret: cfg.SharedSecret, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,
+		Tenants: ts, HostLoads: ts, HostKeys: tunnel.NewKeys(f, st, log), Factory: fac, SharedSecret: cfg.SharedSecret, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,
 		Store:  api.HealthFunc(st.Ping),
 		Broker: api.HealthFunc(func(context.Context) error { return boolErr(b.Healthy(), "broker is not serving") }),
 		Logger: log, Registerer: reg, Gatherer: reg, Version: Version,

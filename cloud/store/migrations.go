@@ -69,6 +69,38 @@ func migrations() []*gormigrate.Migration {
 					`ALTER TABLE enrollment_tokens ADD COLUMN max_memory_bytes bigint NOT NULL DEFAULT 0`)
 			},
 		},
+		{
+			// Factory batches and their boxes: a box's place in its batch
+			// (unique, what makes registering a batch again idempotent) and
+			// the keyed hash of its claim code, with the owner a claim will
+			// record.
+			ID: "202612041000-factory-batches",
+			Migrate: func(tx *gorm.DB) error {
+				// Frozen: the tables as this migration creates them.
+				type batch struct {
+					ID        string `gorm:"primaryKey;size:63"`
+					Model     string `gorm:"size:64;not null"`
+					CreatedBy string `gorm:"size:255"`
+					CreatedAt time.Time
+					RevokedAt *time.Time
+				}
+				type box struct {
+					DeviceID      string    `gorm:"primaryKey;size:80"`
+					BatchID       string    `gorm:"size:63;not null;uniqueIndex:idx_boxes_batch_index,priority:1"`
+					BatchIndex    int       `gorm:"not null;uniqueIndex:idx_boxes_batch_index,priority:2"`
+					ClaimCodeHash string    `gorm:"size:64;not null"`
+					ClaimCodeAt   time.Time `gorm:"not null"`
+					OwnerTeamID   string    `gorm:"size:40;not null;default:'';index"`
+					ClaimedBy     string    `gorm:"size:128;not null;default:''"`
+					ClaimedAt     *time.Time
+					CreatedAt     time.Time
+				}
+				if err := tx.Table("batches").Migrator().CreateTable(&batch{}); err != nil {
+					return err
+				}
+				return tx.Table("boxes").Migrator().CreateTable(&box{})
+			},
+		},
 	}
 }
 

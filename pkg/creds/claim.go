@@ -44,7 +44,7 @@ func groupClaim(s string) string {
 
 // NormalizeClaimCode reads a claim code as a person may type it (any case,
 // with or without dashes and spaces, O for 0, I or L for 1) and returns its
-// printed form, or ErrInvalid saying what is wrong.
+// printed form, or an error that is ErrInvalid and says what is wrong.
 func NormalizeClaimCode(s string) (string, error) {
 	var b strings.Builder
 	for _, r := range strings.ToUpper(s) {
@@ -57,15 +57,22 @@ func NormalizeClaimCode(s string) (string, error) {
 			r = '1'
 		}
 		if r > 0x7f || !strings.ContainsRune(claimAlphabet, r) {
-			return "", fmt.Errorf("%w: a claim code has only digits and letters (no U)", ErrInvalid)
+			return "", claimCodeError("a claim code has only digits and letters (no U)")
 		}
 		b.WriteRune(r)
 	}
 	if b.Len() != ClaimCodeSymbols {
-		return "", fmt.Errorf("%w: a claim code has %d letters and digits, like ABCD-EFGH-JKMN", ErrInvalid, ClaimCodeSymbols)
+		return "", claimCodeError(fmt.Sprintf("a claim code has %d letters and digits, like ABCD-EFGH-JKMN", ClaimCodeSymbols))
 	}
 	return groupClaim(b.String()), nil
 }
+
+// claimCodeError says what is wrong with a claim code, for the person who
+// typed it; it is ErrInvalid.
+type claimCodeError string
+
+func (e claimCodeError) Error() string        { return string(e) }
+func (e claimCodeError) Is(target error) bool { return target == ErrInvalid }
 
 // ClaimURL is the link a box's label and local page show as a QR code:
 // <publicURL>/claim?d=<deviceID>&c=<claimCode>.
