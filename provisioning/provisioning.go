@@ -1,6 +1,8 @@
 // Package provisioning is the factory side of device identity: it
 // pre-registers devices with the cloud and writes the credentials.json that is
-// flashed onto each box (the same format `clawfleet-agent enroll` writes).
+// flashed onto each box (the same format `clawfleet-agent enroll` writes),
+// one at a time (ProvisionDevice) or as a batch of boxes with their claim
+// labels (RunBatch).
 package provisioning
 
 import (
@@ -10,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -34,14 +37,13 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("cloud answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
-// ProvisionDevice pre-registers one device and returns its credentials.
-// mqttURL, when set, replaces the broker URL the cloud suggests (a factory
-// often reaches the cloud by another name than the boxes will).
-func (c *Client) ProvisionDevice(ctx context.Context, name string, labels map[string]string, mqttURL string) (*creds.Credentials, error) {
-	body, _ := json.Marshal(map[string]any{"name": name, "labels": labels})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.CloudURL, "/")+"/api/admin/devices", bytes.NewReader(body))
+// do sends body (JSON) to path with the admin token and decodes an answer
+// with one of the statuses ok into out; any other answer is an *APIError.
+func (c *Client) do(ctx context.Context, method, path string, body, out any, ok ...int) (int, error) {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.CloudURL, "/")+path, bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("cloud URL %q: %w", c.CloudURL, err)
+		return 0, fmt.Errorf("cloud URL %q: %w", c.CloudURL, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.AdminToken)
@@ -51,23 +53,35 @@ func (c *Client) ProvisionDevice(ctx context.Context, name string, labels map[st
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("reach the cloud at %s: %w", c.CloudURL, err)
+		return 0, fmt.Errorf("reach the cloud at %s: %w", c.CloudURL, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("read the cloud's answer: %w", err)
+		return 0, fmt.Errorf("read the cloud's answer: %w", err)
 	}
-	if resp.StatusCode != http.StatusCreated {
-		var e struct{ Error, Code string }
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(b))
+	for _, s := range ok {
+		if resp.StatusCode == s {
+			if err := json.Unmarshal(raw, out); err != nil {
+				return 0, fmt.Errorf("the cloud's answer to %s %s is not what was expected: %w", method, path, err)
+			}
+			return s, nil
 		}
-		return nil, &APIError{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
 	}
+	var e struct{ Error, Code string }
+	if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(raw))
+	}
+	return 0, &APIError{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
+}
+
+// ProvisionDevice pre-registers one worker and returns its credentials.
+// mqttURL, when set, replaces the broker URL the cloud suggests (a factory
+// often reaches the cloud by another name than the boxes will).
+func (c *Client) ProvisionDevice(ctx context.Context, name string, labels map[string]string, mqttURL string) (*creds.Credentials, error) {
 	var cr creds.Credentials
-	if err := json.Unmarshal(b, &cr); err != nil {
-		return nil, fmt.Errorf("the cloud's answer is not credentials: %w", err)
+	if _, err := c.do(ctx, http.MethodPost, "/api/admin/devices", map[string]any{"name": name, "labels": labels}, &cr, http.StatusCreated); err != nil {
+		return nil, err
 	}
 	if mqttURL != "" {
 		cr.MQTTURL = mqttURL
@@ -76,4 +90,49 @@ func (c *Client) ProvisionDevice(ctx context.Context, name string, labels map[st
 		return nil, err
 	}
 	return &cr, nil
+}
+
+// BatchInfo is a batch as the cloud answers its creation.
+type BatchInfo struct {
+	ID      string `json:"id"`
+	Model   string `json:"model"`
+	Devices int    `json:"devices"`
+	// MQTTURL and CloudURL are what the cloud suggests for the batch's
+	// credentials.
+	MQTTURL  string `json:"mqttUrl"`
+	CloudURL string `json:"cloudUrl"`
+}
+
+// CreateBatch creates a batch, or finds the existing batch of that ID and
+// model (created false).
+func (c *Client) CreateBatch(ctx context.Context, id, model string) (b *BatchInfo, created bool, err error) {
+	b = &BatchInfo{}
+	st, err := c.do(ctx, http.MethodPut, "/api/admin/batches/"+url.PathEscape(id), map[string]any{"model": model}, b, http.StatusCreated, http.StatusOK)
+	if err != nil {
+		return nil, false, err
+	}
+	return b, st == http.StatusCreated, nil
+}
+
+// Device is one device of a batch as it is registered: the secret's
+// SHA-256, never the secret.
+type Device struct {
+	Index      int    `json:"index"`
+	DeviceID   string `json:"deviceId"`
+	SecretHash string `json:"secretHash"`
+	ClaimCode  string `json:"claimCode"`
+}
+
+// Registered says what a registration did: devices new to the cloud, and
+// devices it had already.
+type Registered struct {
+	New      int `json:"registered"`
+	Existing int `json:"existing"`
+}
+
+// RegisterDevices registers devices of a batch (at most 200 a call).
+func (c *Client) RegisterDevices(ctx context.Context, batchID string, devs []Device) (Registered, error) {
+	var r Registered
+	_, err := c.do(ctx, http.MethodPost, "/api/admin/batches/"+url.PathEscape(batchID)+"/devices", map[string]any{"devices": devs}, &r, http.StatusOK)
+	return r, err
 }

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,7 +9,6 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/servertest"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/tstest"
-	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // box is a device as the factory makes it: only the secret's hash is sent.
@@ -30,21 +28,6 @@ func devicesBody(from int, bs []box) map[string]any {
 		ds = append(ds, map[string]any{"index": from + i, "deviceId": b.id, "secretHash": creds.Hash(b.secret), "claimCode": b.code})
 	}
 	return map[string]any{"devices": ds}
-}
-
-// mqttConnect tries one MQTT connection with a device's credentials.
-func mqttConnect(c *servertest.Cloud, id, secret string) error {
-	o := paho.NewClientOptions().AddBroker("tcp://" + c.App.MQTTAddr().String()).SetClientID(id).SetUsername(id).SetPassword(secret).
-		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second)
-	cl := paho.NewClient(o)
-	tok := cl.Connect()
-	if !tok.WaitTimeout(10 * time.Second) {
-		return fmt.Errorf("connect timed out")
-	}
-	if tok.Error() == nil {
-		cl.Disconnect(0)
-	}
-	return tok.Error()
 }
 
 // TestFactoryBatch: a batch is created and registered idempotently, its
@@ -122,7 +105,7 @@ func TestFactoryBatch(t *testing.T) {
 
 	// Revoked: every box is deleted, the connected one is dropped and none
 	// can connect again; the batch takes no more devices.
-	if err := mqttConnect(c, boxes[1].id, boxes[1].secret); err != nil {
+	if err := c.TryConnect(boxes[1].id, boxes[1].secret); err != nil {
 		t.Fatalf("a registered box cannot connect before the revocation: %v", err)
 	}
 	r = c.Admin(http.MethodDelete, path, nil)
@@ -133,7 +116,7 @@ func TestFactoryBatch(t *testing.T) {
 		return c.Admin(http.MethodGet, "/api/hosts/"+boxes[0].id, nil).Code == http.StatusNotFound
 	})
 	for _, b := range boxes {
-		if err := mqttConnect(c, b.id, b.secret); err == nil || !strings.Contains(err.Error(), "not Authorized") {
+		if err := c.TryConnect(b.id, b.secret); err == nil || !strings.Contains(err.Error(), "not Authorized") {
 			t.Fatalf("box %s of a revoked batch connects: %v", b.id, err)
 		}
 	}

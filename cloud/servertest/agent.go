@@ -1,6 +1,7 @@
 package servertest
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -256,4 +257,21 @@ func HasTenant(id string) func(*proto.Desired) bool {
 	return func(d *proto.Desired) bool {
 		return slices.ContainsFunc(d.Tenants, func(s proto.TenantSpec) bool { return s.ID == id })
 	}
+}
+
+// TryConnect makes one MQTT connection with a device's credentials and
+// closes it: nil when the broker lets the device in, else why not (paho's
+// "not Authorized" for refused credentials).
+func (c *Cloud) TryConnect(id, secret string) error {
+	o := paho.NewClientOptions().AddBroker("tcp://" + c.App.MQTTAddr().String()).SetClientID(id).SetUsername(id).SetPassword(secret).
+		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(5 * time.Second)
+	cl := paho.NewClient(o)
+	tok := cl.Connect()
+	if !tok.WaitTimeout(10 * time.Second) {
+		return fmt.Errorf("connecting as %s timed out", id)
+	}
+	if tok.Error() == nil {
+		cl.Disconnect(0)
+	}
+	return tok.Error()
 }

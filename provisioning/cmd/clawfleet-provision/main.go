@@ -27,10 +27,20 @@ func main() {
 	}
 }
 
-const usage = `usage: clawfleet-provision device --cloud URL --admin-token T --out DIR [--name NAME] [--label k=v]... [--mqtt-url URL] [--force]
+const usage = `usage:
+  clawfleet-provision batch --count N --model MODEL --cloud URL --admin-token T --out DIR
+                            [--batch ID] [--public-url URL] [--mqtt-url URL]
+  clawfleet-provision device --cloud URL --admin-token T --out DIR [--name NAME] [--label k=v]... [--mqtt-url URL] [--force]
 
-Pre-registers one device with the cloud and writes DIR/credentials.json (mode 0600),
-the file to flash into the box's state directory (/var/lib/clawfleet-agent).
+batch makes (or resumes) a factory batch of boxes: per device an ID, a secret and a
+claim code, kept in DIR/manifest.json before the cloud hears of them, registered with
+the cloud, then DIR/NNNN-<device>/credentials.json and label.png and the printable
+DIR/labels.pdf. Rerun it with the same DIR to resume after any failure, or with a
+larger --count to add devices: nothing is registered twice and nothing is lost.
+Keep DIR like the credentials it holds (it has every device's secret).
+
+device pre-registers one worker and writes DIR/credentials.json (mode 0600).
+
 Environment: CLAWFLEET_CLOUD_URL, CLAWFLEET_ADMIN_TOKEN.
 `
 
@@ -47,6 +57,9 @@ func (l labels) Set(s string) error {
 }
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "batch" {
+		return runBatch(ctx, args[1:])
+	}
 	if len(args) == 0 || args[0] != "device" {
 		fmt.Fprint(os.Stderr, usage)
 		return flag.ErrHelp
@@ -80,5 +93,33 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("device %s provisioned; credentials written to %s\n", cr.DeviceID, path)
+	return nil
+}
+
+func runBatch(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
+	cloud := fs.String("cloud", os.Getenv("CLAWFLEET_CLOUD_URL"), "cloud base URL the factory reaches")
+	token := fs.String("admin-token", os.Getenv("CLAWFLEET_ADMIN_TOKEN"), "admin token")
+	out := fs.String("out", "", "the batch's directory (manifest, label sheet, a directory per device)")
+	count := fs.Int("count", 0, "number of devices the batch has when done")
+	model := fs.String("model", "", `model printed on the labels, e.g. "OpenClaw Box v1" (default: the manifest's)`)
+	batch := fs.String("batch", "", "batch ID (default: the manifest's, or a new one)")
+	publicURL := fs.String("public-url", "", "the cloud's address for boxes and owners, in claim links and credentials (default: the manifest's, or what the cloud says)")
+	mqttURL := fs.String("mqtt-url", "", "broker URL for the boxes (default: the manifest's, or what the cloud suggests)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cloud == "" || *token == "" || *out == "" || *count == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("--count, --cloud, --admin-token and --out are required")
+	}
+	m, err := provisioning.RunBatch(ctx, provisioning.BatchOptions{
+		Client: &provisioning.Client{CloudURL: *cloud, AdminToken: *token},
+		Out:    *out, Batch: *batch, Model: *model, Count: *count, PublicURL: *publicURL, MQTTURL: *mqttURL, Log: os.Stdout,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("batch %s ready: %d devices\n", m.Batch, len(m.Devices))
 	return nil
 }
