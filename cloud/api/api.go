@@ -162,6 +162,8 @@ func New(opts Options) http.Handler {
 	r.NoMethod(func(c *gin.Context) { s.failErr(c, errNoMethod) })
 
 	r.GET("/api/health", s.health)
+	r.GET("/api/openapi.json", openAPIJSON.serve)
+	r.GET("/api/openapi.yaml", openAPIYAML.serve)
 	r.POST("/api/enroll", s.enroll)
 	if opts.Gatherer != nil {
 		r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
