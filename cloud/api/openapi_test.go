@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/factory"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/sso"
@@ -68,7 +69,7 @@ func everyRoute(t *testing.T) *gin.Engine {
 		Store:    ok, Broker: ok, Logger: nil, Registerer: reg, Gatherer: reg,
 		TunnelDial: func(context.Context, string, int) (net.Conn, error) { return nil, nil },
 		Tenants:    new(tenant.Service), HostLoads: new(tenant.Service), HostKeys: stubKeys{},
-		Tokens: stubTokens{}, Access: stubAccess{},
+		Tokens: stubTokens{}, Access: stubAccess{}, Factory: new(factory.Service),
 	}
 	// A new option that enables routes must be set above, or its routes
 	// would escape the check.
