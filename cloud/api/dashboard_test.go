@@ -399,3 +399,60 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// TestDashboardBatches: the Batches tab lists factory batches with their
+// boxes' counts, in English and Chinese, and offers revocation only for a
+// batch that is not revoked.
+func TestDashboardBatches(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing; CI must install the Debian package chromium: %v", chromiumPath, err)
+		}
+		t.Skipf("%s is missing (apt-get install -y chromium); skipping the browser test", chromiumPath)
+	}
+	c := servertest.New(t)
+	for _, id := range []string{"dash-live", "dash-gone"} {
+		c.Admin(http.MethodPut, "/api/admin/batches/"+id, map[string]any{"model": "OpenClaw Box v1"})
+		if r := c.Admin(http.MethodPost, "/api/admin/batches/"+id+"/devices", devicesBody(0, newBoxes(2))); r.Code != http.StatusOK {
+			t.Fatalf("register: %d %s", r.Code, r.Body)
+		}
+	}
+	c.Admin(http.MethodDelete, "/api/admin/batches/dash-gone", nil)
+	page := c.URL + "/#token=" + url.QueryEscape(servertest.AdminToken) + "&tab=batches"
+	row := func(dom, id string) string {
+		t.Helper()
+		r := regexp.MustCompile(`(?s)<tr[^>]*data-testid="batch-row"[^>]*data-batch-id="` + id + `"[^>]*>.*?</tr>`).FindString(dom)
+		if r == "" {
+			t.Fatalf("no row for batch %s; DOM:\n%s", id, dom)
+		}
+		return r
+	}
+	dom := dumpDOM(t, page+"&lang=en", "--lang=en-US", "--accept-lang=en-US")
+	live, gone := row(dom, "dash-live"), row(dom, "dash-gone")
+	for _, want := range []string{"OpenClaw Box v1", `data-state="active"`, ">Active<", `data-testid="batch-devices">2<`, `data-testid="batch-pending">2<`, `data-testid="revoke-batch"`} {
+		if !strings.Contains(live, want) {
+			t.Errorf("live batch row lacks %q:\n%s", want, live)
+		}
+	}
+	for _, want := range []string{">Revoked<", `data-testid="batch-deleted">2<`} {
+		if !strings.Contains(gone, want) {
+			t.Errorf("revoked batch row lacks %q:\n%s", want, gone)
+		}
+	}
+	if strings.Contains(gone, "revoke-batch") {
+		t.Errorf("a revoked batch offers revocation:\n%s", gone)
+	}
+	// A box is marked as one in the host list.
+	hosts := c.Admin(http.MethodGet, "/api/hosts", nil).JSONList(t)
+	box := hosts[0]["id"].(string)
+	dom = dumpDOM(t, c.URL+"/#token="+url.QueryEscape(servertest.AdminToken)+"&lang=en", "--lang=en-US", "--accept-lang=en-US")
+	if r := hostRow(t, dom, box); !strings.Contains(r, `data-kind="box"`) || !strings.Contains(r, "Box: runs only its owner’s instances") {
+		t.Errorf("box row not marked as a box:\n%s", r)
+	}
+	dom = dumpDOM(t, page+"&lang=zh-CN", "--lang=en-US", "--accept-lang=en-US")
+	for _, want := range []string{">出厂批次<", ">已吊销<", ">从未连接<"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("Chinese label %q not found", want)
+		}
+	}
+}

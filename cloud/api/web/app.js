@@ -19,6 +19,9 @@
       'nav.hosts': 'Hosts',
       'nav.tenants': 'Tenants',
       'nav.tokens': 'Enrollment tokens',
+      'nav.batches': 'Batches',
+      'hosts.kind.box': 'Box: runs only its owner’s instances',
+      'hosts.pool': 'Pool {pool}',
       'nav.settings': 'Settings',
       'nav.logout': 'Sign out',
 
@@ -188,6 +191,25 @@
       'tokens.revokeConfirm': 'Revoke enrollment token {id}? Hosts can no longer enroll with it; hosts that already enrolled are not affected.',
       'tokens.revoked': 'Token {id} revoked.',
       'tokens.empty': 'No enrollment tokens yet. Create one above.',
+      'batches.title': 'Factory batches',
+      'batches.subtitle': 'Boxes made by clawfleet-provision batch. A box runs only its owner’s instances, never the shared pool’s.',
+      'batches.col.id': 'Batch',
+      'batches.col.model': 'Model',
+      'batches.col.status': 'Status',
+      'batches.col.devices': 'Boxes',
+      'batches.col.online': 'Online',
+      'batches.col.pending': 'Never connected',
+      'batches.col.offline': 'Offline',
+      'batches.col.deleted': 'Deleted',
+      'batches.col.claimed': 'Claimed',
+      'batches.col.created': 'Created',
+      'batches.state.active': 'Active',
+      'batches.state.revoked': 'Revoked',
+      'batches.revoke': 'Revoke',
+      'batches.revokeTitle': 'Revoke batch',
+      'batches.revokeConfirm': 'Revoke batch {id}? Its {n} boxes are deleted and can no longer connect; the batch takes no more boxes. This cannot be undone.',
+      'batches.revoked': 'Batch {id} revoked.',
+      'batches.empty': 'No batches yet. Make one with clawfleet-provision batch at the factory.',
 
       'settings.title': 'Settings',
       'settings.heartbeat': 'Heartbeat interval',
@@ -245,6 +267,9 @@
       'nav.hosts': '主机',
       'nav.tenants': '租户',
       'nav.tokens': '注册令牌',
+      'nav.batches': '出厂批次',
+      'hosts.kind.box': '盒子：只运行其主人的实例',
+      'hosts.pool': '资源池 {pool}',
       'nav.settings': '设置',
       'nav.logout': '退出登录',
 
@@ -414,6 +439,25 @@
       'tokens.revokeConfirm': '确定吊销注册令牌 {id} 吗？之后不能再用它注册主机；已注册的主机不受影响。',
       'tokens.revoked': '已吊销令牌 {id}。',
       'tokens.empty': '还没有注册令牌，请在上方创建。',
+      'batches.title': '出厂批次',
+      'batches.subtitle': '由 clawfleet-provision batch 生成的盒子。盒子只运行其主人的实例，从不运行共享池的租户。',
+      'batches.col.id': '批次',
+      'batches.col.model': '型号',
+      'batches.col.status': '状态',
+      'batches.col.devices': '盒子',
+      'batches.col.online': '在线',
+      'batches.col.pending': '从未连接',
+      'batches.col.offline': '离线',
+      'batches.col.deleted': '已删除',
+      'batches.col.claimed': '已认领',
+      'batches.col.created': '创建时间',
+      'batches.state.active': '有效',
+      'batches.state.revoked': '已吊销',
+      'batches.revoke': '吊销',
+      'batches.revokeTitle': '吊销批次',
+      'batches.revokeConfirm': '确定吊销批次 {id} 吗？其中 {n} 台盒子将被删除且无法再连接；此批次不再接受新盒子。此操作无法撤销。',
+      'batches.revoked': '已吊销批次 {id}。',
+      'batches.empty': '还没有批次。请在工厂用 clawfleet-provision batch 生成。',
 
       'settings.title': '设置',
       'settings.heartbeat': '心跳间隔',
@@ -489,6 +533,7 @@
     hosts: null,         // last host list, or null before the first load
     hostsAt: null,       // Date of the last successful host load
     tokens: null,
+    batches: null,       // last batch list, or null before the first load
     health: null,        // last /api/health body, or {unreachable:true}
     session: 0,          // bumped on sign-in/out so stale responses are dropped
     timer: null,
@@ -822,6 +867,16 @@
     }));
   }
 
+  // kindChip marks a box (it runs only its owner's instances) and a worker
+  // of a pool other than the shared one.
+  function kindChip(h) {
+    var text = '';
+    if (h.kind === 'box') text = t('hosts.kind.box');
+    else if (h.pool && h.pool !== 'shared') text = t('hosts.pool', { pool: h.pool });
+    if (!text) return null;
+    return el('span', { className: 'chips' }, [el('span', { className: 'chip', 'data-testid': 'host-kind', 'data-kind': String(h.kind || ''), text: text })]);
+  }
+
   function cell(labelKey, children, cls) {
     return el('td', { 'data-label': t(labelKey), className: cls || null }, children);
   }
@@ -835,6 +890,7 @@
       el('div', { className: 'host-name', 'data-testid': 'host-name', text: name }),
       el('div', { className: 'host-id mono', 'data-testid': 'host-id', title: String(h.id), text: String(h.id) }),
       h.hostname && h.hostname !== name ? el('div', { className: 'muted small', 'data-testid': 'host-hostname', text: h.hostname }) : null,
+      kindChip(h),
       labelChips(h.labels)
     ], 'col-name');
 
@@ -1445,6 +1501,70 @@
     });
   }
 
+  // --------------------------------------------------------- batches --
+
+  function loadBatches() {
+    if (state.batches === null) show('batches-loading', true);
+    return api('GET', '/api/admin/batches').then(function (list) {
+      state.batches = Array.isArray(list) ? list : [];
+      setAlert('batches-error', '');
+      renderBatches();
+    }, function (err) {
+      if (!isQuiet(err)) setAlert('batches-error', errorText(err));
+    }).then(function () { show('batches-loading', false); });
+  }
+
+  function batchRow(b) {
+    var st = b.revokedAt ? 'revoked' : 'active';
+    var actions = el('td', { className: 'actions' });
+    if (st !== 'revoked') {
+      var btn = el('button', {
+        type: 'button', className: 'btn btn-sm btn-danger-ghost', 'data-testid': 'revoke-batch',
+        'data-batch-id': String(b.id), text: t('batches.revoke')
+      });
+      btn.addEventListener('click', function () { confirmRevokeBatch(b); });
+      actions.appendChild(btn);
+    }
+    var num = function (key, n) { return cell(key, [el('span', { 'data-testid': 'batch-' + key.split('.').pop(), text: String(n || 0) })], 'num'); };
+    return el('tr', { 'data-testid': 'batch-row', 'data-batch-id': String(b.id), 'data-state': st }, [
+      cell('batches.col.id', [el('span', { className: 'mono', text: String(b.id) })]),
+      cell('batches.col.model', [el('span', { text: String(b.model || '') })]),
+      cell('batches.col.status', [el('span', { className: 'badge badge-token-' + st, 'data-testid': 'batch-status', 'data-state': st, text: t('batches.state.' + st) })]),
+      num('batches.col.devices', b.devices),
+      num('batches.col.online', b.online),
+      num('batches.col.pending', b.pending),
+      num('batches.col.offline', b.offline),
+      num('batches.col.deleted', b.deleted),
+      num('batches.col.claimed', b.claimed),
+      cell('batches.col.created', [timeNode(b.createdAt, 'common.none')], 'nowrap'),
+      actions
+    ]);
+  }
+
+  function renderBatches() {
+    var list = state.batches;
+    var tbody = $('batches-tbody');
+    clear(tbody);
+    if (list === null) return;
+    list.forEach(function (b) { tbody.appendChild(batchRow(b)); });
+    show('batches-empty', list.length === 0);
+    show('batches-table', list.length > 0);
+  }
+
+  function confirmRevokeBatch(b) {
+    var n = (b.devices || 0) - (b.deleted || 0);
+    confirmDialog(t('batches.revokeTitle'), t('batches.revokeConfirm', { id: b.id, n: n }), t('batches.revoke')).then(function (ok) {
+      if (!ok) return;
+      api('DELETE', '/api/admin/batches/' + encodeURIComponent(b.id)).then(function () {
+        toast(t('batches.revoked', { id: b.id }));
+      }, function (err) {
+        if (!isQuiet(err)) setAlert('batches-error', errorText(err));
+      }).then(function () {
+        if (state.token) loadBatches();
+      });
+    });
+  }
+
   // -------------------------------------------------------- settings --
 
   function loadSettings() {
@@ -1540,7 +1660,7 @@
   // ------------------------------------------------- views and session --
 
   function selectTab(tab, persist, skipLoad) {
-    if (tab !== 'hosts' && tab !== 'tenants' && tab !== 'tokens' && tab !== 'settings') tab = 'hosts';
+    if (tab !== 'hosts' && tab !== 'tenants' && tab !== 'tokens' && tab !== 'batches' && tab !== 'settings') tab = 'hosts';
     state.tab = tab;
     if (persist) storageSet(sessionStorage, TAB_KEY, tab);
     each('[data-tab]', function (b) {
@@ -1551,12 +1671,14 @@
     show('hosts-view', tab === 'hosts');
     show('tenants-view', tab === 'tenants');
     show('tokens-view', tab === 'tokens');
+    show('batches-view', tab === 'batches');
     show('settings-view', tab === 'settings');
     document.body.setAttribute('data-tab', tab);
     if (!state.token || skipLoad) return;
     if (tab === 'hosts') loadHosts();
     else if (tab === 'tenants') loadTenants();
     else if (tab === 'tokens') loadTokens();
+    else if (tab === 'batches') loadBatches();
     else loadSettings();
   }
 
@@ -1600,6 +1722,7 @@
       if (state.tab === 'hosts') loadHosts();
       else if (state.tab === 'tenants') loadTenants();
       else if (state.tab === 'tokens' && state.tokens) renderTokens(); // keep relative times fresh
+      else if (state.tab === 'batches') loadBatches();
     }, REFRESH_MS);
   }
 
@@ -1607,6 +1730,7 @@
     state.hosts = null;
     state.hostsAt = null;
     state.tokens = null;
+    state.batches = null;
     state.hostsBusy = false;
     state.hostsAgain = false;
     state.tenants = null;
@@ -1618,11 +1742,12 @@
     clear($('hosts-tbody'));
     clear($('tenants-tbody'));
     clear($('tokens-tbody'));
+    clear($('batches-tbody'));
     show('tenants-table', false);
     show('tenants-empty', false);
     closeLogs();
     hideNewToken();
-    ['hosts-error', 'tenants-error', 'tenant-error', 'tokens-error', 'token-error', 'settings-error', 'settings-status'].forEach(function (id) { setAlert(id, ''); });
+    ['hosts-error', 'tenants-error', 'tenant-error', 'tokens-error', 'token-error', 'batches-error', 'settings-error', 'settings-status'].forEach(function (id) { setAlert(id, ''); });
   }
 
   function signOut(reasonKey) {
@@ -1672,6 +1797,7 @@
     if (state.tenants !== null) renderTenants();
     renderLogs();
     if (state.tokens !== null) renderTokens();
+    if (state.batches !== null) renderBatches();
     var reason = document.body.getAttribute('data-auth-error');
     if (reason && !$('login-view').hidden && I18N.en['err.' + reason]) {
       setAlert('login-error', t('err.' + reason));
