@@ -7,7 +7,7 @@ BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 # as a failure ("context deadline exceeded", golang/go#75804, fixed only in go1.27).
 FUZZTIME  ?= 300000x
 
-.PHONY: all build cross run check test fuzz vet bench-fleet bench-tenants openclaw clean
+.PHONY: all build cross run check test fuzz vet bench-fleet bench-tenants openclaw openapi-client clean
 
 all: build
 
@@ -28,6 +28,11 @@ OPENCLAW_BIN   := $(OPENCLAW_CACHE)/bin/openclaw
 
 openclaw:
 	bash firmware/openclaw/install.sh $(OPENCLAW_CACHE)
+
+# The TypeScript client's types, generated from docs/api.yaml (after changing it; a test
+# fails while they differ). The npm packages are cached by cloud/clients/install.sh.
+openapi-client:
+	cd cloud/clients && node "$$(bash install.sh)/node_modules/openapi-typescript/bin/cli.js" ../../docs/api.yaml -o typescript/schema.d.ts
 
 # Zero-config local run: cloud (SQLite in ./data, embedded broker, HTTP :8080) plus one local
 # agent that runs tenant gateways as native processes with the real OpenClaw.

@@ -33,6 +33,7 @@ type Agent struct {
 	logLines []string
 	answer   bool
 	logsErr  string
+	autoRun  bool
 }
 
 // NewAgent connects a fake agent with a host's credentials and waits until
@@ -95,7 +96,11 @@ func (f *Agent) receive(m paho.Message) {
 		}
 		f.mu.Lock()
 		f.desired = append(f.desired, d)
+		auto := f.autoRun
 		f.mu.Unlock()
+		if auto {
+			go f.run(d)
+		}
 	case proto.KindCmd:
 		cmd, err := proto.DecodeCommand(m.Payload())
 		if err != nil {
@@ -243,6 +248,26 @@ func (f *Agent) SetLogsError(msg string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.logsErr = msg
+}
+
+// AutoRun makes the agent act on every desired state from now on as a
+// real one whose gateways start at once: it acknowledges the revision and
+// reports each tenant running at its restartGen, and the purged ones
+// purged. For tests that need running tenants and drive them through the
+// API only (a node client, say).
+func (f *Agent) AutoRun() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.autoRun = true
+}
+
+func (f *Agent) run(d *proto.Desired) {
+	ts := make([]proto.TenantStatus, 0, len(d.Tenants))
+	for _, s := range d.Tenants {
+		ts = append(ts, proto.TenantStatus{ID: s.ID, State: proto.TenantRunning, RestartGen: s.RestartGen, StartedAt: time.Now().UnixMilli()})
+	}
+	f.Ack(d.Revision)
+	f.Report(ts, d.Purge...)
 }
 
 // SetAnswer sets whether commands are answered at all.

@@ -21,45 +21,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/sso"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
-
-var npm struct {
-	once sync.Once
-	dir  string // holds node_modules
-	err  error
-}
 
 // nodeDir returns a directory holding the node scripts of testdata/npm and
 // the pinned packages (installed once, see testdata/npm/install.sh).
 func nodeDir(t *testing.T) string {
 	t.Helper()
-	for _, tool := range []string{"node", "npm"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is needed for the SSO interoperability tests: %v", tool, err)
-			}
-			t.Skipf("%s not found: skipping the SSO interoperability tests", tool)
-		}
-	}
-	npm.once.Do(func() {
-		var stderr bytes.Buffer
-		cmd := exec.Command("bash", "testdata/npm/install.sh")
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			npm.err = errors.New("install the npm packages: " + err.Error() + ": " + stderr.String())
-			return
-		}
-		npm.dir = strings.TrimSpace(string(out))
-	})
-	if npm.err != nil {
-		t.Fatal(npm.err)
-	}
+	npmDir := tstest.NPM(t, "testdata/npm/install.sh", "the SSO interoperability tests")
 	// The scripts import the packages from a node_modules beside them.
 	dir := t.TempDir()
 	scripts, _ := filepath.Glob("testdata/npm/*.mjs")
@@ -72,7 +45,7 @@ func nodeDir(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	if err := os.Symlink(filepath.Join(npm.dir, "node_modules"), filepath.Join(dir, "node_modules")); err != nil {
+	if err := os.Symlink(filepath.Join(npmDir, "node_modules"), filepath.Join(dir, "node_modules")); err != nil {
 		t.Fatal(err)
 	}
 	return dir
