@@ -23,6 +23,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
 	"github.com/clawfleet/clawfleet/agent/version"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/proto"
@@ -227,7 +228,9 @@ func TestRunCommand(t *testing.T) {
 		}
 	})
 
-	dir := t.TempDir()
+	// A state dir the gateways' own uids can reach (t.TempDir's parent is
+	// private to root, which the process runtime refuses).
+	dir := runtimetest.Dir(t)
 	cloud := fakeCloud(t, "tcp://"+addr, nil)
 	if r := invoke(context.Background(), nil, "enroll", "--cloud", cloud.URL, "--token", testToken, "--state-dir", dir); r.err != nil {
 		t.Fatalf("enroll: %v %s", r.err, r.stderr)

@@ -166,6 +166,11 @@ func New(opts Options) (*Runtime, error) {
 		if err := os.Chmod(opts.DataDir, 0o711); err != nil {
 			return nil, err
 		}
+		if p.uid != -1 {
+			if err := p.gatewaysReach(); err != nil {
+				return nil, fmt.Errorf("process runtime: %w", err)
+			}
+		}
 	}
 	if opts.CgroupParent != "off" {
 		parent := opts.CgroupParent

@@ -486,6 +486,65 @@ func TestProcessTenantFilesTrap(t *testing.T) {
 	}
 }
 
+// TestProcessRefusesUnreachableDirs: a root agent whose state dir (or
+// OpenClaw) sits under a directory other users cannot enter (a 0700 home or
+// `mktemp -d`) would start per-tenant-uid gateways that exit with EACCES in
+// a loop. New refuses, naming the directory and what to change; once it is
+// traversable, gateways start.
+func TestProcessRefusesUnreachableDirs(t *testing.T) {
+	runtimetest.RequireRoot(t, "per-tenant uids")
+	bin := runtimetest.Standin(t)
+	private, err := os.MkdirTemp("", "clawfleet-private-") // as `mktemp -d`: 0700, root's
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(private) })
+	if st, _ := os.Stat(private); st.Mode().Perm() != 0o700 {
+		t.Fatalf("want a 0700 directory, have %v", st.Mode())
+	}
+	dataDir := filepath.Join(private, "state", "tenants")
+	removeNetns(t, dataDir)
+	open := func(bin string) (*Runtime, error) {
+		return New(Options{OpenClawBin: bin, DataDir: dataDir, StopTimeout: 2 * time.Second, NetnsPool: runtimetest.NetnsPool,
+			DiskQuota: diskquota.Off, Logger: runtimetest.Logger(t)})
+	}
+	p, err := open(bin)
+	if err == nil {
+		p.Close()
+		t.Fatal("New accepted a data dir under a 0700 directory")
+	}
+	for _, want := range []string{private + " (mode 0700", "chmod o+x " + private, "--state-dir"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+
+	os.Chmod(private, 0o711)
+	hidden := filepath.Join(runtimetest.Dir(t), "private")
+	os.Mkdir(hidden, 0o700)
+	b, _ := os.ReadFile(bin)
+	os.WriteFile(filepath.Join(hidden, "openclaw"), b, 0o755)
+	if p, err := open(filepath.Join(hidden, "openclaw")); err == nil || !strings.Contains(err.Error(), "OpenClaw executable") || !strings.Contains(err.Error(), "chmod o+x "+hidden) {
+		if p != nil {
+			p.Close()
+		}
+		t.Fatalf("OpenClaw under a 0700 directory: %v", err)
+	}
+
+	p, err = open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := runtimetest.Ctx(t)
+	s := runtimetest.Spec("ten_reachable01", runtimetest.FreeBase(t))
+	if err := p.Ensure(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Purge(runtimetest.Ctx(t), s.ID) })
+	runtimetest.WaitReady(t, runtimetest.Upstream(t, p, s.ID), 10*time.Second)
+}
+
 // TestTenantUIDLifecycle: a tenant keeps its uid across agent restarts;
 // removing it kills what it left running and in /tmp and locks its kept
 // data; purging frees the uid, which goes out again last.
