@@ -95,7 +95,8 @@ Options:
                       CLAWFLEET_WG_MODE, default auto: kernel when its module is
                       loaded, else tun when root, else netstack, which needs no root)
   --wg-interface NAME interface of the kernel and tun modes (env
-                      CLAWFLEET_WG_INTERFACE, default wg-cf)
+                      CLAWFLEET_WG_INTERFACE, default wg-cf + 4 hex digits from
+                      the state dir, one per agent)
   --wg-key-max-age D  replace the WireGuard key when it is older than D (env
                       CLAWFLEET_WG_KEY_MAX_AGE, default 2160h = 90 days; 0 = only
                       when the cloud asks)
@@ -137,7 +138,8 @@ Options:
                       CLAWFLEET_WG_MODE，默认 auto：已加载内核模块时为 kernel，
                       否则以 root 运行时为 tun，否则为无需 root 的 netstack）
   --wg-interface 名称 kernel 与 tun 模式的网络接口名（环境变量
-                      CLAWFLEET_WG_INTERFACE，默认 wg-cf）
+                      CLAWFLEET_WG_INTERFACE，默认 wg-cf 加上由状态目录得出的
+                      4 位十六进制数，每个 agent 各不相同）
   --wg-key-max-age 时长  WireGuard 密钥超过该时长即更换（环境变量
                       CLAWFLEET_WG_KEY_MAX_AGE，默认 2160h 即 90 天；0 表示仅在
                       云端要求时更换）

@@ -9,6 +9,7 @@ package runtime
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -121,8 +122,17 @@ const MarkerEnv = "CLAWFLEET_TENANT"
 
 // AgentID is what tells this agent's things from another agent's on the
 // same machine: a hash of its data dir. Names take a prefix of it (network
-// namespaces 2 bytes, the tenant uid window 2 bytes, docker labels 6).
+// namespaces and the tunnel interface 2 bytes, the tenant uid window 2
+// bytes, docker labels 6).
 func AgentID(dataDir string) [32]byte { return sha256.Sum256([]byte(dataDir)) }
+
+// AgentTag is AgentID's first 2 bytes in hex: the part of the agent in the
+// names it gives what all agents of a machine share one namespace for
+// (network namespaces cf-<tag>-…, veths, the tunnel interface wg-cf<tag>).
+func AgentTag(dataDir string) string {
+	id := AgentID(dataDir)
+	return hex.EncodeToString(id[:2])
+}
 
 // CheckPorts fails with ErrPortInUse when base, or one of the ports a
 // gateway derives from it (base+1 .. base+PortSpacing-1), cannot be bound

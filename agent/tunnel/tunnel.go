@@ -49,13 +49,20 @@ const (
 // Defaults.
 const (
 	DefaultMTU = 1420
-	// DefaultInterface names the interface in kernel and tun modes.
+	// DefaultInterface names the interface in kernel and tun modes when
+	// Options.Interface is empty; agents name theirs with InterfaceName.
 	DefaultInterface = "wg-cf"
 	// DefaultLocalDialTimeout bounds the forwarder's dial to the local port.
 	DefaultLocalDialTimeout = 5 * time.Second
 	// resolveTimeout bounds resolving a hub endpoint given by name.
 	resolveTimeout = 5 * time.Second
 )
+
+// InterfaceName is the interface of the agent with this tag
+// (runtime.AgentTag): "wg-cf" and 4 hex digits, 9 bytes (IFNAMSIZ allows
+// 15), so that a second agent on the machine does not find its TUN device
+// busy. Firewall rules match them all as "wg-cf*".
+func InterfaceName(agentTag string) string { return DefaultInterface + agentTag }
 
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("tunnel: closed")

@@ -231,7 +231,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	netnsPool := fs.String("tenant-netns-pool", c.env("CLAWFLEET_TENANT_NETNS_POOL", netns.DefaultPool), "")
 	diskQuota := fs.String("tenant-disk-quota", c.env("CLAWFLEET_TENANT_DISK_QUOTA", diskquota.Auto), "")
 	wgMode := fs.String("wg-mode", c.env("CLAWFLEET_WG_MODE", tunnel.ModeAuto), "")
-	wgInterface := fs.String("wg-interface", c.env("CLAWFLEET_WG_INTERFACE", tunnel.DefaultInterface), "")
+	wgInterface := fs.String("wg-interface", c.env("CLAWFLEET_WG_INTERFACE", ""), "")
 	keyAge := 90 * 24 * time.Hour
 	if v := c.getenv("CLAWFLEET_WG_KEY_MAX_AGE"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -291,6 +291,11 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	// Its forwarder dials each tenant port's upstream as the reconciler last
 	// listed it (the gateway's address in its namespace, or 127.0.0.1:port),
 	// and refuses ports of no desired tenant.
+	if *wgInterface == "" {
+		// One of its own per agent: a second agent on the machine would find
+		// a fixed name's TUN device busy.
+		*wgInterface = tunnel.InterfaceName(tenantrt.AgentTag(agentDataDir(*stateDir)))
+	}
 	var rec *reconcile.Reconciler
 	tun, err := tunnel.New(tunnel.Options{KeyFile: filepath.Join(*stateDir, "wg.key"), Mode: *wgMode, Interface: *wgInterface, Logger: log,
 		Upstream: func(port int) (string, bool) { return rec.Upstream(port) }})
@@ -331,6 +336,19 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	}
 	log.Info("clawfleet-agent stopped")
 	return nil
+}
+
+// agentDataDir is the tenants' directory as the runtimes name it
+// (absolute, symlinks resolved), the input of runtime.AgentID.
+func agentDataDir(stateDir string) string {
+	dir, err := filepath.Abs(filepath.Join(stateDir, "tenants"))
+	if err != nil {
+		return filepath.Join(stateDir, "tenants")
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		return real
+	}
+	return dir
 }
 
 // tunnelLink applies the cloud's tunnel config with the ports of the

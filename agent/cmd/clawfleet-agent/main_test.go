@@ -23,7 +23,9 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	tenantrt "github.com/clawfleet/clawfleet/agent/runtime"
 	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
+	"github.com/clawfleet/clawfleet/agent/tunnel"
 	"github.com/clawfleet/clawfleet/agent/version"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/proto"
@@ -329,3 +331,26 @@ func (h *allowAll) Provides(b byte) bool {
 }
 func (h *allowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
 func (h *allowAll) OnACLCheck(*mqtt.Client, string, bool) bool              { return true }
+
+// TestInterfacePerAgent: each agent's tunnel interface has a name of its
+// own (a fixed wg-cf made a second agent on the machine find its TUN device
+// busy), within IFNAMSIZ, stable for a state dir, and with the same tag as
+// the agent's network namespaces.
+func TestInterfacePerAgent(t *testing.T) {
+	base := t.TempDir()
+	a, b := filepath.Join(base, "a"), filepath.Join(base, "b")
+	os.Symlink(a, filepath.Join(base, "link-a"))
+	os.MkdirAll(filepath.Join(a, "tenants"), 0o700)
+	nameA := tunnel.InterfaceName(tenantrt.AgentTag(agentDataDir(a)))
+	nameB := tunnel.InterfaceName(tenantrt.AgentTag(agentDataDir(b)))
+	if nameA == nameB || len(nameA) > 15 || len(nameB) > 15 || !strings.HasPrefix(nameA, "wg-cf") {
+		t.Fatalf("names %q and %q", nameA, nameB)
+	}
+	if again := tunnel.InterfaceName(tenantrt.AgentTag(agentDataDir(filepath.Join(base, "link-a")))); again != nameA {
+		t.Fatalf("the same state dir through a symlink: %q, want %q", again, nameA)
+	}
+	real, _ := filepath.EvalSymlinks(filepath.Join(a, "tenants"))
+	if want := "wg-cf" + tenantrt.AgentTag(real); nameA != want {
+		t.Fatalf("%q, want the runtimes' tag: %q", nameA, want)
+	}
+}

@@ -3,7 +3,6 @@ package netns
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,6 +46,7 @@ type Manager struct {
 	iptables  string     // "" when not available
 	fwMu      sync.Mutex // serialises the forwarding rules' set-up and checks
 	fwChecked time.Time  // last CheckForwarding (under fwMu)
+	closeOnce sync.Once
 	log       *slog.Logger
 }
 
@@ -65,8 +65,7 @@ func New(pool, dataDir string, log *slog.Logger) (*Manager, error) {
 		return nil, fmt.Errorf("network namespace pool %q: want an IPv4 prefix of /30 or larger", pool)
 	}
 	n := &Manager{pool: pf.Masked(), log: log}
-	id := runtime.AgentID(dataDir)
-	n.tag = hex.EncodeToString(id[:2])
+	n.tag = runtime.AgentTag(dataDir)
 	for _, t := range []struct {
 		p    *string
 		name string
@@ -85,14 +84,52 @@ func New(pool, dataDir string, log *slog.Logger) (*Manager, error) {
 		n.iptables = p
 	}
 	n.setupForwarding()
-	// Nothing addressed to the pool may leave this machine: a tenant's
-	// namespace that is gone (or not made yet) would otherwise send the
-	// router's requests, identity headers and all, out of the default
-	// route. Each tenant's /30 on its veth is more specific than this.
-	if err := n.run("route", "replace", "blackhole", n.pool.String()); err != nil {
-		log.Warn("cannot keep the tenant network pool on this machine (blackhole route)", "pool", n.pool, "err", err)
-	}
+	n.holdPool()
 	return n, nil
+}
+
+// blackholeMetricBase plus the agent's tag is the metric of its blackhole
+// route for the pool. IPv4 routes are told apart by prefix and metric, so
+// each agent sharing a pool (the default one) holds a route of its own:
+// a restart replaces its own, and one agent's Close leaves the others'.
+const blackholeMetricBase = 1 << 16
+
+func (n *Manager) blackhole() []string {
+	tag, _ := strconv.ParseUint(n.tag, 16, 32)
+	return []string{"blackhole", n.pool.String(), "metric", strconv.FormatUint(blackholeMetricBase+tag, 10)}
+}
+
+// holdPool keeps everything addressed to the pool on this machine: a
+// tenant's namespace that is gone (or not made yet) would otherwise send
+// the router's requests, identity headers and all, out of the default
+// route. Each tenant's /30 on its veth is more specific than the pool.
+func (n *Manager) holdPool() {
+	// Agents before per-agent metrics added it with metric 0 and left it
+	// behind; `ip route del` without a metric takes the lowest, that one.
+	if out, err := n.output("-o", "route", "show", "exact", n.pool.String(), "type", "blackhole"); err == nil {
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if l != "" && !strings.Contains(l, " metric ") {
+				if err := n.run("route", "del", "blackhole", n.pool.String()); err == nil {
+					n.log.Info("removed the tenant pool's blackhole route an earlier agent left behind", "pool", n.pool)
+				}
+				break
+			}
+		}
+	}
+	if err := n.run(append([]string{"route", "replace"}, n.blackhole()...)...); err != nil {
+		n.log.Warn("cannot keep the tenant network pool on this machine (blackhole route)", "pool", n.pool, "err", err)
+	}
+}
+
+// Close removes what the manager put on the host for all its tenants: the
+// pool's blackhole route. Call it once their namespaces are gone (an agent
+// that stops cleanly leaves nothing in the routing table).
+func (n *Manager) Close() {
+	n.closeOnce.Do(func() {
+		if err := n.run(append([]string{"route", "del"}, n.blackhole()...)...); err != nil {
+			n.log.Warn("removing the tenant network pool's blackhole route failed", "pool", n.pool, "err", err)
+		}
+	})
 }
 
 // Pool is the prefix the tenants' /30s come from.

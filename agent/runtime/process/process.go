@@ -550,6 +550,9 @@ func (p *Runtime) Close() error {
 		}()
 	}
 	wg.Wait()
+	if p.nets != nil {
+		p.nets.Close()
+	}
 	if p.quota != nil {
 		// Gateways are stopped: nothing should hold the tenants' disks
 		// mounted past the agent (New mounts them again).

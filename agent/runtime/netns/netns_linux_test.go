@@ -1,0 +1,74 @@
+package netns
+
+import (
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
+)
+
+// blackholes lists the pool's blackhole routes as `ip -o route` shows them.
+func blackholes(t *testing.T, pool string) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "route", "show", "exact", pool, "type", "blackhole").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			got = append(got, l)
+		}
+	}
+	slices.Sort(got)
+	return got
+}
+
+// TestPoolBlackholeRoute: each agent holds the pool's blackhole route with
+// a metric of its own, a restart replaces it rather than adding another, one
+// left by an earlier agent (metric 0) is cleared, and Close removes the
+// agent's own route only: a stopped agent leaves nothing in the routing
+// table, and another agent on the same pool keeps its protection.
+func TestPoolBlackholeRoute(t *testing.T) {
+	runtimetest.RequireRoot(t, "routes")
+	const pool = "10.233.0.0/16" // no other test's
+	t.Cleanup(func() {
+		for range 4 {
+			exec.Command("ip", "route", "del", "blackhole", pool).Run()
+		}
+	})
+	if out, err := exec.Command("ip", "route", "replace", "blackhole", pool).CombinedOutput(); err != nil {
+		t.Fatalf("legacy route: %v %s", err, out)
+	}
+	dir := runtimetest.Dir(t)
+	open := func(name string) *Manager {
+		m, err := New(pool, filepath.Join(dir, name), runtimetest.Logger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a, b := open("a"), open("b")
+	route := func(m *Manager) string { return strings.Join(m.blackhole(), " ") }
+	want := []string{route(a), route(b)}
+	slices.Sort(want)
+	if got := blackholes(t, pool); !slices.Equal(got, want) || want[0] == want[1] {
+		t.Fatalf("routes %q, want %q", got, want)
+	}
+	open("a") // a restart of a
+	if got := blackholes(t, pool); !slices.Equal(got, want) {
+		t.Fatalf("after a restart: routes %q, want %q", got, want)
+	}
+	a.Close()
+	a.Close()
+	if got := blackholes(t, pool); !slices.Equal(got, []string{route(b)}) {
+		t.Fatalf("after a's Close: routes %q, want b's only", got)
+	}
+	b.Close()
+	if got := blackholes(t, pool); len(got) != 0 {
+		t.Fatalf("after both closed: routes %q", got)
+	}
+}
