@@ -32,7 +32,7 @@ openclaw:
 # The TypeScript client's types, generated from docs/api.yaml (after changing it; a test
 # fails while they differ). The npm packages are cached by cloud/clients/install.sh.
 openapi-client:
-	cd cloud/clients && node "$$(bash install.sh)/node_modules/openapi-typescript/bin/cli.js" ../../docs/api.yaml -o typescript/schema.d.ts
+	cd "$$(bash cloud/clients/install.sh)" && SPEC=$(CURDIR)/docs/api.yaml OUT=$(CURDIR)/cloud/clients/typescript/schema.d.ts npm run --silent generate
 
 # Zero-config local run: cloud (SQLite in ./data, embedded broker, HTTP :8080) plus one local
 # agent that runs tenant gateways as native processes with the real OpenClaw.

@@ -2622,12 +2622,12 @@ export interface components {
              * @default 1h
              * @example 7d
              */
-            ttl: string;
+            ttl?: string;
             /**
              * @description Number of hosts the token may enroll; null or absent means 1.
              * @default 1
              */
-            uses: number | null;
+            uses?: number | null;
             labels?: components["schemas"]["Labels"];
             pool?: components["schemas"]["Pool"];
             maxCpuMillis?: components["schemas"]["MaxCPUMillis"];
@@ -2959,7 +2959,7 @@ export interface components {
              * @default free
              * @example basic
              */
-            plan: string;
+            plan?: string;
             /**
              * @description Display name, trimmed; at most 64 characters, no control characters. The slug (the tenant's subdomain) is made from it.
              * @example Alice's Café
