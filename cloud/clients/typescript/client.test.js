@@ -63,6 +63,19 @@ test("a user's tenant through its whole life, with the shared secret", async () 
   const logs = unwrap(await cloud.GET("/api/tenants/me/logs", { params: { query: { tail: 50 } } }));
   assert.deepEqual(logs.lines, JSON.parse(env("CLAWFLEET_LOG_LINES")));
 
+  const followed = await cloud.GET("/api/tenants/me/logs", { params: { query: { follow: "1", tail: 50 } }, parseAs: "stream" });
+  assert.equal(followed.response.status, 200);
+  assert.match(followed.response.headers.get("Content-Type"), /^text\/event-stream/);
+  const reader = followed.data.pipeThrough(new TextDecoderStream()).getReader();
+  let events = "";
+  while (!events.includes("data: plain line")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    events += value;
+  }
+  await reader.cancel();
+  assert.match(events, /data: plain line/);
+
   const deleted = await cloud.DELETE("/api/tenants/me");
   assert.equal(deleted.response.status, 202);
   assert.equal(deleted.data.status, "deleting");

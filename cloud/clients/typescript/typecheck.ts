@@ -22,6 +22,9 @@ export async function examples(): Promise<void> {
   const logs = unwrap(await cloud.GET("/api/tenants/me/logs", { params: { query: { tail: 20 } } }));
   const lines: string[] = logs.lines;
   void lines;
+  const followed = await cloud.GET("/api/tenants/me/logs", { params: { query: { follow: "1" } }, parseAs: "stream" });
+  const stream: ReadableStream<Uint8Array> | null = followed.response.body;
+  void stream;
   try {
     unwrap(await cloud.DELETE("/api/tenants/me"));
   } catch (e) {
