@@ -262,6 +262,11 @@ func (f *Agent) AutoRun() {
 }
 
 func (f *Agent) run(d *proto.Desired) {
+	select {
+	case <-f.stopHB: // closed: the test may be over
+		return
+	default:
+	}
 	ts := make([]proto.TenantStatus, 0, len(d.Tenants))
 	for _, s := range d.Tenants {
 		ts = append(ts, proto.TenantStatus{ID: s.ID, State: proto.TenantRunning, RestartGen: s.RestartGen, StartedAt: time.Now().UnixMilli()})
