@@ -357,6 +357,11 @@ func (a *App) Fleet() *fleet.Fleet { return a.fleet }
 // once everything listens.
 func (a *App) Run(ctx context.Context, ready func()) error {
 	defer a.store.Close()
+	if err := a.fleet.Listen(); err != nil {
+		a.httpLn.Close()
+		a.closeExtra()
+		return err
+	}
 	if err := a.broker.Start(); err != nil {
 		a.httpLn.Close()
 		a.closeExtra()

@@ -121,7 +121,9 @@ type Fleet struct {
 	log   *slog.Logger
 	m     *metrics
 
-	queue chan message
+	queue  chan message
+	listen sync.Once
+	lerr   error
 
 	mu       sync.Mutex
 	secrets  map[string]string // device ID → secret hash (auth cache)
@@ -186,11 +188,24 @@ func (f *Fleet) Load(ctx context.Context) error {
 	return nil
 }
 
-// Run subscribes to device messages and processes them until ctx ends, then
-// flushes what is buffered.
+// Listen subscribes to device messages; they queue until Run handles them.
+// Call it before the broker accepts devices: a registration published before
+// the subscription would be lost, leaving the host without its runtimes until
+// its agent reconnects. Run calls it too; only the first call subscribes.
+func (f *Fleet) Listen() error {
+	f.listen.Do(func() {
+		if err := f.bus.Subscribe(proto.CloudFilter, f.enqueue); err != nil {
+			f.lerr = fmt.Errorf("fleet: subscribe %s: %w", proto.CloudFilter, err)
+		}
+	})
+	return f.lerr
+}
+
+// Run subscribes to device messages (Listen) and processes them until ctx
+// ends, then flushes what is buffered.
 func (f *Fleet) Run(ctx context.Context) error {
-	if err := f.bus.Subscribe(proto.CloudFilter, f.enqueue); err != nil {
-		return fmt.Errorf("fleet: subscribe %s: %w", proto.CloudFilter, err)
+	if err := f.Listen(); err != nil {
+		return err
 	}
 	flush := time.NewTicker(f.opts.FlushInterval)
 	defer flush.Stop()

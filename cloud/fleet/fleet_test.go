@@ -239,3 +239,39 @@ func TestValidation(t *testing.T) {
 		t.Fatalf("validation failures created hosts: %d", len(hs))
 	}
 }
+
+// A registration the broker delivers between Listen and Run (the cloud's
+// start: the broker accepts devices before Run's goroutine is scheduled) is
+// queued and handled, not lost.
+func TestMessagesBeforeRunAreKept(t *testing.T) {
+	st, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	bus := fleettest.NewBus()
+	f, err := New(st, bus, Options{HeartbeatInterval: 2 * time.Second, FlushInterval: 20 * time.Millisecond, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{f: f, st: st}
+	id, _ := e.enroll(t)
+	if err := f.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	if !bus.Subscribed() {
+		t.Fatal("Listen did not subscribe")
+	}
+	bus.Send(proto.UpTopic(id, proto.KindRegister), register(id))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	tstest.Await(t, "registration sent before Run stored", 3*time.Second, func() bool {
+		h := e.host(t, id)
+		return h.Status == store.HostOnline && h.AgentVersion == "t"
+	})
+}
