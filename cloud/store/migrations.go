@@ -23,7 +23,7 @@ import (
 //   - Never write a migration that needs foreign keys switched off (SQLite
 //     cannot switch them inside the transaction the migrations run in).
 //
-// docs/architecture.md ("The store") says how to add one.
+// docs/store.md says how to add one.
 const migrationsTable = "schema_migrations"
 
 // migrations is the list; append to it.
