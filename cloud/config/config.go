@@ -68,7 +68,7 @@ type Config struct {
 	SSOAuthJSSecret string `yaml:"ssoAuthjsSecret" env:"CLAWFLEET_SSO_AUTHJS_SECRET" flag:"sso-authjs-secret" help:"AUTH_SECRET of an Auth.js (NextAuth) web app (at least 32 bytes; comma-separated while rotating): the user API and tenant subdomains then accept its session cookie's value as Authorization: Bearer <token>"`
 	SSOAuthJSCookie string `yaml:"ssoAuthjsCookie" env:"CLAWFLEET_SSO_AUTHJS_COOKIE" flag:"sso-authjs-cookie" help:"name of that app's session cookie (the salt of its key); empty = Auth.js's defaults authjs.session-token and __Secure-authjs.session-token"`
 
-	WGAddr               string `yaml:"wgAddr" env:"CLAWFLEET_WG_ADDR" flag:"wg-addr" default:":51820" help:"UDP address of the WireGuard hub (userspace, no root needed); empty disables tunnels"`
+	WGAddr               string `yaml:"wgAddr" env:"CLAWFLEET_WG_ADDR" flag:"wg-addr" default:":51820" help:"UDP address of the WireGuard hub (:port binds every address, ip:port that address alone); empty disables tunnels"`
 	WGEndpoint           string `yaml:"wgEndpoint" env:"CLAWFLEET_WG_ENDPOINT" flag:"wg-endpoint" help:"host:port agents send WireGuard packets to; empty = the public URL's (or MQTT public URL's) host, else 127.0.0.1, with the hub's port"`
 	WGMode               string `yaml:"wgMode" env:"CLAWFLEET_WG_MODE" flag:"wg-mode" default:"userspace" help:"WireGuard hub: userspace (wireguard-go on a netstack, no root), kernel (the wireguard module, root) or tun (wireguard-go on a TUN interface, root)"`
 	WGPrefix             string `yaml:"wgPrefix" env:"CLAWFLEET_WG_PREFIX" flag:"wg-prefix" default:"100.96.0.0/16" help:"tunnel address pool; the hub takes its first address, each host one address that is never handed out again"`

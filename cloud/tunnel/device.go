@@ -13,7 +13,6 @@ import (
 
 	"github.com/clawfleet/clawfleet/pkg/wgif"
 	"github.com/clawfleet/clawfleet/pkg/wgkey"
-	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun/netstack"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -38,12 +37,12 @@ type netstackHub struct {
 	tnet *netstack.Net
 }
 
-func newNetstackHub(addr netip.Addr, priv wgkey.Key, port, mtu int, log *slog.Logger) (*netstackHub, error) {
+func newNetstackHub(addr, listen netip.Addr, priv wgkey.Key, port, mtu int, log *slog.Logger) (*netstackHub, error) {
 	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{addr}, nil, mtu)
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: create netstack: %w", err)
 	}
-	dev := device.NewDevice(tdev, conn.NewDefaultBind(), wgif.DeviceLogger(log))
+	dev := device.NewDevice(tdev, wgif.NewBind(listen), wgif.DeviceLogger(log))
 	if err := dev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=%d\n", priv.Hex(), port)); err != nil {
 		dev.Close()
 		return nil, fmt.Errorf("tunnel: configure hub device: %w", err)
@@ -90,8 +89,8 @@ type ifaceHub struct {
 	addr netip.Addr
 }
 
-func newIfaceHub(mode, name string, addr netip.Prefix, priv wgkey.Key, port, mtu int, log *slog.Logger) (*ifaceHub, error) {
-	ifc, err := wgif.Open(wgif.Options{Name: name, Mode: mode, MTU: mtu, PrivateKey: priv, ListenPort: port, Address: addr, Logger: log})
+func newIfaceHub(mode, name string, addr netip.Prefix, listen netip.Addr, priv wgkey.Key, port, mtu int, log *slog.Logger) (*ifaceHub, error) {
+	ifc, err := wgif.Open(wgif.Options{Name: name, Mode: mode, MTU: mtu, PrivateKey: priv, ListenPort: port, ListenAddr: listen, Address: addr, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("tunnel: hub: %w", err)
 	}

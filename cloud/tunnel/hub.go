@@ -26,7 +26,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"time"
 
@@ -62,10 +61,10 @@ var (
 
 // HubOptions configure NewHub.
 type HubOptions struct {
-	// ListenAddr is the UDP address, e.g. ":51820" (the default) or
-	// "127.0.0.1:0". Only the port is honoured: wireguard-go's socket binds
-	// every local address (IPv4 and IPv6). Port 0 picks a free port; see
-	// Hub.Port.
+	// ListenAddr is the UDP address, e.g. ":51820" (the default, every
+	// local address, IPv4 and IPv6) or "127.0.0.1:0" (that address alone;
+	// an IP address, not a name). Kernel mode cannot bind one address and
+	// refuses it. Port 0 picks a free port; see Hub.Port.
 	ListenAddr string
 	// Prefix is the tunnel network; DefaultPrefix when zero.
 	Prefix netip.Prefix
@@ -151,13 +150,12 @@ func NewHub(opts HubOptions) (*Hub, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	listenHost, portStr, err := net.SplitHostPort(opts.ListenAddr)
+	listenIP, port, err := wgif.ListenAddr(opts.ListenAddr)
 	if err != nil {
-		return nil, fmt.Errorf("tunnel: listen address %q: %w", opts.ListenAddr, err)
+		return nil, fmt.Errorf("tunnel: %w", err)
 	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("tunnel: listen port %q: %w", portStr, err)
+	if opts.Mode == ModeKernel && listenIP.IsValid() && !listenIP.IsUnspecified() {
+		return nil, fmt.Errorf("tunnel: kernel mode listens on every address and cannot bind %v alone: name only a port (e.g. :%d) or use the userspace or tun mode", listenIP, port)
 	}
 	priv, err := wgkey.LoadOrCreate(opts.KeyFile)
 	if err != nil {
@@ -173,9 +171,9 @@ func NewHub(opts HubOptions) (*Hub, error) {
 		conns: map[string]map[*hubConn]struct{}{},
 	}
 	if opts.Mode == ModeUserspace {
-		h.dev, err = newNetstackHub(opts.HubAddr, priv, int(port), opts.MTU, h.log)
+		h.dev, err = newNetstackHub(opts.HubAddr, listenIP, priv, int(port), opts.MTU, h.log)
 	} else {
-		h.dev, err = newIfaceHub(opts.Mode, opts.Interface, netip.PrefixFrom(opts.HubAddr, opts.Prefix.Bits()), priv, int(port), opts.MTU, h.log)
+		h.dev, err = newIfaceHub(opts.Mode, opts.Interface, netip.PrefixFrom(opts.HubAddr, opts.Prefix.Bits()), listenIP, priv, int(port), opts.MTU, h.log)
 	}
 	if err != nil {
 		return nil, err
@@ -186,9 +184,6 @@ func NewHub(opts HubOptions) (*Hub, error) {
 		return nil, fmt.Errorf("tunnel: hub device has no UDP port (%v)", err)
 	}
 	h.port = st.listenPort
-	if a, err := netip.ParseAddr(listenHost); listenHost != "" && (err != nil || !a.IsUnspecified()) {
-		h.log.Info("tunnel hub: the UDP socket binds every local address; only the listen port is used", "listenAddr", opts.ListenAddr)
-	}
 	h.log.Info("tunnel hub up", "mode", opts.Mode, "port", h.port, "address", opts.HubAddr, "prefix", opts.Prefix, "publicKey", pub.String())
 	return h, nil
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -540,4 +541,57 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestHubListenAddr: a hub told one address binds that address alone (the
+// same port stays free on another local address) and still carries
+// tunnels through it; no address binds them all; what cannot be honoured is
+// refused.
+func TestHubListenAddr(t *testing.T) {
+	free := func(network, addr string) error {
+		c, err := net.ListenPacket(network, addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	for _, tc := range []struct {
+		listen     string
+		otherFree  bool // 127.0.0.2 on the hub's port can be bound by someone else
+		loopbackV6 bool // so can [::1]
+	}{
+		{"127.0.0.1:0", true, true},
+		{":0", false, false},
+	} {
+		t.Run(tc.listen, func(t *testing.T) {
+			h, err := tunnel.NewHub(tunnel.HubOptions{ListenAddr: tc.listen, KeyFile: filepath.Join(t.TempDir(), "hub.key"), Logger: testLogger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			port := strconv.Itoa(h.Port())
+			if err := free("udp4", "127.0.0.2:"+port); (err == nil) != tc.otherFree {
+				t.Errorf("binding 127.0.0.2:%s next to the hub on %s: %v, want free=%v", port, tc.listen, err, tc.otherFree)
+			}
+			if err := free("udp6", "[::1]:"+port); (err == nil) != tc.loopbackV6 && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+				t.Errorf("binding [::1]:%s next to the hub on %s: %v, want free=%v", port, tc.listen, err, tc.loopbackV6)
+			}
+			if tc.otherFree {
+				ho := newHost(t, h, "h-bound", "100.96.0.2")
+				if body, err := get(h, ho.id, ho.port); err != nil || body != "hello from h-bound" {
+					t.Fatalf("through a hub bound to one address: %q %v", body, err)
+				}
+			}
+		})
+	}
+	for _, tc := range []struct{ mode, listen, want string }{
+		{tunnel.ModeUserspace, "localhost:0", "must be an IP address"},
+		{tunnel.ModeUserspace, "127.0.0.1:x", "bad port"},
+		{tunnel.ModeKernel, "127.0.0.1:0", "cannot bind 127.0.0.1 alone"},
+	} {
+		_, err := tunnel.NewHub(tunnel.HubOptions{Mode: tc.mode, ListenAddr: tc.listen, KeyFile: filepath.Join(t.TempDir(), "hub.key"), Logger: testLogger()})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s hub on %q: %v, want an error saying %q", tc.mode, tc.listen, err, tc.want)
+		}
+	}
 }

@@ -62,6 +62,10 @@ type Options struct {
 	PrivateKey wgkey.Key
 	// ListenPort is the UDP port; 0 picks a free one (see Interface.Device).
 	ListenPort int
+	// ListenAddr, when set and not unspecified, is the one local address
+	// the UDP socket binds (tun mode; the kernel's WireGuard binds every
+	// address, so kernel mode refuses one). Otherwise every address.
+	ListenAddr netip.Addr
 	// Address is the interface's address; its prefix length makes the
 	// on-link route (/32: none).
 	Address netip.Prefix

@@ -10,6 +10,7 @@ import (
 	"github.com/clawfleet/clawfleet/pkg/systool"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/ipc"
 	"golang.zx2c4.com/wireguard/tun"
@@ -65,6 +65,9 @@ func Open(opts Options) (*Interface, error) {
 	}
 	switch opts.Mode {
 	case Kernel:
+		if opts.ListenAddr.IsValid() && !opts.ListenAddr.IsUnspecified() {
+			return nil, fmt.Errorf("wgif: kernel mode: the kernel's WireGuard listens on every address and cannot bind %v alone: name no address (only a port), or use the tun or userspace mode", opts.ListenAddr)
+		}
 		if err := KernelAvailable(); err != nil {
 			return nil, fmt.Errorf("wgif: kernel mode: %w", err)
 		}
@@ -79,7 +82,7 @@ func Open(opts Options) (*Interface, error) {
 		if err := TunAvailable(); err != nil {
 			return nil, fmt.Errorf("wgif: %w", err)
 		}
-		if err := i.openTun(opts.MTU); err != nil {
+		if err := i.openTun(opts.MTU, opts.ListenAddr); err != nil {
 			return nil, err
 		}
 	default:
@@ -92,12 +95,12 @@ func Open(opts Options) (*Interface, error) {
 	return i, nil
 }
 
-func (i *Interface) openTun(mtu int) error {
+func (i *Interface) openTun(mtu int, listen netip.Addr) error {
 	tdev, err := tun.CreateTUN(i.name, mtu)
 	if err != nil {
 		return fmt.Errorf("wgif: tun mode: create TUN %s: %w", i.name, err)
 	}
-	i.dev = device.NewDevice(tdev, conn.NewDefaultBind(), DeviceLogger(i.log))
+	i.dev = device.NewDevice(tdev, NewBind(listen), DeviceLogger(i.log))
 	f, err := ipc.UAPIOpen(i.name)
 	if err != nil {
 		i.dev.Close()
