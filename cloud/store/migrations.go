@@ -101,6 +101,19 @@ func migrations() []*gormigrate.Migration {
 				return tx.Table("boxes").Migrator().CreateTable(&box{})
 			},
 		},
+		{
+			// Accounts (issue 9): users, their identities (provider, subject)
+			// and sessions, local passwords, one-time tokens, teams with
+			// members and invites, and API keys. Every user has a personal
+			// team. The owners of existing tenants (ids given by the web app
+			// or its SSO) become users with a "webapp" identity whose
+			// subject is the owner id, so the web app's users and the same
+			// people in the console are one user each.
+			ID: "202612051200-accounts",
+			Migrate: func(tx *gorm.DB) error {
+				return migrateAccounts(tx)
+			},
+		},
 	}
 }
 
