@@ -30,6 +30,9 @@ import (
 const (
 	actorKey  = "clawfleet.actor"
 	tenantKey = "clawfleet.tenant"
+	// webAppKey is set on requests authenticated with the shared secret:
+	// the web app, relaying its users from one address.
+	webAppKey = "clawfleet.webapp"
 )
 
 // actorOf is who is acting in the request (set by requireAdmin or
@@ -109,6 +112,7 @@ func (ta *tenantAPI) requireUser(c *gin.Context) {
 		return
 	}
 	c.Set(actorKey, authz.Actor{UserID: u.ID, Email: u.Email})
+	c.Set(webAppKey, true)
 	c.Next()
 }
 

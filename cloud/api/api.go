@@ -98,6 +98,11 @@ type Options struct {
 	// LogsPollInterval is how often a followed log polls the host (1 s);
 	// LogsFollowMax bounds a followed log's duration (10 min).
 	LogsPollInterval, LogsFollowMax time.Duration
+	// MaxStreamsPerUser and MaxStreamsPerAddr bound the followed logs one
+	// user, and one client address, may hold open (0: no limit); the
+	// web app's shared-secret calls count per user only, since it relays
+	// every user from one address.
+	MaxStreamsPerUser, MaxStreamsPerAddr int
 }
 
 // HostLoads tells what tenants reserve on hosts (tenant.Service implements

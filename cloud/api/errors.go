@@ -24,6 +24,8 @@ var (
 	errInvalidToken = apperr.New(apperr.Unauthorized, "invalid_token", "bearer token refused: get a fresh token from the SSO")
 	errAuthRate     = apperr.New(apperr.RateLimited, "rate_limited", "too many failed authentications from this address; wait and retry").Retrying(time.Second)
 	errEnrollRate   = apperr.New(apperr.RateLimited, "rate_limited", "too many enrollment attempts from this address; wait and retry").Retrying(time.Second)
+	errUserStreams  = apperr.New(apperr.RateLimited, "too_many_streams", "too many log streams open for this user; close one (another tab or window) and retry").Retrying(5 * time.Second)
+	errAddrStreams  = apperr.New(apperr.RateLimited, "too_many_streams", "too many log streams open from this address; close one and retry").Retrying(5 * time.Second)
 	errInvalidUser  = apperr.New(apperr.Invalid, "invalid_user", "the user id must be 1-128 characters without control characters")
 	errInvalidEmail = apperr.New(apperr.Invalid, "invalid_email", "the email must be an address of at most 254 characters with an @")
 	errInvalidPath  = apperr.New(apperr.Invalid, "invalid_path", "path is not a path in the gateway")

@@ -56,6 +56,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/clawfleet/clawfleet/cloud/authz"
+	"github.com/clawfleet/clawfleet/cloud/ratelimit"
 	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
@@ -71,12 +72,15 @@ type tenantAPI struct {
 	rl         *limiter
 	poll       time.Duration
 	followMax  time.Duration
+	// Followed logs held open, by user and by client address.
+	userStreams, addrStreams *ratelimit.Slots
 }
 
 // tenantRoutes registers the tenant routes.
 func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 	ta := &tenantAPI{server: s, svc: s.opts.Tenants, rl: newLimiter(s.opts.AuthFailRate, 10),
-		poll: s.opts.LogsPollInterval, followMax: s.opts.LogsFollowMax, tokens: s.opts.Tokens}
+		poll: s.opts.LogsPollInterval, followMax: s.opts.LogsFollowMax, tokens: s.opts.Tokens,
+		userStreams: ratelimit.NewSlots(s.opts.MaxStreamsPerUser), addrStreams: ratelimit.NewSlots(s.opts.MaxStreamsPerAddr)}
 	if s.opts.SharedSecret != "" {
 		ta.secretHash = creds.Hash(s.opts.SharedSecret)
 	}
@@ -373,18 +377,46 @@ func (ta *tenantAPI) logs(follow bool) gin.HandlerFunc {
 			ta.failErr(c, apperr.Invalidf("follow is not offered on the admin logs endpoint; poll it with ?tail="))
 			return
 		}
+		streaming := f == "1" || f == "true"
+		if streaming {
+			release, err := ta.holdStream(c)
+			if err != nil {
+				ta.failErr(c, err)
+				return
+			}
+			defer release()
+		}
 		t := tenantOf(c)
 		lines, err := ta.svc.Logs(c.Request.Context(), t, tail)
 		if err != nil {
 			ta.failErr(c, err)
 			return
 		}
-		if f != "1" && f != "true" {
+		if !streaming {
 			c.JSON(http.StatusOK, gin.H{"lines": lines})
 			return
 		}
 		ta.followLogs(c, t, tail, lines)
 	}
+}
+
+// holdStream takes one of the user's stream slots and, unless the web app
+// relays the call with the shared secret, one of the client address's; it
+// answers too_many_streams (429, Retry-After) when either is full.
+func (ta *tenantAPI) holdStream(c *gin.Context) (release func(), err error) {
+	user, ok := ta.userStreams.Acquire(actorOf(c).UserID)
+	if !ok {
+		return nil, errUserStreams.Withf("too many log streams open for this user (at most %d); close one (another tab or window) and retry", ta.userStreams.Max())
+	}
+	if c.GetBool(webAppKey) {
+		return user, nil
+	}
+	addr, ok := ta.addrStreams.Acquire(ta.clientIP(c.Request))
+	if !ok {
+		user()
+		return nil, errAddrStreams.Withf("too many log streams open from this address (at most %d); close one and retry", ta.addrStreams.Max())
+	}
+	return func() { addr(); user() }, nil
 }
 
 // followLogs streams server-sent events: the lines so far, then every new

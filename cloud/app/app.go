@@ -24,6 +24,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/config"
 	"github.com/clawfleet/clawfleet/cloud/factory"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/httpguard"
 	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/store"
@@ -57,6 +58,8 @@ type App struct {
 	certs    *certReloader    // nil without a certificate
 	internal *router.Internal // nil when the nginx path is disabled
 	extra    []*extraServer   // HTTPS, internal upstream
+
+	connsRefused *prometheus.CounterVec // by listener
 
 	// AdminToken is set only when this start generated the token.
 	AdminToken string
@@ -170,6 +173,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	f.Subscribe(a.dropOffline)
 	handler := api.New(api.Options{
 		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
+		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxStreamsPerAddr: cfg.MaxStreamsPerAddr,
 		Tenants: ts, HostLoads: ts, HostKeys: tunnel.NewKeys(f, st, log), Factory: fac, SharedSecret: cfg.SharedSecret, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,
 		Store:  api.HealthFunc(st.Ping),
 		Broker: api.HealthFunc(func(context.Context) error { return boolErr(b.Healthy(), "broker is not serving") }),
@@ -180,8 +184,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		st.Close()
 		return nil, fmt.Errorf("listen on %s (CLAWFLEET_HTTP_ADDR): %w", cfg.HTTPAddr, err)
 	}
-	a.httpLn = ln
-	all := a.withInternal(withRouter(a.router, handler))
+	if a.httpLn, err = a.guardListener(ln, "http"); err != nil {
+		ln.Close()
+		st.Close()
+		return nil, err
+	}
+	all := httpguard.BodyTimeout(a.withInternal(withRouter(a.router, handler)), cfg.HTTPBodyTimeout)
 	if err := a.listenExtra(all); err != nil {
 		ln.Close()
 		st.Close()

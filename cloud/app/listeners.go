@@ -14,7 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/httpguard"
 	"github.com/clawfleet/clawfleet/cloud/router"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // certCheckInterval is how often the certificate files' modification times
@@ -116,7 +118,12 @@ func (a *App) listenExtra(handler http.Handler) error {
 		// HTTP/1.1 only: WebSocket upgrades to the gateways need it.
 		srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
-		a.extra = append(a.extra, &extraServer{name: "https", srv: srv, ln: tls.NewListener(ln, a.certs.tlsConfig("http/1.1"))})
+		guarded, err := a.guardListener(ln, "https")
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		a.extra = append(a.extra, &extraServer{name: "https", srv: srv, ln: tls.NewListener(guarded, a.certs.tlsConfig("http/1.1"))})
 	}
 	if a.cfg.InternalUpstreamAddr != "" {
 		allow, err := a.cfg.InternalAllowPrefixes()
@@ -135,7 +142,9 @@ func (a *App) listenExtra(handler http.Handler) error {
 			a.closeExtra()
 			return err
 		}
-		srv := &http.Server{Handler: http.HandlerFunc(a.internal.ServeUpstream), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+		// nginx is the only peer here (InternalAllow): no per-address
+		// cap, but bodies are timed like everywhere.
+		srv := &http.Server{Handler: httpguard.BodyTimeout(http.HandlerFunc(a.internal.ServeUpstream), a.cfg.HTTPBodyTimeout), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 		a.extra = append(a.extra, &extraServer{name: "internal upstream", srv: srv, ln: ln})
 	}
 	return nil
@@ -215,4 +224,25 @@ func (a *App) extraAddr(name string) net.Addr {
 		}
 	}
 	return nil
+}
+
+// guardListener caps the connections one client address holds on a public
+// listener (CLAWFLEET_HTTP_MAX_CONNS_PER_ADDR); trusted front proxies are
+// not capped, since all their clients arrive from them. Refusals are
+// counted in clawfleet_http_connections_refused_total{listener}.
+func (a *App) guardListener(ln net.Listener, name string) (net.Listener, error) {
+	trusted, err := a.cfg.TrustedProxyPrefixes()
+	if err != nil {
+		return nil, err
+	}
+	if a.connsRefused == nil {
+		a.connsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_http_connections_refused_total",
+			Help: "Connections closed at once because their client address held the most allowed (CLAWFLEET_HTTP_MAX_CONNS_PER_ADDR)."}, []string{"listener"})
+		a.reg.MustRegister(a.connsRefused)
+	}
+	refused := a.connsRefused.WithLabelValues(name)
+	return httpguard.Listener(ln, a.cfg.HTTPMaxConnsPerAddr, trusted, func(ip string) {
+		refused.Inc()
+		a.log.Debug("connection refused: too many from this address", "listener", name, "ip", ip, "max", a.cfg.HTTPMaxConnsPerAddr)
+	}), nil
 }

@@ -131,3 +131,47 @@ func InPrefixes(ip string, ps []netip.Prefix) bool {
 	}
 	return false
 }
+
+// Slots bounds how many of something (open streams, connections) each key
+// may hold at once, where Keyed bounds how often it may ask.
+type Slots struct {
+	mu  sync.Mutex
+	max int
+	n   map[string]int
+}
+
+// NewSlots returns Slots allowing max held at once per key; max <= 0 is no
+// limit.
+func NewSlots(max int) *Slots { return &Slots{max: max, n: map[string]int{}} }
+
+// Max is the limit per key (0 or less: none).
+func (s *Slots) Max() int { return s.max }
+
+// Acquire takes a slot for key. When key holds Max slots already it takes
+// none and returns false; otherwise release gives the slot back (calling it
+// again does nothing).
+func (s *Slots) Acquire(key string) (release func(), ok bool) {
+	if s == nil || s.max <= 0 {
+		return func() {}, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[key] >= s.max {
+		return nil, false
+	}
+	s.n[key]++
+	return sync.OnceFunc(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.n[key]--; s.n[key] <= 0 {
+			delete(s.n, key) // memory stays bounded by what is held
+		}
+	}), true
+}
+
+// Held is how many slots key holds.
+func (s *Slots) Held(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n[key]
+}

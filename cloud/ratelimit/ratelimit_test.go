@@ -66,3 +66,34 @@ func TestClientsBehindTrustedProxies(t *testing.T) {
 		}
 	}
 }
+
+func TestSlots(t *testing.T) {
+	s := NewSlots(2)
+	r1, ok1 := s.Acquire("a")
+	_, ok2 := s.Acquire("a")
+	if !ok1 || !ok2 {
+		t.Fatal("the first two slots of a were refused")
+	}
+	if _, ok := s.Acquire("a"); ok {
+		t.Fatal("a third slot of a was given; max is 2")
+	}
+	if _, ok := s.Acquire("b"); !ok {
+		t.Fatal("b was refused for a's slots")
+	}
+	r1()
+	r1() // twice gives back one slot, not two
+	if got := s.Held("a"); got != 1 {
+		t.Fatalf("a holds %d after one release, want 1", got)
+	}
+	if _, ok := s.Acquire("a"); !ok {
+		t.Fatal("a released slot was not given again")
+	}
+	if _, ok := s.Acquire("a"); ok {
+		t.Fatal("a got a third slot after a double release")
+	}
+	for range 10 {
+		if _, ok := NewSlots(0).Acquire("x"); !ok {
+			t.Fatal("max 0 must not limit")
+		}
+	}
+}

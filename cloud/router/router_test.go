@@ -547,19 +547,7 @@ func TestWebSocketAndStreaming(t *testing.T) {
 	f := newFixture(t, Options{})
 	ck := f.login("ten_a", "alice", "u-alice")
 
-	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: alice.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nX-Forwarded-User: u-bob\r\nCookie: %s=%s\r\n\r\n", CookieName, ck)
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, br, resp := wsUpgrade(t, f.srv.Listener.Addr().String(), ck, "X-Forwarded-User: u-bob")
 	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-Websocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
 		t.Fatalf("upgrade: %d %v", resp.StatusCode, resp.Header)
 	}
@@ -591,6 +579,31 @@ func TestWebSocketAndStreaming(t *testing.T) {
 	if err != nil || line != "data: first\n" {
 		t.Fatalf("first event %q, %v", line, err)
 	}
+}
+
+// wsUpgrade opens a WebSocket to alice's /ws through the router at addr
+// with session cookie ck (and extra header lines): the connection (for 10
+// s), its reader and the handshake's answer.
+func wsUpgrade(t *testing.T, addr, ck string, headers ...string) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	extra := ""
+	for _, h := range headers {
+		extra += h + "\r\n"
+	}
+	fmt.Fprintf(conn, "GET /ws HTTP/1.1\r\nHost: alice.example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%sCookie: %s=%s\r\n\r\n", extra, CookieName, ck)
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, br, resp
 }
 
 func TestPrefersChinese(t *testing.T) {

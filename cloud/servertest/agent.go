@@ -112,12 +112,25 @@ func (f *Agent) receive(m paho.Message) {
 		answer, lines, logsErr := f.answer, slices.Clone(f.logLines), f.logsErr
 		f.mu.Unlock()
 		if answer && logsErr != "" {
-			go f.Publish(proto.KindReply, &proto.Reply{ID: cmd.ID, OK: false, Error: logsErr})
+			go f.reply(&proto.Reply{ID: cmd.ID, OK: false, Error: logsErr})
 		} else if answer {
 			if len(lines) > cmd.Tail {
 				lines = lines[len(lines)-cmd.Tail:]
 			}
-			go f.Publish(proto.KindReply, &proto.Reply{ID: cmd.ID, OK: true, Lines: lines})
+			go f.reply(&proto.Reply{ID: cmd.ID, OK: true, Lines: lines})
+		}
+	}
+}
+
+// reply answers a command; a reply cut off by Close is no failure (a
+// followed log polls until the test's end).
+func (f *Agent) reply(r *proto.Reply) {
+	tok := f.cl.Publish(proto.UpTopic(f.ID, proto.KindReply), 1, false, proto.MustEncode(r))
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		select {
+		case <-f.stopHB:
+		default:
+			f.t.Errorf("agent reply %s: %v", r.ID, tok.Error())
 		}
 	}
 }

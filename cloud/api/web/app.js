@@ -228,6 +228,7 @@
 
       'err.unauthorized': 'The admin token was rejected. Check it and sign in again.',
       'err.rate_limited': 'Too many attempts from this address. Wait a moment and try again.',
+      'err.too_many_streams': 'Too many log streams are open (other tabs or windows). Close one and try again.',
       'err.not_found': 'Not found; it may already have been removed.',
       'err.too_large': 'The request is too large.',
       'err.internal': 'The cloud hit an internal error; see its log.',
@@ -476,6 +477,7 @@
 
       'err.unauthorized': '管理员令牌无效，请检查后重新登录。',
       'err.rate_limited': '此地址尝试次数过多，请稍候再试。',
+      'err.too_many_streams': '打开的日志流过多（其他标签页或窗口）。请关闭一个后重试。',
       'err.not_found': '未找到，可能已被删除。',
       'err.too_large': '请求内容过大。',
       'err.internal': '云端发生内部错误，请查看云端日志。',

@@ -1673,6 +1673,12 @@ export interface paths {
          *     polls can make already-sent lines be sent again. Errors before the stream starts (no
          *     tenant, host offline, …) are ordinary JSON errors. The stream ends when the client leaves,
          *     on an error, or after 10 minutes.
+         *
+         *     A user holds at most `CLAWFLEET_MAX_STREAMS_PER_USER` (4) followed logs at once, and a
+         *     client address at most `CLAWFLEET_MAX_STREAMS_PER_ADDR` (32) over all its users; calls
+         *     relayed by the web app with the shared secret count per user only (the app relays every
+         *     user from one address). One more is answered 429 `too_many_streams` with `Retry-After: 5`;
+         *     a stream that ends gives its slot back at once. Plain (unfollowed) reads are not counted.
          */
         get: {
             parameters: {
@@ -1749,7 +1755,27 @@ export interface paths {
                 };
                 401: components["responses"]["UserUnauthorized"];
                 404: components["responses"]["NoTenant"];
-                429: components["responses"]["UserRateLimited"];
+                /**
+                 * @description `rate_limited`: too many failed shared-secret or SSO token checks from this address
+                 *     (sent even with a correct secret or to a refused token, never to a valid token);
+                 *     `too_many_streams`: with `follow`, the user or the client address already holds the
+                 *     most followed logs allowed (close one and retry).
+                 */
+                429: {
+                    headers: {
+                        "Retry-After": components["headers"]["RetryAfter"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "too many log streams open for this user (at most 4); close one (another tab or window) and retry",
+                         *       "code": "too_many_streams"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 500: components["responses"]["Internal"];
                 502: components["responses"]["HostError"];
                 503: components["responses"]["HostOffline"];
@@ -2491,7 +2517,7 @@ export interface components {
              * @description Machine-readable code.
              * @enum {string}
              */
-            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "method_not_allowed" | "too_large" | "rate_limited" | "internal";
+            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "method_not_allowed" | "too_large" | "rate_limited" | "too_many_streams" | "internal";
         };
         /**
          * @description At most 32 labels. Keys: 1-63 characters of lowercase letters, digits, `.`, `_`, `/`, `-`,
