@@ -10,6 +10,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/agent/link"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 // A flood of slow commands (300 log streams' worth) must never hold up or
@@ -20,7 +21,7 @@ func TestDispatchClasses(t *testing.T) {
 	addr := freeAddr(t)
 	rec := newRecorder()
 	b := startBroker(t, addr, rec, false, nil, nil)
-	logs := &syncBuffer{}
+	logs := &tstest.Buffer{}
 	l, err := link.New(testOptions("tcp://"+addr, logs))
 	if err != nil {
 		t.Fatal(err)

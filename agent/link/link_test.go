@@ -190,25 +190,7 @@ func (f *fixedMetrics) Sample(context.Context) (proto.Metrics, error) {
 	return proto.Metrics{CPUPercent: 12.5, MemUsedBytes: 1, MemTotalBytes: 2, DiskUsedBytes: 3, DiskTotalBytes: 4, Load1: 0.5, UptimeSeconds: 99}, nil
 }
 
-// syncBuffer collects log output from any goroutine, even after the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testOptions(brokerURL string, logs *syncBuffer) link.Options {
+func testOptions(brokerURL string, logs *tstest.Buffer) link.Options {
 	return link.Options{
 		Creds:             testCreds(brokerURL),
 		HeartbeatInterval: 200 * time.Millisecond,
@@ -223,7 +205,7 @@ func testOptions(brokerURL string, logs *syncBuffer) link.Options {
 
 // runLink starts l.Run and returns a stop function that cancels it and
 // checks that Run returns promptly.
-func runLink(t *testing.T, l *link.Link, logs *syncBuffer) (stop func()) {
+func runLink(t *testing.T, l *link.Link, logs *tstest.Buffer) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -293,7 +275,7 @@ func TestLinkEndToEnd(t *testing.T) {
 	addr := freeAddr(t)
 	rec := newRecorder()
 	b := startBroker(t, addr, rec, false, nil, nil)
-	logs := &syncBuffer{}
+	logs := &tstest.Buffer{}
 	opts := testOptions("tcp://"+addr, logs)
 	metrics := &fixedMetrics{}
 	opts.Metrics = metrics
@@ -495,7 +477,7 @@ func TestLinkPublish(t *testing.T) {
 	addr := freeAddr(t)
 	rec := newRecorder()
 	startBroker(t, addr, rec, false, nil, nil)
-	logs := &syncBuffer{}
+	logs := &tstest.Buffer{}
 	l, err := link.New(testOptions("tcp://"+addr, logs))
 	if err != nil {
 		t.Fatal(err)
@@ -517,7 +499,7 @@ func TestLinkPublish(t *testing.T) {
 func TestLinkCredentialsRefused(t *testing.T) {
 	addr := freeAddr(t)
 	b := startBroker(t, addr, nil, true, nil, nil)
-	logs := &syncBuffer{}
+	logs := &tstest.Buffer{}
 	opts := testOptions("tcp://"+addr, logs)
 	opts.BackoffBase = 10 * time.Millisecond // would retry quickly if not refused
 	opts.BackoffCap = 250 * time.Millisecond
@@ -545,7 +527,7 @@ func TestLinkTLS(t *testing.T) {
 	b := startBroker(t, addr, rec, false, serverCfg, nil)
 
 	t.Run("pinned CA", func(t *testing.T) {
-		logs := &syncBuffer{}
+		logs := &tstest.Buffer{}
 		opts := testOptions("ssl://"+addr, logs)
 		opts.Creds.CACertPEM = caPEM
 		l, err := link.New(opts)
@@ -557,7 +539,7 @@ func TestLinkTLS(t *testing.T) {
 		stop()
 	})
 	t.Run("unknown CA refused", func(t *testing.T) {
-		logs := &syncBuffer{}
+		logs := &tstest.Buffer{}
 		opts := testOptions("mqtts://"+addr, logs) // system roots only
 		l, err := link.New(opts)
 		if err != nil {

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	agenttunnel "github.com/clawfleet/clawfleet/agent/tunnel"
 	"github.com/clawfleet/clawfleet/cloud/tunnel"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 	"github.com/clawfleet/clawfleet/pkg/wgkey"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
@@ -169,26 +169,8 @@ func expectNoConnect(t *testing.T, what string, d time.Duration, dial func(ctx c
 	}
 }
 
-// logBuf collects log output for assertions.
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestHubAndAgents(t *testing.T) {
-	hubLog := &logBuf{}
+	hubLog := &tstest.Buffer{}
 	h := newHubLog(t, slog.New(slog.NewTextHandler(hubLog, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	a := newHost(t, h, "host-a", "100.96.0.2")
 	b := newHost(t, h, "host-b", "100.96.0.3")

@@ -15,7 +15,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,31 +37,13 @@ const (
 	testToken  = "cfe_goodtoken"
 )
 
-// lockedBuffer is written by the agent's logger from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type result struct {
 	err            error
 	stdout, stderr string
 }
 
 func invoke(ctx context.Context, env map[string]string, args ...string) result {
-	var stdout, stderr lockedBuffer
+	var stdout, stderr tstest.Buffer
 	err := run(ctx, args, &stdout, &stderr, func(k string) string { return env[k] })
 	return result{err, stdout.String(), stderr.String()}
 }
@@ -251,7 +232,7 @@ func TestRunCommand(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr lockedBuffer
+	var stderr tstest.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"run", "--heartbeat", "1s", "--runtime", "process", "--openclaw-bin", "/bin/true", "--local-page", "127.0.0.1:0"}, &bytes.Buffer{}, &stderr, func(k string) string {
