@@ -164,11 +164,7 @@ func New(opts Options) (*Tunnel, error) {
 	default:
 		return nil, fmt.Errorf("tunnel: unknown WireGuard mode %q (auto, kernel, tun or netstack)", opts.Mode)
 	}
-	priv, err := wgkey.LoadOrCreate(opts.KeyFile)
-	if err != nil {
-		return nil, err
-	}
-	pub, err := wgkey.Public(priv)
+	priv, pub, err := wgkey.LoadOrCreatePair(opts.KeyFile)
 	if err != nil {
 		return nil, err
 	}

@@ -157,11 +157,7 @@ func NewHub(opts HubOptions) (*Hub, error) {
 	if opts.Mode == ModeKernel && listenIP.IsValid() && !listenIP.IsUnspecified() {
 		return nil, fmt.Errorf("tunnel: kernel mode listens on every address and cannot bind %v alone: name only a port (e.g. :%d) or use the userspace or tun mode", listenIP, port)
 	}
-	priv, err := wgkey.LoadOrCreate(opts.KeyFile)
-	if err != nil {
-		return nil, err
-	}
-	pub, err := wgkey.Public(priv)
+	priv, pub, err := wgkey.LoadOrCreatePair(opts.KeyFile)
 	if err != nil {
 		return nil, err
 	}

@@ -65,18 +65,16 @@ func Public(priv Key) (Key, error) {
 
 // Parse decodes a base64 key.
 func Parse(b64 string) (Key, error) {
-	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
-	if err != nil || len(b) != KeyLen {
-		return Key{}, ErrInvalidKey
-	}
-	var k Key
-	copy(k[:], b)
-	return k, nil
+	return fromBytes(base64.StdEncoding.DecodeString(strings.TrimSpace(b64)))
 }
 
 // ParseHex decodes a hex key (UAPI form).
 func ParseHex(h string) (Key, error) {
-	b, err := hex.DecodeString(strings.TrimSpace(h))
+	return fromBytes(hex.DecodeString(strings.TrimSpace(h)))
+}
+
+// fromBytes is the key a decoder returned, if it decoded one of KeyLen bytes.
+func fromBytes(b []byte, err error) (Key, error) {
 	if err != nil || len(b) != KeyLen {
 		return Key{}, ErrInvalidKey
 	}
@@ -148,6 +146,18 @@ func LoadOrCreate(path string) (Key, error) {
 		return Key{}, fmt.Errorf("wgkey: install key file: %w", err)
 	}
 	return k, nil
+}
+
+// LoadOrCreatePair is LoadOrCreate together with the public key of the
+// private key it returns: what an end of a tunnel needs to start.
+func LoadOrCreatePair(path string) (priv, pub Key, err error) {
+	if priv, err = LoadOrCreate(path); err != nil {
+		return Key{}, Key{}, err
+	}
+	if pub, err = Public(priv); err != nil {
+		return Key{}, Key{}, err
+	}
+	return priv, pub, nil
 }
 
 // Save replaces the key file at path with k atomically and durably (mode

@@ -119,6 +119,30 @@ func TestLoadOrCreate(t *testing.T) {
 	}
 }
 
+// TestLoadOrCreatePair: the pair is the file's key and its public key,
+// the same on every load; a file without a key is an error.
+func TestLoadOrCreatePair(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wg.key")
+	priv, pub, err := wgkey.LoadOrCreatePair(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := wgkey.Public(priv); pub != want || priv.IsZero() {
+		t.Fatalf("pair %s, %s: the public key is not the private key's", priv, pub)
+	}
+	if loaded, _ := wgkey.LoadOrCreate(path); loaded != priv {
+		t.Fatal("the pair's private key is not the one in the file")
+	}
+	if p2, pub2, err := wgkey.LoadOrCreatePair(path); err != nil || p2 != priv || pub2 != pub {
+		t.Fatalf("reload = %s, %s, %v; want the same pair", p2, pub2, err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.key")
+	os.WriteFile(bad, []byte("nope\n"), 0o600)
+	if _, _, err := wgkey.LoadOrCreatePair(bad); err == nil {
+		t.Fatal("garbage key file accepted")
+	}
+}
+
 func TestLoadOrCreateConcurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "wg.key")
 	var wg sync.WaitGroup
