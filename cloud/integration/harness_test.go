@@ -232,8 +232,20 @@ func (c *cloud) awaitHealthy() {
 	})
 }
 
-// do sends an HTTP request; body may be nil, a string or a value to encode.
+// do sends an HTTP request with token as bearer token (none when empty);
+// body may be nil, a string or a value to encode.
 func (c *cloud) do(method, path, token string, body any) (int, []byte) {
+	c.t.Helper()
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return c.send(method, path, h, body)
+}
+
+// send sends an HTTP request with the headers h and returns the status and
+// body of the answer; body may be nil, a string or a value to encode.
+func (c *cloud) send(method, path string, h http.Header, body any) (int, []byte) {
 	c.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
@@ -245,8 +257,8 @@ func (c *cloud) do(method, path, token string, body any) (int, []byte) {
 		r = bytes.NewReader(j)
 	}
 	req, _ := http.NewRequest(method, c.url(path), r)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
@@ -258,7 +270,6 @@ func (c *cloud) do(method, path, token string, body any) (int, []byte) {
 	return resp.StatusCode, out
 }
 
-// admin is do with the admin token, failing the test on an unexpected status.
 func (c *cloud) admin(method, path string, body any, want int, into any) {
 	c.t.Helper()
 	code, out := c.do(method, path, c.adminToken, body)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -38,23 +37,11 @@ type tenantJSON struct {
 // user calls the tenant API as an SSO-backed app would for one user.
 func (c *cloud) user(userID, method, path string, body any) (int, []byte) {
 	c.t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		r = strings.NewReader(string(b))
-	}
-	req, _ := http.NewRequest(method, c.url(path), r)
-	req.Header.Set("X-User-ID", userID)
-	req.Header.Set("X-User-Email", userID+"@example.com")
-	req.Header.Set("X-Shared-Secret", sharedSecret)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	h := http.Header{}
+	h.Set("X-User-ID", userID)
+	h.Set("X-User-Email", userID+"@example.com")
+	h.Set("X-Shared-Secret", sharedSecret)
+	return c.send(method, path, h, body)
 }
 
 func (c *cloud) myTenant(userID string) (tenantJSON, int) {
