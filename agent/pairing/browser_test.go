@@ -19,8 +19,6 @@ import (
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
 // phoneUA is an iPhone's Safari: the page must work in a captive-portal
 // sheet, which is that browser.
 const phoneUA = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
@@ -34,12 +32,7 @@ const phoneUA = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWeb
 // code and what to do next. In English (from Accept-Language, then
 // switched to Chinese by the link) and in Chinese.
 func TestPortalInChromium(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing; CI must install the Debian package chromium: %v", chromiumPath, err)
-		}
-		t.Skipf("%s is missing (apt-get install -y chromium)", chromiumPath)
-	}
+	tstest.Chromium(t)
 	for _, tc := range []struct {
 		name, acceptLang string
 		switchToZh       bool
@@ -146,9 +139,7 @@ func TestPortalInChromium(t *testing.T) {
 // TestLocalPageInChromium: the box's local page shows the claim QR and
 // code while unclaimed.
 func TestLocalPageInChromium(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("%s is missing", chromiumPath)
-	}
+	tstest.Chromium(t)
 	f := wifitest.New(homeNets...)
 	f.SetOnline(true)
 	p := start(t, fast(f))
@@ -177,7 +168,7 @@ func TestLocalPageInChromium(t *testing.T) {
 func phone(t *testing.T, portal, acceptLang string) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.ExecPath(tstest.ChromiumPath), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-quic", true),
 		chromedp.UserDataDir(t.TempDir()), chromedp.Env("HOME="+t.TempDir()))
 	if portal != "" {

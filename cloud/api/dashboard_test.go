@@ -19,17 +19,10 @@ import (
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
 // TestDashboard loads the embedded dashboard in a real headless Chromium
 // against an in-process cloud and checks what it rendered.
 func TestDashboard(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing; CI must install the Debian package chromium: %v", chromiumPath, err)
-		}
-		t.Skipf("%s is missing (apt-get install -y chromium); skipping the browser test", chromiumPath)
-	}
+	tstest.Chromium(t)
 	c := servertest.New(t)
 	base := c.URL
 
@@ -382,7 +375,7 @@ func runChromium(t *testing.T, pageURL string, extra ...string) string {
 	}
 	args = append(args, extra...)
 	args = append(args, pageURL)
-	cmd := exec.CommandContext(ctx, chromiumPath, args...)
+	cmd := exec.CommandContext(ctx, tstest.ChromiumPath, args...)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
@@ -404,12 +397,7 @@ func tail(s string, n int) string {
 // boxes' counts, in English and Chinese, and offers revocation only for a
 // batch that is not revoked.
 func TestDashboardBatches(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing; CI must install the Debian package chromium: %v", chromiumPath, err)
-		}
-		t.Skipf("%s is missing (apt-get install -y chromium); skipping the browser test", chromiumPath)
-	}
+	tstest.Chromium(t)
 	c := servertest.New(t)
 	for _, id := range []string{"dash-live", "dash-gone"} {
 		c.Admin(http.MethodPut, "/api/admin/batches/"+id, map[string]any{"model": "OpenClaw Box v1"})

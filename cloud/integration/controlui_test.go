@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // pageText is every text node of the page, including inside shadow roots
 // (OpenClaw's Control UI is made of web components).
@@ -33,14 +30,9 @@ const pageText = `(() => {
 // browser starts headless Chromium (Debian's package) for one test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing; CI must install the Debian package chromium: %v", chromiumPath, err)
-		}
-		t.Skipf("%s is missing (apt-get install -y chromium)", chromiumPath)
-	}
+	tstest.Chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.ExecPath(tstest.ChromiumPath), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()), chromedp.Env("HOME="+t.TempDir()))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
