@@ -11,16 +11,15 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	goruntime "runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/clawfleet/clawfleet/agent/runtime/netns"
 	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 // container is a namespace playing a Docker container: its own veth to the
@@ -101,48 +100,21 @@ func (c *container) fetch(t *testing.T, url string, headers ...string) (code int
 	return code, rest, nil
 }
 
-// setnsNR is setns(2)'s number (the syscall package has none).
-var setnsNR = map[string]uintptr{"amd64": 308, "arm64": 268, "riscv64": 268, "loong64": 268, "386": 346, "arm": 375, "ppc64le": 350, "s390x": 339}
-
 // serveInNetns serves HTTP on addr:0 inside the namespace at nsPath,
 // answering with the client's address; it returns the listening address.
 func serveInNetns(t *testing.T, nsPath, addr string) string {
 	t.Helper()
-	type res struct {
-		ln  net.Listener
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		// The thread is never unlocked: it ends with this goroutine, and
-		// the socket stays in the namespace it was made in.
-		goruntime.LockOSThread()
-		f, err := os.Open(nsPath)
-		if err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		defer f.Close()
-		nr, ok := setnsNR[goruntime.GOARCH]
-		if !ok {
-			ch <- res{nil, fmt.Errorf("setns: syscall number unknown on %s", goruntime.GOARCH)}
-			return
-		}
-		if _, _, e := syscall.RawSyscall(nr, f.Fd(), syscall.CLONE_NEWNET, 0); e != 0 {
-			ch <- res{nil, e}
-			return
-		}
-		ln, err := net.Listen("tcp", addr+":0")
-		ch <- res{ln, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
+	var ln net.Listener
+	if err := tstest.InNetns(nsPath, func() (err error) {
+		ln, err = net.Listen("tcp", addr+":0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, r.RemoteAddr) })}
-	go srv.Serve(r.ln)
+	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return r.ln.Addr().String()
+	return ln.Addr().String()
 }
 
 // TestProcessNetnsForwarding: no forwarded packet opens a connection into a

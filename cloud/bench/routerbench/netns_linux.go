@@ -10,11 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 // hostNS is the -agent-netns layout: the agent ("the host") in a network
@@ -97,34 +96,16 @@ func (h *hostNS) Close(agentLog []byte) {
 	exec.Command("ip", "link", "del", h.rootIf).Run() // gone with the peer unless something still holds the namespace
 }
 
-// DialContext dials from inside the namespace: a goroutine locked to a
-// fresh thread enters it and creates the socket there (a socket stays in
-// the namespace it was made in); the thread is never unlocked, so it ends
-// with the goroutine and nothing else runs in the namespace.
+// DialContext dials from inside the namespace: the socket is made on a
+// thread that entered it (tstest.InNetns), and stays in it.
 func (h *hostNS) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	type res struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open(h.path)
-		if err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- res{nil, fmt.Errorf("setns %s: %w", h.path, err)}
-			return
-		}
+	var c net.Conn
+	err := tstest.InNetns(h.path, func() (err error) {
 		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
-		ch <- res{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }
 
 // hubLeftovers removes what a kernel or tun hub (interface iface) leaves in
