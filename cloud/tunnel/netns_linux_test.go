@@ -29,6 +29,7 @@ import (
 	agenttunnel "github.com/clawfleet/clawfleet/agent/tunnel"
 	"github.com/clawfleet/clawfleet/cloud/tunnel"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 	"github.com/clawfleet/clawfleet/pkg/wgif"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -220,7 +221,7 @@ type helper struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	out    *bufio.Reader
-	stderr *strings.Builder
+	stderr *tstest.Buffer
 	mu     sync.Mutex
 }
 
@@ -234,8 +235,8 @@ func startHelper(t testing.TB, ns, name string) *helper {
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
-	h := &helper{t: t, name: name, cmd: cmd, in: in, out: bufio.NewReader(out), stderr: &strings.Builder{}}
-	cmd.Stderr = &syncWriter{w: h.stderr}
+	h := &helper{t: t, name: name, cmd: cmd, in: in, out: bufio.NewReader(out), stderr: &tstest.Buffer{}}
+	cmd.Stderr = h.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -249,22 +250,11 @@ func startHelper(t testing.TB, ns, name string) *helper {
 			cmd.Process.Kill()
 			<-done
 		}
-		if t.Failed() && h.stderr.Len() > 0 {
+		if t.Failed() && h.stderr.String() != "" {
 			t.Logf("%s stderr:\n%s", name, h.stderr.String())
 		}
 	})
 	return h
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
 }
 
 // try sends q and returns the answer, its Err as an error.
