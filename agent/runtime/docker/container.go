@@ -176,6 +176,13 @@ func (d *Runtime) removeContainer(ctx context.Context, name string) error {
 	return nil
 }
 
+// Crash loop detection (variables for tests): more than loopRestarts
+// restarts, and no run lasting loopLasted since.
+var (
+	loopRestarts = 5
+	loopLasted   = 60 * time.Second
+)
+
 func instanceOf(id string, ci *containerInspect) runtime.Instance {
 	in := runtime.Instance{TenantID: id, Restarts: ci.RestartCount, Isolation: runtime.IsolationContainer}
 	in.RestartGen, _ = strconv.ParseInt(ci.Config.Labels[LabelRestartGen], 10, 64)
@@ -185,11 +192,27 @@ func instanceOf(id string, ci *containerInspect) runtime.Instance {
 	// gateway) by the gateway.
 	in.Upstream = net.JoinHostPort("127.0.0.1", strconv.Itoa(in.Port))
 	s := ci.State
+	started, startErr := time.Parse(time.RFC3339Nano, s.StartedAt)
+	// A crash loop: more than loopRestarts, and the current run (if any)
+	// younger than loopLasted. It is reported failed until a run lasts,
+	// not "starting" for the seconds between two of Docker's restarts.
+	looping := ci.RestartCount > loopRestarts && (s.Restarting || s.Running && (startErr != nil || time.Since(started) < loopLasted))
 	switch {
+	case looping:
+		in.State = proto.TenantFailed
+		why := "the gateway keeps exiting"
+		if s.Restarting {
+			why = fmt.Sprintf("gateway exited with code %d", s.ExitCode)
+			if s.OOMKilled {
+				why = "gateway killed for exceeding its memory limit"
+			}
+		}
+		in.Error = fmt.Sprintf("crash loop: %s (%d restarts); Docker retries it in the background, waiting longer each time (up to about a minute). "+
+			"The gateway's logs show why it exits; restart the tenant to try again at once", why, ci.RestartCount)
 	case s.Running && !s.Restarting:
 		in.State = proto.TenantStarting
-		if t, err := time.Parse(time.RFC3339Nano, s.StartedAt); err == nil {
-			in.StartedAtMs = t.UnixMilli()
+		if startErr == nil {
+			in.StartedAtMs = started.UnixMilli()
 		}
 	case s.Restarting:
 		in.State = proto.TenantFailed

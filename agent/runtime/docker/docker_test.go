@@ -21,11 +21,12 @@ import (
 
 func TestMain(m *testing.M) { runtimetest.Main(m) }
 
-// newTestDocker connects to the local Docker Engine; without one the test
-// is skipped, or fails under CI (run testdata/start-dockerd.sh first).
-func newTestDocker(t *testing.T, dataDir string) *Runtime {
+// newTestDocker connects to the local Docker Engine, its gateways getting
+// env; without one the test is skipped, or fails under CI (run
+// testdata/start-dockerd.sh first).
+func newTestDocker(t *testing.T, dataDir string, env ...string) *Runtime {
 	t.Helper()
-	d, err := New(Options{DataDir: dataDir, StopTimeout: 2 * time.Second, Logger: runtimetest.Logger(t)})
+	d, err := New(Options{DataDir: dataDir, StopTimeout: 2 * time.Second, Env: env, Logger: runtimetest.Logger(t)})
 	if err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%v (CI must run agent/runtime/testdata/start-dockerd.sh)", err)

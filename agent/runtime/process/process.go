@@ -101,9 +101,11 @@ type procTenant struct {
 	restarts  int
 	lastErr   string
 	crashes   []time.Time
-	startErr  string // the last Ensure could not start it
-	configKey string // port+limits the running process was started with
-	meta      []byte // instance.json as the last successful Ensure wrote it
+	looping   bool      // in a crash loop (crashed): reported failed until a run lasts
+	nextTry   time.Time // when the supervisor starts the gateway again; zero while one runs
+	startErr  string    // the last Ensure could not start it
+	configKey string    // port+limits the running process was started with
+	meta      []byte    // instance.json as the last successful Ensure wrote it
 }
 
 type procMeta struct {
@@ -319,6 +321,7 @@ func (p *Runtime) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 	}
 	t.mu.Lock()
 	t.run, t.spec, t.configKey, t.startErr = run, spec, key, ""
+	t.crashes, t.looping, t.nextTry = nil, false, time.Time{} // a new run is a fresh try
 	t.mu.Unlock()
 	pid := run.pid // read before supervise may change it
 	go p.supervise(t, spec, run)
@@ -482,17 +485,17 @@ func (t *procTenant) instance() runtime.Instance {
 	case t.run == nil:
 		in.State = proto.TenantStopped
 	default:
-		now := time.Now()
-		t.crashes = pruneCrashes(t.crashes, now)
 		in.State = proto.TenantStarting
-		if len(t.crashes) > failCrashes {
-			in.State, in.Error = proto.TenantFailed, fmt.Sprintf("%s (%d restarts in %s)", t.lastErr, len(t.crashes), failWindow)
-		}
 		t.run.mu.Lock()
-		if t.run.pid > 0 {
+		up := t.run.pid > 0
+		if up {
 			in.StartedAtMs = t.run.started.UnixMilli()
 		}
+		lasted := up && time.Since(t.run.started) >= backoffResetAge
 		t.run.mu.Unlock()
+		if t.looping && !lasted {
+			in.State, in.Error = proto.TenantFailed, t.loopError()
+		}
 	}
 	return in
 }

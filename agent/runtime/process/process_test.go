@@ -625,3 +625,75 @@ func TestTenantUIDLifecycle(t *testing.T) {
 		t.Fatalf("a freed uid went out again at once: %d", uidB)
 	}
 }
+
+// TestProcessCrashLoopSettles: the stand-in made to exit at once settles
+// in one failed state that says why, how often, when the next try is and
+// what to do, and stays there while the supervisor keeps trying at a pace
+// slower than backoffMax, even once its early crashes leave failWindow
+// (it used to flip back to starting at every retry). A restart tries
+// again at once.
+func TestProcessCrashLoopSettles(t *testing.T) {
+	oldMin, oldMax, oldLoop, oldWindow := backoffMin, backoffMax, loopBackoffMax, failWindow
+	backoffMin, backoffMax, loopBackoffMax, failWindow = 10*time.Millisecond, 20*time.Millisecond, 250*time.Millisecond, 300*time.Millisecond
+	t.Cleanup(func() { backoffMin, backoffMax, loopBackoffMax, failWindow = oldMin, oldMax, oldLoop, oldWindow })
+	dir := runtimetest.Dir(t)
+	removeNetns(t, filepath.Join(dir, "tenants"))
+	p, err := New(Options{OpenClawBin: runtimetest.Standin(t), DataDir: filepath.Join(dir, "tenants"), NetnsPool: runtimetest.NetnsPool,
+		Env: []string{"STANDIN_EXIT=3"}, Logger: runtimetest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := runtimetest.Ctx(t)
+	s := runtimetest.Spec("ten_crashy0002", runtimetest.FreeBase(t))
+	if err := p.Ensure(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	get := func() runtime.Instance {
+		list, _ := p.List(ctx)
+		in, _ := runtimetest.Find(list, s.ID)
+		return in
+	}
+	settled := func(in runtime.Instance) error {
+		for _, want := range []string{"crash loop: gateway exited with code 3", "restarts", "retrying in the background", "restart the tenant"} {
+			if in.State != proto.TenantFailed || !strings.Contains(in.Error, want) {
+				return fmt.Errorf("want failed with %q: %+v", want, in)
+			}
+		}
+		if !strings.Contains(in.Error, "next try at ") && !strings.Contains(in.Error, "trying again now") {
+			return fmt.Errorf("no next try in %q", in.Error)
+		}
+		return nil
+	}
+	tstest.AwaitErr(t, "the crash loop's failed state", 10*time.Second, func() error { return settled(get()) })
+
+	// Watch for well over failWindow: always failed, and still retried,
+	// at the crash loop's pace rather than backoffMax's.
+	first := get().Restarts
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if err := settled(get()); err != nil {
+			t.Fatalf("the crash loop's state changed: %v", err)
+		}
+	}
+	tries := get().Restarts - first
+	if tries < 2 {
+		t.Fatalf("%d tries in 2 s: the crash loop is not retried", tries)
+	}
+	if tries > int(2*time.Second/backoffMax/2) {
+		t.Fatalf("%d tries in 2 s: retried at backoffMax's pace (%s), not the crash loop's (%s)", tries, backoffMax, loopBackoffMax)
+	}
+	logs, _ := p.Logs(ctx, s.ID, 20)
+	if !strings.Contains(strings.Join(logs, "\n"), "exiting at once with code 3") {
+		t.Fatalf("the gateway's logs do not show why: %q", logs)
+	}
+
+	// A restart is a fresh try: not failed until it loops again.
+	s.RestartGen++
+	if err := p.Ensure(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if in := get(); in.State != proto.TenantStarting {
+		t.Fatalf("right after a restart: %+v, want starting", in)
+	}
+	tstest.AwaitErr(t, "failed again", 10*time.Second, func() error { return settled(get()) })
+}

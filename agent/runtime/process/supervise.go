@@ -26,9 +26,12 @@ var (
 	backoffMin      = time.Second
 	backoffMax      = 60 * time.Second
 	backoffResetAge = 60 * time.Second // an instance up this long restarts after backoffMin again
-	failWindow      = 2 * time.Minute  // more than failCrashes crashes within failWindow: reported failed
+	failWindow      = 2 * time.Minute  // more than failCrashes crashes within failWindow: a crash loop
 	failCrashes     = 5
-	maxStdoutBytes  = int64(1 << 20) // stdout.log is rotated to stdout.log.1 beyond this at a (re)start
+	// loopBackoffMax paces a crash loop: the delay keeps doubling up to it
+	// instead of backoffMax, so a gateway that cannot start costs little.
+	loopBackoffMax = 5 * time.Minute
+	maxStdoutBytes = int64(1 << 20) // stdout.log is rotated to stdout.log.1 beyond this at a (re)start
 )
 
 // procRun is one supervised run: successive processes until stopped.
@@ -194,15 +197,16 @@ func (p *Runtime) supervise(t *procTenant, spec proto.TenantSpec, run *procRun) 
 		}
 		if time.Since(started) >= backoffResetAge {
 			delay = backoffMin
+			t.mu.Lock()
+			t.looping, t.crashes = false, nil // it ran: whatever looped is over
+			t.mu.Unlock()
 		}
 		msg := describeExit(ev.err)
-		now := time.Now()
-		t.mu.Lock()
-		t.restarts++
-		t.lastErr = msg
-		t.crashes = append(pruneCrashes(t.crashes, now), now)
-		t.mu.Unlock()
-		p.log.Warn("gateway exited; restarting", "tenant", spec.ID, "pid", ev.pid, "err", msg, "in", delay)
+		if t.crashed(msg, delay) {
+			p.log.Warn("gateway in a crash loop; retrying slowly", "tenant", spec.ID, "pid", ev.pid, "err", msg, "in", delay)
+		} else {
+			p.log.Warn("gateway exited; restarting", "tenant", spec.ID, "pid", ev.pid, "err", msg, "in", delay)
+		}
 		for {
 			select {
 			case <-run.stopCh:
@@ -210,9 +214,12 @@ func (p *Runtime) supervise(t *procTenant, spec proto.TenantSpec, run *procRun) 
 				return
 			case <-time.After(delay):
 			}
-			delay = min(delay*2, backoffMax)
+			delay = min(delay*2, t.backoffLimit())
 			err := p.spawn(t, spec, run)
 			if err == nil {
+				t.mu.Lock()
+				t.nextTry = time.Time{}
+				t.mu.Unlock()
 				break
 			}
 			run.mu.Lock()
@@ -221,15 +228,53 @@ func (p *Runtime) supervise(t *procTenant, spec proto.TenantSpec, run *procRun) 
 			if stopping {
 				return
 			}
-			now := time.Now()
-			t.mu.Lock()
-			t.restarts++
-			t.lastErr = "start: " + err.Error()
-			t.crashes = append(pruneCrashes(t.crashes, now), now)
-			t.mu.Unlock()
+			t.crashed("start: "+err.Error(), delay)
 			p.log.Warn("gateway restart failed", "tenant", spec.ID, "err", err, "in", delay)
 		}
 	}
+}
+
+// crashed records an exit (or a failed start) with the reason msg, to be
+// retried after delay, and reports whether t is in a crash loop: more than
+// failCrashes within failWindow. A crash loop lasts until a gateway stays
+// up for backoffResetAge or a new run starts (Ensure: a restart, a new
+// configuration), whatever the window says later, so the tenant does not
+// flip between failed and starting at every slow retry.
+func (t *procTenant) crashed(msg string, delay time.Duration) bool {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.restarts++
+	t.lastErr = msg
+	t.crashes = append(pruneCrashes(t.crashes, now), now)
+	if len(t.crashes) > failCrashes {
+		t.looping = true
+	}
+	t.nextTry = now.Add(delay)
+	return t.looping
+}
+
+// backoffLimit is the longest wait between two tries: loopBackoffMax in a
+// crash loop, else backoffMax.
+func (t *procTenant) backoffLimit() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.looping {
+		return loopBackoffMax
+	}
+	return backoffMax
+}
+
+// loopError tells a crash-looping tenant's user what happened, how often,
+// when the next try is and what to do. The caller holds t.mu.
+func (t *procTenant) loopError() string {
+	next := "trying again now"
+	if !t.nextTry.IsZero() {
+		next = "next try at " + t.nextTry.UTC().Format("15:04:05") + " UTC"
+	}
+	return fmt.Sprintf("crash loop: %s (%d restarts, %d within %s); retrying in the background at most every %s, %s. "+
+		"The gateway's logs show why it exits; restart the tenant to try again at once",
+		t.lastErr, t.restarts, len(t.crashes), failWindow, loopBackoffMax, next)
 }
 
 func pruneCrashes(c []time.Time, now time.Time) []time.Time {

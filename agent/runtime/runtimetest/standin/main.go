@@ -15,6 +15,10 @@
 //	/__standin/ws      with Upgrade: websocket, 101 with a correct Sec-WebSocket-Accept,
 //	                   then echoes raw bytes (no WebSocket framing) until the client closes
 //
+// With STANDIN_EXIT set to a number it prints "standin: exiting at once
+// with code N (STANDIN_EXIT)" and exits with that code right after reading
+// its config and touching the state dir: a gateway in a crash loop.
+//
 // In trusted-proxy mode it applies OpenClaw's rules closely enough for
 // tests (openclaw 2026.9.6, docs/gateway/trusted-proxy-auth.md):
 //
@@ -134,6 +138,14 @@ func run(args []string) error {
 		if err := os.WriteFile(filepath.Join(stateDir, "standin-started"), []byte(time.Now().UTC().Format(time.RFC3339Nano)+"\n"), 0o600); err != nil {
 			return fmt.Errorf("state dir: %w", err)
 		}
+	}
+	if v := os.Getenv("STANDIN_EXIT"); v != "" {
+		code, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("STANDIN_EXIT: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "standin: exiting at once with code %d (STANDIN_EXIT)\n", code)
+		os.Exit(code)
 	}
 	var delay time.Duration
 	if d := os.Getenv("STANDIN_READY_DELAY"); d != "" {
