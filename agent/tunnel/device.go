@@ -22,8 +22,10 @@ import (
 // device is the WireGuard device of one mode, with the hub as only peer.
 type device interface {
 	mode() string
-	// setHub updates the hub peer in place (oldKey is the current one).
-	setHub(a applied, oldKey wgkey.Key) error
+	// setHub updates the hub peer in place (oldKey is the current one);
+	// fresh, or a new key, replaces it by a new peer, whose first
+	// keepalive starts a new handshake at once.
+	setHub(a applied, oldKey wgkey.Key, fresh bool) error
 	setPrivateKey(k wgkey.Key) error
 	// allowPorts limits what the hub may reach on the host to these TCP
 	// ports (netstack: nothing else is reachable anyway).
@@ -68,9 +70,9 @@ func writePeer(b *strings.Builder, a applied) {
 
 func (d *netstackDevice) mode() string { return ModeNetstack }
 
-func (d *netstackDevice) setHub(a applied, oldKey wgkey.Key) error {
+func (d *netstackDevice) setHub(a applied, oldKey wgkey.Key, fresh bool) error {
 	var b strings.Builder
-	if oldKey != a.hubKey {
+	if fresh || oldKey != a.hubKey {
 		b.WriteString("replace_peers=true\n")
 	}
 	writePeer(&b, a)
@@ -130,7 +132,7 @@ func newIfaceDevice(mode, name string, a applied, priv wgkey.Key, mtu int, log *
 		return nil, fmt.Errorf("tunnel: %w", err)
 	}
 	d := &ifaceDevice{ifc: ifc}
-	if err := d.setHub(a, a.hubKey); err != nil {
+	if err := d.setHub(a, a.hubKey, false); err != nil {
 		ifc.Close()
 		return nil, err
 	}
@@ -139,9 +141,9 @@ func newIfaceDevice(mode, name string, a applied, priv wgkey.Key, mtu int, log *
 
 func (d *ifaceDevice) mode() string { return d.ifc.Mode() }
 
-func (d *ifaceDevice) setHub(a applied, oldKey wgkey.Key) error {
+func (d *ifaceDevice) setHub(a applied, oldKey wgkey.Key, fresh bool) error {
 	peer := wgif.PeerConfig(a.hubKey, a.endpoint, time.Duration(a.keepalive)*time.Second, netip.PrefixFrom(a.hub, a.hub.BitLen()))
-	return d.ifc.Configure(wgtypes.Config{ReplacePeers: oldKey != a.hubKey, Peers: []wgtypes.PeerConfig{peer}})
+	return d.ifc.Configure(wgtypes.Config{ReplacePeers: fresh || oldKey != a.hubKey, Peers: []wgtypes.PeerConfig{peer}})
 }
 
 func (d *ifaceDevice) setPrivateKey(k wgkey.Key) error {

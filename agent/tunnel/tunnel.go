@@ -104,6 +104,7 @@ type applied struct {
 	hubKey    wgkey.Key
 	endpoint  netip.AddrPort
 	keepalive int
+	session   string // TunnelConfig.Session
 }
 
 // Tunnel is the host's tunnel. It is safe for concurrent use.
@@ -121,7 +122,17 @@ type Tunnel struct {
 	ports     []int
 	listeners map[int]*forwarder
 	lastErr   string
+	// initiated is when the device last started a handshake of its own
+	// (a new device or a fresh hub peer): the hub refuses a second
+	// initiation within handshakeSpacing of the first.
+	initiated time.Time
 }
+
+// handshakeSpacing separates the handshakes the tunnel starts: the hub
+// (WireGuard) ignores an initiation within 20 ms of the previous one
+// (flood) or whose timestamp, rounded to about 17 ms, is not newer
+// (replay), and the device would retry only after 5 s.
+const handshakeSpacing = 50 * time.Millisecond
 
 // New loads (or creates) the host's key and checks that the mode can work
 // here: kernel without the wireguard module, or tun without root or
@@ -228,12 +239,22 @@ func (t *Tunnel) apply(cfg proto.TunnelConfig) error {
 		if err := t.startLocked(want); err != nil {
 			return err
 		}
+		t.initiated = time.Now()
 		t.log.Info("tunnel up", "mode", t.dev.mode(), "address", want.addr, "hub", want.endpoint, "publicKey", t.pub.String())
 	} else if t.cur != want {
-		if err := t.dev.setHub(want, t.cur.hubKey); err != nil {
+		// A new session: the hub has a new peer for this host and no
+		// longer knows the device's session keys; what the device sends
+		// with them (keepalives included) is dropped until a handshake,
+		// which it would only start when its keys expire.
+		fresh := want.session != t.cur.session || want.hubKey != t.cur.hubKey
+		if fresh {
+			time.Sleep(handshakeSpacing - time.Since(t.initiated))
+			t.initiated = time.Now()
+		}
+		if err := t.dev.setHub(want, t.cur.hubKey, fresh); err != nil {
 			return fmt.Errorf("tunnel: reconfigure hub peer: %w", err)
 		}
-		t.log.Info("tunnel hub peer updated", "hub", want.endpoint)
+		t.log.Info("tunnel hub peer updated", "hub", want.endpoint, "newHandshake", fresh)
 	}
 	t.cur = want
 	return t.syncPortsLocked(ports)
@@ -262,6 +283,7 @@ func parseConfig(cfg proto.TunnelConfig) (applied, []int, error) {
 		return a, nil, fmt.Errorf("tunnel: keepalive %d out of range", cfg.KeepaliveSeconds)
 	}
 	a.keepalive = cfg.KeepaliveSeconds
+	a.session = cfg.Session
 	ports := slices.Clone(cfg.Ports)
 	for _, p := range ports {
 		if p < 1 || p > 65535 {

@@ -254,6 +254,9 @@ type hostView struct {
 	Capabilities  proto.Capabilities  `json:"capabilities"`
 	Metrics       proto.Metrics       `json:"metrics"`
 	Tunnel        *proto.TunnelStatus `json:"tunnel,omitempty"`
+	// CredentialsSharedAt: two devices use the host's credentials (the
+	// latest sign of it, within a day).
+	CredentialsSharedAt *string `json:"credentialsSharedAt,omitempty"`
 	// WGPublicKey is the host's current WireGuard public key (it changes
 	// with every rotation).
 	WGPublicKey string `json:"wgPublicKey,omitempty"`
@@ -274,6 +277,10 @@ func viewHost(h *store.Host) hostView {
 	if h.LastHeartbeat != nil {
 		t := h.LastHeartbeat.UTC().Format(time.RFC3339)
 		v.LastHeartbeat = &t
+	}
+	if h.CredentialsSharedAt != nil {
+		t := h.CredentialsSharedAt.UTC().Format(time.RFC3339)
+		v.CredentialsSharedAt = &t
 	}
 	return v
 }

@@ -348,6 +348,9 @@ func (a *App) tunnelDial() func(ctx context.Context, hostID string, port int) (n
 	return a.tun.Dial
 }
 
+// Tunnels exposes the tunnel service (tests); nil when tunnels are disabled.
+func (a *App) Tunnels() *tunnel.Service { return a.tun }
+
 // Tenants exposes the tenant service (tests).
 func (a *App) Tenants() *tenant.Service { return a.tenant }
 

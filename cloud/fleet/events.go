@@ -9,7 +9,8 @@ import (
 // Event is something that happened to a host, handed to every subscriber
 // (Subscribe). The fleet decodes and validates each device message once, so
 // subscribers get typed values and never parse a payload. The set is closed:
-// Registered, Offline, Deleted, TenantReport and Reply.
+// Registered, CredentialsShared (shared.go), Offline, Deleted, TenantReport
+// and Reply.
 type Event interface {
 	// Host is the ID of the host the event is about.
 	Host() string

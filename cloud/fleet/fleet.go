@@ -111,6 +111,13 @@ type presence struct {
 	metrics  proto.Metrics
 	tunnel   *proto.TunnelStatus
 	sentAt   int64 // newest heartbeat's SentAt, unix ms; 0 when none is pending
+	// wgKey is the WireGuard key of the latest registration, oldKeys the
+	// ones it replaced (oldest first); sharedAt the latest sign of a second
+	// device with these credentials (shared.go), sharedAudited its latest
+	// audit event.
+	wgKey                   string
+	oldKeys                 []string
+	sharedAt, sharedAudited time.Time
 }
 
 // Fleet is the device service.
@@ -176,7 +183,7 @@ func (f *Fleet) Load(ctx context.Context) error {
 	defer f.mu.Unlock()
 	for _, h := range hosts {
 		f.secrets[h.ID] = h.SecretHash
-		p := &presence{status: h.Status, metrics: h.Metrics}
+		p := &presence{status: h.Status, metrics: h.Metrics, wgKey: h.WGPublicKey}
 		if h.Status == store.HostOnline {
 			p.lastSeen = now
 		} else if h.LastHeartbeat != nil {
@@ -298,6 +305,7 @@ func (f *Fleet) handleRegister(ctx context.Context, msg message) error {
 		return fmt.Errorf("store registration: %w", err)
 	}
 	f.markSeen(msg.deviceID, msg.at, nil, 0)
+	f.checkShared(ctx, msg.deviceID, reg.WGPublicKey, msg.at)
 	f.m.registers.Inc()
 	f.log.Info("host registered", "device", msg.deviceID, "hostname", reg.Hostname, "version", reg.AgentVersion, "os", reg.OS, "arch", reg.Arch)
 	err = f.pushConfig(msg.deviceID)

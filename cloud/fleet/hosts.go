@@ -55,6 +55,10 @@ func (f *Fleet) overlay(h *store.Host) {
 	}
 	h.Metrics = p.metrics
 	h.Tunnel = p.tunnel
+	if !p.sharedAt.IsZero() && f.opts.Now().Sub(p.sharedAt) < SharedWarningFor {
+		t := p.sharedAt
+		h.CredentialsSharedAt = &t
+	}
 }
 
 // HostOnline reports whether a host is connected now (from presence, not the

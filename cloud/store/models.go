@@ -52,6 +52,9 @@ type Host struct {
 	// Tunnel is the live WireGuard state from the latest heartbeat; kept in
 	// memory only (runtime-only field, not a column).
 	Tunnel *proto.TunnelStatus `gorm:"-"`
+	// CredentialsSharedAt is the latest sign, within a day, that two
+	// devices use this host's credentials (runtime-only, like Tunnel).
+	CredentialsSharedAt *time.Time `gorm:"-"`
 	// EnrolledWith is the ID of the enrollment token used, empty for
 	// factory-provisioned devices.
 	EnrolledWith string `gorm:"size:40"`

@@ -21,6 +21,8 @@ package tunnel
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,6 +93,9 @@ type HubOptions struct {
 type hostPeer struct {
 	key  wgkey.Key
 	addr netip.Addr
+	// session is new each time the peer is (re)installed on the device
+	// (TunnelConfig.Session).
+	session string
 }
 
 // Hub is the cloud end of every host's tunnel. It is safe for concurrent use.
@@ -231,7 +236,7 @@ func (h *Hub) AddPeer(hostID, pubKeyB64 string, addr netip.Addr) error {
 		return fmt.Errorf("tunnel: host %s: address %v already belongs to host %s", hostID, addr, other)
 	}
 	old, had := h.peers[hostID]
-	if had && old == (hostPeer{key, addr}) {
+	if had && old.key == key && old.addr == addr {
 		return nil
 	}
 	var oldKey *wgkey.Key
@@ -249,7 +254,7 @@ func (h *Hub) AddPeer(hostID, pubKeyB64 string, addr netip.Addr) error {
 	} else {
 		h.log.Debug("tunnel peer added", "host", hostID, "address", addr)
 	}
-	h.peers[hostID] = hostPeer{key, addr}
+	h.peers[hostID] = hostPeer{key: key, addr: addr, session: newSession()}
 	h.byKey[key] = hostID
 	h.byAddr[addr] = hostID
 	return nil
@@ -277,6 +282,20 @@ func (h *Hub) RemovePeer(hostID string) error {
 	}
 	h.log.Info("tunnel peer removed", "host", hostID)
 	return nil
+}
+
+// Session names hostID's current peer (TunnelConfig.Session): it changes
+// whenever AddPeer installs a new one. Empty when the host has no peer.
+func (h *Hub) Session(hostID string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.peers[hostID].session
+}
+
+func newSession() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // HostAddr returns a host's tunnel address, if it has a peer.

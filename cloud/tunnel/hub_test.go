@@ -121,14 +121,19 @@ func waitHandshake(t testing.TB, h *tunnel.Hub, id string) {
 
 // get fetches / from port on host over the tunnel.
 func get(h *tunnel.Hub, id string, port int) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	return fetch(h.DialContext, id, port, wait)
+}
+
+// fetch fetches / from port on host through dial, within timeout.
+func fetch(dial func(context.Context, string, int) (net.Conn, error), id string, port int, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := h.DialContext(ctx, id, port)
+	c, err := dial(ctx, id, port)
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(wait))
+	c.SetDeadline(time.Now().Add(timeout))
 	req, _ := http.NewRequest("GET", "http://tenant/", nil)
 	if err := req.Write(c); err != nil {
 		return "", err

@@ -110,7 +110,7 @@ func (s *Service) configure(ctx context.Context, id string) error {
 		return err
 	}
 	cfg := proto.TunnelConfig{Address: addr.String(), HubAddress: s.hub.Addr().String(), HubPublicKey: s.hub.PublicKey(),
-		HubEndpoint: s.endpoint, KeepaliveSeconds: Keepalive}
+		HubEndpoint: s.endpoint, KeepaliveSeconds: Keepalive, Session: s.hub.Session(id)}
 	if err := s.bus.Publish(proto.DownTopic(id, proto.KindTunnel), proto.MustEncode(&cfg), true); err != nil {
 		return fmt.Errorf("publish tunnel config: %w", err)
 	}

@@ -27,6 +27,13 @@ type TunnelConfig struct {
 	// Ports are the host ports the hub may open through the tunnel (the
 	// tenants' gateway ports); the host refuses every other port.
 	Ports []int `json:"ports,omitempty"`
+	// Session names the hub's current peer for the host: it changes
+	// whenever the hub (re)installs that peer (a new key, a cloud restart),
+	// which drops the hub's end of the WireGuard session. A host seeing a
+	// new Session starts a fresh handshake at once instead of waiting for
+	// its session to expire (up to two minutes of an unreachable host).
+	// Empty from clouds that predate it.
+	Session string `json:"session,omitempty"`
 }
 
 // TunnelStatus is what a host reports about its tunnel in each heartbeat.
@@ -70,6 +77,9 @@ func DecodeTunnelConfig(b []byte) (*TunnelConfig, error) {
 	}
 	if m.KeepaliveSeconds < 0 || m.KeepaliveSeconds > 3600 {
 		return nil, invalid("keepalive out of range")
+	}
+	if len(m.Session) > 64 {
+		return nil, invalid("tunnel session longer than 64 bytes")
 	}
 	if len(m.Ports) > 1024 {
 		return nil, invalid("too many ports")

@@ -86,6 +86,8 @@
       'hosts.capacityTitle': 'Reserved by tenants / capacity for tenants',
       'hosts.cpus': '{n} CPUs',
       'hosts.delete': 'Revoke',
+      'hosts.credentialsShared': 'Two devices use these credentials',
+      'hosts.credentialsSharedHint': 'Another device connects with this host\'s credentials and another WireGuard key (a copied credentials file, two boxes flashed alike); the latest one to connect holds the tunnel. Last seen {at}. Give the other device its own credentials.',
       'hosts.deleteTitle': 'Revoke host',
       'hosts.deleteConfirm': 'Revoke host “{name}” ({id})? Its credentials stop working at once and it is disconnected. This cannot be undone; to bring the machine back it must enroll again.',
       'hosts.deleted': 'Host “{name}” revoked.',
@@ -335,6 +337,8 @@
       'hosts.capacityTitle': '租户已预留 / 可供租户使用的容量',
       'hosts.cpus': '{n} 核',
       'hosts.delete': '吊销',
+      'hosts.credentialsShared': '两台设备在使用同一凭据',
+      'hosts.credentialsSharedHint': '另一台设备用本主机的凭据和另一个 WireGuard 密钥连接（凭据文件被复制，或两台盒子刷了相同的镜像）；最后连接的一台占用隧道。最近一次：{at}。请为另一台设备分配独立的凭据。',
       'hosts.deleteTitle': '吊销主机',
       'hosts.deleteConfirm': '确定吊销主机“{name}”（{id}）吗？其凭据将立即失效并断开连接。此操作无法撤销；该机器需重新注册才能再次接入。',
       'hosts.deleted': '已吊销主机“{name}”。',
@@ -879,6 +883,16 @@
     return el('span', { className: 'chips' }, [el('span', { className: 'chip', 'data-testid': 'host-kind', 'data-kind': String(h.kind || ''), text: text })]);
   }
 
+  // sharedWarning: two devices use the host's credentials.
+  function sharedWarning(h) {
+    if (!h.credentialsSharedAt) return null;
+    var at = new Date(h.credentialsSharedAt);
+    return el('div', { className: 'host-warning', role: 'alert', 'data-testid': 'host-credentials-shared' }, [
+      el('strong', { text: t('hosts.credentialsShared') }),
+      el('div', { className: 'small', text: t('hosts.credentialsSharedHint', { at: isNaN(at) ? String(h.credentialsSharedAt) : at.toLocaleString() }) })
+    ]);
+  }
+
   function cell(labelKey, children, cls) {
     return el('td', { 'data-label': t(labelKey), className: cls || null }, children);
   }
@@ -893,6 +907,7 @@
       el('div', { className: 'host-id mono', 'data-testid': 'host-id', title: String(h.id), text: String(h.id) }),
       h.hostname && h.hostname !== name ? el('div', { className: 'muted small', 'data-testid': 'host-hostname', text: h.hostname }) : null,
       kindChip(h),
+      sharedWarning(h),
       labelChips(h.labels)
     ], 'col-name');
 

@@ -2817,6 +2817,15 @@ export interface components {
             capabilities: components["schemas"]["Capabilities"];
             metrics: components["schemas"]["Metrics"];
             tunnel?: components["schemas"]["TunnelStatus"];
+            /**
+             * Format: date-time
+             * @description Present when two devices use this host's credentials (a copied credentials file, two
+             *     boxes flashed alike): the latest time, within a day, that a WireGuard key the host had
+             *     before came back. The latest registration holds the tunnel; give the other device its
+             *     own credentials. Also counted by `clawfleet_host_credentials_shared_total` and audited
+             *     as `host.credentials-shared`. Not kept across a cloud restart.
+             */
+            credentialsSharedAt?: string;
             /** Format: date-time */
             createdAt: string;
             /**
