@@ -582,3 +582,42 @@ func TestHubListenAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestHubRestartNewSession: a restarted hub (same key, same port) has the
+// host's peer again but none of its session keys; the tunnel config it
+// publishes names a new session, and the agent's next handshake makes the
+// host reachable at once (it kept sending with the old keys, dropped by the
+// hub, until they expired: up to two minutes).
+func TestHubRestartNewSession(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "hub.key")
+	start := func(listen string) *tunnel.Hub {
+		h, err := tunnel.NewHub(tunnel.HubOptions{ListenAddr: listen, KeyFile: keyFile, Logger: testLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	h1 := start("127.0.0.1:0")
+	ho := newHost(t, h1, "h-restart", "100.96.0.2")
+	ho.cfg.Session = h1.Session(ho.id)
+	if err := ho.tun.Apply(ho.cfg); err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, h1, ho, ho.port)
+	h1.Close()
+	h2 := start("127.0.0.1:" + strconv.Itoa(h1.Port()))
+	defer h2.Close()
+	if err := h2.AddPeer(ho.id, ho.tun.PublicKey(), ho.addr); err != nil {
+		t.Fatal(err)
+	}
+	if h2.Session(ho.id) == ho.cfg.Session || h2.Session(ho.id) == "" {
+		t.Fatalf("the restarted hub's session %q, before %q", h2.Session(ho.id), ho.cfg.Session)
+	}
+	ho.cfg.Session = h2.Session(ho.id)
+	if err := ho.tun.Apply(ho.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if body, err := get(h2, ho.id, ho.port); err != nil || body != "hello from h-restart" {
+		t.Fatalf("through the restarted hub: %q %v", body, err)
+	}
+}
