@@ -12,24 +12,7 @@
 # ~/.cache/clawfleet; the packages go to DIR/clients-npm/<hash>.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-default=$HOME/.cache/clawfleet
-[ "$(id -u)" = 0 ] && default=/var/cache/clawfleet
-base=${1:-${CLAWFLEET_CACHE:-$default}}/clients-npm
-command -v npm >/dev/null || { echo "install.sh: npm is needed (apt-get install npm)" >&2; exit 1; }
-files=(package.json package-lock.json .npmrc typescript/package.json nextjs-example/package.json)
-mkdir -p "$base"
-sum=$(cd "$here" && cat "${files[@]}" | sha256sum | cut -c1-16)
-dir=$base/$sum
-if ! [ -f "$dir/.installed" ]; then
-  echo "install.sh: installing the clients' packages from npm into $dir" >&2
-  tmp=$(mktemp -d "$base/.tmp-XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
-  (cd "$here" && cp --parents "${files[@]}" "$tmp/")
-  # The workspaces' package.json files are enough for npm to link them;
-  # their sources are copied next to node_modules where it is used.
-  (cd "$tmp" && npm ci --no-audit --no-fund --loglevel=error >&2)
-  touch "$tmp/.installed"
-  # Another run may have finished first: keep its copy.
-  mv -T "$tmp" "$dir" 2>/dev/null || true
-fi
-echo "$dir"
+# The workspaces' package.json files are enough for npm to link them;
+# their sources are copied next to node_modules where it is used.
+exec bash "$here/../../pkg/tstest/npm-install.sh" clients-npm "the clients' packages" "$here" "${1:-}" \
+  package.json package-lock.json .npmrc typescript/package.json nextjs-example/package.json

@@ -22,8 +22,9 @@ var (
 )
 
 // NPM runs an install script of pinned npm packages (such as
-// cloud/sso/testdata/npm/install.sh: it prints the directory holding their
-// node_modules) once per test binary, and returns that directory. Without
+// cloud/sso/testdata/npm/install.sh, which hands its files to npm-install.sh
+// beside this file: it prints the directory holding their node_modules) once
+// per test binary, and returns that directory. Without
 // node or npm the test skips, except in CI (CI set), where that is a
 // failure; what names the tests in those messages.
 func NPM(t testing.TB, script, what string) string {
