@@ -86,6 +86,9 @@ type Options struct {
 	// SharedSecret authenticates the SSO web app's calls to /api/tenants
 	// (X-Shared-Secret); empty disables them.
 	SharedSecret string
+	// SharedSecretHash is creds.Hash of the shared secret, when only the
+	// hash is known (a generated secret); used when SharedSecret is empty.
+	SharedSecretHash string
 	// Clients finds a request's client address for rate limits and logs
 	// (the TCP peer unless front proxies are trusted).
 	Clients ratelimit.Clients

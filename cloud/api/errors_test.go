@@ -189,7 +189,7 @@ func TestErrorAnswers(t *testing.T) {
 	})
 
 	// Clouds set up otherwise.
-	off := servertest.New(t, servertest.WithFlags("--wg-addr", ""))
+	off := servertest.New(t, servertest.WithFlags("--wg-addr", "", "--shared-secret", "off"))
 	run(t, off, nil, []errCase{
 		{name: "shared secret off", method: "GET", path: "/api/tenants/me", hdr: user, status: 401, code: "unauthorized", msg: "shared-secret authentication is disabled on this cloud: set CLAWFLEET_SHARED_SECRET"},
 		{name: "tunnels off", method: "GET", path: "/api/admin/tenants/ten_nope/probe", hdr: admin, status: 503, code: "tunnels_disabled", msg: "tunnels are disabled on this cloud (wg-addr is empty)"},

@@ -83,6 +83,8 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 		userStreams: ratelimit.NewSlots(s.opts.MaxStreamsPerUser), addrStreams: ratelimit.NewSlots(s.opts.MaxStreamsPerAddr)}
 	if s.opts.SharedSecret != "" {
 		ta.secretHash = creds.Hash(s.opts.SharedSecret)
+	} else {
+		ta.secretHash = s.opts.SharedSecretHash
 	}
 	if ta.poll <= 0 {
 		ta.poll = time.Second

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -366,11 +368,38 @@ func TestTenantLogsTimeout(t *testing.T) {
 
 func TestTenantAuth(t *testing.T) {
 	t.Parallel()
-	// Without a shared secret the user routes are disabled.
-	off := servertest.New(t)
+	// With the shared secret off the user routes are disabled.
+	off := servertest.New(t, servertest.WithFlags("--shared-secret", "off"))
 	r := off.User(http.MethodGet, "/api/tenants/me", "u1", nil)
 	if r.Code != http.StatusUnauthorized || !strings.Contains(r.JSON(t)["error"].(string), "disabled") {
 		t.Fatalf("disabled mode: %d %s", r.Code, r.Body)
+	}
+	// Unset, one is generated at the first start (shown once, its hash
+	// kept) and works at once, and after a restart, without a new one.
+	gen := servertest.New(t)
+	secret := gen.App.SharedSecret
+	if !strings.HasPrefix(secret, "cfw_") {
+		t.Fatalf("generated shared secret %q", secret)
+	}
+	asApp := func(c *servertest.Cloud, secret string) servertest.Response {
+		return c.Do(http.MethodGet, "/api/tenants/me", map[string]string{"X-Shared-Secret": secret, "X-User-ID": "u1"}, nil)
+	}
+	if r := asApp(gen, secret); r.Code != http.StatusNotFound || r.JSON(t)["code"] != "no_tenant" {
+		t.Fatalf("the generated secret: %d %s", r.Code, r.Body)
+	}
+	if r := asApp(gen, servertest.SharedSecret); r.Code != http.StatusUnauthorized {
+		t.Fatalf("another secret on a generated one: %d %s", r.Code, r.Body)
+	}
+	if b, err := os.ReadFile(filepath.Join(gen.Dir, "shared-secret.sha256")); err != nil || strings.Contains(string(b), secret) {
+		t.Fatalf("the kept file must hold the hash only: %q %v", b, err)
+	}
+	gen.Stop()
+	again := servertest.New(t, servertest.WithDataDir(gen.Dir))
+	if again.App.SharedSecret != "" {
+		t.Fatal("a restart generated another shared secret")
+	}
+	if r := asApp(again, secret); r.Code != http.StatusNotFound {
+		t.Fatalf("the generated secret after a restart: %d %s", r.Code, r.Body)
 	}
 
 	c := servertest.New(t, servertest.WithSharedSecret())

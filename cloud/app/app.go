@@ -61,8 +61,9 @@ type App struct {
 
 	connsRefused *prometheus.CounterVec // by listener
 
-	// AdminToken is set only when this start generated the token.
-	AdminToken string
+	// AdminToken is set only when this start generated the token;
+	// SharedSecret likewise.
+	AdminToken, SharedSecret string
 }
 
 // New opens the store, builds every component and binds the HTTP listener.
@@ -165,6 +166,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		st.Close()
 		return nil, err
 	}
+	secretHash, err := a.sharedSecretHash()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.router, err = a.newRouter()
 	if err != nil {
 		st.Close()
@@ -174,7 +180,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	handler := api.New(api.Options{
 		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxStreamsPerAddr: cfg.MaxStreamsPerAddr,
-		Tenants: ts, HostLoads: ts, HostKeys: tunnel.NewKeys(f, st, log), Factory: fac, SharedSecret: cfg.SharedSecret, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,
+		Tenants: ts, HostLoads: ts, HostKeys: tunnel.NewKeys(f, st, log), Factory: fac, SharedSecretHash: secretHash, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,
 		Store:  api.HealthFunc(st.Ping),
 		Broker: api.HealthFunc(func(context.Context) error { return boolErr(b.Healthy(), "broker is not serving") }),
 		Logger: log, Registerer: reg, Gatherer: reg, Version: Version,
@@ -225,38 +231,85 @@ func (a *App) adminTokenHash() (string, error) {
 	if dir == "" {
 		return "", errors.New("no admin token: set CLAWFLEET_ADMIN_TOKEN (no data dir to keep a generated one)")
 	}
-	path := filepath.Join(dir, "admin-token.sha256")
+	h, tok, err := keptSecret(dir, adminTokenSecret)
+	if tok != "" {
+		a.AdminToken = tok
+		fmt.Fprintf(a.out, "\n  Admin token (shown once; only its hash is kept in %s):\n\n      %s\n\n", filepath.Join(dir, adminTokenSecret.file), tok)
+	}
+	return h, err
+}
+
+// sharedSecretHash returns the hash of the web app's shared secret
+// (X-Shared-Secret): of CLAWFLEET_SHARED_SECRET when set; none when it is
+// "off", or when it is unset on a cloud that trusts an SSO (its tokens are
+// the way in); else the one kept in the data dir, generated and printed
+// once at the first start, like the admin token, so that a first run can
+// call the user API without a restart.
+func (a *App) sharedSecretHash() (string, error) {
+	switch {
+	case a.cfg.SharedSecret == config.SharedSecretOff:
+		return "", nil
+	case a.cfg.SharedSecret != "":
+		return creds.Hash(a.cfg.SharedSecret), nil
+	case a.tokens != nil || a.cfg.DataDir == "":
+		return "", nil
+	}
+	h, tok, err := keptSecret(a.cfg.DataDir, sharedSecret)
+	if tok != "" {
+		a.SharedSecret = tok
+		fmt.Fprintf(a.out, "\n  Shared secret for the web app, sent as X-Shared-Secret (shown once; only its hash is kept in %s):\n\n      %s\n\n",
+			filepath.Join(a.cfg.DataDir, sharedSecret.file), tok)
+	}
+	return h, err
+}
+
+// A secret the cloud generates and keeps only the hash of.
+type secretKind struct{ file, prefix, what, env, reset string }
+
+var (
+	adminTokenSecret = secretKind{"admin-token.sha256", "cfa_", "admin token", "CLAWFLEET_ADMIN_TOKEN", "reset-admin-token"}
+	sharedSecret     = secretKind{"shared-secret.sha256", "cfw_", "shared secret", "CLAWFLEET_SHARED_SECRET", "reset-shared-secret"}
+)
+
+// keptSecret returns the hash of k kept in dir; when there is none yet it
+// generates the secret, keeps its hash and returns the secret too.
+func keptSecret(dir string, k secretKind) (hash, secret string, err error) {
+	path := filepath.Join(dir, k.file)
 	if b, err := os.ReadFile(path); err == nil {
 		h := strings.TrimSpace(string(b))
 		if len(h) != 64 {
-			return "", fmt.Errorf("%s is damaged: delete it and restart to get a new admin token", path)
+			return "", "", fmt.Errorf("%s is damaged: run clawfleet-cloud %s (or delete it and restart) to get a new %s", path, k.reset, k.what)
 		}
-		return h, nil
+		return h, "", nil
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("read admin token hash: %w", err)
+		return "", "", fmt.Errorf("read %s hash: %w", k.what, err)
 	}
-	tok, err := ResetAdminToken(dir)
+	tok, err := resetSecret(dir, k)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	a.AdminToken = tok
-	fmt.Fprintf(a.out, "\n  Admin token (shown once; only its hash is kept in %s):\n\n      %s\n\n", path, tok)
-	return creds.Hash(tok), nil
+	return creds.Hash(tok), tok, nil
+}
+
+func resetSecret(dir string, k secretKind) (string, error) {
+	tok := creds.NewToken(k.prefix)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, k.file), []byte(creds.Hash(tok)+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("store %s hash: %w", k.what, err)
+	}
+	return tok, nil
 }
 
 // ResetAdminToken generates a new admin token, stores its hash in dataDir and
 // returns the token.
-func ResetAdminToken(dataDir string) (string, error) {
-	tok := creds.NewToken("cfa_")
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return "", fmt.Errorf("create data dir: %w", err)
-	}
-	path := filepath.Join(dataDir, "admin-token.sha256")
-	if err := atomicfile.WriteFile(path, []byte(creds.Hash(tok)+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("store admin token hash: %w", err)
-	}
-	return tok, nil
-}
+func ResetAdminToken(dataDir string) (string, error) { return resetSecret(dataDir, adminTokenSecret) }
+
+// ResetSharedSecret generates a new shared secret for the web app, stores
+// its hash in dataDir and returns it (used when CLAWFLEET_SHARED_SECRET is
+// unset and no SSO is trusted).
+func ResetSharedSecret(dataDir string) (string, error) { return resetSecret(dataDir, sharedSecret) }
 
 func (a *App) mqttURL(requestHost string) string {
 	if a.cfg.MQTTURL != "" {

@@ -46,7 +46,7 @@ type Config struct {
 	MQTTIPBurst    int     `yaml:"mqttIpBurst" env:"CLAWFLEET_MQTT_IP_BURST" flag:"mqtt-ip-burst" default:"200" help:"burst of MQTT connection attempts per source IP"`
 	MQTTClientRate float64 `yaml:"mqttClientRate" env:"CLAWFLEET_MQTT_CLIENT_RATE" flag:"mqtt-client-rate" default:"1" help:"MQTT connection attempts per second allowed per client ID"`
 
-	SharedSecret   string        `yaml:"sharedSecret" env:"CLAWFLEET_SHARED_SECRET" flag:"shared-secret" help:"secret the SSO web app sends as X-Shared-Secret on /api/tenants calls (at least 16 characters); empty disables the tenant API for users"`
+	SharedSecret   string        `yaml:"sharedSecret" env:"CLAWFLEET_SHARED_SECRET" flag:"shared-secret" help:"secret the SSO web app sends as X-Shared-Secret on /api/tenants calls (at least 16 characters); when unset, one is generated at first start, printed once, and only its hash is kept in the data dir (unless an SSO is trusted: then its tokens are the way in); off = no shared secret"`
 	SSOIssuer      string        `yaml:"ssoIssuer" env:"CLAWFLEET_SSO_ISSUER" flag:"sso-issuer" help:"issuer (\"iss\") of the SSO's JSON Web Tokens; with a key source below, the user API and tenant subdomains also accept Authorization: Bearer <JWT>"`
 	SSOAudience    string        `yaml:"ssoAudience" env:"CLAWFLEET_SSO_AUDIENCE" flag:"sso-audience" help:"audience (\"aud\") the SSO's tokens must name for this cloud"`
 	SSOJWKSURL     string        `yaml:"ssoJwksUrl" env:"CLAWFLEET_SSO_JWKS_URL" flag:"sso-jwks-url" help:"the SSO's key set (https; http only to loopback), fetched when needed and refreshed hourly or when a token names an unknown key"`
@@ -87,6 +87,9 @@ type Config struct {
 	LogLevel   string `yaml:"logLevel" env:"CLAWFLEET_LOG_LEVEL" flag:"log-level" default:"info" help:"debug, info, warn or error"`
 	LogFormat  string `yaml:"logFormat" env:"CLAWFLEET_LOG_FORMAT" flag:"log-format" default:"text" help:"text or json"`
 }
+
+// SharedSecretOff as the shared secret turns shared-secret calls off.
+const SharedSecretOff = "off"
 
 // Load builds the configuration from defaults, the YAML file named by
 // --config or CLAWFLEET_CONFIG, the environment and the flags in args.
@@ -194,7 +197,7 @@ func (c *Config) Validate() error {
 	if c.MQTTMaxPacket < 1024 {
 		errs = append(errs, errors.New("mqtt-max-packet must be at least 1024"))
 	}
-	if c.SharedSecret != "" && len(c.SharedSecret) < 16 {
+	if c.SharedSecret != "" && c.SharedSecret != SharedSecretOff && len(c.SharedSecret) < 16 {
 		errs = append(errs, errors.New("shared-secret is shorter than 16 characters: choose a longer CLAWFLEET_SHARED_SECRET"))
 	}
 	if c.AccessLinkTTL < 10*time.Second || c.AccessLinkTTL > 10*time.Minute {

@@ -40,9 +40,12 @@ func run(ctx context.Context, args []string) error {
 			fmt.Println(app.Version)
 			return nil
 		case "reset-admin-token":
-			return resetAdminToken(args[1:])
+			return resetSecret("reset-admin-token", args[1:], app.ResetAdminToken, "New admin token (the old one no longer works once the cloud restarts)")
+		case "reset-shared-secret":
+			return resetSecret("reset-shared-secret", args[1:], app.ResetSharedSecret,
+				"New shared secret for the web app, X-Shared-Secret (the old one no longer works once the cloud restarts; used while CLAWFLEET_SHARED_SECRET is unset)")
 		case "help", "-h", "--help":
-			fmt.Printf("usage: clawfleet-cloud [flags]            run the cloud\n       clawfleet-cloud reset-admin-token [--data-dir DIR]\n       clawfleet-cloud version\n\nflags (each also read from its environment variable, and from a YAML file given by --config FILE or CLAWFLEET_CONFIG;\nprecedence: defaults < YAML < environment < flags):\n%s", config.Usage())
+			fmt.Printf("usage: clawfleet-cloud [flags]            run the cloud\n       clawfleet-cloud reset-admin-token [--data-dir DIR]\n       clawfleet-cloud reset-shared-secret [--data-dir DIR]\n       clawfleet-cloud version\n\nflags (each also read from its environment variable, and from a YAML file given by --config FILE or CLAWFLEET_CONFIG;\nprecedence: defaults < YAML < environment < flags):\n%s", config.Usage())
 			return nil
 		}
 	}
@@ -87,17 +90,17 @@ func run(ctx context.Context, args []string) error {
 	return a.Run(ctx, ready)
 }
 
-func resetAdminToken(args []string) error {
-	fs := flag.NewFlagSet("reset-admin-token", flag.ContinueOnError)
+func resetSecret(name string, args []string, reset func(string) (string, error), what string) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	dir := fs.String("data-dir", envOr("CLAWFLEET_DATA_DIR", "./data"), "the cloud's data directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	tok, err := app.ResetAdminToken(*dir)
+	tok, err := reset(*dir)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("New admin token (the old one no longer works once the cloud restarts):\n\n    %s\n\n", tok)
+	fmt.Printf("%s:\n\n    %s\n\n", what, tok)
 	return nil
 }
 
