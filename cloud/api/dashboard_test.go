@@ -170,7 +170,7 @@ func TestDashboard(t *testing.T) {
 	runID, failID := running["id"].(string), failed["id"].(string)
 	d := ag.WaitDesired("both tenants desired", func(d *proto.Desired) bool { return servertest.HasTenant(runID)(d) && servertest.HasTenant(failID)(d) })
 	ag.Ack(d.Revision)
-	ag.Report([]proto.TenantStatus{{ID: runID, State: proto.TenantRunning, DiskUsedBytes: 300 << 20, DiskTotalBytes: 5 << 30}, {ID: failID, State: proto.TenantFailed, Error: "pull failed: <script>alert(1)</script>"}})
+	ag.Report([]proto.TenantStatus{{ID: runID, State: proto.TenantRunning, DiskUsedBytes: 300 << 20, DiskTotalBytes: 5<<30 - 330<<20}, {ID: failID, State: proto.TenantFailed, Error: "pull failed: <script>alert(1)</script>"}})
 	tstest.Await(t, "running and failed tenants", 10*time.Second, func() bool {
 		return c.Admin(http.MethodGet, "/api/admin/tenants/"+runID, nil).JSON(t)["status"] == "running" &&
 			c.Admin(http.MethodGet, "/api/admin/tenants/"+failID, nil).JSON(t)["status"] == "failed"

@@ -1147,7 +1147,9 @@
           className: 'muted small nowrap', 'data-testid': 'tenant-disk',
           'data-used': String(tn.disk.usedBytes || 0), 'data-total': String(tn.disk.totalBytes || 0),
           title: t('tenants.diskTitle', { time: String(tn.disk.measuredAt || '') }),
-          text: t('tenants.disk', { used: fmtBytes(tn.disk.usedBytes), total: fmtBytes(tn.disk.totalBytes) })
+          // Out of the plan's size, as the plan and the resources read (the
+          // filesystem's own total, a few percent less, is data-total).
+          text: t('tenants.disk', { used: fmtBytes(tn.disk.usedBytes), total: fmtBytes(res.diskBytes || tn.disk.totalBytes) })
         }) : null
       ])),
       cell('tenants.col.status', lines([
