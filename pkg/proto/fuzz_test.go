@@ -102,3 +102,25 @@ func FuzzDecodeTenantMessages(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeClaim(f *testing.F) {
+	f.Add([]byte(`{"v":1,"claimed":true,"owner":"u1","teamId":"t","claimedAt":1}`))
+	f.Add([]byte(`{"v":1,"claimed":false,"claimCode":"ABCD-EFGH-JKMN"}`))
+	f.Add([]byte(`{"v":1,"type":"factory-reset","requestedAt":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if m, err := DecodeClaim(b); err == nil {
+			if m.Claimed && (ValidateOwner(m.Owner) != nil || m.ClaimCode != "") {
+				t.Fatalf("accepted claimed box %+v", m)
+			}
+			if !m.Claimed && (m.Owner != "" || m.TeamID != "" || (m.ClaimCode != "" && ValidateClaimCode(m.ClaimCode) != nil)) {
+				t.Fatalf("accepted unclaimed box %+v", m)
+			}
+			if _, err := DecodeClaim(MustEncode(m)); err != nil {
+				t.Fatalf("re-encoded claim refused: %v", err)
+			}
+		}
+		if e, err := DecodeFactoryReset(b); err == nil && (e.Type != EventFactoryReset || e.RequestedAt < 0) {
+			t.Fatalf("accepted factory reset %+v", e)
+		}
+	})
+}

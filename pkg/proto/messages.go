@@ -56,6 +56,9 @@ type Heartbeat struct {
 	Metrics Metrics `json:"metrics"`
 	// Tunnel is the host's WireGuard tunnel state, when it has one.
 	Tunnel *TunnelStatus `json:"tunnel,omitempty"`
+	// Claim is a box's claim state as it knows it: ClaimStateClaimed or
+	// ClaimStateUnclaimed; empty on hosts that are not boxes.
+	Claim string `json:"claim,omitempty"`
 }
 
 // Status states.
@@ -230,6 +233,11 @@ func DecodeHeartbeat(b []byte) (*Heartbeat, error) {
 		if t.HandshakeAgeSeconds < -1 {
 			return nil, invalid("tunnel handshake age below -1")
 		}
+	}
+	switch m.Claim {
+	case "", ClaimStateClaimed, ClaimStateUnclaimed:
+	default:
+		return nil, invalid("claim must be %q, %q or empty", ClaimStateClaimed, ClaimStateUnclaimed)
 	}
 	return &m, nil
 }

@@ -324,9 +324,9 @@ func DecodeCommand(b []byte) (*Command, error) {
 		if m.Tail < 0 || m.Tail > MaxLogLines {
 			return nil, invalid("tail must be between 0 and %d", MaxLogLines)
 		}
-	case OpRotateKey:
+	case OpRotateKey, OpFactoryReset:
 		if m.TenantID != "" || m.Tail != 0 {
-			return nil, invalid("rotate-key takes no tenant or tail")
+			return nil, invalid("%s takes no tenant or tail", m.Op)
 		}
 	default:
 		return nil, invalid("unknown op %q", truncate(m.Op, 40))
