@@ -114,6 +114,14 @@ func migrations() []*gormigrate.Migration {
 				return migrateAccounts(tx)
 			},
 		},
+		{
+			// A user's boxes are looked up on every tenant they create
+			// (their instance goes to their box).
+			ID: "202612051300-boxes-claimed-by",
+			Migrate: func(tx *gorm.DB) error {
+				return execAll(tx, `CREATE INDEX IF NOT EXISTS idx_boxes_claimed_by ON boxes (claimed_by)`)
+			},
+		},
 	}
 }
 
