@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/authz"
+	"github.com/clawfleet/clawfleet/cloud/claim"
 	"github.com/clawfleet/clawfleet/cloud/factory"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/ratelimit"
@@ -83,6 +84,9 @@ type Options struct {
 	// Factory keeps the factory's batches of boxes; nil leaves out
 	// /api/admin/batches (batches.go).
 	Factory *factory.Service
+	// Claims binds boxes to their owners; nil leaves out /api/claims, the
+	// claim page and /api/admin/boxes (claims.go). It needs Tenants.
+	Claims *claim.Service
 	// SharedSecret authenticates the SSO web app's calls to /api/tenants
 	// (X-Shared-Secret); empty disables them.
 	SharedSecret string

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/claim"
 	"github.com/clawfleet/clawfleet/cloud/factory"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/router"
@@ -70,6 +71,7 @@ func everyRoute(t *testing.T) *gin.Engine {
 		TunnelDial: func(context.Context, string, int) (net.Conn, error) { return nil, nil },
 		Tenants:    new(tenant.Service), HostLoads: new(tenant.Service), HostKeys: stubKeys{},
 		Tokens: stubTokens{}, Access: stubAccess{}, Factory: new(factory.Service),
+		Claims: new(claim.Service),
 	}
 	// A new option that enables routes must be set above, or its routes
 	// would escape the check.

@@ -104,6 +104,9 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 		// Said before looking the tenant up: no tenant can be probed.
 		admin.GET("/admin/tenants/:id/probe", func(c *gin.Context) { ta.failErr(c, errTunnelsOff) })
 	}
+	if s.opts.Claims != nil {
+		ta.claimRoutes(r, admin)
+	}
 	byID := admin.Group("/admin/tenants/:id", ta.loadTenant(tenantByID))
 	ta.tenantOps(byID, false)
 	if s.opts.TunnelDial != nil {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/broker"
 	"github.com/clawfleet/clawfleet/cloud/api"
+	"github.com/clawfleet/clawfleet/cloud/claim"
 	"github.com/clawfleet/clawfleet/cloud/config"
 	"github.com/clawfleet/clawfleet/cloud/factory"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
@@ -176,11 +177,21 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 		st.Close()
 		return nil, err
 	}
+	var tunnels claim.Tunnels
+	if a.tun != nil {
+		tunnels = a.tun
+	}
+	if _, ok := plans[cfg.BoxPlan]; !ok {
+		st.Close()
+		return nil, fmt.Errorf("box plan %q is not a plan: choose one of %s (CLAWFLEET_BOX_PLAN)", cfg.BoxPlan, strings.Join(plans.Names(), ", "))
+	}
+	claims := claim.New(claim.Options{Store: st, Fleet: f, Bus: b, Factory: fac, Tenants: ts, Tunnels: tunnels, Plan: cfg.BoxPlan,
+		CommandTimeout: cfg.CommandTimeout, Logger: log})
 	f.Subscribe(a.dropOffline)
 	handler := api.New(api.Options{
 		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxStreamsPerAddr: cfg.MaxStreamsPerAddr,
-		Tenants: ts, HostLoads: ts, HostKeys: tunnel.NewKeys(f, st, log), Factory: fac, SharedSecretHash: secretHash, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,
+		Tenants: ts, HostLoads: ts, HostKeys: tunnel.NewKeys(f, st, log), Factory: fac, Claims: claims, SharedSecretHash: secretHash, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,
 		Store:  api.HealthFunc(st.Ping),
 		Broker: api.HealthFunc(func(context.Context) error { return boolErr(b.Healthy(), "broker is not serving") }),
 		Logger: log, Registerer: reg, Gatherer: reg, Version: Version,

@@ -58,6 +58,7 @@ type Config struct {
 	SessionTTL     time.Duration `yaml:"sessionTtl" env:"CLAWFLEET_SESSION_TTL" flag:"session-ttl" default:"12h" help:"how long the session cookie a link sets is valid (5m to 720h); DELETE /api/tenants/me/sessions ends them sooner"`
 	SecretKey      string        `yaml:"secretKey" env:"CLAWFLEET_SECRET_KEY" flag:"secret-key" help:"base64 of 32 random bytes sealing tenants' gateway tokens (AES-256-GCM); empty = generated once into <data dir>/secret.key"`
 	PlansFile      string        `yaml:"plansFile" env:"CLAWFLEET_PLANS_FILE" flag:"plans-file" help:"YAML file replacing the built-in plans (free, basic, pro, enterprise)"`
+	BoxPlan        string        `yaml:"boxPlan" env:"CLAWFLEET_BOX_PLAN" flag:"box-plan" default:"free" help:"plan of the instance a claim creates on the owner's box"`
 	Scheduler      string        `yaml:"scheduler" env:"CLAWFLEET_SCHEDULER" flag:"scheduler" default:"least-loaded" help:"tenant placement: least-loaded, bin-pack or spread"`
 	CPUOvercommit  float64       `yaml:"cpuOvercommit" env:"CLAWFLEET_CPU_OVERCOMMIT" flag:"cpu-overcommit" default:"4" help:"tenant CPU a host may carry per CPU (memory is never overcommitted; 512MiB stay with the host)"`
 	TenantPortBase int           `yaml:"tenantPortBase" env:"CLAWFLEET_TENANT_PORT_BASE" flag:"tenant-port-base" default:"20000" help:"lowest host port given to a tenant gateway"`

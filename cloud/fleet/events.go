@@ -9,8 +9,8 @@ import (
 // Event is something that happened to a host, handed to every subscriber
 // (Subscribe). The fleet decodes and validates each device message once, so
 // subscribers get typed values and never parse a payload. The set is closed:
-// Registered, CredentialsShared (shared.go), Offline, Deleted, TenantReport
-// and Reply.
+// Registered, CredentialsShared (shared.go), Offline, Deleted, TenantReport,
+// Reply and FactoryReset.
 type Event interface {
 	// Host is the ID of the host the event is about.
 	Host() string
@@ -43,6 +43,17 @@ type Reply struct {
 	HostID string
 	Reply  *proto.Reply
 }
+
+// FactoryReset is a box's word that it was factory reset on the box itself
+// (up/event of type proto.EventFactoryReset): it has wiped its tenants and
+// asks the cloud to forget its owner.
+type FactoryReset struct {
+	HostID string
+	Event  *proto.FactoryResetEvent
+}
+
+func (e FactoryReset) Host() string { return e.HostID }
+func (FactoryReset) isEvent()       {}
 
 func (e Registered) Host() string   { return e.HostID }
 func (e Offline) Host() string      { return e.HostID }
@@ -85,7 +96,17 @@ func (f *Fleet) handleEvent(msg message) {
 	var head struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(msg.payload, &head); err == nil && head.Type != proto.EventTenants {
+	err := json.Unmarshal(msg.payload, &head)
+	if err == nil && head.Type == proto.EventFactoryReset {
+		ev, err := proto.DecodeFactoryReset(msg.payload)
+		if err != nil {
+			f.Refuse(msg.deviceID, msg.kind, refusalReason(err, "invalid"), err)
+			return
+		}
+		f.emit(FactoryReset{HostID: msg.deviceID, Event: ev})
+		return
+	}
+	if err == nil && head.Type != proto.EventTenants {
 		return
 	}
 	rep, err := proto.DecodeTenantReport(msg.payload)

@@ -110,7 +110,8 @@ type presence struct {
 	lastSeen time.Time
 	metrics  proto.Metrics
 	tunnel   *proto.TunnelStatus
-	sentAt   int64 // newest heartbeat's SentAt, unix ms; 0 when none is pending
+	claim    string // the box's claim state, from its heartbeats
+	sentAt   int64  // newest heartbeat's SentAt, unix ms; 0 when none is pending
 	// wgKey is the WireGuard key of the latest registration, oldKeys the
 	// ones it replaced (oldest first); sharedAt the latest sign of a second
 	// device with these credentials (shared.go), sharedAudited its latest
@@ -334,6 +335,7 @@ func (f *Fleet) handleHeartbeat(msg message) error {
 	f.mu.Lock()
 	if p := f.presence[msg.deviceID]; p != nil {
 		p.tunnel = hb.Tunnel
+		p.claim = hb.Claim
 	}
 	f.mu.Unlock()
 	return nil

@@ -59,6 +59,7 @@ func (f *Fleet) overlay(h *store.Host) {
 		t := p.sharedAt
 		h.CredentialsSharedAt = &t
 	}
+	h.ClaimState = p.claim
 }
 
 // HostOnline reports whether a host is connected now (from presence, not the

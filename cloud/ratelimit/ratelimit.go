@@ -23,6 +23,7 @@ type Keyed struct {
 	burst int
 	m     map[string]*entry
 	swept time.Time
+	now   func() time.Time // the clock (tests)
 }
 
 type entry struct {
@@ -32,7 +33,7 @@ type entry struct {
 
 // New returns a limiter allowing r events per second per key, with burst.
 func New(r rate.Limit, burst int) *Keyed {
-	return &Keyed{r: r, burst: burst, m: map[string]*entry{}, swept: time.Now()}
+	return &Keyed{r: r, burst: burst, m: map[string]*entry{}, swept: time.Now(), now: time.Now}
 }
 
 // Exhausted reports whether key has no tokens left, without taking one.
@@ -42,21 +43,16 @@ func (l *Keyed) Exhausted(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e := l.m[key]
-	return e != nil && e.l.Tokens() < 1
+	return e != nil && e.l.TokensAt(l.now()) < 1
 }
 
 // Allow takes a token for key and reports whether there was one.
 func (l *Keyed) Allow(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
+	now := l.now()
 	if now.Sub(l.swept) > time.Minute || len(l.m) > maxKeys {
-		for k, e := range l.m {
-			if now.Sub(e.seen) > time.Minute {
-				delete(l.m, k)
-			}
-		}
-		l.swept = now
+		l.sweep(now)
 	}
 	e := l.m[key]
 	if e == nil {
@@ -65,6 +61,26 @@ func (l *Keyed) Allow(key string) bool {
 	}
 	e.seen = now
 	return e.l.AllowN(now, 1)
+}
+
+// sweep forgets the keys idle for a minute whose bucket has refilled: a
+// forgotten key starts full again, so forgetting one that is not full
+// would hand out its burst again (a limit of 5 an hour would become 5 a
+// minute). Past maxKeys even those go, so memory stays bounded.
+func (l *Keyed) sweep(now time.Time) {
+	for k, e := range l.m {
+		if now.Sub(e.seen) > time.Minute && e.l.TokensAt(now) >= float64(l.burst) {
+			delete(l.m, k)
+		}
+	}
+	if len(l.m) > maxKeys {
+		for k, e := range l.m {
+			if now.Sub(e.seen) > time.Minute {
+				delete(l.m, k)
+			}
+		}
+	}
+	l.swept = now
 }
 
 // ClientIP is the request's TCP peer address: forwarding headers are not

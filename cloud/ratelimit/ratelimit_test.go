@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"net/netip"
 	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
 )
 
 func TestKeyedBurstThenExhausted(t *testing.T) {
@@ -21,6 +24,29 @@ func TestKeyedBurstThenExhausted(t *testing.T) {
 	}
 	if l.Exhausted("b") || !l.Allow("b") {
 		t.Fatal("another key shares a's bucket")
+	}
+}
+
+// TestKeyedSlowRefill: a key that is not refilled yet is remembered
+// however long it is idle, so a limit of some an hour holds.
+func TestKeyedSlowRefill(t *testing.T) {
+	now := time.Now()
+	l := New(rate.Limit(1.0/3600), 2)
+	l.now = func() time.Time { return now }
+	l.Allow("a")
+	l.Allow("a")
+	if !l.Exhausted("a") {
+		t.Fatal("not exhausted after its burst")
+	}
+	now = now.Add(10 * time.Minute)
+	l.Allow("b") // sweeps
+	if !l.Exhausted("a") {
+		t.Fatal("an idle key was forgotten before its bucket refilled")
+	}
+	now = now.Add(3 * time.Hour)
+	l.Allow("b")
+	if l.Exhausted("a") || len(l.m) != 1 {
+		t.Fatalf("a refilled key is still kept (%d keys)", len(l.m))
 	}
 }
 

@@ -97,7 +97,7 @@ func (r *Router) fail(w http.ResponseWriter, req *http.Request, e *pageError) {
 		h.Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
 	m, lang := e.en, "en"
-	if prefersChinese(req.Header.Get("Accept-Language")) {
+	if PrefersChinese(req.Header.Get("Accept-Language")) {
 		m, lang = e.zh, "zh-CN"
 	}
 	if !strings.Contains(req.Header.Get("Accept"), "text/html") {
@@ -117,9 +117,9 @@ func (r *Router) fail(w http.ResponseWriter, req *http.Request, e *pageError) {
 	_ = pageTmpl.Execute(w, map[string]any{"Lang": lang, "Title": m.title, "Text": m.text, "Status": e.status, "Code": e.code, "Refresh": refresh})
 }
 
-// prefersChinese reports whether Chinese ranks above English in an
+// PrefersChinese reports whether Chinese ranks above English in an
 // Accept-Language header (first listed wins at equal weight).
-func prefersChinese(al string) bool {
+func PrefersChinese(al string) bool {
 	bestZh, bestEn := -1.0, -1.0
 	for i, part := range strings.Split(al, ",") {
 		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")

@@ -618,8 +618,8 @@ func TestPrefersChinese(t *testing.T) {
 		{"en;q=0.5,zh;q=0.6", true},
 		{"fr", false},
 	} {
-		if got := prefersChinese(c.al); got != c.want {
-			t.Errorf("prefersChinese(%q) = %v", c.al, got)
+		if got := PrefersChinese(c.al); got != c.want {
+			t.Errorf("PrefersChinese(%q) = %v", c.al, got)
 		}
 	}
 }

@@ -34,6 +34,8 @@ type Agent struct {
 	answer   bool
 	logsErr  string
 	autoRun  bool
+	claims   []*proto.Claim // nil entries: the retained claim was cleared
+	tunnels  [][]byte       // tunnel configs as received; empty: cleared
 }
 
 // NewAgent connects a fake agent with a host's credentials and waits until
@@ -85,6 +87,22 @@ func (f *Agent) receive(m paho.Message) {
 		return
 	}
 	switch kind {
+	case proto.KindClaim:
+		var cl *proto.Claim
+		if len(m.Payload()) > 0 {
+			var err error
+			if cl, err = proto.DecodeClaim(m.Payload()); err != nil {
+				f.t.Errorf("agent %s: invalid claim message: %v", f.ID, err)
+				return
+			}
+		}
+		f.mu.Lock()
+		f.claims = append(f.claims, cl)
+		f.mu.Unlock()
+	case proto.KindTunnel:
+		f.mu.Lock()
+		f.tunnels = append(f.tunnels, slices.Clone(m.Payload()))
+		f.mu.Unlock()
 	case proto.KindDesired:
 		if len(m.Payload()) == 0 {
 			return
@@ -178,6 +196,11 @@ func (f *Agent) Publish(kind string, msg any) { f.PublishRaw(kind, proto.MustEnc
 func (f *Agent) PublishRaw(kind string, payload []byte) {
 	tok := f.cl.Publish(proto.UpTopic(f.ID, kind), 1, false, payload)
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		select {
+		case <-f.stopHB: // closed meanwhile: the test is over
+			return
+		default:
+		}
 		f.t.Errorf("agent publish %s: %v", kind, tok.Error())
 	}
 }
@@ -199,6 +222,53 @@ func (f *Agent) WaitDesired(what string, cond func(*proto.Desired) bool) *proto.
 		return false
 	})
 	return got
+}
+
+// WaitClaim waits until the newest claim message received satisfies cond
+// (nil: none, or cleared) and returns it.
+func (f *Agent) WaitClaim(what string, cond func(*proto.Claim) bool) *proto.Claim {
+	f.t.Helper()
+	var got *proto.Claim
+	tstest.Await(f.t, what, 10*time.Second, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.claims) == 0 {
+			return cond(nil)
+		}
+		got = f.claims[len(f.claims)-1]
+		return cond(got)
+	})
+	return got
+}
+
+// Claims are the claim messages received so far (nil: cleared).
+func (f *Agent) Claims() []*proto.Claim {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.claims)
+}
+
+// Tunnel is the newest tunnel config received: nil before any, and after
+// the cloud cleared it.
+func (f *Agent) Tunnel() *proto.TunnelConfig {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.tunnels) == 0 || len(f.tunnels[len(f.tunnels)-1]) == 0 {
+		return nil
+	}
+	cfg, err := proto.DecodeTunnelConfig(f.tunnels[len(f.tunnels)-1])
+	if err != nil {
+		f.t.Errorf("agent %s: invalid tunnel config: %v", f.ID, err)
+		return nil
+	}
+	return cfg
+}
+
+// TunnelCount counts the tunnel messages received (cleared ones too).
+func (f *Agent) TunnelCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.tunnels)
 }
 
 // DesiredCount counts the desired states received with revision rev.

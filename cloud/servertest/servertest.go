@@ -26,6 +26,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/cloud/app"
 	"github.com/clawfleet/clawfleet/cloud/config"
+	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
@@ -227,6 +228,28 @@ func (c *Cloud) Provision(name string) (id, secret string) {
 	}
 	m := r.JSON(c.t)
 	return m["deviceId"].(string), m["secret"].(string)
+}
+
+// Box is a factory box registered in a batch: its credentials and its
+// claim code, as its label and credentials.json carry them.
+type Box struct {
+	ID, Secret, ClaimCode string
+}
+
+// AddBox registers a box at index of batch (created for model "OpenClaw
+// Box v1" if it does not exist) and returns it; it does not connect.
+func (c *Cloud) AddBox(batch string, index int) Box {
+	c.t.Helper()
+	if r := c.Admin(http.MethodPut, "/api/admin/batches/"+batch, map[string]any{"model": "OpenClaw Box v1"}); r.Code != http.StatusOK && r.Code != http.StatusCreated {
+		c.t.Fatalf("create batch %s: %d %s", batch, r.Code, r.Body)
+	}
+	b := Box{ID: creds.NewDeviceID(), Secret: creds.NewSecret(), ClaimCode: creds.NewClaimCode()}
+	r := c.Admin(http.MethodPost, "/api/admin/batches/"+batch+"/devices", map[string]any{"devices": []any{
+		map[string]any{"index": index, "deviceId": b.ID, "secretHash": creds.Hash(b.Secret), "claimCode": b.ClaimCode}}})
+	if r.Code != http.StatusOK {
+		c.t.Fatalf("register box %d of %s: %d %s", index, batch, r.Code, r.Body)
+	}
+	return b
 }
 
 // AddHost provisions a host and connects a fake agent for it.

@@ -55,6 +55,10 @@ type Host struct {
 	// CredentialsSharedAt is the latest sign, within a day, that two
 	// devices use this host's credentials (runtime-only, like Tunnel).
 	CredentialsSharedAt *time.Time `gorm:"-"`
+	// ClaimState is what a box said of its claim in its latest heartbeat
+	// (proto.ClaimStateClaimed or proto.ClaimStateUnclaimed); in memory
+	// only, like Tunnel.
+	ClaimState string `gorm:"-"`
 	// EnrolledWith is the ID of the enrollment token used, empty for
 	// factory-provisioned devices.
 	EnrolledWith string `gorm:"size:40"`

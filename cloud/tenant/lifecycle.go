@@ -43,10 +43,16 @@ func (s *Service) Create(ctx context.Context, actor authz.Actor, u User, planNam
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, false, err
 	}
-	need := Resources{CPUMillis: int64(plan.CPUMillis), MemoryBytes: int64(plan.MemoryBytes)}
-	hostID, port, err := s.place(ctx, need, plan.Where())
+	hostID, port, err := s.ownerBox(ctx, u.ID)
 	if err != nil {
-		return nil, false, apperr.Prefixf(err, "plan %s", planName)
+		return nil, false, err
+	}
+	if hostID == "" {
+		need := Resources{CPUMillis: int64(plan.CPUMillis), MemoryBytes: int64(plan.MemoryBytes)}
+		hostID, port, err = s.place(ctx, need, plan.Where())
+		if err != nil {
+			return nil, false, apperr.Prefixf(err, "plan %s", planName)
+		}
 	}
 	slug, err := s.newSlug(ctx, name)
 	if err != nil {
@@ -266,6 +272,26 @@ func (s *Service) Delete(ctx context.Context, actor authz.Actor, t *store.Tenant
 		return nil, err
 	}
 	return s.delete(ctx, t, keepData, actor.Audit())
+}
+
+// DeleteHostTenants deletes every tenant placed on a host, with its data
+// (a box released by its owner or reset), and returns how many it deleted;
+// actor is the audit log's name for whoever asked.
+func (s *Service) DeleteHostTenants(ctx context.Context, hostID, actor string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts, err := s.store.ListHostTenants(ctx, hostID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range ts {
+		if _, err := s.delete(ctx, &ts[i], false, actor); err != nil && !errors.Is(err, ErrNoTenant) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 func (s *Service) delete(ctx context.Context, t *store.Tenant, keepData bool, actor string) (*store.Tenant, error) {

@@ -36,6 +36,31 @@ func (s *Service) place(ctx context.Context, need Resources, where Where) (strin
 	}
 }
 
+// ownerBox is where the owner's instance goes when they own a box: the
+// first box they claimed that still exists, and a free port on it; "" when
+// they own none. A box is the owner's own machine: the instance goes there
+// whether or not it is online or reports room (the plan's limits still
+// bound the gateway), and never anywhere else. Callers hold s.mu.
+func (s *Service) ownerBox(ctx context.Context, owner string) (string, int, error) {
+	boxes, err := s.store.OwnedBoxes(ctx, owner)
+	if err != nil {
+		return "", 0, err
+	}
+	for _, b := range boxes {
+		if _, err := s.fleet.GetHost(ctx, b.DeviceID); errors.Is(err, fleet.ErrHostNotFound) {
+			continue
+		} else if err != nil {
+			return "", 0, err
+		}
+		port, err := s.freePort(ctx, b.DeviceID)
+		if err != nil {
+			return "", 0, fmt.Errorf("your box %s: %w", b.DeviceID, err)
+		}
+		return b.DeviceID, port, nil
+	}
+	return "", 0, nil
+}
+
 // needOf is what t reserves, and the pool and host labels its plan asks
 // for (a plan no longer configured: the default pool, any labels).
 func (s *Service) needOf(t *store.Tenant) (Resources, Where) {

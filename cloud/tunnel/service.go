@@ -102,6 +102,17 @@ func (s *Service) configure(ctx context.Context, id string) error {
 	if h.WGPublicKey == "" {
 		return nil
 	}
+	if h.Kind == store.HostBox {
+		// A box's tunnel carries its owner's gateway: none before it has
+		// one (Configure is called when it is claimed).
+		b, err := s.st.GetBox(ctx, id)
+		if err != nil {
+			return err
+		}
+		if b.ClaimedBy == "" {
+			return nil
+		}
+	}
 	addr, err := s.st.AllocateTunnelAddress(ctx, id, s.hub.Prefix(), s.hub.Addr())
 	if err != nil {
 		return err
@@ -115,6 +126,21 @@ func (s *Service) configure(ctx context.Context, id string) error {
 		return fmt.Errorf("publish tunnel config: %w", err)
 	}
 	s.log.Info("tunnel configured", "device", id, "address", addr)
+	return nil
+}
+
+// Configure gives a registered host its tunnel now (a box that was just
+// claimed); a host that has not registered a key yet gets it when it does.
+func (s *Service) Configure(ctx context.Context, id string) error { return s.configure(ctx, id) }
+
+// Unconfigure takes a host's tunnel away (a box that was released or
+// reset): its hub peer and address go, and its retained tunnel config is
+// cleared, so the agent brings the tunnel down.
+func (s *Service) Unconfigure(id string) error {
+	s.remove(id)
+	if err := s.bus.Publish(proto.DownTopic(id, proto.KindTunnel), nil, true); err != nil {
+		return fmt.Errorf("clear tunnel config: %w", err)
+	}
 	return nil
 }
 

@@ -77,11 +77,7 @@ func (c *cloud) tunnelConfig(t *testing.T, id string) *proto.TunnelConfig {
 
 func publicKey(t *testing.T) string {
 	t.Helper()
-	k, err := wgkey.GeneratePrivate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := wgkey.Public(k)
+	_, pub, err := wgkey.GeneratePair()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,10 @@ type Claim struct {
 	TeamID string `json:"teamId,omitempty"`
 	// ClaimedAt is when it was claimed (unix milliseconds).
 	ClaimedAt int64 `json:"claimedAt,omitempty"`
-	// ClaimCode, on an unclaimed box only, is a claim code issued after the
-	// factory's (a reprinted label): the box shows it from now on instead of
-	// the one in its credentials. The factory's code no longer works.
+	// ClaimCode, sent once when a label is reprinted, is the box's new
+	// claim code: the box keeps it and shows it, whenever it is unclaimed,
+	// instead of the one in its credentials, which no longer works. Later
+	// claim messages carry none (the cloud keeps only its hash).
 	ClaimCode string `json:"claimCode,omitempty"`
 }
 
@@ -79,12 +80,7 @@ func DecodeClaim(b []byte) (*Claim, error) {
 		if err := ValidateOwner(m.Owner); err != nil {
 			return nil, err
 		}
-		if m.ClaimCode != "" {
-			return nil, invalid("a claimed box gets no claim code")
-		}
-		return &m, nil
-	}
-	if m.Owner != "" || m.TeamID != "" || m.ClaimedAt != 0 {
+	} else if m.Owner != "" || m.TeamID != "" || m.ClaimedAt != 0 {
 		return nil, invalid("an unclaimed box has no owner")
 	}
 	if m.ClaimCode != "" {

@@ -14,7 +14,7 @@ func TestDecodeClaim(t *testing.T) {
 		{"unclaimed", `{"v":1,"claimed":false}`, true},
 		{"unclaimed with a fresh code", `{"v":1,"claimed":false,"claimCode":"ABCD-EFGH-JKMN"}`, true},
 		{"claimed without owner", `{"v":1,"claimed":true}`, false},
-		{"claimed with a code", `{"v":1,"claimed":true,"owner":"u1","claimCode":"ABCD-EFGH-JKMN"}`, false},
+		{"claimed with a fresh code", `{"v":1,"claimed":true,"owner":"u1","claimCode":"ABCD-EFGH-JKMN"}`, true},
 		{"unclaimed with owner", `{"v":1,"claimed":false,"owner":"u1"}`, false},
 		{"code not printed form", `{"v":1,"claimed":false,"claimCode":"abcd-efgh-jkmn"}`, false},
 		{"code with U", `{"v":1,"claimed":false,"claimCode":"ABCD-EFGH-JKMU"}`, false},

@@ -109,10 +109,13 @@ func FuzzDecodeClaim(f *testing.F) {
 	f.Add([]byte(`{"v":1,"type":"factory-reset","requestedAt":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if m, err := DecodeClaim(b); err == nil {
-			if m.Claimed && (ValidateOwner(m.Owner) != nil || m.ClaimCode != "") {
+			if m.ClaimCode != "" && ValidateClaimCode(m.ClaimCode) != nil {
+				t.Fatalf("accepted claim code %q", m.ClaimCode)
+			}
+			if m.Claimed && ValidateOwner(m.Owner) != nil {
 				t.Fatalf("accepted claimed box %+v", m)
 			}
-			if !m.Claimed && (m.Owner != "" || m.TeamID != "" || (m.ClaimCode != "" && ValidateClaimCode(m.ClaimCode) != nil)) {
+			if !m.Claimed && (m.Owner != "" || m.TeamID != "") {
 				t.Fatalf("accepted unclaimed box %+v", m)
 			}
 			if _, err := DecodeClaim(MustEncode(m)); err != nil {

@@ -47,6 +47,15 @@ func GeneratePrivate() (Key, error) {
 	return k, nil
 }
 
+// GeneratePair returns a new private key and its public key.
+func GeneratePair() (priv, pub Key, err error) {
+	if priv, err = GeneratePrivate(); err != nil {
+		return Key{}, Key{}, err
+	}
+	pub, err = Public(priv)
+	return priv, pub, err
+}
+
 func clamp(k *Key) {
 	k[0] &= 248
 	k[31] = (k[31] & 127) | 64

@@ -37,6 +37,16 @@ func TestGenerateAndPublic(t *testing.T) {
 	}
 }
 
+func TestGeneratePair(t *testing.T) {
+	priv, pub, err := wgkey.GeneratePair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := wgkey.Public(priv); pub != want || priv.IsZero() {
+		t.Fatalf("pair %x %x: the public key is not the private key's", priv, pub)
+	}
+}
+
 // TestKnownVector checks derivation against RFC 7748 §6.1 (Alice).
 func TestKnownVector(t *testing.T) {
 	priv, err := wgkey.ParseHex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
