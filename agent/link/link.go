@@ -333,7 +333,9 @@ func (l *Link) session(ctx context.Context) (time.Duration, error) {
 	ctok := client.Connect()
 	if err := waitToken(ctx, ctok, l.opts.ConnectTimeout+time.Second); err != nil {
 		client.Disconnect(0)
-		if ct, ok := ctok.(*mqtt.ConnectToken); ok {
+		// The return code is paho's to write until the token is done (it
+		// may still be connecting after a timeout or a cancel).
+		if ct, ok := ctok.(*mqtt.ConnectToken); ok && tokenDone(ct) {
 			switch ct.ReturnCode() {
 			case packets.ErrRefusedBadUsernameOrPassword, packets.ErrRefusedNotAuthorised:
 				return 0, fmt.Errorf("%w (%v)", ErrCredentialsRefused, err)
@@ -643,6 +645,16 @@ func (l *Link) call(ctx context.Context, in inbound) {
 		}
 	}()
 	in.handler(ctx, in.payload)
+}
+
+// tokenDone reports whether tok has completed.
+func tokenDone(tok mqtt.Token) bool {
+	select {
+	case <-tok.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // waitToken waits for a paho token, the timeout or ctx, whichever comes first.
