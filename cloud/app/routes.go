@@ -34,7 +34,7 @@ func (r routes) Route(ctx context.Context, slug string) (router.Route, error) {
 	}
 	return router.Route{
 		TenantID: t.ID, Slug: t.Slug, Owner: t.OwnerID, HostID: t.HostID, Port: t.Port,
-		Status: t.Status, Desired: t.DesiredState, HostOnline: r.fleet.HostOnline(t.HostID),
+		Status: t.Status, Desired: t.DesiredState, HostOnline: r.fleet.HostOnline(t.HostID), LastError: t.LastError,
 	}, nil
 }
 

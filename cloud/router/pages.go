@@ -15,6 +15,20 @@ type pageError struct {
 	code       string
 	retryAfter int // seconds; 0 = no Retry-After
 	en, zh     message
+	// reason, when set, is why (a failed gateway's last error, as its
+	// host reported it; in English): shown below the text, and as
+	// "reason" in JSON. Only answers given after the owner check carry it.
+	reason string
+}
+
+// because returns a copy of e carrying reason (e itself when it is empty).
+func (e *pageError) because(reason string) *pageError {
+	if reason == "" {
+		return e
+	}
+	c := *e
+	c.reason = reason
+	return &c
 }
 
 type message struct{ title, text string }
@@ -74,12 +88,14 @@ body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:c
 main{max-width:32rem;padding:2rem;text-align:center}
 .brand{letter-spacing:.08em;text-transform:uppercase;font-size:.8rem;color:#94a3b8}
 h1{font-size:1.6rem;margin:.5rem 0 1rem}
+.reason{font-size:.9rem;color:#cbd5e1;text-align:left;overflow-wrap:anywhere}
 .code{margin-top:1.5rem;font:.8rem ui-monospace,monospace;color:#64748b}
 </style></head>
 <body><main>
 <div class="brand">🦞 clawfleet</div>
 <h1>{{.Title}}</h1>
 <p>{{.Text}}</p>
+{{if .Reason}}<p class="reason">{{.ReasonLabel}}{{.Reason}}</p>{{end}}
 <div class="code">{{.Status}} · {{.Code}}</div>
 </main></body></html>
 `))
@@ -103,7 +119,11 @@ func (r *Router) fail(w http.ResponseWriter, req *http.Request, e *pageError) {
 	if !strings.Contains(req.Header.Get("Accept"), "text/html") {
 		h.Set("Content-Type", "application/json; charset=utf-8")
 		w.WriteHeader(e.status)
-		_ = json.NewEncoder(w).Encode(map[string]any{"error": m.text, "code": e.code, "retryAfter": e.retryAfter})
+		body := map[string]any{"error": m.text, "code": e.code, "retryAfter": e.retryAfter}
+		if e.reason != "" {
+			body["reason"] = e.reason
+		}
+		_ = json.NewEncoder(w).Encode(body)
 		return
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -114,7 +134,12 @@ func (r *Router) fail(w http.ResponseWriter, req *http.Request, e *pageError) {
 	if e.status == http.StatusServiceUnavailable || e.status == http.StatusBadGateway {
 		refresh = e.retryAfter
 	}
-	_ = pageTmpl.Execute(w, map[string]any{"Lang": lang, "Title": m.title, "Text": m.text, "Status": e.status, "Code": e.code, "Refresh": refresh})
+	reasonLabel := "Reason: "
+	if lang == "zh-CN" {
+		reasonLabel = "原因："
+	}
+	_ = pageTmpl.Execute(w, map[string]any{"Lang": lang, "Title": m.title, "Text": m.text, "Status": e.status, "Code": e.code, "Refresh": refresh,
+		"Reason": e.reason, "ReasonLabel": reasonLabel})
 }
 
 // PrefersChinese reports whether Chinese ranks above English in an

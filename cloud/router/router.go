@@ -57,6 +57,9 @@ type Route struct {
 	// stopped.
 	Status, Desired string
 	HostOnline      bool
+	// LastError is why the tenant failed, as its host reported it; the
+	// failed page shows it to the owner.
+	LastError string
 }
 
 // Routes finds a tenant by slug.
@@ -576,7 +579,7 @@ func available(rt Route) *pageError {
 	case !rt.HostOnline:
 		return errHostOffline
 	case rt.Status == store.TenantFailed:
-		return errFailed
+		return errFailed.because(rt.LastError)
 	case rt.Status != store.TenantRunning:
 		return errStarting
 	}

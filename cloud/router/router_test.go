@@ -387,6 +387,25 @@ func TestProxyRefusals(t *testing.T) {
 		})
 	}
 
+	// A failed gateway's owner is told why, in JSON and on the page
+	// (escaped); anyone else learns nothing of it.
+	why := "crash loop: gateway exited with code 3 (12 restarts); <b>restart</b> the tenant"
+	f.routes.set(Route{TenantID: "ten_a", Slug: "alice", Owner: "u-alice", HostID: "dev_one", Port: 20000, Status: store.TenantFailed, Desired: store.TenantRunning, HostOnline: true, LastError: why})
+	if m := decodeJSON(t, f.do("GET", "alice", "/", cookie)); m["code"] != "gateway_failed" || m["reason"] != why {
+		t.Fatalf("failed gateway, owner, JSON: %v", m)
+	}
+	for lang, label := range map[string]string{"en": "Reason: ", "zh-CN": "原因："} {
+		resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + alice, "Accept": "text/html", "Accept-Language": lang})
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := label + "crash loop: gateway exited with code 3 (12 restarts); &lt;b&gt;restart&lt;/b&gt; the tenant"; !strings.Contains(string(body), want) {
+			t.Fatalf("failed gateway page (%s) lacks %q: %s", lang, want, body)
+		}
+	}
+	if m := decodeJSON(t, f.do("GET", "alice", "/", nil)); m["code"] != "login_required" || m["reason"] != nil {
+		t.Fatalf("failed gateway, no session: %v", m)
+	}
+
 	// Browsers get the branded page, in Chinese when they prefer it.
 	f.routes.set(Route{TenantID: "ten_a", Slug: "alice", Owner: "u-alice", HostID: "dev_one", Port: 20000, Status: store.TenantRunning, Desired: store.TenantRunning})
 	resp := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + alice, "Accept": "text/html", "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})

@@ -3454,6 +3454,12 @@ export interface components {
             code: "not_routed" | "unknown_gateway" | "login_required" | "invalid_link" | "forbidden" | "cross_site" | "rate_limited" | "gateway_stopped" | "gateway_starting" | "gateway_failed" | "host_offline" | "gateway_unreachable" | "internal" | "route_token_required";
             /** @description Seconds, as in the `Retry-After` header; 0 when there is none. */
             retryAfter: number;
+            /**
+             * @description With `gateway_failed`, to the tenant's owner only: why, as the host reported it (the
+             *     tenant's `lastError`, in English), e.g. a crash loop with its count, the next try and
+             *     what to do. The HTML page shows it too.
+             */
+            reason?: string;
         };
         Resources: {
             /**
