@@ -54,7 +54,7 @@ func (a *App) newRouter() (*router.Router, error) {
 	return router.New(router.Options{
 		Domain: a.cfg.Domain, Reserved: a.ownHosts(), Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Dial: dial, HostOnline: a.fleet.HostOnline,
 		Secure: a.secure(), LocalClientAddr: local, Logger: a.log, Registerer: a.reg, Tokens: a.routerTokens(),
-		AccessTTL: a.cfg.AccessLinkTTL, SessionTTL: a.cfg.SessionTTL, Clients: a.clients(),
+		AccessTTL: a.cfg.AccessLinkTTL, SessionTTL: a.cfg.SessionTTL, Clients: a.clients(), MaxWebSockets: a.cfg.MaxWebSocketsPerTenant,
 	})
 }
 

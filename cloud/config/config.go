@@ -78,10 +78,11 @@ type Config struct {
 
 	TrustedProxies string `yaml:"trustedProxies" env:"CLAWFLEET_TRUSTED_PROXIES" flag:"trusted-proxies" help:"comma-separated addresses or CIDR prefixes of front proxies (a load balancer) whose X-Forwarded-For names the client, for rate limits and the address tenants' gateways see; empty = the TCP peer is the client"`
 
-	HTTPBodyTimeout     time.Duration `yaml:"httpBodyTimeout" env:"CLAWFLEET_HTTP_BODY_TIMEOUT" flag:"http-body-timeout" default:"30s" help:"how long a request body may take to arrive on the HTTP(S) listeners, plus a second per 16 KiB received (so uploads at 128 kbit/s or faster are never cut); a slower body is cut and its connection closed. Headers have 10s; responses (log streams, WebSockets) are not limited"`
-	HTTPMaxConnsPerAddr int           `yaml:"httpMaxConnsPerAddr" env:"CLAWFLEET_HTTP_MAX_CONNS_PER_ADDR" flag:"http-max-conns-per-addr" default:"256" help:"connections one client address may hold open on the public HTTP(S) listeners (API, dashboard, tenant subdomains); more are closed at once. Trusted proxies are not limited; 0 = no limit"`
-	MaxStreamsPerUser   int           `yaml:"maxStreamsPerUser" env:"CLAWFLEET_MAX_STREAMS_PER_USER" flag:"max-streams-per-user" default:"4" help:"followed log streams (logs?follow=1) one user may hold open; one more is answered 429 too_many_streams. 0 = no limit"`
-	MaxStreamsPerAddr   int           `yaml:"maxStreamsPerAddr" env:"CLAWFLEET_MAX_STREAMS_PER_ADDR" flag:"max-streams-per-addr" default:"32" help:"followed log streams one client address may hold open, over all its users (calls with the shared secret, from the web app, count per user only); 0 = no limit"`
+	HTTPBodyTimeout        time.Duration `yaml:"httpBodyTimeout" env:"CLAWFLEET_HTTP_BODY_TIMEOUT" flag:"http-body-timeout" default:"30s" help:"how long a request body may take to arrive on the HTTP(S) listeners, plus a second per 16 KiB received (so uploads at 128 kbit/s or faster are never cut); a slower body is cut and its connection closed. Headers have 10s; responses (log streams, WebSockets) are not limited"`
+	HTTPMaxConnsPerAddr    int           `yaml:"httpMaxConnsPerAddr" env:"CLAWFLEET_HTTP_MAX_CONNS_PER_ADDR" flag:"http-max-conns-per-addr" default:"256" help:"connections one client address may hold open on the public HTTP(S) listeners (API, dashboard, tenant subdomains); more are closed at once. Trusted proxies are not limited; 0 = no limit"`
+	MaxStreamsPerUser      int           `yaml:"maxStreamsPerUser" env:"CLAWFLEET_MAX_STREAMS_PER_USER" flag:"max-streams-per-user" default:"4" help:"followed log streams (logs?follow=1) one user may hold open; one more is answered 429 too_many_streams. 0 = no limit"`
+	MaxWebSocketsPerTenant int           `yaml:"maxWebSocketsPerTenant" env:"CLAWFLEET_MAX_WEBSOCKETS_PER_TENANT" flag:"max-websockets-per-tenant" default:"32" help:"WebSockets one tenant's gateway may have open through the router at once (its Control UI opens one per tab); one more is answered 429 too_many_connections. 0 = no limit"`
+	MaxStreamsPerAddr      int           `yaml:"maxStreamsPerAddr" env:"CLAWFLEET_MAX_STREAMS_PER_ADDR" flag:"max-streams-per-addr" default:"32" help:"followed log streams one client address may hold open, over all its users (calls with the shared secret, from the web app, count per user only); 0 = no limit"`
 
 	LocalAgent string `yaml:"localAgent" env:"CLAWFLEET_LOCAL_AGENT" flag:"local-agent" help:"path of a clawfleet-agent binary to run beside the cloud as a local host (make run uses it)"`
 	PprofAddr  string `yaml:"pprofAddr" env:"CLAWFLEET_PPROF_ADDR" flag:"pprof-addr" help:"serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); empty = off. Never expose it publicly"`
@@ -224,8 +225,8 @@ func (c *Config) Validate() error {
 	if c.HTTPBodyTimeout < time.Second || c.HTTPBodyTimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("http-body-timeout %s: use between 1s and 10m", c.HTTPBodyTimeout))
 	}
-	if c.HTTPMaxConnsPerAddr < 0 || c.MaxStreamsPerUser < 0 || c.MaxStreamsPerAddr < 0 {
-		errs = append(errs, errors.New("http-max-conns-per-addr, max-streams-per-user and max-streams-per-addr must be 0 (no limit) or more"))
+	if c.HTTPMaxConnsPerAddr < 0 || c.MaxStreamsPerUser < 0 || c.MaxStreamsPerAddr < 0 || c.MaxWebSocketsPerTenant < 0 {
+		errs = append(errs, errors.New("http-max-conns-per-addr, max-streams-per-user, max-streams-per-addr and max-websockets-per-tenant must be 0 (no limit) or more"))
 	}
 	if c.CommandTimeout < time.Second || c.CommandTimeout > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("command-timeout %s: use between 1s and 10m", c.CommandTimeout))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/httpguard"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 // Behind the cloud's slow-client guards (a body timeout, a per-address
@@ -69,4 +70,39 @@ func TestWebSocketAndStreamOutliveBodyTimeout(t *testing.T) {
 		t.Fatalf("the held stream ended: %v", err)
 	case <-time.After(2 * bodyTimeout):
 	}
+}
+
+// A tenant's gateway has at most MaxWebSockets open through the router:
+// one more is answered 429 too_many_connections (other requests still
+// pass), and a closed one makes room.
+func TestWebSocketsPerTenant(t *testing.T) {
+	f := newFixture(t, Options{MaxWebSockets: 2})
+	ck := f.login("ten_a", "alice", "u-alice")
+	addr := f.srv.Listener.Addr().String()
+	open := func() (net.Conn, int) {
+		t.Helper()
+		conn, _, resp := wsUpgrade(t, addr, ck)
+		return conn, resp.StatusCode
+	}
+	first, code1 := open()
+	_, code2 := open()
+	if code1 != http.StatusSwitchingProtocols || code2 != http.StatusSwitchingProtocols {
+		t.Fatalf("the first two WebSockets: %d %d", code1, code2)
+	}
+	_, _, resp := wsUpgrade(t, addr, ck, "Accept: application/json")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "5" {
+		t.Fatalf("a third WebSocket: %d Retry-After %q, want 429", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if m := decodeJSON(t, resp); m["code"] != "too_many_connections" {
+		t.Fatalf("a third WebSocket: %v", m)
+	}
+	if r := f.do("GET", "alice", "/", map[string]string{"Cookie": CookieName + "=" + ck}); r.StatusCode != http.StatusOK {
+		t.Fatalf("a plain request beside the WebSockets: %d", r.StatusCode)
+	}
+	first.Close()
+	tstest.Await(t, "a slot after a WebSocket closed", 5*time.Second, func() bool {
+		conn, code := open()
+		defer conn.Close()
+		return code == http.StatusSwitchingProtocols
+	})
 }

@@ -58,6 +58,9 @@ var (
 	errRateLimited = &pageError{status: http.StatusTooManyRequests, code: "rate_limited", retryAfter: 5,
 		en: message{"Too many attempts", "Too many failed sign-ins from your address. Wait a moment and try again."},
 		zh: message{"尝试次数过多", "您的地址登录失败次数过多，请稍后再试。"}}
+	errTooManySockets = &pageError{status: http.StatusTooManyRequests, code: "too_many_connections", retryAfter: 5,
+		en: message{"Too many open connections", "This gateway already has the most live connections (WebSockets) allowed. Close it in another tab or window and try again."},
+		zh: message{"打开的连接过多", "此网关的实时连接（WebSocket）已达上限。请在其他标签页或窗口中关闭它后重试。"}}
 	errStopped = &pageError{status: http.StatusServiceUnavailable, code: "gateway_stopped", retryAfter: 60,
 		en: message{"Gateway stopped", "This gateway is stopped. Start it from the console."},
 		zh: message{"网关已停止", "此网关已停止运行。请在控制台中启动它。"}}

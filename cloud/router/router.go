@@ -116,6 +116,10 @@ type Options struct {
 	DialTimeout, ResponseHeaderTimeout time.Duration
 	// RouteCacheTTL is how long a route lookup is reused (1 s).
 	RouteCacheTTL time.Duration
+	// MaxWebSockets bounds the WebSockets one tenant's gateway has open
+	// through the router at once; one more is answered 429
+	// too_many_connections. 0: no limit.
+	MaxWebSockets int
 	// Clients finds the client's address (the TCP peer unless front proxies
 	// are trusted): rate limits key on it and the gateway is told it.
 	Clients ratelimit.Clients
@@ -145,6 +149,7 @@ type Router struct {
 	signOuts    map[string]signOutState
 	signOutsAll uint64
 	conns       map[string]map[*trackedConn]struct{} // by host ID
+	sockets     *ratelimit.Slots                     // open WebSockets, by tenant ID
 
 	requests *prometheus.CounterVec
 	upstream *prometheus.CounterVec
@@ -228,6 +233,7 @@ func New(o Options) (*Router, error) {
 		sessions: map[string]cachedSession{},
 		signOuts: map[string]signOutState{},
 		conns:    map[string]map[*trackedConn]struct{}{},
+		sockets:  ratelimit.NewSlots(o.MaxWebSockets),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_router_requests_total",
 			Help: "Requests to tenant subdomains by outcome (proxied or an error code)."}, []string{"outcome"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_router_upstream_errors_total",

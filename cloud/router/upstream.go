@@ -288,9 +288,38 @@ func (r *Router) proxyTo(w http.ResponseWriter, req *http.Request, rt Route, cli
 		r.fail(w, req, errCrossSite)
 		return
 	}
+	if isUpgrade(req) {
+		// A WebSocket holds its slot for as long as it is open: the
+		// proxy returns when it closes.
+		release, ok := r.sockets.Acquire(rt.TenantID)
+		if !ok {
+			r.log.Warn("WebSocket refused: the tenant has the most open", "slug", rt.Slug, "client", client, "max", r.sockets.Max())
+			r.fail(w, req, errTooManySockets)
+			return
+		}
+		defer release()
+	}
 	r.requests.WithLabelValues(outcome).Inc()
 	ctx := context.WithValue(req.Context(), proxyKey{}, &proxyInfo{route: rt, client: client, scheme: scheme, gen: gen})
 	r.proxy.ServeHTTP(w, req.WithContext(ctx))
+}
+
+// isUpgrade reports whether req asks to switch protocols (a WebSocket).
+func isUpgrade(req *http.Request) bool {
+	return req.Header.Get("Upgrade") != "" && hasToken(req.Header.Values("Connection"), "upgrade")
+}
+
+// hasToken reports whether one of the comma-separated header
+// values holds token (case-insensitively).
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

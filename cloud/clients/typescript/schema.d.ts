@@ -3451,7 +3451,7 @@ export interface components {
             /** @description For people (English or Simplified Chinese, by `Accept-Language`). */
             error: string;
             /** @enum {string} */
-            code: "not_routed" | "unknown_gateway" | "login_required" | "invalid_link" | "forbidden" | "cross_site" | "rate_limited" | "gateway_stopped" | "gateway_starting" | "gateway_failed" | "host_offline" | "gateway_unreachable" | "internal" | "route_token_required";
+            code: "not_routed" | "unknown_gateway" | "login_required" | "invalid_link" | "forbidden" | "cross_site" | "rate_limited" | "gateway_stopped" | "gateway_starting" | "gateway_failed" | "host_offline" | "gateway_unreachable" | "internal" | "route_token_required" | "too_many_connections";
             /** @description Seconds, as in the `Retry-After` header; 0 when there is none. */
             retryAfter: number;
             /**
