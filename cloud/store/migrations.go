@@ -122,6 +122,30 @@ func migrations() []*gormigrate.Migration {
 				return execAll(tx, `CREATE INDEX IF NOT EXISTS idx_boxes_claimed_by ON boxes (claimed_by)`)
 			},
 		},
+		{
+			// Team tenancy (issue 9): a team owns its tenants (team_id), the
+			// owner's personal team for every tenant of before; a tenant
+			// made on a team's routes is shared (not its creator's
+			// /api/tenants/me), so one user is the owner of one unshared
+			// tenant only, and of any number of shared ones.
+			ID: "202612051310-tenant-teams",
+			Migrate: func(tx *gorm.DB) error {
+				boolean := "boolean"
+				if tx.Dialector.Name() == "sqlite" {
+					boolean = "numeric"
+				}
+				return execAll(tx,
+					`ALTER TABLE tenants ADD COLUMN team_id varchar(40) NOT NULL DEFAULT ''`,
+					`ALTER TABLE tenants ADD COLUMN shared `+boolean+` NOT NULL DEFAULT false`,
+					`UPDATE tenants SET team_id = COALESCE((SELECT tm.team_id FROM team_members tm JOIN teams t ON t.id = tm.team_id
+						WHERE t.personal AND tm.role = 'owner' AND (tm.user_id = tenants.owner_id OR tm.user_id IN
+							(SELECT i.user_id FROM identities i WHERE i.provider = 'webapp' AND i.subject = tenants.owner_id))
+						ORDER BY tm.team_id LIMIT 1), '')`,
+					`DROP INDEX IF EXISTS idx_tenants_owner_id`,
+					`CREATE UNIQUE INDEX idx_tenants_owner_personal ON tenants (owner_id) WHERE NOT shared`,
+					`CREATE INDEX idx_tenants_team_id ON tenants (team_id)`)
+			},
+		},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"gorm.io/gorm"
 )
 
@@ -325,4 +326,125 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, now time.Time) erro
 		return fmt.Errorf("store: API key %s: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// ErrTeamHasTenants refuses to delete a team that still owns tenants.
+var ErrTeamHasTenants = apperr.New(apperr.Conflict, "team_has_tenants", "the team still has instances: delete them first")
+
+// ErrPersonalTeam refuses what a personal team cannot do (be deleted, take
+// other members).
+var ErrPersonalTeam = apperr.New(apperr.Conflict, "personal_team", "a personal team belongs to its user alone: create a team to share instances")
+
+// RenameTeam sets a team's name.
+func (s *Store) RenameTeam(ctx context.Context, id, name string, now time.Time) (*Team, error) {
+	res := s.db.WithContext(ctx).Model(&Team{}).Where("id = ?", id).Updates(map[string]any{"name": name, "updated_at": now})
+	if res.Error != nil {
+		return nil, fmt.Errorf("store: rename team: %w", mapErr(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return nil, fmt.Errorf("store: team %s: %w", id, ErrNotFound)
+	}
+	return s.GetTeam(ctx, id)
+}
+
+// DeleteTeam deletes a team with its members, invites and keys; never a
+// personal team (ErrPersonalTeam) nor one that owns tenants
+// (ErrTeamHasTenants).
+func (s *Store) DeleteTeam(ctx context.Context, id string) error {
+	err := s.Write(ctx, func(tx *gorm.DB) error {
+		var t Team
+		if err := tx.Where("id = ?", id).Take(&t).Error; err != nil {
+			return err
+		}
+		if t.Personal {
+			return ErrPersonalTeam
+		}
+		n, err := CountTeamTenants(tx, id, "")
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrTeamHasTenants
+		}
+		// Explicitly, whether or not the database enforces foreign keys.
+		for _, m := range []any{&TeamMember{}, &TeamInvite{}, &APIKey{}} {
+			if err := tx.Where("team_id = ?", id).Delete(m).Error; err != nil {
+				return err
+			}
+		}
+		return tx.Where("id = ?", id).Delete(&Team{}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete team: %w", mapErr(err))
+	}
+	return nil
+}
+
+// TeamSummary is a team with its number of members and tenants (the
+// admin's list).
+type TeamSummary struct {
+	Team
+	Members int
+	Tenants int
+}
+
+// ListTeams returns every team, newest first, at most limit (0: all).
+func (s *Store) ListTeams(ctx context.Context, limit int) ([]TeamSummary, error) {
+	q := s.db.WithContext(ctx).Table("teams").
+		Select(`teams.*, (SELECT count(*) FROM team_members m WHERE m.team_id = teams.id) AS members,
+			(SELECT count(*) FROM tenants t WHERE t.team_id = teams.id) AS tenants`).
+		Order("teams.created_at DESC, teams.id")
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	var ts []TeamSummary
+	if err := q.Scan(&ts).Error; err != nil {
+		return nil, fmt.Errorf("store: list teams: %w", err)
+	}
+	return ts, nil
+}
+
+// IsTeamMember reports whether who — a user id, or the subject of a user's
+// "webapp" identity (the web app's user id, which is what a tenant's
+// owner and the router's sessions name) — is a member of the team and not
+// disabled.
+func (s *Store) IsTeamMember(ctx context.Context, teamID, who string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Table("team_members").
+		Joins("JOIN users ON users.id = team_members.user_id").
+		Where("team_members.team_id = ? AND users.disabled_at IS NULL", teamID).
+		Where("team_members.user_id = ? OR team_members.user_id IN (SELECT i.user_id FROM identities i WHERE i.provider = ? AND i.subject = ?)", who, ProviderWebApp, who).
+		Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("store: membership: %w", err)
+	}
+	return n > 0, nil
+}
+
+// GetTeamInvite returns one of a team's invites or ErrNotFound.
+func (s *Store) GetTeamInvite(ctx context.Context, teamID, id string) (*TeamInvite, error) {
+	var inv TeamInvite
+	if err := s.db.WithContext(ctx).Where("id = ? AND team_id = ?", id, teamID).Take(&inv).Error; err != nil {
+		return nil, fmt.Errorf("store: invite %s: %w", id, mapErr(err))
+	}
+	return &inv, nil
+}
+
+// PersonalTeamOf returns the personal team of who (a user id, or the
+// subject of a user's "webapp" identity), or ErrNotFound when who is no
+// user.
+func PersonalTeamOf(tx *gorm.DB, who string) (string, error) {
+	var ids []string
+	err := tx.Table("team_members").Select("team_members.team_id").
+		Joins("JOIN teams ON teams.id = team_members.team_id").
+		Where("teams.personal AND team_members.role = ?", RoleOwner).
+		Where("team_members.user_id = ? OR team_members.user_id IN (SELECT i.user_id FROM identities i WHERE i.provider = ? AND i.subject = ?)", who, ProviderWebApp, who).
+		Order("team_members.team_id").Limit(1).Pluck("team_members.team_id", &ids).Error
+	if err != nil {
+		return "", fmt.Errorf("store: personal team of %s: %w", who, err)
+	}
+	if len(ids) == 0 {
+		return "", fmt.Errorf("store: personal team of %s: %w", who, ErrNotFound)
+	}
+	return ids[0], nil
 }

@@ -30,13 +30,24 @@ var TenantStatuses = []string{TenantPending, TenantStarting, TenantRunning, Tena
 // removes its row, so its owner, slug and port become free at once; the
 // audit log keeps its history.
 type Tenant struct {
-	ID         string `gorm:"primaryKey;size:80"`
-	Slug       string `gorm:"size:63;not null;uniqueIndex"`
-	OwnerID    string `gorm:"size:128;not null;uniqueIndex"` // one tenant per user
+	ID   string `gorm:"primaryKey;size:80"`
+	Slug string `gorm:"size:63;not null;uniqueIndex"`
+	// OwnerID is the user the gateway signs in (proto.TenantSpec.Owner):
+	// for the seed API's tenant (Shared false) its one owner, of whom it is
+	// the only such tenant (idx_tenants_owner_personal); for a team's
+	// tenant (Shared true) the member who created it, which grants nothing.
+	OwnerID    string `gorm:"size:128;not null"`
 	OwnerEmail string `gorm:"size:254"`
-	Name       string `gorm:"size:255"`
-	Plan       string `gorm:"size:32;not null"`
-	Status     string `gorm:"size:16;not null;index"`
+	// TeamID is the team that owns the tenant: the owner's personal team
+	// for the seed API's tenants ("" for one made before its owner was a
+	// user, on a cloud without accounts).
+	TeamID string `gorm:"size:40;not null;default:'';index"`
+	// Shared marks a tenant created on a team's routes: not its creator's
+	// /api/tenants/me, and only the team's roles grant anything on it.
+	Shared bool   `gorm:"not null;default:false"`
+	Name   string `gorm:"size:255"`
+	Plan   string `gorm:"size:32;not null"`
+	Status string `gorm:"size:16;not null;index"`
 	// DesiredState is running or stopped.
 	DesiredState string `gorm:"size:16;not null"`
 	RestartGen   int64  `gorm:"not null;default:0"`
@@ -120,10 +131,11 @@ func (s *Store) GetTenant(ctx context.Context, id string) (*Tenant, error) {
 	return GetTenant(s.db.WithContext(ctx), id)
 }
 
-// GetTenantByOwner returns the owner's tenant or ErrNotFound.
+// GetTenantByOwner returns the owner's own tenant (the seed API's, not a
+// team's it created) or ErrNotFound.
 func (s *Store) GetTenantByOwner(ctx context.Context, ownerID string) (*Tenant, error) {
 	var t Tenant
-	if err := s.db.WithContext(ctx).Where("owner_id = ?", ownerID).Take(&t).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("owner_id = ? AND shared = ?", ownerID, false).Take(&t).Error; err != nil {
 		return nil, fmt.Errorf("store: tenant of owner: %w", mapErr(err))
 	}
 	return &t, nil
@@ -145,6 +157,29 @@ func (s *Store) ListTenants(ctx context.Context) ([]Tenant, error) {
 		return nil, fmt.Errorf("store: list tenants: %w", err)
 	}
 	return ts, nil
+}
+
+// ListTeamTenants returns a team's tenants, oldest first.
+func (s *Store) ListTeamTenants(ctx context.Context, teamID string) ([]Tenant, error) {
+	var ts []Tenant
+	if err := s.db.WithContext(ctx).Where("team_id = ?", teamID).Order("created_at, id").Find(&ts).Error; err != nil {
+		return nil, fmt.Errorf("store: tenants of team %s: %w", teamID, err)
+	}
+	return ts, nil
+}
+
+// CountTeamTenants returns how many tenants of plan (any plan when plan is
+// "") a team has.
+func CountTeamTenants(tx *gorm.DB, teamID, plan string) (int, error) {
+	q := tx.Model(&Tenant{}).Where("team_id = ?", teamID)
+	if plan != "" {
+		q = q.Where("plan = ?", plan)
+	}
+	var n int64
+	if err := q.Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("store: count tenants of team %s: %w", teamID, err)
+	}
+	return int(n), nil
 }
 
 // ListHostTenants returns the tenants placed on one host, by port.
