@@ -24,15 +24,8 @@ import (
 // returned whatever plan or name the repeated call asks for). The audit
 // event names actor: the owner, or an operator creating it for them.
 func (s *Service) Create(ctx context.Context, actor authz.Actor, u User, planName, name string) (t *store.Tenant, created bool, err error) {
-	if planName == "" {
-		planName = "free"
-	}
-	plan, ok := s.opts.Plans[planName]
-	if !ok {
-		return nil, false, ErrInvalidPlan.Withf("plan %q does not exist: choose one of %s", planName, strings.Join(s.opts.Plans.Names(), ", "))
-	}
-	name = strings.TrimSpace(name)
-	if err := validateName(name); err != nil {
+	planName, plan, name, err := s.checkCreate(planName, name)
+	if err != nil {
 		return nil, false, err
 	}
 	s.mu.Lock()
@@ -43,40 +36,14 @@ func (s *Service) Create(ctx context.Context, actor authz.Actor, u User, planNam
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, false, err
 	}
-	hostID, port, err := s.ownerBox(ctx, u.ID)
-	if err != nil {
+	// The owner's personal team owns it (none when the owner is no user
+	// yet: a cloud without accounts).
+	teamID, err := store.PersonalTeamOf(s.store.DB().WithContext(ctx), u.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, false, err
 	}
-	if hostID == "" {
-		need := Resources{CPUMillis: int64(plan.CPUMillis), MemoryBytes: int64(plan.MemoryBytes)}
-		hostID, port, err = s.place(ctx, need, plan.Where())
-		if err != nil {
-			return nil, false, apperr.Prefixf(err, "plan %s", planName)
-		}
-	}
-	slug, err := s.newSlug(ctx, name)
-	if err != nil {
-		return nil, false, err
-	}
-	t = &store.Tenant{
-		ID: "ten_" + randomID(10), Slug: slug, OwnerID: u.ID, OwnerEmail: u.Email, Name: name, Plan: planName,
-		Status: store.TenantPending, DesiredState: proto.TenantRunning, HostID: hostID, Port: port,
-		CPUMillis: plan.CPUMillis, MemoryBytes: int64(plan.MemoryBytes), DiskBytes: int64(plan.DiskBytes),
-		PidsLimit: plan.PidsLimit, Image: plan.Image,
-	}
-	t.GatewayTokenEnc = s.seal.seal(randomToken(), t.ID)
-	err = s.store.Write(ctx, func(tx *gorm.DB) error {
-		d, err := store.BumpDesired(tx, hostID, nil, nil)
-		if err != nil {
-			return err
-		}
-		t.PublishedRev = d.Revision
-		if err := store.CreateTenant(tx, t); err != nil {
-			return err
-		}
-		return store.AddAudit(tx, &store.AuditEvent{Actor: actor.Audit(), Action: "tenant.create", Target: t.ID,
-			Detail: fmt.Sprintf("plan=%s slug=%s host=%s port=%d status=pending", planName, slug, hostID, port)})
-	})
+	t = &store.Tenant{OwnerID: u.ID, OwnerEmail: u.Email, TeamID: teamID}
+	err = s.createLocked(ctx, actor, t, planName, plan, name)
 	if errors.Is(err, store.ErrConflict) {
 		// Another cloud node created the user's tenant meanwhile.
 		if other, gerr := s.store.GetTenantByOwner(ctx, u.ID); gerr == nil {
@@ -88,9 +55,112 @@ func (s *Service) Create(ctx context.Context, actor authz.Actor, u User, planNam
 	if err != nil {
 		return nil, false, err
 	}
-	s.log.Info("tenant created", "tenant", t.ID, "by", actor.Audit(), "owner", u.ID, "plan", planName, "slug", slug, "device", hostID, "port", port)
-	if err := s.publish(ctx, hostID); err != nil {
-		s.log.Error("publishing desired state failed; it is published again when the host registers", "device", hostID, "err", err)
+	return s.created(ctx, actor, t)
+}
+
+// ErrPlanLimit refuses a tenant over its plan's limit per team.
+var ErrPlanLimit = apperr.New(apperr.Conflict, "plan_limit", "the team has as many instances of this plan as the plan allows")
+
+// CreateInTeam places a new tenant owned by the team teamID (shared: it is
+// no member's /api/tenants/me); the gateway's user is the team
+// ("team:<id>"), whoever opens it. Unlike Create it is not idempotent:
+// each call is one more tenant, within the plan's MaxPerTeam.
+func (s *Service) CreateInTeam(ctx context.Context, actor authz.Actor, teamID, planName, name string) (*store.Tenant, error) {
+	planName, plan, name, err := s.checkCreate(planName, name)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := &store.Tenant{OwnerID: "team:" + teamID, TeamID: teamID, Shared: true}
+	if err := s.createLocked(ctx, actor, t, planName, plan, name); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, ErrConflict.Withf("%v", err)
+		}
+		return nil, err
+	}
+	got, _, err := s.created(ctx, actor, t)
+	return got, err
+}
+
+// checkCreate validates a creation's plan ("" is free) and name.
+func (s *Service) checkCreate(planName, name string) (string, Plan, string, error) {
+	if planName == "" {
+		planName = "free"
+	}
+	plan, ok := s.opts.Plans[planName]
+	if !ok {
+		return "", Plan{}, "", ErrInvalidPlan.Withf("plan %q does not exist: choose one of %s", planName, strings.Join(s.opts.Plans.Names(), ", "))
+	}
+	name = strings.TrimSpace(name)
+	if err := validateName(name); err != nil {
+		return "", Plan{}, "", err
+	}
+	return planName, plan, name, nil
+}
+
+// createLocked places t (its owner and team set) with plan and stores it,
+// within the plan's limit per team (platform admins may exceed it); s.mu
+// is held.
+func (s *Service) createLocked(ctx context.Context, actor authz.Actor, t *store.Tenant, planName string, plan Plan, name string) error {
+	limited := t.TeamID != "" && plan.MaxPerTeam != 0 && !actor.PlatformAdmin
+	if limited && plan.MaxPerTeam < 0 {
+		return ErrPlanLimit.Withf("plan %s is not offered to teams: choose another plan (%s)", planName, strings.Join(s.opts.Plans.Names(), ", "))
+	}
+	if limited {
+		n, err := store.CountTeamTenants(s.store.DB().WithContext(ctx), t.TeamID, planName)
+		if err != nil {
+			return err
+		}
+		if n >= plan.MaxPerTeam {
+			return ErrPlanLimit.Withf("the team has %d instance(s) of plan %s, which allows %d per team: delete one or choose another plan", n, planName, plan.MaxPerTeam)
+		}
+	}
+	// A user's own tenant goes to their box when they have one online.
+	hostID, port := "", 0
+	if !t.Shared {
+		var err error
+		if hostID, port, err = s.ownerBox(ctx, t.OwnerID); err != nil {
+			return err
+		}
+	}
+	if hostID == "" {
+		need := Resources{CPUMillis: int64(plan.CPUMillis), MemoryBytes: int64(plan.MemoryBytes)}
+		var err error
+		if hostID, port, err = s.place(ctx, need, plan.Where()); err != nil {
+			return apperr.Prefixf(err, "plan %s", planName)
+		}
+	}
+	slug, err := s.newSlug(ctx, name)
+	if err != nil {
+		return err
+	}
+	t.ID, t.Slug, t.Name, t.Plan = "ten_"+randomID(10), slug, name, planName
+	t.Status, t.DesiredState, t.HostID, t.Port = store.TenantPending, proto.TenantRunning, hostID, port
+	t.CPUMillis, t.MemoryBytes, t.DiskBytes, t.PidsLimit, t.Image = plan.CPUMillis, int64(plan.MemoryBytes), int64(plan.DiskBytes), plan.PidsLimit, plan.Image
+	t.GatewayTokenEnc = s.seal.seal(randomToken(), t.ID)
+	detail := fmt.Sprintf("plan=%s slug=%s host=%s port=%d status=pending", planName, slug, hostID, port)
+	if t.Shared {
+		detail += " team=" + t.TeamID
+	}
+	return s.store.Write(ctx, func(tx *gorm.DB) error {
+		d, err := store.BumpDesired(tx, hostID, nil, nil)
+		if err != nil {
+			return err
+		}
+		t.PublishedRev = d.Revision
+		if err := store.CreateTenant(tx, t); err != nil {
+			return err
+		}
+		return store.AddAudit(tx, &store.AuditEvent{Actor: actor.Audit(), Action: "tenant.create", Target: t.ID, Detail: detail})
+	})
+}
+
+// created publishes a created tenant's host and returns it as stored.
+func (s *Service) created(ctx context.Context, actor authz.Actor, t *store.Tenant) (*store.Tenant, bool, error) {
+	s.log.Info("tenant created", "tenant", t.ID, "by", actor.Audit(), "owner", t.OwnerID, "team", t.TeamID, "plan", t.Plan, "slug", t.Slug, "device", t.HostID, "port", t.Port)
+	if err := s.publish(ctx, t.HostID); err != nil {
+		s.log.Error("publishing desired state failed; it is published again when the host registers", "device", t.HostID, "err", err)
 		_ = s.store.UpdateTenant(ctx, t.ID, map[string]any{"last_error": "publishing the desired state failed; retried when the host reconnects"})
 	}
 	got, err := s.store.GetTenant(ctx, t.ID)
@@ -114,11 +184,12 @@ func validateName(name string) error {
 }
 
 // Ref names the tenant a request is about: its owner's (the seed API's
-// /api/tenants/me), or the one with an id (the admin's routes). A team's
-// tenant will be named by team and id.
+// /api/tenants/me), the one with an id (the admin's routes), or the one
+// with an id among a team's (TeamID and ID: the team's routes).
 type Ref struct {
 	OwnerID string
 	ID      string
+	TeamID  string
 }
 
 // Find returns the tenant ref names, with its host's state overlaid, or
@@ -130,6 +201,12 @@ func (s *Service) Find(ctx context.Context, ref Ref) (*store.Tenant, error) {
 	if ref.ID != "" {
 		t, err = s.store.GetTenant(ctx, ref.ID)
 		notFound = ErrNoTenant.Withf("no tenant with id %q", ref.ID)
+		if ref.TeamID != "" {
+			notFound = ErrNoTenant.Withf("team %s has no tenant with id %q", ref.TeamID, ref.ID)
+			if err == nil && t.TeamID != ref.TeamID {
+				err = store.ErrNotFound // another team's: as if there were none
+			}
+		}
 	} else {
 		t, err = s.store.GetTenantByOwner(ctx, ref.OwnerID)
 	}
@@ -149,6 +226,20 @@ func (s *Service) List(ctx context.Context) ([]store.Tenant, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.overlayAll(ctx, ts)
+}
+
+// ListTeam returns a team's tenants, oldest first.
+func (s *Service) ListTeam(ctx context.Context, teamID string) ([]store.Tenant, error) {
+	ts, err := s.store.ListTeamTenants(ctx, teamID)
+	if err != nil {
+		return nil, err
+	}
+	return s.overlayAll(ctx, ts)
+}
+
+// overlayAll is overlay for many tenants, with one read of the hosts.
+func (s *Service) overlayAll(ctx context.Context, ts []store.Tenant) ([]store.Tenant, error) {
 	hs, err := s.fleet.ListHosts(ctx)
 	if err != nil {
 		return nil, err

@@ -37,7 +37,17 @@ type Plan struct {
 	// Pool is the workers' pool its tenants go to ("" = store.DefaultPool);
 	// which pool a worker is in is the operator's word, not the host's.
 	Pool string `yaml:"pool" json:"pool,omitempty"`
+	// MaxPerTeam is how many tenants of this plan one team (a user's
+	// personal team included) may have: 0 is no limit, -1 is none (the
+	// plan is offered to no team: the operator creates such tenants).
+	MaxPerTeam int `yaml:"-" json:"maxPerTeam"`
+	// FileMaxPerTeam is the plans file's maxPerTeam (nil: left out).
+	FileMaxPerTeam *int `yaml:"maxPerTeam" json:"-"`
 }
+
+// DefaultMaxPerTeam is MaxPerTeam of the built-in plans that a plans file
+// leaves unset: one free tenant per team, any number of the others.
+var DefaultMaxPerTeam = map[string]int{"free": 1}
 
 // Where is what a host must be to run the plan's tenants.
 func (p Plan) Where() Where { return Where{Pool: p.Pool, Labels: p.HostLabels} }
@@ -52,7 +62,8 @@ type Plans map[string]Plan
 //	pro        2000m CPU, 3 GiB memory,  20 GiB disk, 512 pids
 //	enterprise 4000m CPU, 8 GiB memory, 100 GiB disk, 512 pids
 //
-// all with image DefaultImage and no host pinning.
+// all with image DefaultImage and no host pinning; a team may have one
+// free tenant and any number of the others (DefaultMaxPerTeam).
 func DefaultPlans() Plans {
 	const gib = 1 << 30
 	p := Plans{
@@ -62,7 +73,7 @@ func DefaultPlans() Plans {
 		"enterprise": {CPUMillis: 4000, MemoryBytes: 8 * gib, DiskBytes: 100 * gib, PidsLimit: 512},
 	}
 	for name, pl := range p {
-		pl.Name, pl.Image = name, DefaultImage
+		pl.Name, pl.Image, pl.MaxPerTeam = name, DefaultImage, DefaultMaxPerTeam[name]
 		p[name] = pl
 	}
 	return p
@@ -105,6 +116,9 @@ func (p Plans) Validate() error {
 		if err := fleet.ValidateLabels(pl.HostLabels); err != nil {
 			bad("hostLabels: %s", strings.TrimPrefix(err.Error(), "bad request: "))
 		}
+		if pl.MaxPerTeam < -1 {
+			bad("maxPerTeam %d: use 0 for no limit, -1 for no team, or a number of tenants", pl.MaxPerTeam)
+		}
 		if err := fleet.ValidatePool(pl.Pool); err != nil {
 			bad("%s", strings.TrimPrefix(err.Error(), "bad request: "))
 		}
@@ -124,9 +138,11 @@ func (p Plans) Validate() error {
 //	    image: ghcr.io/openclaw/openclaw:2026.9.6
 //	    pool: gpu                   # only workers the operator put in this pool (default: shared)
 //	    hostLabels: {zone: eu}      # only hosts carrying these labels
+//	    maxPerTeam: 3               # tenants of this plan per team (0: no limit, -1: operators only)
 //
 // A field left out takes the value of the built-in plan of the same name
-// (image and pidsLimit: DefaultImage and 512 for any plan).
+// (image and pidsLimit: DefaultImage and 512 for any plan; maxPerTeam: 1
+// for free, no limit for any other).
 func LoadPlans(path string) (Plans, error) {
 	if path == "" {
 		return DefaultPlans(), nil
@@ -164,6 +180,10 @@ func LoadPlans(path string) (Plans, error) {
 		}
 		if pl.Image == "" {
 			pl.Image = def.Image
+		}
+		pl.MaxPerTeam = def.MaxPerTeam
+		if pl.FileMaxPerTeam != nil {
+			pl.MaxPerTeam, pl.FileMaxPerTeam = *pl.FileMaxPerTeam, nil
 		}
 		pl.Name = name
 		out[name] = pl

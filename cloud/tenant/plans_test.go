@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -82,5 +83,37 @@ func TestParseSize(t *testing.T) {
 	}
 	if s := FormatBytes(gib + gib/2); s != "1.5GiB" {
 		t.Errorf("FormatBytes = %s", s)
+	}
+}
+
+func TestPlansMaxPerTeam(t *testing.T) {
+	def := DefaultPlans()
+	if def["free"].MaxPerTeam != 1 || def["basic"].MaxPerTeam != 0 || def["pro"].MaxPerTeam != 0 {
+		t.Fatalf("built-in limits: free %d basic %d pro %d", def["free"].MaxPerTeam, def["basic"].MaxPerTeam, def["pro"].MaxPerTeam)
+	}
+	p := filepath.Join(t.TempDir(), "plans.yaml")
+	if err := os.WriteFile(p, []byte("plans:\n  free: {}\n  basic: {maxPerTeam: 3}\n  pro: {maxPerTeam: -1}\n  team: {cpuMillis: 500, memoryBytes: 1GiB}\n  unlimited-free: {cpuMillis: 500, memoryBytes: 1GiB, maxPerTeam: 0}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadPlans(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]int{"free": 1, "basic": 3, "pro": -1, "team": 0, "unlimited-free": 0} {
+		if got[name].MaxPerTeam != want || got[name].FileMaxPerTeam != nil {
+			t.Errorf("%s: maxPerTeam %d (%v), want %d", name, got[name].MaxPerTeam, got[name].FileMaxPerTeam, want)
+		}
+	}
+	if err := os.WriteFile(p, []byte("plans:\n  free: {maxPerTeam: 0}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LoadPlans(p); err != nil || got["free"].MaxPerTeam != 0 {
+		t.Fatalf("free with maxPerTeam 0 (no limit): %+v, %v", got["free"], err)
+	}
+	if err := os.WriteFile(p, []byte("plans:\n  free: {maxPerTeam: -2}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadPlans(p); err == nil || !strings.Contains(err.Error(), "maxPerTeam") {
+		t.Fatalf("maxPerTeam -2: %v", err)
 	}
 }
