@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/ratelimit"
+	"golang.org/x/net/http/httpguts"
 )
 
 // The nginx path (docs/nginx/clawfleet.conf). nginx asks RoutePath with
@@ -306,20 +307,7 @@ func (r *Router) proxyTo(w http.ResponseWriter, req *http.Request, rt Route, cli
 
 // isUpgrade reports whether req asks to switch protocols (a WebSocket).
 func isUpgrade(req *http.Request) bool {
-	return req.Header.Get("Upgrade") != "" && hasToken(req.Header.Values("Connection"), "upgrade")
-}
-
-// hasToken reports whether one of the comma-separated header
-// values holds token (case-insensitively).
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for part := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(part), token) {
-				return true
-			}
-		}
-	}
-	return false
+	return req.Header.Get("Upgrade") != "" && httpguts.HeaderValuesContainsToken(req.Header["Connection"], "upgrade")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
