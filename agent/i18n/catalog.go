@@ -9,6 +9,7 @@ var Catalog = map[string]Message{
 Usage:
   clawfleet-agent enroll --cloud URL --token TOKEN [options]   register this host with the cloud
   clawfleet-agent run [options]                                connect to the cloud and report this host
+  clawfleet-agent factory-reset [--state-dir DIR]              wipe this box's tenants and make it unclaimed
   clawfleet-agent version                                      print the version
 
 Run "clawfleet-agent COMMAND --help" for a command's options.
@@ -26,6 +27,7 @@ Command-line flags take precedence over the environment.
 用法：
   clawfleet-agent enroll --cloud URL --token 令牌 [选项]   将本机注册到云端
   clawfleet-agent run [选项]                               连接云端并上报本机状态
+  clawfleet-agent factory-reset [--state-dir 目录]         清除本盒子的租户数据并解除认领
   clawfleet-agent version                                  显示版本
 
 运行 "clawfleet-agent 命令 --help" 查看该命令的选项。
@@ -231,5 +233,32 @@ Options:
 	"ok.enrolled": {
 		En: "Enrolled as %s. Credentials saved to %s.\nStart the agent with: clawfleet-agent run --state-dir %s",
 		Zh: "注册成功，设备 ID：%s。凭据已保存到 %s。\n启动代理：clawfleet-agent run --state-dir %s",
+	},
+	"usage.factoryReset": {
+		En: `Usage: clawfleet-agent factory-reset [--state-dir DIR]
+
+Asks the running agent for a factory reset: it removes every tenant with its
+data, and the cloud forgets the box's owner, so the label's claim code
+claims it again. A reset button runs this command.
+
+Options:
+  --state-dir DIR    state directory (env CLAWFLEET_STATE_DIR, default /var/lib/clawfleet-agent)
+`,
+		Zh: `用法：clawfleet-agent factory-reset [--state-dir 目录]
+
+请求正在运行的代理恢复出厂设置：删除所有租户及其数据，云端解除此盒子的
+认领，之后可用标签上的认领码重新认领。复位按钮运行的就是此命令。
+
+选项：
+  --state-dir 目录   状态目录（环境变量 CLAWFLEET_STATE_DIR，默认 /var/lib/clawfleet-agent）
+`,
+	},
+	"ok.resetRequested": {
+		En: "Factory reset requested (%s): the agent does it within seconds.",
+		Zh: "已请求恢复出厂设置（%s）：代理将在几秒内完成。",
+	},
+	"err.resetRequest": {
+		En: "cannot request the factory reset: %v",
+		Zh: "无法请求恢复出厂设置：%v",
 	},
 }

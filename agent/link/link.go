@@ -121,6 +121,9 @@ type Options struct {
 	// Tunnel, when set, reports the WireGuard tunnel's state in each
 	// heartbeat (nil: the host has no tunnel yet).
 	Tunnel func() *proto.TunnelStatus
+	// Claim, when set, reports a box's claim state in each heartbeat
+	// (proto.ClaimStateClaimed or ClaimStateUnclaimed; "" for none).
+	Claim func() string
 	// Dialer, when set, dials the broker (e.g. from a chosen local address);
 	// nil is a plain dialer with ConnectTimeout.
 	Dialer *net.Dialer
@@ -476,6 +479,9 @@ func (l *Link) heartbeat(ctx context.Context, client mqtt.Client) {
 	hb := proto.Heartbeat{Seq: l.seq.Add(1), SentAt: time.Now().UnixMilli(), Metrics: m}
 	if l.opts.Tunnel != nil {
 		hb.Tunnel = l.opts.Tunnel()
+	}
+	if l.opts.Claim != nil {
+		hb.Claim = l.opts.Claim()
 	}
 	tok := client.Publish(proto.UpTopic(l.id, proto.KindHeartbeat), 0, false, proto.MustEncode(&hb))
 	go func() { // QoS 0: never block the loop on it, but report failures

@@ -204,6 +204,24 @@ func (p *Pairing) SetClaimed(claimed bool) {
 	p.state.Claim.Claimed = claimed
 }
 
+// SetClaimCode makes the pages show code, a claim code the cloud issued
+// after the factory's (a reprinted label), with its QR code.
+func (p *Pairing) SetClaimCode(code string) error {
+	url := ""
+	var qr []byte
+	if p.o.CloudURL != "" {
+		url = creds.ClaimURL(p.o.CloudURL, p.o.DeviceID, code)
+		var err error
+		if qr, err = qrSVG(url); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state.Claim.Code, p.state.Claim.URL, p.qr = code, url, qr
+	return nil
+}
+
 // State returns a copy of what the pages show.
 func (p *Pairing) State() State {
 	p.mu.Lock()

@@ -276,6 +276,29 @@ func TestClaimedHidesNothingButSaysSo(t *testing.T) {
 	}
 }
 
+// TestSetClaimCode: a reprinted label's code replaces the factory's on
+// the pages, with its QR code.
+func TestSetClaimCode(t *testing.T) {
+	p, err := New(Options{DeviceID: testDevice, ClaimCode: testCode, CloudURL: testCloud})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := p.qrSVG()
+	code := creds.NewClaimCode()
+	if err := p.SetClaimCode(code); err != nil {
+		t.Fatal(err)
+	}
+	st := p.State()
+	if st.Claim.Code != code || st.Claim.URL != creds.ClaimURL(testCloud, testDevice, code) || bytes.Equal(p.qrSVG(), old) {
+		t.Fatalf("after a new code: %+v", st.Claim)
+	}
+	w := httptest.NewRecorder()
+	p.handler(false).ServeHTTP(w, httptest.NewRequest("GET", "http://127.0.0.1/", nil))
+	if !strings.Contains(w.Body.String(), code) || strings.Contains(w.Body.String(), testCode) {
+		t.Fatalf("the page does not show the new code only:\n%s", w.Body)
+	}
+}
+
 func TestMessages(t *testing.T) {
 	verbs := regexp.MustCompile(`%[a-z]`)
 	for key, m := range messages {

@@ -158,21 +158,31 @@ func (p *Pairing) servePage(w http.ResponseWriter, r *http.Request, portal bool)
 		other = lang{"en"}
 	}
 	st := p.State()
+	hasQR := p.qrSVG() != nil
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Language", l.Tag())
-	if err := page.Execute(w, pageData{Lang: l, Other: other, Portal: portal, Dict: l.dict(), HasQR: p.qr != nil,
+	if err := page.Execute(w, pageData{Lang: l, Other: other, Portal: portal, Dict: l.dict(), HasQR: hasQR,
 		HasClaim: st.Claim.Code != "", State: st}); err != nil {
 		p.log.Error("page not rendered", "err", err)
 	}
 }
 
 func (p *Pairing) serveQR(w http.ResponseWriter, r *http.Request) {
-	if p.qr == nil {
+	qr := p.qrSVG()
+	if qr == nil {
 		http.NotFound(w, r)
 		return
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")
-	_, _ = w.Write(p.qr)
+	w.Header().Set("Cache-Control", "no-cache") // a reprint changes it
+	_, _ = w.Write(qr)
+}
+
+// qrSVG is the claim URL's QR code (nil without one).
+func (p *Pairing) qrSVG() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.qr
 }
 
 // jsonRequest decodes a small JSON body. Requiring the JSON content type

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -56,7 +57,12 @@ type Reconciler struct {
 	log  *slog.Logger
 	wake chan struct{}
 
+	// passMu serialises convergence passes with Wipe.
+	passMu sync.Mutex
+
 	mu        sync.Mutex
+	held      bool   // a factory reset waits for the cloud: desired states wait
+	deferred  []byte // the newest desired state received while held
 	desired   *proto.Desired
 	upstreams map[int]string // port → upstream of the desired tenants' instances
 	statuses  map[string]proto.TenantStatus
@@ -141,6 +147,14 @@ func (r *Reconciler) HandleDesired(ctx context.Context, payload []byte) {
 	if len(payload) == 0 {
 		return // a cleared retained message
 	}
+	r.mu.Lock()
+	if r.held {
+		r.deferred = append([]byte(nil), payload...)
+		r.mu.Unlock()
+		r.log.Info("desired state set aside until the cloud has the factory reset")
+		return
+	}
+	r.mu.Unlock()
 	d, err := proto.DecodeDesired(payload)
 	if err != nil {
 		r.log.Warn("desired state refused", "err", err)
@@ -174,6 +188,77 @@ func (r *Reconciler) HandleDesired(ctx context.Context, payload []byte) {
 	}
 	r.reply(ctx, proto.Reply{ID: proto.DesiredReplyID(d.Revision), OK: true})
 	r.poke()
+}
+
+// Hold sets desired states aside (held) or applies the newest one set
+// aside (released): a box reset on the box itself runs none of its former
+// owner's tenants until the cloud has heard of the reset.
+func (r *Reconciler) Hold(ctx context.Context, held bool) {
+	r.mu.Lock()
+	r.held = held
+	d := r.deferred
+	if !held {
+		r.deferred = nil
+	}
+	r.mu.Unlock()
+	if !held && d != nil {
+		r.HandleDesired(ctx, d)
+	}
+}
+
+// Wipe is a factory reset's part here: every tenant instance is removed and
+// its data purged, with those of every tenant the desired state named, and
+// the desired state is forgotten (also on disk) but for its revision, so
+// the next one the cloud sends is taken.
+func (r *Reconciler) Wipe(ctx context.Context) error {
+	r.passMu.Lock()
+	defer r.passMu.Unlock()
+	r.mu.Lock()
+	ids := map[string]bool{}
+	var rev int64
+	if d := r.desired; d != nil {
+		rev = d.Revision
+		for _, s := range d.Tenants {
+			ids[s.ID] = true
+		}
+		for _, id := range d.Purge {
+			ids[id] = true
+		}
+	}
+	r.desired = &proto.Desired{Revision: rev}
+	r.statuses = map[string]proto.TenantStatus{}
+	r.upstreams = nil
+	r.dirty = true
+	r.mu.Unlock()
+	if r.opts.StateDir != "" {
+		if err := os.Remove(r.desiredPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("forget the desired state: %w", err)
+		}
+	}
+	if r.opts.OnDesired != nil {
+		r.opts.OnDesired(&proto.Desired{Revision: rev})
+	}
+	rt := r.opts.Runtime
+	insts, err := rt.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list tenant instances: %w", err)
+	}
+	for _, in := range insts {
+		ids[in.TenantID] = true
+	}
+	var errs []error
+	for id := range ids {
+		if err := rt.Remove(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("remove %s: %w", id, err))
+			continue
+		}
+		if err := rt.Purge(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("purge %s: %w", id, err))
+		}
+	}
+	r.log.Info("tenants wiped", "tenants", len(ids), "errors", len(errs))
+	r.poke()
+	return errors.Join(errs...)
 }
 
 // HandleCommand answers one command.
@@ -262,6 +347,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 // pass is one convergence round. It reports whether a tenant is still
 // starting (so the next pass should come soon).
 func (r *Reconciler) pass(ctx context.Context) (starting bool) {
+	r.passMu.Lock()
+	defer r.passMu.Unlock()
 	r.mu.Lock()
 	d := r.desired
 	r.mu.Unlock()

@@ -2,8 +2,12 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -328,5 +332,56 @@ func TestProbesRunTogether(t *testing.T) {
 			}
 		}
 		return true
+	})
+}
+
+// TestWipeAndHold: a wipe removes and purges every tenant, forgets the
+// desired state (on disk too) but its revision; desired states sent while
+// held wait, and the newest is applied on release.
+func TestWipeAndHold(t *testing.T) {
+	rt := &memRuntime{insts: map[string]runtime.Instance{"ten_stray00001": {TenantID: "ten_stray00001"}}}
+	p := &pub{}
+	dir := t.TempDir()
+	r := New(Options{Runtime: rt, Publisher: p, StateDir: dir, Interval: 10 * time.Millisecond, Probe: func(context.Context, proto.TenantSpec, runtime.Instance) bool { return true }})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	r.HandleDesired(ctx, proto.MustEncode(&proto.Desired{Revision: 4, Tenants: []proto.TenantSpec{spec("ten_alpha0001", 20000)}}))
+	tstest.Await(t, "alpha running", 3*time.Second, func() bool {
+		rep := p.lastReport(t)
+		return rep != nil && len(rep.Tenants) == 1 && rep.Tenants[0].State == proto.TenantRunning
+	})
+
+	r.Hold(ctx, true)
+	if err := r.Wipe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rt.mu.Lock()
+	left, purged := len(rt.insts), slices.Clone(rt.purged)
+	rt.mu.Unlock()
+	if left != 0 || !slices.Contains(purged, "ten_alpha0001") {
+		t.Fatalf("after the wipe: %d instances, purged %v", left, purged)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "desired.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("desired.json kept: %v", err)
+	}
+	// Held: the old owner's tenant, sent again, does not come back.
+	r.HandleDesired(ctx, proto.MustEncode(&proto.Desired{Revision: 4, Tenants: []proto.TenantSpec{spec("ten_alpha0001", 20000)}}))
+	r.HandleDesired(ctx, proto.MustEncode(&proto.Desired{Revision: 5, Purge: []string{"ten_alpha0001"}}))
+	for _, rep := range p.replies() {
+		if rep.ID == proto.DesiredReplyID(5) {
+			t.Fatal("a desired state was taken while held")
+		}
+	}
+	r.mu.Lock()
+	rev := r.desired.Revision
+	r.mu.Unlock()
+	if rev != 4 {
+		t.Fatalf("desired revision %d while held", rev)
+	}
+	r.Hold(ctx, false)
+	tstest.Await(t, "revision 5 applied on release", 3*time.Second, func() bool {
+		rep := p.lastReport(t)
+		return rep != nil && rep.Revision == 5 && len(rep.Tenants) == 0 && slices.Contains(rep.Purged, "ten_alpha0001")
 	})
 }

@@ -473,6 +473,15 @@ func (t *Tunnel) LastHandshake() time.Time {
 	return t.dev.lastHandshake(t.cur.hubKey)
 }
 
+// Down takes the tunnel down until the next Apply (the cloud cleared the
+// host's tunnel config: a box was released); the key stays.
+func (t *Tunnel) Down() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.teardownLocked()
+	t.lastErr = ""
+}
+
 // Close stops the forwarders and the device (removing its interface).
 func (t *Tunnel) Close() error {
 	t.mu.Lock()

@@ -125,6 +125,14 @@ func TestApplyAndStatus(t *testing.T) {
 	if st := tu.Status(); st.Address != "100.96.0.7" || st.Error == "" {
 		t.Fatalf("status after failed apply = %+v", st)
 	}
+	// Down: no address until the next Apply.
+	tu.Down()
+	if st := tu.Status(); st.Address != "" || st.Error != "" {
+		t.Fatalf("status after down = %+v", st)
+	}
+	if err := tu.Apply(good); err != nil || tu.Status().Address != good.Address {
+		t.Fatalf("apply after down: %v %+v", err, tu.Status())
+	}
 	tu.Close()
 	if err := tu.Apply(good); err == nil {
 		t.Fatal("apply after close")

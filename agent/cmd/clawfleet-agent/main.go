@@ -117,6 +117,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return c.enroll(ctx, args[1:])
 	case "run":
 		return c.runAgent(ctx, args[1:])
+	case "factory-reset":
+		return c.factoryReset(args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, c.lang.T("version", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH))
 		return nil
@@ -218,6 +220,21 @@ func (c *cli) enroll(ctx context.Context, args []string) error {
 	return nil
 }
 
+// factoryReset asks the running agent for a factory reset (ResetFile).
+func (c *cli) factoryReset(args []string) error {
+	fs := flag.NewFlagSet("factory-reset", flag.ContinueOnError)
+	stateDir := fs.String("state-dir", c.env("CLAWFLEET_STATE_DIR", DefaultStateDir), "")
+	if done, err := c.parse(fs, "usage.factoryReset", args); done {
+		return err
+	}
+	p, err := requestReset(*stateDir)
+	if err != nil {
+		return c.fail("err.resetRequest", err)
+	}
+	fmt.Fprintln(c.stdout, c.lang.T("ok.resetRequested", p))
+	return nil
+}
+
 func (c *cli) runAgent(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	stateDir := fs.String("state-dir", c.env("CLAWFLEET_STATE_DIR", DefaultStateDir), "")
@@ -270,9 +287,6 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		log.Warn("credentials file is readable by other users; chmod 600 it", "path", path, "mode", fi.Mode().Perm())
 	}
-	// The local page, and on boxes the Wi-Fi hotspot while offline.
-	startPairing(ctx, pc, pageAddrs, cr, log)
-
 	rt, err := newRuntime(ctx, runtimeConfig{name: *runtimeName, openclawBin: *openclawBin, image: *dockerImage,
 		dataDir: filepath.Join(*stateDir, "tenants"), network: *tenantNetwork, netnsPool: *netnsPool, diskQuota: *diskQuota}, log)
 	if err != nil {
@@ -297,6 +311,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 		*wgInterface = tunnel.InterfaceName(tenantrt.AgentTag(agentDataDir(*stateDir)))
 	}
 	var rec *reconcile.Reconciler
+	var claims *boxClaim
 	tun, err := tunnel.New(tunnel.Options{KeyFile: filepath.Join(*stateDir, "wg.key"), Mode: *wgMode, Interface: *wgInterface, Logger: log,
 		Upstream: func(port int) (string, bool) { return rec.Upstream(port) }})
 	if err != nil {
@@ -313,21 +328,29 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 		Metrics:           sampler,
 		Register:          registerFunc(log, rt.Name(), tun.PublicKey),
 		Tunnel:            tl.status,
+		Claim:             func() string { return claims.state() },
 		Logger:            log,
 	})
 	if err != nil {
 		return c.fail("err.agent", err)
 	}
 	rec = reconcile.New(reconcile.Options{Runtime: rt, Publisher: l, StateDir: *stateDir, Logger: log, OnDesired: tl.setDesired})
+	claims = newBoxClaim(*stateDir, cr.ClaimCode != "", rec, l, log)
 	l.Handle(proto.KindDesired, rec.HandleDesired)
 	keys := &keyRotator{tun: tun, link: l, keyFile: filepath.Join(*stateDir, "wg.key"), maxAge: *wgKeyMaxAge, log: log}
-	l.Handle(proto.KindCmd, keys.handleCommand(rec.HandleCommand))
+	l.Handle(proto.KindCmd, keys.handleCommand(claims.handleCommand(rec.HandleCommand)))
 	l.Handle(proto.KindTunnel, tl.handleConfig)
+	l.Handle(proto.KindClaim, claims.handle)
+	// The local page, and on boxes the Wi-Fi hotspot while offline.
+	startPairing(ctx, pc, pageAddrs, cr, claims.claimCode(cr.ClaimCode), claims.setPairing, log)
 	log.Info("clawfleet-agent starting", "version", version.Version, "device", cr.DeviceID, "broker", cr.MQTTURL, "stateDir", *stateDir, "runtime", rt.Name())
 	recCtx, stopRec := context.WithCancel(ctx)
 	recDone := make(chan struct{})
 	go func() { rec.Run(recCtx); close(recDone) }()
 	go keys.run(recCtx, min(max(*wgKeyMaxAge/4, time.Second), time.Hour))
+	if claims.isBox {
+		go claims.run(recCtx)
+	}
 	err = l.Run(ctx)
 	stopRec()
 	<-recDone
@@ -363,7 +386,15 @@ type tunnelLink struct {
 
 func (t *tunnelLink) handleConfig(_ context.Context, payload []byte) {
 	if len(payload) == 0 {
-		return // cleared (host deleted)
+		// Cleared: the box was released or reset (or the host deleted).
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.cfg != nil {
+			t.cfg = nil
+			t.tun.Down()
+			t.log.Info("tunnel down: the cloud cleared its config")
+		}
+		return
 	}
 	cfg, err := proto.DecodeTunnelConfig(payload)
 	if err != nil {

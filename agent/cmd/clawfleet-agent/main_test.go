@@ -5,14 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -232,13 +230,7 @@ func TestRunCommand(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stderr tstest.Buffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"run", "--heartbeat", "1s", "--runtime", "process", "--openclaw-bin", "/bin/true", "--local-page", "127.0.0.1:0"}, &bytes.Buffer{}, &stderr, func(k string) string {
-			return map[string]string{"CLAWFLEET_STATE_DIR": dir, "CLAWFLEET_LOG_LEVEL": "debug"}[k]
-		})
-	}()
+	stderr, done := startAgent(ctx, dir)
 	next := func(kind string) []byte {
 		t.Helper()
 		timeout := time.After(5 * time.Second)
@@ -272,23 +264,8 @@ func TestRunCommand(t *testing.T) {
 		t.Errorf("heartbeat metrics %+v", hb.Metrics)
 	}
 	// The local page shows the claim code.
-	var page string
-	tstest.Await(t, "the local page", 5*time.Second, func() bool {
-		m := regexp.MustCompile(`local page listening.*addr=(\S+)`).FindStringSubmatch(stderr.String())
-		if m == nil {
-			return false
-		}
-		resp, err := http.Get("http://" + m[1] + "/api/state")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		page = string(b)
-		return true
-	})
-	if !strings.Contains(page, `"code":"`+cr.ClaimCode+`"`) || !strings.Contains(page, `"deviceId":"`+testID+`"`) {
-		t.Errorf("local page state %s", page)
+	if st := localPage(t, stderr); st.Claim.Code != cr.ClaimCode || st.Claim.DeviceID != testID {
+		t.Errorf("local page state %+v", st.Claim)
 	}
 	cancel()
 	select {

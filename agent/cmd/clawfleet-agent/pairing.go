@@ -45,13 +45,15 @@ func (pc pairingConfig) parse() (addrs []string, err error) {
 // startPairing runs the local page and, with --pairing wifi, the hotspot
 // when the box is offline, until ctx ends. Neither stops the agent when it
 // fails: the agent keeps reporting over whatever network there is.
-func startPairing(ctx context.Context, pc pairingConfig, addrs []string, cr *creds.Credentials, log *slog.Logger) {
+// claimCode is the code to show (a reissued one over the credentials');
+// ready gets the pairing once it runs.
+func startPairing(ctx context.Context, pc pairingConfig, addrs []string, cr *creds.Credentials, claimCode string, ready func(*pairing.Pairing), log *slog.Logger) {
 	if pc.mode == "off" && len(addrs) == 0 {
 		return
 	}
 	log = log.With("component", "pairing")
 	go func() {
-		o := pairing.Options{DeviceID: cr.DeviceID, ClaimCode: cr.ClaimCode, CloudURL: cr.CloudURL,
+		o := pairing.Options{DeviceID: cr.DeviceID, ClaimCode: claimCode, CloudURL: cr.CloudURL,
 			Hotspot: wifi.Hotspot{Password: pc.hotspotPassword}, LocalAddrs: addrs, Logger: log}
 		if pc.mode == "wifi" {
 			nm := connectNM(ctx, pc.wifiInterface, log)
@@ -63,6 +65,7 @@ func startPairing(ctx context.Context, pc pairingConfig, addrs []string, cr *cre
 		}
 		p, err := pairing.New(o)
 		if err == nil {
+			ready(p)
 			err = p.Run(ctx)
 		}
 		if err != nil {
