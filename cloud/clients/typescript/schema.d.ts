@@ -2993,7 +2993,7 @@ export interface components {
              * @description Machine-readable code.
              * @enum {string}
              */
-            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "box_claimed" | "box_gone" | "no_box" | "invalid_team" | "user_required" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "method_not_allowed" | "too_large" | "rate_limited" | "too_many_streams" | "internal";
+            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "plan_limit" | "no_team" | "no_member" | "no_invite" | "no_key" | "not_a_user" | "invalid_role" | "invalid_key" | "team_has_tenants" | "personal_team" | "cannot_change_self" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "box_claimed" | "box_gone" | "no_box" | "invalid_team" | "user_required" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "method_not_allowed" | "too_large" | "rate_limited" | "too_many_streams" | "internal";
         };
         /**
          * @description At most 32 labels. Keys: 1-63 characters of lowercase letters, digits, `.`, `_`, `/`, `-`,
