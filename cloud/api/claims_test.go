@@ -311,3 +311,32 @@ func TestClaimPage(t *testing.T) {
 		t.Fatalf("claim script: %d", r.Code)
 	}
 }
+
+// TestClaimedBoxRevoked: the instance of a box taken out of service goes
+// to no pool worker by itself; its owner's restart runs it elsewhere.
+func TestClaimedBoxRevoked(t *testing.T) {
+	t.Parallel()
+	c := servertest.New(t, servertest.WithSharedSecret())
+	worker := c.AddHost("worker-1")
+	b := c.AddBox("b1", 0)
+	connectBox(t, c, b)
+	if r := c.User(http.MethodPost, "/api/claims", "u1", claimBody(b.ID, b.ClaimCode)); r.Code != http.StatusCreated {
+		t.Fatalf("claim: %d %s", r.Code, r.Body)
+	}
+	if r := c.Admin(http.MethodDelete, "/api/admin/batches/b1", nil); r.Code != http.StatusOK {
+		t.Fatalf("revoke: %d %s", r.Code, r.Body)
+	}
+	m := c.WaitTenant("u1", "the box's instance unplaced", func(m map[string]any) bool { return m["hostId"] == "" })
+	if m["status"] != "failed" || !strings.Contains(m["lastError"].(string), "taken out of service") {
+		t.Fatalf("instance of a revoked box: %v", m)
+	}
+	if worker.DesiredCount(1) != 0 {
+		t.Fatal("the box's instance went to a pool worker")
+	}
+	if r := c.User(http.MethodPost, "/api/claims", "u1", claimBody(b.ID, b.ClaimCode)); r.Code != http.StatusGone || r.JSON(t)["code"] != "box_gone" {
+		t.Fatalf("claim of a revoked box: %d %s", r.Code, r.Body)
+	}
+	if r := c.User(http.MethodPost, "/api/tenants/me/restart", "u1", nil); r.Code != http.StatusAccepted || r.JSON(t)["hostId"] != worker.ID {
+		t.Fatalf("the owner's restart: %d %s", r.Code, r.Body)
+	}
+}

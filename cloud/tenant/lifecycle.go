@@ -311,8 +311,11 @@ func (s *Service) restart(ctx context.Context, t *store.Tenant, actor string) (*
 	}
 	if t.HostID == "" {
 		// Unplaced (its host was deleted when no other had room): place it.
-		need, where := s.needOf(t)
-		hostID, port, err := s.place(ctx, need, where)
+		hostID, port, err := s.replace(ctx, t)
+		if err == nil && hostID == "" {
+			need, where := s.needOf(t)
+			hostID, port, err = s.place(ctx, need, where)
+		}
 		if err != nil {
 			return nil, apperr.Prefixf(err, "tenant %s has no host", t.ID)
 		}

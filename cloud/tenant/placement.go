@@ -36,6 +36,16 @@ func (s *Service) place(ctx context.Context, need Resources, where Where) (strin
 	}
 }
 
+// replace is where a tenant without a host goes first: its owner's box,
+// when it is a user's own and they have one ("" otherwise). Callers hold
+// s.mu.
+func (s *Service) replace(ctx context.Context, t *store.Tenant) (string, int, error) {
+	if t.Shared {
+		return "", 0, nil
+	}
+	return s.ownerBox(ctx, t.OwnerID)
+}
+
 // ownerBox is where the owner's instance goes when they own a box: the
 // first box they claimed that still exists, and a free port on it; "" when
 // they own none. A box is the owner's own machine: the instance goes there
@@ -73,9 +83,10 @@ func (s *Service) needOf(t *store.Tenant) (Resources, Where) {
 
 // hostDeleted moves the tenants of a deleted host to other hosts, where
 // they start afresh: their data stayed on the deleted host, and the tenant
-// says so. A tenant for which no host has room is left unplaced and failed
-// (a restart places it when there is room). (Deleted tenants are gone from
-// the store already.)
+// says so. A user's own tenant goes to another box of theirs first; one that
+// ran on a box goes nowhere else by itself. A tenant for which no host has
+// room is left unplaced and failed (a restart places it when there is
+// room). (Deleted tenants are gone from the store already.)
 func (s *Service) hostDeleted(ctx context.Context, hostID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -84,12 +95,25 @@ func (s *Service) hostDeleted(ctx context.Context, hostID string) {
 		s.log.Error("listing the tenants of a deleted host failed", "device", hostID, "err", err)
 		return
 	}
+	_, boxErr := s.store.GetBox(ctx, hostID)
+	wasBox := boxErr == nil
 	for i := range ts {
 		t := &ts[i]
-		need, where := s.needOf(t)
-		newHost, port, perr := s.place(ctx, need, where)
+		newHost, port, perr := s.replace(ctx, t)
+		if perr == nil && newHost == "" && wasBox {
+			// An owner's instance on their box goes to no other machine
+			// by itself: its data and its owner's trust stayed on the box.
+			perr = fmt.Errorf("it ran on box %s, which was taken out of service; restart it to run it elsewhere", hostID)
+		}
+		if perr == nil && newHost == "" {
+			need, where := s.needOf(t)
+			newHost, port, perr = s.place(ctx, need, where)
+		}
 		if perr != nil {
 			msg := fmt.Sprintf("its host %s was deleted and no other host has room for it (%v); restart it once there is", hostID, perr)
+			if wasBox {
+				msg = fmt.Sprintf("its host %s was deleted: %v", hostID, perr)
+			}
 			err := s.store.Write(ctx, func(tx *gorm.DB) error {
 				if err := store.UpdateTenant(tx, t.ID, map[string]any{"host_id": "", "port": 0, "status": store.TenantFailed, "last_error": msg}); err != nil {
 					return err
