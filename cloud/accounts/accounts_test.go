@@ -14,33 +14,23 @@ import (
 
 	"github.com/clawfleet/clawfleet/cloud/login"
 	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 // logBuffer is the service's log, where links go without SMTP.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logBuffer struct{ tstest.Buffer }
 
 // lastLink is the newest link with path the service logged, and its token.
 func (l *logBuffer) lastLink(t *testing.T, path string) string {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	ms := regexp.MustCompile(`link="?([^"\s]+)`).FindAllStringSubmatch(l.b.String(), -1)
+	ms := regexp.MustCompile(`link="?([^"\s]+)`).FindAllStringSubmatch(l.String(), -1)
 	for i := len(ms) - 1; i >= 0; i-- {
 		u, err := url.Parse(ms[i][1])
 		if err == nil && u.Path == path {
 			return u.Query().Get("token")
 		}
 	}
-	t.Fatalf("no %s link logged in:\n%s", path, l.b.String())
+	t.Fatalf("no %s link logged in:\n%s", path, l.String())
 	return ""
 }
 
