@@ -472,14 +472,30 @@ func init() {
 // English): this package's and the store's account errors by their code,
 // sign-in errors as cloud/login says them.
 func Describe(err error, lang string) string {
+	if m, ok := Localized(err, lang); ok {
+		return m
+	}
+	return login.Describe(err, lang)
+}
+
+// Localized is Describe for the errors of accounts and sign-in only: false
+// for any other error, so a caller keeps its own text.
+func Localized(err error, lang string) (string, bool) {
 	e, ok := apperr.As(err)
 	if ok && e.Kind != apperr.Internal {
 		if zh, ok := zhMessages[e.Code]; ok {
 			if strings.HasPrefix(strings.ToLower(lang), "zh") {
-				return zh
+				return zh, true
 			}
-			return e.Msg
+			return e.Msg, true
 		}
 	}
-	return login.Describe(err, lang)
+	return login.Localized(err, lang)
 }
+
+// RegisterZh adds the zh-CN text of another package's error code that a
+// person reads in the console (Describe, Localized).
+func RegisterZh(code, zh string) { zhMessages[code] = zh }
+
+// Users lists the users, newest first (the admin's list).
+func (s *Service) Users(ctx context.Context) ([]store.User, error) { return s.st.ListUsers(ctx, 1000) }

@@ -81,11 +81,17 @@ func (s *server) allow(act authz.Action) gin.HandlerFunc {
 }
 
 // requireUser authenticates a user of the SSO web app (shared secret and
-// X-User-*, or the SSO's bearer token): the request's actor is that user.
+// X-User-*, or the SSO's bearer token) or of the console (the session
+// cookie, auth.go): the request's actor is that user.
 func (ta *tenantAPI) requireUser(c *gin.Context) {
 	ip := ta.clientIP(c.Request)
 	if h := c.GetHeader("Authorization"); ta.tokens != nil && len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
 		ta.bearerUser(c, ip, h[7:])
+		return
+	}
+	// A console user: the session cookie, and no server-to-server header.
+	if ta.auth != nil && c.GetHeader("Authorization") == "" && c.GetHeader("X-Shared-Secret") == "" && ta.auth.cookie(c, "session") != "" {
+		ta.auth.requireSession(c)
 		return
 	}
 	if err := ta.rl.exhausted(ip); err != nil {
@@ -111,8 +117,25 @@ func (ta *tenantAPI) requireUser(c *gin.Context) {
 	if !ta.checkUser(c, u, "X-User-ID", "X-User-Email") {
 		return
 	}
+	ta.webAppUser(c, u, true)
+}
+
+// webAppUser makes the web app's user u the request's actor. u.ID stays
+// the actor's id, the owner id of its tenant; with accounts, it is also
+// the identity ("webapp", u.ID) of a user (made on first sight), so the
+// same person is one user in the console. relayed: the web app relays the
+// call with the shared secret (webAppKey).
+func (ta *tenantAPI) webAppUser(c *gin.Context, u tenant.User, relayed bool) {
+	if ta.auth != nil {
+		if err := ta.auth.acc.WebAppUser(c.Request.Context(), u.ID, u.Email); err != nil {
+			ta.failErr(c, err)
+			return
+		}
+	}
 	c.Set(actorKey, authz.Actor{UserID: u.ID, Email: u.Email})
-	c.Set(webAppKey, true)
+	if relayed {
+		c.Set(webAppKey, true)
+	}
 	c.Next()
 }
 
@@ -140,8 +163,7 @@ func (ta *tenantAPI) bearerUser(c *gin.Context, ip, tok string) {
 	if !ta.checkUser(c, u, "the token's user claim", "the token's email claim") {
 		return
 	}
-	c.Set(actorKey, authz.Actor{UserID: u.ID, Email: u.Email})
-	c.Next()
+	ta.webAppUser(c, u, false)
 }
 
 // checkUser validates a user's id and optional email (fields names them in

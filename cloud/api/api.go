@@ -15,10 +15,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/accounts"
 	"github.com/clawfleet/clawfleet/cloud/authz"
 	"github.com/clawfleet/clawfleet/cloud/claim"
 	"github.com/clawfleet/clawfleet/cloud/factory"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/login"
 	"github.com/clawfleet/clawfleet/cloud/ratelimit"
 	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/store"
@@ -102,6 +104,19 @@ type Options struct {
 	// Access issues one-time links into tenants' gateways (the router);
 	// nil leaves out POST /api/tenants/me/access.
 	Access AccessIssuer
+	// Accounts, when set, serves sign-in (/auth/…), the console's /api/me
+	// and admin user routes (auth.go), and maps the web app's users to
+	// accounts' users.
+	Accounts *accounts.Service
+	// SignIn runs the providers' sign-ins; nil: no provider configured.
+	SignIn *login.SignIn
+	// PublicURL is the cloud's external base URL (cookies, origin checks);
+	// empty: taken from each request.
+	PublicURL string
+	// SecretKey (32 bytes or more) keys the CSRF and link tokens.
+	SecretKey []byte
+	// Audit records account events.
+	Audit func(ctx context.Context, e *store.AuditEvent) error
 	// LogsPollInterval is how often a followed log polls the host (1 s);
 	// LogsFollowMax bounds a followed log's duration (10 min).
 	LogsPollInterval, LogsFollowMax time.Duration
@@ -144,6 +159,7 @@ type server struct {
 	authRL   *limiter
 	requests *prometheus.CounterVec
 	started  time.Time
+	auth     *authAPI // nil without Options.Accounts
 }
 
 // New returns the HTTP handler.
@@ -192,6 +208,9 @@ func New(opts Options) http.Handler {
 	admin.GET("/admin/settings", s.getSettings)
 	admin.PUT("/admin/settings", s.putSettings)
 	admin.GET("/admin/audit", s.listAudit)
+	if opts.Accounts != nil {
+		s.auth = s.authRoutes(r, admin)
+	}
 	if opts.Tenants != nil {
 		s.tenantRoutes(r, admin)
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/accounts"
 	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/gin-gonic/gin"
 )
@@ -42,6 +43,10 @@ type apiError struct {
 // (at error level when it is a fault of ours, else as a warning).
 func publicError(log *slog.Logger, c *gin.Context, err error) (int, apiError) {
 	status, code, msg := apperr.Public(err)
+	// The account and sign-in errors a person reads, in their language.
+	if m, ok := accounts.Localized(err, lang(c)); ok && code != "internal" {
+		msg = m
+	}
 	switch {
 	case code == "internal":
 		log.Error("request failed", "route", c.FullPath(), "err", err)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/broker"
+	"github.com/clawfleet/clawfleet/cloud/accounts"
 	"github.com/clawfleet/clawfleet/cloud/api"
 	"github.com/clawfleet/clawfleet/cloud/claim"
 	"github.com/clawfleet/clawfleet/cloud/config"
@@ -51,10 +52,12 @@ type App struct {
 	tun    *tunnel.Service // nil when tunnels are disabled
 	router *router.Router
 	tokens *sso.Verifier // nil unless CLAWFLEET_SSO_* configure a key source
-	reg    *prometheus.Registry
-	http   *http.Server
-	httpLn net.Listener
-	out    io.Writer
+	// accounts are the users, their sign-in and sessions.
+	accounts *accounts.Service
+	reg      *prometheus.Registry
+	http     *http.Server
+	httpLn   net.Listener
+	out      io.Writer
 
 	certs    *certReloader    // nil without a certificate
 	internal *router.Internal // nil when the nginx path is disabled
@@ -68,8 +71,15 @@ type App struct {
 }
 
 // New opens the store, builds every component and binds the HTTP listener.
-// out receives the one-time admin token notice.
+// out receives the one-time admin token notice. The sign-in providers and
+// mail are read from the process's environment (NewEnv).
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Writer) (*App, error) {
+	return NewEnv(ctx, cfg, os.Getenv, log, out)
+}
+
+// NewEnv is New with the sign-in providers (cloud/login.LoadConfig) and
+// mail (cloud/mail.ConfigFromEnv) read through getenv.
+func NewEnv(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger, out io.Writer) (*App, error) {
 	a := &App{cfg: cfg, log: log, out: out}
 	st, err := store.Open(ctx, store.Config{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
 	if err != nil {
@@ -188,7 +198,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, out io.Write
 	claims := claim.New(claim.Options{Store: st, Fleet: f, Bus: b, Factory: fac, Tenants: ts, Tunnels: tunnels, Plan: cfg.BoxPlan,
 		CommandTimeout: cfg.CommandTimeout, Logger: log})
 	f.Subscribe(a.dropOffline)
+	acc, signIn, err := a.newAccounts(st, key, getenv)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.accounts = acc
 	handler := api.New(api.Options{
+		Accounts: acc, SignIn: signIn, PublicURL: cfg.PublicURL, SecretKey: key, Audit: st.AddAudit,
 		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxStreamsPerAddr: cfg.MaxStreamsPerAddr,
 		Tenants: ts, HostLoads: ts, HostKeys: tunnel.NewKeys(f, st, log), Factory: fac, Claims: claims, SharedSecretHash: secretHash, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,

@@ -154,7 +154,8 @@ func withRouter(rt *router.Router, api http.Handler) http.Handler {
 	})
 }
 
-// sweepAccess deletes used and expired access links and sessions hourly.
+// sweepAccess deletes used and expired access links and sessions, console
+// sessions and one-time links hourly.
 func (a *App) sweepAccess(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -165,6 +166,13 @@ func (a *App) sweepAccess(ctx context.Context) {
 			}
 		} else if n > 0 {
 			a.log.Debug("swept expired access links and sessions", "rows", n)
+		}
+		if n, err := a.store.DeleteExpiredSessions(ctx, time.Now().UTC()); err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("sweeping expired console sessions failed", "err", err)
+			}
+		} else if n > 0 {
+			a.log.Debug("swept expired console sessions and one-time links", "rows", n)
 		}
 		select {
 		case <-ctx.Done():

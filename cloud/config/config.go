@@ -65,6 +65,9 @@ type Config struct {
 	TenantPortMax  int           `yaml:"tenantPortMax" env:"CLAWFLEET_TENANT_PORT_MAX" flag:"tenant-port-max" default:"32640" help:"highest host port given to a tenant gateway; keep the range below the kernel's ephemeral ports (net.ipv4.ip_local_port_range, 32768+ by default) so outgoing connections cannot take a gateway's port"`
 	CommandTimeout time.Duration `yaml:"commandTimeout" env:"CLAWFLEET_COMMAND_TIMEOUT" flag:"command-timeout" default:"30s" help:"how long a host has to acknowledge a new desired state before the tenant shows an error"`
 
+	// Sign-in of users (the providers are read by cloud/login from CLAWFLEET_OIDC_*, _GITHUB_*, _WECHAT_*, _GOOGLE_*; mail from CLAWFLEET_SMTP_*).
+	LocalAccounts string `yaml:"localAccounts" env:"CLAWFLEET_LOCAL_ACCOUNTS" flag:"local-accounts" default:"on" help:"email and password accounts in the console: on or off (off only once a sign-in provider is configured)"`
+
 	// An Auth.js web app's session tokens as SSO tokens: no issuer, audience or key source above needed.
 	SSOAuthJSSecret string `yaml:"ssoAuthjsSecret" env:"CLAWFLEET_SSO_AUTHJS_SECRET" flag:"sso-authjs-secret" help:"AUTH_SECRET of an Auth.js (NextAuth) web app (at least 32 bytes; comma-separated while rotating): the user API and tenant subdomains then accept its session cookie's value as Authorization: Bearer <token>"`
 	SSOAuthJSCookie string `yaml:"ssoAuthjsCookie" env:"CLAWFLEET_SSO_AUTHJS_COOKIE" flag:"sso-authjs-cookie" help:"name of that app's session cookie (the salt of its key); empty = Auth.js's defaults authjs.session-token and __Secure-authjs.session-token"`
@@ -207,6 +210,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionTTL < 5*time.Minute || c.SessionTTL > 720*time.Hour {
 		errs = append(errs, fmt.Errorf("session-ttl %s: use between 5m and 720h", c.SessionTTL))
+	}
+	if c.LocalAccounts != "on" && c.LocalAccounts != "off" {
+		errs = append(errs, fmt.Errorf("local-accounts %q: use on or off", c.LocalAccounts))
 	}
 	if err := c.SSO().Check(); err != nil {
 		errs = append(errs, err)

@@ -109,7 +109,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		c.OIDC = append(c.OIDC, *g)
 	}
 	c.GitHub = GitHubConfig{ClientID: getenv("CLAWFLEET_GITHUB_CLIENT_ID"), ClientSecret: getenv("CLAWFLEET_GITHUB_CLIENT_SECRET")}
-	c.WeChat = WeChatConfig{AppID: getenv("CLAWFLEET_WECHAT_APP_ID"), AppSecret: getenv("CLAWFLEET_WECHAT_APP_SECRET")}
+	if base := strings.TrimRight(getenv("CLAWFLEET_GITHUB_URL"), "/"); base != "" {
+		// GitHub Enterprise Server: the OAuth pages and the REST API
+		// under one base URL.
+		c.GitHub.AuthURL, c.GitHub.TokenURL, c.GitHub.APIURL = base+"/login/oauth/authorize", base+"/login/oauth/access_token", base+"/api/v3"
+	}
+	c.WeChat = WeChatConfig{AppID: getenv("CLAWFLEET_WECHAT_APP_ID"), AppSecret: getenv("CLAWFLEET_WECHAT_APP_SECRET"),
+		AuthURL: getenv("CLAWFLEET_WECHAT_AUTH_URL"), APIURL: getenv("CLAWFLEET_WECHAT_API_URL")}
 	return c, nil
 }
 

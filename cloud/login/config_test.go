@@ -172,3 +172,22 @@ func TestNewSignInRefusesDuplicateNames(t *testing.T) {
 		t.Fatal("two providers with one name were accepted")
 	}
 }
+
+func TestLoadConfigEndpoints(t *testing.T) {
+	c, err := LoadConfig(envOf(map[string]string{
+		"CLAWFLEET_GITHUB_CLIENT_ID": "id", "CLAWFLEET_GITHUB_CLIENT_SECRET": "s", "CLAWFLEET_GITHUB_URL": "https://github.example.com/",
+		"CLAWFLEET_WECHAT_APP_ID": "wx", "CLAWFLEET_WECHAT_APP_SECRET": "s",
+		"CLAWFLEET_WECHAT_AUTH_URL": "https://wx.example.com/connect/qrconnect", "CLAWFLEET_WECHAT_API_URL": "https://wxapi.example.com",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := GitHubConfig{ClientID: "id", ClientSecret: "s", AuthURL: "https://github.example.com/login/oauth/authorize",
+		TokenURL: "https://github.example.com/login/oauth/access_token", APIURL: "https://github.example.com/api/v3"}
+	if c.GitHub != want {
+		t.Errorf("GitHub = %+v, want %+v", c.GitHub, want)
+	}
+	if c.WeChat.AuthURL != "https://wx.example.com/connect/qrconnect" || c.WeChat.APIURL != "https://wxapi.example.com" {
+		t.Errorf("WeChat = %+v", c.WeChat)
+	}
+}

@@ -50,3 +50,19 @@ func Describe(err error, lang string) string {
 	}
 	return "the sign-in failed; try again"
 }
+
+// Localized is Describe for this package's errors only: false for an error
+// that is none of them, so a caller can fall back to its own text.
+func Localized(err error, lang string) (string, bool) {
+	var we *WeChatError
+	var pe *PolicyError
+	if errors.As(err, &we) || errors.As(err, &pe) {
+		return Describe(err, lang), true
+	}
+	if e, ok := apperr.As(err); ok && e.Kind != apperr.Internal {
+		if _, ours := zhMessages[e.Code]; ours {
+			return Describe(err, lang), true
+		}
+	}
+	return "", false
+}

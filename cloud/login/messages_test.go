@@ -3,6 +3,7 @@ package login
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/clawfleet/clawfleet/cloud/apperr"
@@ -44,5 +45,17 @@ func TestDescribe(t *testing.T) {
 		if m[0] == "" || m[1] == "" || m[0] == m[1] {
 			t.Errorf("errcode %d: %q", code, m)
 		}
+	}
+}
+
+func TestLocalized(t *testing.T) {
+	if m, ok := Localized(ErrFlowExpired, "zh-CN"); !ok || m != "登录用时过长，请重新登录。" {
+		t.Fatalf("Localized(ErrFlowExpired) = %q, %v", m, ok)
+	}
+	if m, ok := Localized(ErrWeakPassword.Wrap(&PolicyError{Rule: "too_short", N: 15}), "en"); !ok || !strings.Contains(m, "15") {
+		t.Fatalf("Localized(policy) = %q, %v", m, ok)
+	}
+	if _, ok := Localized(apperr.New(apperr.Invalid, "other", "another package's"), "zh-CN"); ok {
+		t.Fatal("another package's error was localized")
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,7 @@ type Cloud struct {
 type settings struct {
 	dir   string
 	flags []string
+	env   map[string]string
 }
 
 // An Option configures a test cloud.
@@ -66,6 +68,19 @@ func WithDataDir(dir string) Option { return func(s *settings) { s.dir = dir } }
 
 // WithSharedSecret enables the SSO web app's calls with SharedSecret.
 func WithSharedSecret() Option { return WithFlags("--shared-secret", SharedSecret) }
+
+// WithEnv gives the cloud these environment variables (and no others):
+// its settings (CLAWFLEET_*), the sign-in providers and mail.
+func WithEnv(env map[string]string) Option {
+	return func(s *settings) {
+		if s.env == nil {
+			s.env = map[string]string{}
+		}
+		for k, v := range env {
+			s.env[k] = v
+		}
+	}
+}
 
 // WithFlags passes command-line flags of clawfleet-cloud
 // ("--command-timeout", "1s"); later flags win over earlier ones and over
@@ -89,13 +104,14 @@ func New(t testing.TB, opts ...Option) *Cloud {
 		"--http-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0", "--wg-addr", "127.0.0.1:0", "--internal-upstream-addr", "127.0.0.1:0",
 		"--data-dir", s.dir, "--admin-token", AdminToken,
 	}, s.flags...)
-	cfg, err := config.Load(args, func(string) string { return "" })
+	getenv := func(k string) string { return s.env[k] }
+	cfg, err := config.Load(args, getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(ctx, cfg, log, io.Discard)
+	a, err := app.NewEnv(ctx, cfg, getenv, log, io.Discard)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -137,6 +153,8 @@ type Response struct {
 	Code   int
 	Body   []byte
 	Header http.Header
+	// URL is where the answer came from, after redirects (Browser).
+	URL *url.URL
 }
 
 // JSON is the body as a JSON object; the test fails if it is not one.
@@ -183,7 +201,7 @@ func (c *Cloud) Do(method, path string, hdr map[string]string, body any) Respons
 	}
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(res.Body)
-	return Response{res.StatusCode, raw, res.Header}
+	return Response{Code: res.StatusCode, Body: raw, Header: res.Header, URL: res.Request.URL}
 }
 
 // UserHeaders are the SSO web app's headers for user uid (with SharedSecret
