@@ -72,6 +72,9 @@ func (s *Service) SignUp(ctx context.Context, in SignUp) (*store.User, error) {
 // for an admin to hand out when there is no mail.
 func (s *Service) IssueLink(ctx context.Context, purpose login.Purpose, userID string) (string, error) {
 	u, err := s.st.GetUser(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", ErrNoSuchUser
+	}
 	if err != nil {
 		return "", err
 	}
@@ -277,5 +280,9 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (*s
 	return u, nil
 }
 
-// ErrNoLocalAccount: the user has no email and password account.
-var ErrNoLocalAccount = sentinel(apperr.NotFound, "no_local_account", "this user has no email and password account", "该用户没有邮箱密码账号。")
+// ErrNoLocalAccount: the user has no email and password account;
+// ErrNoSuchUser: there is no such user.
+var (
+	ErrNoLocalAccount = sentinel(apperr.NotFound, "no_local_account", "this user has no email and password account", "该用户没有邮箱密码账号。")
+	ErrNoSuchUser     = sentinel(apperr.NotFound, "no_user", "no such user", "没有这个用户。")
+)

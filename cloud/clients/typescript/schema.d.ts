@@ -1164,482 +1164,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/claims": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Claim a box with the code on its label
-         * @description Binds a factory box to the signed-in user (and, with `teamId`, to that team of theirs).
-         *     The code is compared in constant time with the keyed hash the cloud keeps; it is read as
-         *     a person types it (any case, dashes and spaces optional, O for 0, I or L for 1). Then,
-         *     with nobody touching the box, the cloud tells the agent it is claimed (retained
-         *     `down/claim`), gives the box its WireGuard tunnel and creates the owner's instance on
-         *     the box (plan `CLAWFLEET_BOX_PLAN`, default `free`; it runs only there). A user who
-         *     already has an instance elsewhere keeps it (`tenant` is that one); a user's instance
-         *     created later goes to their box.
-         *
-         *     Attempts are limited before the code is compared: 10 a minute at one device, 20 a
-         *     minute by one user and 30 a minute from one client address (429 `rate_limited` with
-         *     `Retry-After`). A wrong code and a device that does not exist answer the same 403.
-         *     Audited as `box.claim`; a claim of someone else's box as `box.claim_refused`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json": {
-                        /** @example dev_oz6m6rp4dzel6cvl */
-                        deviceId: string;
-                        /**
-                         * @description 12 symbols, as printed (`ABCD-EFGH-JKMN`) or typed.
-                         * @example 7K3M-Q9XA-2BHT
-                         */
-                        claimCode: string;
-                        /** @description One of the user's teams the box is for (stored with the claim). */
-                        teamId?: string;
-                    };
-                };
-            };
-            responses: {
-                /** @description The box was already the user's (a repeated claim); whatever failed the first time (tunnel, instance) is done again. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ClaimResult"];
-                    };
-                };
-                /** @description Claimed. */
-                201: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["ClaimResult"];
-                    };
-                };
-                /**
-                 * @description `invalid_json`; `invalid_request` (the claim code is not 12 letters and digits);
-                 *     `invalid_team`.
-                 */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                401: components["responses"]["UserUnauthorized"];
-                /**
-                 * @description `wrong_claim_code`: the code does not match the device (or there is no such device:
-                 *     the answer is the same). `user_required`: the caller is not a user.
-                 */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "the claim code does not match this device",
-                         *       "code": "wrong_claim_code"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `box_claimed`: someone else owns the box (only said to a caller with its right code). */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "this box already has an owner: ask them to release it, or an operator to reset it",
-                         *       "code": "box_claimed"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `box_gone`: the box was taken out of service (batch revoked, host deleted). */
-                410: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                /** @description `rate_limited`: too many claim attempts at this device, by this user or from this address; or too many failed authentications. */
-                429: {
-                    headers: {
-                        "Retry-After": components["headers"]["RetryAfter"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                500: components["responses"]["Internal"];
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/claims/{deviceId}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post?: never;
-        /**
-         * Release your box
-         * @description The owner gives the box up: its instance is deleted with its data (purged on the box),
-         *     its tunnel removed, and the agent told it is unclaimed; its label's code claims it
-         *     again. Audited as `box.release`.
-         */
-        delete: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    deviceId: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The box, unclaimed. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Box"];
-                    };
-                };
-                401: components["responses"]["UserUnauthorized"];
-                /** @description `no_box`: no box of the caller's with this ID. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                429: components["responses"]["UserRateLimited"];
-                500: components["responses"]["Internal"];
-            };
-        };
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/claim": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * The claim page a label's QR code opens
-         * @description An HTML page (English or Simplified Chinese by `Accept-Language`, or `lang=zh-CN`) that
-         *     shows the device and its code from the link and claims the box for the signed-in user
-         *     on confirmation (`POST /api/claims`); it says how to sign in and how to claim with the
-         *     API. It loads nothing from elsewhere and checks nothing itself: it tells nobody whether
-         *     a device exists.
-         */
-        get: {
-            parameters: {
-                query: {
-                    /** @description Device ID. */
-                    d: string;
-                    /** @description Claim code. */
-                    c: string;
-                    lang?: "en" | "zh-CN";
-                };
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The page. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/html": string;
-                    };
-                };
-                /** @description The link is no claim link (a page saying so). */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/html": string;
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/boxes": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Every box with its claim state */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The boxes, in batch order. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Box"][];
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                429: components["responses"]["AuthRateLimited"];
-                500: components["responses"]["Internal"];
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/boxes/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The box's device ID. */
-                id: string;
-            };
-            cookie?: never;
-        };
-        /** One box */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The box's device ID. */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The box. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Box"];
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                /** @description `no_box`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                429: components["responses"]["AuthRateLimited"];
-                500: components["responses"]["Internal"];
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/boxes/{id}/reset": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The box's device ID. */
-                id: string;
-            };
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Factory reset a box
-         * @description The box forgets its owner as on a release (instance deleted with its data, tunnel
-         *     removed, agent told), and an online box is sent the `factory-reset` command, which
-         *     wipes every tenant's data on it (an offline one gets its instance purged when it
-         *     reconnects). With `freshCode`, the box also gets a new claim code: the old label stops
-         *     working, and the answer carries the new code and label, the only time they are shown.
-         *     The body is optional. Audited as `box.reset`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The box's device ID. */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: {
-                content: {
-                    "application/json": {
-                        /** @default false */
-                        freshCode?: boolean;
-                    };
-                };
-            };
-            responses: {
-                /** @description The box, unclaimed; with `freshCode`, its new code and label. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["BoxNewCode"];
-                    };
-                };
-                400: components["responses"]["BadRequest"];
-                401: components["responses"]["Unauthorized"];
-                /** @description `no_box`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                429: components["responses"]["AuthRateLimited"];
-                500: components["responses"]["Internal"];
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/admin/boxes/{id}/reprint": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The box's device ID. */
-                id: string;
-            };
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Reissue a box's claim code and label
-         * @description For a lost or exposed label: the box gets a new claim code at once (the old one stops
-         *     working), the agent is told it so that its local page shows it, and the answer carries
-         *     the code and a new label PNG, the only time they are shown. The owner, if any, keeps
-         *     the box. Audited as `box.reprint`.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    /** @description The box's device ID. */
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The box, its new code and label. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["BoxNewCode"];
-                    };
-                };
-                401: components["responses"]["Unauthorized"];
-                /** @description `no_box`. */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
-                429: components["responses"]["AuthRateLimited"];
-                500: components["responses"]["Internal"];
-            };
-        };
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/tenants": {
         parameters: {
             query?: never;
@@ -2149,12 +1673,6 @@ export interface paths {
          *     polls can make already-sent lines be sent again. Errors before the stream starts (no
          *     tenant, host offline, …) are ordinary JSON errors. The stream ends when the client leaves,
          *     on an error, or after 10 minutes.
-         *
-         *     A user holds at most `CLAWFLEET_MAX_STREAMS_PER_USER` (4) followed logs at once, and a
-         *     client address at most `CLAWFLEET_MAX_STREAMS_PER_ADDR` (32) over all its users; calls
-         *     relayed by the web app with the shared secret count per user only (the app relays every
-         *     user from one address). One more is answered 429 `too_many_streams` with `Retry-After: 5`;
-         *     a stream that ends gives its slot back at once. Plain (unfollowed) reads are not counted.
          */
         get: {
             parameters: {
@@ -2231,27 +1749,7 @@ export interface paths {
                 };
                 401: components["responses"]["UserUnauthorized"];
                 404: components["responses"]["NoTenant"];
-                /**
-                 * @description `rate_limited`: too many failed shared-secret or SSO token checks from this address
-                 *     (sent even with a correct secret or to a refused token, never to a valid token);
-                 *     `too_many_streams`: with `follow`, the user or the client address already holds the
-                 *     most followed logs allowed (close one and retry).
-                 */
-                429: {
-                    headers: {
-                        "Retry-After": components["headers"]["RetryAfter"];
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        /**
-                         * @example {
-                         *       "error": "too many log streams open for this user (at most 4); close one (another tab or window) and retry",
-                         *       "code": "too_many_streams"
-                         *     }
-                         */
-                        "application/json": components["schemas"]["Error"];
-                    };
-                };
+                429: components["responses"]["UserRateLimited"];
                 500: components["responses"]["Internal"];
                 502: components["responses"]["HostError"];
                 503: components["responses"]["HostOffline"];
@@ -2982,6 +2480,1034 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The sign-in page's buttons
+         * @description The configured providers in the order of their buttons, and whether email and password accounts are on (`CLAWFLEET_LOCAL_ACCOUNTS`).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The providers. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "providers": [
+                         *         {
+                         *           "name": "oidc",
+                         *           "displayName": "Single sign-on"
+                         *         },
+                         *         {
+                         *           "name": "github",
+                         *           "displayName": "GitHub"
+                         *         }
+                         *       ],
+                         *       "localAccounts": true
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Providers"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Start a sign-in with a provider
+         * @description A browser navigation. Answers 302 to the provider's authorization page and sets the flow
+         *     cookie (`__Host-clawfleet-flow`, or `clawfleet_flow` on a plain-http loopback cloud;
+         *     `HttpOnly`, `SameSite=Lax`, 10 minutes) holding the sealed state, nonce, PKCE verifier
+         *     and `return_to`. On failure (an unknown provider, a `return_to` that is not a path on
+         *     this origin) a page in English or Chinese (`Accept-Language`) with the status of the
+         *     error: 404 `unknown_provider`, 400 `invalid_return_to`, 429 `sign_in_busy`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Where to land after signing in; a path on this origin only (`/` by default). */
+                    return_to?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description A configured provider's name (`oidc`, `google`, `github`, `wechat`, or one of the providers file). */
+                    provider: components["parameters"]["Provider"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description To the provider. */
+                302: {
+                    headers: {
+                        /** @description The provider's authorization URL. */
+                        Location?: string;
+                        /** @description The flow cookie. */
+                        "Set-Cookie"?: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["SignInPage"];
+                404: components["responses"]["SignInPage"];
+                429: components["responses"]["SignInPage"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The provider's redirect back
+         * @description The redirect URI to register at the provider (`<public url>/auth/<provider>/callback`).
+         *     Checks the state against the flow cookie, exchanges the code (with the PKCE verifier),
+         *     verifies the answer (the ID token's signature, issuer, audience, nonce, expiry), finds
+         *     or makes the user (docs/sign-in.md, "Accounts"), ends the session the browser had and
+         *     starts a new one, and answers 302 to `return_to` with the session cookie
+         *     (`__Host-clawfleet-session`, or `clawfleet_session` on a plain-http loopback cloud;
+         *     `HttpOnly`, `SameSite=Lax`, `Path=/`, `Secure` with the prefix) and
+         *     `Referrer-Policy: no-referrer`. When the flow was started by `POST /api/me/identities`
+         *     the identity is linked to the signed-in user instead, and the session stays.
+         *     On failure a page saying why, with the error's status: 400 `sign_in_invalid`,
+         *     `sign_in_expired`, `sign_in_used`; 401 `sign_in_code_refused`, `sign_in_token_invalid`;
+         *     403 `sign_in_denied`, `account_disabled`; 409 `account_ambiguous`, `identity_taken`;
+         *     502 `sign_in_provider_error`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    code?: string;
+                    state?: string;
+                };
+                header?: never;
+                path: {
+                    /** @description A configured provider's name (`oidc`, `google`, `github`, `wechat`, or one of the providers file). */
+                    provider: components["parameters"]["Provider"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Signed in (or linked); to `return_to`. */
+                302: {
+                    headers: {
+                        /** @description The return path. */
+                        Location?: string;
+                        /** @description The session cookie (and the flow cookie cleared). */
+                        "Set-Cookie"?: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["SignInPage"];
+                401: components["responses"]["SignInPage"];
+                403: components["responses"]["SignInPage"];
+                404: components["responses"]["SignInPage"];
+                409: components["responses"]["SignInPage"];
+                502: components["responses"]["SignInPage"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/local/signup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make an email and password account, signed in
+         * @description `application/json` only, from this origin (`Origin`, `Sec-Fetch-Site`; else 400
+         *     `invalid_content_type` or 403 `csrf_failed`). The password: 15 to 128 characters, not
+         *     one character repeated, not the email or the name (400 `weak_password`, the message says
+         *     what to change). The address is not verified yet: the account signs in, but its email
+         *     links nothing until the link sent to it (or handed out by an admin,
+         *     `POST /api/admin/users/{id}/links`) is opened. 5 sign-ups per address in a burst,
+         *     then 1 per 10 s (429 `rate_limited`). Audited as `user.signup`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "email": "alice@example.com",
+                     *       "password": "correct horse battery staple",
+                     *       "name": "Alice",
+                     *       "lang": "en"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["SignUpRequest"];
+                };
+            };
+            responses: {
+                /** @description The account, signed in (the session cookie is set). */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Me"];
+                    };
+                };
+                400: components["responses"]["AccountBadRequest"];
+                403: components["responses"]["CSRF"];
+                404: components["responses"]["LocalOff"];
+                /** @description `email_taken`: an account has this address. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["AccountRateLimited"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/local/signin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in with email and password
+         * @description `application/json` only, from this origin. A wrong email and a wrong password are one
+         *     401 `wrong_password` and take the same time. Guessing is limited per account and
+         *     address, per address and per account (docs/sign-in.md, "Rate limit"): 429
+         *     `too_many_attempts` with `Retry-After`, before the password is checked; a browser that
+         *     signed in before keeps a device cookie (`clawfleet_device`, 180 days) that lets its owner
+         *     in past the others' failures. Every sign-in is a new session; the one the browser had
+         *     ends.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["SignInRequest"];
+                };
+            };
+            responses: {
+                /** @description Signed in (the session and device cookies are set). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Me"];
+                    };
+                };
+                400: components["responses"]["AccountBadRequest"];
+                /** @description `wrong_password`. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "wrong email or password",
+                         *       "code": "wrong_password"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                403: components["responses"]["CSRF"];
+                404: components["responses"]["LocalOff"];
+                429: components["responses"]["AccountRateLimited"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/local/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The page a verification link opens
+         * @description A page with a button whose form posts the token here (a mail scanner's GET does not use the link up).
+         */
+        get: {
+            parameters: {
+                query: {
+                    token: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: components["responses"]["LinkPage"];
+            };
+        };
+        put?: never;
+        /**
+         * Verify an account's email with its link
+         * @description The token of the link (48 hours, once, only the newest of the user's works). JSON, or the
+         *     link page's form (form-encoded with `Origin` of this cloud; answered with a page).
+         *     410 `token_unknown` for any bad token; failures are limited per address (429).
+         *     Audited as `user.verify_email`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TokenRequest"];
+                };
+            };
+            responses: {
+                /** @description Verified. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            email: string;
+                            emailVerified: boolean;
+                        };
+                    };
+                };
+                400: components["responses"]["AccountBadRequest"];
+                403: components["responses"]["CSRF"];
+                410: components["responses"]["TokenUnknown"];
+                429: components["responses"]["AccountRateLimited"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/local/reset-request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a password reset link
+         * @description Mails a reset link (1 hour) to the account of the address when there is one and SMTP is
+         *     configured (`CLAWFLEET_SMTP_*`); without SMTP the link is in the cloud's log for an admin
+         *     to hand out (or `POST /api/admin/users/{id}/links`). The answer is the same whether the
+         *     account exists. 5 per address in a burst, then 1 per 10 s.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        email: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Sent if the account exists. */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            sent?: boolean;
+                        };
+                    };
+                };
+                400: components["responses"]["AccountBadRequest"];
+                403: components["responses"]["CSRF"];
+                404: components["responses"]["LocalOff"];
+                429: components["responses"]["AccountRateLimited"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/local/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The page a reset link opens
+         * @description A page with the new password's field; its form posts here.
+         */
+        get: {
+            parameters: {
+                query: {
+                    token: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: components["responses"]["LinkPage"];
+            };
+        };
+        put?: never;
+        /**
+         * Set a new password with a reset link
+         * @description The new password must meet the policy (400 `weak_password`; the link is not used up
+         *     then). The address counts as verified (the link reached it) and every session of the
+         *     user ends. JSON, or the link page's form (answered with a page). Audited as
+         *     `user.reset_password`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["TokenRequest"];
+                };
+            };
+            responses: {
+                /** @description The password is set. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                400: components["responses"]["AccountBadRequest"];
+                403: components["responses"]["CSRF"];
+                404: components["responses"]["LocalOff"];
+                410: components["responses"]["TokenUnknown"];
+                429: components["responses"]["AccountRateLimited"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/signout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign out (this session) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Signed out; the session cookie is cleared. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["NotSignedIn"];
+                403: components["responses"]["CSRF"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The signed-in user
+         * @description The user, their teams with their role, and the CSRF token for the requests that change state.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The user. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "id": "usr_ngkfdaxc52jbdxf7",
+                         *       "email": "alice@example.com",
+                         *       "emailVerified": true,
+                         *       "name": "Alice",
+                         *       "avatarUrl": "",
+                         *       "lang": "en",
+                         *       "platformAdmin": false,
+                         *       "teams": [
+                         *         {
+                         *           "id": "team_t4wqxzv6hahq3lzq",
+                         *           "name": "",
+                         *           "role": "owner",
+                         *           "personal": true
+                         *         }
+                         *       ],
+                         *       "csrfToken": "q2Vd3m1p0b6yRkQ2n8h0Xo0f7Qm3p9VdQm4XnM1lB5c",
+                         *       "sessionId": "ses_5d2m7s0vbrq2ntyx",
+                         *       "createdAt": "2026-12-03T12:00:00Z"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Me"];
+                    };
+                };
+                401: components["responses"]["NotSignedIn"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change the user's settings */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        lang?: "en" | "zh-CN";
+                    };
+                };
+            };
+            responses: {
+                /** @description The user. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Me"];
+                    };
+                };
+                400: components["responses"]["AccountBadRequest"];
+                401: components["responses"]["NotSignedIn"];
+                403: components["responses"]["CSRF"];
+            };
+        };
+        trace?: never;
+    };
+    "/api/me/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The user's live sessions
+         * @description Most recently used first; `current` marks this one. A session lasts 30 days after its last use, at most 400 days.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The sessions. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            sessions: components["schemas"]["Session"][];
+                        };
+                    };
+                };
+                401: components["responses"]["NotSignedIn"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** End one of the user's sessions */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Session ID (`ses_...`). */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Ended (this session too, if it is this one). */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["NotSignedIn"];
+                403: components["responses"]["CSRF"];
+                /** @description `no_session`: the user has no such session. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/sessions/revoke-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign out everywhere else
+         * @description Ends every session of the user but this one. Audited as `user.sign_out_everywhere`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description How many ended. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            ended: number;
+                        };
+                    };
+                };
+                401: components["responses"]["NotSignedIn"];
+                403: components["responses"]["CSRF"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's ways to sign in */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The identities, oldest first. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            identities: components["schemas"]["Identity"][];
+                        };
+                    };
+                };
+                401: components["responses"]["NotSignedIn"];
+            };
+        };
+        put?: never;
+        /**
+         * Link another provider's identity
+         * @description Starts a sign-in with `provider` whose identity is linked to this user: sets the flow
+         *     cookie and a link cookie bound to this session, and answers the provider's URL for the
+         *     console to navigate to. The callback then links (409 `identity_taken` when it is another
+         *     user's: users are never merged) and lands on `returnTo`. Audited as `identity.link`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @example github */
+                        provider: string;
+                        /** @example /account */
+                        returnTo?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Where to send the browser. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            redirect: string;
+                        };
+                    };
+                };
+                400: components["responses"]["AccountBadRequest"];
+                401: components["responses"]["NotSignedIn"];
+                403: components["responses"]["CSRF"];
+                /** @description `unknown_provider`. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/identities/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unlink an identity
+         * @description Never the last one (409 `last_identity`). Unlinking the email account removes its password. Audited as `identity.unlink`.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Identity ID (`idn_...`). */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Unlinked. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["NotSignedIn"];
+                403: components["responses"]["CSRF"];
+                /** @description `no_identity`: the user has no such identity. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `last_identity`. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List users
+         * @description Newest first, at most 1000.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The users. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            users: components["schemas"]["User"][];
+                        };
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                429: components["responses"]["AuthRateLimited"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{id}/links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Issue a verification or reset link for a user
+         * @description For an email and password account: a new link (replacing the user's older one of the
+         *     same purpose), mailed when SMTP is configured and returned either way, for the admin to
+         *     hand out when it is not. Audited as `user.issue_link`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description User ID (`usr_...`). */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        purpose: "verify_email" | "reset_password";
+                    };
+                };
+            };
+            responses: {
+                /** @description The link. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @example https://cloud.example.com/auth/local/reset?token=… */
+                            link: string;
+                        };
+                    };
+                };
+                /** @description `invalid_purpose`, `invalid_json`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description `no_user` (no such user), `no_local_account`. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["AuthRateLimited"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2993,7 +3519,106 @@ export interface components {
              * @description Machine-readable code.
              * @enum {string}
              */
-            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "plan_limit" | "no_team" | "no_member" | "no_invite" | "no_key" | "not_a_user" | "invalid_role" | "invalid_key" | "team_has_tenants" | "personal_team" | "cannot_change_self" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "box_claimed" | "box_gone" | "no_box" | "invalid_team" | "user_required" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "method_not_allowed" | "too_large" | "rate_limited" | "too_many_streams" | "internal";
+            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "method_not_allowed" | "too_large" | "rate_limited" | "csrf_failed" | "invalid_content_type" | "invalid_purpose" | "invalid_lang" | "not_signed_in" | "no_session" | "no_identity" | "no_user" | "identity_missing" | "account_disabled" | "account_ambiguous" | "identity_taken" | "local_accounts_disabled" | "email_taken" | "no_local_account" | "last_identity" | "last_owner" | "invite_invalid" | "already_member" | "unknown_provider" | "sign_in_invalid" | "sign_in_expired" | "sign_in_used" | "sign_in_denied" | "sign_in_code_refused" | "sign_in_token_invalid" | "sign_in_provider_error" | "sign_in_busy" | "invalid_return_to" | "too_many_attempts" | "wrong_password" | "weak_password" | "token_unknown" | "internal";
+        };
+        Providers: {
+            providers: {
+                /** @description The `{provider}` of `/auth/{provider}`. */
+                name: string;
+                /** @description The button's text. */
+                displayName: string;
+            }[];
+            /** @description Email and password sign-up and sign-in are on. */
+            localAccounts: boolean;
+        };
+        SignUpRequest: {
+            email: string;
+            /** @description 15 to 128 characters (after NFKC), at most 512 bytes. */
+            password: string;
+            name?: string;
+            /**
+             * @description The language of the mails; default from `Accept-Language`.
+             * @enum {string}
+             */
+            lang?: "en" | "zh-CN";
+        };
+        SignInRequest: {
+            email: string;
+            password: string;
+        };
+        TokenRequest: {
+            /** @description The `token` of the link. */
+            token: string;
+            /** @description The new password (reset only). */
+            password?: string;
+        };
+        Me: {
+            /** @description User ID (`usr_...`); the owner id of the console user's own tenant. */
+            id: string;
+            /** @description The user's address; may be empty (WeChat gives none). */
+            email: string;
+            emailVerified: boolean;
+            name: string;
+            avatarUrl: string;
+            /** @description `en`, `zh-CN`, or empty (not chosen). */
+            lang: string;
+            platformAdmin: boolean;
+            /** @description The user's teams, the personal one first. */
+            teams: components["schemas"]["TeamRef"][];
+            /** @description Send as `X-CSRF-Token` on every request that changes state. */
+            csrfToken: string;
+            /** @description This session (`ses_...`). */
+            sessionId: string;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        TeamRef: {
+            /** @description Team ID (`team_...`). */
+            id: string;
+            /** @description Empty for a personal team. */
+            name: string;
+            /** @enum {string} */
+            role: "owner" | "admin" | "member";
+            personal: boolean;
+        };
+        Session: {
+            id: string;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description Moved at most every 5 minutes.
+             */
+            lastSeenAt: string;
+            /** Format: date-time */
+            expiresAt: string;
+            userAgent: string;
+            address: string;
+            current: boolean;
+        };
+        Identity: {
+            id: string;
+            /** @description A provider's name, `local` (email and password) or `webapp` (the web app's user id). */
+            provider: string;
+            email: string;
+            emailVerified: boolean;
+            name: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            lastUsedAt: string | null;
+        };
+        User: {
+            id: string;
+            email: string;
+            emailVerified: boolean;
+            name: string;
+            platformAdmin: boolean;
+            disabled: boolean;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            lastSignInAt: string | null;
         };
         /**
          * @description At most 32 labels. Keys: 1-63 characters of lowercase letters, digits, `.`, `_`, `/`, `-`,
@@ -3293,15 +3918,6 @@ export interface components {
             capabilities: components["schemas"]["Capabilities"];
             metrics: components["schemas"]["Metrics"];
             tunnel?: components["schemas"]["TunnelStatus"];
-            /**
-             * Format: date-time
-             * @description Present when two devices use this host's credentials (a copied credentials file, two
-             *     boxes flashed alike): the latest time, within a day, that a WireGuard key the host had
-             *     before came back. The latest registration holds the tunnel; give the other device its
-             *     own credentials. Also counted by `clawfleet_host_credentials_shared_total` and audited
-             *     as `host.credentials-shared`. Not kept across a cloud restart.
-             */
-            credentialsSharedAt?: string;
             /** Format: date-time */
             createdAt: string;
             /**
@@ -3548,54 +4164,6 @@ export interface components {
              * @example 2026-11-26T12:04:46Z
              */
             measuredAt: string;
-        };
-        /** @description A factory box and its claim. The owner's view leaves out `batchId` and `batchIndex`. */
-        Box: {
-            deviceId: string;
-            batchId?: string;
-            batchIndex?: number;
-            /** @example OpenClaw Box v1 */
-            model?: string;
-            claimed: boolean;
-            /** @description The user it is bound to. */
-            ownerId?: string;
-            /** @description The team it was claimed for, if any. */
-            teamId?: string;
-            /** Format: date-time */
-            claimedAt?: string;
-            /**
-             * Format: date-time
-             * @description When its current claim code was issued (factory or reprint).
-             */
-            claimCodeIssuedAt: string;
-            /**
-             * @description Its host's status.
-             * @enum {string}
-             */
-            status: "pending" | "online" | "offline" | "deleted";
-            /**
-             * @description What the box said of its claim in its latest heartbeat (absent before one).
-             * @enum {string}
-             */
-            claimState?: "claimed" | "unclaimed";
-        };
-        ClaimResult: {
-            box: components["schemas"]["Box"];
-            tenant?: components["schemas"]["Tenant"];
-            /** @description Why the owner's instance could not be created now (no `tenant` then); claiming again retries. */
-            instanceError?: string;
-        };
-        BoxNewCode: {
-            box: components["schemas"]["Box"];
-            /** @example 7K3M-Q9XA-2BHT */
-            claimCode?: string;
-            /** @example https://cloud.example.com/claim?d=dev_oz6m6rp4dzel6cvl&c=7K3M-Q9XA-2BHT */
-            claimUrl?: string;
-            /**
-             * Format: byte
-             * @description The new label (base64 PNG, 300 dpi).
-             */
-            labelPng?: string;
         };
         /** @description A tenant as its owner sees it. Never its gateway token. */
         Tenant: {
@@ -3938,8 +4506,109 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /**
+         * @description A page (text/html) saying what went wrong, in English or Chinese (`Accept-Language`), with
+         *     the error's status; the codes are those of `login` (docs/sign-in.md).
+         */
+        SignInPage: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "text/html": string;
+            };
+        };
+        /** @description The page (text/html, English or Chinese by `Accept-Language`). */
+        LinkPage: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "text/html": string;
+            };
+        };
+        /** @description `not_signed_in`: no session cookie, or an unknown, expired or ended session (or its user is disabled). */
+        NotSignedIn: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "not signed in, or the session has ended: sign in again",
+                 *       "code": "not_signed_in"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `csrf_failed`: a state-changing request with the session cookie but without the `X-CSRF-Token` of `GET /api/me`, or from another origin; the sign-in routes refuse another origin. */
+        CSRF: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "a request changing state with the session cookie must come from the console: send the X-CSRF-Token header that GET /api/me gives",
+                 *       "code": "csrf_failed"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description `invalid_json`, `invalid_content_type` (not `application/json`), `invalid_email`,
+         *     `weak_password` (the message says what to change), `invalid_lang`, `invalid_return_to`.
+         *     Messages of these routes are in Chinese with `Accept-Language: zh-CN`.
+         */
+        AccountBadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "Use at least 15 characters; a few words with spaces make a good password.",
+                 *       "code": "weak_password"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `local_accounts_disabled`: `CLAWFLEET_LOCAL_ACCOUNTS=off`. */
+        LocalOff: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `rate_limited` (sign-ups or reset requests from this address), `too_many_attempts` (password guessing), with `Retry-After`. */
+        AccountRateLimited: {
+            headers: {
+                /** @description Seconds to wait. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `token_unknown`: the link is not valid, was used already, was replaced by a newer one or has expired. */
+        TokenUnknown: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
     };
     parameters: {
+        /** @description A configured provider's name (`oidc`, `google`, `github`, `wechat`, or one of the providers file). */
+        Provider: string;
         /**
          * @description The user's email, optional: at most 254 characters with an `@`, no control characters
          *     (else 400 `invalid_email`). Checked on every user route; stored (as the tenant's
