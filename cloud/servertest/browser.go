@@ -1,9 +1,6 @@
 package servertest
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -60,33 +57,17 @@ func (b *Browser) DoHeaders(method, path string, hdr map[string]string, body any
 	if !strings.Contains(path, "://") {
 		target = b.c.URL + path
 	}
-	var rd io.Reader
-	if raw, ok := body.(string); ok {
-		rd = strings.NewReader(raw)
-	} else if body != nil {
-		j, _ := json.Marshal(body)
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, target, rd)
-	if err != nil {
-		b.c.t.Fatal(err)
-	}
+	all := map[string]string{}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		all["Content-Type"] = "application/json"
 	}
 	if b.CSRF != "" && method != http.MethodGet {
-		req.Header.Set("X-CSRF-Token", b.CSRF)
+		all["X-CSRF-Token"] = b.CSRF
 	}
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		all[k] = v
 	}
-	res, err := b.Client.Do(req)
-	if err != nil {
-		b.c.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return Response{Code: res.StatusCode, Body: raw, Header: res.Header, URL: res.Request.URL}
+	return b.c.send(b.Client, method, target, all, body)
 }
 
 // Me is GET /api/me; it fails the test unless signed in, and keeps the

@@ -181,6 +181,13 @@ func (r Response) JSONList(t testing.TB) []map[string]any {
 // as it is, anything else as JSON.
 func (c *Cloud) Do(method, path string, hdr map[string]string, body any) Response {
 	c.t.Helper()
+	return c.send(http.DefaultClient, method, c.URL+path, hdr, body)
+}
+
+// send sends a request with client: a string body as it is, anything else
+// as JSON; hdr is set last.
+func (c *Cloud) send(client *http.Client, method, target string, hdr map[string]string, body any) Response {
+	c.t.Helper()
 	var rd io.Reader
 	if raw, ok := body.(string); ok {
 		rd = strings.NewReader(raw)
@@ -188,14 +195,14 @@ func (c *Cloud) Do(method, path string, hdr map[string]string, body any) Respons
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, c.URL+path, rd)
+	req, err := http.NewRequest(method, target, rd)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
