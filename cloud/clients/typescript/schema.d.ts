@@ -1164,6 +1164,482 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/claims": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Claim a box with the code on its label
+         * @description Binds a factory box to the signed-in user (and, with `teamId`, to that team of theirs).
+         *     The code is compared in constant time with the keyed hash the cloud keeps; it is read as
+         *     a person types it (any case, dashes and spaces optional, O for 0, I or L for 1). Then,
+         *     with nobody touching the box, the cloud tells the agent it is claimed (retained
+         *     `down/claim`), gives the box its WireGuard tunnel and creates the owner's instance on
+         *     the box (plan `CLAWFLEET_BOX_PLAN`, default `free`; it runs only there). A user who
+         *     already has an instance elsewhere keeps it (`tenant` is that one); a user's instance
+         *     created later goes to their box.
+         *
+         *     Attempts are limited before the code is compared: 10 a minute at one device, 20 a
+         *     minute by one user and 30 a minute from one client address (429 `rate_limited` with
+         *     `Retry-After`). A wrong code and a device that does not exist answer the same 403.
+         *     Audited as `box.claim`; a claim of someone else's box as `box.claim_refused`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @example dev_oz6m6rp4dzel6cvl */
+                        deviceId: string;
+                        /**
+                         * @description 12 symbols, as printed (`ABCD-EFGH-JKMN`) or typed.
+                         * @example 7K3M-Q9XA-2BHT
+                         */
+                        claimCode: string;
+                        /** @description One of the user's teams the box is for (stored with the claim). */
+                        teamId?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description The box was already the user's (a repeated claim); whatever failed the first time (tunnel, instance) is done again. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ClaimResult"];
+                    };
+                };
+                /** @description Claimed. */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ClaimResult"];
+                    };
+                };
+                /**
+                 * @description `invalid_json`; `invalid_request` (the claim code is not 12 letters and digits);
+                 *     `invalid_team`.
+                 */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["UserUnauthorized"];
+                /**
+                 * @description `wrong_claim_code`: the code does not match the device (or there is no such device:
+                 *     the answer is the same). `user_required`: the caller is not a user.
+                 */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "the claim code does not match this device",
+                         *       "code": "wrong_claim_code"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `box_claimed`: someone else owns the box (only said to a caller with its right code). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "this box already has an owner: ask them to release it, or an operator to reset it",
+                         *       "code": "box_claimed"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `box_gone`: the box was taken out of service (batch revoked, host deleted). */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `rate_limited`: too many claim attempts at this device, by this user or from this address; or too many failed authentications. */
+                429: {
+                    headers: {
+                        "Retry-After": components["headers"]["RetryAfter"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                500: components["responses"]["Internal"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/claims/{deviceId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Release your box
+         * @description The owner gives the box up: its instance is deleted with its data (purged on the box),
+         *     its tunnel removed, and the agent told it is unclaimed; its label's code claims it
+         *     again. Audited as `box.release`.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    deviceId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The box, unclaimed. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Box"];
+                    };
+                };
+                401: components["responses"]["UserUnauthorized"];
+                /** @description `no_box`: no box of the caller's with this ID. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/claim": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The claim page a label's QR code opens
+         * @description An HTML page (English or Simplified Chinese by `Accept-Language`, or `lang=zh-CN`) that
+         *     shows the device and its code from the link and claims the box for the signed-in user
+         *     on confirmation (`POST /api/claims`); it says how to sign in and how to claim with the
+         *     API. It loads nothing from elsewhere and checks nothing itself: it tells nobody whether
+         *     a device exists.
+         */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Device ID. */
+                    d: string;
+                    /** @description Claim code. */
+                    c: string;
+                    lang?: "en" | "zh-CN";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The page. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                /** @description The link is no claim link (a page saying so). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/boxes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every box with its claim state */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The boxes, in batch order. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Box"][];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                429: components["responses"]["AuthRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/boxes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The box's device ID. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** One box */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The box's device ID. */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The box. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Box"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description `no_box`. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["AuthRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/boxes/{id}/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The box's device ID. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Factory reset a box
+         * @description The box forgets its owner as on a release (instance deleted with its data, tunnel
+         *     removed, agent told), and an online box is sent the `factory-reset` command, which
+         *     wipes every tenant's data on it (an offline one gets its instance purged when it
+         *     reconnects). With `freshCode`, the box also gets a new claim code: the old label stops
+         *     working, and the answer carries the new code and label, the only time they are shown.
+         *     The body is optional. Audited as `box.reset`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The box's device ID. */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": {
+                        /** @default false */
+                        freshCode?: boolean;
+                    };
+                };
+            };
+            responses: {
+                /** @description The box, unclaimed; with `freshCode`, its new code and label. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BoxNewCode"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                /** @description `no_box`. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["AuthRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/boxes/{id}/reprint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The box's device ID. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reissue a box's claim code and label
+         * @description For a lost or exposed label: the box gets a new claim code at once (the old one stops
+         *     working), the agent is told it so that its local page shows it, and the answer carries
+         *     the code and a new label PNG, the only time they are shown. The owner, if any, keeps
+         *     the box. Audited as `box.reprint`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description The box's device ID. */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The box, its new code and label. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["BoxNewCode"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description `no_box`. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["AuthRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tenants": {
         parameters: {
             query?: never;
@@ -1673,6 +2149,12 @@ export interface paths {
          *     polls can make already-sent lines be sent again. Errors before the stream starts (no
          *     tenant, host offline, …) are ordinary JSON errors. The stream ends when the client leaves,
          *     on an error, or after 10 minutes.
+         *
+         *     A user holds at most `CLAWFLEET_MAX_STREAMS_PER_USER` (4) followed logs at once, and a
+         *     client address at most `CLAWFLEET_MAX_STREAMS_PER_ADDR` (32) over all its users; calls
+         *     relayed by the web app with the shared secret count per user only (the app relays every
+         *     user from one address). One more is answered 429 `too_many_streams` with `Retry-After: 5`;
+         *     a stream that ends gives its slot back at once. Plain (unfollowed) reads are not counted.
          */
         get: {
             parameters: {
@@ -1749,7 +2231,27 @@ export interface paths {
                 };
                 401: components["responses"]["UserUnauthorized"];
                 404: components["responses"]["NoTenant"];
-                429: components["responses"]["UserRateLimited"];
+                /**
+                 * @description `rate_limited`: too many failed shared-secret or SSO token checks from this address
+                 *     (sent even with a correct secret or to a refused token, never to a valid token);
+                 *     `too_many_streams`: with `follow`, the user or the client address already holds the
+                 *     most followed logs allowed (close one and retry).
+                 */
+                429: {
+                    headers: {
+                        "Retry-After": components["headers"]["RetryAfter"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "too many log streams open for this user (at most 4); close one (another tab or window) and retry",
+                         *       "code": "too_many_streams"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
                 500: components["responses"]["Internal"];
                 502: components["responses"]["HostError"];
                 503: components["responses"]["HostOffline"];
@@ -3519,7 +4021,7 @@ export interface components {
              * @description Machine-readable code.
              * @enum {string}
              */
-            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "method_not_allowed" | "too_large" | "rate_limited" | "csrf_failed" | "invalid_content_type" | "invalid_purpose" | "invalid_lang" | "not_signed_in" | "no_session" | "no_identity" | "no_user" | "identity_missing" | "account_disabled" | "account_ambiguous" | "identity_taken" | "local_accounts_disabled" | "email_taken" | "no_local_account" | "last_identity" | "last_owner" | "invite_invalid" | "already_member" | "unknown_provider" | "sign_in_invalid" | "sign_in_expired" | "sign_in_used" | "sign_in_denied" | "sign_in_code_refused" | "sign_in_token_invalid" | "sign_in_provider_error" | "sign_in_busy" | "invalid_return_to" | "too_many_attempts" | "wrong_password" | "weak_password" | "token_unknown" | "internal";
+            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "box_claimed" | "box_gone" | "no_box" | "invalid_team" | "user_required" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "method_not_allowed" | "too_large" | "rate_limited" | "too_many_streams" | "csrf_failed" | "invalid_content_type" | "invalid_purpose" | "invalid_lang" | "not_signed_in" | "no_session" | "no_identity" | "no_user" | "identity_missing" | "account_disabled" | "account_ambiguous" | "identity_taken" | "local_accounts_disabled" | "email_taken" | "no_local_account" | "last_identity" | "last_owner" | "invite_invalid" | "already_member" | "unknown_provider" | "sign_in_invalid" | "sign_in_expired" | "sign_in_used" | "sign_in_denied" | "sign_in_code_refused" | "sign_in_token_invalid" | "sign_in_provider_error" | "sign_in_busy" | "invalid_return_to" | "too_many_attempts" | "wrong_password" | "weak_password" | "token_unknown" | "internal";
         };
         Providers: {
             providers: {
@@ -3918,6 +4420,15 @@ export interface components {
             capabilities: components["schemas"]["Capabilities"];
             metrics: components["schemas"]["Metrics"];
             tunnel?: components["schemas"]["TunnelStatus"];
+            /**
+             * Format: date-time
+             * @description Present when two devices use this host's credentials (a copied credentials file, two
+             *     boxes flashed alike): the latest time, within a day, that a WireGuard key the host had
+             *     before came back. The latest registration holds the tunnel; give the other device its
+             *     own credentials. Also counted by `clawfleet_host_credentials_shared_total` and audited
+             *     as `host.credentials-shared`. Not kept across a cloud restart.
+             */
+            credentialsSharedAt?: string;
             /** Format: date-time */
             createdAt: string;
             /**
@@ -4164,6 +4675,54 @@ export interface components {
              * @example 2026-11-26T12:04:46Z
              */
             measuredAt: string;
+        };
+        /** @description A factory box and its claim. The owner's view leaves out `batchId` and `batchIndex`. */
+        Box: {
+            deviceId: string;
+            batchId?: string;
+            batchIndex?: number;
+            /** @example OpenClaw Box v1 */
+            model?: string;
+            claimed: boolean;
+            /** @description The user it is bound to. */
+            ownerId?: string;
+            /** @description The team it was claimed for, if any. */
+            teamId?: string;
+            /** Format: date-time */
+            claimedAt?: string;
+            /**
+             * Format: date-time
+             * @description When its current claim code was issued (factory or reprint).
+             */
+            claimCodeIssuedAt: string;
+            /**
+             * @description Its host's status.
+             * @enum {string}
+             */
+            status: "pending" | "online" | "offline" | "deleted";
+            /**
+             * @description What the box said of its claim in its latest heartbeat (absent before one).
+             * @enum {string}
+             */
+            claimState?: "claimed" | "unclaimed";
+        };
+        ClaimResult: {
+            box: components["schemas"]["Box"];
+            tenant?: components["schemas"]["Tenant"];
+            /** @description Why the owner's instance could not be created now (no `tenant` then); claiming again retries. */
+            instanceError?: string;
+        };
+        BoxNewCode: {
+            box: components["schemas"]["Box"];
+            /** @example 7K3M-Q9XA-2BHT */
+            claimCode?: string;
+            /** @example https://cloud.example.com/claim?d=dev_oz6m6rp4dzel6cvl&c=7K3M-Q9XA-2BHT */
+            claimUrl?: string;
+            /**
+             * Format: byte
+             * @description The new label (base64 PNG, 300 dpi).
+             */
+            labelPng?: string;
         };
         /** @description A tenant as its owner sees it. Never its gateway token. */
         Tenant: {
