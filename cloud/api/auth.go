@@ -61,6 +61,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/ratelimit"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 )
 
@@ -93,13 +94,20 @@ type authAPI struct {
 	// signUpRL bounds sign-ups and resetRL reset requests per address;
 	// failRL failed token redemptions.
 	signUpRL, resetRL, failRL *ratelimit.Keyed
+	// signIns counts sign-ins by method and result.
+	signIns *prometheus.CounterVec
 }
 
 func (s *server) authRoutes(r *gin.Engine, admin *gin.RouterGroup) *authAPI {
 	mac := hmac.New(sha256.New, s.opts.SecretKey)
 	mac.Write([]byte("clawfleet console v1"))
 	a := &authAPI{server: s, acc: s.opts.Accounts, signIn: s.opts.SignIn, key: mac.Sum(nil),
-		signUpRL: ratelimit.New(rate.Every(10*time.Second), 5), resetRL: ratelimit.New(rate.Every(10*time.Second), 5), failRL: ratelimit.New(1, 10)}
+		signUpRL: ratelimit.New(rate.Every(10*time.Second), 5), resetRL: ratelimit.New(rate.Every(10*time.Second), 5), failRL: ratelimit.New(1, 10),
+		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_sign_ins_total",
+			Help: "Console sign-ins by method (a provider's name, local, signup) and result (ok, failed)."}, []string{"method", "result"})}
+	if s.opts.Registerer != nil {
+		s.opts.Registerer.MustRegister(a.signIns)
+	}
 	r.GET("/auth/providers", a.providers)
 	r.GET("/auth/:provider", a.start)
 	r.GET("/auth/:provider/callback", a.callback)
@@ -419,6 +427,7 @@ func (a *authAPI) callback(c *gin.Context) {
 	}
 	if err != nil {
 		a.log.Info("sign-in failed", "provider", provider, "err", err)
+		a.count(provider, err)
 		a.page(c, err)
 		return
 	}
@@ -428,16 +437,33 @@ func (a *authAPI) callback(c *gin.Context) {
 		return
 	}
 	u, err := a.acc.SignIn(c.Request.Context(), id)
+	if err == nil {
+		err = a.startSession(c, u)
+	}
+	a.count(provider, err)
 	if err != nil {
 		a.log.Info("sign-in refused", "provider", provider, "err", err)
 		a.page(c, err)
 		return
 	}
-	if err := a.startSession(c, u); err != nil {
-		a.page(c, err)
-		return
-	}
 	c.Redirect(http.StatusFound, returnTo)
+}
+
+// count records a sign-in's result; method is a configured provider's
+// name (else "unknown", so the label's values stay few), local or signup.
+func (a *authAPI) count(method string, err error) {
+	if method != "local" && method != "signup" {
+		if a.signIn == nil {
+			method = "unknown"
+		} else if _, ok := a.signIn.Provider(method); !ok {
+			method = "unknown"
+		}
+	}
+	result := "ok"
+	if err != nil {
+		result = "failed"
+	}
+	a.signIns.WithLabelValues(method, result).Inc()
 }
 
 // finishLink links id to the signed-in user whose session the intent was
@@ -608,6 +634,7 @@ func (a *authAPI) signUp(c *gin.Context) {
 		req.Lang = lang(c)
 	}
 	u, err := a.acc.SignUp(c.Request.Context(), accounts.SignUp{Email: req.Email, Password: req.Password, Name: req.Name, Lang: req.Lang})
+	a.count("signup", err)
 	if err != nil {
 		a.failErr(c, err)
 		return
@@ -624,6 +651,7 @@ func (a *authAPI) passwordSignIn(c *gin.Context) {
 		return
 	}
 	u, device, err := a.acc.PasswordSignIn(c.Request.Context(), req.Email, req.Password, a.clientIP(c.Request), a.cookie(c, "device"))
+	a.count("local", err)
 	if err != nil {
 		var le *login.LimitError
 		if errors.As(err, &le) {

@@ -122,6 +122,9 @@ func TestLocalAccountHTTP(t *testing.T) {
 	other := c.Browser()
 	wantStatus(t, "a wrong password", other.Do(http.MethodPost, "/auth/local/signin", map[string]any{"email": "alice@example.com", "password": "not the password at all"}),
 		http.StatusUnauthorized, "wrong_password")
+	if n := c.Metric(`clawfleet_sign_ins_total{method="local",result="failed"}`); n != 1 {
+		t.Fatalf("failed sign-ins counted: %v, want 1", n)
+	}
 	r = other.DoHeaders(http.MethodPost, "/auth/local/signin", map[string]string{"Accept-Language": "zh-CN"}, map[string]any{"email": "nobody@example.com", "password": password})
 	wantStatus(t, "an unknown account", r, http.StatusUnauthorized, "wrong_password")
 	if r.JSON(t)["error"] != "邮箱或密码不正确。" {
@@ -306,6 +309,9 @@ func TestOIDCSignInHTTP(t *testing.T) {
 	stale := c.Browser()
 	stale.SetCookie("clawfleet_session", s1)
 	wantStatus(t, "the session before the sign-in", stale.Do(http.MethodGet, "/api/me", nil), http.StatusUnauthorized, "not_signed_in")
+	if n := c.Metric(`clawfleet_sign_ins_total{method="oidc",result="ok"}`); n != 2 {
+		t.Fatalf("sign-ins counted: %v, want 2", n)
+	}
 
 	t.Run("open redirect", func(t *testing.T) {
 		for _, rt := range []string{"//evil.example", "https://evil.example/", "/\\evil.example", "/%2F%2Fevil.example"} {

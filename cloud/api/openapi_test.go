@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clawfleet/clawfleet/cloud/claim"
 	"github.com/clawfleet/clawfleet/cloud/accounts"
+	"github.com/clawfleet/clawfleet/cloud/claim"
 	"github.com/clawfleet/clawfleet/cloud/factory"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/login"
@@ -74,7 +74,7 @@ func everyRoute(t *testing.T) *gin.Engine {
 		TunnelDial: func(context.Context, string, int) (net.Conn, error) { return nil, nil },
 		Tenants:    new(tenant.Service), HostLoads: new(tenant.Service), HostKeys: stubKeys{},
 		Tokens: stubTokens{}, Access: stubAccess{}, Factory: new(factory.Service),
-		Claims: new(claim.Service),
+		Claims:   new(claim.Service),
 		Accounts: new(accounts.Service), SignIn: new(login.SignIn), SecretKey: make([]byte, 32),
 		Audit: func(context.Context, *store.AuditEvent) error { return nil },
 	}
