@@ -208,16 +208,17 @@ func (r *Reconciler) Hold(ctx context.Context, held bool) {
 
 // Wipe is a factory reset's part here: every tenant instance is removed and
 // its data purged, with those of every tenant the desired state named, and
-// the desired state is forgotten (also on disk) but for its revision, so
-// the next one the cloud sends is taken.
+// the desired state is forgotten (also on disk) but for its revision and
+// purge list, so the next one the cloud sends is taken.
 func (r *Reconciler) Wipe(ctx context.Context) error {
 	r.passMu.Lock()
 	defer r.passMu.Unlock()
 	r.mu.Lock()
 	ids := map[string]bool{}
 	var rev int64
+	var purge []string
 	if d := r.desired; d != nil {
-		rev = d.Revision
+		rev, purge = d.Revision, d.Purge
 		for _, s := range d.Tenants {
 			ids[s.ID] = true
 		}
@@ -225,7 +226,9 @@ func (r *Reconciler) Wipe(ctx context.Context) error {
 			ids[id] = true
 		}
 	}
-	r.desired = &proto.Desired{Revision: rev}
+	// The purge list stays, so the next report tells the cloud they are
+	// purged (it keeps asking until then).
+	r.desired = &proto.Desired{Revision: rev, Purge: purge}
 	r.statuses = map[string]proto.TenantStatus{}
 	r.upstreams = nil
 	r.dirty = true

@@ -346,7 +346,7 @@ func TestWipeAndHold(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go r.Run(ctx)
-	r.HandleDesired(ctx, proto.MustEncode(&proto.Desired{Revision: 4, Tenants: []proto.TenantSpec{spec("ten_alpha0001", 20000)}}))
+	r.HandleDesired(ctx, proto.MustEncode(&proto.Desired{Revision: 4, Tenants: []proto.TenantSpec{spec("ten_alpha0001", 20000)}, Purge: []string{"ten_gone00001"}}))
 	tstest.Await(t, "alpha running", 3*time.Second, func() bool {
 		rep := p.lastReport(t)
 		return rep != nil && len(rep.Tenants) == 1 && rep.Tenants[0].State == proto.TenantRunning
@@ -365,6 +365,10 @@ func TestWipeAndHold(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "desired.json")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("desired.json kept: %v", err)
 	}
+	tstest.Await(t, "a report after the wipe: no tenant, the purged one still told", 3*time.Second, func() bool {
+		rep := p.lastReport(t)
+		return rep != nil && len(rep.Tenants) == 0 && slices.Contains(rep.Purged, "ten_gone00001")
+	})
 	// Held: the old owner's tenant, sent again, does not come back.
 	r.HandleDesired(ctx, proto.MustEncode(&proto.Desired{Revision: 4, Tenants: []proto.TenantSpec{spec("ten_alpha0001", 20000)}}))
 	r.HandleDesired(ctx, proto.MustEncode(&proto.Desired{Revision: 5, Purge: []string{"ten_alpha0001"}}))

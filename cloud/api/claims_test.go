@@ -77,6 +77,9 @@ func TestClaim(t *testing.T) {
 	if r := c.User(http.MethodPost, "/api/claims", "u1", claimBody(b.ID, "1234")); r.Code != http.StatusBadRequest {
 		t.Fatalf("malformed code: %d %s", r.Code, r.Body)
 	}
+	if r := c.User(http.MethodPost, "/api/claims", "u1", claimBody(strings.Repeat("x", 5000), b.ClaimCode)); r.Code != http.StatusBadRequest || r.JSON(t)["code"] != "invalid_request" {
+		t.Fatalf("malformed device ID: %d %s", r.Code, r.Body)
+	}
 	if r := c.User(http.MethodPost, "/api/claims", "u1", map[string]any{"deviceId": b.ID, "claimCode": b.ClaimCode, "teamId": "bad team"}); r.Code != http.StatusBadRequest || r.JSON(t)["code"] != "invalid_team" {
 		t.Fatalf("bad team id: %d %s", r.Code, r.Body)
 	}

@@ -179,6 +179,11 @@ func (s *Service) Claim(ctx context.Context, actor authz.Actor, ip string, req R
 	if req.TeamID != "" && !teamID.MatchString(req.TeamID) {
 		return nil, ErrInvalidTeam
 	}
+	// A malformed ID is no device's: said as such, it tells nothing, and
+	// keeps arbitrary strings out of the limiters' keys.
+	if err := proto.ValidateDeviceID(req.DeviceID); err != nil {
+		return nil, factory.ErrBadRequest.Withf("deviceId: %v", err)
+	}
 	if err := s.limited(req.DeviceID, actor.UserID, ip); err != nil {
 		s.log.Warn("claim attempts limited", "device", truncate(req.DeviceID, 80), "user", actor.UserID, "ip", ip)
 		return nil, err

@@ -1231,7 +1231,7 @@ export interface paths {
                     };
                 };
                 /**
-                 * @description `invalid_json`; `invalid_request` (the claim code is not 12 letters and digits);
+                 * @description `invalid_json`; `invalid_request` (a device ID or a claim code of the wrong shape);
                  *     `invalid_team`.
                  */
                 400: {
