@@ -64,6 +64,13 @@ func TestLoadPrecedence(t *testing.T) {
 		{"default lifetimes", nil, nil, func(c *Config) bool { return c.AccessLinkTTL == time.Minute && c.SessionTTL == 12*time.Hour }, ""},
 		{"link ttl too long", []string{"--access-link-ttl", "1h"}, nil, nil, "access-link-ttl"},
 		{"session ttl too short", nil, map[string]string{"CLAWFLEET_SESSION_TTL": "1m"}, nil, "session-ttl"},
+		{"shared secret off", []string{"--shared-secret", "off"}, nil, func(c *Config) bool { return c.SharedSecret == SharedSecretOff }, ""},
+		{"short shared secret", []string{"--shared-secret", "short"}, nil, nil, "shorter than 16"},
+		{"client limits", nil, nil, func(c *Config) bool {
+			return c.HTTPBodyTimeout == 30*time.Second && c.HTTPMaxConnsPerAddr == 256 && c.MaxStreamsPerUser == 4 && c.MaxStreamsPerAddr == 32 && c.MaxWebSocketsPerTenant == 32
+		}, ""},
+		{"body timeout too short", []string{"--http-body-timeout", "100ms"}, nil, nil, "http-body-timeout"},
+		{"negative stream cap", []string{"--max-streams-per-user", "-1"}, nil, nil, "0 (no limit) or more"},
 		{"sso off by default", nil, nil, func(c *Config) bool {
 			return !c.SSO().Enabled() && c.SSOUserClaim == "sub" && c.SSOEmailClaim == "email"
 		}, ""},
