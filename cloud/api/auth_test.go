@@ -3,10 +3,13 @@ package api_test
 import (
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/clawfleet/clawfleet/cloud/login/logintest"
+	"github.com/clawfleet/clawfleet/cloud/mail/mailtest"
 	"github.com/clawfleet/clawfleet/cloud/servertest"
 	"github.com/oauth2-proxy/mockoidc"
 )
@@ -568,5 +571,35 @@ func TestLinkPages(t *testing.T) {
 	}
 	if r := c.Browser().Do(http.MethodPost, "/auth/local/signin", map[string]any{"email": "jo@example.com", "password": "a long enough new passphrase"}); r.Code != http.StatusOK {
 		t.Fatalf("sign-in with the reset password: %d %s", r.Code, r.Body)
+	}
+}
+
+// TestSignUpMailsTheLink: with SMTP configured, sign-up mails the
+// verification link (in the user's language) and the link verifies.
+func TestSignUpMailsTheLink(t *testing.T) {
+	t.Parallel()
+	smtp := mailtest.NewServer(t, func(s *mailtest.Server) { s.StartTLS, s.User, s.Pass = false, "", "" })
+	c := servertest.New(t, servertest.WithEnv(map[string]string{
+		"CLAWFLEET_SMTP_HOST": "127.0.0.1", "CLAWFLEET_SMTP_PORT": strconv.Itoa(smtp.Port()), "CLAWFLEET_SMTP_TLS": "none",
+		"CLAWFLEET_SMTP_FROM": "clawfleet <noreply@cloud.example.com>",
+	}))
+	b := c.Browser()
+	r := b.DoHeaders(http.MethodPost, "/auth/local/signup", map[string]string{"Accept-Language": "zh-CN"}, map[string]any{"email": "kim@example.com", "password": password})
+	wantStatus(t, "sign-up", r, http.StatusCreated, "")
+	got := smtp.Wait(t)
+	msg, body := mailtest.Decode(t, got.Data)
+	if len(got.Rcpt) != 1 || got.Rcpt[0] != "kim@example.com" || !strings.Contains(msg.Header.Get("Subject"), "=?") {
+		t.Fatalf("mail to %v, subject %q", got.Rcpt, msg.Header.Get("Subject"))
+	}
+	link := regexp.MustCompile(`http://\S+/auth/local/verify\?token=\S+`).FindString(body)
+	u, err := url.Parse(link)
+	if err != nil || link == "" {
+		t.Fatalf("no verification link in the mail:\n%s", body)
+	}
+	if r := b.Do(http.MethodPost, "/auth/local/verify", map[string]any{"token": u.Query().Get("token")}); r.Code != http.StatusOK {
+		t.Fatalf("verify with the mailed link: %d %s", r.Code, r.Body)
+	}
+	if b.Me()["emailVerified"] != true {
+		t.Fatal("not verified by the mailed link")
 	}
 }
