@@ -603,3 +603,70 @@ func TestSignUpMailsTheLink(t *testing.T) {
 		t.Fatal("not verified by the mailed link")
 	}
 }
+
+// TestSessionCookieAttributes: HttpOnly and SameSite=Lax always; Secure
+// and the __Host- prefix unless the public URL is plain http to loopback.
+func TestSessionCookieAttributes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, publicURL, cookie string
+		secure                  bool
+	}{
+		{"plain http to localhost", "", "clawfleet_session", false},
+		{"https public URL", "https://cloud.example.com", "__Host-clawfleet-session", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var opts []servertest.Option
+			if tc.publicURL != "" {
+				opts = append(opts, servertest.WithFlags("--public-url", tc.publicURL))
+			}
+			c := servertest.New(t, opts...)
+			r := c.Browser().Do(http.MethodPost, "/auth/local/signup", map[string]any{"email": "lee@example.com", "password": password})
+			wantStatus(t, "sign-up", r, http.StatusCreated, "")
+			var set string
+			for _, h := range r.Header.Values("Set-Cookie") {
+				if strings.HasPrefix(h, tc.cookie+"=") {
+					set = h
+				}
+			}
+			if set == "" {
+				t.Fatalf("no %s cookie in %v", tc.cookie, r.Header.Values("Set-Cookie"))
+			}
+			for _, attr := range []string{"Path=/", "HttpOnly", "SameSite=Lax"} {
+				if !strings.Contains(set, attr) {
+					t.Errorf("%s lacks %s", set, attr)
+				}
+			}
+			if strings.Contains(set, "Domain=") || strings.Contains(set, "; Secure") != tc.secure {
+				t.Errorf("%s: Secure %v wanted, no Domain", set, tc.secure)
+			}
+		})
+	}
+}
+
+// TestWebAppAndSSOSignInAreOneUser: the web app's user (X-User-ID, the
+// SSO's subject) and the same person signing in to the console through
+// that SSO's OIDC are one user.
+func TestWebAppAndSSOSignInAreOneUser(t *testing.T) {
+	t.Parallel()
+	idp := logintest.NewOIDC(t)
+	c := providerCloud(t, oidcEnv(idp), servertest.WithSharedSecret(),
+		servertest.WithFlags("--sso-issuer", idp.Issuer(), "--sso-audience", idp.ClientID, "--sso-jwks-url", idp.JWKSEndpoint()))
+	if r := c.User(http.MethodGet, "/api/tenants/me", "alice-7", nil); r.Code != http.StatusNotFound {
+		t.Fatalf("the web app's call: %d %s", r.Code, r.Body)
+	}
+	us := c.Admin(http.MethodGet, "/api/admin/users", nil).JSON(t)["users"].([]any)
+	if len(us) != 1 {
+		t.Fatalf("users after the web app's call = %v", us)
+	}
+	b := c.Browser()
+	idp.QueueUser(&mockoidc.MockUser{Subject: "alice-7", Email: "alice@example.com"})
+	b.Do(http.MethodGet, "/auth/oidc", nil)
+	if me := b.Me(); me["id"] != us[0].(map[string]any)["id"] {
+		t.Fatalf("the SSO's sign-in is user %v, want the web app's %v", me["id"], us[0].(map[string]any)["id"])
+	}
+	if us := c.Admin(http.MethodGet, "/api/admin/users", nil).JSON(t)["users"].([]any); len(us) != 1 {
+		t.Fatalf("users after the sign-in = %v", us)
+	}
+}
