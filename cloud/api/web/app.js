@@ -212,6 +212,34 @@
       'batches.revokeConfirm': 'Revoke batch {id}? Its {n} boxes are deleted and can no longer connect; the batch takes no more boxes. This cannot be undone.',
       'batches.revoked': 'Batch {id} revoked.',
       'batches.empty': 'No batches yet. Make one with clawfleet-provision batch at the factory.',
+      'boxes.title': 'Boxes',
+      'boxes.subtitle': 'Every box with its owner. A reset wipes the box and frees it; a reprint gives it a new claim code, so the old label stops working.',
+      'boxes.col.device': 'Device',
+      'boxes.col.batch': 'Batch',
+      'boxes.col.status': 'Status',
+      'boxes.col.claim': 'Claim',
+      'boxes.col.owner': 'Owner',
+      'boxes.col.claimedAt': 'Claimed',
+      'boxes.claimed': 'Claimed',
+      'boxes.unclaimed': 'Unclaimed',
+      'boxes.deleted': 'Taken out of service',
+      'boxes.team': 'team {team}',
+      'boxes.reports': 'the box says: {state}',
+      'boxes.state.claimed': 'claimed',
+      'boxes.state.unclaimed': 'unclaimed',
+      'boxes.reset': 'Reset',
+      'boxes.resetTitle': 'Factory reset',
+      'boxes.resetConfirm': 'Reset box {id}? Its owner loses it, its instance is deleted with its data, and the box is wiped and unclaimed.',
+      'boxes.resetFresh': 'Also issue a new claim code (the old label stops working)',
+      'boxes.resetDone': 'Box {id} reset.',
+      'boxes.reprint': 'Reprint label',
+      'boxes.reprintTitle': 'Reprint label',
+      'boxes.reprintConfirm': 'Give box {id} a new claim code? The old label stops working at once; its owner keeps the box.',
+      'boxes.code.warning': 'The new claim code is shown only now: print or download the label before you leave this page.',
+      'boxes.code.code': 'Claim code',
+      'boxes.code.url': 'Claim link',
+      'boxes.code.download': 'Download label (PNG)',
+      'boxes.empty': 'No boxes yet.',
 
       'settings.title': 'Settings',
       'settings.heartbeat': 'Heartbeat interval',
@@ -463,6 +491,34 @@
       'batches.revokeConfirm': '确定吊销批次 {id} 吗？其中 {n} 台盒子将被删除且无法再连接；此批次不再接受新盒子。此操作无法撤销。',
       'batches.revoked': '已吊销批次 {id}。',
       'batches.empty': '还没有批次。请在工厂用 clawfleet-provision batch 生成。',
+      'boxes.title': '盒子',
+      'boxes.subtitle': '所有盒子及其主人。重置会清除盒子并解除认领；重新打印会为盒子生成新的认领码，旧标签随即失效。',
+      'boxes.col.device': '设备',
+      'boxes.col.batch': '批次',
+      'boxes.col.status': '状态',
+      'boxes.col.claim': '认领',
+      'boxes.col.owner': '主人',
+      'boxes.col.claimedAt': '认领时间',
+      'boxes.claimed': '已认领',
+      'boxes.unclaimed': '未认领',
+      'boxes.deleted': '已停用',
+      'boxes.team': '团队 {team}',
+      'boxes.reports': '盒子上报：{state}',
+      'boxes.state.claimed': '已认领',
+      'boxes.state.unclaimed': '未认领',
+      'boxes.reset': '重置',
+      'boxes.resetTitle': '恢复出厂设置',
+      'boxes.resetConfirm': '确定重置盒子 {id} 吗？其主人将失去此盒子，实例及其数据将被删除，盒子会被清除并解除认领。',
+      'boxes.resetFresh': '同时生成新的认领码（旧标签失效）',
+      'boxes.resetDone': '已重置盒子 {id}。',
+      'boxes.reprint': '重新打印标签',
+      'boxes.reprintTitle': '重新打印标签',
+      'boxes.reprintConfirm': '确定为盒子 {id} 生成新的认领码吗？旧标签立即失效；主人仍保有此盒子。',
+      'boxes.code.warning': '新的认领码只显示这一次：离开此页面前请打印或下载标签。',
+      'boxes.code.code': '认领码',
+      'boxes.code.url': '认领链接',
+      'boxes.code.download': '下载标签（PNG）',
+      'boxes.empty': '还没有盒子。',
 
       'settings.title': '设置',
       'settings.heartbeat': '心跳间隔',
@@ -540,6 +596,7 @@
     hostsAt: null,       // Date of the last successful host load
     tokens: null,
     batches: null,       // last batch list, or null before the first load
+    boxes: null,         // last box list, or null before the first load
     health: null,        // last /api/health body, or {unreachable:true}
     session: 0,          // bumped on sign-in/out so stale responses are dropped
     timer: null,
@@ -1523,6 +1580,7 @@
   // --------------------------------------------------------- batches --
 
   function loadBatches() {
+    loadBoxes();
     if (state.batches === null) show('batches-loading', true);
     return api('GET', '/api/admin/batches').then(function (list) {
       state.batches = Array.isArray(list) ? list : [];
@@ -1582,6 +1640,107 @@
         if (state.token) loadBatches();
       });
     });
+  }
+
+  // ----------------------------------------------------------- boxes --
+
+  function loadBoxes() {
+    return api('GET', '/api/admin/boxes').then(function (list) {
+      state.boxes = Array.isArray(list) ? list : [];
+      renderBoxes();
+    }, function (err) {
+      if (!isQuiet(err)) setAlert('batches-error', errorText(err));
+    });
+  }
+
+  function boxRow(b) {
+    var actions = el('td', { className: 'actions' });
+    if (b.status !== 'deleted') {
+      var reset = el('button', { type: 'button', className: 'btn btn-sm btn-danger-ghost', 'data-testid': 'reset-box', 'data-device-id': String(b.deviceId), text: t('boxes.reset') });
+      reset.addEventListener('click', function () { confirmResetBox(b); });
+      var reprint = el('button', { type: 'button', className: 'btn btn-sm', 'data-testid': 'reprint-box', 'data-device-id': String(b.deviceId), text: t('boxes.reprint') });
+      reprint.addEventListener('click', function () { confirmReprintBox(b); });
+      actions.appendChild(reprint);
+      actions.appendChild(reset);
+    }
+    var claim = [el('span', { className: 'badge badge-' + (b.claimed ? 'online' : 'pending'), 'data-testid': 'box-claim', 'data-claimed': b.claimed ? 'true' : 'false', text: t(b.claimed ? 'boxes.claimed' : 'boxes.unclaimed') })];
+    if (b.claimState) claim.push(el('div', { className: 'muted small', 'data-testid': 'box-claim-state', text: t('boxes.reports', { state: t('boxes.state.' + b.claimState) }) }));
+    var owner = [el('span', { className: b.ownerId ? 'mono' : 'muted', 'data-testid': 'box-owner', text: b.ownerId ? String(b.ownerId) : t('common.none') })];
+    if (b.teamId) owner.push(el('div', { className: 'muted small', text: t('boxes.team', { team: String(b.teamId) }) }));
+    var status = b.status === 'deleted' ? el('span', { className: 'muted', 'data-testid': 'status-badge', 'data-status': 'deleted', text: t('boxes.deleted') }) : statusBadge(b.status);
+    return el('tr', { 'data-testid': 'box-row', 'data-device-id': String(b.deviceId) }, [
+      cell('boxes.col.device', [el('span', { className: 'mono', text: String(b.deviceId) })]),
+      cell('boxes.col.batch', [el('span', { className: 'mono', text: String(b.batchId) + ' #' + String(b.batchIndex) })]),
+      cell('boxes.col.status', [status]),
+      cell('boxes.col.claim', claim),
+      cell('boxes.col.owner', owner),
+      cell('boxes.col.claimedAt', [timeNode(b.claimedAt, 'common.none')], 'nowrap'),
+      actions
+    ]);
+  }
+
+  function renderBoxes() {
+    var list = state.boxes;
+    var tbody = $('boxes-tbody');
+    clear(tbody);
+    if (list === null) return;
+    list.forEach(function (b) { tbody.appendChild(boxRow(b)); });
+    show('boxes-empty', list.length === 0);
+    show('boxes-table', list.length > 0);
+  }
+
+  function confirmResetBox(b) {
+    confirmDialog(t('boxes.resetTitle'), t('boxes.resetConfirm', { id: b.deviceId }), t('boxes.reset'), t('boxes.resetFresh')).then(function (ok) {
+      if (!ok) return;
+      api('POST', '/api/admin/boxes/' + encodeURIComponent(b.deviceId) + '/reset', { freshCode: !!ok.checked }).then(function (res) {
+        toast(t('boxes.resetDone', { id: b.deviceId }));
+        if (res && res.claimCode) showBoxCode(res);
+      }, function (err) {
+        if (!isQuiet(err)) setAlert('batches-error', errorText(err));
+      }).then(function () { if (state.token) loadBatches(); });
+    });
+  }
+
+  function confirmReprintBox(b) {
+    confirmDialog(t('boxes.reprintTitle'), t('boxes.reprintConfirm', { id: b.deviceId }), t('boxes.reprint')).then(function (ok) {
+      if (!ok) return;
+      api('POST', '/api/admin/boxes/' + encodeURIComponent(b.deviceId) + '/reprint').then(function (res) {
+        showBoxCode(res);
+      }, function (err) {
+        if (!isQuiet(err)) setAlert('batches-error', errorText(err));
+      }).then(function () { if (state.token) loadBoxes(); });
+    });
+  }
+
+  // showBoxCode shows a new claim code with its label, the only time the
+  // cloud has them.
+  function showBoxCode(res) {
+    var id = String(res && res.box && res.box.deviceId || '');
+    $('box-code-value').textContent = String(res && res.claimCode || '');
+    $('box-code-url').textContent = String(res && res.claimUrl || '');
+    var png = res && res.labelPng ? 'data:image/png;base64,' + String(res.labelPng).replace(/[^A-Za-z0-9+\/=]/g, '') : '';
+    var img = $('box-code-label');
+    var link = $('box-code-download');
+    if (png) {
+      img.src = png;
+      img.alt = t('boxes.code.download');
+      link.href = png;
+      link.setAttribute('download', 'label-' + id.replace(/[^a-z0-9_]/g, '') + '.png');
+    }
+    show('box-code-label', !!png);
+    show('box-code-download', !!png);
+    $('box-code-panel').setAttribute('data-device-id', id);
+    show('box-code-panel', true);
+    $('box-code-panel').scrollIntoView({ block: 'nearest' });
+  }
+
+  function hideBoxCode() {
+    $('box-code-value').textContent = '';
+    $('box-code-url').textContent = '';
+    $('box-code-label').removeAttribute('src');
+    $('box-code-download').removeAttribute('href');
+    $('box-code-panel').removeAttribute('data-device-id');
+    show('box-code-panel', false);
   }
 
   // -------------------------------------------------------- settings --
@@ -1750,6 +1909,7 @@
     state.hostsAt = null;
     state.tokens = null;
     state.batches = null;
+    state.boxes = null;
     state.hostsBusy = false;
     state.hostsAgain = false;
     state.tenants = null;
@@ -1762,6 +1922,8 @@
     clear($('tenants-tbody'));
     clear($('tokens-tbody'));
     clear($('batches-tbody'));
+    clear($('boxes-tbody'));
+    hideBoxCode();
     show('tenants-table', false);
     show('tenants-empty', false);
     closeLogs();
@@ -1817,6 +1979,7 @@
     renderLogs();
     if (state.tokens !== null) renderTokens();
     if (state.batches !== null) renderBatches();
+    if (state.boxes !== null) renderBoxes();
     var reason = document.body.getAttribute('data-auth-error');
     if (reason && !$('login-view').hidden && I18N.en['err.' + reason]) {
       setAlert('login-error', t('err.' + reason));
@@ -1880,6 +2043,7 @@
     });
     $('token-form').addEventListener('submit', onCreateToken);
     $('dismiss-new-token').addEventListener('click', hideNewToken);
+    $('dismiss-box-code').addEventListener('click', hideBoxCode);
     $('copy-token').addEventListener('click', function () { copyText($('new-token-value').textContent, $('new-token-value')); });
     $('copy-command').addEventListener('click', function () { copyText($('new-token-command').textContent, $('new-token-command')); });
     $('settings-form').addEventListener('submit', onSaveSettings);
