@@ -33,7 +33,7 @@ func (r routes) Route(ctx context.Context, slug string) (router.Route, error) {
 		return router.Route{}, err
 	}
 	return router.Route{
-		TenantID: t.ID, Slug: t.Slug, Owner: t.OwnerID, HostID: t.HostID, Port: t.Port,
+		TenantID: t.ID, Slug: t.Slug, Owner: t.OwnerID, TeamID: t.TeamID, Shared: t.Shared, HostID: t.HostID, Port: t.Port,
 		Status: t.Status, Desired: t.DesiredState, HostOnline: r.fleet.HostOnline(t.HostID), LastError: t.LastError,
 	}, nil
 }
@@ -52,7 +52,7 @@ func (a *App) newRouter() (*router.Router, error) {
 		local = a.tun.HubAddr().String()
 	}
 	return router.New(router.Options{
-		Domain: a.cfg.Domain, Reserved: a.ownHosts(), Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Dial: dial, HostOnline: a.fleet.HostOnline,
+		Domain: a.cfg.Domain, Reserved: a.ownHosts(), Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Members: a.store, Dial: dial, HostOnline: a.fleet.HostOnline,
 		Secure: a.secure(), LocalClientAddr: local, Logger: a.log, Registerer: a.reg, Tokens: a.routerTokens(),
 		AccessTTL: a.cfg.AccessLinkTTL, SessionTTL: a.cfg.SessionTTL, Clients: a.clients(), MaxWebSockets: a.cfg.MaxWebSocketsPerTenant,
 	})

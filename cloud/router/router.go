@@ -52,7 +52,12 @@ var ErrUnknownTenant = errors.New("no such tenant")
 // Route is where one tenant's gateway runs, as the router needs it.
 type Route struct {
 	TenantID, Slug, Owner, HostID string
-	Port                          int
+	// TeamID is the team that owns the tenant: its members are admitted
+	// too (Options.Members). Shared marks a team's tenant, whose Owner is
+	// only the gateway's user ("team:<id>"), no person.
+	TeamID string
+	Shared bool
+	Port   int
 	// Status is the tenant's status (store.Tenant*); Desired is running or
 	// stopped.
 	Status, Desired string
@@ -75,6 +80,12 @@ type Store interface {
 	RevokeTenantSessions(ctx context.Context, tenantID string, now time.Time) error
 }
 
+// Members tells whether a user is a member of a team (store.Store
+// implements it). who is a user id or the web app's user id.
+type Members interface {
+	IsTeamMember(ctx context.Context, teamID, who string) (bool, error)
+}
+
 // Tokens verifies an SSO bearer token (sso.Verifier implements it).
 type Tokens interface {
 	Verify(ctx context.Context, token string) (sso.User, error)
@@ -92,7 +103,12 @@ type Options struct {
 	Reserved []string
 	Routes   Routes
 	Store    Store
-	Dial     DialFunc
+	// Members, when set, admits the members of a tenant's team besides its
+	// owner (a session or link of theirs, a bearer token of theirs); asked
+	// again at least every memberCacheTTL, so a removed member is out
+	// within it.
+	Members Members
+	Dial    DialFunc
 	// Tokens, when set, lets clients authenticate with
 	// "Authorization: Bearer <SSO JWT>" instead of a session cookie; the
 	// header never reaches the gateway.
@@ -142,6 +158,7 @@ type Router struct {
 	mu       sync.Mutex
 	routes   map[string]cachedRoute
 	sessions map[string]cachedSession
+	members  map[string]time.Time // team + "\x00" + user → admitted until
 	// signOuts count each tenant's sign-outs (and say when the last was);
 	// signOutsAll counts all of them. A request remembers its tenant's count
 	// from before it looked its session up, and a dial for it is refused if
@@ -184,7 +201,11 @@ type cachedSession struct {
 // sessionCacheTTL bounds how long a revoked session may still be honoured.
 const sessionCacheTTL = 30 * time.Second
 
-// maxCache bounds the route and session caches.
+// memberCacheTTL bounds how long a removed team member may still be
+// admitted.
+const memberCacheTTL = 5 * time.Second
+
+// maxCache bounds the route, session and member caches.
 const maxCache = 50000
 
 // New returns a Router.
@@ -231,6 +252,7 @@ func New(o Options) (*Router, error) {
 		authRL:   ratelimit.New(o.AuthFailRate, 10),
 		routes:   map[string]cachedRoute{},
 		sessions: map[string]cachedSession{},
+		members:  map[string]time.Time{},
 		signOuts: map[string]signOutState{},
 		conns:    map[string]map[*trackedConn]struct{}{},
 		sockets:  ratelimit.NewSlots(o.MaxWebSockets),
@@ -405,7 +427,7 @@ func (r *Router) authorize(req *http.Request, rt Route, client string) *pageErro
 			continue
 		}
 		valid = true
-		if s.tenantID == rt.TenantID && s.userID == rt.Owner {
+		if s.tenantID == rt.TenantID && r.admits(req.Context(), s.userID, rt) {
 			return nil
 		}
 	}
@@ -449,11 +471,49 @@ func (r *Router) authorizeBearer(ctx context.Context, tok string, rt Route, clie
 		r.log.Info("bearer token refused", "slug", rt.Slug, "client", client, "err", err)
 		return errBadToken
 	}
-	if u.ID != rt.Owner {
+	if (u.ID != rt.Owner || rt.Shared) && !r.member(ctx, u.ID, rt) {
 		r.log.Warn("bearer token of another user refused", "slug", rt.Slug, "client", client)
 		return errForbidden
 	}
 	return nil
+}
+
+// admits reports whether the user of a session or link (issued by the
+// cloud: the owner's, or a team member's) may use rt's gateway now.
+func (r *Router) admits(ctx context.Context, user string, rt Route) bool {
+	return user == rt.Owner || r.member(ctx, user, rt)
+}
+
+// member reports whether user is a member of rt's team, cached for
+// memberCacheTTL (refusals are not cached).
+func (r *Router) member(ctx context.Context, user string, rt Route) bool {
+	if r.o.Members == nil || rt.TeamID == "" || user == "" {
+		return false
+	}
+	key := rt.TeamID + "\x00" + user
+	now := time.Now()
+	r.mu.Lock()
+	until, ok := r.members[key]
+	r.mu.Unlock()
+	if ok && now.Before(until) {
+		return true
+	}
+	yes, err := r.o.Members.IsTeamMember(ctx, rt.TeamID, user)
+	if err != nil {
+		r.log.Error("team membership lookup failed", "team", rt.TeamID, "err", err)
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !yes {
+		delete(r.members, key)
+		return false
+	}
+	if len(r.members) >= maxCache {
+		clear(r.members)
+	}
+	r.members[key] = now.Add(memberCacheTTL)
+	return true
 }
 
 // knownSession reports whether a cookie value was a valid session when last
@@ -672,8 +732,9 @@ func (r *Router) redeem(w http.ResponseWriter, req *http.Request, rt Route, clie
 		r.fail(w, req, errBadLink)
 		return
 	}
-	if sess.UserID != rt.Owner {
-		// The owner changed since the link was issued.
+	if !r.admits(req.Context(), sess.UserID, rt) {
+		// The owner changed, or the member left the team, since the link
+		// was issued.
 		r.fail(w, req, errForbidden)
 		return
 	}
