@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -64,19 +63,7 @@ func TestTenantAccessLink(t *testing.T) {
 	// get sends a request to the cloud's listener with the link's Host.
 	get := func(u *url.URL, cookie string) *http.Response {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, c.URL+u.RequestURI(), nil)
-		req.Host = u.Host
-		if cookie != "" {
-			req.Header.Set("Cookie", "clawfleet_session="+cookie)
-		}
-		cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := cl.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
+		return routerGet(t, c, u, cookie)
 	}
 
 	u1 := link("u1", map[string]any{"path": "/chat"})

@@ -85,6 +85,10 @@ func (s *server) allow(act authz.Action) gin.HandlerFunc {
 // cookie, auth.go): the request's actor is that user.
 func (ta *tenantAPI) requireUser(c *gin.Context) {
 	ip := ta.clientIP(c.Request)
+	if tok, ok := isAPIKey(c.GetHeader("Authorization")); ok && ta.teams != nil {
+		ta.keyUser(c, ip, tok)
+		return
+	}
 	if h := c.GetHeader("Authorization"); ta.tokens != nil && len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
 		ta.bearerUser(c, ip, h[7:])
 		return

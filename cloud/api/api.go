@@ -24,6 +24,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/ratelimit"
 	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/cloud/teams"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/gin-gonic/gin"
@@ -101,6 +102,9 @@ type Options struct {
 	// Tokens, when set, also accepts "Authorization: Bearer <SSO JWT>" on
 	// /api/tenants (the user is the token's subject).
 	Tokens Tokens
+	// Teams, when set with Tenants, serves teams, invitations, API keys
+	// and team tenants (teams.go), and resolves actors' teams.
+	Teams *teams.Service
 	// Access issues one-time links into tenants' gateways (the router);
 	// nil leaves out POST /api/tenants/me/access.
 	Access AccessIssuer
@@ -287,10 +291,34 @@ func (s *server) requireAdmin(c *gin.Context) {
 		c.Next()
 		return
 	}
+	// A platform admin signed in to the console (the session cookie and no
+	// Authorization header) may do what the admin token may.
+	if !ok && s.auth != nil && s.auth.cookie(c, "session") != "" {
+		s.platformAdmin(c)
+		return
+	}
 	s.authRL.allow(ip) // count the failure
 	s.log.Warn("admin authentication failed", "ip", ip, "route", c.FullPath())
 	c.Header("WWW-Authenticate", `Bearer realm="clawfleet"`)
 	s.failErr(c, errAdminToken)
+}
+
+// platformAdmin lets on a console session of a platform admin (CSRF
+// checked as on every console route); another user's session is 403.
+func (s *server) platformAdmin(c *gin.Context) {
+	u, sess, err := s.auth.session(c)
+	if err != nil {
+		s.failErr(c, err)
+		return
+	}
+	if !u.PlatformAdmin {
+		s.failErr(c, authz.ErrForbidden.Withf("user:%s is not a platform admin: ask one (or the operator, with the admin token) to make you one", u.ID))
+		return
+	}
+	c.Set(userKey, u)
+	c.Set(sessionKey, sess)
+	c.Set(actorKey, authz.Actor{UserID: u.ID, AccountID: u.ID, Email: u.Email, PlatformAdmin: true})
+	c.Next()
 }
 
 // clientIP is the client's address: the TCP peer, or what trusted front

@@ -25,6 +25,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/cloud/teams"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/docs"
 	"github.com/getkin/kin-openapi/openapi3"
@@ -73,7 +74,7 @@ func everyRoute(t *testing.T) *gin.Engine {
 		Store:    ok, Broker: ok, Logger: nil, Registerer: reg, Gatherer: reg,
 		TunnelDial: func(context.Context, string, int) (net.Conn, error) { return nil, nil },
 		Tenants:    new(tenant.Service), HostLoads: new(tenant.Service), HostKeys: stubKeys{},
-		Tokens: stubTokens{}, Access: stubAccess{}, Factory: new(factory.Service),
+		Tokens: stubTokens{}, Access: stubAccess{}, Factory: new(factory.Service), Teams: new(teams.Service),
 		Claims:   new(claim.Service),
 		Accounts: new(accounts.Service), SignIn: new(login.SignIn), SecretKey: make([]byte, 32),
 		Audit: func(context.Context, *store.AuditEvent) error { return nil },

@@ -59,6 +59,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/ratelimit"
 	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/cloud/teams"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/gin-gonic/gin"
@@ -67,8 +68,9 @@ import (
 type tenantAPI struct {
 	*server
 	svc        *tenant.Service
-	secretHash string // creds.Hash of the shared secret; "" = disabled
-	tokens     Tokens // nil = bearer tokens disabled
+	secretHash string         // creds.Hash of the shared secret; "" = disabled
+	tokens     Tokens         // nil = bearer tokens disabled
+	teams      *teams.Service // nil = no teams (and no API keys)
 	rl         *limiter
 	poll       time.Duration
 	followMax  time.Duration
@@ -79,7 +81,7 @@ type tenantAPI struct {
 // tenantRoutes registers the tenant routes.
 func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 	ta := &tenantAPI{server: s, svc: s.opts.Tenants, rl: newLimiter(s.opts.AuthFailRate, 10),
-		poll: s.opts.LogsPollInterval, followMax: s.opts.LogsFollowMax, tokens: s.opts.Tokens,
+		poll: s.opts.LogsPollInterval, followMax: s.opts.LogsFollowMax, tokens: s.opts.Tokens, teams: s.opts.Teams,
 		userStreams: ratelimit.NewSlots(s.opts.MaxStreamsPerUser), addrStreams: ratelimit.NewSlots(s.opts.MaxStreamsPerAddr)}
 	if s.opts.SharedSecret != "" {
 		ta.secretHash = creds.Hash(s.opts.SharedSecret)
@@ -93,12 +95,15 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 		ta.followMax = 10 * time.Minute
 	}
 	user := r.Group("/api/tenants", ta.requireUser)
+	if ta.teams != nil {
+		user.Use(ta.resolveTeams)
+	}
 	user.POST("", ta.create)
 	mine := user.Group("/me", ta.loadTenant(ownTenant))
 	ta.tenantOps(mine, true)
 	mine.POST("", ta.allow(authz.Restart), ta.restart) // the seed API's restart
 
-	admin.GET("/admin/tenants", ta.allow(authz.List), ta.list)
+	admin.GET("/admin/tenants", ta.allow(authz.List), ta.list(ta.allTenants))
 	admin.POST("/admin/tenants", ta.createFor)
 	if s.opts.TunnelDial == nil {
 		// Said before looking the tenant up: no tenant can be probed.
@@ -112,12 +117,25 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 	if s.opts.TunnelDial != nil {
 		byID.GET("/probe", ta.allow(authz.Probe), ta.probe)
 	}
+	if ta.teams != nil {
+		ta.teamRoutes(r, admin)
+	}
 }
 
 // tenantOps registers the operations on one tenant under g, whose
 // middleware has resolved the tenant; each route names the action the
 // actor must be allowed. follow offers followed logs (the owner's route).
 func (ta *tenantAPI) tenantOps(g *gin.RouterGroup, follow bool) {
+	ta.coreOps(g, follow)
+	if ta.opts.Access != nil {
+		g.POST("/access", ta.allow(authz.Open), ta.access)
+		g.DELETE("/sessions", ta.allow(authz.SignOut), ta.signOut)
+	}
+}
+
+// coreOps registers what every route to one tenant offers: get, restart,
+// delete, logs.
+func (ta *tenantAPI) coreOps(g *gin.RouterGroup, follow bool) {
 	op := func(method, path string, act authz.Action, h gin.HandlerFunc) {
 		g.Handle(method, path, ta.allow(act), h)
 	}
@@ -125,10 +143,6 @@ func (ta *tenantAPI) tenantOps(g *gin.RouterGroup, follow bool) {
 	op(http.MethodPost, "/restart", authz.Restart, ta.restart)
 	op(http.MethodDelete, "", authz.Delete, ta.delete)
 	op(http.MethodGet, "/logs", authz.Logs, ta.logs(follow))
-	if ta.opts.Access != nil {
-		op(http.MethodPost, "/access", authz.Open, ta.access)
-		op(http.MethodDelete, "/sessions", authz.SignOut, ta.signOut)
-	}
 }
 
 type tenantResources struct {
@@ -267,17 +281,26 @@ func (ta *tenantAPI) createTenant(c *gin.Context, owner tenant.User, plan, name 
 
 func (ta *tenantAPI) get(c *gin.Context) { c.JSON(http.StatusOK, ta.viewFor(c, tenantOf(c))) }
 
-func (ta *tenantAPI) list(c *gin.Context) {
-	ts, err := ta.svc.List(c.Request.Context())
-	if err != nil {
-		ta.failErr(c, err)
-		return
+// list answers the tenants of lists, as the actor may see them: every
+// tenant (the admin's route) or a team's.
+func (ta *tenantAPI) list(of func(c *gin.Context) ([]store.Tenant, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ts, err := of(c)
+		if err != nil {
+			ta.failErr(c, err)
+			return
+		}
+		out := make([]any, 0, len(ts))
+		for i := range ts {
+			out = append(out, ta.viewFor(c, &ts[i]))
+		}
+		c.JSON(http.StatusOK, out)
 	}
-	out := make([]any, 0, len(ts))
-	for i := range ts {
-		out = append(out, ta.viewFor(c, &ts[i]))
-	}
-	c.JSON(http.StatusOK, out)
+}
+
+// allTenants is every tenant.
+func (ta *tenantAPI) allTenants(c *gin.Context) ([]store.Tenant, error) {
+	return ta.svc.List(c.Request.Context())
 }
 
 func (ta *tenantAPI) restart(c *gin.Context) {
@@ -319,7 +342,7 @@ func (ta *tenantAPI) access(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	a, t := actorOf(c), tenantOf(c)
-	link, exp, err := ta.opts.Access.IssueAccess(ctx, t.ID, t.OwnerID, ta.svc.URL(t.Slug), req.Path)
+	link, exp, err := ta.opts.Access.IssueAccess(ctx, t.ID, linkUser(a, t), ta.svc.URL(t.Slug), req.Path)
 	if err != nil {
 		if errors.Is(err, router.ErrBadNext) {
 			err = errInvalidPath.Withf("path: %v", err)
@@ -335,6 +358,17 @@ func (ta *tenantAPI) access(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusCreated, gin.H{"url": link, "expiresAt": exp.UTC().Format(time.RFC3339)})
+}
+
+// linkUser is whom a one-time link into t is for, which the router checks
+// at every request: the tenant's owner for its owner, a platform admin (for
+// support) and a team's key; otherwise the acting user, admitted while they
+// are a member of t's team.
+func linkUser(a authz.Actor, t *store.Tenant) string {
+	if a.PlatformAdmin || a.AccountID == "" || (a.UserID == t.OwnerID && !t.Shared) {
+		return t.OwnerID
+	}
+	return a.AccountID
 }
 
 // signOut ends every session into the tenant's gateway ("sign out

@@ -2807,6 +2807,1277 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The actor's teams, with its role in each
+         * @description The personal team first, then by name. A team's API key sees its one team (role `admin`).
+         *     The web app's user (or a console user) who has not been seen yet has none until their first
+         *     call made them a user.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The teams. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Team"][];
+                    };
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        /**
+         * Create a team
+         * @description The creator (a signed-in user: not an API key, not the admin token) is its first owner.
+         *     `name`: 1-64 characters, no control characters. Audited as `team.create`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "Ops"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TeamName"];
+                };
+            };
+            responses: {
+                /** @description The team, role `owner`. */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Team"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{team}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A team
+         * @description A team the actor is not a member of answers 404 `no_team` (teams cannot be probed).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The team. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Team"];
+                    };
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                404: components["responses"]["NoTeam"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /**
+         * Delete a team (owners)
+         * @description Its members, invitations and keys go with it. A personal team cannot be deleted (409
+         *     `personal_team`), nor a team that still has instances (409 `team_has_tenants`). Audited as
+         *     `team.delete`.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeam"];
+                409: components["responses"]["TeamConflict"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        options?: never;
+        head?: never;
+        /**
+         * Rename a team (admins and owners)
+         * @description Audited as `team.rename`.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "Operations"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TeamName"];
+                };
+            };
+            responses: {
+                /** @description The team. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Team"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeam"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        trace?: never;
+    };
+    "/api/teams/{team}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A team's members
+         * @description Oldest first; every member may see them.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The members. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TeamMember"][];
+                    };
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                404: components["responses"]["NoTeam"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{team}/members/{user}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a member, or leave
+         * @description Any member may remove themselves (leave); removing another takes an admin, and removing an
+         *     owner an owner. Never the last owner: 409 `last_owner`. Audited as `team.member.remove` or
+         *     `team.leave`. A removed member's sessions into the team's gateways stop working within 5
+         *     seconds (the router asks again).
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                    /** @description The member's user ID (`usr_...`). */
+                    user: components["parameters"]["MemberID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Removed. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeam"];
+                409: components["responses"]["TeamConflict"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        options?: never;
+        head?: never;
+        /**
+         * Change a member's role (admins and owners)
+         * @description Making or unmaking an owner takes an owner (else 403). A team keeps at least one owner: 409
+         *     `last_owner`. Audited as `team.member.role`.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                    /** @description The member's user ID (`usr_...`). */
+                    user: components["parameters"]["MemberID"];
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "role": "admin"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["MemberRole"];
+                };
+            };
+            responses: {
+                /** @description The member. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TeamMember"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeam"];
+                409: components["responses"]["TeamConflict"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        trace?: never;
+    };
+    "/api/teams/{team}/invites": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A team's invitations (admins and owners)
+         * @description Newest first, without their tokens.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The invitations. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Invite"][];
+                    };
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeam"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        /**
+         * Invite people by link (admins and owners)
+         * @description An invitation admits `uses` people (1, single-use, by default; at most 1000) with `role`
+         *     (`member` by default; `owner` takes an owner) until `expiresIn` seconds from now (7 days by
+         *     default; 60 s to 30 days). The answer carries its `token` (`cfi_…`, 256 random bits) once:
+         *     only its SHA-256 is kept. Give the token to the invitee, who sends it to
+         *     `POST /api/invites/accept`. A personal team takes no one (409 `personal_team`). Audited as
+         *     `team.invite.create`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "role": "member",
+                     *       "uses": 1,
+                     *       "expiresIn": 86400
+                     *     }
+                     */
+                    "application/json": components["schemas"]["InviteRequest"];
+                };
+            };
+            responses: {
+                /** @description The invitation, with its token (shown only here). `Cache-Control: no-store`. */
+                201: {
+                    headers: {
+                        /** @description `no-store` */
+                        "Cache-Control"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Invite"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeam"];
+                409: components["responses"]["TeamConflict"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{team}/invites/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an invitation (admins and owners)
+         * @description Audited as `team.invite.revoke`; revoking it again is a no-op.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                    /** @description Invitation ID (`inv_...`). */
+                    id: components["parameters"]["InviteID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Revoked. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoInvite"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/invites/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an invitation
+         * @description The signed-in user (not an API key) becomes a member with the invitation's role. One use of a
+         *     counted invitation is spent, atomically: of concurrent acceptances no more succeed than it has
+         *     uses. A used-up, revoked, expired or unknown token: 410 `invite_invalid` (such failures count
+         *     toward the client address's limit of failed authentications); already a member: 409
+         *     `already_member` (no use spent). Audited as `team.join`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "token": "cfi_VdlN2o…"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["InviteToken"];
+                };
+            };
+            responses: {
+                /** @description The team, with the role given. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Team"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                409: components["responses"]["TeamConflict"];
+                410: components["responses"]["InviteGone"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The user's API keys
+         * @description Newest first, revoked and expired ones included, without their tokens.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The keys. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["APIKey"][];
+                    };
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        /**
+         * Create an API key (the user's)
+         * @description A key authenticates as `Authorization: Bearer cfk_…` on the user and team routes, as
+         *     its user, limited to its `scopes`:
+         *     `tenants:read` (see tenants and teams, read logs), `tenants:write` (create, restart, delete
+         *     tenants, sign their gateways out), `tenants:open` (one-time links into gateways),
+         *     `teams:write` (rename teams, invite and manage members). A key never creates keys, touches
+         *     owners, deletes teams or acts as a platform admin. It expires after `expiresIn` seconds (90
+         *     days by default; 60 s to 366 days) and can be revoked. The `token` is in this answer only;
+         *     the cloud keeps its SHA-256. Audited as `key.create`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "ci",
+                     *       "scopes": [
+                     *         "tenants:read",
+                     *         "tenants:write"
+                     *       ],
+                     *       "expiresIn": 2592000
+                     *     }
+                     */
+                    "application/json": components["schemas"]["KeyRequest"];
+                };
+            };
+            responses: {
+                /** @description The key, with its token (shown only here). `Cache-Control: no-store`. */
+                201: {
+                    headers: {
+                        /** @description `no-store` */
+                        "Cache-Control"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["APIKey"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API key (the user's)
+         * @description It is refused from then on (401 `invalid_key`). Audited as `key.revoke`.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description API key ID (`key_...`). */
+                    id: components["parameters"]["KeyID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Revoked. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoKey"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{team}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A team's API keys
+         * @description Newest first, revoked and expired ones included, without their tokens.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The keys. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["APIKey"][];
+                    };
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeam"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        /**
+         * Create an API key (a team's)
+         * @description A key authenticates as `Authorization: Bearer cfk_…` on the user and team routes, as
+         *     the team (an admin of it), limited to its `scopes`:
+         *     `tenants:read` (see tenants and teams, read logs), `tenants:write` (create, restart, delete
+         *     tenants, sign their gateways out), `tenants:open` (one-time links into gateways),
+         *     `teams:write` (rename teams, invite and manage members). A key never creates keys, touches
+         *     owners, deletes teams or acts as a platform admin. It expires after `expiresIn` seconds (90
+         *     days by default; 60 s to 366 days) and can be revoked. The `token` is in this answer only;
+         *     the cloud keeps its SHA-256. Audited as `key.create`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "name": "ci",
+                     *       "scopes": [
+                     *         "tenants:read",
+                     *         "tenants:write"
+                     *       ],
+                     *       "expiresIn": 2592000
+                     *     }
+                     */
+                    "application/json": components["schemas"]["KeyRequest"];
+                };
+            };
+            responses: {
+                /** @description The key, with its token (shown only here). `Cache-Control: no-store`. */
+                201: {
+                    headers: {
+                        /** @description `no-store` */
+                        "Cache-Control"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["APIKey"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeam"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{team}/keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API key (a team's)
+         * @description It is refused from then on (401 `invalid_key`). Audited as `key.revoke`.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                    /** @description API key ID (`key_...`). */
+                    id: components["parameters"]["KeyID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Revoked. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoKey"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{team}/tenants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A team's instances
+         * @description Every member sees them (schema `Tenant`; platform admins `AdminTenant`).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The tenants, oldest first. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Tenant"][];
+                    };
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                404: components["responses"]["NoTeam"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        /**
+         * Create an instance of the team (admins and owners)
+         * @description Not idempotent: each call is one more instance, within the plan's `maxPerTeam` (the built-in
+         *     `free` plan: one per team; 409 `plan_limit`). The instance belongs to the team, not to its
+         *     creator: it is nobody's `/api/tenants/me`, and its gateway's user is `team:<team id>`.
+         *     Audited as `tenant.create`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "plan": "basic",
+                     *       "name": "Team claw"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TenantCreateRequest"];
+                };
+            };
+            responses: {
+                /** @description The tenant, status `pending`. */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Tenant"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeam"];
+                409: components["responses"]["TeamConflict"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+                503: components["responses"]["NoCapacity"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{team}/tenants/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One of a team's instances
+         * @description The same handler as `GET /api/tenants/me`; another team's id answers 404 `no_tenant`.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                    /** @description Tenant ID (`ten_...`). */
+                    id: components["parameters"]["TenantID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The tenant. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Tenant"];
+                    };
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                404: components["responses"]["NoTeamTenant"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /**
+         * Delete one of a team's instances (admins and owners)
+         * @description As `DELETE /api/tenants/me`.
+         */
+        delete: {
+            parameters: {
+                query?: {
+                    /** @description `1` or `true`: keep the tenant's data on its host (otherwise the host deletes it). */
+                    keepData?: components["parameters"]["KeepData"];
+                };
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                    /** @description Tenant ID (`ten_...`). */
+                    id: components["parameters"]["TenantID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deletion recorded and published; status `deleting`. */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Tenant"];
+                    };
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeamTenant"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{team}/tenants/{id}/restart": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restart one of a team's instances (admins and owners)
+         * @description As `POST /api/tenants/me/restart`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                    /** @description Tenant ID (`ten_...`). */
+                    id: components["parameters"]["TenantID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                202: components["responses"]["TenantRestarted"];
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeamTenant"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+                503: components["responses"]["NoCapacity"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{team}/tenants/{id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the logs of one of a team's instances (members)
+         * @description As `GET /api/tenants/me/logs`, `follow` included. Members may read logs: the Control UI they
+         *     may open shows as much.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Number of lines wanted. */
+                    tail?: components["parameters"]["Tail"];
+                    /** @description `1` or `true`: stream the log as server-sent events. */
+                    follow?: components["parameters"]["Follow"];
+                };
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                    /** @description Tenant ID (`ten_...`). */
+                    id: components["parameters"]["TenantID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The lines (or, with `follow`, `text/event-stream`). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LogLines"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeamTenant"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+                502: components["responses"]["HostError"];
+                503: components["responses"]["HostOffline"];
+                504: components["responses"]["HostTimeout"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{team}/tenants/{id}/open": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A one-time link into one of a team's gateways (members)
+         * @description As `POST /api/tenants/me/access`: a link for `CLAWFLEET_ACCESS_LINK_TTL` (60 s), one use. The
+         *     link is the member's: the router admits its session while they are a member of the team (asked
+         *     again at least every 5 s), so a removed member is out. Audited as `tenant.access`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                    /** @description Tenant ID (`ten_...`). */
+                    id: components["parameters"]["TenantID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["AccessRequest"];
+                };
+            };
+            responses: {
+                /** @description The link. `Cache-Control: no-store`. */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AccessLink"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeamTenant"];
+                413: components["responses"]["TooLarge"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/teams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every team
+         * @description Newest first, at most 1000, with their numbers of members and instances.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The teams. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminTeam"][];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                429: components["responses"]["AuthRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Make a user a platform admin, or disable them
+         * @description `platformAdmin`: the user may do what the admin token may, in the console. `disabled`: the user
+         *     cannot sign in, their sessions are ended and their API keys refused. An admin cannot drop
+         *     their own role or disable themselves (409 `cannot_change_self`). Audited as `user.update`.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description User ID (`usr_...`). */
+                    id: components["parameters"]["UserID"];
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    /**
+                     * @example {
+                     *       "platformAdmin": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["UserChange"];
+                };
+            };
+            responses: {
+                /** @description The user. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminUser"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["Unauthorized"];
+                404: components["responses"]["NoUser"];
+                409: components["responses"]["TeamConflict"];
+                429: components["responses"]["AuthRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        trace?: never;
+    };
     "/api/internal/route": {
         parameters: {
             query?: never;
@@ -4354,7 +5625,7 @@ export interface components {
              */
             actor: string;
             /** @enum {string} */
-            action: "token.create" | "token.revoke" | "host.enroll" | "host.provision" | "host.placement" | "host.delete" | "batch.create" | "batch.register" | "batch.revoke" | "settings.heartbeat_interval" | "tenant.create" | "tenant.restart" | "tenant.delete" | "tenant.status" | "tenant.purged" | "tenant.move" | "tenant.unplaced" | "tenant.access" | "tenant.signout";
+            action: "token.create" | "token.revoke" | "host.enroll" | "host.provision" | "host.placement" | "host.delete" | "batch.create" | "batch.register" | "batch.revoke" | "settings.heartbeat_interval" | "tenant.create" | "tenant.restart" | "tenant.delete" | "tenant.status" | "tenant.purged" | "tenant.move" | "tenant.unplaced" | "tenant.access" | "tenant.signout" | "team.create" | "team.rename" | "team.delete" | "team.member.role" | "team.member.remove" | "team.leave" | "team.invite.create" | "team.invite.revoke" | "team.join" | "key.create" | "key.revoke" | "user.update";
             /** @description Token, device or tenant ID; empty for settings. */
             target: string;
             /**
@@ -4805,6 +6076,127 @@ export interface components {
         LogLines: {
             lines: string[];
         };
+        Team: {
+            /** @example team_b2xq4kq7mzt3fhwa */
+            id: string;
+            /**
+             * @description Empty for a personal team.
+             * @example Ops
+             */
+            name: string;
+            /** @description The user's own team, made with the user: it takes no other members and cannot be deleted. */
+            personal: boolean;
+            /**
+             * @description The actor's role in it (absent in admin lists).
+             * @enum {string}
+             */
+            role?: "owner" | "admin" | "member";
+            /** Format: date-time */
+            createdAt: string;
+        };
+        TeamName: {
+            name: string;
+        };
+        TeamMember: {
+            /** @example usr_k3vq5ltm2x4wz7ab */
+            userId: string;
+            email: string;
+            name: string;
+            /** @enum {string} */
+            role: "owner" | "admin" | "member";
+            /** Format: date-time */
+            joinedAt: string;
+        };
+        MemberRole: {
+            /** @enum {string} */
+            role: "owner" | "admin" | "member";
+        };
+        InviteRequest: {
+            /**
+             * @default member
+             * @enum {string}
+             */
+            role?: "owner" | "admin" | "member";
+            /**
+             * @description How many people may accept it.
+             * @default 1
+             */
+            uses?: number;
+            /**
+             * @description Seconds from now.
+             * @default 604800
+             */
+            expiresIn?: number;
+        };
+        Invite: {
+            /** @example inv_q2m4xk7t3zbf5lwa */
+            id: string;
+            teamId: string;
+            /** @enum {string} */
+            role: "owner" | "admin" | "member";
+            usesTotal: number;
+            usesLeft: number;
+            /** Format: date-time */
+            expiresAt: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** @description The audit name of who made it (`user:<id>`). */
+            createdBy: string;
+            revoked: boolean;
+            /**
+             * @description `cfi_…`: only in the answer that made it.
+             * @example cfi_VdlN2oO3Qk1lQ4bUu9eZcdmFJ9Ww1N0ZyR1nTqFq2xE
+             */
+            token?: string;
+        };
+        InviteToken: {
+            token: string;
+        };
+        KeyRequest: {
+            name?: string;
+            scopes: ("tenants:read" | "tenants:write" | "tenants:open" | "teams:write")[];
+            /**
+             * @description Seconds from now.
+             * @default 7776000
+             */
+            expiresIn?: number;
+        };
+        APIKey: {
+            /** @example key_m5tq2zk4x7bw3lfa */
+            id: string;
+            name: string;
+            /** @description A user's key. */
+            userId?: string;
+            /** @description A team's key. */
+            teamId?: string;
+            scopes: ("tenants:read" | "tenants:write" | "tenants:open" | "teams:write")[];
+            /** Format: date-time */
+            expiresAt?: string;
+            /** Format: date-time */
+            lastUsedAt?: string;
+            /** Format: date-time */
+            createdAt: string;
+            revoked: boolean;
+            /** @description `cfk_…`: only in the answer that made it. */
+            token?: string;
+        };
+        AdminTeam: components["schemas"]["Team"] & {
+            members: number;
+            tenants: number;
+        };
+        AdminUser: {
+            id: string;
+            email: string;
+            name: string;
+            platformAdmin: boolean;
+            disabled: boolean;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        UserChange: {
+            platformAdmin?: boolean;
+            disabled?: boolean;
+        };
     };
     responses: {
         /**
@@ -5164,6 +6556,155 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /**
+         * @description As `UserUnauthorized` (shared secret, SSO token), `not_signed_in` (a console session
+         *     cookie that is unknown or expired), and `invalid_key`: an
+         *     `Authorization: Bearer cfk_…` API key that is unknown, revoked or expired, or whose
+         *     user is disabled (with `WWW-Authenticate: Bearer realm="clawfleet", error="invalid_token"`).
+         */
+        TeamUnauthorized: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "API key is not valid: it is unknown, revoked or expired",
+                 *       "code": "invalid_key"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description `forbidden`: the actor's role in the team (or its API key's scopes) does not allow
+         *     this; `not_a_user`: it needs a signed-in user (not an API key or the admin token);
+         *     `csrf_failed`: a console session's change without its CSRF proof.
+         */
+        TeamForbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "user:bob may not delete tenant ten_cy74fp242674wyw3",
+                 *       "code": "forbidden"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No such team, or the actor is not a member (`no_team`). */
+        NoTeam: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "no team \"team_x\", or you are not a member",
+                 *       "code": "no_team"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `no_team` (see NoTeam), or the team has no such tenant (`no_tenant`). */
+        NoTeamTenant: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "team team_b2xq4kq7mzt3fhwa has no tenant with id \"ten_x\"",
+                 *       "code": "no_tenant"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `no_team`, or the team has no such invitation (`no_invite`). */
+        NoInvite: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "team team_b2xq4kq7mzt3fhwa has no invitation \"inv_x\"",
+                 *       "code": "no_invite"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `no_team`, or no such key of this user or team (`no_key`). */
+        NoKey: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "no API key \"key_x\" here",
+                 *       "code": "no_key"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description No such user (`no_user`). */
+        NoUser: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "no user \"usr_x\"",
+                 *       "code": "no_user"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description `last_owner` (a team keeps one owner at least), `personal_team` (a personal team is
+         *     its user's alone), `team_has_tenants` (delete the team's instances first),
+         *     `already_member`, `plan_limit` (the plan's `maxPerTeam` is reached, or the plan is
+         *     offered to no team), `cannot_change_self`, `conflict`.
+         */
+        TeamConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "a team keeps at least one owner: make another member owner first",
+                 *       "code": "last_owner"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description The invitation is unknown, revoked, expired or used up (`invite_invalid`). */
+        InviteGone: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "this invitation is not valid, was used up, revoked or has expired; ask for a new one",
+                 *       "code": "invite_invalid"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
     };
     parameters: {
         /** @description A configured provider's name (`oidc`, `google`, `github`, `wechat`, or one of the providers file). */
@@ -5181,6 +6722,18 @@ export interface components {
         Tail: number;
         /** @description Tenant ID (`ten_...`). */
         TenantID: string;
+        /** @description Team ID (`team_...`). */
+        TeamID: string;
+        /** @description The member's user ID (`usr_...`). */
+        MemberID: string;
+        /** @description Invitation ID (`inv_...`). */
+        InviteID: string;
+        /** @description API key ID (`key_...`). */
+        KeyID: string;
+        /** @description User ID (`usr_...`). */
+        UserID: string;
+        /** @description `1` or `true`: stream the log as server-sent events. */
+        Follow: "1" | "true";
     };
     requestBodies: never;
     headers: {
