@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -83,16 +84,23 @@ type dnsServer struct {
 // listenDNS starts a captive DNS server on addr (host:port).
 func listenDNS(ctx context.Context, addr string, portal netip.Addr, log *slog.Logger) (*dnsServer, error) {
 	lc := listenConfig()
-	udp, err := lc.ListenPacket(ctx, "udp", addr)
-	if err != nil {
-		return nil, err
-	}
-	// The same port over TCP; with port 0 (tests) take UDP's.
-	tcpAddr := udp.LocalAddr().String()
-	tcp, err := lc.Listen(ctx, "tcp", tcpAddr)
-	if err != nil {
+	_, port, _ := net.SplitHostPort(addr)
+	var udp net.PacketConn
+	var tcp net.Listener
+	// The same port over TCP. With port 0 (tests) take UDP's, and pick
+	// again when some TCP socket holds that port already.
+	for attempt := 0; ; attempt++ {
+		var err error
+		if udp, err = lc.ListenPacket(ctx, "udp", addr); err != nil {
+			return nil, err
+		}
+		if tcp, err = lc.Listen(ctx, "tcp", udp.LocalAddr().String()); err == nil {
+			break
+		}
 		udp.Close()
-		return nil, err
+		if port != "0" || !errors.Is(err, syscall.EADDRINUSE) || attempt == 20 {
+			return nil, err
+		}
 	}
 	s := &dnsServer{portal: portal, log: log, udp: udp, tcp: tcp}
 	s.wg.Add(2)
