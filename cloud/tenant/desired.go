@@ -204,4 +204,7 @@ func (s *Service) setStatus(ctx context.Context, t *store.Tenant, status, lastEr
 	if status != t.Status {
 		s.log.Info("tenant status", "tenant", t.ID, "from", t.Status, "to", status, "why", why)
 	}
+	after := *t
+	after.Status, after.LastError = status, lastErr
+	s.changed(&after, false)
 }

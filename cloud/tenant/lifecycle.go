@@ -167,6 +167,7 @@ func (s *Service) created(ctx context.Context, actor authz.Actor, t *store.Tenan
 	if err != nil {
 		return nil, false, err
 	}
+	s.changed(got, false)
 	s.overlay(ctx, got)
 	return got, true, nil
 }
@@ -352,6 +353,7 @@ func (s *Service) restart(ctx context.Context, t *store.Tenant, actor string) (*
 	if err != nil {
 		return nil, err
 	}
+	s.changed(got, false)
 	s.overlay(ctx, got)
 	return got, nil
 }
@@ -425,6 +427,7 @@ func (s *Service) delete(ctx context.Context, t *store.Tenant, keepData bool, ac
 		}
 	}
 	t.Status = store.TenantDeleting
+	s.changed(t, true)
 	return t, nil
 }
 

@@ -152,6 +152,9 @@ func (s *Service) move(ctx context.Context, t *store.Tenant, hostID string, port
 		return err
 	}
 	s.setDisk(t.ID, proto.TenantStatus{}) // measured on the old host
+	moved := *t
+	moved.HostID, moved.Port, moved.Status, moved.LastError = hostID, port, store.TenantPending, why
+	s.changed(&moved, false)
 	s.log.Info("tenant moved", "tenant", t.ID, "from", t.HostID, "device", hostID, "port", port)
 	if err := s.publish(ctx, hostID); err != nil {
 		s.log.Error("publishing desired state failed; it is published again when the host registers", "device", hostID, "err", err)

@@ -183,6 +183,8 @@ type Service struct {
 
 	umu   sync.Mutex
 	disks map[string]DiskUsage // by tenant ID, from the hosts' reports
+
+	watch watchers // Watch
 }
 
 // New builds the service and hooks it into the fleet's device messages;
