@@ -38,6 +38,7 @@ import (
 var undocumented = []string{
 	"GET /",              // the dashboard (cloud/api/web)
 	"GET /assets/{path}", // its files
+	"GET /console",       // the user console (cloud/api/web/console.html)
 }
 
 // Paths docs/api.yaml documents that are served in front of the engine

@@ -76,13 +76,16 @@ type tenantAPI struct {
 	followMax  time.Duration
 	// Followed logs held open, by user and by client address.
 	userStreams, addrStreams *ratelimit.Slots
+	// Status streams (GET /api/tenants/events) held open, likewise.
+	userWatches, addrWatches *ratelimit.Slots
 }
 
 // tenantRoutes registers the tenant routes.
 func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 	ta := &tenantAPI{server: s, svc: s.opts.Tenants, rl: newLimiter(s.opts.AuthFailRate, 10),
 		poll: s.opts.LogsPollInterval, followMax: s.opts.LogsFollowMax, tokens: s.opts.Tokens, teams: s.opts.Teams,
-		userStreams: ratelimit.NewSlots(s.opts.MaxStreamsPerUser), addrStreams: ratelimit.NewSlots(s.opts.MaxStreamsPerAddr)}
+		userStreams: ratelimit.NewSlots(s.opts.MaxStreamsPerUser), addrStreams: ratelimit.NewSlots(s.opts.MaxStreamsPerAddr),
+		userWatches: ratelimit.NewSlots(s.opts.MaxStreamsPerUser), addrWatches: ratelimit.NewSlots(s.opts.MaxStreamsPerAddr)}
 	if s.opts.SharedSecret != "" {
 		ta.secretHash = creds.Hash(s.opts.SharedSecret)
 	} else {
@@ -99,6 +102,8 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 		user.Use(ta.resolveTeams)
 	}
 	user.POST("", ta.create)
+	user.GET("/events", ta.events)
+	r.GET("/api/plans", ta.requireUser, ta.plans)
 	mine := user.Group("/me", ta.loadTenant(ownTenant))
 	ta.tenantOps(mine, true)
 	mine.POST("", ta.allow(authz.Restart), ta.restart) // the seed API's restart
@@ -154,13 +159,16 @@ type tenantResources struct {
 
 // tenantView is a tenant as its owner sees it (never its gateway token).
 type tenantView struct {
-	ID         string          `json:"id"`
-	Slug       string          `json:"slug"`
-	Name       string          `json:"name"`
-	Plan       string          `json:"plan"`
-	Status     string          `json:"status"`
-	URL        string          `json:"url"`
-	HostID     string          `json:"hostId"`
+	ID     string `json:"id"`
+	Slug   string `json:"slug"`
+	Name   string `json:"name"`
+	Plan   string `json:"plan"`
+	Status string `json:"status"`
+	URL    string `json:"url"`
+	HostID string `json:"hostId"`
+	// HostKind is what runs it: "worker" (the operator's shared pool) or
+	// "box" (the owner's own box); "" while it has no host.
+	HostKind   string          `json:"hostKind"`
 	RestartGen int64           `json:"restartGen"`
 	Resources  tenantResources `json:"resources"`
 	// Disk is the tenant's disk as its host last measured it; absent when
@@ -193,8 +201,8 @@ func (ta *tenantAPI) view(t *store.Tenant) tenantView {
 		disk = &diskView{UsedBytes: d.UsedBytes, TotalBytes: d.TotalBytes, MeasuredAt: d.At.UTC().Format(time.RFC3339)}
 	}
 	return tenantView{
-		Disk: disk,
-		ID:   t.ID, Slug: t.Slug, Name: t.Name, Plan: t.Plan, Status: t.Status, URL: ta.svc.URL(t.Slug), HostID: t.HostID,
+		Disk: disk, HostKind: ta.hostKind(t.HostID),
+		ID: t.ID, Slug: t.Slug, Name: t.Name, Plan: t.Plan, Status: t.Status, URL: ta.svc.URL(t.Slug), HostID: t.HostID,
 		RestartGen: t.RestartGen,
 		Resources:  tenantResources{CPUMillis: t.CPUMillis, MemoryBytes: t.MemoryBytes, DiskBytes: t.DiskBytes, PidsLimit: t.PidsLimit},
 		CreatedAt:  t.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: t.UpdatedAt.UTC().Format(time.RFC3339), LastError: t.LastError,
@@ -439,21 +447,28 @@ func (ta *tenantAPI) logs(follow bool) gin.HandlerFunc {
 	}
 }
 
-// holdStream takes one of the user's stream slots and, unless the web app
-// relays the call with the shared secret, one of the client address's; it
-// answers too_many_streams (429, Retry-After) when either is full.
+// holdStream takes one of the user's log stream slots and, unless the web
+// app relays the call with the shared secret, one of the client address's;
+// it answers too_many_streams (429, Retry-After) when either is full.
 func (ta *tenantAPI) holdStream(c *gin.Context) (release func(), err error) {
-	user, ok := ta.userStreams.Acquire(actorOf(c).UserID)
+	return ta.holdSlots(c, ta.userStreams, ta.addrStreams, "log streams")
+}
+
+// holdSlots takes a slot of users for the actor and, unless the web app
+// relays the call, one of addrs for the client address; what names the
+// streams in the refusal.
+func (ta *tenantAPI) holdSlots(c *gin.Context, users, addrs *ratelimit.Slots, what string) (release func(), err error) {
+	user, ok := users.Acquire(actorOf(c).UserID)
 	if !ok {
-		return nil, errUserStreams.Withf("too many log streams open for this user (at most %d); close one (another tab or window) and retry", ta.userStreams.Max())
+		return nil, errUserStreams.Withf("too many %s open for this user (at most %d); close one (another tab or window) and retry", what, users.Max())
 	}
 	if c.GetBool(webAppKey) {
 		return user, nil
 	}
-	addr, ok := ta.addrStreams.Acquire(ta.clientIP(c.Request))
+	addr, ok := addrs.Acquire(ta.clientIP(c.Request))
 	if !ok {
 		user()
-		return nil, errAddrStreams.Withf("too many log streams open from this address (at most %d); close one and retry", ta.addrStreams.Max())
+		return nil, errAddrStreams.Withf("too many %s open from this address (at most %d); close one and retry", what, addrs.Max())
 	}
 	return func() { addr(); user() }, nil
 }

@@ -1767,6 +1767,187 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tenants/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Status changes of the tenants the caller may see, pushed as server-sent events
+         * @description A `text/event-stream` (headers `Cache-Control: no-cache`, `X-Accel-Buffering: no`) of
+         *     every change, from the moment of the request, of a tenant the caller may view: created,
+         *     placed or moved, restarted, reported by its host in a new status or with a new
+         *     `lastError`, deleted. The user console shows a tenant starting from it, without polling.
+         *
+         *     - `event: ready` with `data: {}`: the stream is open; read the current state now
+         *       (`GET /api/tenants/me`) and no later change is missed;
+         *     - `event: tenant` with `data: <Tenant>`: the tenant as `GET /api/tenants/me` answers it
+         *       (with the host overlay);
+         *     - `event: deleted` with `data: {"id":"ten_…"}`;
+         *     - `event: resync` with `data: {}`: the client fell more than 64 changes behind; read the
+         *       state again and reconnect; the stream ends;
+         *     - `event: end` with `data: {"reason":…}`: after 10 minutes (like followed logs); reconnect;
+         *     - `: keepalive` every 15 s.
+         *
+         *     Bounded like followed logs, with slots of its own: a user holds at most
+         *     `CLAWFLEET_MAX_STREAMS_PER_USER` (4) status streams and a client address at most
+         *     `CLAWFLEET_MAX_STREAMS_PER_ADDR` (32); one more is 429 `too_many_streams`.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /**
+                     * @description The user's email, optional: at most 254 characters with an `@`, no control characters
+                     *     (else 400 `invalid_email`). Checked on every user route; stored (as the tenant's
+                     *     `ownerEmail`) only when the tenant is created. Ignored with `ssoBearer`, where the
+                     *     token's email claim takes its place.
+                     */
+                    "X-User-Email"?: components["parameters"]["UserEmail"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The event stream described above. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example event: ready
+                         *     data: {}
+                         *
+                         *     event: tenant
+                         *     data: {"id":"ten_cy74fp242674wyw3","status":"running"}
+                         */
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description `invalid_user`, `invalid_email`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["UserUnauthorized"];
+                /**
+                 * @description `rate_limited`: too many failed shared-secret or SSO token checks from this address;
+                 *     `too_many_streams`: the user or the client address already holds the most status
+                 *     streams allowed (close one and retry).
+                 */
+                429: {
+                    headers: {
+                        "Retry-After": components["headers"]["RetryAfter"];
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "too many status streams open for this user (at most 4); close one (another tab or window) and retry",
+                         *       "code": "too_many_streams"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/plans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The plans a tenant can be created with, and their limits
+         * @description Smallest first (by CPU). Sizes are binary units (bytes); `cpuMillis` is thousandths
+         *     of a CPU. The console shows them before a plan is chosen.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: {
+                    /**
+                     * @description The user's email, optional: at most 254 characters with an `@`, no control characters
+                     *     (else 400 `invalid_email`). Checked on every user route; stored (as the tenant's
+                     *     `ownerEmail`) only when the tenant is created. Ignored with `ssoBearer`, where the
+                     *     token's email claim takes its place.
+                     */
+                    "X-User-Email"?: components["parameters"]["UserEmail"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The plans. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            plans: {
+                                /** @example basic */
+                                name: string;
+                                /** @example 1000 */
+                                cpuMillis: number;
+                                /**
+                                 * Format: int64
+                                 * @example 1610612736
+                                 */
+                                memoryBytes: number;
+                                /**
+                                 * Format: int64
+                                 * @example 5368709120
+                                 */
+                                diskBytes: number;
+                                /** @example 512 */
+                                pidsLimit: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description `invalid_user`, `invalid_email`. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["UserUnauthorized"];
+                429: components["responses"]["AuthRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tenants/me": {
         parameters: {
             query?: never;
@@ -6030,6 +6211,12 @@ export interface components {
              * @example dev_oz6m6rp4dzel6cvl
              */
             hostId: string;
+            /**
+             * @description What runs it: `worker`, a host of the operator's shared pool; `box`, the owner's own
+             *     box; empty while it has no host.
+             * @enum {string}
+             */
+            hostKind: "worker" | "box" | "";
             /**
              * Format: int64
              * @description Restarts asked for so far.
