@@ -233,6 +233,12 @@ func New(opts Options) http.Handler {
 		c.Header("Cache-Control", "no-cache")
 		static.ServeHTTP(c.Writer, c.Request)
 	})
+	// The user console (console.html): sign in, My OpenClaw, teams, account.
+	r.GET("/console", func(c *gin.Context) {
+		pageHeaders(c)
+		c.Header("Cache-Control", "no-cache")
+		c.FileFromFS("console.html", http.FS(sub))
+	})
 	r.GET("/assets/*path", func(c *gin.Context) {
 		pageHeaders(c)
 		c.Request.URL.Path = "/" + strings.TrimPrefix(c.Param("path"), "/")

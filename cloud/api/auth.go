@@ -364,6 +364,10 @@ func (a *authAPI) renderLink(c *gin.Context, reset bool, token string, done bool
 		v["Done"] = t.done
 	}
 	pageHeaders(c)
+	// Its form must carry our Origin (jsonOrForm), and browsers send
+	// "Origin: null" on a form post from a no-referrer page; same-origin
+	// still sends the link's token to nobody else.
+	c.Header("Referrer-Policy", "same-origin")
 	c.Header("Cache-Control", "no-store")
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	c.Status(http.StatusOK)

@@ -28,18 +28,7 @@ const pageText = `(() => {
 })()`
 
 // browser starts headless Chromium (Debian's package) for one test.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	tstest.Chromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(tstest.ChromiumPath), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.Env("HOME="+t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	return ctx
-}
+func browser(t *testing.T) context.Context { return tstest.Browser(t) }
 
 // controlUIConnected opens the owner's one-time link in a real browser and
 // waits for OpenClaw's Control UI to say it is connected over its WebSocket

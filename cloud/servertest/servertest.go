@@ -57,6 +57,7 @@ type settings struct {
 	dir   string
 	flags []string
 	env   map[string]string
+	log   io.Writer
 }
 
 // An Option configures a test cloud.
@@ -65,6 +66,11 @@ type Option func(*settings)
 // WithDataDir keeps the cloud's data in dir (default: a new temporary
 // directory).
 func WithDataDir(dir string) Option { return func(s *settings) { s.dir = dir } }
+
+// WithLog copies the cloud's log (warnings and errors, as text) to w too,
+// for a test that reads what the cloud logs (a local account's link when
+// no SMTP is configured).
+func WithLog(w io.Writer) Option { return func(s *settings) { s.log = w } }
 
 // WithSharedSecret enables the SSO web app's calls with SharedSecret.
 func WithSharedSecret() Option { return WithFlags("--shared-secret", SharedSecret) }
@@ -110,7 +116,11 @@ func New(t testing.TB, opts ...Option) *Cloud {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var out io.Writer = t.Output()
+	if s.log != nil {
+		out = io.MultiWriter(out, s.log)
+	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	a, err := app.NewEnv(ctx, cfg, getenv, log, io.Discard)
 	if err != nil {
 		cancel()

@@ -1,8 +1,11 @@
 package tstest
 
 import (
+	"context"
 	"os"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 )
 
 // ChromiumPath is where Debian's chromium package installs the browser the
@@ -21,4 +24,20 @@ func Chromium(t testing.TB) string {
 		t.Skipf("%s is missing (apt-get install -y chromium); skipping the browser test", ChromiumPath)
 	}
 	return ChromiumPath
+}
+
+// Browser starts headless Chromium (ChromiumPath, through chromedp) for one
+// test and returns its context; flags are more command-line switches
+// (chromedp.Flag("lang", "zh-CN")). It is stopped when the test ends.
+func Browser(t testing.TB, flags ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	Chromium(t)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(ChromiumPath), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.Env("HOME="+t.TempDir()), chromedp.WindowSize(1280, 900))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), append(opts, flags...)...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	return ctx
 }
