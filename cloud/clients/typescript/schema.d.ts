@@ -6216,7 +6216,7 @@ export interface components {
              *     box; empty while it has no host.
              * @enum {string}
              */
-            hostKind: "worker" | "box" | "";
+            hostKind?: "worker" | "box" | "";
             /**
              * Format: int64
              * @description Restarts asked for so far.
