@@ -33,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clawfleet/clawfleet/cloud/accounts"
 	"github.com/clawfleet/clawfleet/cloud/authz"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/teams"
@@ -41,6 +42,25 @@ import (
 )
 
 const teamKey = "clawfleet.team"
+
+func init() {
+	// The team errors a person reads in the console, in Chinese too.
+	for code, zh := range map[string]string{
+		teams.ErrNoTeam.Code:           "没有这个团队，或你不是它的成员。",
+		teams.ErrNoMember.Code:         "该用户不是这个团队的成员。",
+		teams.ErrNoInvite.Code:         "这个团队没有该邀请。",
+		teams.ErrNoKey.Code:            "没有这个 API 密钥。",
+		teams.ErrNotAUser.Code:         "此操作需要已登录的用户（不能用 API 密钥或管理员令牌）。",
+		teams.ErrInvalidRole.Code:      "角色必须是 owner（所有者）、admin（管理员）或 member（成员）。",
+		teams.ErrBadKey.Code:           "API 密钥无效：未知、已撤销或已过期。",
+		store.ErrTeamHasTenants.Code:   "团队还有实例：请先删除它们。",
+		store.ErrPersonalTeam.Code:     "个人团队只属于它的用户：要共享实例，请创建一个团队。",
+		teams.ErrCannotChangeSelf.Code: "不能停用自己或取消自己的平台管理员身份：请让另一位管理员操作。",
+		tenant.ErrPlanLimit.Code:       "该团队的这个套餐实例数已达上限：请删除一个或选择其他套餐。",
+	} {
+		accounts.RegisterZh(code, zh)
+	}
+}
 
 // teamOf is the request's team (set by loadTeam).
 func teamOf(c *gin.Context) *store.Team { return c.MustGet(teamKey).(*store.Team) }

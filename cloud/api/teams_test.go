@@ -244,6 +244,12 @@ func TestInviteCounted(t *testing.T) {
 			t.Errorf("%s: %d %s", name, r.Code, r.Body)
 		}
 	}
+	// The console's user reads the refusal in their language.
+	hdr := servertest.UserHeaders("u3")
+	hdr["Accept-Language"] = "zh-CN,zh;q=0.9"
+	if r := c.Do(http.MethodGet, base, hdr, nil); r.Code != 404 || r.JSON(t)["code"] != "no_team" || r.JSON(t)["error"] != "没有这个团队，或你不是它的成员。" {
+		t.Errorf("no_team in Chinese: %d %s", r.Code, r.Body)
+	}
 	personal := c.User(http.MethodGet, "/api/teams", "alice", nil).JSONList(t)[0]
 	wantCode(t, "invite into a personal team", c.User(http.MethodPost, "/api/teams/"+personal["id"].(string)+"/invites", "alice", map[string]any{}), 409, "personal_team")
 }

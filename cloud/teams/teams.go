@@ -49,7 +49,8 @@ var (
 	ErrInvalidName = apperr.New(apperr.Invalid, "invalid_name", "invalid name")
 	ErrInvalidRole = apperr.New(apperr.Invalid, "invalid_role", "role must be owner, admin or member")
 	ErrInvalid     = apperr.New(apperr.Invalid, "invalid_request", "invalid request")
-	ErrInviteRate  = apperr.New(apperr.RateLimited, "rate_limited", "too many invalid invitations tried: wait a minute")
+	// ErrCannotChangeSelf: a platform admin cannot lock themselves out.
+	ErrCannotChangeSelf = apperr.New(apperr.Conflict, "cannot_change_self", "you cannot disable yourself or drop your own platform admin role: ask another admin")
 )
 
 // Service manages teams, invitations and API keys.
@@ -528,7 +529,7 @@ func (s *Service) UpdateUser(ctx context.Context, a authz.Actor, id string, ch U
 		return nil, ErrInvalid.Withf("give platformAdmin or disabled")
 	}
 	if a.AccountID != "" && a.AccountID == id && ((ch.PlatformAdmin != nil && !*ch.PlatformAdmin) || (ch.Disabled != nil && *ch.Disabled)) {
-		return nil, apperr.New(apperr.Conflict, "cannot_change_self", "you cannot disable yourself or drop your own platform admin role: ask another admin")
+		return nil, ErrCannotChangeSelf
 	}
 	u, err := s.st.UpdateUser(ctx, id, store.UserUpdate{PlatformAdmin: ch.PlatformAdmin, Disabled: ch.Disabled}, s.now())
 	if errors.Is(err, store.ErrNotFound) {
