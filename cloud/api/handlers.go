@@ -422,7 +422,22 @@ func (s *server) listAudit(c *gin.Context) {
 		s.failErr(c, apperr.Invalidf("limit must be a number between 1 and 1000"))
 		return
 	}
-	es, err := s.opts.Fleet.Audit(c.Request.Context(), limit)
+	q := store.AuditQuery{Limit: limit, Actor: c.Query("actor"), Target: c.Query("target"), Action: c.Query("action")}
+	if v := c.Query("before"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			s.failErr(c, apperr.Invalidf("before must be an event id (a positive number)"))
+			return
+		}
+		q.Before = uint(n)
+	}
+	for _, v := range []string{q.Actor, q.Target, q.Action} {
+		if len(v) > 255 {
+			s.failErr(c, apperr.Invalidf("actor, target and action are at most 255 characters"))
+			return
+		}
+	}
+	es, err := s.opts.Fleet.QueryAudit(c.Request.Context(), q)
 	if err != nil {
 		s.failErr(c, err)
 		return

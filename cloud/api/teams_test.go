@@ -203,6 +203,16 @@ func TestTeamInstances(t *testing.T) {
 	if !strings.Contains(audit, `"actor":"user:bob"`) || !strings.Contains(audit, `"actor":"user:alice"`) {
 		t.Errorf("the audit log does not name the actors: %s", audit)
 	}
+	// The log by actor and by family of actions.
+	for _, e := range c.Admin(http.MethodGet, "/api/admin/audit?actor=user:bob&action=team.", nil).JSONList(t) {
+		if e["actor"] != "user:bob" || !strings.HasPrefix(e["action"].(string), "team.") {
+			t.Errorf("filtered audit event %v", e)
+		}
+	}
+	if l := c.Admin(http.MethodGet, "/api/admin/audit?actor=user:bob&action=team.join", nil).JSONList(t); len(l) != 1 || l[0]["target"] != tid {
+		t.Errorf("bob's joins = %v", l)
+	}
+	wantCode(t, "a bad before", c.Admin(http.MethodGet, "/api/admin/audit?before=x", nil), 400, "invalid_request")
 }
 
 // memberID is the user id of the web app's user uid among a team's

@@ -351,3 +351,8 @@ func (f *Fleet) AddHosts(hs ...*store.Host) {
 func (f *Fleet) Audit(ctx context.Context, limit int) ([]store.AuditEvent, error) {
 	return f.store.ListAudit(ctx, limit)
 }
+
+// QueryAudit returns the newest audit events q selects.
+func (f *Fleet) QueryAudit(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error) {
+	return f.store.QueryAudit(ctx, q)
+}

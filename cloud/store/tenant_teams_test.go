@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -157,6 +158,52 @@ func TestTeamsAndMembership(t *testing.T) {
 		}
 		if is, _ := s.ListTeamInvites(ctx, team.ID); len(is) != 0 {
 			t.Fatalf("invites left = %+v", is)
+		}
+	})
+}
+
+func TestQueryAudit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, _ store.Config, s *store.Store) {
+		ctx := context.Background()
+		for _, e := range []store.AuditEvent{
+			{Actor: "user:usr_a", Action: "team.create", Target: "team_1"},
+			{Actor: "user:usr_b", Action: "team.join", Target: "team_1"},
+			{Actor: "user:usr_a", Action: "tenant.create", Target: "ten_1"},
+			{Actor: "admin", Action: "teamx.other", Target: "team_1"},
+		} {
+			if err := s.AddAudit(ctx, &e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		actions := func(q store.AuditQuery) []string {
+			q.Limit = 10
+			es, err := s.QueryAudit(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, e := range es {
+				out = append(out, e.Action)
+			}
+			return out
+		}
+		for _, tc := range []struct {
+			q    store.AuditQuery
+			want []string
+		}{
+			{store.AuditQuery{Actor: "user:usr_a"}, []string{"tenant.create", "team.create"}},
+			{store.AuditQuery{Action: "team."}, []string{"team.join", "team.create"}},
+			{store.AuditQuery{Action: "team.join"}, []string{"team.join"}},
+			{store.AuditQuery{Target: "team_1", Actor: "admin"}, []string{"teamx.other"}},
+			{store.AuditQuery{Action: "team"}, nil},
+		} {
+			if got := actions(tc.q); !slices.Equal(got, tc.want) {
+				t.Errorf("%+v: %v, want %v", tc.q, got, tc.want)
+			}
+		}
+		all, _ := s.QueryAudit(ctx, store.AuditQuery{Limit: 10})
+		if got := actions(store.AuditQuery{Before: all[1].ID}); !slices.Equal(got, []string{"team.join", "team.create"}) {
+			t.Errorf("before %d: %v", all[1].ID, got)
 		}
 	})
 }

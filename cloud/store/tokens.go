@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -123,8 +124,38 @@ func (s *Store) AddAudit(ctx context.Context, e *AuditEvent) error {
 
 // ListAudit returns the newest audit events, at most limit.
 func (s *Store) ListAudit(ctx context.Context, limit int) ([]AuditEvent, error) {
+	return s.QueryAudit(ctx, AuditQuery{Limit: limit})
+}
+
+// AuditQuery selects audit events; empty fields select all.
+type AuditQuery struct {
+	Limit int
+	// Actor and Target are exact ("user:usr_…", a team or tenant id);
+	// Action is an action or, ending in ".", a family ("team.").
+	Actor, Target, Action string
+	// Before pages back: only events with a smaller id.
+	Before uint
+}
+
+// QueryAudit returns the newest audit events q selects, at most q.Limit.
+func (s *Store) QueryAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error) {
+	db := s.db.WithContext(ctx).Order("id DESC").Limit(q.Limit)
+	if q.Actor != "" {
+		db = db.Where("actor = ?", q.Actor)
+	}
+	if q.Target != "" {
+		db = db.Where("target = ?", q.Target)
+	}
+	if fam, ok := strings.CutSuffix(q.Action, "."); ok && fam != "" {
+		db = db.Where("substr(action, 1, ?) = ?", len(fam)+1, fam+".")
+	} else if q.Action != "" {
+		db = db.Where("action = ?", q.Action)
+	}
+	if q.Before > 0 {
+		db = db.Where("id < ?", q.Before)
+	}
 	var es []AuditEvent
-	if err := s.db.WithContext(ctx).Order("id DESC").Limit(limit).Find(&es).Error; err != nil {
+	if err := db.Find(&es).Error; err != nil {
 		return nil, fmt.Errorf("store: list audit: %w", err)
 	}
 	return es, nil

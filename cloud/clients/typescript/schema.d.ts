@@ -834,12 +834,23 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Newest audit events */
+        /**
+         * Newest audit events
+         * @description Every change of hosts, tokens, settings, tenants, teams, members, invitations, keys and
+         *     users, with its actor. Filters combine: `actor` (exact, e.g. `user:usr_…`, `admin`,
+         *     `key:key_…`), `target` (exact: a tenant, team or device id, `user:usr_…`), `action`
+         *     (exact, or a family ending in `.`, e.g. `team.`); `before` pages back (events with a
+         *     smaller `id`).
+         */
         get: {
             parameters: {
                 query?: {
                     /** @description Number of events, newest first. */
                     limit?: number;
+                    actor?: string;
+                    target?: string;
+                    action?: string;
+                    before?: number;
                 };
                 header?: never;
                 path?: never;
@@ -856,7 +867,7 @@ export interface paths {
                         "application/json": components["schemas"]["AuditEvent"][];
                     };
                 };
-                /** @description `limit` is not a number from 1 to 1000 (`invalid_request`). */
+                /** @description `limit` is not a number from 1 to 1000, `before` no positive number, or a filter over 255 characters (`invalid_request`). */
                 400: {
                     headers: {
                         [name: string]: unknown;
@@ -5800,7 +5811,9 @@ export interface components {
             at: string;
             /**
              * @description `admin` (admin API and dashboard), `token:<token id>` (enrollment),
-             *     `user:<user ID>` (user tenant API: `X-User-ID` or the SSO token's user claim), or
+             *     `user:<user ID>` (user tenant API: `X-User-ID` or the SSO token's user claim; a
+             *     console user's or platform admin's `usr_…` id), `user:<id> key:<key id>` or
+             *     `key:<key id>` (an API key of a user or of a team), or
              *     `system` (the local agent of `make run`, tenant status changes, purges, moves and
              *     unplaced tenants).
              */
