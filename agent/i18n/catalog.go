@@ -90,6 +90,10 @@ Options:
                       local process)
   --tenant-netns-pool CIDR  addresses of the per-gateway networks
                       (env CLAWFLEET_TENANT_NETNS_POOL, default 10.231.0.0/16)
+  --allow-weak-isolation  run where the kernel firewall (nftables) cannot be
+                      programmed, without the rules that keep tenants out of each
+                      other's networks and the tunnel out of the host's services
+                      (env CLAWFLEET_ALLOW_WEAK_ISOLATION=1; default: refuse)
   --tenant-disk-quota M  plans' disk limits: auto, loop or off (env
                       CLAWFLEET_TENANT_DISK_QUOTA, default auto: a loop-mounted
                       ext4 image per tenant, sized by its plan, when root)
@@ -133,6 +137,9 @@ Options:
                       一个网络命名空间，否则 loopback，即信任本机所有进程）
   --tenant-netns-pool CIDR  各网关网络的地址池
                       （环境变量 CLAWFLEET_TENANT_NETNS_POOL，默认 10.231.0.0/16）
+  --allow-weak-isolation  在无法配置内核防火墙（nftables）的机器上仍然运行，但没有
+                      隔离租户网络、阻止隧道访问主机服务的规则（环境变量
+                      CLAWFLEET_ALLOW_WEAK_ISOLATION=1；默认拒绝运行）
   --tenant-disk-quota 模式  套餐磁盘限额：auto、loop 或 off（环境变量
                       CLAWFLEET_TENANT_DISK_QUOTA，默认 auto：以 root 运行时每个
                       租户一个按套餐大小挂载的 ext4 镜像）

@@ -124,8 +124,8 @@ type ifaceDevice struct {
 	ifc *wgif.Interface
 }
 
-func newIfaceDevice(mode, name string, a applied, priv wgkey.Key, mtu int, log *slog.Logger) (*ifaceDevice, error) {
-	ifc, err := wgif.Open(wgif.Options{Name: name, Mode: mode, MTU: mtu, PrivateKey: priv,
+func newIfaceDevice(mode, name string, a applied, priv wgkey.Key, mtu int, weak bool, log *slog.Logger) (*ifaceDevice, error) {
+	ifc, err := wgif.Open(wgif.Options{Name: name, Mode: mode, MTU: mtu, PrivateKey: priv, AllowUnfiltered: weak,
 		Address: netip.PrefixFrom(a.addr, a.addr.BitLen()), Routes: []netip.Prefix{netip.PrefixFrom(a.hub, a.hub.BitLen())},
 		Logger: log})
 	if err != nil {

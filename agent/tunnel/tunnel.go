@@ -15,8 +15,9 @@
 // connection from the hub address to the port's upstream:
 // Options.Upstream(port) (a tenant gateway's address in its network
 // namespace, or 127.0.0.1:port); every other port is refused. On an
-// interface, an INPUT filter (iptables, best effort) also refuses every
-// other port of the host to the tunnel.
+// interface, its nftables table (pkg/wgif) also refuses every other port of
+// the host to the tunnel; where it cannot be installed the kernel and tun
+// modes fail (auto then ends up in netstack) unless AllowWeakIsolation.
 package tunnel
 
 import (
@@ -93,6 +94,9 @@ type Options struct {
 	// side of its network, its trusted proxy: Upstream must name only
 	// tenants' gateways.
 	Upstream func(port int) (addr string, ok bool)
+	// AllowWeakIsolation runs the kernel and tun modes even where their
+	// firewall cannot be installed (CLAWFLEET_ALLOW_WEAK_ISOLATION).
+	AllowWeakIsolation bool
 	// Logger receives the tunnel's logs; nil is slog.Default().
 	Logger *slog.Logger
 }
@@ -333,7 +337,7 @@ func (t *Tunnel) startLocked(a applied) error {
 		if m == ModeNetstack {
 			dev, err = newNetstackDevice(a, t.priv, t.opts.MTU, t.log)
 		} else {
-			dev, err = newIfaceDevice(m, t.opts.Interface, a, t.priv, t.opts.MTU, t.log)
+			dev, err = newIfaceDevice(m, t.opts.Interface, a, t.priv, t.opts.MTU, t.opts.AllowWeakIsolation, t.log)
 		}
 		if err == nil {
 			t.dev = dev

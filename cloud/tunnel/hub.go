@@ -14,9 +14,10 @@
 // only send from its own tunnel address. The hub does not forward between
 // peers (the netstack never does; on an interface, forwarding of packets
 // received on it is switched off) and accepts nothing: it only dials out to
-// hosts (DialContext). On an interface an INPUT filter (iptables, best
-// effort) resets every new connection from the tunnel, so the cloud's
-// services bound to all addresses stay out of the hosts' reach.
+// hosts (DialContext). On an interface its nftables table (pkg/wgif;
+// required: without it the kernel and tun modes fail) resets every new
+// connection from the tunnel, so the cloud's services bound to all
+// addresses stay out of the hosts' reach.
 package tunnel
 
 import (

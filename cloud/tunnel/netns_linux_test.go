@@ -31,6 +31,7 @@ import (
 	"github.com/clawfleet/clawfleet/pkg/proto"
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 	"github.com/clawfleet/clawfleet/pkg/wgif"
+	"github.com/google/nftables"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -491,14 +492,9 @@ func TestNetnsTun(t *testing.T) {
 		}
 		// Control: without the hub's FORWARD drops, b gets through (the
 		// sysctl alone no longer stops it).
-		drops := [][]string{{"FORWARD", "-i", hubIf, "-j", "DROP"}, {"FORWARD", "-o", hubIf, "-j", "DROP"}}
-		for _, d := range drops {
-			run(t, append([]string{"ip", "netns", "exec", tp.hub, "iptables", "-w", "5", "-D"}, d...)...)
-		}
+		restore := flushChain(t, "/run/netns/"+tp.hub, "clawfleet-"+hubIf, "forward")
 		r, err := b.try(helperReq{Op: "dial", Target: lanTarget, Timeout: 2 * time.Second})
-		for _, d := range drops {
-			run(t, append([]string{"ip", "netns", "exec", tp.hub, "iptables", "-w", "5", "-I"}, d...)...)
-		}
+		restore()
 		if err != nil || !strings.Contains(r.Body, "hello from") {
 			t.Fatalf("control (hub's FORWARD drops removed): %q %v; want b through to the LAN service", r.Body, err)
 		}
@@ -617,4 +613,48 @@ func BenchmarkNetnsDownload(b *testing.B) {
 			}
 		})
 	}
+}
+
+// flushChain empties chain of table (inet) in the namespace at nsPath and
+// returns what puts its rules back.
+func flushChain(t *testing.T, nsPath, table, chain string) (restore func()) {
+	t.Helper()
+	tb := &nftables.Table{Name: table, Family: nftables.TableFamilyINet}
+	ch := &nftables.Chain{Name: chain, Table: tb}
+	var saved []*nftables.Rule
+	if err := tstest.InNetns(nsPath, func() error {
+		c, err := nftables.New()
+		if err != nil {
+			return err
+		}
+		if saved, err = c.GetRules(tb, ch); err != nil || len(saved) == 0 {
+			return fmt.Errorf("rules of inet %s %s: %d, %v", table, chain, len(saved), err)
+		}
+		c.FlushChain(ch)
+		return c.Flush()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := tstest.InNetns(nsPath, func() error {
+			c, err := nftables.New()
+			if err != nil {
+				return err
+			}
+			for _, r := range saved {
+				c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: r.Exprs, UserData: r.UserData})
+			}
+			return c.Flush()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestNetnsWithoutIptables: the hub's and the agents' interfaces are
+// filtered the same on a machine without the iptables (or nft) binaries.
+func TestNetnsWithoutIptables(t *testing.T) {
+	needNetns(t)
+	tstest.RunWithout(t, []string{"TestNetnsTun", "TestNetnsInterop"},
+		"iptables", "iptables-restore", "iptables-nft", "iptables-legacy", "ip6tables", "nft")
 }

@@ -1,4 +1,4 @@
-// Package systool finds the system tools (ip, iptables, nsenter…) the agent
+// Package systool finds the system tools (ip, nsenter, setpriv…) the agent
 // and the hub drive, also when PATH lacks the sbin directories (systemd
 // units and cron often run with a short PATH).
 package systool

@@ -8,12 +8,13 @@
 //
 // Either way the device is configured and queried with wgctrl, the
 // interface's address and routes are set with ip(8), forwarding of packets
-// received on the interface is switched off, and (best effort, where
-// iptables exists) a per-interface INPUT chain admits only established
-// traffic, ICMP and the TCP ports given to SetInputPorts, and FORWARD (and
-// Docker's DOCKER-USER) drops whatever would be forwarded into or out of
-// the interface, even once a later change of ip_forward has switched the
-// interface's forwarding sysctl back on. Both need root.
+// received on the interface is switched off, and a per-interface nftables
+// table (pkg/firewall, over netlink: no iptables) admits only established
+// traffic, ICMP and the TCP ports given to SetInputPorts, and drops
+// whatever would be forwarded into or out of the interface, even once a
+// later change of ip_forward has switched the interface's forwarding sysctl
+// back on. Without that firewall Open fails, unless AllowUnfiltered. Both
+// need root.
 package wgif
 
 import (
@@ -72,6 +73,10 @@ type Options struct {
 	// Routes are routed into the interface besides Address's prefix. A
 	// route that already exists (another interface holds it) is an error.
 	Routes []netip.Prefix
+	// AllowUnfiltered opens the interface even where its firewall cannot
+	// be installed (every local service bound to all addresses is then
+	// reachable from the peers); otherwise that is an error.
+	AllowUnfiltered bool
 	// Logger receives logs; nil is slog.Default().
 	Logger *slog.Logger
 }

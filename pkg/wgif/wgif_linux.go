@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/clawfleet/clawfleet/pkg/firewall"
 	"github.com/clawfleet/clawfleet/pkg/systool"
 	"log/slog"
 	"net"
@@ -32,8 +33,7 @@ type Interface struct {
 	log        *slog.Logger
 	client     *wgctrl.Client
 	ip         string // path of ip(8)
-	iptables   string // "" when absent: no input filter
-	chain      string
+	filtered   bool   // the firewall table is installed
 
 	// tun mode only
 	dev  *device.Device
@@ -55,13 +55,10 @@ func Open(opts Options) (*Interface, error) {
 	if opts.PrivateKey.IsZero() || !opts.Address.IsValid() || opts.MTU <= 0 {
 		return nil, errors.New("wgif: private key, address and MTU are required")
 	}
-	i := &Interface{name: opts.Name, mode: opts.Mode, log: opts.Logger, chain: "CF-" + opts.Name}
+	i := &Interface{name: opts.Name, mode: opts.Mode, log: opts.Logger}
 	var err error
 	if i.ip, err = lookTool("ip"); err != nil {
 		return nil, fmt.Errorf("wgif: %w", err)
-	}
-	if p, err := lookTool("iptables"); err == nil {
-		i.iptables = p
 	}
 	switch opts.Mode {
 	case Kernel:
@@ -146,11 +143,19 @@ func (i *Interface) setup(opts Options) error {
 	// The sysctl alone does not last: any 0→1 change of ip_forward (Docker
 	// starting, a sysctl reload, the agent's tenant networks) switches
 	// forwarding back on for every interface.
-	if err := i.blockForward(); err != nil {
-		i.log.Warn("no FORWARD drop for the WireGuard interface: should ip_forward be switched on again, the tunnel's peers may be routed through this host", "interface", i.name, "err", err)
+	err = firewall.Available()
+	if err == nil {
+		err = firewall.Apply(i.table(nil))
 	}
-	if err := i.SetInputPorts(nil); err != nil {
-		i.log.Warn("no input filter on the WireGuard interface: every local service bound to all addresses is reachable from the tunnel's peers", "interface", i.name, "err", err)
+	if err != nil {
+		if !opts.AllowUnfiltered {
+			return fmt.Errorf("wgif: no firewall for %s (nftables: root and the nf_tables kernel module): without it every local service bound to all addresses is reachable from the tunnel's peers: %w", i.name, err)
+		}
+		i.log.Warn("WEAK ISOLATION: no firewall on the WireGuard interface: every local service bound to all addresses is reachable from the tunnel's peers, and they may be routed through this host should ip_forward be switched on again", "interface", i.name, "err", err)
+	} else {
+		i.filtered = true
+		// The iptables chain of versions before the nftables table.
+		_ = firewall.RemoveLegacyChain("filter", "CF-"+i.name, "INPUT")
 	}
 	if _, err := i.run("addr", "add", opts.Address.String(), "dev", i.name); err != nil {
 		return fmt.Errorf("wgif: %w", err)
@@ -194,76 +199,51 @@ func (i *Interface) Device() (*wgtypes.Device, error) {
 	return d, nil
 }
 
+// tableName is the interface's nftables table.
+func (i *Interface) tableName() string { return "clawfleet-" + i.name }
+
+// table is the interface's firewall: input from it only for established
+// and related traffic, ICMP and new TCP connections to ports (other TCP is
+// reset, the rest dropped); nothing forwarded into or out of it.
+func (i *Interface) table(ports []int) firewall.Table {
+	in := []firewall.Rule{
+		{In: i.name, Established: true, Verdict: firewall.Accept},
+		{In: i.name, Proto: firewall.ICMP, Verdict: firewall.Accept},
+		{In: i.name, Proto: firewall.ICMPv6, Verdict: firewall.Accept},
+	}
+	for _, p := range ports {
+		in = append(in, firewall.Rule{In: i.name, Proto: firewall.TCP, DPort: uint16(p), Verdict: firewall.Accept})
+	}
+	in = append(in, firewall.Rule{In: i.name, Proto: firewall.TCP, Verdict: firewall.Reset}, firewall.Rule{In: i.name, Verdict: firewall.Drop})
+	return firewall.Table{Name: i.tableName(), Chains: []firewall.Chain{
+		{Name: "input", Hook: firewall.Input, Rules: in},
+		{Name: "forward", Hook: firewall.Forward, Rules: []firewall.Rule{{In: i.name, Verdict: firewall.Drop}, {Out: i.name, Verdict: firewall.Drop}}},
+	}}
+}
+
 // SetInputPorts replaces the interface's input filter: established and
 // related traffic, ICMP and new TCP connections to ports pass; other TCP is
-// reset, the rest dropped. It is an error when iptables is absent.
+// reset, the rest dropped. Without a firewall (AllowUnfiltered, which Open
+// warned about) it does nothing.
 func (i *Interface) SetInputPorts(ports []int) error {
-	if i.iptables == "" {
-		return errors.New("iptables not found")
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "*filter\n:%s - [0:0]\n", i.chain)
-	fmt.Fprintf(&b, "-A %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n", i.chain)
-	fmt.Fprintf(&b, "-A %s -p icmp -j ACCEPT\n", i.chain)
 	for _, p := range ports {
-		fmt.Fprintf(&b, "-A %s -p tcp --dport %d -j ACCEPT\n", i.chain, p)
-	}
-	fmt.Fprintf(&b, "-A %s -p tcp -j REJECT --reject-with tcp-reset\n-A %s -j DROP\nCOMMIT\n", i.chain, i.chain)
-	restore := filepath.Join(filepath.Dir(i.iptables), "iptables-restore")
-	if _, err := runInput(restore, b.String(), "-w", "5", "--noflush"); err != nil {
-		return err
-	}
-	if _, err := runTool(i.iptables, "-w", "5", "-C", "INPUT", "-i", i.name, "-j", i.chain); err != nil {
-		if _, err := runTool(i.iptables, "-w", "5", "-I", "INPUT", "1", "-i", i.name, "-j", i.chain); err != nil {
-			return err
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("wgif: port %d out of range", p)
 		}
 	}
-	// Re-check the FORWARD drops too (Docker may have started since).
-	if err := i.blockForward(); err != nil {
-		i.log.Warn("no FORWARD drop for the WireGuard interface", "interface", i.name, "err", err)
+	if !i.filtered {
+		return nil
 	}
-	return nil
+	return firewall.Apply(i.table(ports))
 }
 
-// forwardChains are the chains the interface's FORWARD drops go in:
-// FORWARD, and DOCKER-USER where Docker made it (Docker evaluates it before
-// the rules it puts at the top of FORWARD whenever it starts).
-var forwardChains = []string{"FORWARD", "DOCKER-USER"}
+// Filtered reports whether the interface's firewall is installed.
+func (i *Interface) Filtered() bool { return i.filtered }
 
-// forwardDrops are the rules that keep packets from being forwarded into or
-// out of the interface, whatever its forwarding sysctl says.
-func (i *Interface) forwardDrops() [][]string {
-	return [][]string{{"-i", i.name, "-j", "DROP"}, {"-o", i.name, "-j", "DROP"}}
-}
+// FirewallTable is the name of the interface's nftables table (inet).
+func (i *Interface) FirewallTable() string { return i.tableName() }
 
-// blockForward inserts the forwardDrops that are missing at the top of
-// forwardChains. It is an error when iptables is absent or FORWARD cannot
-// take them.
-func (i *Interface) blockForward() error {
-	if i.iptables == "" {
-		return errors.New("iptables not found")
-	}
-	for _, chain := range forwardChains {
-		if _, err := runTool(i.iptables, "-w", "5", "-S", chain); err != nil {
-			if chain == "FORWARD" {
-				return err
-			}
-			continue // no Docker
-		}
-		for _, r := range i.forwardDrops() {
-			if _, err := runTool(i.iptables, append([]string{"-w", "5", "-C", chain}, r...)...); err == nil {
-				continue
-			}
-			if _, err := runTool(i.iptables, append([]string{"-w", "5", "-I", chain, "1"}, r...)...); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// Close removes the interface, its routes, its input filter and its
-// FORWARD drops.
+// Close removes the interface, its routes and its firewall table.
 func (i *Interface) Close() error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -282,23 +262,10 @@ func (i *Interface) Close() error {
 	} else {
 		_, _ = i.run("link", "del", "dev", i.name)
 	}
-	if i.iptables != "" {
-		for range 8 {
-			if _, err := runTool(i.iptables, "-w", "5", "-D", "INPUT", "-i", i.name, "-j", i.chain); err != nil {
-				break
-			}
+	if i.filtered {
+		if err := firewall.Remove(i.tableName()); err != nil {
+			i.log.Warn("removing the WireGuard interface's firewall failed", "table", i.tableName(), "err", err)
 		}
-		for _, chain := range forwardChains {
-			for _, r := range i.forwardDrops() {
-				for range 8 {
-					if _, err := runTool(i.iptables, append([]string{"-w", "5", "-D", chain}, r...)...); err != nil {
-						break
-					}
-				}
-			}
-		}
-		_, _ = runTool(i.iptables, "-w", "5", "-F", i.chain)
-		_, _ = runTool(i.iptables, "-w", "5", "-X", i.chain)
 	}
 	return nil
 }

@@ -246,6 +246,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	dockerImage := fs.String("docker-image", c.env("CLAWFLEET_DOCKER_IMAGE", ""), "")
 	tenantNetwork := fs.String("tenant-network", c.env("CLAWFLEET_TENANT_NETWORK", tenantrt.NetworkAuto), "")
 	netnsPool := fs.String("tenant-netns-pool", c.env("CLAWFLEET_TENANT_NETNS_POOL", netns.DefaultPool), "")
+	weakIsolation := fs.Bool("allow-weak-isolation", truthy(c.env("CLAWFLEET_ALLOW_WEAK_ISOLATION", "")), "")
 	diskQuota := fs.String("tenant-disk-quota", c.env("CLAWFLEET_TENANT_DISK_QUOTA", diskquota.Auto), "")
 	wgMode := fs.String("wg-mode", c.env("CLAWFLEET_WG_MODE", tunnel.ModeAuto), "")
 	wgInterface := fs.String("wg-interface", c.env("CLAWFLEET_WG_INTERFACE", ""), "")
@@ -288,7 +289,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 		log.Warn("credentials file is readable by other users; chmod 600 it", "path", path, "mode", fi.Mode().Perm())
 	}
 	rt, err := newRuntime(ctx, runtimeConfig{name: *runtimeName, openclawBin: *openclawBin, image: *dockerImage,
-		dataDir: filepath.Join(*stateDir, "tenants"), network: *tenantNetwork, netnsPool: *netnsPool, diskQuota: *diskQuota}, log)
+		dataDir: filepath.Join(*stateDir, "tenants"), network: *tenantNetwork, netnsPool: *netnsPool, diskQuota: *diskQuota, weakIsolation: *weakIsolation}, log)
 	if err != nil {
 		// The host still reports its presence and metrics; it just offers
 		// no runtime, so the cloud schedules no tenant onto it.
@@ -312,7 +313,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	}
 	var rec *reconcile.Reconciler
 	var claims *boxClaim
-	tun, err := tunnel.New(tunnel.Options{KeyFile: filepath.Join(*stateDir, "wg.key"), Mode: *wgMode, Interface: *wgInterface, Logger: log,
+	tun, err := tunnel.New(tunnel.Options{KeyFile: filepath.Join(*stateDir, "wg.key"), Mode: *wgMode, Interface: *wgInterface, AllowWeakIsolation: *weakIsolation, Logger: log,
 		Upstream: func(port int) (string, bool) { return rec.Upstream(port) }})
 	if err != nil {
 		return c.fail("err.agent", err)
@@ -463,6 +464,18 @@ func (u unavailable) Close() error { return nil }
 type runtimeConfig struct {
 	name, openclawBin, image, dataDir string
 	network, netnsPool, diskQuota     string // process runtime isolation and disk limits
+	// weakIsolation: run without the firewall where it cannot be
+	// programmed (CLAWFLEET_ALLOW_WEAK_ISOLATION).
+	weakIsolation bool
+}
+
+// truthy reads an environment switch: 1, true, yes or on.
+func truthy(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
 }
 
 // newRuntime picks the tenant runtime: docker when asked for or, by
@@ -501,7 +514,7 @@ func newRuntime(ctx context.Context, rc runtimeConfig, log *slog.Logger) (tenant
 				}
 			}
 		}
-		return process.New(process.Options{OpenClawBin: bin, DataDir: dataDir, Network: rc.network, NetnsPool: rc.netnsPool, DiskQuota: rc.diskQuota, Logger: log})
+		return process.New(process.Options{OpenClawBin: bin, DataDir: dataDir, Network: rc.network, NetnsPool: rc.netnsPool, AllowWeakIsolation: rc.weakIsolation, DiskQuota: rc.diskQuota, Logger: log})
 	}
 	return nil, fmt.Errorf("--runtime %q: use docker or process", name)
 }

@@ -10,13 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/pkg/firewall"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 	"github.com/clawfleet/clawfleet/pkg/systool"
 )
@@ -43,7 +43,7 @@ type Manager struct {
 	ip        string // path of ip(8)
 	nsenter   string
 	setpriv   string
-	iptables  string     // "" when not available
+	filtered  bool       // the firewall table is installed (not: weak isolation allowed)
 	fwMu      sync.Mutex // serialises the forwarding rules' set-up and checks
 	fwChecked time.Time  // last CheckForwarding (under fwMu)
 	closeOnce sync.Once
@@ -52,8 +52,11 @@ type Manager struct {
 
 // New checks that network namespaces can be made here (root, ip, nsenter,
 // setpriv, a throw-away namespace) and sets up forwarding. pool is the IPv4
-// prefix the tenants' /30s come from ("": DefaultPool).
-func New(pool, dataDir string, log *slog.Logger) (*Manager, error) {
+// prefix the tenants' /30s come from ("": DefaultPool). Without a kernel
+// firewall it can program it fails with ErrNoFirewall, unless allowWeak:
+// then it warns and runs without (tenants can reach each other's gateways
+// through the host).
+func New(pool, dataDir string, allowWeak bool, log *slog.Logger) (*Manager, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the agent is not root")
 	}
@@ -80,10 +83,12 @@ func New(pool, dataDir string, log *slog.Logger) (*Manager, error) {
 		return nil, fmt.Errorf("cannot create a network namespace: %w", err)
 	}
 	_ = n.run("netns", "del", probe)
-	if p, err := systool.Look("iptables"); err == nil {
-		n.iptables = p
+	if err := n.setupForwarding(); err != nil {
+		if !allowWeak {
+			return nil, fmt.Errorf("%w; tenant isolation needs it (root, the nf_tables kernel module). To run with weaker isolation anyway (tenants can reach each other's gateways and the host's services through the host), set CLAWFLEET_ALLOW_WEAK_ISOLATION=1", err)
+		}
+		n.log.Warn("WEAK ISOLATION (CLAWFLEET_ALLOW_WEAK_ISOLATION): no firewall for the tenant networks: tenant gateways are not masqueraded (no egress unless routed) and forwarding into their namespaces is not filtered (a container's or another tenant's connection to a gateway may arrive from its trusted proxy address)", "err", err)
 	}
-	n.setupForwarding()
 	n.holdPool()
 	return n, nil
 }
@@ -122,10 +127,12 @@ func (n *Manager) holdPool() {
 }
 
 // Close removes what the manager put on the host for all its tenants: the
-// pool's blackhole route. Call it once their namespaces are gone (an agent
-// that stops cleanly leaves nothing in the routing table).
+// pool's blackhole route and its firewall table and rules. Call it once
+// their namespaces are gone (an agent that stops cleanly leaves nothing in
+// the routing table or the firewall).
 func (n *Manager) Close() {
 	n.closeOnce.Do(func() {
+		n.removeFirewall()
 		if err := n.run(append([]string{"route", "del"}, n.blackhole()...)...); err != nil {
 			n.log.Warn("removing the tenant network pool's blackhole route failed", "pool", n.pool, "err", err)
 		}
@@ -138,9 +145,10 @@ func (n *Manager) Pool() netip.Prefix { return n.pool }
 // Tag is the agent's part of its namespaces' names (cf-<tag>-...).
 func (n *Manager) Tag() string { return n.tag }
 
-// Filters reports whether iptables is there to filter and masquerade the
-// tenants' traffic (see setupForwarding).
-func (n *Manager) Filters() bool { return n.iptables != "" }
+// Filters reports whether the firewall filters and masquerades the
+// tenants' traffic (see setupForwarding): false only with weak isolation
+// allowed.
+func (n *Manager) Filters() bool { return n.filtered }
 
 func (n *Manager) run(args ...string) error {
 	_, err := n.output(args...)
@@ -177,7 +185,7 @@ func runTool(bin string, args ...string) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// Interface prefixes; iptables matches them with "cfv+" and "cfp+".
+// Interface prefixes; the firewall matches them as "cfv*".
 const (
 	HostIfPrefix = "cfv" // the host ends of the tenants' veths
 	nsIfPrefix   = "cfp"
@@ -337,83 +345,90 @@ func (n *Manager) Command(t Tenant, uid, gid int, argv []string) []string {
 	return append(cmd, argv...)
 }
 
-// Chain holds the forwarding rules of the tenants' networks. FORWARD
-// jumps to it first, and so does DOCKER-USER where Docker made that chain:
-// Docker puts its own jumps (and its blanket ACCEPT of traffic from its
-// bridges) at the top of FORWARD whenever it starts, but evaluates
-// DOCKER-USER before them and never flushes it.
-const Chain = "CF-TENANTS"
-
-// tenantRules are Chain's rules, in order. No forwarded packet opens
-// a connection into a tenant's namespace: a container's or another tenant's
-// connection would be masqueraded to the veth's host address, the
-// gateway's trusted proxy (the agent's forwarder and probes dial from the
-// host itself, through OUTPUT). Tenants' own traffic is accepted (Docker
-// sets FORWARD's policy to DROP) except into local bridges (Docker's,
-// where masquerading makes it come from the bridge's address, the trusted
-// proxy of the Docker runtime's gateways) and the WireGuard interfaces.
-func tenantRules() [][]string {
-	v := HostIfPrefix + "+"
-	return [][]string{
-		{"-o", v, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
-		{"-o", v, "-j", "DROP"},
-		{"-i", v, "-o", "docker+", "-j", "DROP"},
-		{"-i", v, "-o", "br-+", "-j", "DROP"},
-		{"-i", v, "-o", "wg-cf+", "-j", "DROP"},
-		// Other common local bridges (libvirt, CNI, LXC): a tenant has no
-		// business with the host's other guests.
-		{"-i", v, "-o", "virbr+", "-j", "DROP"},
-		{"-i", v, "-o", "cni+", "-j", "DROP"},
-		{"-i", v, "-o", "lxcbr+", "-j", "DROP"},
-		{"-i", v, "-j", "ACCEPT"},
+// tenantRules are the forward rules of the tenants' networks, in order, in
+// the agent's own nftables table (firewall): a drop there is final, whatever
+// Docker's or anyone's tables accept and in whatever order they come. No
+// forwarded packet opens a connection into a tenant's namespace: a
+// container's or another tenant's connection would be masqueraded to the
+// veth's host address, the gateway's trusted proxy (the agent's forwarder
+// and probes dial from the host itself, through OUTPUT). Tenants' own
+// traffic goes out, except into local bridges (Docker's, where masquerading
+// makes it come from the bridge's address, the trusted proxy of the Docker
+// runtime's gateways), the WireGuard interfaces and other local guests'
+// bridges (libvirt, CNI, LXC). They match the veths of one agent (tag),
+// whose table they are in: each agent's table keeps others out of its own
+// tenants, and a table left by a crashed agent holds nothing but its own.
+func tenantRules(tag string) []firewall.Rule {
+	v := HostIfPrefix + tag + "*"
+	rules := []firewall.Rule{
+		{Out: v, Established: true, Verdict: firewall.Accept},
+		{Out: v, Verdict: firewall.Drop},
 	}
+	for _, br := range []string{"docker*", "br-*", "wg-cf*", "virbr*", "cni*", "lxcbr*"} {
+		rules = append(rules, firewall.Rule{In: v, Out: br, Verdict: firewall.Drop})
+	}
+	return rules
 }
 
-// legacyRules are the FORWARD rules of earlier agents, which Chain
-// replaces.
-func legacyRules() [][]string {
-	v := HostIfPrefix + "+"
-	return [][]string{
-		{"-i", v, "-o", v, "-j", "DROP"},
-		{"-i", v, "-j", "ACCEPT"},
-		{"-o", v, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
-	}
+// egressRule lets an agent's tenants' traffic out past a FORWARD policy
+// that drops (Docker's): put into Docker's DOCKER-USER and iptables'
+// FORWARD where iptables runs on nftables. An accept there cannot let
+// anything through that tenantRules drop.
+func (n *Manager) egressRule() firewall.Rule {
+	return firewall.Rule{In: HostIfPrefix + n.tag + "*", Verdict: firewall.Accept}
 }
+
+// legacyChain is the iptables chain of agents before the nftables table.
+const legacyChain = "CF-TENANTS"
+
+// egressChains are the iptables chains (table filter) egressRule goes in.
+var egressChains = []string{"DOCKER-USER", "FORWARD"}
+
+// tableName is the agent's nftables table.
+func (n *Manager) tableName() string { return "clawfleet-tenants-" + n.tag }
+
+// table is the agent's nftables table: tenantRules, and tenant egress
+// masqueraded (never towards another tenant's veth).
+func (n *Manager) table() firewall.Table {
+	return firewall.Table{Name: n.tableName(), Chains: []firewall.Chain{
+		{Name: "forward", Hook: firewall.Forward, Rules: tenantRules(n.tag)},
+		{Name: "postrouting", Hook: firewall.Postrouting, Rules: []firewall.Rule{
+			{Src: n.pool, NotOut: HostIfPrefix + "*", Verdict: firewall.Masquerade},
+		}},
+	}}
+}
+
+// firewallAvailable is firewall.Available (a test makes it fail: as root,
+// nftables is always there).
+var firewallAvailable = firewall.Available
+
+// ErrNoFirewall: the tenants' forwarding rules cannot be programmed here
+// (over netlink, nftables), and weaker isolation was not allowed.
+var ErrNoFirewall = errors.New("the kernel firewall (nftables) cannot be programmed here")
 
 // setupForwarding gives the namespaces egress and keeps everything else
-// out of them, best effort: ip_forward on; where iptables exists,
-// Chain first in FORWARD and DOCKER-USER, and tenant egress
-// masqueraded (never towards another tenant's veth).
-func (n *Manager) setupForwarding() {
+// out of them: ip_forward on, the agent's nftables table, and egressRule
+// where iptables' chains are on nftables.
+func (n *Manager) setupForwarding() error {
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0o644); err != nil {
 		n.log.Warn("cannot enable ip_forward: tenant gateways get no egress", "err", err)
 	}
-	if n.iptables == "" {
-		n.log.Warn("iptables not found: tenant gateways are not masqueraded (no egress unless routed) and forwarding into their namespaces is not filtered (a container's or another tenant's connection to a gateway may arrive from its trusted proxy address)")
-		return
-	}
 	n.fwMu.Lock()
 	defer n.fwMu.Unlock()
-	if err := n.installTenantChain(); err != nil {
-		n.log.Warn("iptables chain for tenant networks not installed", "chain", Chain, "err", err)
+	err := firewallAvailable()
+	if err == nil {
+		err = firewall.Apply(n.table())
 	}
-	for _, r := range legacyRules() {
-		n.deleteAll("filter", "FORWARD", r)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoFirewall, err)
 	}
-	jump := []string{"-j", Chain}
-	for _, chain := range []string{"FORWARD", "DOCKER-USER"} {
-		if chain == "DOCKER-USER" && !n.chainExists(chain) {
-			continue
-		}
-		// Delete, then insert: the jump ends up at the top, whatever an
-		// earlier agent or the operator left.
-		n.deleteAll("filter", chain, jump)
-		n.insertTop("filter", chain, jump)
+	n.filtered = true
+	// What agents before the nftables table left in iptables (where it runs
+	// on nftables): their chain's drops would outlive them.
+	if err := firewall.RemoveLegacyChain("filter", legacyChain, "FORWARD", "DOCKER-USER"); err != nil {
+		n.log.Warn("removing the iptables chain of earlier agents failed", "chain", legacyChain, "err", err)
 	}
-	pool := n.pool.String()
-	masq := []string{"-s", pool, "!", "-o", HostIfPrefix + "+", "-j", "MASQUERADE"}
-	n.deleteAll("nat", "POSTROUTING", masq)
-	n.insertTop("nat", "POSTROUTING", masq)
+	n.ensureEgressLocked()
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			f := strings.Fields(l)
@@ -424,103 +439,69 @@ func (n *Manager) setupForwarding() {
 			}
 		}
 	}
-}
-
-// CheckForwarding re-installs what is missing of Chain and the jumps
-// to it (Docker started after the agent, an operator flushed FORWARD);
-// three listings when all is in place.
-func (n *Manager) CheckForwarding() {
-	if n.iptables == "" {
-		return
-	}
-	n.fwMu.Lock()
-	defer n.fwMu.Unlock()
-	// Once a second is enough to repair what a Docker restart reorders;
-	// every tenant's Ensure checking again made bulk creation wait on
-	// iptables (three runs each, one at a time).
-	if time.Since(n.fwChecked) < time.Second {
-		return
-	}
-	defer func() { n.fwChecked = time.Now() }()
-	if !n.ChainInstalled() {
-		n.log.Warn("iptables chain for tenant networks missing or changed: re-installing it", "chain", Chain)
-		if err := n.installTenantChain(); err != nil {
-			n.log.Warn("iptables chain for tenant networks not installed", "chain", Chain, "err", err)
-		}
-	}
-	jump := "-j " + Chain
-	for _, chain := range []string{"FORWARD", "DOCKER-USER"} {
-		out, err := runTool(n.iptables, "-w", "5", "-S", chain)
-		if err != nil { // no such chain (no Docker)
-			continue
-		}
-		if !slices.Contains(strings.Split(string(out), "\n"), "-A "+chain+" "+jump) {
-			n.log.Warn("iptables jump to the tenant networks' chain missing: re-inserting it", "chain", chain)
-			n.insertTop("filter", chain, []string{"-j", Chain})
-		}
-	}
-}
-
-// ChainInstalled reports whether Chain holds exactly its rules.
-func (n *Manager) ChainInstalled() bool {
-	out, err := runTool(n.iptables, "-w", "5", "-S", Chain)
-	return err == nil && sameRules(out, Chain, tenantRules())
-}
-
-// installTenantChain creates or replaces Chain atomically.
-func (n *Manager) installTenantChain() error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "*filter\n:%s - [0:0]\n", Chain)
-	for _, r := range tenantRules() {
-		fmt.Fprintf(&b, "-A %s %s\n", Chain, strings.Join(r, " "))
-	}
-	b.WriteString("COMMIT\n")
-	restore := filepath.Join(filepath.Dir(n.iptables), "iptables-restore")
-	cmd := exec.Command(restore, "-w", "5", "--noflush")
-	cmd.Stdin = strings.NewReader(b.String())
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("iptables-restore: %v: %s", err, strings.TrimSpace(string(out)))
-	}
 	return nil
 }
 
-// sameRules reports whether out (iptables -S chain) lists exactly rules.
-func sameRules(out []byte, chain string, rules [][]string) bool {
-	var got []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "-A ") {
-			got = append(got, l)
+func (n *Manager) ensureEgressLocked() {
+	for _, chain := range egressChains {
+		if !firewall.ChainExists("filter", chain) || firewall.ForeignInstalled("filter", chain, n.tableName(), n.egressRule()) {
+			continue
 		}
-	}
-	if len(got) != len(rules) {
-		return false
-	}
-	for i, r := range rules {
-		if got[i] != "-A "+chain+" "+strings.Join(r, " ") {
-			return false
-		}
-	}
-	return true
-}
-
-func (n *Manager) chainExists(chain string) bool {
-	_, err := runTool(n.iptables, "-w", "5", "-S", chain)
-	return err == nil
-}
-
-// deleteAll deletes every copy of a rule (up to 8).
-func (n *Manager) deleteAll(table, chain string, spec []string) {
-	del := append([]string{"-w", "5", "-t", table, "-D", chain}, spec...)
-	for range 8 {
-		if _, err := runTool(n.iptables, del...); err != nil {
-			break
+		if err := firewall.EnsureForeign("filter", chain, n.tableName(), n.egressRule()); err != nil {
+			n.log.Warn("tenant egress not accepted in iptables' chain: a drop policy there (Docker's) cuts tenants off the network", "chain", chain, "err", err)
 		}
 	}
 }
 
-func (n *Manager) insertTop(table, chain string, spec []string) {
-	ins := append([]string{"-w", "5", "-t", table, "-I", chain, "1"}, spec...)
-	if _, err := runTool(n.iptables, ins...); err != nil {
-		n.log.Warn("iptables rule for tenant networks not added", "table", table, "chain", chain, "rule", strings.Join(spec, " "), "err", err)
+// CheckForwarding re-installs the agent's table when it is missing or
+// changed (nft flush ruleset, a firewall reload) and egressRule where
+// Docker made its chain after the agent started; at most once a second,
+// as every tenant's Ensure calls it.
+func (n *Manager) CheckForwarding() {
+	n.fwMu.Lock()
+	defer n.fwMu.Unlock()
+	if !n.filtered || time.Since(n.fwChecked) < time.Second {
+		return
+	}
+	defer func() { n.fwChecked = time.Now() }()
+	if !firewall.Installed(n.table()) {
+		n.log.Warn("nftables table of the tenant networks missing or changed: re-installing it", "table", n.tableName())
+		if err := firewall.Apply(n.table()); err != nil {
+			n.log.Error("nftables table of the tenant networks not installed: tenants are not isolated from each other", "table", n.tableName(), "err", err)
+		}
+	}
+	n.ensureEgressLocked()
+}
+
+// Reinstall puts the agent's table and egress rules back now, whatever
+// CheckForwarding would find (after a test opened a hole in them).
+func (n *Manager) Reinstall() error {
+	n.fwMu.Lock()
+	defer n.fwMu.Unlock()
+	if !n.filtered {
+		return nil
+	}
+	n.ensureEgressLocked()
+	return firewall.Apply(n.table())
+}
+
+// FirewallInstalled reports whether the agent's table is in place.
+func (n *Manager) FirewallInstalled() bool { return firewall.Installed(n.table()) }
+
+// TableName is the agent's nftables table (inet family).
+func (n *Manager) TableName() string { return n.tableName() }
+
+// removeFirewall takes the agent's table and egress rules away.
+func (n *Manager) removeFirewall() {
+	if !n.filtered {
+		return
+	}
+	if err := firewall.Remove(n.tableName()); err != nil {
+		n.log.Warn("removing the tenant networks' nftables table failed", "table", n.tableName(), "err", err)
+	}
+	for _, chain := range egressChains {
+		if err := firewall.RemoveForeign("filter", chain, n.tableName()); err != nil {
+			n.log.Warn("removing the tenant egress rule failed", "chain", chain, "err", err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -45,7 +46,7 @@ func TestPoolBlackholeRoute(t *testing.T) {
 	}
 	dir := runtimetest.Dir(t)
 	open := func(name string) *Manager {
-		m, err := New(pool, filepath.Join(dir, name), runtimetest.Logger(t))
+		m, err := New(pool, filepath.Join(dir, name), false, runtimetest.Logger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,5 +71,32 @@ func TestPoolBlackholeRoute(t *testing.T) {
 	b.Close()
 	if got := blackholes(t, pool); len(got) != 0 {
 		t.Fatalf("after both closed: routes %q", got)
+	}
+}
+
+// TestNoFirewallFailsClosed: where the kernel firewall cannot be
+// programmed the manager refuses, saying how to allow weaker isolation,
+// and leaves nothing behind; allowed, it runs without and says so.
+func TestNoFirewallFailsClosed(t *testing.T) {
+	runtimetest.RequireRoot(t, "network namespaces")
+	const pool = "10.234.0.0/16" // no other test's
+	orig := firewallAvailable
+	firewallAvailable = func() error { return errors.New("nf_tables: operation not supported") }
+	t.Cleanup(func() { firewallAvailable = orig })
+	dir := runtimetest.Dir(t)
+	_, err := New(pool, dir, false, runtimetest.Logger(t))
+	if !errors.Is(err, ErrNoFirewall) || !strings.Contains(err.Error(), "CLAWFLEET_ALLOW_WEAK_ISOLATION") {
+		t.Fatalf("New without a firewall: %v, want ErrNoFirewall naming CLAWFLEET_ALLOW_WEAK_ISOLATION", err)
+	}
+	if got := blackholes(t, pool); len(got) != 0 {
+		t.Fatalf("a refused manager left routes %q", got)
+	}
+	m, err := New(pool, dir, true, runtimetest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Filters() || m.FirewallInstalled() {
+		t.Fatal("weak isolation allowed, yet a firewall reported")
 	}
 }

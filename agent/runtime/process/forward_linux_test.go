@@ -6,51 +6,42 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
+	"net/netip"
 	"os/exec"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/clawfleet/clawfleet/agent/runtime/netns"
 	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
+	"github.com/clawfleet/clawfleet/pkg/firewall"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 // container is a namespace playing a Docker container: its own veth to the
-// host (host side named like a Docker bridge), a MASQUERADE rule and a
-// FORWARD ACCEPT like Docker's for its subnet, its default route via the
-// host.
+// host (host side named like a Docker bridge), masquerading and forwarding
+// accepts like Docker's for its subnet, its default route via the host.
 type container struct {
-	ns, hostIf  string
-	host, addr  string // host side (the "bridge" address) and the container
-	subnet      string
-	nsPath      string
-	forwardRule []string
+	ns, hostIf string
+	host, addr string // host side (the "bridge" address) and the container
+	subnet     string
+	nsPath     string
 }
 
-func iptablesT(t *testing.T, args ...string) {
+// dockerAccept puts an accept at the top of iptables' FORWARD chain where
+// iptables runs on nftables (Docker's, whose policy drops), as Docker does
+// for its bridges, until the test ends; without that chain nothing drops
+// by policy and there is nothing to do.
+func dockerAccept(t *testing.T, tag string, r firewall.Rule) {
 	t.Helper()
-	if out, err := exec.Command("iptables", append([]string{"-w", "5"}, args...)...).CombinedOutput(); err != nil {
-		t.Fatalf("iptables %s: %v %s", strings.Join(args, " "), err, out)
+	if err := firewall.EnsureForeign("filter", "FORWARD", tag, r); err != nil && !errors.Is(err, firewall.ErrNoChain) {
+		t.Fatal(err)
 	}
-}
-
-// iptablesRule adds a rule (args start with -I or -A) and deletes it at
-// cleanup.
-func iptablesRule(t *testing.T, table string, args ...string) {
-	t.Helper()
-	iptablesT(t, append([]string{"-t", table}, args...)...)
-	del := append([]string{"-w", "5", "-t", table, "-D", args[1]}, args[2:]...)
-	if args[0] == "-I" && len(args) > 2 && args[2] == "1" {
-		del = append([]string{"-w", "5", "-t", table, "-D", args[1]}, args[3:]...)
-	}
-	t.Cleanup(func() { exec.Command("iptables", del...).Run() })
+	t.Cleanup(func() { firewall.RemoveForeign("filter", "FORWARD", tag) })
 }
 
 func newContainer(t *testing.T) *container {
@@ -79,11 +70,17 @@ func newContainer(t *testing.T) *container {
 	run("-n", c.ns, "addr", "add", c.addr+"/24", "dev", "cfkc"+tag)
 	run("-n", c.ns, "link", "set", "cfkc"+tag, "up")
 	run("-n", c.ns, "route", "add", "default", "via", c.host)
-	// Docker's rules for its bridge, appended (Docker set them up before
-	// the agent started).
-	iptablesRule(t, "nat", "-A", "POSTROUTING", "-s", c.subnet, "!", "-o", c.hostIf, "-j", "MASQUERADE")
-	iptablesRule(t, "filter", "-A", "FORWARD", "-o", c.hostIf, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
-	iptablesRule(t, "filter", "-A", "FORWARD", "-i", c.hostIf, "!", "-o", c.hostIf, "-j", "ACCEPT")
+	// Docker's rules for its bridge: masquerading in a table of their own,
+	// the forwarding accepts where a policy would drop.
+	docker := firewall.Table{Name: "cftest-docker-" + tag, Chains: []firewall.Chain{
+		{Name: "postrouting", Hook: firewall.Postrouting, Rules: []firewall.Rule{{Src: netip.MustParsePrefix(c.subnet), NotOut: c.hostIf, Verdict: firewall.Masquerade}}},
+	}}
+	if err := firewall.Apply(docker); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { firewall.Remove(docker.Name) })
+	dockerAccept(t, "cftest-docker-out-"+tag, firewall.Rule{Out: c.hostIf, Established: true, Verdict: firewall.Accept})
+	dockerAccept(t, "cftest-docker-in-"+tag, firewall.Rule{In: c.hostIf, Verdict: firewall.Accept})
 	return c
 }
 
@@ -125,12 +122,6 @@ func serveInNetns(t *testing.T, nsPath, addr string) string {
 // trusted proxy of the Docker runtime's gateways.
 func TestProcessNetnsForwarding(t *testing.T) {
 	runtimetest.RequireRoot(t, "network namespaces")
-	if _, err := exec.LookPath("iptables"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("iptables not found")
-		}
-		t.Skip("iptables not found")
-	}
 	p, _ := newNetnsProcess(t, runtimetest.Standin(t))
 	ctx := runtimetest.Ctx(t)
 	a := runtimetest.Spec("ten_fwdalpha01", runtimetest.FreeBase(t))
@@ -163,8 +154,8 @@ func TestProcessNetnsForwarding(t *testing.T) {
 		mustNotReach(t)
 		// The scenario is real: let the container's connection through
 		// and it arrives from the trusted proxy, forged user accepted.
-		iptablesRule(t, "filter", "-I", "FORWARD", "1", "-i", c.hostIf, "-o", tn.HostIf, "-j", "ACCEPT")
-		iptablesRule(t, "filter", "-I", "FORWARD", "1", "-i", tn.HostIf, "-o", c.hostIf, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")
+		openHole(t, p.nets, firewall.Rule{In: c.hostIf, Out: tn.HostIf, Verdict: firewall.Accept},
+			firewall.Rule{In: tn.HostIf, Out: c.hostIf, Established: true, Verdict: firewall.Accept})
 		code, body, err := c.fetch(t, whoami, forged...)
 		var who map[string]string
 		json.Unmarshal([]byte(body), &who)
@@ -179,49 +170,44 @@ func TestProcessNetnsForwarding(t *testing.T) {
 			t.Fatalf("a tenant reached a container through the host: %d, seen from %s", code, body)
 		}
 		// Control: let it through and it comes from the bridge's address.
-		iptablesRule(t, "filter", "-I", "FORWARD", "1", "-i", tn.HostIf, "-o", c.hostIf, "-j", "ACCEPT")
+		openHole(t, p.nets, firewall.Rule{In: tn.HostIf, Out: c.hostIf, Verdict: firewall.Accept})
 		if code, body, err := fromNetns(t, p, a.ID, "http://"+srv+"/"); err != nil || code != 200 || !strings.HasPrefix(body, c.host+":") {
 			t.Fatalf("control (forwarding let through): %d %q %v; want a connection from %s", code, body, err, c.host)
 		}
 	})
 
-	t.Run("Docker restarted after the agent", func(t *testing.T) {
-		out, err := exec.Command("iptables", "-w", "5", "-S", "DOCKER-USER").CombinedOutput()
-		if err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("no DOCKER-USER chain: CI starts dockerd (agent/runtime/testdata/start-dockerd.sh) before the tests: %s", out)
-			}
-			t.Skipf("no DOCKER-USER chain (no Docker): %s", out)
+	t.Run("accepts elsewhere do not open it", func(t *testing.T) {
+		// Docker (re)started after the agent puts its accepts at the top of
+		// FORWARD; another table accepts everything from the container
+		// before the agent's table sees it. A drop in the agent's table is
+		// final all the same.
+		dockerAccept(t, "cftest-docker-top", firewall.Rule{In: c.hostIf, Verdict: firewall.Accept})
+		all := firewall.Table{Name: "cftest-accept-all", Chains: []firewall.Chain{{Name: "forward", Hook: firewall.Forward, Rules: []firewall.Rule{{In: c.hostIf, Verdict: firewall.Accept}}}}}
+		if err := firewall.Apply(all); err != nil {
+			t.Fatal(err)
 		}
-		// Docker's jumps and its bridge's ACCEPT end up above the agent's.
-		iptablesRule(t, "filter", "-I", "FORWARD", "1", "-i", c.hostIf, "!", "-o", c.hostIf, "-j", "ACCEPT")
-		iptablesRule(t, "filter", "-I", "FORWARD", "1", "-j", "DOCKER-USER")
+		t.Cleanup(func() { firewall.Remove(all.Name) })
 		mustNotReach(t)
 	})
 
 	t.Run("rules re-installed when a tenant network is set up", func(t *testing.T) {
-		t.Cleanup(p.nets.CheckForwarding)
-		jumps := []string{"FORWARD"}
-		if exec.Command("iptables", "-w", "5", "-S", "DOCKER-USER").Run() == nil {
-			jumps = append(jumps, "DOCKER-USER")
-		}
-		for _, chain := range jumps {
-			iptablesT(t, "-D", chain, "-j", netns.Chain)
-		}
-		iptablesT(t, "-D", netns.Chain, "-o", netns.HostIfPrefix+"+", "-j", "DROP")
-		if err := p.nets.Ensure(tn); err != nil {
+		if err := firewall.Remove(p.nets.TableName()); err != nil {
 			t.Fatal(err)
 		}
-		for _, chain := range jumps {
-			out, err := exec.Command("iptables", "-w", "5", "-S", chain).CombinedOutput()
-			if err != nil || !slices.Contains(strings.Split(string(out), "\n"), "-A "+chain+" -j "+netns.Chain) {
-				t.Fatalf("jump from %s not re-installed: %s %v", chain, out, err)
+		t.Cleanup(func() { p.nets.Reinstall() })
+		if p.nets.FirewallInstalled() {
+			t.Fatal("table still there after its removal")
+		}
+		// CheckForwarding runs at most once a second.
+		tstest.AwaitErr(t, "the table re-installed by Ensure", 5*time.Second, func() error {
+			if err := p.nets.Ensure(tn); err != nil {
+				t.Fatal(err)
 			}
-		}
-		out, err := exec.Command("iptables", "-w", "5", "-S", netns.Chain).CombinedOutput()
-		if err != nil || !p.nets.ChainInstalled() {
-			t.Fatalf("%s not re-installed: %s %v", netns.Chain, out, err)
-		}
+			if !p.nets.FirewallInstalled() {
+				return fmt.Errorf("table %s not re-installed", p.nets.TableName())
+			}
+			return nil
+		})
 		mustNotReach(t)
 	})
 }

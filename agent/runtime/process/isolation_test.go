@@ -18,6 +18,7 @@ import (
 	"github.com/clawfleet/clawfleet/agent/runtime"
 	"github.com/clawfleet/clawfleet/agent/runtime/netns"
 	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
+	"github.com/clawfleet/clawfleet/pkg/firewall"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
@@ -57,21 +58,32 @@ func fromNetns(t *testing.T, p *Runtime, id string, url string, headers ...strin
 }
 
 // allowForward lets tenant from's namespace reach tenant to's for the rest
-// of the test, past the agent's tenant-to-tenant DROP rule, so the
-// gateway's own refusal can be seen.
+// of the test (or the next firewall check), past the agent's
+// tenant-to-tenant drop, so the gateway's own refusal can be seen.
 func allowForward(t *testing.T, pFrom *Runtime, from string, pTo *Runtime, to string) {
 	t.Helper()
 	a, _ := pFrom.nets.Plan(from, pFrom.tenant(from, false).spec.Port)
 	b, _ := pTo.nets.Plan(to, pTo.tenant(to, false).spec.Port)
-	for _, rule := range [][]string{
-		{"FORWARD", "-i", a.HostIf, "-o", b.HostIf, "-j", "ACCEPT"},
-		{"FORWARD", "-i", b.HostIf, "-o", a.HostIf, "-j", "ACCEPT"}, // the answers
-	} {
-		if out, err := exec.Command("iptables", append([]string{"-w", "5", "-I"}, rule...)...).CombinedOutput(); err != nil {
-			t.Fatalf("iptables: %v %s", err, out)
+	// Each agent's table keeps others out of its own tenants: open both.
+	for _, nets := range []*netns.Manager{pFrom.nets, pTo.nets} {
+		openHole(t, nets, firewall.Rule{In: a.HostIf, Out: b.HostIf, Verdict: firewall.Accept},
+			firewall.Rule{In: b.HostIf, Out: a.HostIf, Verdict: firewall.Accept}) // the answers
+		if pTo.nets == pFrom.nets {
+			break
 		}
-		t.Cleanup(func() { exec.Command("iptables", append([]string{"-w", "5", "-D"}, rule...)...).Run() })
 	}
+}
+
+// openHole puts rules first in the agent's forward chain until the test
+// ends.
+func openHole(t *testing.T, nets *netns.Manager, rules ...firewall.Rule) {
+	t.Helper()
+	for _, r := range rules {
+		if err := firewall.Insert(nets.TableName(), "forward", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { nets.Reinstall() })
 }
 
 func netnsInode(t *testing.T, path string) uint64 {
@@ -255,4 +267,13 @@ func TestProcessLoopbackFallback(t *testing.T) {
 	if code, body, _ := runtimetest.Get(up, "/__standin/whoami", runtimetest.Proxied...); code != 200 || !strings.Contains(body, `"user":"u1"`) {
 		t.Fatalf("whoami: %d %s", code, body)
 	}
+}
+
+// TestNetnsWithoutIptables: the isolation tests pass the same on a machine
+// without the iptables (or nft) binaries, a minimal Debian or a box image:
+// the agent programs the kernel's nftables over netlink.
+func TestNetnsWithoutIptables(t *testing.T) {
+	runtimetest.RequireRoot(t, "network namespaces")
+	tstest.RunWithout(t, []string{"TestProcessNetnsIsolation", "TestProcessNetnsForwarding"},
+		"iptables", "iptables-restore", "iptables-nft", "iptables-legacy", "ip6tables", "nft")
 }

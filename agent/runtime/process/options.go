@@ -53,6 +53,12 @@ type Options struct {
 	// NetnsPool is the IPv4 pool of the tenants' /30 networks
 	// (netns.DefaultPool when empty).
 	NetnsPool string
+	// AllowWeakIsolation runs gateways in network namespaces even where the
+	// kernel firewall (nftables) cannot be programmed, without the rules
+	// that keep tenants and containers out of each other's namespaces
+	// (CLAWFLEET_ALLOW_WEAK_ISOLATION). Otherwise such an agent refuses to
+	// start.
+	AllowWeakIsolation bool
 	// DiskQuota is how a plan's diskBytes is enforced: diskquota.Auto ("",
 	// loop images when the agent is root and can mount them, else none with
 	// a warning), diskquota.Loop (required) or diskquota.Off.

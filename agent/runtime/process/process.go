@@ -71,8 +71,10 @@ const (
 //     and trusts only the host side (.1) as its proxy: the agent's tunnel
 //     forwarder and readiness probe connect from there, while another
 //     tenant's gateway, in its own namespace, can only connect from its own
-//     .2 (tenant-to-tenant forwarding is also dropped where iptables
-//     exists). Egress is routed and masqueraded through the host. Without
+//     .2 (tenant-to-tenant forwarding is also dropped, by the agent's
+//     nftables table; without a firewall New fails unless
+//     AllowWeakIsolation). Egress is routed and masqueraded through the
+//     host. Without
 //     root or iproute2 (runtime.IsolationLoopback) gateways listen on
 //     127.0.0.1 and trust it with trustedProxy.allowLoopback, so every local
 //     process is trusted; New warns.
@@ -190,15 +192,17 @@ func New(opts Options) (*Runtime, error) {
 	}
 	switch opts.Network {
 	case "", runtime.NetworkAuto, runtime.IsolationNetns:
-		nets, err := netns.New(opts.NetnsPool, opts.DataDir, p.log)
+		nets, err := netns.New(opts.NetnsPool, opts.DataDir, opts.AllowWeakIsolation, p.log)
 		if err != nil {
-			if opts.Network == runtime.IsolationNetns {
+			// Namespaces without their firewall are weaker than asked for
+			// and than auto promises: never fall back silently.
+			if opts.Network == runtime.IsolationNetns || errors.Is(err, netns.ErrNoFirewall) {
 				return nil, fmt.Errorf("process runtime: network namespaces: %w", err)
 			}
 			p.log.Warn("no network namespaces for gateways ("+err.Error()+"): they listen on 127.0.0.1 and trust it as their proxy (trustedProxy.allowLoopback), so EVERY LOCAL PROCESS can reach any gateway as its owner; run the agent as root with iproute2 and util-linux (nsenter, setpriv) to isolate them", "isolation", runtime.IsolationLoopback)
 		} else {
 			p.nets = nets
-			p.log.Info("gateways run in their own network namespaces", "isolation", runtime.IsolationNetns, "pool", nets.Pool(), "iptables", nets.Filters())
+			p.log.Info("gateways run in their own network namespaces", "isolation", runtime.IsolationNetns, "pool", nets.Pool(), "firewall", nets.Filters())
 		}
 	case runtime.IsolationLoopback:
 		p.log.Warn("network namespaces disabled: gateways listen on 127.0.0.1 and trust it as their proxy (trustedProxy.allowLoopback), so EVERY LOCAL PROCESS can reach any gateway as its owner", "isolation", runtime.IsolationLoopback)
@@ -207,6 +211,9 @@ func New(opts Options) (*Runtime, error) {
 	}
 	q, err := diskquota.Start(opts.DiskQuota, opts.DataDir, "", p.log)
 	if err != nil {
+		if p.nets != nil {
+			p.nets.Close() // its route and firewall table
+		}
 		return nil, fmt.Errorf("process runtime: %w", err)
 	}
 	if q != nil {

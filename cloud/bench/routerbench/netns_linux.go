@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/clawfleet/clawfleet/pkg/firewall"
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
@@ -76,7 +77,7 @@ func (h *hostNS) Prefix() []string { return []string{"nsenter", "--net=" + h.pat
 // Close ends what is left in the namespace (processes this benchmark
 // started, by pid), deletes the tenant namespaces the agent made and did
 // not remove (named in its log), the namespace and the root side of the
-// veth. Everything inside (the agent's interfaces, routes and iptables
+// veth. Everything inside (the agent's interfaces, routes and firewall
 // rules) goes with the namespace.
 func (h *hostNS) Close(agentLog []byte) {
 	if out, err := exec.Command("ip", "netns", "pids", h.name).Output(); err == nil {
@@ -110,23 +111,9 @@ func (h *hostNS) DialContext(ctx context.Context, network, addr string) (net.Con
 
 // hubLeftovers removes what a kernel or tun hub (interface iface) leaves in
 // the root namespace when the cloud could not close it (killed): the
-// interface and its iptables rules. Run only after the cloud has exited,
+// interface and its nftables table. Run only after the cloud has exited,
 // and only when the interface did not exist before it started.
 func hubLeftovers(iface string) {
 	exec.Command("ip", "link", "del", iface).Run()
-	chain := "CF-" + iface
-	del := func(args ...string) {
-		for range 8 {
-			if exec.Command("iptables", append([]string{"-w", "5", "-D"}, args...)...).Run() != nil {
-				return
-			}
-		}
-	}
-	del("INPUT", "-i", iface, "-j", chain)
-	for _, c := range []string{"FORWARD", "DOCKER-USER"} {
-		del(c, "-i", iface, "-j", "DROP")
-		del(c, "-o", iface, "-j", "DROP")
-	}
-	exec.Command("iptables", "-w", "5", "-F", chain).Run()
-	exec.Command("iptables", "-w", "5", "-X", chain).Run()
+	firewall.Remove("clawfleet-" + iface)
 }
