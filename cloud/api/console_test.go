@@ -137,7 +137,7 @@ func instanceJourney(t *testing.T, c *servertest.Cloud, ag *servertest.Agent, p 
 	ag.Report([]proto.TenantStatus{{ID: id, State: proto.TenantRunning, StartedAt: time.Now().UnixMilli()}})
 	p.wait(`[data-testid="instance"][data-status="running"]`)
 	if after := gets(); after != before {
-		t.Errorf("the console read GET /api/tenants/me %v times while the tenant started: it must be pushed, not polled", after-before)
+		t.Errorf("the console read its tenants %v times while the tenant started: it must be pushed, not polled", after-before)
 	}
 	if s := p.text(`[data-testid="instance"] [data-testid="url"]`); !strings.Contains(s, ".localhost") {
 		t.Errorf("address = %q", s)

@@ -516,8 +516,7 @@
     c.card.appendChild(box);
     loadProviders().then(function (p) {
       box.textContent = '';
-      var after = sessionStorageTake('clawfleet.console.after') || '';
-      var back = '/console' + (after && after.indexOf('#/invite/') === 0 ? '#' + after.slice(1) : '');
+      var back = '/console';
       p.providers.forEach(function (pr) {
         box.appendChild(h('a', { class: 'btn btn-block provider-btn', href: '/auth/' + encodeURIComponent(pr.name) + '?return_to=' + encodeURIComponent(back),
           testid: 'provider-' + pr.name, 'data-provider': pr.name, text: t('signin.with', { name: pr.displayName || pr.name }) }));
@@ -598,14 +597,32 @@
     return api('GET', '/api/plans').then(function (p) { state.plans = p.plans; return p.plans; });
   }
 
+  // loadTenants reads the instances of every team of the user (and the
+  // seed API's own one, for a cloud without teams); tenantTeam says which
+  // team's routes act on each.
   function loadTenants() {
-    return api('GET', '/api/tenants/me').then(function (tn) {
-      state.tenants = {};
-      state.tenants[tn.id] = tn;
-    }, function (er) {
-      if (er.code === 'no_tenant') { state.tenants = {}; return; }
-      throw er;
+    var teams = (state.me && state.me.teams) || [];
+    var all = {}, team = {};
+    var reads = teams.map(function (tm) {
+      return api('GET', '/api/teams/' + encodeURIComponent(tm.id) + '/tenants').then(function (ts) {
+        (ts || []).forEach(function (tn) { all[tn.id] = tn; team[tn.id] = tm.id; });
+      }, function (er) { if (er.code !== 'no_endpoint' && er.status !== 404) throw er; });
     });
+    reads.push(api('GET', '/api/tenants/me').then(function (tn) { if (!all[tn.id]) all[tn.id] = tn; }, function (er) {
+      if (er.code !== 'no_tenant') throw er;
+    }));
+    return Promise.all(reads).then(function () { state.tenants = all; state.tenantTeam = team; });
+  }
+
+  // tenantPath is where the routes on tn are: its team's, or the seed API's.
+  function tenantPath(tn) {
+    var tm = state.tenantTeam && state.tenantTeam[tn.id];
+    return tm ? '/api/teams/' + encodeURIComponent(tm) + '/tenants/' + encodeURIComponent(tn.id) : '/api/tenants/me';
+  }
+
+  function teamName(id) {
+    var tm = ((state.me && state.me.teams) || []).filter(function (x) { return x.id === id; })[0];
+    return tm ? (tm.personal ? t('teams.personal') : tm.name) : '';
   }
 
   function planLimits(p) {
@@ -676,7 +693,9 @@
     card.appendChild(h('dl', { class: 'facts' },
       h('dt', { text: t('inst.address') }), h('dd', null, h('a', { href: tn.url, target: '_blank', rel: 'noopener noreferrer', class: 'tenant-url mono', testid: 'url', text: tn.url })),
       h('dt', { text: t('inst.plan') }), h('dd', { testid: 'plan' }, h('strong', { text: tn.plan }), ' ', h('span', { class: 'muted small', text: planLimits(plan) })),
-      h('dt', { text: t('inst.host') }), h('dd', { testid: 'host-kind', 'data-kind': kind, text: t('inst.hostKind.' + kind) })));
+      h('dt', { text: t('inst.host') }), h('dd', { testid: 'host-kind', 'data-kind': kind, text: t('inst.hostKind.' + kind) }),
+      state.tenantTeam && state.tenantTeam[tn.id] ? h('dt', { text: t('inst.team') }) : null,
+      state.tenantTeam && state.tenantTeam[tn.id] ? h('dd', { testid: 'team', text: teamName(state.tenantTeam[tn.id]) }) : null));
     card.appendChild(usage(tn));
     card.appendChild(h('div', { class: 'instance-actions' },
       h('button', { type: 'button', class: 'btn btn-primary btn-sm', testid: 'open', disabled: tn.status !== 'running', text: t('inst.open'), onclick: function () { openInstance(tn); } }),
@@ -716,9 +735,14 @@
           h('span', { class: 'plan-name', text: p.name }), h('span', { class: 'small muted', text: planLimits(p) })));
       });
       var err = alertBox('create-error', '');
+      var mine = ((state.me && state.me.teams) || []).filter(function (tm) { return tm.role === 'owner' || tm.role === 'admin'; });
+      var teamSel = h('select', { testid: 'create-team' }, mine.map(function (tm) {
+        return h('option', { value: tm.id, text: tm.personal ? t('teams.personal') : tm.name });
+      }));
       var form = h('form', { class: 'card form-card create-card', testid: 'create-form', 'aria-labelledby': 'create-title' },
         h('h2', { id: 'create-title', text: t('inst.createTitle') }), err,
         field('create-name', t('inst.name'), name),
+        mine.length > 1 ? field('create-team', t('inst.team'), teamSel) : null,
         h('div', { class: 'field' }, h('span', { id: 'plan-label', class: 'label', text: t('inst.plan') }), group),
         h('div', { class: 'form-actions' },
           h('button', { type: 'submit', class: 'btn btn-primary', testid: 'create-submit', text: t('inst.createSubmit') }),
@@ -727,9 +751,12 @@
         e.preventDefault();
         err.hidden = true;
         var chosen = form.querySelector('input[name="plan"]:checked');
-        api('POST', '/api/tenants', { name: name.value.trim(), plan: chosen ? chosen.value : '' }).then(function (tn) {
+        var team = mine.length ? teamSel.value : '';
+        var path = team ? '/api/teams/' + encodeURIComponent(team) + '/tenants' : '/api/tenants';
+        api('POST', path, { name: name.value.trim(), plan: chosen ? chosen.value : '' }).then(function (tn) {
           box.textContent = '';
           state.tenants[tn.id] = tn;
+          if (team) { state.tenantTeam = state.tenantTeam || {}; state.tenantTeam[tn.id] = team; }
           drawInstances();
         }, function (er) { showError(err, er); });
       });
@@ -742,7 +769,8 @@
     // Opened at once (a popup must come from the click), then sent to the
     // one-time link; noopener after the fact.
     var w = window.open('about:blank', '_blank');
-    api('POST', '/api/tenants/me/access', {}).then(function (r) {
+    var p = tenantPath(tn);
+    api('POST', p === '/api/tenants/me' ? p + '/access' : p + '/open', {}).then(function (r) {
       if (w) { w.opener = null; w.location.href = r.url; } else { location.href = r.url; }
     }, function (er) {
       if (w) w.close();
@@ -751,7 +779,7 @@
   }
 
   function restartInstance(tn) {
-    api('POST', '/api/tenants/me/restart').then(function (n) {
+    api('POST', tenantPath(tn) + '/restart').then(function (n) {
       state.tenants[n.id] = n;
       drawInstances();
       toast(t('inst.restarted', { name: n.name || n.slug }));
@@ -773,7 +801,7 @@
     form.addEventListener('submit', function (e) {
       e.preventDefault();
       if (input.value.trim() !== tn.slug) { showError(err, { code: 'confirm', message: '' }); err.textContent = t('err.confirm', { slug: tn.slug }); return; }
-      api('DELETE', '/api/tenants/me').then(function () {
+      api('DELETE', tenantPath(tn)).then(function () {
         dlg.close();
         delete state.tenants[tn.id];
         drawInstances();
@@ -806,8 +834,11 @@
     });
     es.addEventListener('tenant', function (e) {
       var tn = JSON.parse(e.data);
+      var known = !!state.tenants[tn.id];
       state.tenants[tn.id] = tn;
-      if (state.route === 'instances') drawInstances();
+      // A new one (made elsewhere, or a team's): read which team it is in.
+      if (!known) loadTenants().then(function () { if (state.route === 'instances') drawInstances(); }, function () {});
+      else if (state.route === 'instances') drawInstances();
     });
     es.addEventListener('deleted', function (e) {
       var d = JSON.parse(e.data);
@@ -938,7 +969,7 @@
       if (L.es) L.es.close();
       L.lines = [];
       redraw();
-      var es = new EventSource('/api/tenants/me/logs?follow=1&tail=500');
+      var es = new EventSource(base + '/logs?follow=1&tail=500');
       L.es = es;
       es.onmessage = function (e) { add(e.data); };
       es.addEventListener('error', function (e) {
@@ -956,7 +987,8 @@
       if (follow.checked) connect(); else if (L.es) { L.es.close(); L.es = null; }
     });
     // A plain read first: a refusal (too many streams) shows its reason.
-    api('GET', '/api/tenants/me/logs?tail=1').then(connect, function (er) { showError(err, er); });
+    var base = tn ? tenantPath(tn) : '/api/tenants/me';
+    api('GET', base + '/logs?tail=1').then(connect, function (er) { showError(err, er); });
   }
 
   // ---------- teams ----------
@@ -996,13 +1028,36 @@
       e.preventDefault();
       api('POST', '/api/teams/' + encodeURIComponent(tm.id) + '/invites', { role: role.value }).then(function (r) {
         out.textContent = '';
-        var link = r.url || r.link || (location.origin + '/console#/invite/' + encodeURIComponent(r.token));
+        var link = location.origin + '/console#/invite/' + encodeURIComponent(r.token);
         out.appendChild(h('p', { class: 'small', text: t('teams.inviteLink') }));
         out.appendChild(h('input', { type: 'text', readonly: true, class: 'mono', value: link, testid: 'invite-link', 'aria-label': t('teams.invites') }));
+        drawInvites(box.querySelector('[data-testid="invites"]'), tm);
       }, function (er) { out.textContent = errorText(er); });
     });
     box.appendChild(form);
     box.appendChild(out);
+    var invites = h('div', { testid: 'invites' });
+    box.appendChild(invites);
+    drawInvites(invites, tm);
+  }
+
+  function drawInvites(box, tm) {
+    api('GET', '/api/teams/' + encodeURIComponent(tm.id) + '/invites').then(function (list) {
+      box.textContent = '';
+      list = (list || []).filter(function (i) { return !i.revoked && i.usesLeft > 0; });
+      if (!list.length) return;
+      box.appendChild(h('h3', { text: t('teams.invites') }));
+      box.appendChild(h('table', { class: 'data-table' },
+        h('thead', null, h('tr', null, h('th', { scope: 'col', text: t('teams.inviteRole') }), h('th', { scope: 'col', text: t('teams.inviteUses') }),
+          h('th', { scope: 'col', text: t('teams.inviteExpires') }), h('th', { scope: 'col' }))),
+        h('tbody', null, list.map(function (i) {
+          return h('tr', { testid: 'invite' }, h('td', { text: t('teams.role.' + i.role) }), h('td', { text: i.usesLeft + ' / ' + i.usesTotal }),
+            h('td', { class: 'small', text: fmtTime(i.expiresAt) }),
+            h('td', { class: 'actions' }, h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', testid: 'invite-revoke', text: t('teams.revoke'), onclick: function () {
+              api('DELETE', '/api/teams/' + encodeURIComponent(tm.id) + '/invites/' + encodeURIComponent(i.id)).then(function () { drawInvites(box, tm); }, function (er) { toast(errorText(er), 'error'); });
+            } })));
+        }))));
+    }, function () { /* members may not list invites */ });
   }
 
   function pageInvite(v, token) {
@@ -1120,6 +1175,8 @@
       state.me = me;
       if (me.lang && !localStorageLang()) setLangQuiet(me.lang);
       startEvents();
+      var after = sessionStorageTake('clawfleet.console.after');
+      if (after && after !== location.hash) { location.hash = after; return; }
       render();
     }, function (er) {
       if (er.code !== 'not_signed_in') sessionStorageSet('clawfleet.console.error', errorText(er));
