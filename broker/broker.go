@@ -79,14 +79,23 @@ const (
 )
 
 const (
-	maxSecretLen        = 1024             // longer passwords are refused as malformed before hashing
-	authTimeout         = 10 * time.Second // bound on one Authenticate call
-	defaultConnectWait  = 10 * time.Second // TLS handshake + CONNECT must arrive within this
-	idleKeepalive       = 900              // seconds: keepalive imposed on clients that ask for none
-	limiterMaxKeys      = 1 << 16          // buckets per limiter (client IDs, IPs)
-	limiterSweepEvery   = time.Minute
-	sessionExpirySecs   = 3600 // persistent (clean=false) sessions are kept this long after a disconnect
-	clientWritesPending = 256  // per-client outbound queue (mochi allocates it up front)
+	maxSecretLen       = 1024             // longer passwords are refused as malformed before hashing
+	authTimeout        = 10 * time.Second // bound on one Authenticate call
+	defaultConnectWait = 10 * time.Second // TLS handshake + CONNECT must arrive within this
+	idleKeepalive      = 900              // seconds: keepalive imposed on clients that ask for none
+	limiterMaxKeys     = 1 << 16          // buckets per limiter (client IDs, IPs)
+	limiterSweepEvery  = time.Minute
+	sessionExpirySecs  = 3600 // persistent (clean=false) sessions are kept this long after a disconnect
+	// Per-connection memory (mochi allocates both up front for every
+	// connection, so at 10,000 devices each KiB is 10 MB): the outbound queue
+	// holds what the cloud sends one device and the writer has not written
+	// yet, a handful of retained messages after a (re)connect and the odd
+	// command; a full queue drops the message (counted, logged). 64 pointers
+	// are 640 bytes against mochi's 2,304 for 256. Reads go through a 512-byte
+	// buffer (mochi: 2 KiB): one read holds a heartbeat; a bigger packet
+	// takes a second read (mochi reads a packet's body into its own slice).
+	clientWritesPending = 64
+	clientReadBuffer    = 512
 	shardCount          = 64
 )
 
@@ -215,9 +224,10 @@ func New(opts Options, auth Authenticator) (*Broker, error) {
 	caps.SubIDAvailable = 0
 
 	b.srv = mqtt.New(&mqtt.Options{
-		Capabilities: caps,
-		InlineClient: true,
-		Logger:       slog.New(minLevelHandler{h: opts.Logger.Handler(), min: slog.LevelError}).With("component", "mochi-mqtt"),
+		Capabilities:            caps,
+		ClientNetReadBufferSize: clientReadBuffer,
+		InlineClient:            true,
+		Logger:                  slog.New(minLevelHandler{h: opts.Logger.Handler(), min: slog.LevelError}).With("component", "mochi-mqtt"),
 		// $SYS topics: mochi publishes them once at Serve and then every
 		// SysTopicResendInterval seconds. Devices may not subscribe to them
 		// (ACL), so make the ticker practically never fire.

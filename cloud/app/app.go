@@ -489,6 +489,11 @@ func (a *App) Run(ctx context.Context, ready func()) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		collectEvery(fleetCtx, a.cfg.GCInterval)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
 		if err := a.http.Serve(a.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http: %w", err)
 			cancel()

@@ -87,10 +87,11 @@ type Config struct {
 	MaxWebSocketsPerTenant int           `yaml:"maxWebSocketsPerTenant" env:"CLAWFLEET_MAX_WEBSOCKETS_PER_TENANT" flag:"max-websockets-per-tenant" default:"32" help:"WebSockets one tenant's gateway may have open through the router at once (its Control UI opens one per tab); one more is answered 429 too_many_connections. 0 = no limit"`
 	MaxStreamsPerAddr      int           `yaml:"maxStreamsPerAddr" env:"CLAWFLEET_MAX_STREAMS_PER_ADDR" flag:"max-streams-per-addr" default:"32" help:"followed log streams one client address may hold open, over all its users (calls with the shared secret, from the web app, count per user only); 0 = no limit"`
 
-	LocalAgent string `yaml:"localAgent" env:"CLAWFLEET_LOCAL_AGENT" flag:"local-agent" help:"path of a clawfleet-agent binary to run beside the cloud as a local host (make run uses it)"`
-	PprofAddr  string `yaml:"pprofAddr" env:"CLAWFLEET_PPROF_ADDR" flag:"pprof-addr" help:"serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); empty = off. Never expose it publicly"`
-	LogLevel   string `yaml:"logLevel" env:"CLAWFLEET_LOG_LEVEL" flag:"log-level" default:"info" help:"debug, info, warn or error"`
-	LogFormat  string `yaml:"logFormat" env:"CLAWFLEET_LOG_FORMAT" flag:"log-format" default:"text" help:"text or json"`
+	LocalAgent string        `yaml:"localAgent" env:"CLAWFLEET_LOCAL_AGENT" flag:"local-agent" help:"path of a clawfleet-agent binary to run beside the cloud as a local host (make run uses it)"`
+	PprofAddr  string        `yaml:"pprofAddr" env:"CLAWFLEET_PPROF_ADDR" flag:"pprof-addr" help:"serve Go's /debug/pprof on this address (e.g. 127.0.0.1:6060); empty = off. Never expose it publicly"`
+	GCInterval time.Duration `yaml:"gcInterval" env:"CLAWFLEET_GC_INTERVAL" flag:"gc-interval" default:"2s" help:"run Go's garbage collector at least this often (0 = only when the runtime decides): each MQTT connection's read stack grows to 32 KiB for every packet and shrinks back only at a collection, so with many agents a collection within every heartbeat interval keeps the memory down (docs/benchmarks.md). GOGC and GOMEMLIMIT work as for any Go program"`
+	LogLevel   string        `yaml:"logLevel" env:"CLAWFLEET_LOG_LEVEL" flag:"log-level" default:"info" help:"debug, info, warn or error"`
+	LogFormat  string        `yaml:"logFormat" env:"CLAWFLEET_LOG_FORMAT" flag:"log-format" default:"text" help:"text or json"`
 }
 
 // SharedSecretOff as the shared secret turns shared-secret calls off.
@@ -179,6 +180,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MissedHeartbeats < 1 {
 		errs = append(errs, errors.New("missed-heartbeats must be at least 1"))
+	}
+	if c.GCInterval < 0 || (c.GCInterval > 0 && c.GCInterval < 100*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("gc-interval %s: use 0 (off) or 100ms and more", c.GCInterval))
 	}
 	if c.FlushInterval < 10*time.Millisecond || c.FlushInterval > time.Minute {
 		errs = append(errs, fmt.Errorf("heartbeat-flush-interval %s: use between 10ms and 1m", c.FlushInterval))

@@ -22,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -43,6 +45,7 @@ type options struct {
 	databaseURL string
 	workers     int
 	keepData    bool
+	pprofDir    string
 }
 
 func main() {
@@ -56,6 +59,7 @@ func main() {
 	flag.StringVar(&o.databaseURL, "database-url", "", "postgres:// DSN for the cloud (default: SQLite in a temp dir)")
 	flag.IntVar(&o.workers, "provision-workers", 8, "parallel device provisioning requests")
 	flag.BoolVar(&o.keepData, "keep-data", false, "keep the cloud's temp data dir")
+	flag.StringVar(&o.pprofDir, "pprof-dir", "", "write the cloud's CPU profile over the window and its heap and goroutine profiles at its end here")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -134,8 +138,17 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer logf.Close()
+	env := []string{"CLAWFLEET_HEARTBEAT_INTERVAL=" + o.interval.String()}
+	pprofAddr := ""
+	if o.pprofDir != "" {
+		if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {
+			return err
+		}
+		pprofAddr = fmt.Sprintf("127.0.0.1:%d", benchutil.FreePort())
+		env = append(env, "CLAWFLEET_PPROF_ADDR="+pprofAddr)
+	}
 	c := &benchutil.Cloud{Bin: o.cloudBin, DataDir: dir, AdminToken: creds.NewToken("cfa_"), DatabaseURL: o.databaseURL,
-		Env: []string{"CLAWFLEET_HEARTBEAT_INTERVAL=" + o.interval.String()}, Log: logf}
+		Env: env, Log: logf}
 	if err := c.Start(ctx); err != nil {
 		return err
 	}
@@ -212,6 +225,14 @@ func run(ctx context.Context, o options) error {
 	}
 	cpu0, _ := benchutil.Usage(pid)
 	tm0 := time.Now()
+	var profWG sync.WaitGroup
+	if pprofAddr != "" {
+		profWG.Add(1)
+		go func() {
+			defer profWG.Done()
+			benchutil.SaveProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, int(o.measure.Seconds())), filepath.Join(o.pprofDir, "cloud-cpu.pprof"))
+		}()
+	}
 	var maxRSS uint64
 	for time.Since(tm0) < o.measure {
 		if _, rss := benchutil.Usage(pid); rss > maxRSS {
@@ -229,6 +250,13 @@ func run(ctx context.Context, o options) error {
 	}
 	cpu1, rss := benchutil.Usage(pid)
 	dt := time.Since(tm0).Seconds()
+	load, _ := os.ReadFile("/proc/loadavg")
+	if pprofAddr != "" {
+		for _, p := range []string{"heap", "goroutine"} {
+			benchutil.SaveProfile(fmt.Sprintf("http://%s/debug/pprof/%s", pprofAddr, p), filepath.Join(o.pprofDir, "cloud-"+p+".pprof"))
+		}
+		profWG.Wait()
+	}
 	hb := after["clawfleet_heartbeats_received_total"] - before["clawfleet_heartbeats_received_total"]
 	dropped := after["clawfleet_device_messages_dropped_total"] - before["clawfleet_device_messages_dropped_total"]
 	p50 := benchutil.HistogramQuantile(0.50, before, after, "clawfleet_heartbeat_store_latency_seconds")
@@ -244,6 +272,13 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("| batch write (one flush) | p50 %.1f ms, p99 %.1f ms |\n", flushP50*1000, flushP99*1000)
 	fmt.Printf("| cloud CPU | %.2f cores (average over %.0f s) |\n", (cpu1-cpu0)/dt, dt)
 	fmt.Printf("| cloud RSS | %.0f MiB now, %.0f MiB max |\n", float64(rss)/(1<<20), float64(max(rss, maxRSS))/(1<<20))
+	mib := func(name string) float64 { return after[name] / (1 << 20) }
+	fmt.Printf("| cloud Go runtime | %.0f goroutines; stacks %.0f MiB, heap in use %.0f MiB, allocated %.0f MiB, next GC at %.0f MiB; from the OS %.0f MiB |\n",
+		after["go_goroutines"], mib("go_memstats_stack_inuse_bytes"), mib("go_memstats_heap_inuse_bytes"),
+		mib("go_memstats_heap_alloc_bytes"), mib("go_memstats_next_gc_bytes"), mib("go_memstats_sys_bytes"))
+	if f := strings.Fields(string(load)); len(f) >= 3 {
+		fmt.Printf("| machine load average | %s %s %s (%d CPUs) |\n", f[0], f[1], f[2], runtime.NumCPU())
+	}
 
 	if o.restart {
 		fmt.Printf("\nrestarting the cloud...\n")

@@ -488,18 +488,7 @@ func download(ctx context.Context, t target, n int64) (float64, error) {
 
 // profile saves the cloud's CPU profile over d.
 func profile(addr string, d time.Duration, path string) {
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "routerbench: profile:", err)
-		return
-	}
-	defer resp.Body.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	io.Copy(f, resp.Body)
+	benchutil.SaveProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())), path)
 }
 
 type wrkResult struct {
