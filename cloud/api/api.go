@@ -18,6 +18,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/accounts"
 	"github.com/clawfleet/clawfleet/cloud/authz"
 	"github.com/clawfleet/clawfleet/cloud/claim"
+	"github.com/clawfleet/clawfleet/cloud/downloads"
 	"github.com/clawfleet/clawfleet/cloud/factory"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/login"
@@ -124,6 +125,9 @@ type Options struct {
 	// LogsPollInterval is how often a followed log polls the host (1 s);
 	// LogsFollowMax bounds a followed log's duration (10 min).
 	LogsPollInterval, LogsFollowMax time.Duration
+	// Downloads serves the agent binaries and packages beside /install.sh
+	// (downloads.go); nil leaves out /install.sh and /downloads/.
+	Downloads *downloads.Dir
 	// MaxStreamsPerUser and MaxStreamsPerAddr bound the followed logs one
 	// user, and one client address, may hold open (0: no limit); the
 	// web app's shared-secret calls count per user only, since it relays
@@ -197,6 +201,9 @@ func New(opts Options) http.Handler {
 	r.GET("/api/openapi.json", openAPIJSON.serve)
 	r.GET("/api/openapi.yaml", openAPIYAML.serve)
 	r.POST("/api/enroll", s.enroll)
+	if opts.Downloads != nil {
+		s.downloadRoutes(r)
+	}
 	if opts.Gatherer != nil {
 		r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{})))
 	}

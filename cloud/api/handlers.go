@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/apperr"
+	"github.com/clawfleet/clawfleet/cloud/downloads"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/tenant"
@@ -157,8 +158,10 @@ func (s *server) createToken(c *gin.Context) {
 	c.JSON(http.StatusCreated, struct {
 		Token string `json:"token"`
 		tokenView
-		EnrollCommand string `json:"enrollCommand"`
-	}{plain, viewToken(t), fmt.Sprintf("clawfleet-agent enroll --cloud %s --token %s --state-dir /var/lib/clawfleet-agent", s.opts.CloudURL(c.Request), plain)})
+		EnrollCommand  string `json:"enrollCommand"`
+		InstallCommand string `json:"installCommand"`
+	}{plain, viewToken(t), fmt.Sprintf("clawfleet-agent enroll --cloud %s --token %s --state-dir /var/lib/clawfleet-agent", s.opts.CloudURL(c.Request), plain),
+		downloads.InstallCommand(s.opts.CloudURL(c.Request), plain)})
 }
 
 func (s *server) listTokens(c *gin.Context) {
@@ -395,7 +398,9 @@ func (s *server) deleteHost(c *gin.Context) {
 }
 
 func (s *server) getSettings(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"heartbeatInterval": s.opts.Fleet.HeartbeatInterval().String()})
+	// cloudUrl is what hosts are told to reach (the public URL when set):
+	// the console builds its commands with it, not with the browser's address.
+	c.JSON(http.StatusOK, gin.H{"heartbeatInterval": s.opts.Fleet.HeartbeatInterval().String(), "cloudUrl": s.opts.CloudURL(c.Request)})
 }
 
 func (s *server) putSettings(c *gin.Context) {

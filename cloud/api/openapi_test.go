@@ -19,6 +19,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/cloud/accounts"
 	"github.com/clawfleet/clawfleet/cloud/claim"
+	"github.com/clawfleet/clawfleet/cloud/downloads"
 	"github.com/clawfleet/clawfleet/cloud/factory"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/login"
@@ -76,7 +77,7 @@ func everyRoute(t *testing.T) *gin.Engine {
 		TunnelDial: func(context.Context, string, int) (net.Conn, error) { return nil, nil },
 		Tenants:    new(tenant.Service), HostLoads: new(tenant.Service), HostKeys: stubKeys{},
 		Tokens: stubTokens{}, Access: stubAccess{}, Factory: new(factory.Service), Teams: new(teams.Service),
-		Claims:   new(claim.Service),
+		Claims: new(claim.Service), Downloads: downloads.New(t.TempDir()),
 		Accounts: new(accounts.Service), SignIn: new(login.SignIn), SecretKey: make([]byte, 32),
 		Audit: func(context.Context, *store.AuditEvent) error { return nil },
 	}

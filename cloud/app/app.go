@@ -24,6 +24,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/api"
 	"github.com/clawfleet/clawfleet/cloud/claim"
 	"github.com/clawfleet/clawfleet/cloud/config"
+	"github.com/clawfleet/clawfleet/cloud/downloads"
 	"github.com/clawfleet/clawfleet/cloud/factory"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/httpguard"
@@ -209,7 +210,7 @@ func NewEnv(ctx context.Context, cfg *config.Config, getenv func(string) string,
 		Accounts: acc, SignIn: signIn, PublicURL: cfg.PublicURL, SecretKey: key, Audit: st.AddAudit,
 		Fleet: f, AdminTokenHash: adminHash, MQTTURL: a.mqttURL, CloudURL: a.cloudURL,
 		MaxStreamsPerUser: cfg.MaxStreamsPerUser, MaxStreamsPerAddr: cfg.MaxStreamsPerAddr,
-		Tenants: ts, Teams: teams.New(st, log), HostLoads: ts, HostKeys: tunnel.NewKeys(f, st, log), Factory: fac, Claims: claims, SharedSecretHash: secretHash, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,
+		Tenants: ts, Teams: teams.New(st, log), HostLoads: ts, HostKeys: tunnel.NewKeys(f, st, log), Factory: fac, Claims: claims, Downloads: downloads.New(cfg.DownloadsDir), SharedSecretHash: secretHash, Tokens: a.apiTokens(), Clients: a.clients(), TunnelDial: a.tunnelDial(), Access: a.router,
 		Store:  api.HealthFunc(st.Ping),
 		Broker: api.HealthFunc(func(context.Context) error { return boolErr(b.Healthy(), "broker is not serving") }),
 		Logger: log, Registerer: reg, Gatherer: reg, Version: Version,

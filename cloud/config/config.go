@@ -24,18 +24,19 @@ import (
 // Config is every cloud setting. The comment of each field is its help text;
 // the `default` tag is the documented default.
 type Config struct {
-	HTTPAddr    string `yaml:"httpAddr" env:"CLAWFLEET_HTTP_ADDR" flag:"http-addr" default:":8080" help:"HTTP listen address (API, dashboard, metrics)"`
-	MQTTAddr    string `yaml:"mqttAddr" env:"CLAWFLEET_MQTT_ADDR" flag:"mqtt-addr" default:":1883" help:"MQTT listen address for agents; empty disables plain MQTT"`
-	MQTTTLSAddr string `yaml:"mqttTlsAddr" env:"CLAWFLEET_MQTT_TLS_ADDR" flag:"mqtt-tls-addr" default:":8883" help:"MQTT over TLS listen address, used when a certificate is set"`
-	TLSCert     string `yaml:"tlsCert" env:"CLAWFLEET_TLS_CERT" flag:"tls-cert" help:"PEM certificate file (chain) for HTTPS and MQTT over TLS, e.g. a wildcard for <domain> and *.<domain>; re-read when it changes (checked every 30s, or on SIGHUP)"`
-	TLSKey      string `yaml:"tlsKey" env:"CLAWFLEET_TLS_KEY" flag:"tls-key" help:"PEM private key file of the certificate"`
-	HTTPSAddr   string `yaml:"httpsAddr" env:"CLAWFLEET_HTTPS_ADDR" flag:"https-addr" default:":8443" help:"HTTPS listen address (API, dashboard and tenant subdomains, HTTP/1.1), used when a certificate is set; empty disables it"`
-	DataDir     string `yaml:"dataDir" env:"CLAWFLEET_DATA_DIR" flag:"data-dir" default:"./data" help:"directory for the SQLite database and generated secrets"`
-	Domain      string `yaml:"domain" env:"CLAWFLEET_DOMAIN" flag:"domain" default:"localhost" help:"base domain; tenants are served at <slug>.<domain>"`
-	DatabaseURL string `yaml:"databaseUrl" env:"CLAWFLEET_DATABASE_URL" flag:"database-url" help:"empty = SQLite in the data dir; postgres://... = PostgreSQL"`
-	AdminToken  string `yaml:"adminToken" env:"CLAWFLEET_ADMIN_TOKEN" flag:"admin-token" help:"admin bearer token; when unset one is generated at first start, printed once, and only its hash is kept in the data dir"`
-	PublicURL   string `yaml:"publicUrl" env:"CLAWFLEET_PUBLIC_URL" flag:"public-url" help:"the cloud's external base URL (e.g. https://cloud.example.com); empty = taken from each request"`
-	MQTTURL     string `yaml:"mqttPublicUrl" env:"CLAWFLEET_MQTT_PUBLIC_URL" flag:"mqtt-public-url" help:"broker URL written into new device credentials (e.g. ssl://mqtt.example.com:8883); empty = request host + MQTT port"`
+	HTTPAddr     string `yaml:"httpAddr" env:"CLAWFLEET_HTTP_ADDR" flag:"http-addr" default:":8080" help:"HTTP listen address (API, dashboard, metrics)"`
+	MQTTAddr     string `yaml:"mqttAddr" env:"CLAWFLEET_MQTT_ADDR" flag:"mqtt-addr" default:":1883" help:"MQTT listen address for agents; empty disables plain MQTT"`
+	MQTTTLSAddr  string `yaml:"mqttTlsAddr" env:"CLAWFLEET_MQTT_TLS_ADDR" flag:"mqtt-tls-addr" default:":8883" help:"MQTT over TLS listen address, used when a certificate is set"`
+	TLSCert      string `yaml:"tlsCert" env:"CLAWFLEET_TLS_CERT" flag:"tls-cert" help:"PEM certificate file (chain) for HTTPS and MQTT over TLS, e.g. a wildcard for <domain> and *.<domain>; re-read when it changes (checked every 30s, or on SIGHUP)"`
+	TLSKey       string `yaml:"tlsKey" env:"CLAWFLEET_TLS_KEY" flag:"tls-key" help:"PEM private key file of the certificate"`
+	HTTPSAddr    string `yaml:"httpsAddr" env:"CLAWFLEET_HTTPS_ADDR" flag:"https-addr" default:":8443" help:"HTTPS listen address (API, dashboard and tenant subdomains, HTTP/1.1), used when a certificate is set; empty disables it"`
+	DataDir      string `yaml:"dataDir" env:"CLAWFLEET_DATA_DIR" flag:"data-dir" default:"./data" help:"directory for the SQLite database and generated secrets"`
+	Domain       string `yaml:"domain" env:"CLAWFLEET_DOMAIN" flag:"domain" default:"localhost" help:"base domain; tenants are served at <slug>.<domain>"`
+	DatabaseURL  string `yaml:"databaseUrl" env:"CLAWFLEET_DATABASE_URL" flag:"database-url" help:"empty = SQLite in the data dir; postgres://... = PostgreSQL"`
+	AdminToken   string `yaml:"adminToken" env:"CLAWFLEET_ADMIN_TOKEN" flag:"admin-token" help:"admin bearer token; when unset one is generated at first start, printed once, and only its hash is kept in the data dir"`
+	PublicURL    string `yaml:"publicUrl" env:"CLAWFLEET_PUBLIC_URL" flag:"public-url" help:"the cloud's external base URL (e.g. https://cloud.example.com); empty = taken from each request"`
+	DownloadsDir string `yaml:"downloadsDir" env:"CLAWFLEET_DOWNLOADS_DIR" flag:"downloads-dir" default:"./dist" help:"directory of the agent binaries and packages served at /downloads/ beside /install.sh (make cross and make deb write them to dist/); served as they are, SHA256SUMS computed"`
+	MQTTURL      string `yaml:"mqttPublicUrl" env:"CLAWFLEET_MQTT_PUBLIC_URL" flag:"mqtt-public-url" help:"broker URL written into new device credentials (e.g. ssl://mqtt.example.com:8883); empty = request host + MQTT port"`
 
 	HeartbeatInterval time.Duration `yaml:"heartbeatInterval" env:"CLAWFLEET_HEARTBEAT_INTERVAL" flag:"heartbeat-interval" default:"5s" help:"heartbeat interval pushed to agents (an admin can change it at run time)"`
 	MissedHeartbeats  int           `yaml:"missedHeartbeats" env:"CLAWFLEET_MISSED_HEARTBEATS" flag:"missed-heartbeats" default:"3" help:"missed heartbeats after which a host is offline"`

@@ -93,7 +93,7 @@
       'hosts.deleted': 'Host “{name}” revoked.',
       'hosts.empty.title': 'No hosts yet',
       'hosts.empty.step1': '1. Create an enrollment token in the “Enrollment tokens” tab.',
-      'hosts.empty.step2': '2. On the machine to add, install clawfleet-agent and run the command shown with the token, then start the agent:',
+      'hosts.empty.step2': '2. On the machine to add, run as root the command shown with the token: it installs the agent, enrolls the machine and starts the agent (docs/workers.md):',
       'hosts.empty.action': 'Create an enrollment token',
 
       'tenants.title': 'Tenants',
@@ -174,7 +174,7 @@
       'tokens.labelsHint': 'Optional key=value pairs, comma-separated; given to every host that enrolls with the token.',
       'tokens.new.warning': 'Copy this token now: it is shown only once and cannot be displayed again.',
       'tokens.new.token': 'Token',
-      'tokens.new.command': 'Enroll command',
+      'tokens.new.command': 'Install command (run as root on the machine to add)',
       'tokens.new.dismiss': 'I have copied it',
       'tokens.col.id': 'ID',
       'tokens.col.status': 'Status',
@@ -372,7 +372,7 @@
       'hosts.deleted': '已吊销主机“{name}”。',
       'hosts.empty.title': '还没有主机',
       'hosts.empty.step1': '1. 在“注册令牌”页创建一个注册令牌。',
-      'hosts.empty.step2': '2. 在要添加的机器上安装 clawfleet-agent，运行创建令牌后显示的命令，然后启动代理：',
+      'hosts.empty.step2': '2. 在要添加的机器上以 root 运行创建令牌后显示的命令：它安装代理、注册这台机器并启动代理（docs/workers.md）：',
       'hosts.empty.action': '创建注册令牌',
 
       'tenants.title': '租户',
@@ -453,7 +453,7 @@
       'tokens.labelsHint': '可选，键=值，用逗号分隔；用此令牌注册的主机都会带上这些标签。',
       'tokens.new.warning': '请立即复制此令牌：它只显示这一次，之后无法再次查看。',
       'tokens.new.token': '令牌',
-      'tokens.new.command': '注册命令',
+      'tokens.new.command': '安装命令（在要添加的机器上以 root 运行）',
       'tokens.new.dismiss': '我已复制',
       'tokens.col.id': 'ID',
       'tokens.col.status': '状态',
@@ -1063,7 +1063,14 @@
     show('hosts-empty', empty);
     show('hosts-nomatch', !empty && rows.length === 0);
     show('hosts-table', rows.length > 0);
-    $('hosts-empty-command').textContent = 'clawfleet-agent enroll --cloud ' + location.origin + ' --token cfe_…\nclawfleet-agent run';
+    // The cloud's URL as hosts reach it (its public URL), not the browser's.
+    $('hosts-empty-command').textContent = 'curl -fsSL ' + (state.cloudUrl || location.origin) + '/install.sh | sudo sh -s -- --token cfe_…';
+    if (empty && !state.cloudUrl && !state.cloudUrlAsked) {
+      state.cloudUrlAsked = true;
+      api('GET', '/api/admin/settings').then(function (s) {
+        if (s && s.cloudUrl) { state.cloudUrl = s.cloudUrl; renderHosts(); }
+      }, function () {});
+    }
   }
 
   function confirmDeleteHost(h) {
@@ -1551,7 +1558,7 @@
 
   function showNewToken(res) {
     $('new-token-value').textContent = String(res && res.token || '');
-    $('new-token-command').textContent = String(res && res.enrollCommand || '');
+    $('new-token-command').textContent = String(res && (res.installCommand || res.enrollCommand) || '');
     $('new-token-panel').setAttribute('data-token-id', String(res && res.id || ''));
     show('new-token-panel', true);
     $('new-token-panel').scrollIntoView({ block: 'nearest' });

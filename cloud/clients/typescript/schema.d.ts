@@ -180,6 +180,128 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/install.sh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The worker VM installer
+         * @description A POSIX sh script (docs/workers.md): `curl -fsSL <cloud>/install.sh | sudo sh -s -- --token
+         *     <enrollment token>` downloads the agent for the machine's architecture from
+         *     `/downloads/`, checks it against `/downloads/SHA256SUMS`, installs
+         *     `/usr/local/bin/clawfleet-agent` and the systemd unit of firmware/, enrolls the host and
+         *     starts the agent; run again it upgrades in place and keeps the credentials. Its default
+         *     cloud is `CLAWFLEET_PUBLIC_URL` when set, else the scheme and Host of this request.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The script. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/x-shellscript": string;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/downloads/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An agent binary or package, or SHA256SUMS
+         * @description The files of `CLAWFLEET_DOWNLOADS_DIR` (default `./dist`, where `make cross` and `make deb`
+         *     write): `clawfleet-agent-linux-amd64`, `-arm64`, `-armv7`,
+         *     `clawfleet-agent_<version>_<amd64|arm64|armhf>.deb`, and `SHA256SUMS` (sha256sum's format,
+         *     computed by the cloud over those files). No other name is served. Supports `Range` and
+         *     `If-Modified-Since`.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @example clawfleet-agent-linux-amd64 */
+                    file: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The file. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/octet-stream": string;
+                        /** @example 9f2c…e1  clawfleet-agent-linux-amd64 */
+                        "text/plain": string;
+                    };
+                };
+                /** @description No such download (`not_found`). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "no such download: the cloud serves clawfleet-agent-linux-<amd64|arm64|armv7>, the agent's .deb packages and SHA256SUMS",
+                         *       "code": "not_found"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `downloads_unavailable`: the downloads directory is missing or holds no agent binary. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "this cloud serves no agent binaries yet: its operator runs `make cross` (and `make deb`) and points CLAWFLEET_DOWNLOADS_DIR at the output (dist/)",
+                         *       "code": "downloads_unavailable"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/enroll": {
         parameters: {
             query?: never;
@@ -5484,7 +5606,7 @@ export interface components {
              * @description Machine-readable code.
              * @enum {string}
              */
-            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "plan_limit" | "no_team" | "no_member" | "no_invite" | "no_key" | "not_a_user" | "invalid_role" | "invalid_key" | "team_has_tenants" | "personal_team" | "cannot_change_self" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "box_claimed" | "box_gone" | "no_box" | "invalid_team" | "user_required" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "method_not_allowed" | "too_large" | "rate_limited" | "too_many_streams" | "csrf_failed" | "invalid_content_type" | "invalid_purpose" | "invalid_lang" | "not_signed_in" | "no_session" | "no_identity" | "no_user" | "identity_missing" | "account_disabled" | "account_ambiguous" | "identity_taken" | "local_accounts_disabled" | "email_taken" | "no_local_account" | "last_identity" | "last_owner" | "invite_invalid" | "already_member" | "unknown_provider" | "sign_in_invalid" | "sign_in_expired" | "sign_in_used" | "sign_in_denied" | "sign_in_code_refused" | "sign_in_token_invalid" | "sign_in_provider_error" | "sign_in_busy" | "invalid_return_to" | "too_many_attempts" | "wrong_password" | "weak_password" | "token_unknown" | "internal";
+            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "plan_limit" | "no_team" | "no_member" | "no_invite" | "no_key" | "not_a_user" | "invalid_role" | "invalid_key" | "team_has_tenants" | "personal_team" | "cannot_change_self" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "box_claimed" | "box_gone" | "no_box" | "invalid_team" | "user_required" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "downloads_unavailable" | "method_not_allowed" | "too_large" | "rate_limited" | "too_many_streams" | "csrf_failed" | "invalid_content_type" | "invalid_purpose" | "invalid_lang" | "not_signed_in" | "no_session" | "no_identity" | "no_user" | "identity_missing" | "account_disabled" | "account_ambiguous" | "identity_taken" | "local_accounts_disabled" | "email_taken" | "no_local_account" | "last_identity" | "last_owner" | "invite_invalid" | "already_member" | "unknown_provider" | "sign_in_invalid" | "sign_in_expired" | "sign_in_used" | "sign_in_denied" | "sign_in_code_refused" | "sign_in_token_invalid" | "sign_in_provider_error" | "sign_in_busy" | "invalid_return_to" | "too_many_attempts" | "wrong_password" | "weak_password" | "token_unknown" | "internal";
         };
         Providers: {
             providers: {
@@ -5784,8 +5906,16 @@ export interface components {
              * @example cfe_bEVAw_0tVnWPSFxj5y2HPec5lHCYVSYrl1AUmkbLxa0
              */
             token: string;
-            /** @example clawfleet-agent enroll --cloud https://cloud.example.com --token cfe_bEVAw_0tVnWPSFxj5y2HPec5lHCYVSYrl1AUmkbLxa0 --state-dir /var/lib/clawfleet-agent */
+            /**
+             * @description Enrolls a host that already has the agent (`CLAWFLEET_PUBLIC_URL` when set, else this request's scheme and Host).
+             * @example clawfleet-agent enroll --cloud https://cloud.example.com --token cfe_bEVAw_0tVnWPSFxj5y2HPec5lHCYVSYrl1AUmkbLxa0 --state-dir /var/lib/clawfleet-agent
+             */
             enrollCommand: string;
+            /**
+             * @description Installs the agent on a worker VM, enrolls it and starts it (`/install.sh`), with the same cloud URL.
+             * @example curl -fsSL https://cloud.example.com/install.sh | sudo sh -s -- --token cfe_bEVAw_0tVnWPSFxj5y2HPec5lHCYVSYrl1AUmkbLxa0
+             */
+            installCommand: string;
         };
         Settings: {
             /**
@@ -5793,6 +5923,11 @@ export interface components {
              * @example 5s
              */
             heartbeatInterval: string;
+            /**
+             * @description The URL hosts are told to reach (`CLAWFLEET_PUBLIC_URL` when set, else this request's scheme and Host); in responses only (a PUT with it is refused as unknown).
+             * @example https://cloud.example.com
+             */
+            readonly cloudUrl?: string;
         };
         /**
          * @description One state change.
