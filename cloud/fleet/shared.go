@@ -75,7 +75,11 @@ func (f *Fleet) checkShared(ctx context.Context, id, key string, at time.Time) {
 		return
 	}
 	f.m.shared.Inc()
-	f.log.Warn("two devices use this host's credentials: their WireGuard keys alternate (a copied credentials file, or two boxes flashed alike); the latest registration holds the tunnel. Give the other device its own credentials, then delete and re-enroll or rotate this host's",
+	logf := f.log.Debug // two devices taking turns: once per audit window at Warn
+	if audit {
+		logf = f.log.Warn
+	}
+	logf("two devices use this host's credentials: their WireGuard keys alternate (a copied credentials file, or two boxes flashed alike); the latest registration holds the tunnel. Give the other device its own credentials, then delete and re-enroll or rotate this host's",
 		"device", id, "key", key, "otherKey", replaced)
 	if audit {
 		_ = f.store.AddAudit(ctx, &store.AuditEvent{Actor: "system", Action: "host.credentials-shared", Target: id,

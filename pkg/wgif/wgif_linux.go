@@ -27,6 +27,10 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
+// firewallAvailable is firewall.Available (a test makes it fail: as root,
+// nftables is always there).
+var firewallAvailable = firewall.Available
+
 // Interface is one WireGuard interface. It is safe for concurrent use.
 type Interface struct {
 	name, mode string
@@ -143,7 +147,7 @@ func (i *Interface) setup(opts Options) error {
 	// The sysctl alone does not last: any 0→1 change of ip_forward (Docker
 	// starting, a sysctl reload, the agent's tenant networks) switches
 	// forwarding back on for every interface.
-	err = firewall.Available()
+	err = firewallAvailable()
 	if err == nil {
 		err = firewall.Apply(i.table(nil))
 	}
