@@ -525,10 +525,15 @@ func (a *authAPI) page(c *gin.Context, err error) {
 	if l == "zh-CN" {
 		title, back = "登录失败", "返回首页"
 	}
+	htmlPage(c, status, l, title, accounts.Describe(err, l), back)
+}
+
+// htmlPage answers a page of pageTmpl with status.
+func htmlPage(c *gin.Context, status int, lang, title, msg, back string) {
 	pageHeaders(c)
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	c.Status(status)
-	_ = pageTmpl.Execute(c.Writer, map[string]string{"Lang": l, "Title": title, "Message": accounts.Describe(err, l), "Back": back})
+	_ = pageTmpl.Execute(c.Writer, map[string]string{"Lang": lang, "Title": title, "Message": msg, "Back": back})
 	c.Abort()
 }
 

@@ -30,10 +30,12 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/clawfleet/clawfleet/cloud/accounts"
+	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/clawfleet/clawfleet/cloud/authz"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/teams"
@@ -171,6 +173,10 @@ func (ta *tenantAPI) teamRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 	ta.coreOps(tn, true)
 	if ta.opts.Access != nil {
 		tn.POST("/open", ta.allow(authz.Open), ta.access)
+	}
+
+	if ta.opts.Access != nil && ta.auth != nil {
+		r.GET("/open/:slug", ta.openBySlug)
 	}
 
 	admin.GET("/admin/teams", ta.allowTeam(authz.Users), ta.adminTeams)
@@ -570,4 +576,65 @@ func (ta *tenantAPI) adminUpdateUser(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, adminUserView{ID: u.ID, Email: u.Email, Name: u.Name, PlatformAdmin: u.PlatformAdmin, Disabled: u.DisabledAt != nil,
 		CreatedAt: u.CreatedAt.UTC().Format(time.RFC3339)})
+}
+
+// openBySlug is where the router sends a browser that has no session on a
+// tenant's subdomain: with the console's session of a user who may open
+// the tenant (its owner, a member of its team, a platform admin), a
+// one-time link into it (303, like POST …/open); not signed in, the
+// console's start page with return_to; anyone else a 403 page. Links made
+// here are for the signed-in user only, so a navigation another site
+// starts lands nobody but that user in their own gateway.
+func (ta *tenantAPI) openBySlug(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Header("Referrer-Policy", "no-referrer")
+	u, _, err := ta.auth.session(c)
+	if err != nil {
+		c.Redirect(http.StatusSeeOther, "/?return_to="+url.QueryEscape(c.Request.URL.RequestURI()))
+		return
+	}
+	ctx := c.Request.Context()
+	a, err := ta.teams.Resolve(ctx, authz.Actor{UserID: u.ID, AccountID: u.ID, Email: u.Email, PlatformAdmin: u.PlatformAdmin})
+	if err != nil {
+		ta.openPage(c, err)
+		return
+	}
+	t, err := ta.svc.Find(ctx, tenant.Ref{Slug: c.Param("slug")})
+	if err == nil {
+		err = authz.Can(a, authz.Open, t)
+	}
+	if err != nil {
+		if errors.Is(err, tenant.ErrNoTenant) || errors.Is(err, authz.ErrForbidden) {
+			// Whether a slug exists is no secret (the router tells), whose it is is.
+			err = errNotYours
+		}
+		ta.openPage(c, err)
+		return
+	}
+	link, _, err := ta.issueLink(c, a, t, c.Query("path"))
+	if err != nil {
+		ta.openPage(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, link)
+}
+
+// errNotYours refuses /open/<slug> to a user who may not open it.
+var errNotYours = apperr.New(apperr.Forbidden, "forbidden", "this OpenClaw is not yours, nor your team's: ask its team's owner for an invitation")
+
+// openPage answers /open/<slug>'s failure as a page in the user's language.
+func (ta *tenantAPI) openPage(c *gin.Context, err error) {
+	status, code, msg := apperr.Public(err)
+	if code == "internal" {
+		ta.log.Error("open failed", "route", c.FullPath(), "err", err)
+	}
+	l := lang(c)
+	title, back := "Cannot open this OpenClaw", "Back to the start page"
+	if l == "zh-CN" {
+		title, back = "无法打开这个 OpenClaw", "返回首页"
+		if errors.Is(err, errNotYours) {
+			msg = "这个 OpenClaw 不属于你或你的团队：请向其团队的所有者申请邀请。"
+		}
+	}
+	htmlPage(c, status, l, title, msg, back)
 }

@@ -402,3 +402,64 @@ func TestTeamsWithConsoleSessions(t *testing.T) {
 		t.Error("the platform admin's deletion is not audited with their user")
 	}
 }
+
+// TestOpenFromTheSubdomain: a browser without a session on a tenant's
+// subdomain is sent to the console's /open/<slug>, which with the console
+// session of a member issues a one-time link back; the tenant's
+// non-members get a 403 page, and nobody signed in the start page.
+func TestOpenFromTheSubdomain(t *testing.T) {
+	t.Parallel()
+	c := servertest.New(t, servertest.WithSharedSecret())
+	ag := c.AddHost("box-1")
+	defer ag.Close()
+	alice, _ := signUp(t, c, "alice@example.com")
+	carol, _ := signUp(t, c, "carol@example.com")
+	base := "/api/teams/" + alice.Do(http.MethodPost, "/api/teams", map[string]any{"name": "Open"}).JSON(t)["id"].(string)
+	tn := alice.Do(http.MethodPost, base+"/tenants", map[string]any{"plan": "basic", "name": "Open claw"}).JSON(t)
+	home, err := url.Parse(tn["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	home.Path = "/chat"
+
+	// The subdomain, as a browser asks for a page.
+	req, _ := http.NewRequest(http.MethodGet, c.URL+"/chat", nil)
+	req.Host, req.Header["Accept"] = home.Host, []string{"text/html,application/xhtml+xml"}
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	to, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || to.Path != "/open/"+tn["slug"].(string) || to.Query().Get("path") != "/chat" {
+		t.Fatalf("a browser without a session: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// An API client (no text/html) is still told login_required.
+	if r := routerGet(t, c, home, ""); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("an API client without a session: %d", r.StatusCode)
+	}
+
+	open := to.RequestURI()
+	stop := func(b *servertest.Browser) *servertest.Browser {
+		b.Stop = func(*url.URL) bool { return true }
+		return b
+	}
+	r := stop(alice).Do(http.MethodGet, open, nil)
+	link, _ := url.Parse(r.Header.Get("Location"))
+	if r.Code != http.StatusSeeOther || link.Host != home.Host || link.Path != "/chat" || !strings.Contains(link.RawQuery, "t=") {
+		t.Fatalf("alice's /open: %d %q", r.Code, r.Header.Get("Location"))
+	}
+	cookie, _ := redeem(t, c, link.String())
+	if resp := routerGet(t, c, home, cookie); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("alice at the gateway: %d, want 503 (admitted, gateway starting)", resp.StatusCode)
+	}
+	if r := stop(carol).Do(http.MethodGet, open, nil); r.Code != http.StatusForbidden || !strings.Contains(string(r.Body), "not yours") {
+		t.Fatalf("carol's /open: %d %s", r.Code, r.Body)
+	}
+	if r := stop(c.Browser()).Do(http.MethodGet, open, nil); r.Code != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/?return_to=%2Fopen%2F") {
+		t.Fatalf("nobody's /open: %d %q", r.Code, r.Header.Get("Location"))
+	}
+	if r := stop(alice).Do(http.MethodGet, "/open/"+tn["slug"].(string)+"?path=//evil.example/", nil); r.Code != http.StatusBadRequest {
+		t.Fatalf("a foreign path: %d", r.Code)
+	}
+}

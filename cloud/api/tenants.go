@@ -348,24 +348,32 @@ func (ta *tenantAPI) access(c *gin.Context) {
 	if c.Request.ContentLength != 0 && !ta.bindJSON(c, &req) {
 		return
 	}
+	link, exp, err := ta.issueLink(c, actorOf(c), tenantOf(c), req.Path)
+	if err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.JSON(http.StatusCreated, gin.H{"url": link, "expiresAt": exp.UTC().Format(time.RFC3339)})
+}
+
+// issueLink makes a one-time link for a into t, landing on path; a link
+// for anyone but the owner is audited.
+func (ta *tenantAPI) issueLink(c *gin.Context, a authz.Actor, t *store.Tenant, path string) (string, time.Time, error) {
 	ctx := c.Request.Context()
-	a, t := actorOf(c), tenantOf(c)
-	link, exp, err := ta.opts.Access.IssueAccess(ctx, t.ID, linkUser(a, t), ta.svc.URL(t.Slug), req.Path)
+	link, exp, err := ta.opts.Access.IssueAccess(ctx, t.ID, linkUser(a, t), ta.svc.URL(t.Slug), path)
 	if err != nil {
 		if errors.Is(err, router.ErrBadNext) {
 			err = errInvalidPath.Withf("path: %v", err)
 		}
-		ta.failErr(c, err)
-		return
+		return "", time.Time{}, err
 	}
 	if a.UserID != t.OwnerID {
 		if err := ta.svc.RecordAccess(ctx, a, t); err != nil {
-			ta.failErr(c, err)
-			return
+			return "", time.Time{}, err
 		}
 	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, gin.H{"url": link, "expiresAt": exp.UTC().Format(time.RFC3339)})
+	return link, exp, nil
 }
 
 // linkUser is whom a one-time link into t is for, which the router checks

@@ -52,10 +52,32 @@ func (a *App) newRouter() (*router.Router, error) {
 		local = a.tun.HubAddr().String()
 	}
 	return router.New(router.Options{
-		Domain: a.cfg.Domain, Reserved: a.ownHosts(), Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Members: a.store, Dial: dial, HostOnline: a.fleet.HostOnline,
+		Domain: a.cfg.Domain, Reserved: a.ownHosts(), Routes: routes{st: a.store, fleet: a.fleet}, Store: a.store, Members: a.store, SignIn: a.consoleOpen, Dial: dial, HostOnline: a.fleet.HostOnline,
 		Secure: a.secure(), LocalClientAddr: local, Logger: a.log, Registerer: a.reg, Tokens: a.routerTokens(),
 		AccessTTL: a.cfg.AccessLinkTTL, SessionTTL: a.cfg.SessionTTL, Clients: a.clients(), MaxWebSockets: a.cfg.MaxWebSocketsPerTenant,
 	})
+}
+
+// consoleOpen is the console's /open/<slug> for a browser that came to a
+// tenant's subdomain without a session: on the public URL, or on the
+// domain itself at the port the browser used; "" without accounts (no
+// console sign-in).
+func (a *App) consoleOpen(req *http.Request, slug, path string) string {
+	if a.accounts == nil {
+		return ""
+	}
+	base := strings.TrimRight(a.cfg.PublicURL, "/")
+	if base == "" {
+		scheme, host := "http", a.cfg.Domain
+		if req.TLS != nil {
+			scheme = "https"
+		}
+		if _, port, err := net.SplitHostPort(req.Host); err == nil {
+			host = net.JoinHostPort(host, port)
+		}
+		base = scheme + "://" + host
+	}
+	return base + "/open/" + url.PathEscape(slug) + "?path=" + url.QueryEscape(path)
 }
 
 // newTokens sets up SSO bearer token verification when configured; the key

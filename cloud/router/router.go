@@ -108,7 +108,13 @@ type Options struct {
 	// again at least every memberCacheTTL, so a removed member is out
 	// within it.
 	Members Members
-	Dial    DialFunc
+	// SignIn, when set and not answering "", is where a browser's page
+	// request (GET or HEAD accepting text/html) without a valid session is
+	// sent (303) instead of the login_required answer: the console's
+	// /open/<slug>?path=…, which turns the console's session into a
+	// one-time link (cloud/app).
+	SignIn func(req *http.Request, slug, path string) string
+	Dial   DialFunc
 	// Tokens, when set, lets clients authenticate with
 	// "Authorization: Bearer <SSO JWT>" instead of a session cookie; the
 	// header never reaches the gateway.
@@ -349,6 +355,12 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, slug, client, s
 	}
 	gen := r.signOutOf(rt.TenantID).gen // before the session is looked up
 	if pe := r.authorize(req, rt, client); pe != nil {
+		if to := r.signIn(req, rt, pe); to != "" {
+			w.Header().Set("Cache-Control", "no-store")
+			r.requests.WithLabelValues("sign_in_redirect").Inc()
+			http.Redirect(w, req, to, http.StatusSeeOther)
+			return
+		}
 		r.fail(w, req, pe)
 		return
 	}
@@ -440,6 +452,16 @@ func (r *Router) authorize(req *http.Request, rt Route, client string) *pageErro
 	}
 	r.log.Warn("session of another tenant or user refused", "slug", rt.Slug, "client", client)
 	return errForbidden
+}
+
+// signIn is where a browser's page request refused with pe goes to sign
+// in ("" for none: the refusal is answered).
+func (r *Router) signIn(req *http.Request, rt Route, pe *pageError) string {
+	if pe != errLoginRequired || r.o.SignIn == nil || (req.Method != http.MethodGet && req.Method != http.MethodHead) ||
+		!strings.Contains(req.Header.Get("Accept"), "text/html") {
+		return ""
+	}
+	return r.o.SignIn(req, rt.Slug, localPath(req.URL))
 }
 
 // bearer returns the SSO token of an "Authorization: Bearer" header when

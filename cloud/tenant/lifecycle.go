@@ -191,6 +191,8 @@ type Ref struct {
 	OwnerID string
 	ID      string
 	TeamID  string
+	// Slug names the tenant of a subdomain (the console's /open/<slug>).
+	Slug string
 }
 
 // Find returns the tenant ref names, with its host's state overlaid, or
@@ -199,7 +201,10 @@ func (s *Service) Find(ctx context.Context, ref Ref) (*store.Tenant, error) {
 	var t *store.Tenant
 	var err error
 	notFound := ErrNoTenant
-	if ref.ID != "" {
+	if ref.Slug != "" {
+		t, err = s.store.GetTenantBySlug(ctx, ref.Slug)
+		notFound = ErrNoTenant.Withf("no tenant at %q", ref.Slug)
+	} else if ref.ID != "" {
 		t, err = s.store.GetTenant(ctx, ref.ID)
 		notFound = ErrNoTenant.Withf("no tenant with id %q", ref.ID)
 		if ref.TeamID != "" {

@@ -4392,6 +4392,84 @@ export interface paths {
         };
         trace?: never;
     };
+    "/open/{slug}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Into a tenant's gateway from the console's session (browser navigation)
+         * @description Where the subdomain router sends a browser that asks `<slug>.<domain>` for a page
+         *     without a session. With the console session of a user who may open the tenant (its
+         *     owner, a member of its team, a platform admin), a one-time link as from
+         *     `POST /api/teams/{team}/tenants/{id}/open`: 303 to `<tenant URL><path>?t=…` (the link is
+         *     that user's; audited as `tenant.access` unless the user is the owner). Not signed in:
+         *     303 to the console's start page `/?return_to=/open/<slug>…`. Anyone else: a 403 page.
+         *     Answers are pages (text/html, English or Chinese by `Accept-Language`), with
+         *     `Cache-Control: no-store`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Where to land in the gateway (a local path; default `/`). */
+                    path?: string;
+                };
+                header?: never;
+                path: {
+                    slug: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description To the one-time link, or, not signed in, to the console's start page. */
+                303: {
+                    headers: {
+                        /** @description The link, or `/?return_to=…`. */
+                        Location?: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description A page: `path` is not a local path (`invalid_path`). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                /** @description A page: the user may not open this tenant, or it does not exist (`forbidden`). */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+                /** @description A page: the cloud failed (`internal`). */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/html": string;
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/internal/route": {
         parameters: {
             query?: never;
