@@ -23,7 +23,8 @@ package api
 //	POST   /api/invites/accept {"token"}       → 200 team with the role given
 //	GET    /api/teams/:team/tenants            → 200 [tenant]
 //	POST   /api/teams/:team/tenants {"plan","name"} → 201 tenant
-//	GET|DELETE /api/teams/:team/tenants/:id, POST …/:id/restart, GET …/:id/logs, POST …/:id/open
+//	GET|DELETE /api/teams/:team/tenants/:id, POST …/:id/restart, GET …/:id/logs, POST …/:id/open,
+//	DELETE …/:id/sessions (sign everybody out of its gateway)
 //	GET|POST /api/me/keys, DELETE /api/me/keys/:id; GET|POST /api/teams/:team/keys, DELETE …/keys/:id
 //	GET    /api/admin/teams, PATCH /api/admin/users/:id {"platformAdmin","disabled"} (admin)
 
@@ -173,6 +174,7 @@ func (ta *tenantAPI) teamRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 	ta.coreOps(tn, true)
 	if ta.opts.Access != nil {
 		tn.POST("/open", ta.allow(authz.Open), ta.access)
+		tn.DELETE("/sessions", ta.allow(authz.SignOut), ta.signOut)
 	}
 
 	if ta.opts.Access != nil && ta.auth != nil {

@@ -186,6 +186,13 @@ func TestTeamInstances(t *testing.T) {
 	tstest.Await(t, "bob's session refused at the gateway", 10*time.Second, func() bool {
 		return routerGet(t, c, home, cookie).StatusCode == http.StatusForbidden
 	})
+	// An admin's sign-out ends every session into the gateway at once.
+	r = c.User(http.MethodPost, base+"/tenants/"+tenID+"/open", "alice", nil)
+	aliceCookie, _ := redeem(t, c, r.JSON(t)["url"].(string))
+	wantCode(t, "sign everybody out", c.User(http.MethodDelete, base+"/tenants/"+tenID+"/sessions", "alice", nil), 200, "")
+	if resp := routerGet(t, c, home, aliceCookie); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("alice after the sign-out: %d, want 401", resp.StatusCode)
+	}
 
 	// A team with instances is not deleted; without, it is.
 	wantCode(t, "delete a team with tenants", c.User(http.MethodDelete, base, "alice", nil), 409, "team_has_tenants")

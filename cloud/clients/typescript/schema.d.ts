@@ -4291,6 +4291,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/teams/{team}/tenants/{id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Sign everybody out of one of a team's gateways (admins and owners)
+         * @description As `DELETE /api/tenants/me/sessions`: every router session and unused link of the
+         *     instance ends and every open connection to its gateway, WebSockets included, is closed.
+         *     After removing a member, this also ends a connection they still hold open (the router
+         *     refuses their next request anyway). Audited as `tenant.signout`.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                    /** @description Tenant ID (`ten_...`). */
+                    id: components["parameters"]["TenantID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Signed out. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["SignOut"];
+                    };
+                };
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeamTenant"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/teams": {
         parameters: {
             query?: never;
