@@ -491,11 +491,15 @@ func (n *Manager) FirewallInstalled() bool { return firewall.Installed(n.table()
 // TableName is the agent's nftables table (inet family).
 func (n *Manager) TableName() string { return n.tableName() }
 
-// removeFirewall takes the agent's table and egress rules away.
+// removeFirewall takes the agent's table and egress rules away, for good:
+// CheckForwarding and Reinstall do nothing after it.
 func (n *Manager) removeFirewall() {
+	n.fwMu.Lock()
+	defer n.fwMu.Unlock()
 	if !n.filtered {
 		return
 	}
+	n.filtered = false
 	if err := firewall.Remove(n.tableName()); err != nil {
 		n.log.Warn("removing the tenant networks' nftables table failed", "table", n.tableName(), "err", err)
 	}

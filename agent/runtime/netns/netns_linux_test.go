@@ -72,6 +72,14 @@ func TestPoolBlackholeRoute(t *testing.T) {
 	if got := blackholes(t, pool); len(got) != 0 {
 		t.Fatalf("after both closed: routes %q", got)
 	}
+	// Nor a firewall table, even when asked to repair one after Close.
+	for _, m := range []*Manager{a, b} {
+		m.Reinstall()
+		m.CheckForwarding()
+		if m.FirewallInstalled() {
+			t.Fatalf("table %s left after Close", m.TableName())
+		}
+	}
 }
 
 // TestNoFirewallFailsClosed: where the kernel firewall cannot be
