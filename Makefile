@@ -16,11 +16,17 @@ build:
 	$(BUILD) -o bin/clawfleet-agent ./agent/cmd/clawfleet-agent
 	$(BUILD) -o bin/clawfleet-provision ./provisioning/cmd/clawfleet-provision
 
-# The agent for worker VMs and boxes.
+# The agent for worker VMs and boxes (the cloud serves dist/ to install.sh: docs/workers.md).
 cross:
 	GOOS=linux GOARCH=amd64 $(BUILD) -o dist/clawfleet-agent-linux-amd64 ./agent/cmd/clawfleet-agent
 	GOOS=linux GOARCH=arm64 $(BUILD) -o dist/clawfleet-agent-linux-arm64 ./agent/cmd/clawfleet-agent
 	GOOS=linux GOARCH=arm GOARM=7 $(BUILD) -o dist/clawfleet-agent-linux-armv7 ./agent/cmd/clawfleet-agent
+
+# The agent's Debian packages (dist/clawfleet-agent_<version>_<arch>.deb) with nfpm, pinned in
+# firmware/deb/build.sh (run by `go run`, cached like any module); docs/workers.md.
+.PHONY: deb
+deb: cross
+	sh firmware/deb/build.sh $(VERSION) dist amd64 arm64 armv7
 
 # Node 26 + OpenClaw for the local agent's process runtime (npm, cached).
 OPENCLAW_CACHE ?= $(if $(filter 0,$(shell id -u)),/var/cache/clawfleet,$(HOME)/.cache/clawfleet)

@@ -256,3 +256,148 @@ func TestWorkerInstallScript(t *testing.T) {
 		t.Errorf("after the upgrade the host is %s, want the same %s", h2.ID, h.ID)
 	}
 }
+
+// fileList is every path under root (relative), but /proc and /dev.
+func fileList(t *testing.T, root string) map[string]bool {
+	t.Helper()
+	m := map[string]bool{}
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == "proc" || rel == "dev" {
+			return filepath.SkipDir
+		}
+		m[rel] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// The agent's Debian package (make deb: firmware/deb with nfpm) on a clean
+// Debian root filesystem: dpkg -i installs the agent, its unit (enabled
+// with deb-systemd-helper) and a system user; the packaged agent enrolls
+// and its unit's ExecStart brings the host online; dpkg -r removes the
+// program and keeps the conffile; dpkg -P leaves nothing of the package
+// but what Debian policy allows (the system user, dpkg's own records).
+func TestWorkerDeb(t *testing.T) {
+	w := newWorkerNet(t, 2)
+	root := debianRoot(t)
+	dist := t.TempDir()
+	buildAgent(t, dist, "v-it-deb")
+	cmd := exec.Command("sh", "../../firmware/deb/build.sh", "v9.8.7-it", dist, "amd64")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("firmware/deb/build.sh: %v\n%s", err, err.(*exec.ExitError).Stderr)
+	}
+	deb := strings.TrimSpace(string(out))
+	if filepath.Base(deb) != "clawfleet-agent_9.8.7+it_amd64.deb" {
+		t.Fatalf("package %s, want clawfleet-agent_9.8.7+it_amd64.deb", deb)
+	}
+	c, public := workerCloud(t, w, dist)
+	// The cloud serves the package beside the binaries, in SHA256SUMS too.
+	if code, sums := c.do("GET", "/downloads/SHA256SUMS", "", nil); code != 200 || !strings.Contains(string(sums), "  clawfleet-agent_9.8.7+it_amd64.deb\n") {
+		t.Errorf("SHA256SUMS = %d %s, want the package listed", code, sums)
+	}
+
+	before := fileList(t, root)
+	b, err := os.ReadFile(deb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "tmp", "agent.deb"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	chroot := func(args ...string) string {
+		t.Helper()
+		out, err := inRoot(w, root, nil, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	at := func(p string) string { return filepath.Join(root, p) }
+
+	out2 := chroot("dpkg", "-i", "/tmp/agent.deb")
+	if !strings.Contains(out2, "clawfleet-agent enroll --cloud") {
+		t.Errorf("dpkg -i does not say how to enroll:\n%s", out2)
+	}
+	os.Remove(filepath.Join(root, "tmp", "agent.deb"))
+	if v := chroot("clawfleet-agent", "version"); !strings.Contains(v, "v-it-deb") {
+		t.Errorf("installed agent says %q", v)
+	}
+	unit, err := os.ReadFile(at("usr/lib/systemd/system/clawfleet-agent.service"))
+	if want := strings.ReplaceAll(firmware.AgentUnit, "/usr/local/bin/", "/usr/bin/"); err != nil || string(unit) != want {
+		t.Errorf("packaged unit (%v):\n%s\nwant firmware/'s with /usr/bin:\n%s", err, unit, want)
+	}
+	// deb-systemd-helper links the unit by its /lib path on bookworm (/lib is /usr/lib).
+	if l, err := os.Readlink(at("etc/systemd/system/multi-user.target.wants/clawfleet-agent.service")); err != nil || (l != "/usr/lib/systemd/system/clawfleet-agent.service" && l != "/lib/systemd/system/clawfleet-agent.service") {
+		t.Errorf("unit not enabled: %q %v", l, err)
+	}
+	pw := chroot("getent", "passwd", "clawfleet-agent")
+	if f := strings.Split(strings.TrimSpace(pw), ":"); len(f) < 7 || f[5] != "/var/lib/clawfleet-agent" || f[6] != "/usr/sbin/nologin" {
+		t.Errorf("system user: %q", pw)
+	} else if uid, _ := strconv.Atoi(f[2]); uid == 0 || uid >= 1000 {
+		t.Errorf("system user's uid %d, want a system uid (1-999)", uid)
+	}
+
+	// The packaged agent joins the fleet.
+	var tok struct{ Token string }
+	c.admin("POST", "/api/admin/enrollment-tokens", map[string]any{"ttl": "1h", "uses": 1}, 201, &tok)
+	chroot("env", "CLAWFLEET_ENROLL_TOKEN="+tok.Token, "clawfleet-agent", "enroll", "--cloud", public, "--name", "deb-1")
+	var execStart []string
+	for _, l := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(l, "ExecStart="); ok {
+			execStart = strings.Fields(v)
+		}
+	}
+	a := startCmd(t, "clawfleet-agent (deb)", inRoot(w, root, nil, append(execStart, "--heartbeat", "1s")...))
+	tstest.Await(t, "the packaged agent online", 30*time.Second, func() bool {
+		for _, h := range c.hosts() {
+			if h.Name == "deb-1" && h.Status == "online" && h.AgentVersion == "v-it-deb" {
+				return true
+			}
+		}
+		return false
+	})
+	a.stopAndCheck()
+
+	chroot("dpkg", "-r", "clawfleet-agent")
+	// (The unit's enablement stays until a purge, as debhelper's scripts do.)
+	for _, p := range []string{"usr/bin/clawfleet-agent", "usr/lib/systemd/system/clawfleet-agent.service"} {
+		if _, err := os.Lstat(at(p)); err == nil {
+			t.Errorf("dpkg -r left /%s", p)
+		}
+	}
+	if _, err := os.Stat(at("etc/clawfleet/agent.env")); err != nil {
+		t.Errorf("dpkg -r removed the conffile: %v", err)
+	}
+
+	chroot("dpkg", "-P", "clawfleet-agent")
+	after := fileList(t, root)
+	// What may stay: dpkg's and adduser's records (the system user stays, as
+	// Debian policy has it), their logs, and adduser's lock in /run (a tmpfs
+	// on a running system).
+	allowed := []string{"run/adduser", "var/lib/dpkg/", "var/log/", "etc/passwd-", "etc/group-", "etc/shadow-", "etc/gshadow-", "etc/subuid", "etc/subgid", "var/cache/debconf/", "var/lib/systemd/deb-systemd-helper-"}
+	for p := range after {
+		if before[p] {
+			continue
+		}
+		ok := false
+		for _, a := range allowed {
+			ok = ok || strings.HasPrefix(p, a)
+		}
+		if !ok {
+			t.Errorf("dpkg -P left /%s", p)
+		}
+	}
+	for p := range before {
+		if !after[p] {
+			t.Errorf("installing and purging the package removed /%s", p)
+		}
+	}
+}
