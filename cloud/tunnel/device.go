@@ -21,9 +21,9 @@ import (
 // hubDevice is the hub's WireGuard device in one mode. Peer changes touch
 // only the peers named.
 type hubDevice interface {
-	// setPeer adds or updates key with AllowedIPs addr/32 (and endpoint
-	// when valid), removing oldKey first when it is set (rotation).
-	setPeer(oldKey *wgkey.Key, key wgkey.Key, addr netip.Addr, endpoint netip.AddrPort) error
+	// setPeer adds or updates key with AllowedIPs addr/32, removing oldKey
+	// first when it is set (rotation).
+	setPeer(oldKey *wgkey.Key, key wgkey.Key, addr netip.Addr) error
 	removePeer(key wgkey.Key) error
 	stats() (devStats, error)
 	dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
@@ -54,15 +54,12 @@ func newNetstackHub(addr, listen netip.Addr, priv wgkey.Key, port, mtu int, log 
 	return &netstackHub{dev: dev, tnet: tnet}, nil
 }
 
-func (d *netstackHub) setPeer(oldKey *wgkey.Key, key wgkey.Key, addr netip.Addr, endpoint netip.AddrPort) error {
+func (d *netstackHub) setPeer(oldKey *wgkey.Key, key wgkey.Key, addr netip.Addr) error {
 	var b strings.Builder
 	if oldKey != nil {
 		fmt.Fprintf(&b, "public_key=%s\nremove=true\n", oldKey.Hex())
 	}
 	fmt.Fprintf(&b, "public_key=%s\nreplace_allowed_ips=true\nallowed_ip=%s\n", key.Hex(), netip.PrefixFrom(addr, addr.BitLen()))
-	if endpoint.IsValid() {
-		fmt.Fprintf(&b, "endpoint=%s\n", endpoint)
-	}
 	return d.dev.IpcSet(b.String())
 }
 
@@ -100,12 +97,12 @@ func newIfaceHub(mode, name string, addr netip.Prefix, listen netip.Addr, priv w
 	return &ifaceHub{ifc: ifc, addr: addr.Addr()}, nil
 }
 
-func (d *ifaceHub) setPeer(oldKey *wgkey.Key, key wgkey.Key, addr netip.Addr, endpoint netip.AddrPort) error {
+func (d *ifaceHub) setPeer(oldKey *wgkey.Key, key wgkey.Key, addr netip.Addr) error {
 	var peers []wgtypes.PeerConfig
 	if oldKey != nil {
 		peers = append(peers, wgif.RemovePeer(*oldKey))
 	}
-	peers = append(peers, wgif.PeerConfig(key, endpoint, -1, netip.PrefixFrom(addr, addr.BitLen())))
+	peers = append(peers, wgif.PeerConfig(key, netip.AddrPort{}, -1, netip.PrefixFrom(addr, addr.BitLen())))
 	return d.ifc.Configure(wgtypes.Config{Peers: peers})
 }
 

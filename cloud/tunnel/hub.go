@@ -114,8 +114,6 @@ type Hub struct {
 	byKey  map[wgkey.Key]string             // public key -> host ID
 	byAddr map[netip.Addr]string            // tunnel address -> host ID
 	conns  map[string]map[*hubConn]struct{} // host ID -> open dialed conns
-	// endpoints are the last UDP endpoints of hosts' replaced keys.
-	endpoints map[string]map[wgkey.Key]netip.AddrPort
 }
 
 // NewHub loads (or creates) the hub's key and starts its device.
@@ -172,7 +170,7 @@ func NewHub(opts HubOptions) (*Hub, error) {
 	h := &Hub{
 		opts: opts, log: opts.Logger.With("component", "tunnel-hub"), priv: priv, pub: pub,
 		peers: map[string]hostPeer{}, byKey: map[wgkey.Key]string{}, byAddr: map[netip.Addr]string{},
-		conns: map[string]map[*hubConn]struct{}{}, endpoints: map[string]map[wgkey.Key]netip.AddrPort{},
+		conns: map[string]map[*hubConn]struct{}{},
 	}
 	if opts.Mode == ModeUserspace {
 		h.dev, err = newNetstackHub(opts.HubAddr, listenIP, priv, int(port), opts.MTU, h.log)
@@ -245,14 +243,8 @@ func (h *Hub) AddPeer(hostID, pubKeyB64 string, addr netip.Addr) error {
 	var oldKey *wgkey.Key
 	if had && old.key != key {
 		oldKey = &old.key
-		h.rememberEndpointLocked(hostID, old.key)
 	}
-	// A key that comes back (two devices with one host's credentials take
-	// turns) gets the endpoint it had: the hub can start the handshake
-	// itself, for an agent that keeps its old session (one that predates
-	// TunnelConfig.Session) as for one that starts a new one.
-	ep := h.endpoints[hostID][key]
-	if err := h.dev.setPeer(oldKey, key, addr, ep); err != nil {
+	if err := h.dev.setPeer(oldKey, key, addr); err != nil {
 		return fmt.Errorf("tunnel: add peer %s: %w", hostID, err)
 	}
 	if had {
@@ -269,31 +261,6 @@ func (h *Hub) AddPeer(hostID, pubKeyB64 string, addr netip.Addr) error {
 	return nil
 }
 
-// keptEndpoints is how many replaced keys' endpoints a host keeps.
-const keptEndpoints = 4
-
-// rememberEndpointLocked keeps the UDP endpoint key has on the device
-// before it is replaced.
-func (h *Hub) rememberEndpointLocked(hostID string, key wgkey.Key) {
-	st, err := h.dev.stats()
-	if err != nil {
-		return
-	}
-	ep, err := netip.ParseAddrPort(st.peers[key].endpoint)
-	if err != nil {
-		return
-	}
-	m := h.endpoints[hostID]
-	if m == nil {
-		m = map[wgkey.Key]netip.AddrPort{}
-		h.endpoints[hostID] = m
-	}
-	if len(m) >= keptEndpoints {
-		clear(m) // rotations pile up keys that never come back
-	}
-	m[key] = ep
-}
-
 // RemovePeer revokes hostID at once: its peer (and session keys) is
 // removed from the device and its open dialed connections are closed.
 // Removing an unknown host is not an error.
@@ -308,7 +275,6 @@ func (h *Hub) RemovePeer(hostID string) error {
 		return nil
 	}
 	delete(h.peers, hostID)
-	delete(h.endpoints, hostID)
 	delete(h.byKey, p.key)
 	delete(h.byAddr, p.addr)
 	h.closeConnsLocked(hostID)

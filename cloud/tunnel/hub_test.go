@@ -621,22 +621,3 @@ func TestHubRestartNewSession(t *testing.T) {
 		t.Fatalf("through the restarted hub: %q %v", body, err)
 	}
 }
-
-// TestHubKeyComesBack: a host's key replaced by another device's and back
-// gets its endpoint again, so the hub reaches the host at once even when
-// its agent, knowing nothing of it (one that predates the session in the
-// tunnel config), keeps the session keys the hub dropped with the peer.
-func TestHubKeyComesBack(t *testing.T) {
-	h := newHub(t)
-	ho := newHost(t, h, "h-back", "100.96.0.2")
-	mustGet(t, h, ho, ho.port)
-	if err := h.AddPeer(ho.id, publicKey(t), ho.addr); err != nil { // the copy
-		t.Fatal(err)
-	}
-	if err := h.AddPeer(ho.id, ho.tun.PublicKey(), ho.addr); err != nil { // the real one, back
-		t.Fatal(err)
-	}
-	if body, err := get(h, ho.id, ho.port); err != nil || body != "hello from h-back" {
-		t.Fatalf("the real key back, its agent unaware: %q %v", body, err)
-	}
-}
