@@ -7,7 +7,7 @@ BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 # as a failure ("context deadline exceeded", golang/go#75804, fixed only in go1.27).
 FUZZTIME  ?= 300000x
 
-.PHONY: all build cross run check test fuzz vet bench-fleet bench-tenants openclaw openapi-client clean
+.PHONY: all build cross run check test fuzz vet bench-fleet bench-tenants openclaw openapi-client screenshots clean
 
 all: build
 
@@ -39,6 +39,12 @@ openclaw:
 # fails while they differ). The npm packages are cached by cloud/clients/install.sh.
 openapi-client:
 	cd "$$(bash cloud/clients/install.sh)" && SPEC=$(CURDIR)/docs/api.yaml OUT=$(CURDIR)/cloud/clients/typescript/schema.d.ts npm run --silent generate
+
+# Screenshots of every console page in en and zh-CN (real Chromium against an in-process cloud)
+# into docs/screenshots/; the test also logs each page's load time.
+screenshots:
+	mkdir -p docs/screenshots
+	CLAWFLEET_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -v -run '^TestConsoleScreenshots$$' ./cloud/api/
 
 # Zero-config local run: cloud (SQLite in ./data, embedded broker, HTTP :8080) plus one local
 # agent that runs tenant gateways as native processes with the real OpenClaw.

@@ -81,7 +81,7 @@ func (ta *tenantAPI) events(c *gin.Context) {
 	changes, stop := ta.svc.Watch()
 	defer stop()
 	ctx := c.Request.Context()
-	a := actorOf(c)
+	a, resolved := actorOf(c), time.Now()
 	w := c.Writer
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -114,7 +114,19 @@ func (ta *tenantAPI) events(c *gin.Context) {
 				return
 			}
 			if authz.Can(a, authz.View, &ch.Tenant) != nil {
-				continue
+				// The actor may have joined the tenant's team since the
+				// stream began: its teams are read again, at most once a
+				// second.
+				if ch.Tenant.TeamID == "" || ta.teams == nil || time.Since(resolved) < time.Second {
+					continue
+				}
+				resolved = time.Now()
+				if fresh, err := ta.teams.Resolve(ctx, a); err == nil {
+					a = fresh
+				}
+				if authz.Can(a, authz.View, &ch.Tenant) != nil {
+					continue
+				}
 			}
 			if ch.Deleted {
 				event("deleted", gin.H{"id": ch.Tenant.ID})

@@ -42,7 +42,7 @@ func bounded[T any](p *consolePage, what string, a chromedp.Action[T]) T {
 	defer cancel()
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
-		body, _ := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS("body")))
+		body, _ := chromedp.Run(p.ctx, chromedp.Evaluate[string](`document.body.innerText`))
 		p.t.Fatalf("%s: %v; the page shows:\n%.2000s", what, err, body)
 	}
 	return v

@@ -700,9 +700,18 @@
     card.appendChild(h('div', { class: 'instance-actions' },
       h('button', { type: 'button', class: 'btn btn-primary btn-sm', testid: 'open', disabled: tn.status !== 'running', text: t('inst.open'), onclick: function () { openInstance(tn); } }),
       h('a', { class: 'btn btn-sm', href: '#/logs/' + encodeURIComponent(tn.id), testid: 'logs', text: t('inst.logs') }),
-      h('button', { type: 'button', class: 'btn btn-sm', testid: 'restart', disabled: tn.status === 'deleting', text: t('inst.restart'), onclick: function () { restartInstance(tn); } }),
-      h('button', { type: 'button', class: 'btn btn-danger-ghost btn-sm', testid: 'delete', text: t('inst.delete'), onclick: function () { confirmDelete(tn); } })));
+      manages(tn) ? h('button', { type: 'button', class: 'btn btn-sm', testid: 'restart', disabled: tn.status === 'deleting', text: t('inst.restart'), onclick: function () { restartInstance(tn); } }) : null,
+      manages(tn) ? h('button', { type: 'button', class: 'btn btn-danger-ghost btn-sm', testid: 'delete', text: t('inst.delete'), onclick: function () { confirmDelete(tn); } }) : null));
     return card;
+  }
+
+  // manages: whether the user may restart and delete tn (a team's owners
+  // and admins; members open and read).
+  function manages(tn) {
+    var tm = state.tenantTeam && state.tenantTeam[tn.id];
+    if (!tm) return true;
+    var m = ((state.me && state.me.teams) || []).filter(function (x) { return x.id === tm; })[0];
+    return !!m && (m.role === 'owner' || m.role === 'admin');
   }
 
   function usage(tn) {
@@ -995,10 +1004,24 @@
 
   function pageTeams(v) {
     v.appendChild(h('div', { class: 'view-head' }, h('div', null, h('h1', { text: t('teams.title') }), h('p', { class: 'muted', text: t('teams.hint') }))));
+    var name = h('input', { type: 'text', maxlength: '64', testid: 'team-name' });
+    var err = alertBox('team-error', '');
+    var form = h('form', { class: 'card form-card invite-form new-team', testid: 'team-form', 'aria-label': t('teams.newTeam') },
+      field('team-name', t('teams.teamName'), name),
+      h('button', { type: 'submit', class: 'btn btn-primary btn-sm', testid: 'team-create', text: t('teams.createTeam') }));
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      err.hidden = true;
+      api('POST', '/api/teams', { name: name.value.trim() }).then(function () {
+        return api('GET', '/api/me').then(function (me) { state.me = me; stopEvents(); startEvents(); render(); });
+      }, function (er) { showError(err, er); });
+    });
+    v.appendChild(err);
+    v.appendChild(form);
     var list = h('div', { class: 'team-list', testid: 'teams' });
     v.appendChild(list);
     (state.me.teams || []).forEach(function (tm) {
-      var card = h('section', { class: 'card team-card', testid: 'team', 'data-id': tm.id, 'aria-labelledby': 'team-' + tm.id },
+      var card = h('section', { class: 'card team-card', testid: 'team', 'data-id': tm.id, 'data-personal': tm.personal ? 'true' : 'false', 'aria-labelledby': 'team-' + tm.id },
         h('div', { class: 'instance-head' }, h('h2', { id: 'team-' + tm.id, text: tm.name }),
           h('span', { class: 'chip', testid: 'team-role', text: t('teams.role.' + tm.role) + (tm.personal ? ' · ' + t('teams.personal') : '') })));
       var members = h('div', { class: 'team-members', testid: 'team-members' });
@@ -1019,7 +1042,7 @@
       h('tbody', null, ms.map(function (m) {
         return h('tr', { testid: 'member' }, h('td', { text: m.name || m.email || m.userId || m.id }), h('td', { text: t('teams.role.' + m.role) }));
       }))));
-    if (tm.role !== 'owner' && tm.role !== 'admin') return;
+    if (tm.personal || (tm.role !== 'owner' && tm.role !== 'admin')) return; // a personal team is its user's alone
     var role = h('select', { testid: 'invite-role' }, ['member', 'admin'].map(function (r) { return h('option', { value: r, text: t('teams.role.' + r) }); }));
     var out = h('div', { testid: 'invite-out' });
     var form = h('form', { class: 'invite-form', testid: 'invite-form' }, field('invite-role-' + tm.id, t('teams.inviteRole'), role),
@@ -1065,7 +1088,7 @@
       h('div', { id: 'invite-msg' }),
       h('button', { type: 'button', class: 'btn btn-primary', testid: 'invite-accept', text: t('teams.accept'), onclick: function () {
         api('POST', '/api/invites/accept', { token: token }).then(function (r) {
-          return api('GET', '/api/me').then(function (me) { state.me = me; toast(t('teams.accepted', { name: (r && (r.teamName || r.name)) || '' })); location.hash = '#/'; });
+          return api('GET', '/api/me').then(function (me) { state.me = me; stopEvents(); startEvents(); toast(t('teams.accepted', { name: (r && (r.teamName || r.name)) || '' })); location.hash = '#/'; });
         }, function (er) { var m = document.getElementById('invite-msg'); m.textContent = ''; m.appendChild(alertBox('invite-error', errorText(er))); });
       } })));
   }

@@ -1,0 +1,192 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+	"github.com/oauth2-proxy/mockoidc"
+)
+
+// signUpIn signs a new email account up in a new browser.
+func signUpIn(t *testing.T, base, name, email string) *consolePage {
+	p := newConsolePage(t, "en-US")
+	p.navigate(base + "/console#/signup")
+	p.typeIn(`[data-testid="signup-name"]`, name)
+	p.typeIn(`[data-testid="signup-email"]`, email)
+	p.typeIn(`[data-testid="signup-password"]`, "a long console pass phrase of "+name)
+	p.click(`[data-testid="signup-submit"]`)
+	p.wait(`body[data-view="instances"]`)
+	return p
+}
+
+// fetchStatus is the status of a same-origin fetch the page makes with its
+// session (and the CSRF token for a POST).
+func (p *consolePage) fetchStatus(method, path string) int {
+	p.t.Helper()
+	js := fmt.Sprintf(`fetch('/api/me').then(r => r.json()).then(me => fetch(%q, {method: %q, headers: {'X-CSRF-Token': me.csrfToken || '', 'Content-Type': 'application/json'}, body: %q === 'GET' ? undefined : '{}'})).then(r => r.status)`, path, method, method)
+	return int(bounded(p, "fetch "+path, chromedp.Evaluate[float64](js, chromedp.EvalAwaitPromise)))
+}
+
+// TestConsoleTeams: the owner makes a team, an instance in it and an
+// invite link; a second user opens the link, joins and opens the
+// instance (but may not delete it); a third user sees nothing of it.
+func TestConsoleTeams(t *testing.T) {
+	c, idp, ag := consoleCloud(t)
+	ag.AutoRun()
+	alice := newConsolePage(t, "en-US")
+	alice.navigate(c.URL + "/console")
+	idp.QueueUser(&mockoidc.MockUser{Subject: "alice-teams", Email: "alice@example.com", EmailVerified: true})
+	alice.click(`[data-testid="provider-oidc"]`)
+	alice.wait(`body[data-view="instances"]`)
+	alice.click(`[data-testid="nav-teams"]`)
+	alice.typeIn(`[data-testid="team-name"]`, "Acme")
+	alice.click(`[data-testid="team-create"]`)
+	alice.wait(`[data-testid="team"][data-personal="false"] [data-testid="invite-create"]`)
+	alice.click(`[data-testid="team"][data-personal="false"] [data-testid="invite-create"]`)
+	alice.wait(`[data-testid="invite-link"]`)
+	link := bounded(alice, "read the invite link", chromedp.Evaluate[string](`document.querySelector('[data-testid="invite-link"]').value`))
+	if !strings.Contains(link, "/console#/invite/") {
+		t.Fatalf("invite link = %q", link)
+	}
+	alice.wait(`[data-testid="invite"]`)
+
+	alice.click(`[data-testid="nav-instances"]`)
+	alice.click(`[data-testid="create-open"]`)
+	alice.wait(`[data-testid="create-team"]`)
+	teamID := bounded(alice, "the team's id", chromedp.Evaluate[string](`[...document.querySelectorAll('[data-testid="create-team"] option')].find(o => o.textContent === 'Acme').value`))
+	alice.run("choose Acme", chromedp.SetValue(chromedp.CSS(`[data-testid="create-team"]`), teamID))
+	alice.typeIn(`[data-testid="create-name"]`, "Team claw")
+	alice.click(`[data-testid="create-submit"]`)
+	alice.wait(`[data-testid="instance"][data-status="running"]`)
+	if s := alice.text(`[data-testid="instance"] [data-testid="team"]`); s != "Acme" {
+		t.Errorf("the card's team = %q", s)
+	}
+	id := alice.attr(`[data-testid="instance"]`, "data-id")
+
+	bob := signUpIn(t, c.URL, "Bob", "bob@example.com")
+	u := link[strings.Index(link, "/console"):]
+	bob.navigate(c.URL + u)
+	bob.click(`[data-testid="invite-accept"]`)
+	bob.wait(`[data-testid="instance"][data-status="running"]`)
+	if got := bob.attr(`[data-testid="instance"]`, "data-id"); got != id {
+		t.Fatalf("bob sees %s, want %s", got, id)
+	}
+	bob.wait(`[data-testid="instance"] [data-testid="open"]`)
+	var present bool
+	present = bounded(bob, "a delete button", chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="instance"] [data-testid="delete"]')`))
+	if present {
+		t.Errorf("a member is offered Delete")
+	}
+	newTab := chromedp.WaitNewTarget(bob.ctx, func(info *target.Info) bool { return strings.Contains(info.URL, ".localhost") })
+	bob.click(`[data-testid="instance"] [data-testid="open"]`)
+	select {
+	case <-newTab:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Open made no new tab for the member")
+	}
+	if code := bob.fetchStatus(http.MethodDelete, "/api/teams/"+teamID+"/tenants/"+id); code != http.StatusForbidden {
+		t.Errorf("a member's delete: %d, want 403", code)
+	}
+
+	carol := signUpIn(t, c.URL, "Carol", "carol@example.com")
+	carol.wait(`[data-testid="instances-empty"]`)
+	if code := carol.fetchStatus(http.MethodPost, "/api/teams/"+teamID+"/tenants/"+id+"/open"); code != http.StatusForbidden && code != http.StatusNotFound {
+		t.Errorf("a non-member's open: %d, want 403 or 404", code)
+	}
+	// The link is single-use: Carol cannot join with it.
+	carol.navigate(c.URL + u)
+	carol.click(`[data-testid="invite-accept"]`)
+	carol.wait(`#invite-error`)
+}
+
+// TestConsoleScreenshots drives Chromium over every console page in en and
+// zh-CN and writes PNGs (to $CLAWFLEET_SCREENSHOTS when set: make
+// screenshots writes docs/screenshots), and logs each page's load time.
+func TestConsoleScreenshots(t *testing.T) {
+	dir := os.Getenv("CLAWFLEET_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, idp, ag := consoleCloud(t)
+	ag.AutoRun()
+	ag.SetLogs(
+		`{"0":"{\"subsystem\":\"gateway\"}","1":"listening on ws://0.0.0.0:18789 (PID 41)","_meta":{"logLevelName":"INFO","date":"2026-12-03T10:00:00.000Z","name":"{\"subsystem\":\"gateway\"}"}}`,
+		`{"0":"{\"subsystem\":\"gateway/auth\"}","1":"trusted-proxy user alice@example.com: device auto-approved","_meta":{"logLevelName":"INFO","date":"2026-12-03T10:00:02.000Z","name":"{\"subsystem\":\"gateway/auth\"}"}}`,
+		`{"0":"model provider not configured; open Settings to add one","_meta":{"logLevelName":"WARN","date":"2026-12-03T10:00:03.000Z"}}`,
+		`{"0":"heartbeat ok","_meta":{"logLevelName":"DEBUG","date":"2026-12-03T10:00:05.000Z"}}`)
+	shots := 0
+	for _, lang := range []string{"en", "zh-CN"} {
+		p := newConsolePage(t, lang)
+		shoot := func(name, ready string) {
+			t.Helper()
+			p.wait(ready)
+			p.poll("fonts", `document.fonts.status === 'loaded'`)
+			png := bounded(p, "screenshot "+name, chromedp.FullScreenshot(100))
+			if len(png) < 1000 || string(png[1:4]) != "PNG" {
+				t.Fatalf("screenshot %s: %d bytes", name, len(png))
+			}
+			f := filepath.Join(dir, "console-"+name+"-"+lang+".png")
+			if err := os.WriteFile(f, png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			shots++
+		}
+		// load opens path afresh and logs how long the page took: the
+		// server's answer, the document ready, and the console drawn (its
+		// data from the API included).
+		load := func(path, drawn string) {
+			t.Helper()
+			p.navigate("about:blank")
+			p.navigate(c.URL + path)
+			p.wait(drawn)
+			ms := bounded(p, "load time", chromedp.Evaluate[string](`(() => { const e = performance.getEntriesByType('navigation')[0];
+			  return [e.responseEnd - e.requestStart, e.domContentLoadedEventEnd, e.loadEventEnd, performance.now()].map(Math.round).join(' / '); })()`))
+			t.Logf("%s %s: response / DOMContentLoaded / load / drawn: %s ms", lang, path, ms)
+		}
+		p.navigate(c.URL + "/console")
+		p.eval("language", `localStorage.setItem('clawfleet.console.lang', '`+lang+`')`)
+		load("/console#/signin", `[data-testid="signin-form"]`)
+		load("/console#/signin", `[data-testid="signin-form"]`)
+		shoot("signin", `[data-testid="signin-form"]`)
+		p.navigate(c.URL + "/console#/signup")
+		shoot("signup", `[data-testid="signup-form"]`)
+		p.navigate(c.URL + "/console#/reset")
+		shoot("reset", `[data-testid="reset-form"]`)
+		idp.QueueUser(&mockoidc.MockUser{Subject: "shots-" + lang, Email: "alice-" + strings.ToLower(lang) + "@example.com", EmailVerified: true})
+		p.navigate(c.URL + "/console#/signin")
+		p.click(`[data-testid="provider-oidc"]`)
+		shoot("instances-empty", `[data-testid="instances-empty"]`)
+		p.click(`[data-testid="create-open"]`)
+		shoot("create", `[data-testid="create-form"]`)
+		p.typeIn(`[data-testid="create-name"]`, "Alice's claw")
+		p.click(`[data-testid="create-submit"]`)
+		p.wait(`[data-testid="instance"][data-status="running"]`)
+		load("/console#/", `[data-testid="instance"][data-status="running"]`)
+		shoot("instances", `[data-testid="instance"][data-status="running"]`)
+		p.click(`[data-testid="instance"] [data-testid="logs"]`)
+		shoot("logs", `tr[data-testid="log-line"][data-level="debug"]`)
+		p.navigate(c.URL + "/console#/teams")
+		p.typeIn(`[data-testid="team-name"]`, "Acme")
+		p.click(`[data-testid="team-create"]`)
+		p.click(`[data-testid="team"][data-personal="false"] [data-testid="invite-create"]`)
+		shoot("teams", `[data-testid="invite-link"]`)
+		load("/console#/account", `[data-testid="session"]`)
+		shoot("account", `[data-testid="session"]`)
+		p.navigate(c.URL + "/console#/")
+		p.click(`[data-testid="instance"] [data-testid="delete"]`)
+		shoot("delete", `[data-testid="delete-dialog"]`)
+	}
+	if shots != 20 {
+		t.Errorf("%d screenshots, want 20", shots)
+	}
+}
