@@ -127,8 +127,8 @@ type Tunnel struct {
 	listeners map[int]*forwarder
 	lastErr   string
 	// initiated is when the device last started a handshake of its own
-	// (a new device or a fresh hub peer): the hub refuses a second
-	// initiation within handshakeSpacing of the first.
+	// (a new device or a fresh hub peer): the hub ignores an initiation
+	// too close to the previous one it took.
 	initiated time.Time
 }
 
@@ -252,7 +252,14 @@ func (t *Tunnel) apply(cfg proto.TunnelConfig) error {
 		// which it would only start when its keys expire.
 		fresh := want.session != t.cur.session || want.hubKey != t.cur.hubKey
 		if fresh {
-			time.Sleep(handshakeSpacing - time.Since(t.initiated))
+			// Spaced from the device's last initiation and from its last
+			// completed handshake (the hub's consumption of an initiation,
+			// whoever started it, is what the hub measures from).
+			ref := t.initiated
+			if hs := t.dev.lastHandshake(t.cur.hubKey); hs.After(ref) {
+				ref = hs
+			}
+			time.Sleep(handshakeSpacing - time.Since(ref))
 			t.initiated = time.Now()
 		}
 		if err := t.dev.setHub(want, t.cur.hubKey, fresh); err != nil {
