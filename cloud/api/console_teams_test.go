@@ -12,26 +12,28 @@ import (
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/clawfleet/clawfleet/cloud/servertest"
 )
 
 // signUpIn signs a new email account up in a new browser.
-func signUpIn(t *testing.T, base, name, email string) *consolePage {
-	p := newConsolePage(t, "en-US")
-	p.navigate(base + "/console#/signup")
-	p.typeIn(`[data-testid="signup-name"]`, name)
-	p.typeIn(`[data-testid="signup-email"]`, email)
-	p.typeIn(`[data-testid="signup-password"]`, "a long console pass phrase of "+name)
-	p.click(`[data-testid="signup-submit"]`)
-	p.wait(`body[data-view="instances"]`)
+func signUpIn(t *testing.T, base, name, email string) *servertest.Page {
+	p := servertest.NewPage(t, "en-US")
+	p.Navigate(base + "/console#/signup")
+	p.Type(`[data-testid="signup-name"]`, name)
+	p.Type(`[data-testid="signup-email"]`, email)
+	p.Type(`[data-testid="signup-password"]`, "a long console pass phrase of "+name)
+	p.Click(`[data-testid="signup-submit"]`)
+	p.Wait(`body[data-view="instances"]`)
 	return p
 }
 
 // fetchStatus is the status of a same-origin fetch the page makes with its
 // session (and the CSRF token for a POST).
-func (p *consolePage) fetchStatus(method, path string) int {
-	p.t.Helper()
+func fetchStatus(p *servertest.Page, method, path string) int {
+	p.T.Helper()
 	js := fmt.Sprintf(`fetch('/api/me').then(r => r.json()).then(me => fetch(%q, {method: %q, headers: {'X-CSRF-Token': me.csrfToken || '', 'Content-Type': 'application/json'}, body: %q === 'GET' ? undefined : '{}'})).then(r => r.status)`, path, method, method)
-	return int(bounded(p, "fetch "+path, chromedp.Evaluate[float64](js, chromedp.EvalAwaitPromise)))
+	return int(servertest.Get(p, "fetch "+path, chromedp.Evaluate[float64](js, chromedp.EvalAwaitPromise)))
 }
 
 // TestConsoleTeams: the owner makes a team, an instance in it and an
@@ -40,70 +42,70 @@ func (p *consolePage) fetchStatus(method, path string) int {
 func TestConsoleTeams(t *testing.T) {
 	c, idp, ag := consoleCloud(t)
 	ag.AutoRun()
-	alice := newConsolePage(t, "en-US")
-	alice.navigate(c.URL + "/console")
+	alice := servertest.NewPage(t, "en-US")
+	alice.Navigate(c.URL + "/console")
 	idp.QueueUser(&mockoidc.MockUser{Subject: "alice-teams", Email: "alice@example.com", EmailVerified: true})
-	alice.click(`[data-testid="provider-oidc"]`)
-	alice.wait(`body[data-view="instances"]`)
-	alice.click(`[data-testid="nav-teams"]`)
-	alice.typeIn(`[data-testid="team-name"]`, "Acme")
-	alice.click(`[data-testid="team-create"]`)
-	alice.wait(`[data-testid="team"][data-personal="false"] [data-testid="invite-create"]`)
-	alice.click(`[data-testid="team"][data-personal="false"] [data-testid="invite-create"]`)
-	alice.wait(`[data-testid="invite-link"]`)
-	link := bounded(alice, "read the invite link", chromedp.Evaluate[string](`document.querySelector('[data-testid="invite-link"]').value`))
+	alice.Click(`[data-testid="provider-oidc"]`)
+	alice.Wait(`body[data-view="instances"]`)
+	alice.Click(`[data-testid="nav-teams"]`)
+	alice.Type(`[data-testid="team-name"]`, "Acme")
+	alice.Click(`[data-testid="team-create"]`)
+	alice.Wait(`[data-testid="team"][data-personal="false"] [data-testid="invite-create"]`)
+	alice.Click(`[data-testid="team"][data-personal="false"] [data-testid="invite-create"]`)
+	alice.Wait(`[data-testid="invite-link"]`)
+	link := servertest.Get(alice, "read the invite link", chromedp.Evaluate[string](`document.querySelector('[data-testid="invite-link"]').value`))
 	if !strings.Contains(link, "/console#/invite/") {
 		t.Fatalf("invite link = %q", link)
 	}
-	alice.wait(`[data-testid="invite"]`)
+	alice.Wait(`[data-testid="invite"]`)
 
-	alice.click(`[data-testid="nav-instances"]`)
-	alice.click(`[data-testid="create-open"]`)
-	alice.wait(`[data-testid="create-team"]`)
-	teamID := bounded(alice, "the team's id", chromedp.Evaluate[string](`[...document.querySelectorAll('[data-testid="create-team"] option')].find(o => o.textContent === 'Acme').value`))
-	alice.run("choose Acme", chromedp.SetValue(chromedp.CSS(`[data-testid="create-team"]`), teamID))
-	alice.typeIn(`[data-testid="create-name"]`, "Team claw")
-	alice.click(`[data-testid="create-submit"]`)
-	alice.wait(`[data-testid="instance"][data-status="running"]`)
-	if s := alice.text(`[data-testid="instance"] [data-testid="team"]`); s != "Acme" {
+	alice.Click(`[data-testid="nav-instances"]`)
+	alice.Click(`[data-testid="create-open"]`)
+	alice.Wait(`[data-testid="create-team"]`)
+	teamID := servertest.Get(alice, "the team's id", chromedp.Evaluate[string](`[...document.querySelectorAll('[data-testid="create-team"] option')].find(o => o.textContent === 'Acme').value`))
+	alice.Run("choose Acme", chromedp.SetValue(chromedp.CSS(`[data-testid="create-team"]`), teamID))
+	alice.Type(`[data-testid="create-name"]`, "Team claw")
+	alice.Click(`[data-testid="create-submit"]`)
+	alice.Wait(`[data-testid="instance"][data-status="running"]`)
+	if s := alice.Text(`[data-testid="instance"] [data-testid="team"]`); s != "Acme" {
 		t.Errorf("the card's team = %q", s)
 	}
-	id := alice.attr(`[data-testid="instance"]`, "data-id")
+	id := alice.Attr(`[data-testid="instance"]`, "data-id")
 
 	bob := signUpIn(t, c.URL, "Bob", "bob@example.com")
 	u := link[strings.Index(link, "/console"):]
-	bob.navigate(c.URL + u)
-	bob.click(`[data-testid="invite-accept"]`)
-	bob.wait(`[data-testid="instance"][data-status="running"]`)
-	if got := bob.attr(`[data-testid="instance"]`, "data-id"); got != id {
+	bob.Navigate(c.URL + u)
+	bob.Click(`[data-testid="invite-accept"]`)
+	bob.Wait(`[data-testid="instance"][data-status="running"]`)
+	if got := bob.Attr(`[data-testid="instance"]`, "data-id"); got != id {
 		t.Fatalf("bob sees %s, want %s", got, id)
 	}
-	bob.wait(`[data-testid="instance"] [data-testid="open"]`)
+	bob.Wait(`[data-testid="instance"] [data-testid="open"]`)
 	var present bool
-	present = bounded(bob, "a delete button", chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="instance"] [data-testid="delete"]')`))
+	present = servertest.Get(bob, "a delete button", chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="instance"] [data-testid="delete"]')`))
 	if present {
 		t.Errorf("a member is offered Delete")
 	}
-	newTab := chromedp.WaitNewTarget(bob.ctx, func(info *target.Info) bool { return strings.Contains(info.URL, ".localhost") })
-	bob.click(`[data-testid="instance"] [data-testid="open"]`)
+	newTab := chromedp.WaitNewTarget(bob.Ctx, func(info *target.Info) bool { return strings.Contains(info.URL, ".localhost") })
+	bob.Click(`[data-testid="instance"] [data-testid="open"]`)
 	select {
 	case <-newTab:
 	case <-time.After(20 * time.Second):
 		t.Fatal("Open made no new tab for the member")
 	}
-	if code := bob.fetchStatus(http.MethodDelete, "/api/teams/"+teamID+"/tenants/"+id); code != http.StatusForbidden {
+	if code := fetchStatus(bob, http.MethodDelete, "/api/teams/"+teamID+"/tenants/"+id); code != http.StatusForbidden {
 		t.Errorf("a member's delete: %d, want 403", code)
 	}
 
 	carol := signUpIn(t, c.URL, "Carol", "carol@example.com")
-	carol.wait(`[data-testid="instances-empty"]`)
-	if code := carol.fetchStatus(http.MethodPost, "/api/teams/"+teamID+"/tenants/"+id+"/open"); code != http.StatusForbidden && code != http.StatusNotFound {
+	carol.Wait(`[data-testid="instances-empty"]`)
+	if code := fetchStatus(carol, http.MethodPost, "/api/teams/"+teamID+"/tenants/"+id+"/open"); code != http.StatusForbidden && code != http.StatusNotFound {
 		t.Errorf("a non-member's open: %d, want 403 or 404", code)
 	}
 	// The link is single-use: Carol cannot join with it.
-	carol.navigate(c.URL + u)
-	carol.click(`[data-testid="invite-accept"]`)
-	carol.wait(`#invite-error`)
+	carol.Navigate(c.URL + u)
+	carol.Click(`[data-testid="invite-accept"]`)
+	carol.Wait(`#invite-error`)
 }
 
 // TestConsoleScreenshots drives Chromium over every console page in en and
@@ -126,12 +128,12 @@ func TestConsoleScreenshots(t *testing.T) {
 		`{"0":"heartbeat ok","_meta":{"logLevelName":"DEBUG","date":"2026-12-03T10:00:05.000Z"}}`)
 	shots := 0
 	for _, lang := range []string{"en", "zh-CN"} {
-		p := newConsolePage(t, lang)
+		p := servertest.NewPage(t, lang)
 		shoot := func(name, ready string) {
 			t.Helper()
-			p.wait(ready)
-			p.poll("fonts", `document.fonts.status === 'loaded'`)
-			png := bounded(p, "screenshot "+name, chromedp.FullScreenshot(100))
+			p.Wait(ready)
+			p.Poll("fonts", `document.fonts.status === 'loaded'`)
+			png := servertest.Get(p, "screenshot "+name, chromedp.FullScreenshot(100))
 			if len(png) < 1000 || string(png[1:4]) != "PNG" {
 				t.Fatalf("screenshot %s: %d bytes", name, len(png))
 			}
@@ -146,44 +148,44 @@ func TestConsoleScreenshots(t *testing.T) {
 		// data from the API included).
 		load := func(path, drawn string) {
 			t.Helper()
-			p.navigate("about:blank")
-			p.navigate(c.URL + path)
-			p.wait(drawn)
-			ms := bounded(p, "load time", chromedp.Evaluate[string](`(() => { const e = performance.getEntriesByType('navigation')[0];
+			p.Navigate("about:blank")
+			p.Navigate(c.URL + path)
+			p.Wait(drawn)
+			ms := servertest.Get(p, "load time", chromedp.Evaluate[string](`(() => { const e = performance.getEntriesByType('navigation')[0];
 			  return [e.responseEnd - e.requestStart, e.domContentLoadedEventEnd, e.loadEventEnd, performance.now()].map(Math.round).join(' / '); })()`))
 			t.Logf("%s %s: response / DOMContentLoaded / load / drawn: %s ms", lang, path, ms)
 		}
-		p.navigate(c.URL + "/console")
-		p.eval("language", `localStorage.setItem('clawfleet.console.lang', '`+lang+`')`)
+		p.Navigate(c.URL + "/console")
+		p.Eval("language", `localStorage.setItem('clawfleet.console.lang', '`+lang+`')`)
 		load("/console#/signin", `[data-testid="signin-form"]`)
 		load("/console#/signin", `[data-testid="signin-form"]`)
 		shoot("signin", `[data-testid="signin-form"]`)
-		p.navigate(c.URL + "/console#/signup")
+		p.Navigate(c.URL + "/console#/signup")
 		shoot("signup", `[data-testid="signup-form"]`)
-		p.navigate(c.URL + "/console#/reset")
+		p.Navigate(c.URL + "/console#/reset")
 		shoot("reset", `[data-testid="reset-form"]`)
 		idp.QueueUser(&mockoidc.MockUser{Subject: "shots-" + lang, Email: "alice-" + strings.ToLower(lang) + "@example.com", EmailVerified: true})
-		p.navigate(c.URL + "/console#/signin")
-		p.click(`[data-testid="provider-oidc"]`)
+		p.Navigate(c.URL + "/console#/signin")
+		p.Click(`[data-testid="provider-oidc"]`)
 		shoot("instances-empty", `[data-testid="instances-empty"]`)
-		p.click(`[data-testid="create-open"]`)
+		p.Click(`[data-testid="create-open"]`)
 		shoot("create", `[data-testid="create-form"]`)
-		p.typeIn(`[data-testid="create-name"]`, "Alice's claw")
-		p.click(`[data-testid="create-submit"]`)
-		p.wait(`[data-testid="instance"][data-status="running"]`)
+		p.Type(`[data-testid="create-name"]`, "Alice's claw")
+		p.Click(`[data-testid="create-submit"]`)
+		p.Wait(`[data-testid="instance"][data-status="running"]`)
 		load("/console#/", `[data-testid="instance"][data-status="running"]`)
 		shoot("instances", `[data-testid="instance"][data-status="running"]`)
-		p.click(`[data-testid="instance"] [data-testid="logs"]`)
+		p.Click(`[data-testid="instance"] [data-testid="logs"]`)
 		shoot("logs", `tr[data-testid="log-line"][data-level="debug"]`)
-		p.navigate(c.URL + "/console#/teams")
-		p.typeIn(`[data-testid="team-name"]`, "Acme")
-		p.click(`[data-testid="team-create"]`)
-		p.click(`[data-testid="team"][data-personal="false"] [data-testid="invite-create"]`)
+		p.Navigate(c.URL + "/console#/teams")
+		p.Type(`[data-testid="team-name"]`, "Acme")
+		p.Click(`[data-testid="team-create"]`)
+		p.Click(`[data-testid="team"][data-personal="false"] [data-testid="invite-create"]`)
 		shoot("teams", `[data-testid="invite-link"]`)
 		load("/console#/account", `[data-testid="session"]`)
 		shoot("account", `[data-testid="session"]`)
-		p.navigate(c.URL + "/console#/")
-		p.click(`[data-testid="instance"] [data-testid="delete"]`)
+		p.Navigate(c.URL + "/console#/")
+		p.Click(`[data-testid="instance"] [data-testid="delete"]`)
 		shoot("delete", `[data-testid="delete-dialog"]`)
 	}
 	if shots != 20 {
