@@ -86,6 +86,9 @@ func (d *netstackDevice) setPrivateKey(k wgkey.Key) error {
 func (d *netstackDevice) allowPorts([]int) error { return nil }
 
 func (d *netstackDevice) listen(addr netip.AddrPort) (net.Listener, error) {
+	if s := netstackStack(d.tnet); s != nil {
+		return listenReusable(s, addr)
+	}
 	return d.tnet.ListenTCPAddrPort(addr)
 }
 
