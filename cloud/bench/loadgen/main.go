@@ -17,12 +17,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +63,11 @@ func main() {
 	flag.BoolVar(&o.keepData, "keep-data", false, "keep the cloud's temp data dir")
 	flag.StringVar(&o.pprofDir, "pprof-dir", "", "write the cloud's CPU profile over the window and its heap and goroutine profiles at its end here")
 	flag.Parse()
+	// GOGC and GOMEMLIMIT in the environment are meant for the cloud (the
+	// child inherits them); the loadgen's own 10,000s of simulated agents
+	// run with the runtime's defaults.
+	debug.SetGCPercent(100)
+	debug.SetMemoryLimit(math.MaxInt64)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil {
