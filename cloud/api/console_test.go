@@ -149,6 +149,14 @@ func TestConsoleOIDC(t *testing.T) {
 	if s := p.Text(`[data-testid="identities"]`); !strings.Contains(s, "oidc") {
 		t.Errorf("identities: %q", s)
 	}
+	// An API key, shown once, that works on the API.
+	p.Type(`[data-testid="key-name"]`, "ci")
+	p.Click(`[data-testid="key-create"]`)
+	p.Wait(`[data-testid="key-token"]`)
+	key := servertest.Get(p, "the key", chromedp.Evaluate[string](`document.querySelector('[data-testid="key-token"]').value`))
+	if r := c.Do(http.MethodGet, "/api/teams", map[string]string{"Authorization": "Bearer " + key}, nil); r.Code != http.StatusOK {
+		t.Errorf("the console's API key on GET /api/teams: %d %s", r.Code, r.Body)
+	}
 
 	// Chinese, by the switch, remembered after a reload.
 	p.Run("switch to Chinese", chromedp.SetValue(chromedp.CSS(`#lang-select`), "zh-CN"))

@@ -136,6 +136,7 @@
       'account.keysUnavailable': 'API keys are not available on this cloud yet.',
       'account.keyName': 'Key name',
       'account.createKey': 'Create key',
+      'account.scopes': 'What it may do',
       'account.keyShown': 'Your new key (shown once; keep it secret):',
       'account.provider.local': 'Email and password',
       'common.loading': 'Loading…',
@@ -281,6 +282,7 @@
       'account.keysUnavailable': '这个云暂不支持 API 密钥。',
       'account.keyName': '密钥名称',
       'account.createKey': '创建密钥',
+      'account.scopes': '允许的操作',
       'account.keyShown': '新的密钥（只显示一次，请妥善保管）：',
       'account.provider.local': '邮箱和密码',
       'common.loading': '加载中…',
@@ -1170,7 +1172,27 @@
             api('DELETE', '/api/me/keys/' + encodeURIComponent(k.id)).then(render, function (er) { showError(err, er); });
           } }))));
       });
-      keys.appendChild(h('table', { class: 'data-table' }, tb));
+      if (list.length) keys.appendChild(h('table', { class: 'data-table' }, tb));
+      var name = h('input', { type: 'text', maxlength: '64', testid: 'key-name' });
+      var scopes = h('fieldset', { class: 'scopes' }, h('legend', { class: 'label', text: t('account.scopes') }),
+        ['tenants:read', 'tenants:write', 'tenants:open', 'teams:write'].map(function (sc, i) {
+          var id = 'scope-' + sc.replace(':', '-');
+          return h('label', { class: 'check-row', for: id }, h('input', { type: 'checkbox', id: id, value: sc, checked: i === 0, testid: id }), sc);
+        }));
+      var out = h('div', { testid: 'key-out' });
+      var form = h('form', { class: 'key-form', testid: 'key-form' }, field('key-name', t('account.keyName'), name), scopes,
+        h('button', { type: 'submit', class: 'btn btn-sm', testid: 'key-create', text: t('account.createKey') }));
+      form.addEventListener('submit', function (e) {
+        e.preventDefault();
+        var chosen = [].slice.call(scopes.querySelectorAll('input:checked')).map(function (x) { return x.value; });
+        api('POST', '/api/me/keys', { name: name.value.trim(), scopes: chosen }).then(function (k) {
+          out.textContent = '';
+          out.appendChild(h('p', { class: 'small', text: t('account.keyShown') }));
+          out.appendChild(h('input', { type: 'text', readonly: true, class: 'mono', value: k.token, testid: 'key-token', 'aria-label': t('account.keys') }));
+        }, function (er) { out.textContent = ''; out.appendChild(alertBox('key-error', errorText(er))); });
+      });
+      keys.appendChild(form);
+      keys.appendChild(out);
     }, function (er) {
       keys.appendChild(h('p', { class: 'muted small', testid: 'keys-unavailable', text: er.code === 'no_endpoint' ? t('account.keysUnavailable') : errorText(er) }));
     });
