@@ -14,6 +14,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/clawfleet/clawfleet/cloud/servertest"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 // signUpIn signs a new email account up in a new browser.
@@ -191,4 +192,34 @@ func TestConsoleScreenshots(t *testing.T) {
 	if shots != 20 {
 		t.Errorf("%d screenshots, want 20", shots)
 	}
+}
+
+// TestConsoleReturnTo: a gateway opened without a session goes through
+// the router's /open/<slug> to the console's sign-in and, once signed in,
+// on into the gateway.
+func TestConsoleReturnTo(t *testing.T) {
+	c, _, ag := consoleCloud(t)
+	ag.AutoRun()
+	p := signUpIn(t, c.URL, "Dana", "dana@example.com")
+	p.Click(`[data-testid="create-open"]`)
+	p.Type(`[data-testid="create-name"]`, "Dana claw")
+	p.Click(`[data-testid="create-submit"]`)
+	p.Wait(`[data-testid="instance"][data-status="running"]`)
+	slug := strings.SplitN(strings.TrimPrefix(p.Text(`[data-testid="instance"] [data-testid="url"]`), "http://"), ".", 2)[0]
+	p.Click(`[data-testid="signout-button"]`)
+	p.Wait(`[data-testid="signin-form"]`)
+
+	p.Navigate(c.URL + "/open/" + slug)
+	p.Wait(`[data-testid="signin-form"]`)
+	if loc := servertest.Get(p, "location", chromedp.Location()); !strings.Contains(loc, "/console?return_to=%2Fopen%2F"+slug) {
+		t.Fatalf("not sent to the console's sign-in: %s", loc)
+	}
+	p.Type(`[data-testid="signin-email"]`, "dana@example.com")
+	p.Type(`[data-testid="signin-password"]`, "a long console pass phrase of Dana")
+	p.Click(`[data-testid="signin-submit"]`)
+	var loc string
+	tstest.Await(t, "the browser at the gateway's address", 15*time.Second, func() bool {
+		loc, _ = chromedp.Run(p.Ctx, chromedp.Location())
+		return strings.HasPrefix(loc, "http://"+slug+".localhost")
+	})
 }

@@ -592,7 +592,7 @@ func (ta *tenantAPI) openBySlug(c *gin.Context) {
 	c.Header("Referrer-Policy", "no-referrer")
 	u, _, err := ta.auth.session(c)
 	if err != nil {
-		c.Redirect(http.StatusSeeOther, "/?return_to="+url.QueryEscape(c.Request.URL.RequestURI()))
+		c.Redirect(http.StatusSeeOther, "/console?return_to="+url.QueryEscape(c.Request.URL.RequestURI()))
 		return
 	}
 	ctx := c.Request.Context()

@@ -463,7 +463,7 @@ func TestOpenFromTheSubdomain(t *testing.T) {
 	if r := stop(carol).Do(http.MethodGet, open, nil); r.Code != http.StatusForbidden || !strings.Contains(string(r.Body), "not yours") {
 		t.Fatalf("carol's /open: %d %s", r.Code, r.Body)
 	}
-	if r := stop(c.Browser()).Do(http.MethodGet, open, nil); r.Code != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/?return_to=%2Fopen%2F") {
+	if r := stop(c.Browser()).Do(http.MethodGet, open, nil); r.Code != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/console?return_to=%2Fopen%2F") {
 		t.Fatalf("nobody's /open: %d %q", r.Code, r.Header.Get("Location"))
 	}
 	if r := stop(alice).Do(http.MethodGet, "/open/"+tn["slug"].(string)+"?path=//evil.example/", nil); r.Code != http.StatusBadRequest {

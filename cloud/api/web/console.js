@@ -302,6 +302,15 @@
   };
 
   var LANG_KEY = 'clawfleet.console.lang';
+
+  // returnTo is where to go once signed in (?return_to=, e.g. the router's
+  // /open/<slug> for a gateway opened without a session): a path on this
+  // origin only; the cloud checks it again.
+  var returnTo = (function () {
+    var m = /[?&]return_to=([^&]*)/.exec(location.search);
+    var v = m ? decodeURIComponent(m[1].replace(/\+/g, ' ')) : '';
+    return /^\/(?![\/\\])[^\\\s]*$/.test(v) ? v : '';
+  })();
   var state = {
     lang: 'en', me: null, providers: null, plans: null, tenants: {}, events: null, eventsLive: false,
     logs: null, route: '', teamsAPI: null
@@ -518,7 +527,7 @@
     c.card.appendChild(box);
     loadProviders().then(function (p) {
       box.textContent = '';
-      var back = '/console';
+      var back = returnTo || '/console';
       p.providers.forEach(function (pr) {
         box.appendChild(h('a', { class: 'btn btn-block provider-btn', href: '/auth/' + encodeURIComponent(pr.name) + '?return_to=' + encodeURIComponent(back),
           testid: 'provider-' + pr.name, 'data-provider': pr.name, text: t('signin.with', { name: pr.displayName || pr.name }) }));
@@ -581,6 +590,7 @@
   }
 
   function signedIn(me) {
+    if (returnTo) { location.href = returnTo; return; }
     state.me = me;
     if (me.lang && !localStorageLang()) setLangQuiet(me.lang);
     startEvents();
@@ -1218,6 +1228,7 @@
     window.addEventListener('hashchange', render);
     api('GET', '/api/me').then(function (me) {
       state.me = me;
+      if (returnTo) { location.replace(returnTo); return; }
       if (me.lang && !localStorageLang()) setLangQuiet(me.lang);
       startEvents();
       var after = sessionStorageTake('clawfleet.console.after');

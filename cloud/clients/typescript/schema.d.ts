@@ -4458,7 +4458,7 @@ export interface paths {
          *     owner, a member of its team, a platform admin), a one-time link as from
          *     `POST /api/teams/{team}/tenants/{id}/open`: 303 to `<tenant URL><path>?t=…` (the link is
          *     that user's; audited as `tenant.access` unless the user is the owner). Not signed in:
-         *     303 to the console's start page `/?return_to=/open/<slug>…`. Anyone else: a 403 page.
+         *     303 to the console's start page `/console?return_to=/open/<slug>…` (it signs in and goes on to that path). Anyone else: a 403 page.
          *     Answers are pages (text/html, English or Chinese by `Accept-Language`), with
          *     `Cache-Control: no-store`.
          */
@@ -4479,7 +4479,7 @@ export interface paths {
                 /** @description To the one-time link, or, not signed in, to the console's start page. */
                 303: {
                     headers: {
-                        /** @description The link, or `/?return_to=…`. */
+                        /** @description The link, or `/console?return_to=…`. */
                         Location?: string;
                         [name: string]: unknown;
                     };
