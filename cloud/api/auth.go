@@ -321,7 +321,7 @@ var linkTmpl = template.Must(template.New("link").Parse(`<!doctype html>
 <title>{{.Title}}</title></head>
 <body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem; line-height: 1.5">
 <h1 style="font-size: 1.4rem">{{.Title}}</h1>
-{{if .Done}}<p role="status">{{.Done}}</p><p><a href="/">{{.Back}}</a></p>{{else}}
+{{if .Done}}<p role="status">{{.Done}}</p><p><a href="/console">{{.Back}}</a></p>{{else}}
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="token" value="{{.Token}}">
 {{if .Reset}}<p><label for="password">{{.PasswordLabel}}</label><br>
@@ -509,7 +509,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem; line-height: 1.5">
 <h1 style="font-size: 1.4rem">{{.Title}}</h1>
 <p role="alert">{{.Message}}</p>
-<p><a href="/">{{.Back}}</a></p>
+<p><a href="/console">{{.Back}}</a></p>
 </body></html>
 `))
 

@@ -206,6 +206,9 @@ func TestConsoleEmail(t *testing.T) {
 	p.Navigate(c.URL + u.RequestURI())
 	p.Click(`button[type="submit"]`)
 	p.Wait(`[role="status"]`)
+	// The page leads back to the console, not the operator's dashboard.
+	p.Click(`a[href="/console"]`)
+	p.Wait(`body[data-view="instances"]`)
 
 	p.Navigate(c.URL + "/console#/account")
 	p.Wait(`[data-testid="account-email"]`)
