@@ -109,6 +109,10 @@ func TestDashboard(t *testing.T) {
 		if strings.Contains(dom, `data-testid="host-row"`) {
 			t.Errorf("hosts rendered despite the wrong token")
 		}
+		// A user who landed on the operator's sign-in finds the console.
+		if !regexp.MustCompile(`<a href="/console" data-testid="console-link"[^>]*>Not the operator\? Sign in to your OpenClaw in the console\.</a>`).MatchString(dom) {
+			t.Errorf("no link to the console on the operator's sign-in")
+		}
 	})
 
 	page := func(lang, extra string) string {

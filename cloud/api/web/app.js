@@ -27,6 +27,7 @@
 
       'login.title': 'Sign in to ClawFleet',
       'login.hint': 'Enter the admin token of this cloud. It was printed once when the cloud first started, or set with CLAWFLEET_ADMIN_TOKEN.',
+      'login.console': 'Not the operator? Sign in to your OpenClaw in the console.',
       'login.tokenLabel': 'Admin token',
       'login.tokenPlaceholder': 'cfa_…',
       'login.submit': 'Sign in',
@@ -306,6 +307,7 @@
 
       'login.title': '登录 ClawFleet',
       'login.hint': '请输入此云端的管理员令牌。它在云端首次启动时显示过一次，或通过 CLAWFLEET_ADMIN_TOKEN 设置。',
+      'login.console': '不是运维人员？请在控制台登录你的 OpenClaw。',
       'login.tokenLabel': '管理员令牌',
       'login.tokenPlaceholder': 'cfa_…',
       'login.submit': '登录',
