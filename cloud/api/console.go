@@ -7,9 +7,7 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"sort"
 	"time"
@@ -82,18 +80,8 @@ func (ta *tenantAPI) events(c *gin.Context) {
 	defer stop()
 	ctx := c.Request.Context()
 	a, resolved := actorOf(c), time.Now()
-	w := c.Writer
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	event := func(name string, v any) {
-		b, _ := json.Marshal(v)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
-		w.Flush()
-	}
-	event("ready", gin.H{})
+	sse := startSSE(c)
+	sse.event("ready", gin.H{})
 	deadline := time.NewTimer(ta.followMax)
 	defer deadline.Stop()
 	keep := time.NewTicker(eventsKeepalive)
@@ -103,14 +91,13 @@ func (ta *tenantAPI) events(c *gin.Context) {
 		case <-ctx.Done():
 			return
 		case <-deadline.C:
-			event("end", gin.H{"reason": "the stream lasts at most " + ta.followMax.String() + "; reconnect to go on"})
+			sse.end(ta.followMax)
 			return
 		case <-keep.C:
-			fmt.Fprint(w, ": keepalive\n\n")
-			w.Flush()
+			sse.keepalive()
 		case ch, ok := <-changes:
 			if !ok {
-				event("resync", gin.H{})
+				sse.event("resync", gin.H{})
 				return
 			}
 			if authz.Can(a, authz.View, &ch.Tenant) != nil {
@@ -129,7 +116,7 @@ func (ta *tenantAPI) events(c *gin.Context) {
 				}
 			}
 			if ch.Deleted {
-				event("deleted", gin.H{"id": ch.Tenant.ID})
+				sse.event("deleted", gin.H{"id": ch.Tenant.ID})
 				continue
 			}
 			t, err := ta.svc.Find(ctx, tenant.Ref{ID: ch.Tenant.ID})
@@ -139,7 +126,7 @@ func (ta *tenantAPI) events(c *gin.Context) {
 			if err != nil {
 				t = &ch.Tenant
 			}
-			event("tenant", ta.viewFor(c, t))
+			sse.event("tenant", ta.viewFor(c, t))
 		}
 	}
 }

@@ -46,7 +46,6 @@ package api
 // actor.go resolves who acts and which tenant, and asks authz.Can.
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -486,22 +485,13 @@ func (ta *tenantAPI) holdSlots(c *gin.Context, users, addrs *ratelimit.Slots, wh
 // error, or followMax.
 func (ta *tenantAPI) followLogs(c *gin.Context, t *store.Tenant, tail int, lines []string) {
 	ctx := c.Request.Context()
-	w := c.Writer
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
+	sse := startSSE(c)
+	w := sse.w
 	send := func(ls []string) {
 		for _, l := range ls {
 			l = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(l)
 			fmt.Fprintf(w, "data: %s\n\n", l)
 		}
-		w.Flush()
-	}
-	event := func(name string, v any) {
-		b, _ := json.Marshal(v)
-		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, b)
 		w.Flush()
 	}
 	send(lines)
@@ -516,7 +506,7 @@ func (ta *tenantAPI) followLogs(c *gin.Context, t *store.Tenant, tail int, lines
 		case <-ctx.Done():
 			return
 		case <-deadline.C:
-			event("end", gin.H{"reason": "the stream lasts at most " + ta.followMax.String() + "; reconnect to go on"})
+			sse.end(ta.followMax)
 			return
 		case <-tick.C:
 		}
@@ -526,15 +516,14 @@ func (ta *tenantAPI) followLogs(c *gin.Context, t *store.Tenant, tail int, lines
 				return
 			}
 			_, body := publicError(ta.log, c, err)
-			event("error", body)
+			sse.event("error", body)
 			return
 		}
 		if fresh := tenant.NewLines(prev, cur); len(fresh) > 0 {
 			send(fresh)
 			idle = 0
 		} else if idle++; time.Duration(idle)*ta.poll >= 15*time.Second {
-			fmt.Fprint(w, ": keepalive\n\n")
-			w.Flush()
+			sse.keepalive()
 			idle = 0
 		}
 		prev = cur
