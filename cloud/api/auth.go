@@ -777,10 +777,9 @@ func (a *authAPI) sessions(c *gin.Context) {
 		a.failErr(c, err)
 		return
 	}
-	out := make([]sessionView, 0, len(ss))
-	for _, s := range ss {
-		out = append(out, sessionView{ID: s.ID, CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt, ExpiresAt: s.ExpiresAt, UserAgent: s.UserAgent, Address: s.Address, Current: s.ID == cur.ID})
-	}
+	out := views(ss, func(s *store.Session) sessionView {
+		return sessionView{ID: s.ID, CreatedAt: s.CreatedAt, LastSeenAt: s.LastSeenAt, ExpiresAt: s.ExpiresAt, UserAgent: s.UserAgent, Address: s.Address, Current: s.ID == cur.ID}
+	})
 	c.JSON(http.StatusOK, gin.H{"sessions": out})
 }
 
@@ -823,10 +822,9 @@ func (a *authAPI) identities(c *gin.Context) {
 		a.failErr(c, err)
 		return
 	}
-	out := make([]identityView, 0, len(ids))
-	for _, i := range ids {
-		out = append(out, identityView{ID: i.ID, Provider: i.Provider, Email: i.Email, EmailVerified: i.EmailVerified, Name: i.Name, CreatedAt: i.CreatedAt, LastUsedAt: i.LastUsedAt})
-	}
+	out := views(ids, func(i *store.Identity) identityView {
+		return identityView{ID: i.ID, Provider: i.Provider, Email: i.Email, EmailVerified: i.EmailVerified, Name: i.Name, CreatedAt: i.CreatedAt, LastUsedAt: i.LastUsedAt}
+	})
 	c.JSON(http.StatusOK, gin.H{"identities": out})
 }
 
@@ -881,11 +879,10 @@ func (a *authAPI) listUsers(c *gin.Context) {
 		a.failErr(c, err)
 		return
 	}
-	out := make([]userView, 0, len(us))
-	for _, u := range us {
-		out = append(out, userView{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, PlatformAdmin: u.PlatformAdmin,
-			Disabled: u.DisabledAt != nil, CreatedAt: u.CreatedAt, LastSignInAt: u.LastSignInAt})
-	}
+	out := views(us, func(u *store.User) userView {
+		return userView{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, PlatformAdmin: u.PlatformAdmin,
+			Disabled: u.DisabledAt != nil, CreatedAt: u.CreatedAt, LastSignInAt: u.LastSignInAt}
+	})
 	c.JSON(http.StatusOK, gin.H{"users": out})
 }
 

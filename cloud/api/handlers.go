@@ -170,11 +170,7 @@ func (s *server) listTokens(c *gin.Context) {
 		s.failErr(c, err)
 		return
 	}
-	out := make([]tokenView, 0, len(ts))
-	for i := range ts {
-		out = append(out, viewToken(&ts[i]))
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, views(ts, viewToken))
 }
 
 func (s *server) revokeToken(c *gin.Context) {

@@ -204,11 +204,7 @@ func (ta *tenantAPI) listTeams(c *gin.Context) {
 		ta.failErr(c, err)
 		return
 	}
-	out := make([]teamInfo, 0, len(ms))
-	for i := range ms {
-		out = append(out, viewTeam(&ms[i].Team, ms[i].Role))
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, views(ms, func(m *store.Membership) teamInfo { return viewTeam(&m.Team, m.Role) }))
 }
 
 type nameRequest struct {
@@ -262,7 +258,7 @@ type memberView struct {
 	JoinedAt string `json:"joinedAt"`
 }
 
-func viewMember(m teams.Member) memberView {
+func viewMember(m *teams.Member) memberView {
 	return memberView{UserID: m.UserID, Email: m.Email, Name: m.Name, Role: m.Role, JoinedAt: m.JoinedAt.UTC().Format(time.RFC3339)}
 }
 
@@ -272,11 +268,7 @@ func (ta *tenantAPI) listMembers(c *gin.Context) {
 		ta.failErr(c, err)
 		return
 	}
-	out := make([]memberView, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, viewMember(m))
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, views(ms, viewMember))
 }
 
 func (ta *tenantAPI) setMemberRole(c *gin.Context) {
@@ -291,7 +283,7 @@ func (ta *tenantAPI) setMemberRole(c *gin.Context) {
 		ta.failErr(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, viewMember(*m))
+	c.JSON(http.StatusOK, viewMember(m))
 }
 
 func (ta *tenantAPI) removeMember(c *gin.Context) {
@@ -360,11 +352,7 @@ func (ta *tenantAPI) listInvites(c *gin.Context) {
 		ta.failErr(c, err)
 		return
 	}
-	out := make([]inviteView, 0, len(is))
-	for i := range is {
-		out = append(out, viewInvite(&is[i]))
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, views(is, viewInvite))
 }
 
 func (ta *tenantAPI) revokeInvite(c *gin.Context) {
@@ -462,11 +450,7 @@ func (ta *tenantAPI) listKeys(team bool) gin.HandlerFunc {
 			ta.failErr(c, err)
 			return
 		}
-		out := make([]keyView, 0, len(ks))
-		for i := range ks {
-			out = append(out, viewKey(&ks[i]))
-		}
-		c.JSON(http.StatusOK, out)
+		c.JSON(http.StatusOK, views(ks, viewKey))
 	}
 }
 
@@ -546,11 +530,9 @@ func (ta *tenantAPI) adminTeams(c *gin.Context) {
 		ta.failErr(c, err)
 		return
 	}
-	out := make([]adminTeamView, 0, len(ts))
-	for i := range ts {
-		out = append(out, adminTeamView{teamInfo: viewTeam(&ts[i].Team, ""), Members: ts[i].Members, Tenants: ts[i].Tenants})
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, views(ts, func(t *store.TeamSummary) adminTeamView {
+		return adminTeamView{teamInfo: viewTeam(&t.Team, ""), Members: t.Members, Tenants: t.Tenants}
+	}))
 }
 
 // adminUserView is a user as the platform's admin sees it.

@@ -297,11 +297,7 @@ func (ta *tenantAPI) list(of func(c *gin.Context) ([]store.Tenant, error)) gin.H
 			ta.failErr(c, err)
 			return
 		}
-		out := make([]any, 0, len(ts))
-		for i := range ts {
-			out = append(out, ta.viewFor(c, &ts[i]))
-		}
-		c.JSON(http.StatusOK, out)
+		c.JSON(http.StatusOK, views(ts, func(t *store.Tenant) any { return ta.viewFor(c, t) }))
 	}
 }
 
