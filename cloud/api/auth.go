@@ -516,16 +516,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 // page answers a failed browser navigation with a page saying what went
 // wrong in the user's language, with err's status.
 func (a *authAPI) page(c *gin.Context, err error) {
-	status, code, _ := apperr.Public(err)
-	if code == "internal" {
-		a.log.Error("sign-in failed", "route", c.FullPath(), "err", err)
-	}
-	l := lang(c)
-	title, back := "Sign-in failed", "Back to the start page"
-	if l == "zh-CN" {
-		title, back = "登录失败", "返回首页"
-	}
-	htmlPage(c, status, l, title, accounts.Describe(err, l), back)
+	errorPage(c, a.log, "sign-in", err, "Sign-in failed", "登录失败", func(l, _ string) string { return accounts.Describe(err, l) })
 }
 
 // htmlPage answers a page of pageTmpl with status.

@@ -65,3 +65,20 @@ func (s *server) failErr(c *gin.Context, err error) {
 	}
 	c.AbortWithStatusJSON(status, body)
 }
+
+// errorPage answers a failed browser navigation (what failed, logged when
+// err is internal) with a page of pageTmpl in the user's language, with
+// err's status: title or titleZH, and message's text for the language and
+// err's public message.
+func errorPage(c *gin.Context, log *slog.Logger, what string, err error, title, titleZH string, message func(lang, public string) string) {
+	status, code, public := apperr.Public(err)
+	if code == "internal" {
+		log.Error(what+" failed", "route", c.FullPath(), "err", err)
+	}
+	l := lang(c)
+	back := "Back to the start page"
+	if l == "zh-CN" {
+		title, back = titleZH, "返回首页"
+	}
+	htmlPage(c, status, l, title, message(l, public), back)
+}

@@ -608,17 +608,10 @@ var errNotYours = apperr.New(apperr.Forbidden, "forbidden", "this OpenClaw is no
 
 // openPage answers /open/<slug>'s failure as a page in the user's language.
 func (ta *tenantAPI) openPage(c *gin.Context, err error) {
-	status, code, msg := apperr.Public(err)
-	if code == "internal" {
-		ta.log.Error("open failed", "route", c.FullPath(), "err", err)
-	}
-	l := lang(c)
-	title, back := "Cannot open this OpenClaw", "Back to the start page"
-	if l == "zh-CN" {
-		title, back = "无法打开这个 OpenClaw", "返回首页"
-		if errors.Is(err, errNotYours) {
-			msg = "这个 OpenClaw 不属于你或你的团队：请向其团队的所有者申请邀请。"
+	errorPage(c, ta.log, "open", err, "Cannot open this OpenClaw", "无法打开这个 OpenClaw", func(l, msg string) string {
+		if l == "zh-CN" && errors.Is(err, errNotYours) {
+			return "这个 OpenClaw 不属于你或你的团队：请向其团队的所有者申请邀请。"
 		}
-	}
-	htmlPage(c, status, l, title, msg, back)
+		return msg
+	})
 }
