@@ -380,19 +380,15 @@ func (s *Service) publish(ctx context.Context, box *store.Box, code string) {
 func (s *Service) onEvent(e fleet.Event) {
 	switch e := e.(type) {
 	case fleet.Registered:
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
+		fleet.InBackground(30*time.Second, func(ctx context.Context) {
 			box, err := s.o.Store.GetBox(ctx, e.HostID)
 			if err != nil {
 				return // not a box
 			}
 			s.publish(ctx, box, "")
-		}()
+		})
 	case fleet.FactoryReset:
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
+		fleet.InBackground(time.Minute, func(ctx context.Context) {
 			box, err := s.o.Store.GetBox(ctx, e.HostID)
 			if err != nil {
 				s.log.Warn("factory reset from a host that is not a box ignored", "device", e.HostID)
@@ -405,7 +401,7 @@ func (s *Service) onEvent(e fleet.Event) {
 			if _, err := s.unclaim(ctx, "device:"+e.HostID, box, "box.reset_local", "", false); err != nil {
 				s.log.Error("factory reset done on the box not applied", "device", e.HostID, "err", err)
 			}
-		}()
+		})
 	}
 }
 

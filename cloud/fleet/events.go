@@ -1,7 +1,9 @@
 package fleet
 
 import (
+	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
@@ -70,6 +72,16 @@ func (Reply) isEvent()        {}
 // Handler receives the fleet's events. It runs in the fleet's ingest
 // goroutine (Deleted: in the deleting request's) and must not block.
 type Handler func(Event)
+
+// InBackground runs f in its own goroutine with a context that ends after
+// timeout: a Handler's work that may block (a Handler itself must not).
+func InBackground(timeout time.Duration, f func(ctx context.Context)) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		f(ctx)
+	}()
+}
 
 // Subscribe adds h; every handler sees every event, in the order they were
 // added. Call it before Run.

@@ -78,13 +78,11 @@ func NewService(ctx context.Context, hub *Hub, st *store.Store, f *fleet.Fleet, 
 func (s *Service) onEvent(e fleet.Event) {
 	switch e := e.(type) {
 	case fleet.Registered:
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
+		fleet.InBackground(30*time.Second, func(ctx context.Context) {
 			if err := s.configure(ctx, e.HostID); err != nil {
 				s.log.Warn("tunnel not configured", "device", e.HostID, "err", err)
 			}
-		}()
+		})
 	case fleet.Deleted:
 		s.remove(e.HostID)
 	}
