@@ -1,6 +1,10 @@
 package qr
 
-import "testing"
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
 
 func TestEncode(t *testing.T) {
 	bits, err := Encode("https://cloud.example.com/claim?d=dev_abcdefgh12345678&c=ABCD-EFGH-JKMN")
@@ -41,6 +45,25 @@ func TestRuns(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("runs %v, want %v", got, want)
+		}
+	}
+}
+
+// The same text always gives the same code (a factory rerun must not
+// rewrite its labels): yeqown/go-qrcode broke ties between mask patterns
+// by goroutine order, and 1 text in about 20 came out two ways.
+func TestEncodeIsDeterministic(t *testing.T) {
+	for i := range 300 {
+		text := fmt.Sprintf("https://cloud.example.com/claim?d=dev_%016d&c=%04d-%04d-%04d", i*7919, i, i*31%10000, i*97%10000)
+		a, err := Encode(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			b, _ := Encode(text)
+			if !slices.EqualFunc(a, b, slices.Equal[[]bool]) {
+				t.Fatalf("%q encoded two ways", text)
+			}
 		}
 	}
 }
