@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -191,12 +190,7 @@ func awaitRunning(t *testing.T, base, cookie string) {
 // until the test ends, and returns its URL.
 func nextStart(t *testing.T, app string, env ...string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := tstest.FreePort(t)
 	cmd := exec.Command("node", "../node_modules/next/dist/bin/next", "start", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
 	cmd.Dir = app
 	cmd.Env = append(os.Environ(), append(env, "NEXT_TELEMETRY_DISABLED=1")...)

@@ -31,7 +31,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 			"CLAWFLEET_PUBLIC_URL=http://127.0.0.1:" + strconv.Itoa(port),
 			"CLAWFLEET_OIDC_ISSUER=" + oc.Issuer, "CLAWFLEET_OIDC_CLIENT_ID=" + oc.ClientID, "CLAWFLEET_OIDC_CLIENT_SECRET=" + oc.ClientSecret,
 			"CLAWFLEET_PLANS_FILE=" + writePlans(t, "unused", 250),
-			"CLAWFLEET_TENANT_PORT_BASE=" + fmt.Sprint(20000+freePort(t)%10000),
+			"CLAWFLEET_TENANT_PORT_BASE=" + fmt.Sprint(tstest.TenantPortBase(t)),
 		}}
 	c.start()
 	token, _ := c.enrollToken(1, "1h")

@@ -112,7 +112,7 @@ func TestRouterMultiHost(t *testing.T) {
 	idp := ssotest.Start(t)
 	c := newCloud(t, "CLAWFLEET_SHARED_SECRET="+sharedSecret, "CLAWFLEET_SSO_ISSUER="+ssotest.Issuer,
 		"CLAWFLEET_SSO_AUDIENCE="+ssotest.Audience, "CLAWFLEET_SSO_JWKS_URL="+idp.JWKSURL(), "CLAWFLEET_PLANS_FILE="+writePlans(t, "unused", 250),
-		"CLAWFLEET_SCHEDULER=spread", "CLAWFLEET_TENANT_PORT_BASE="+fmt.Sprint(20000+freePort(t)%10000))
+		"CLAWFLEET_SCHEDULER=spread", "CLAWFLEET_TENANT_PORT_BASE="+fmt.Sprint(tstest.TenantPortBase(t)))
 	args := []string{"--runtime", "process", "--openclaw-bin", bin("standin")}
 	var agents []*agent
 	agentArgs := map[*agent][]string{}

@@ -99,7 +99,7 @@ func newTenantEnv(t *testing.T, image string, ready time.Duration, page string, 
 		cpu = 1000 // the real gateway boots slowly when throttled
 	}
 	c := newCloud(t, "CLAWFLEET_SHARED_SECRET="+sharedSecret, "CLAWFLEET_PLANS_FILE="+writePlans(t, image, cpu),
-		"CLAWFLEET_TENANT_PORT_BASE="+fmt.Sprint(20000+freePort(t)%10000))
+		"CLAWFLEET_TENANT_PORT_BASE="+fmt.Sprint(tstest.TenantPortBase(t)))
 	token, _ := c.enrollToken(1, "1h")
 	a := c.enrollAgent(token, "tenant-host")
 	a.start(agentArgs...)

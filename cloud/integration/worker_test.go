@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,21 +99,8 @@ func buildAgent(t *testing.T, dir, v string) {
 // http://<hostIP>:<port>, serving the agents of downloads.
 func workerCloud(t *testing.T, w workerNet, downloads string) (*cloud, string) {
 	t.Helper()
-	// Two distinct ports free on every address (held until both are picked).
-	var ports [2]int
-	var held []net.Listener
-	for i := range ports {
-		ln, err := net.Listen("tcp", ":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, ln)
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	for _, ln := range held {
-		ln.Close()
-	}
-	httpPort, mqttPort := ports[0], ports[1]
+	// Free on every address: the namespace reaches the cloud at hostIP.
+	httpPort, mqttPort := freePort(t), freePort(t)
 	public := fmt.Sprintf("http://%s:%d", w.hostIP, httpPort)
 	c := &cloud{t: t, dataDir: t.TempDir(), httpPort: httpPort, mqttPort: mqttPort, wgPort: freePort(t), adminToken: "cfa_integration_admin_token_0123456789"}
 	c.extraEnv = []string{

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,16 +18,18 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
-// FreePort returns a loopback port that was free a moment ago.
+// FreePort returns a port that was free a moment ago, outside the range
+// other processes are given for port 0 (tstest.FreePort says why).
 func FreePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := tstest.PickPort()
 	if err != nil {
 		panic(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // Cloud is a clawfleet-cloud child process on loopback ports.
