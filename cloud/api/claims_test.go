@@ -241,7 +241,8 @@ func TestClaimReset(t *testing.T) {
 
 // TestClaimRateLimits: wrong codes are bounded per device, per user and
 // per address, and a limited attempt is refused before its code is
-// compared: even the right code then.
+// compared: even the right code then. The device's limit holds only those
+// who failed on it, so others' guesses never lock the owner out.
 func TestClaimRateLimits(t *testing.T) {
 	t.Parallel()
 	c := servertest.New(t, servertest.WithSharedSecret(), servertest.WithFlags("--trusted-proxies", "127.0.0.1"))
@@ -262,15 +263,46 @@ func TestClaimRateLimits(t *testing.T) {
 		return max, r
 	}
 
-	// One device, each guess by another user from another address.
-	n, r := attempts(20, func(i int) servertest.Response {
-		return from(fmt.Sprintf("192.0.2.%d", i+1), fmt.Sprintf("guesser-%d", i), claimBody(b.ID, creds.NewClaimCode()))
-	})
-	if n != claim.DeviceFailures || r.Header.Get("Retry-After") != "720" || r.JSON(t)["code"] != "rate_limited" {
-		t.Fatalf("guesses at one device: limited after %d: %d %s", n, r.Code, r.Body)
+	// Guesses at one device, each by another user from another address:
+	// past DeviceFailures, those who failed on it wait, even with the
+	// right code, and a newcomer gets one guess.
+	for i := range claim.DeviceFailures {
+		if r := from(fmt.Sprintf("192.0.2.%d", i+1), fmt.Sprintf("guesser-%d", i), claimBody(b.ID, creds.NewClaimCode())); r.Code != http.StatusForbidden {
+			t.Fatalf("guess %d at one device: %d %s, want 403 wrong_claim_code", i, r.Code, r.Body)
+		}
 	}
-	if r := from("192.0.2.200", "owner", claimBody(b.ID, b.ClaimCode)); r.Code != http.StatusTooManyRequests {
-		t.Fatalf("the right code while the device is limited: %d %s", r.Code, r.Body)
+	for _, tc := range []struct{ addr, user string }{
+		{"192.0.2.1", "guesser-0"},   // both failed here
+		{"192.0.2.1", "newcomer-1"},  // the address failed here
+		{"192.0.2.201", "guesser-1"}, // the user failed here
+	} {
+		r := from(tc.addr, tc.user, claimBody(b.ID, b.ClaimCode))
+		if r.Code != http.StatusTooManyRequests || r.Header.Get("Retry-After") != "720" || r.JSON(t)["code"] != "rate_limited" {
+			t.Fatalf("%s from %s, who failed on the limited device, with the right code: %d %s", tc.user, tc.addr, r.Code, r.Body)
+		}
+	}
+	if r := from("192.0.2.202", "newcomer-2", claimBody(b.ID, creds.NewClaimCode())); r.Code != http.StatusForbidden {
+		t.Fatalf("a newcomer's wrong guess at the limited device: %d %s, want 403 wrong_claim_code", r.Code, r.Body)
+	}
+	if r := from("192.0.2.203", "newcomer-2", claimBody(b.ID, creds.NewClaimCode())); r.Code != http.StatusTooManyRequests {
+		t.Fatalf("the newcomer's second guess at the limited device: %d %s", r.Code, r.Body)
+	}
+	// Others' wrong codes do not keep the owner out.
+	if r := from("192.0.2.200", "owner", claimBody(b.ID, b.ClaimCode)); r.Code != http.StatusOK && r.Code != http.StatusCreated {
+		t.Fatalf("the owner's right code while others' guesses limit the device: %d %s", r.Code, r.Body)
+	}
+
+	// Newcomers at one device are held too, by its ceiling: then everyone
+	// waits, the right code included.
+	b2 := c.AddBox("b2", 1)
+	n, r := attempts(2*claim.DeviceCeiling, func(i int) servertest.Response {
+		return from(fmt.Sprintf("192.0.%d.%d", 3+i/250, 1+i%250), fmt.Sprintf("spreader-%d", i), claimBody(b2.ID, creds.NewClaimCode()))
+	})
+	if n != claim.DeviceCeiling || r.Header.Get("Retry-After") != "72" || r.JSON(t)["code"] != "rate_limited" {
+		t.Fatalf("guesses at one device by newcomers: limited after %d: %d %s", n, r.Code, r.Body)
+	}
+	if r := from("192.0.2.250", "owner-2", claimBody(b2.ID, b2.ClaimCode)); r.Code != http.StatusTooManyRequests {
+		t.Fatalf("the right code at a device past its ceiling: %d %s", r.Code, r.Body)
 	}
 
 	// One user, each guess at another device from another address.

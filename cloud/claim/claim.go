@@ -43,12 +43,20 @@ type Tunnels interface {
 }
 
 // Limits on failed claim attempts (wrong codes), per hour; each is also
-// the burst. An attacker with any number of accounts and addresses is held
-// by the device's: 5 × 8,766 h ≈ 43,800 guesses a year at one box, which
-// hits its 60-bit code with probability 3.8 × 10^-14 (docs/box-pairing.md).
-// The limiters are in memory: a cloud restart refills them.
+// the burst. The device ID is on the label and in every link, so a
+// device's limit must not let anyone lock its owner out with a few wrong
+// codes: past DeviceFailures at one device only the users and addresses
+// that failed on it wait, and a newcomer still gets its attempt; each such
+// attempt that fails uses up that user and that address there. The
+// owner's first attempt passes, while an attacker needs a fresh account
+// *and* a fresh address for every further guess, each also held by
+// UserFailures and AddressFailures, until DeviceCeiling holds everyone:
+// 50 × 8,766 h ≈ 438,000 guesses a year at one box, which hits its 60-bit
+// code with probability 3.8 × 10^-13 (docs/box-pairing.md). The limiters
+// are in memory: a cloud restart refills them.
 const (
-	DeviceFailures  = 5  // at one device
+	DeviceFailures  = 5  // at one device, before only newcomers may try
+	DeviceCeiling   = 50 // at one device, by anyone
 	UserFailures    = 20 // by one user
 	AddressFailures = 20 // from one client address
 )
@@ -73,9 +81,11 @@ type Options struct {
 
 // Service is the claim service.
 type Service struct {
-	o                      Options
-	log                    *slog.Logger
-	byDevice, byUser, byIP *ratelimit.Keyed
+	o                                 Options
+	log                               *slog.Logger
+	byDevice, byCeiling, byUser, byIP *ratelimit.Keyed
+	// who failed at which device: "device\x00user", "device\x00address"
+	byDeviceUser, byDeviceIP *ratelimit.Keyed
 }
 
 // The service's failures, as API clients see them.
@@ -104,7 +114,8 @@ func New(o Options) *Service {
 	}
 	perHour := func(n int) *ratelimit.Keyed { return ratelimit.New(rate.Limit(float64(n)/3600), n) }
 	s := &Service{o: o, log: o.Logger.With("component", "claim"),
-		byDevice: perHour(DeviceFailures), byUser: perHour(UserFailures), byIP: perHour(AddressFailures)}
+		byDevice: perHour(DeviceFailures), byCeiling: perHour(DeviceCeiling), byUser: perHour(UserFailures), byIP: perHour(AddressFailures),
+		byDeviceUser: perHour(DeviceFailures), byDeviceIP: perHour(DeviceFailures)}
 	o.Fleet.Subscribe(s.onEvent)
 	return s
 }
@@ -146,12 +157,17 @@ type Result struct {
 
 var teamID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$`)
 
-// limited is a 429 when the device, the user or the address has failed
-// too often; it is asked before the code is even compared, so the limits
-// really bound guessing. Retry-After is when the first token comes back.
+// limited is a 429 when the user or the address has failed too often, or
+// the device has and this user or address is among those who failed on it;
+// it is asked before the code is even compared, so the limits really bound
+// guessing. Retry-After is when the first token comes back.
 func (s *Service) limited(deviceID, user, ip string) error {
+	du, di := deviceID+"\x00"+user, deviceID+"\x00"+ip
 	switch {
-	case s.byDevice.Exhausted(deviceID):
+	case s.byCeiling.Exhausted(deviceID):
+		return ErrRateLimited.Withf("too many wrong claim codes for this device: wait %d minutes and try again", max(1, 60/DeviceCeiling)).Retrying(time.Hour / DeviceCeiling)
+	case s.byDeviceUser.Exhausted(du) || s.byDeviceIP.Exhausted(di) ||
+		s.byDevice.Exhausted(deviceID) && (s.byDeviceUser.Used(du) || s.byDeviceIP.Used(di)):
 		return ErrRateLimited.Withf("too many wrong claim codes for this device: wait %d minutes and try again", 60/DeviceFailures).Retrying(time.Hour / DeviceFailures)
 	case s.byUser.Exhausted(user):
 		return ErrRateLimited.Withf("too many wrong claim codes from your account: wait %d minutes and try again", 60/UserFailures).Retrying(time.Hour / UserFailures)
@@ -161,9 +177,13 @@ func (s *Service) limited(deviceID, user, ip string) error {
 	return nil
 }
 
-// failed counts a wrong code against the device, the user and the address.
+// failed counts a wrong code against the device, the user and the address,
+// and against this user and this address at the device.
 func (s *Service) failed(deviceID, user, ip string) {
 	s.byDevice.Allow(deviceID)
+	s.byCeiling.Allow(deviceID)
+	s.byDeviceUser.Allow(deviceID + "\x00" + user)
+	s.byDeviceIP.Allow(deviceID + "\x00" + ip)
 	s.byUser.Allow(user)
 	s.byIP.Allow(ip)
 }

@@ -46,6 +46,15 @@ func (l *Keyed) Exhausted(key string) bool {
 	return e != nil && e.l.TokensAt(l.now()) < 1
 }
 
+// Used reports whether key has taken a token its bucket has not yet got
+// back: whether it failed lately, for limits that spare who did not.
+func (l *Keyed) Used(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.m[key]
+	return e != nil && e.l.TokensAt(l.now()) < float64(l.burst)
+}
+
 // Allow takes a token for key and reports whether there was one.
 func (l *Keyed) Allow(key string) bool {
 	l.mu.Lock()

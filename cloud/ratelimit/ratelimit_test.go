@@ -50,6 +50,29 @@ func TestKeyedSlowRefill(t *testing.T) {
 	}
 }
 
+// TestKeyedUsed: a key counts as used from its first token until its
+// bucket is full again; one never seen is not.
+func TestKeyedUsed(t *testing.T) {
+	now := time.Now()
+	l := New(rate.Limit(1.0/3600), 5)
+	l.now = func() time.Time { return now }
+	if l.Used("a") {
+		t.Fatal("a key never seen is used")
+	}
+	l.Allow("a")
+	if !l.Used("a") || l.Exhausted("a") || l.Used("b") {
+		t.Fatalf("after one token: used %v, exhausted %v, other used %v", l.Used("a"), l.Exhausted("a"), l.Used("b"))
+	}
+	now = now.Add(30 * time.Minute)
+	if !l.Used("a") {
+		t.Fatal("used forgotten before its token came back")
+	}
+	now = now.Add(31 * time.Minute)
+	if l.Used("a") {
+		t.Fatal("still used once its bucket is full again")
+	}
+}
+
 func TestClientIP(t *testing.T) {
 	for _, c := range []struct{ remote, want string }{
 		{"192.0.2.1:1234", "192.0.2.1"},
