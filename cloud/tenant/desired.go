@@ -29,7 +29,7 @@ func (s *Service) publish(ctx context.Context, hostID string) error {
 	var unsendable []store.Tenant
 	var reasons []error
 	for _, t := range ts {
-		tok, err := s.seal.open(t.GatewayTokenEnc, t.ID)
+		tok, err := s.seal.Open(t.GatewayTokenEnc, t.ID)
 		if err != nil {
 			// Leaving the tenant out would make the host remove it.
 			s.fleet.CountCommand("desired", "error")

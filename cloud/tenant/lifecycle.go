@@ -138,7 +138,7 @@ func (s *Service) createLocked(ctx context.Context, actor authz.Actor, t *store.
 	t.ID, t.Slug, t.Name, t.Plan = "ten_"+randomID(10), slug, name, planName
 	t.Status, t.DesiredState, t.HostID, t.Port = store.TenantPending, proto.TenantRunning, hostID, port
 	t.CPUMillis, t.MemoryBytes, t.DiskBytes, t.PidsLimit, t.Image = plan.CPUMillis, int64(plan.MemoryBytes), int64(plan.DiskBytes), plan.PidsLimit, plan.Image
-	t.GatewayTokenEnc = s.seal.seal(randomToken(), t.ID)
+	t.GatewayTokenEnc = s.seal.Seal(randomToken(), t.ID)
 	detail := fmt.Sprintf("plan=%s slug=%s host=%s port=%d status=pending", planName, slug, hostID, port)
 	if t.Shared {
 		detail += " team=" + t.TeamID

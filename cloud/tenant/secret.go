@@ -1,8 +1,6 @@
 package tenant
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -56,52 +54,4 @@ func LoadSecretKey(value, dataDir string) ([]byte, error) {
 		return nil, fmt.Errorf("store secret key: %w", err)
 	}
 	return k, nil
-}
-
-// sealer encrypts small secrets with AES-256-GCM. The associated data binds
-// a sealed value to its owner (the tenant ID), so a sealed token copied to
-// another row does not open.
-type sealer struct{ aead cipher.AEAD }
-
-const sealPrefix = "v1:"
-
-func newSealer(key []byte) (*sealer, error) {
-	if len(key) != 32 {
-		return nil, errors.New("secret key must be 32 bytes")
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &sealer{aead: aead}, nil
-}
-
-func (s *sealer) seal(plain, ad string) string {
-	nonce := make([]byte, s.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		panic(err)
-	}
-	out := s.aead.Seal(nonce, nonce, []byte(plain), []byte(ad))
-	return sealPrefix + base64.RawStdEncoding.EncodeToString(out)
-}
-
-func (s *sealer) open(sealed, ad string) (string, error) {
-	raw, ok := strings.CutPrefix(sealed, sealPrefix)
-	if !ok {
-		return "", errors.New("sealed value has an unknown format")
-	}
-	b, err := base64.RawStdEncoding.DecodeString(raw)
-	if err != nil || len(b) < s.aead.NonceSize() {
-		return "", errors.New("sealed value is damaged")
-	}
-	n := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, b[:n], b[n:], []byte(ad))
-	if err != nil {
-		return "", errors.New("sealed value does not open with this secret key (was CLAWFLEET_SECRET_KEY or secret.key changed?)")
-	}
-	return string(plain), nil
 }

@@ -44,6 +44,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/cloud/apperr"
 	"github.com/clawfleet/clawfleet/cloud/fleet"
+	"github.com/clawfleet/clawfleet/cloud/seal"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 	"github.com/prometheus/client_golang/prometheus"
@@ -170,7 +171,7 @@ type Service struct {
 	bus   fleet.Bus
 	log   *slog.Logger
 	m     *metrics
-	seal  *sealer
+	seal  *seal.Sealer
 
 	// mu serialises every change of tenant or desired state, so that a
 	// published desired state always matches its stored revision.
@@ -194,12 +195,12 @@ func New(st *store.Store, fl *fleet.Fleet, bus fleet.Bus, opts Options) (*Servic
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	seal, err := newSealer(opts.SecretKey)
+	sealer, err := seal.New(opts.SecretKey)
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{
-		opts: opts, store: st, fleet: fl, bus: bus, seal: seal,
+		opts: opts, store: st, fleet: fl, bus: bus, seal: sealer,
 		log:     opts.Logger.With("component", "tenant"),
 		queue:   make(chan devMsg, 4096),
 		disks:   map[string]DiskUsage{},
