@@ -239,6 +239,40 @@ func TestClaimReset(t *testing.T) {
 	}
 }
 
+// TestReprintReachesABoxOfflineAcrossARestart: a box offline while its
+// label is reprinted, and while the cloud restarts, is told the new code
+// when it registers (the retained message of the reprint died with the
+// broker); once claimed it is told no code any more.
+func TestReprintReachesABoxOfflineAcrossARestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := servertest.New(t, servertest.WithDataDir(dir), servertest.WithSharedSecret())
+	b := c.AddBox("b1", 0)
+	ag := connectBox(t, c, b)
+	ag.WaitClaim("the box hears it is unclaimed", func(m *proto.Claim) bool { return m != nil && !m.Claimed })
+	ag.Close()
+	r := c.Admin(http.MethodPost, "/api/admin/boxes/"+b.ID+"/reprint", nil)
+	code, _ := r.JSON(t)["claimCode"].(string)
+	if r.Code != http.StatusOK || proto.ValidateClaimCode(code) != nil {
+		t.Fatalf("reprint: %d %s", r.Code, r.Body)
+	}
+	c.Stop()
+	c = servertest.New(t, servertest.WithDataDir(dir), servertest.WithSharedSecret())
+	ag = connectBox(t, c, b)
+	ag.WaitClaim("the box hears its reprinted code after the restart", func(m *proto.Claim) bool { return m != nil && !m.Claimed && m.ClaimCode == code })
+	ag.Close()
+
+	if r := c.User(http.MethodPost, "/api/claims", "u1", claimBody(b.ID, code)); r.Code != http.StatusCreated {
+		t.Fatalf("claim with the reprinted code: %d %s", r.Code, r.Body)
+	}
+	c.Stop()
+	c = servertest.New(t, servertest.WithDataDir(dir), servertest.WithSharedSecret())
+	ag = connectBox(t, c, b)
+	if m := ag.WaitClaim("the claimed box hears its owner", claimedBy("u1")); m.ClaimCode != "" {
+		t.Fatalf("a claimed box was sent a claim code after a restart: %+v", m)
+	}
+}
+
 // TestClaimRateLimits: wrong codes are bounded per device, per user and
 // per address, and a limited attempt is refused before its code is
 // compared: even the right code then. The device's limit holds only those

@@ -29,6 +29,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/httpguard"
 	"github.com/clawfleet/clawfleet/cloud/router"
+	"github.com/clawfleet/clawfleet/cloud/seal"
 	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/cloud/teams"
@@ -197,8 +198,13 @@ func NewEnv(ctx context.Context, cfg *config.Config, getenv func(string) string,
 		st.Close()
 		return nil, fmt.Errorf("box plan %q is not a plan: choose one of %s (CLAWFLEET_BOX_PLAN)", cfg.BoxPlan, strings.Join(plans.Names(), ", "))
 	}
-	claims := claim.New(claim.Options{Store: st, Fleet: f, Bus: b, Factory: fac, Tenants: ts, Tunnels: tunnels, Plan: cfg.BoxPlan,
-		CommandTimeout: cfg.CommandTimeout, Logger: log})
+	sealer, err := seal.New(key)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	claims := claim.New(claim.Options{Store: st, Fleet: f, Bus: b, Factory: fac, Tenants: ts, Tunnels: tunnels, Sealer: sealer,
+		Plan: cfg.BoxPlan, CommandTimeout: cfg.CommandTimeout, Logger: log})
 	f.Subscribe(a.dropOffline)
 	acc, signIn, err := a.newAccounts(st, key, getenv)
 	if err != nil {

@@ -61,6 +61,15 @@ const (
 	AddressFailures = 20 // from one client address
 )
 
+// Sealer seals and opens small secrets bound to an owner (seal.Sealer).
+type Sealer interface {
+	Seal(plain, ad string) string
+	Open(sealed, ad string) (string, error)
+}
+
+// sealAD binds a sealed claim code to its device.
+func sealAD(deviceID string) string { return "claim-code:" + deviceID }
+
 // Options configure the service.
 type Options struct {
 	Store   *store.Store
@@ -70,6 +79,11 @@ type Options struct {
 	Tenants Tenants
 	// Tunnels is nil when the cloud runs no tunnels.
 	Tunnels Tunnels
+	// Sealer keeps a reissued claim code readable until the box is
+	// claimed (seal.Sealer under the cloud's secret key), so a box offline
+	// across a cloud restart still learns it; nil keeps no copy (the box
+	// then learns a new code only while this process runs).
+	Sealer Sealer
 	// Plan is the plan of the instance a claim creates ("free").
 	Plan string
 	// CommandTimeout bounds the factory-reset command (30 s).
@@ -323,7 +337,7 @@ func (s *Service) Reprint(ctx context.Context, actor authz.Actor, deviceID strin
 		return nil, "", err
 	}
 	code := creds.NewClaimCode()
-	if err := s.o.Store.SetClaimCode(ctx, deviceID, s.o.Factory.ClaimHash(deviceID, code), s.o.Now(),
+	if err := s.o.Store.SetClaimCode(ctx, deviceID, s.o.Factory.ClaimHash(deviceID, code), s.sealCode(deviceID, code), s.o.Now(),
 		&store.AuditEvent{Actor: actor.Audit(), Action: "box.reprint", Target: deviceID}); err != nil {
 		return nil, "", err
 	}
@@ -353,7 +367,7 @@ func (s *Service) unclaim(ctx context.Context, actor string, box *store.Box, act
 	if code != "" {
 		detail += " (fresh claim code)"
 	}
-	old, err := s.o.Store.ReleaseBox(ctx, id, hash, s.o.Now(), &store.AuditEvent{Actor: actor, Action: action, Target: id, Detail: detail})
+	old, err := s.o.Store.ReleaseBox(ctx, id, hash, s.sealCode(id, code), s.o.Now(), &store.AuditEvent{Actor: actor, Action: action, Target: id, Detail: detail})
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, ErrNotABox
@@ -382,6 +396,28 @@ func (s *Service) unclaim(ctx context.Context, actor string, box *store.Box, act
 	return s.view(ctx, cur)
 }
 
+// sealCode is code sealed for the store ("" without a code or a Sealer).
+func (s *Service) sealCode(deviceID, code string) string {
+	if code == "" || s.o.Sealer == nil {
+		return ""
+	}
+	return s.o.Sealer.Seal(code, sealAD(deviceID))
+}
+
+// pendingCode is the reissued claim code of an unclaimed box, "" when it
+// has none (the factory's code, which the box has) or it does not open.
+func (s *Service) pendingCode(box *store.Box) string {
+	if box.ClaimedBy != "" || box.PendingClaimCode == "" || s.o.Sealer == nil {
+		return ""
+	}
+	code, err := s.o.Sealer.Open(box.PendingClaimCode, sealAD(box.DeviceID))
+	if err != nil {
+		s.log.Warn("the box's reissued claim code cannot be read: reprint its label", "device", box.DeviceID, "err", err)
+		return ""
+	}
+	return code
+}
+
 // publish tells the box its claim state (retained); code, when set, is its
 // new claim code.
 func (s *Service) publish(ctx context.Context, box *store.Box, code string) {
@@ -405,7 +441,7 @@ func (s *Service) onEvent(e fleet.Event) {
 			if err != nil {
 				return // not a box
 			}
-			s.publish(ctx, box, "")
+			s.publish(ctx, box, s.pendingCode(box))
 		})
 	case fleet.FactoryReset:
 		fleet.InBackground(time.Minute, func(ctx context.Context) {

@@ -31,6 +31,11 @@ type Box struct {
 	// ClaimCodeAt is when that code was issued (a reprint issues another).
 	ClaimCodeHash string    `gorm:"size:64;not null"`
 	ClaimCodeAt   time.Time `gorm:"not null"`
+	// PendingClaimCode is a code the cloud reissued, sealed (cloud/seal,
+	// bound to the device ID), kept until the box is claimed so the box
+	// can be told it again whenever it registers; empty for the factory's
+	// code, which the box has from its credentials.
+	PendingClaimCode string `gorm:"size:200;not null;default:''"`
 	// The owner a claim binds the box to, who claimed it and when; empty
 	// while unclaimed.
 	OwnerTeamID string `gorm:"size:40;not null"`

@@ -20,7 +20,7 @@ var ErrBoxClaimed = apperr.New(apperr.Conflict, "box_claimed", "this box already
 func (s *Store) ClaimBox(ctx context.Context, deviceID, user, teamID string, at time.Time, audit *AuditEvent) (box *Box, already bool, err error) {
 	err = s.Write(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&Box{}).Where("device_id = ? AND claimed_by = ''", deviceID).
-			Updates(map[string]any{"claimed_by": user, "owner_team_id": teamID, "claimed_at": at})
+			Updates(map[string]any{"claimed_by": user, "owner_team_id": teamID, "claimed_at": at, "pending_claim_code": ""})
 		if res.Error != nil {
 			return mapErr(res.Error)
 		}
@@ -52,8 +52,9 @@ func (s *Store) ClaimBox(ctx context.Context, deviceID, user, teamID string, at 
 
 // ReleaseBox makes a box unclaimed, with audit in the same transaction.
 // With codeHash set, the box also gets that claim code (a reprint): the
-// old one stops working. It returns the box as it was before.
-func (s *Store) ReleaseBox(ctx context.Context, deviceID, codeHash string, at time.Time, audit *AuditEvent) (*Box, error) {
+// old one stops working, and sealedCode is kept as its PendingClaimCode.
+// It returns the box as it was before.
+func (s *Store) ReleaseBox(ctx context.Context, deviceID, codeHash, sealedCode string, at time.Time, audit *AuditEvent) (*Box, error) {
 	var old Box
 	err := s.Write(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("device_id = ?", deviceID).Take(&old).Error; err != nil {
@@ -61,7 +62,7 @@ func (s *Store) ReleaseBox(ctx context.Context, deviceID, codeHash string, at ti
 		}
 		up := map[string]any{"claimed_by": "", "owner_team_id": "", "claimed_at": nil}
 		if codeHash != "" {
-			up["claim_code_hash"], up["claim_code_at"] = codeHash, at
+			up["claim_code_hash"], up["claim_code_at"], up["pending_claim_code"] = codeHash, at, sealedCode
 		}
 		if err := tx.Model(&Box{}).Where("device_id = ?", deviceID).Updates(up).Error; err != nil {
 			return mapErr(err)
@@ -78,10 +79,11 @@ func (s *Store) ReleaseBox(ctx context.Context, deviceID, codeHash string, at ti
 }
 
 // SetClaimCode gives an unclaimed or claimed box a new claim code hash
-// (a reprinted label), with audit.
-func (s *Store) SetClaimCode(ctx context.Context, deviceID, codeHash string, at time.Time, audit *AuditEvent) error {
+// (a reprinted label) and sealedCode as its PendingClaimCode, with audit.
+func (s *Store) SetClaimCode(ctx context.Context, deviceID, codeHash, sealedCode string, at time.Time, audit *AuditEvent) error {
 	err := s.Write(ctx, func(tx *gorm.DB) error {
-		res := tx.Model(&Box{}).Where("device_id = ?", deviceID).Updates(map[string]any{"claim_code_hash": codeHash, "claim_code_at": at})
+		res := tx.Model(&Box{}).Where("device_id = ?", deviceID).
+			Updates(map[string]any{"claim_code_hash": codeHash, "claim_code_at": at, "pending_claim_code": sealedCode})
 		if res.Error != nil {
 			return mapErr(res.Error)
 		}

@@ -44,7 +44,7 @@ func TestClaimBox(t *testing.T) {
 			t.Fatalf("claim of a missing box: %v", err)
 		}
 
-		old, err := s.ReleaseBox(ctx, id, "ffff", at, nil)
+		old, err := s.ReleaseBox(ctx, id, "ffff", "", at, nil)
 		if err != nil || old.ClaimedBy != "u1" {
 			t.Fatalf("release = %+v, %v", old, err)
 		}
@@ -58,14 +58,65 @@ func TestClaimBox(t *testing.T) {
 		if b, already, err := s.ClaimBox(ctx, id, "u2", "", at, nil); err != nil || already || b.ClaimedBy != "u2" {
 			t.Fatalf("claim after release = %+v, %v, %v", b, already, err)
 		}
-		if err := s.SetClaimCode(ctx, id, "eeee", at, nil); err != nil {
+		if err := s.SetClaimCode(ctx, id, "eeee", "", at, nil); err != nil {
 			t.Fatal(err)
 		}
 		if b, _ := s.GetBox(ctx, id); b.ClaimCodeHash != "eeee" || b.ClaimedBy != "u2" {
 			t.Fatalf("after a new code: %+v", b)
 		}
-		if err := s.SetClaimCode(ctx, "dev_nosuchbox0", "eeee", at, nil); !errors.Is(err, store.ErrNotFound) {
+		if err := s.SetClaimCode(ctx, "dev_nosuchbox0", "eeee", "", at, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("new code for a missing box: %v", err)
+		}
+	})
+}
+
+// TestPendingClaimCode: a reissued code's sealed copy is kept through
+// releases and reprints until the box is claimed, and never by a release
+// without a new code.
+func TestPendingClaimCode(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, _ store.Config, s *store.Store) {
+		ctx := context.Background()
+		if _, _, err := s.PutBatch(ctx, &store.Batch{ID: "b1", Model: "m1"}); err != nil {
+			t.Fatal(err)
+		}
+		row := boxRow(0)
+		if _, _, err := s.RegisterBoxes(ctx, "b1", []store.BoxHost{row}, nil); err != nil {
+			t.Fatal(err)
+		}
+		id, at := row.Box.DeviceID, time.Now().UTC()
+		pending := func() string {
+			b, err := s.GetBox(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b.PendingClaimCode
+		}
+		if p := pending(); p != "" {
+			t.Fatalf("a factory box has pending code %q", p)
+		}
+		if err := s.SetClaimCode(ctx, id, "eeee", "v1:sealed-1", at, nil); err != nil {
+			t.Fatal(err)
+		}
+		if p := pending(); p != "v1:sealed-1" {
+			t.Fatalf("after a reprint: pending %q", p)
+		}
+		if _, err := s.ReleaseBox(ctx, id, "", "", at, nil); err != nil {
+			t.Fatal(err)
+		}
+		if p := pending(); p != "v1:sealed-1" {
+			t.Fatalf("a release without a new code dropped the pending one: %q", p)
+		}
+		if _, err := s.ReleaseBox(ctx, id, "dddd", "v1:sealed-2", at, nil); err != nil {
+			t.Fatal(err)
+		}
+		if p := pending(); p != "v1:sealed-2" {
+			t.Fatalf("after a reset with a fresh code: pending %q", p)
+		}
+		if _, _, err := s.ClaimBox(ctx, id, "u1", "", at, nil); err != nil {
+			t.Fatal(err)
+		}
+		if p := pending(); p != "" {
+			t.Fatalf("a claimed box keeps pending code %q", p)
 		}
 	})
 }

@@ -146,6 +146,16 @@ func migrations() []*gormigrate.Migration {
 					`CREATE INDEX idx_tenants_team_id ON tenants (team_id)`)
 			},
 		},
+		{
+			// A reissued claim code (reprint, reset with a fresh code) is
+			// kept sealed until the box is claimed, so a box that was
+			// offline across a cloud restart still learns it when it
+			// registers (retained messages do not survive a restart).
+			ID: "202612061000-boxes-pending-claim-code",
+			Migrate: func(tx *gorm.DB) error {
+				return execAll(tx, `ALTER TABLE boxes ADD COLUMN pending_claim_code varchar(200) NOT NULL DEFAULT ''`)
+			},
+		},
 	}
 }
 
