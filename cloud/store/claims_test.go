@@ -15,13 +15,7 @@ import (
 func TestClaimBox(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, _ store.Config, s *store.Store) {
 		ctx := context.Background()
-		if _, _, err := s.PutBatch(ctx, &store.Batch{ID: "b1", Model: "m1"}); err != nil {
-			t.Fatal(err)
-		}
-		row := boxRow(0)
-		if _, _, err := s.RegisterBoxes(ctx, "b1", []store.BoxHost{row}, nil); err != nil {
-			t.Fatal(err)
-		}
+		row := addBox(t, s)
 		id := row.Box.DeviceID
 		at := time.Now().UTC().Truncate(time.Second)
 		b, already, err := s.ClaimBox(ctx, id, "u1", "team1", at, &store.AuditEvent{Actor: "user:u1", Action: "box.claim", Target: id})
@@ -76,13 +70,7 @@ func TestClaimBox(t *testing.T) {
 func TestPendingClaimCode(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, _ store.Config, s *store.Store) {
 		ctx := context.Background()
-		if _, _, err := s.PutBatch(ctx, &store.Batch{ID: "b1", Model: "m1"}); err != nil {
-			t.Fatal(err)
-		}
-		row := boxRow(0)
-		if _, _, err := s.RegisterBoxes(ctx, "b1", []store.BoxHost{row}, nil); err != nil {
-			t.Fatal(err)
-		}
+		row := addBox(t, s)
 		id, at := row.Box.DeviceID, time.Now().UTC()
 		pending := func() string {
 			b, err := s.GetBox(ctx, id)
@@ -119,4 +107,18 @@ func TestPendingClaimCode(t *testing.T) {
 			t.Fatalf("a claimed box keeps pending code %q", p)
 		}
 	})
+}
+
+// addBox registers one box of a new batch b1.
+func addBox(t *testing.T, s *store.Store) store.BoxHost {
+	t.Helper()
+	ctx := context.Background()
+	if _, _, err := s.PutBatch(ctx, &store.Batch{ID: "b1", Model: "m1"}); err != nil {
+		t.Fatal(err)
+	}
+	row := boxRow(0)
+	if _, _, err := s.RegisterBoxes(ctx, "b1", []store.BoxHost{row}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return row
 }
