@@ -35,6 +35,9 @@ import (
 // claimRoutes registers the claim routes; requireUser authenticates users.
 func (ta *tenantAPI) claimRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 	user := r.Group("/api/claims", ta.requireUser)
+	if ta.teams != nil {
+		user.Use(ta.resolveTeams) // a claim for a team needs the actor's role in it
+	}
 	user.POST("", ta.claim)
 	user.DELETE("/:deviceId", ta.release)
 	r.GET("/claim", ta.claimPage)

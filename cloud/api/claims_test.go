@@ -30,6 +30,17 @@ func connectBox(t *testing.T, c *servertest.Cloud, b servertest.Box) *servertest
 		AgentVersion: "test", WGPublicKey: pub.String(), Capabilities: proto.Capabilities{Runtimes: []string{"process"}}})
 }
 
+// newTeam creates a team of user's and returns its ID.
+func newTeam(t *testing.T, c *servertest.Cloud, user, name string) string {
+	t.Helper()
+	r := c.User(http.MethodPost, "/api/teams", user, map[string]any{"name": name})
+	id, _ := r.JSON(t)["id"].(string)
+	if r.Code != http.StatusCreated || id == "" {
+		t.Fatalf("create team %s of %s: %d %s", name, user, r.Code, r.Body)
+	}
+	return id
+}
+
 func claimBody(id, code string) map[string]any {
 	return map[string]any{"deviceId": id, "claimCode": code}
 }
@@ -94,15 +105,21 @@ func TestClaim(t *testing.T) {
 		t.Fatal("an unclaimed box got a tunnel config")
 	}
 
+	// A team the user is no owner or admin of is refused.
+	if r := c.User(http.MethodPost, "/api/claims", "u1", map[string]any{"deviceId": b.ID, "claimCode": b.ClaimCode, "teamId": "team-1"}); r.Code != http.StatusForbidden || r.JSON(t)["code"] != "not_your_team" {
+		t.Fatalf("claim for someone else's team: %d %s", r.Code, r.Body)
+	}
+	team1 := newTeam(t, c, "u1", "Home")
+
 	// The claim, with the code as a person types it.
 	typed := strings.ToLower(strings.ReplaceAll(b.ClaimCode, "-", " "))
-	r := c.User(http.MethodPost, "/api/claims", "u1", map[string]any{"deviceId": b.ID, "claimCode": typed, "teamId": "team-1"})
+	r := c.User(http.MethodPost, "/api/claims", "u1", map[string]any{"deviceId": b.ID, "claimCode": typed, "teamId": team1})
 	if r.Code != http.StatusCreated {
 		t.Fatalf("claim: %d %s", r.Code, r.Body)
 	}
 	m := r.JSON(t)
 	box := m["box"].(map[string]any)
-	if box["claimed"] != true || box["ownerId"] != "u1" || box["teamId"] != "team-1" || box["model"] != "OpenClaw Box v1" {
+	if box["claimed"] != true || box["ownerId"] != "u1" || box["teamId"] != team1 || box["model"] != "OpenClaw Box v1" {
 		t.Fatalf("claimed box: %s", r.Body)
 	}
 	ten, _ := m["tenant"].(map[string]any)
@@ -236,6 +253,59 @@ func TestClaimReset(t *testing.T) {
 		if r := c.Admin(http.MethodPost, "/api/admin/boxes/dev_nosuchbox0"+p, nil); r.Code != http.StatusNotFound {
 			t.Fatalf("%s of a missing box: %d %s", p, r.Code, r.Body)
 		}
+	}
+}
+
+// TestSecondBox: each box a user claims runs an instance of theirs: the
+// first is their own, the second is shared in the team the box was
+// claimed for (their personal team by default), on that box; releasing
+// one box deletes only its instance.
+func TestSecondBox(t *testing.T) {
+	t.Parallel()
+	c := servertest.New(t, servertest.WithSharedSecret())
+	b1, b2 := c.AddBox("b1", 0), c.AddBox("b1", 1)
+	ag1, ag2 := connectBox(t, c, b1), connectBox(t, c, b2)
+	ag1.AutoRun()
+	ag2.AutoRun()
+	r := c.User(http.MethodPost, "/api/claims", "u1", claimBody(b1.ID, b1.ClaimCode))
+	first, _ := r.JSON(t)["tenant"].(map[string]any)
+	if r.Code != http.StatusCreated || first == nil || first["hostId"] != b1.ID {
+		t.Fatalf("first box: %d %s", r.Code, r.Body)
+	}
+	r = c.User(http.MethodPost, "/api/claims", "u1", claimBody(b2.ID, b2.ClaimCode))
+	second, _ := r.JSON(t)["tenant"].(map[string]any)
+	if r.Code != http.StatusCreated || second == nil || second["hostId"] != b2.ID || second["id"] == first["id"] {
+		t.Fatalf("second box: %d %s (first instance %v)", r.Code, r.Body, first["id"])
+	}
+	ag2.WaitDesired("the second instance on the second box", servertest.HasTenant(second["id"].(string)))
+	// A repeated claim gives the box no second instance.
+	if r := c.User(http.MethodPost, "/api/claims", "u1", claimBody(b2.ID, b2.ClaimCode)); r.Code != http.StatusOK || r.JSON(t)["tenant"].(map[string]any)["id"] != second["id"] {
+		t.Fatalf("repeated claim of the second box: %d %s", r.Code, r.Body)
+	}
+	var personal string
+	for _, tm := range c.User(http.MethodGet, "/api/teams", "u1", nil).JSONList(t) {
+		if tm["personal"] == true {
+			personal, _ = tm["id"].(string)
+		}
+	}
+	list := c.User(http.MethodGet, "/api/teams/"+personal+"/tenants", "u1", nil).JSONList(t)
+	ids := map[any]bool{}
+	for _, ten := range list {
+		ids[ten["id"]] = true
+	}
+	if !ids[first["id"]] || !ids[second["id"]] {
+		t.Fatalf("u1's personal team lists %v, want both instances %v and %v", ids, first["id"], second["id"])
+	}
+	if r := c.User(http.MethodGet, "/api/tenants/me", "u1", nil); r.JSON(t)["id"] != first["id"] {
+		t.Fatalf("u1's own instance: %s", r.Body)
+	}
+
+	if r := c.User(http.MethodDelete, "/api/claims/"+b2.ID, "u1", nil); r.Code != http.StatusOK {
+		t.Fatalf("release of the second box: %d %s", r.Code, r.Body)
+	}
+	ag2.WaitDesired("the second box's instance purged", func(d *proto.Desired) bool { return len(d.Tenants) == 0 })
+	if r := c.User(http.MethodGet, "/api/tenants/me", "u1", nil); r.Code != http.StatusOK || r.JSON(t)["hostId"] != b1.ID {
+		t.Fatalf("the first box's instance after releasing the second: %d %s", r.Code, r.Body)
 	}
 }
 

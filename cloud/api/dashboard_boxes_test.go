@@ -21,7 +21,8 @@ func TestDashboardBoxes(t *testing.T) {
 	tstest.Chromium(t)
 	c := servertest.New(t, servertest.WithSharedSecret())
 	owned, free := c.AddBox("dash", 0), c.AddBox("dash", 1)
-	if r := c.User(http.MethodPost, "/api/claims", "alice", map[string]any{"deviceId": owned.ID, "claimCode": owned.ClaimCode, "teamId": "team-a"}); r.Code != http.StatusCreated {
+	teamA := newTeam(t, c, "alice", "team-a")
+	if r := c.User(http.MethodPost, "/api/claims", "alice", map[string]any{"deviceId": owned.ID, "claimCode": owned.ClaimCode, "teamId": teamA}); r.Code != http.StatusCreated {
 		t.Fatalf("claim: %d %s", r.Code, r.Body)
 	}
 	page := c.URL + "/#token=" + url.QueryEscape(servertest.AdminToken) + "&tab=batches"
@@ -34,7 +35,7 @@ func TestDashboardBoxes(t *testing.T) {
 		return r
 	}
 	dom := dumpDOM(t, page+"&lang=en", "--lang=en-US", "--accept-lang=en-US")
-	for _, want := range []string{`data-claimed="true"`, ">Claimed<", ">alice<", "team team-a", "dash #0", `data-testid="reset-box"`, `data-testid="reprint-box"`} {
+	for _, want := range []string{`data-claimed="true"`, ">Claimed<", ">alice<", "team " + teamA, "dash #0", `data-testid="reset-box"`, `data-testid="reprint-box"`} {
 		if r := row(dom, owned.ID); !strings.Contains(r, want) {
 			t.Errorf("claimed box's row lacks %q:\n%s", want, r)
 		}

@@ -31,7 +31,7 @@ import (
 
 // Tenants creates and deletes the owner's instance (tenant.Service).
 type Tenants interface {
-	Create(ctx context.Context, actor authz.Actor, u tenant.User, planName, name string) (*store.Tenant, bool, error)
+	CreateOnBox(ctx context.Context, actor authz.Actor, u tenant.User, boxID, teamID, planName string) (*store.Tenant, bool, error)
 	DeleteHostTenants(ctx context.Context, hostID, actor string) (int, error)
 }
 
@@ -109,6 +109,7 @@ var (
 	ErrBoxGone     = apperr.New(apperr.Gone, "box_gone", "this box was taken out of service (its batch was revoked or its host deleted): contact support")
 	ErrNoBox       = apperr.New(apperr.NotFound, "no_box", "no box of yours with this device ID")
 	ErrNotABox     = apperr.New(apperr.NotFound, "no_box", "no box with this device ID")
+	ErrNotYourTeam = apperr.New(apperr.Forbidden, "not_your_team", "you can claim a box for a team only if you are its owner or an admin: leave teamId out to claim it for yourself")
 	ErrSignedIn    = apperr.New(apperr.Forbidden, "user_required", "claiming a box needs a signed-in user, not the admin token")
 )
 
@@ -213,6 +214,10 @@ func (s *Service) Claim(ctx context.Context, actor authz.Actor, ip string, req R
 	if req.TeamID != "" && !teamID.MatchString(req.TeamID) {
 		return nil, ErrInvalidTeam
 	}
+	// A box is claimed for a team only by who may create its instances.
+	if req.TeamID != "" && authz.CanTeam(actor, authz.Create, req.TeamID) != nil {
+		return nil, ErrNotYourTeam
+	}
 	// A malformed ID is no device's: said as such, it tells nothing, and
 	// keeps arbitrary strings out of the limiters' keys.
 	if err := proto.ValidateDeviceID(req.DeviceID); err != nil {
@@ -259,7 +264,7 @@ func (s *Service) Claim(ctx context.Context, actor authz.Actor, ip string, req R
 		}
 	}
 	res := &Result{Already: already}
-	res.Tenant, res.InstanceError = s.instance(ctx, actor)
+	res.Tenant, res.InstanceError = s.instance(ctx, actor, box)
 	v, err := s.view(ctx, box)
 	if err != nil {
 		return nil, err
@@ -277,8 +282,8 @@ func teamDetail(team string) string {
 
 // instance creates the owner's instance, which goes to their box (tenant
 // placement), or returns the one they have.
-func (s *Service) instance(ctx context.Context, actor authz.Actor) (*store.Tenant, string) {
-	t, _, err := s.o.Tenants.Create(ctx, actor, tenant.User{ID: actor.UserID, Email: actor.Email}, s.o.Plan, "")
+func (s *Service) instance(ctx context.Context, actor authz.Actor, box *store.Box) (*store.Tenant, string) {
+	t, _, err := s.o.Tenants.CreateOnBox(ctx, actor, tenant.User{ID: actor.UserID, Email: actor.Email}, box.DeviceID, box.OwnerTeamID, s.o.Plan)
 	if err != nil {
 		s.log.Warn("the instance of a claimed box was not created", "user", actor.UserID, "err", err)
 		_, _, msg := apperr.Public(err)

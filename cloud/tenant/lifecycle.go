@@ -83,6 +83,56 @@ func (s *Service) CreateInTeam(ctx context.Context, actor authz.Actor, teamID, p
 	return got, err
 }
 
+// CreateOnBox gives a box its owner's instance, on that box: the user's own
+// tenant when they have none yet, else (a second box) a tenant shared in
+// teamID — the team the box was claimed for, the user's personal team when
+// "" — so each box a user claims runs one instance of theirs. It is
+// idempotent per box: a box that has a tenant already returns it with
+// created false. A box's instance does not count against its plan's limit
+// per team: the box is the owner's own hardware.
+func (s *Service) CreateOnBox(ctx context.Context, actor authz.Actor, u User, boxID, teamID, planName string) (*store.Tenant, bool, error) {
+	planName, plan, _, err := s.checkCreate(planName, "")
+	if err != nil {
+		return nil, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on, err := s.store.ListHostTenants(ctx, boxID); err != nil {
+		return nil, false, err
+	} else if len(on) > 0 {
+		t := &on[0]
+		s.overlay(ctx, t)
+		return t, false, nil
+	}
+	t := &store.Tenant{OwnerID: u.ID, OwnerEmail: u.Email}
+	if _, err := s.store.GetTenantByOwner(ctx, u.ID); err == nil {
+		if teamID == "" {
+			if teamID, err = store.PersonalTeamOf(s.store.DB().WithContext(ctx), u.ID); err != nil {
+				return nil, false, ErrNoTeamForBox.Withf("your instance runs elsewhere, and a second one needs a team: %v", err)
+			}
+		}
+		t = &store.Tenant{OwnerID: "team:" + teamID, TeamID: teamID, Shared: true}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, false, err
+	} else if t.TeamID, err = store.PersonalTeamOf(s.store.DB().WithContext(ctx), u.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, false, err
+	}
+	if t.Port, err = s.freePort(ctx, boxID); err != nil {
+		return nil, false, fmt.Errorf("your box %s: %w", boxID, err)
+	}
+	t.HostID = boxID
+	if err := s.createLocked(ctx, actor, t, planName, plan, ""); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, false, ErrConflict.Withf("%v", err)
+		}
+		return nil, false, err
+	}
+	return s.created(ctx, actor, t)
+}
+
+// ErrNoTeamForBox refuses a second box's instance of a user with no team.
+var ErrNoTeamForBox = apperr.New(apperr.Conflict, "no_team", "a second instance needs a team")
+
 // checkCreate validates a creation's plan ("" is free) and name.
 func (s *Service) checkCreate(planName, name string) (string, Plan, string, error) {
 	if planName == "" {
@@ -103,7 +153,10 @@ func (s *Service) checkCreate(planName, name string) (string, Plan, string, erro
 // within the plan's limit per team (platform admins may exceed it); s.mu
 // is held.
 func (s *Service) createLocked(ctx context.Context, actor authz.Actor, t *store.Tenant, planName string, plan Plan, name string) error {
-	limited := t.TeamID != "" && plan.MaxPerTeam != 0 && !actor.PlatformAdmin
+	// A tenant given its host (a box's instance) is the box owner's own
+	// hardware: no plan limit per team, no placement.
+	pinned := t.HostID != ""
+	limited := t.TeamID != "" && plan.MaxPerTeam != 0 && !actor.PlatformAdmin && !pinned
 	if limited && plan.MaxPerTeam < 0 {
 		return ErrPlanLimit.Withf("plan %s is not offered to teams: choose another plan (%s)", planName, strings.Join(s.opts.Plans.Names(), ", "))
 	}
@@ -117,8 +170,8 @@ func (s *Service) createLocked(ctx context.Context, actor authz.Actor, t *store.
 		}
 	}
 	// A user's own tenant goes to their box when they have one online.
-	hostID, port := "", 0
-	if !t.Shared {
+	hostID, port := t.HostID, t.Port
+	if !t.Shared && !pinned {
 		var err error
 		if hostID, port, err = s.ownerBox(ctx, t.OwnerID); err != nil {
 			return err
