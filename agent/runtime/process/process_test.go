@@ -633,9 +633,14 @@ func TestTenantUIDLifecycle(t *testing.T) {
 // (it used to flip back to starting at every retry). A restart tries
 // again at once.
 func TestProcessCrashLoopSettles(t *testing.T) {
-	oldMin, oldMax, oldLoop, oldWindow := backoffMin, backoffMax, loopBackoffMax, failWindow
-	backoffMin, backoffMax, loopBackoffMax, failWindow = 10*time.Millisecond, 20*time.Millisecond, 250*time.Millisecond, 300*time.Millisecond
-	t.Cleanup(func() { backoffMin, backoffMax, loopBackoffMax, failWindow = oldMin, oldMax, oldLoop, oldWindow })
+	// The window must hold failCrashes+1 crashes however slow a loaded
+	// machine makes each (one took up to 400 ms under make check's -race
+	// with other builds running; a 300 ms window then never filled).
+	oldMin, oldMax, oldLoop, oldWindow, oldCrashes := backoffMin, backoffMax, loopBackoffMax, failWindow, failCrashes
+	backoffMin, backoffMax, loopBackoffMax, failWindow, failCrashes = 10*time.Millisecond, 20*time.Millisecond, 250*time.Millisecond, 2*time.Second, 3
+	t.Cleanup(func() {
+		backoffMin, backoffMax, loopBackoffMax, failWindow, failCrashes = oldMin, oldMax, oldLoop, oldWindow, oldCrashes
+	})
 	dir := runtimetest.Dir(t)
 	removeNetns(t, filepath.Join(dir, "tenants"))
 	p, err := New(Options{OpenClawBin: runtimetest.Standin(t), DataDir: filepath.Join(dir, "tenants"), NetnsPool: runtimetest.NetnsPool,
@@ -670,17 +675,18 @@ func TestProcessCrashLoopSettles(t *testing.T) {
 	// Watch for well over failWindow: always failed, and still retried,
 	// at the crash loop's pace rather than backoffMax's.
 	first := get().Restarts
-	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+	watch := failWindow + time.Second
+	for end := time.Now().Add(watch); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
 		if err := settled(get()); err != nil {
 			t.Fatalf("the crash loop's state changed: %v", err)
 		}
 	}
 	tries := get().Restarts - first
 	if tries < 2 {
-		t.Fatalf("%d tries in 2 s: the crash loop is not retried", tries)
+		t.Fatalf("%d tries in %s: the crash loop is not retried", tries, watch)
 	}
-	if tries > int(2*time.Second/backoffMax/2) {
-		t.Fatalf("%d tries in 2 s: retried at backoffMax's pace (%s), not the crash loop's (%s)", tries, backoffMax, loopBackoffMax)
+	if tries > int(watch/backoffMax/2) {
+		t.Fatalf("%d tries in %s: retried at backoffMax's pace (%s), not the crash loop's (%s)", tries, watch, backoffMax, loopBackoffMax)
 	}
 	logs, _ := p.Logs(ctx, s.ID, 20)
 	if !strings.Contains(strings.Join(logs, "\n"), "exiting at once with code 3") {
