@@ -235,7 +235,11 @@ func (f *Fleet) Run(ctx context.Context) error {
 			f.flush(context.Background())
 			return nil
 		case msg := <-f.queue:
-			f.handle(ctx, msg)
+			if msg.kind == proto.KindRegister {
+				f.handleQueued(ctx, msg)
+			} else {
+				f.handle(ctx, msg)
+			}
 		case <-flush.C:
 			f.flush(ctx)
 		case <-sweep.C:
@@ -298,20 +302,119 @@ func (f *Fleet) handleRegister(ctx context.Context, msg message) error {
 	if err != nil {
 		return err
 	}
-	h := &store.Host{
+	if err := f.store.RegisterHost(ctx, msg.deviceID, msg.at, hostOf(reg)); err != nil {
+		return fmt.Errorf("store registration: %w", err)
+	}
+	f.m.regBatch.Observe(1)
+	return f.registered(ctx, msg, reg)
+}
+
+func hostOf(reg *proto.Register) *store.Host {
+	return &store.Host{
 		Hostname: reg.Hostname, AgentVersion: reg.AgentVersion, OS: reg.OS, Arch: reg.Arch,
 		CPUs: reg.CPUs, MemTotalBytes: reg.MemTotalBytes, WGPublicKey: reg.WGPublicKey, Capabilities: reg.Capabilities,
 	}
-	if err := f.store.RegisterHost(ctx, msg.deviceID, msg.at, h); err != nil {
-		return fmt.Errorf("store registration: %w", err)
-	}
+}
+
+// registered is what follows a stored registration.
+func (f *Fleet) registered(ctx context.Context, msg message, reg *proto.Register) error {
 	f.markSeen(msg.deviceID, msg.at, nil, 0)
 	f.checkShared(ctx, msg.deviceID, reg.WGPublicKey, msg.at)
 	f.m.registers.Inc()
 	f.log.Info("host registered", "device", msg.deviceID, "hostname", reg.Hostname, "version", reg.AgentVersion, "os", reg.OS, "arch", reg.Arch)
-	err = f.pushConfig(msg.deviceID)
+	err := f.pushConfig(msg.deviceID)
 	f.emit(Registered{HostID: msg.deviceID})
 	return err
+}
+
+// maxRegisterBatch bounds how many queued messages a registration takes
+// along into one store transaction.
+const maxRegisterBatch = 500
+
+// handleQueued handles the registration first and the messages queued
+// behind it: their registrations in one store transaction (after a cloud
+// restart the whole fleet registers at once, and a transaction each kept
+// heartbeats waiting behind thousands of them), then the rest in order.
+// A device's messages keep their order: a registration joins the batch
+// only if nothing of its device is queued before it in this round.
+func (f *Fleet) handleQueued(ctx context.Context, first message) {
+	regs := []message{first}
+	var rest []message
+	inRegs, inRest := map[string]bool{first.deviceID: true}, map[string]bool{}
+drain:
+	for len(regs)+len(rest) < maxRegisterBatch {
+		select {
+		case m := <-f.queue:
+			if m.kind == proto.KindRegister && !inRegs[m.deviceID] && !inRest[m.deviceID] {
+				regs, inRegs[m.deviceID] = append(regs, m), true
+			} else {
+				rest, inRest[m.deviceID] = append(rest, m), true
+			}
+		default:
+			break drain
+		}
+	}
+	if len(regs) == 1 {
+		f.handle(ctx, first)
+	} else {
+		f.handleRegisters(ctx, regs)
+	}
+	for _, m := range rest {
+		f.handle(ctx, m)
+	}
+}
+
+// handleRegisters stores registrations in one transaction and handles each
+// as handleRegister does; if the batch fails, each is tried on its own.
+func (f *Fleet) handleRegisters(ctx context.Context, msgs []message) {
+	var ok []message
+	var decoded []*proto.Register
+	var batch []store.Registration
+	for _, m := range msgs {
+		f.mu.Lock()
+		_, known := f.secrets[m.deviceID]
+		f.mu.Unlock()
+		if !known {
+			f.handle(ctx, m) // counts and logs it as handle does
+			continue
+		}
+		reg, err := proto.DecodeRegister(m.payload)
+		if err != nil {
+			f.m.bad.WithLabelValues(refusalReason(err, "store")).Inc()
+			f.log.Warn("device message refused", "device", m.deviceID, "kind", m.kind, "err", err)
+			continue
+		}
+		ok, decoded = append(ok, m), append(decoded, reg)
+		batch = append(batch, store.Registration{ID: m.deviceID, At: m.at, Host: hostOf(reg)})
+	}
+	if len(batch) == 0 {
+		return
+	}
+	missing, err := f.store.RegisterHosts(ctx, batch)
+	if err == nil {
+		f.m.regBatch.Observe(float64(len(batch)))
+	}
+	if err != nil {
+		f.log.Warn("storing a batch of registrations failed; storing them one by one", "hosts", len(batch), "err", err)
+		for _, m := range ok {
+			f.handle(ctx, m)
+		}
+		return
+	}
+	gone := map[string]bool{}
+	for _, id := range missing {
+		gone[id] = true
+	}
+	for i, m := range ok {
+		err := fmt.Errorf("store registration: %w", store.ErrNotFound)
+		if !gone[m.deviceID] {
+			err = f.registered(ctx, m, decoded[i])
+		}
+		if err != nil {
+			f.m.bad.WithLabelValues(refusalReason(err, "store")).Inc()
+			f.log.Warn("device message refused", "device", m.deviceID, "kind", m.kind, "err", err)
+		}
+	}
 }
 
 func (f *Fleet) pushConfig(deviceID string) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/clawfleet/clawfleet/pkg/tstest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
 type clock struct {
@@ -274,4 +275,85 @@ func TestMessagesBeforeRunAreKept(t *testing.T) {
 		h := e.host(t, id)
 		return h.Status == store.HostOnline && h.AgentVersion == "t"
 	})
+}
+
+// TestRegistrationsBatched: registrations queued together (a fleet
+// reconnecting after a cloud restart) are stored in one transaction, each
+// device's messages still in their order, and one bad or vanished host
+// costs the others nothing.
+func TestRegistrationsBatched(t *testing.T) {
+	st, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	bus := fleettest.NewBus()
+	reg := prometheus.NewRegistry()
+	f, err := New(st, bus, Options{HeartbeatInterval: 2 * time.Second, FlushInterval: 20 * time.Millisecond, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{f: f, st: st}
+	const n = 40
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i], _ = e.enroll(t)
+	}
+	if err := f.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	offline := proto.MustEncode(&proto.Status{State: proto.StateOffline})
+	// ids[1] goes offline after registering, ids[2] before; ids[3] sends
+	// garbage; ids[4] is deleted from the store meanwhile.
+	bus.Send(proto.UpTopic(ids[2], proto.KindStatus), offline)
+	for i, id := range ids {
+		if i == 3 {
+			bus.Send(proto.UpTopic(id, proto.KindRegister), []byte("{not json"))
+			continue
+		}
+		bus.Send(proto.UpTopic(id, proto.KindRegister), register(id))
+		if i == 1 {
+			bus.Send(proto.UpTopic(id, proto.KindStatus), offline)
+		}
+	}
+	if err := st.DeleteHost(context.Background(), ids[4]); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	tstest.Await(t, "the registrations handled", 5*time.Second, func() bool {
+		return testutil.ToFloat64(f.m.registers) == n-2
+	})
+	for i, id := range ids {
+		want := store.HostOnline
+		switch i {
+		case 1:
+			want = store.HostOffline
+		case 3:
+			want = store.HostPending
+		case 4:
+			continue
+		}
+		tstest.Await(t, "host "+id+" "+want, 3*time.Second, func() bool {
+			h := e.host(t, id)
+			return h.Status == want && (i == 3 || h.AgentVersion == "t")
+		})
+	}
+	if got := testutil.ToFloat64(f.m.bad.WithLabelValues("malformed")); got != 1 {
+		t.Errorf("malformed registrations counted %v, want 1", got)
+	}
+	// Fewer transactions than registrations: the batch size histogram
+	// saw at most a few batches holding all n-2.
+	var m dto.Metric
+	if err := f.m.regBatch.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if h := m.GetHistogram(); h.GetSampleSum() < n-3 || h.GetSampleCount() > 5 {
+		t.Fatalf("registrations stored in %d transactions holding %v in all; want them batched", h.GetSampleCount(), h.GetSampleSum())
+	}
 }

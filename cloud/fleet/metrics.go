@@ -7,6 +7,7 @@ import (
 type metrics struct {
 	heartbeats   prometheus.Counter
 	registers    prometheus.Counter
+	regBatch     prometheus.Histogram
 	shared       prometheus.Counter
 	bad          *prometheus.CounterVec
 	dropped      prometheus.Counter
@@ -23,6 +24,8 @@ func newMetrics(reg prometheus.Registerer, f *Fleet) *metrics {
 	m := &metrics{
 		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{Name: "clawfleet_heartbeats_received_total", Help: "Valid heartbeats received from agents."}),
 		registers:  prometheus.NewCounter(prometheus.CounterOpts{Name: "clawfleet_registrations_total", Help: "Agent registrations (one per connect)."}),
+		regBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "clawfleet_registration_batch_size",
+			Help: "Registrations stored in one transaction (many when a fleet reconnects at once).", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 		shared: prometheus.NewCounter(prometheus.CounterOpts{Name: "clawfleet_host_credentials_shared_total",
 			Help: "Registrations that show two devices using one host's credentials (a WireGuard key the host had before comes back)."}),
 		bad: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "clawfleet_device_messages_refused_total",
@@ -41,7 +44,7 @@ func newMetrics(reg prometheus.Registerer, f *Fleet) *metrics {
 		return m
 	}
 	hosts := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "clawfleet_hosts", Help: "Hosts by status."}, []string{"status"})
-	reg.MustRegister(m.heartbeats, m.registers, m.shared, m.bad, m.dropped, m.flushSeconds, m.flushErrors, m.storeLatency, m.tenantRefused, m.commands,
+	reg.MustRegister(m.heartbeats, m.registers, m.regBatch, m.shared, m.bad, m.dropped, m.flushSeconds, m.flushErrors, m.storeLatency, m.tenantRefused, m.commands,
 		collectorFunc(func(ch chan<- prometheus.Metric) {
 			for status, n := range f.Counts() {
 				g := hosts.WithLabelValues(status)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -110,7 +111,41 @@ func (s *Store) SetHostPlacement(ctx context.Context, id string, p HostPlacement
 // RegisterHost stores an agent's self-description (the registration fields
 // of h) and marks it online.
 func (s *Store) RegisterHost(ctx context.Context, id string, at time.Time, h *Host) error {
-	res := s.db.WithContext(ctx).Model(&Host{}).Where("id = ?", id).Updates(map[string]any{
+	return registerHost(s.db.WithContext(ctx), id, at, h)
+}
+
+// Registration is one host's registration, for RegisterHosts.
+type Registration struct {
+	ID   string
+	At   time.Time
+	Host *Host
+}
+
+// RegisterHosts stores many registrations in one transaction (a fleet
+// reconnecting after a cloud restart registers thousands at once; one
+// transaction each would queue them in front of everything else). It
+// returns the IDs of hosts that do not exist (deleted meanwhile); any other
+// failure rolls the whole batch back.
+func (s *Store) RegisterHosts(ctx context.Context, regs []Registration) (missing []string, err error) {
+	err = s.Write(ctx, func(tx *gorm.DB) error {
+		missing = missing[:0]
+		for _, r := range regs {
+			if err := registerHost(tx, r.ID, r.At, r.Host); errors.Is(err, ErrNotFound) {
+				missing = append(missing, r.ID)
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return missing, nil
+}
+
+func registerHost(db *gorm.DB, id string, at time.Time, h *Host) error {
+	res := db.Model(&Host{}).Where("id = ?", id).Updates(map[string]any{
 		"hostname":        h.Hostname,
 		"agent_version":   h.AgentVersion,
 		"os":              h.OS,
