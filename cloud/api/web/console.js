@@ -115,6 +115,15 @@
       'teams.role': 'Role',
       'teams.unavailable': 'Managing members and invites is not available on this cloud yet.',
       'teams.accept': 'Join the team',
+      'teams.you': 'you',
+      'teams.roleOf': 'Role of {name}',
+      'teams.roleChanged': '{name} is now {role}.',
+      'teams.removed': '{name} left the team.',
+      'teams.removeTitle': 'Remove {name} from {team}?',
+      'teams.leave': 'Leave',
+      'teams.actions': 'Actions',
+      'teams.keys': 'Team API keys',
+      'teams.keysHint': 'Keys act for the team, not for a person: for automation (CI, scripts).',
       'teams.acceptTitle': 'You are invited to a team',
       'teams.accepted': 'You joined {name}.',
       'account.title': 'Account',
@@ -138,6 +147,13 @@
       'account.createKey': 'Create key',
       'account.scopes': 'What it may do',
       'account.keyShown': 'Your new key (shown once; keep it secret):',
+      'account.keyExpires': 'Expires after',
+      'account.keyExpiry.1': '1 day',
+      'account.keyExpiry.30': '30 days',
+      'account.keyExpiry.90': '90 days',
+      'account.keyExpiry.365': '1 year',
+      'account.keyExpiresAt': 'Expires',
+      'account.keyLastUsed': 'Last used',
       'account.provider.local': 'Email and password',
       'common.loading': 'Loading…',
       'common.never': 'never',
@@ -261,6 +277,15 @@
       'teams.role': '角色',
       'teams.unavailable': '这个云暂不支持管理成员和邀请。',
       'teams.accept': '加入团队',
+      'teams.you': '你',
+      'teams.roleOf': '{name} 的角色',
+      'teams.roleChanged': '{name} 现在是{role}。',
+      'teams.removed': '{name} 已离开团队。',
+      'teams.removeTitle': '把 {name} 移出 {team}？',
+      'teams.leave': '退出',
+      'teams.actions': '操作',
+      'teams.keys': '团队 API 密钥',
+      'teams.keysHint': '密钥代表团队而不是某个人，用于自动化（CI、脚本）。',
       'teams.acceptTitle': '你被邀请加入一个团队',
       'teams.accepted': '你已加入 {name}。',
       'account.title': '账号',
@@ -284,6 +309,13 @@
       'account.createKey': '创建密钥',
       'account.scopes': '允许的操作',
       'account.keyShown': '新的密钥（只显示一次，请妥善保管）：',
+      'account.keyExpires': '有效期',
+      'account.keyExpiry.1': '1 天',
+      'account.keyExpiry.30': '30 天',
+      'account.keyExpiry.90': '90 天',
+      'account.keyExpiry.365': '1 年',
+      'account.keyExpiresAt': '过期时间',
+      'account.keyLastUsed': '最近使用',
       'account.provider.local': '邮箱和密码',
       'common.loading': '加载中…',
       'common.never': '从未',
@@ -1047,14 +1079,64 @@
     });
   }
 
+  // drawMembers lists tm's members; its owners and admins also change
+  // roles, remove members, invite and manage the team's API keys. Owners
+  // are an owner's to change (the cloud refuses an admin), and the last
+  // owner stays: the cloud's refusal (last_owner) is shown as it says it.
   function drawMembers(box, tm, ms) {
+    var manager = !tm.personal && (tm.role === 'owner' || tm.role === 'admin');
+    var err = alertBox('member-error-' + tm.id, '');
+    err.setAttribute('data-testid', 'member-error');
     box.appendChild(h('h3', { text: t('teams.members') }));
-    box.appendChild(h('table', { class: 'data-table' },
-      h('thead', null, h('tr', null, h('th', { scope: 'col', text: t('teams.member') }), h('th', { scope: 'col', text: t('teams.role') }))),
+    box.appendChild(err);
+    var reload = function () {
+      api('GET', '/api/teams/' + encodeURIComponent(tm.id) + '/members').then(function (fresh) {
+        box.textContent = '';
+        drawMembers(box, tm, Array.isArray(fresh) ? fresh : []);
+      }, function (er) { showError(err, er); });
+    };
+    var memberPath = function (m) { return '/api/teams/' + encodeURIComponent(tm.id) + '/members/' + encodeURIComponent(m.userId); };
+    box.appendChild(h('div', { class: 'table-card' }, h('table', { class: 'data-table' },
+      h('thead', null, h('tr', null, h('th', { scope: 'col', text: t('teams.member') }), h('th', { scope: 'col', text: t('teams.role') }),
+        manager ? h('th', { scope: 'col', class: 'actions', text: t('teams.actions') }) : null)),
       h('tbody', null, ms.map(function (m) {
-        return h('tr', { testid: 'member' }, h('td', { text: m.name || m.email || m.userId || m.id }), h('td', { text: t('teams.role.' + m.role) }));
-      }))));
-    if (tm.personal || (tm.role !== 'owner' && tm.role !== 'admin')) return; // a personal team is its user's alone
+        var who = m.name || m.email || m.userId || m.id;
+        var self = state.me && m.userId === state.me.id;
+        var mayTouch = manager && (m.role !== 'owner' || tm.role === 'owner');
+        var roleCell = h('td', { testid: 'member-role', 'data-role': m.role, text: t('teams.role.' + m.role) });
+        if (mayTouch) {
+          roleCell.textContent = '';
+          var opts = (tm.role === 'owner' ? ['owner', 'admin', 'member'] : ['admin', 'member']);
+          var sel = h('select', { testid: 'member-role-select', 'aria-label': t('teams.roleOf', { name: who }) },
+            opts.map(function (r) { return h('option', { value: r, text: t('teams.role.' + r), selected: r === m.role }); }));
+          sel.value = m.role;
+          sel.addEventListener('change', function () {
+            err.hidden = true;
+            api('PATCH', memberPath(m), { role: sel.value }).then(function () {
+              toast(t('teams.roleChanged', { name: who, role: t('teams.role.' + sel.value) }));
+              return refreshMe().then(reload);
+            }, function (er) { sel.value = m.role; showError(err, er); });
+          });
+          roleCell.appendChild(sel);
+        }
+        var remove = (mayTouch || self) && !tm.personal ? h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', testid: 'member-remove',
+          text: self ? t('teams.leave') : t('teams.remove'), onclick: function () {
+            ask(t('teams.removeTitle', { name: who, team: tm.name }), self ? t('teams.leave') : t('teams.remove'), function () {
+              err.hidden = true;
+              return api('DELETE', memberPath(m)).then(function () {
+                toast(t('teams.removed', { name: who }));
+                if (self) { refreshMe().then(render); return; }
+                reload();
+              }, function (er) { showError(err, er); });
+            });
+          } }) : null;
+        return h('tr', { testid: 'member', 'data-user': m.userId, 'data-self': self ? 'true' : 'false' },
+          h('td', null, h('span', { text: who }), self ? h('span', { class: 'chip', text: t('teams.you') }) : null,
+            m.name && m.email ? h('div', { class: 'small muted', text: m.email }) : null),
+          roleCell,
+          manager ? h('td', { class: 'actions' }, remove) : null);
+      })))));
+    if (!manager) return; // a personal team is its user's alone; members only read
     var role = h('select', { testid: 'invite-role' }, ['member', 'admin'].map(function (r) { return h('option', { value: r, text: t('teams.role.' + r) }); }));
     var out = h('div', { testid: 'invite-out' });
     var form = h('form', { class: 'invite-form', testid: 'invite-form' }, field('invite-role-' + tm.id, t('teams.inviteRole'), role),
@@ -1074,6 +1156,29 @@
     var invites = h('div', { testid: 'invites' });
     box.appendChild(invites);
     drawInvites(invites, tm);
+    var keys = h('div', { class: 'team-keys', testid: 'team-keys' }, h('h3', { text: t('teams.keys') }), h('p', { class: 'small muted', text: t('teams.keysHint') }));
+    box.appendChild(keys);
+    keysSection(keys, '/api/teams/' + encodeURIComponent(tm.id) + '/keys', 'team-' + tm.id + '-');
+  }
+
+  // ask shows a modal question; ok runs when confirmed (a <dialog>, not
+  // window.confirm: styled, translated, and keyboard-friendly).
+  function ask(title, okText, ok) {
+    var dlg = h('dialog', { class: 'dialog', testid: 'confirm-dialog', 'aria-labelledby': 'confirm-title' });
+    var form = h('form', { class: 'dialog-body', method: 'dialog' },
+      h('h2', { id: 'confirm-title', text: title }),
+      h('div', { class: 'form-actions' },
+        h('button', { type: 'submit', class: 'btn btn-danger', testid: 'confirm-ok', text: okText }),
+        h('button', { type: 'button', class: 'btn', testid: 'confirm-cancel', text: t('inst.cancel'), onclick: function () { dlg.close(); } })));
+    form.addEventListener('submit', function (e) { e.preventDefault(); dlg.close(); ok(); });
+    dlg.appendChild(form);
+    dlg.addEventListener('close', function () { dlg.remove(); });
+    document.body.appendChild(dlg);
+    dlg.showModal();
+  }
+
+  function refreshMe() {
+    return api('GET', '/api/me').then(function (me) { state.me = me; });
   }
 
   function drawInvites(box, tm) {
@@ -1172,39 +1277,61 @@
 
     var keys = section(t('account.keys'), 'keys');
     v.appendChild(keys);
-    api('GET', '/api/me/keys').then(function (r) {
-      var list = Array.isArray(r) ? r : (r.keys || []);
-      var tb = h('tbody');
-      list.forEach(function (k) {
-        tb.appendChild(h('tr', { testid: 'key' }, h('td', { text: k.name }), h('td', { class: 'small', text: (k.scopes || []).join(', ') }),
-          h('td', { class: 'small', text: fmtTime(k.expiresAt) }),
-          h('td', { class: 'actions' }, h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', text: t('teams.revoke'), onclick: function () {
-            api('DELETE', '/api/me/keys/' + encodeURIComponent(k.id)).then(render, function (er) { showError(err, er); });
-          } }))));
+    keysSection(keys, '/api/me/keys', '');
+  }
+
+  // keysSection lists the API keys at base (the user's own, or a team's)
+  // with a form to make one (scopes, expiry; its token shown once) and
+  // revoke buttons. idp prefixes element ids, for several on one page.
+  function keysSection(box, base, idp) {
+    var list = h('div', { testid: 'key-list' });
+    box.appendChild(list);
+    var draw = function () {
+      return api('GET', base).then(function (r) {
+        var ks = (Array.isArray(r) ? r : (r.keys || [])).filter(function (k) { return !k.revoked; });
+        list.textContent = '';
+        if (!ks.length) return;
+        list.appendChild(h('div', { class: 'table-card' }, h('table', { class: 'data-table' },
+          h('thead', null, h('tr', null, h('th', { scope: 'col', text: t('account.keyName') }), h('th', { scope: 'col', text: t('account.scopes') }),
+            h('th', { scope: 'col', text: t('account.keyExpiresAt') }), h('th', { scope: 'col', text: t('account.keyLastUsed') }), h('th', { scope: 'col', class: 'actions' }))),
+          h('tbody', null, ks.map(function (k) {
+            return h('tr', { testid: 'key', 'data-id': k.id }, h('td', { text: k.name }), h('td', { class: 'small mono', text: (k.scopes || []).join(', ') }),
+              h('td', { class: 'small', text: fmtTime(k.expiresAt) }), h('td', { class: 'small', text: fmtTime(k.lastUsedAt) }),
+              h('td', { class: 'actions' }, h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', testid: 'key-revoke', text: t('teams.revoke'), onclick: function () {
+                api('DELETE', base + '/' + encodeURIComponent(k.id)).then(draw, function (er) { out.textContent = ''; out.appendChild(alertBox(idp + 'key-error', errorText(er))); });
+              } })));
+          })))));
       });
-      if (list.length) keys.appendChild(h('table', { class: 'data-table' }, tb));
+    };
+    var out = h('div', { testid: 'key-out' });
+    draw().then(function () {
       var name = h('input', { type: 'text', maxlength: '64', testid: 'key-name' });
       var scopes = h('fieldset', { class: 'scopes' }, h('legend', { class: 'label', text: t('account.scopes') }),
         ['tenants:read', 'tenants:write', 'tenants:open', 'teams:write'].map(function (sc, i) {
-          var id = 'scope-' + sc.replace(':', '-');
-          return h('label', { class: 'check-row', for: id }, h('input', { type: 'checkbox', id: id, value: sc, checked: i === 0, testid: id }), sc);
+          var id = idp + 'scope-' + sc.replace(':', '-');
+          return h('label', { class: 'check-row', for: id }, h('input', { type: 'checkbox', id: id, value: sc, checked: i === 0, testid: 'scope-' + sc.replace(':', '-') }), sc);
         }));
-      var out = h('div', { testid: 'key-out' });
-      var form = h('form', { class: 'key-form', testid: 'key-form' }, field('key-name', t('account.keyName'), name), scopes,
+      var expiry = h('select', { testid: 'key-expiry' }, ['1', '30', '90', '365'].map(function (d) {
+        return h('option', { value: d, text: t('account.keyExpiry.' + d), selected: d === '90' }); }));
+      expiry.value = '90';
+      var form = h('form', { class: 'key-form', testid: 'key-form' }, field(idp + 'key-name', t('account.keyName'), name), scopes,
+        field(idp + 'key-expiry', t('account.keyExpires'), expiry),
         h('button', { type: 'submit', class: 'btn btn-sm', testid: 'key-create', text: t('account.createKey') }));
       form.addEventListener('submit', function (e) {
         e.preventDefault();
         var chosen = [].slice.call(scopes.querySelectorAll('input:checked')).map(function (x) { return x.value; });
-        api('POST', '/api/me/keys', { name: name.value.trim(), scopes: chosen }).then(function (k) {
+        api('POST', base, { name: name.value.trim(), scopes: chosen, expiresIn: Number(expiry.value) * 86400 }).then(function (k) {
           out.textContent = '';
           out.appendChild(h('p', { class: 'small', text: t('account.keyShown') }));
           out.appendChild(h('input', { type: 'text', readonly: true, class: 'mono', value: k.token, testid: 'key-token', 'aria-label': t('account.keys') }));
-        }, function (er) { out.textContent = ''; out.appendChild(alertBox('key-error', errorText(er))); });
+          name.value = '';
+          draw();
+        }, function (er) { out.textContent = ''; out.appendChild(alertBox(idp + 'key-error', errorText(er))); out.lastChild.setAttribute('data-testid', 'key-error'); });
       });
-      keys.appendChild(form);
-      keys.appendChild(out);
+      box.appendChild(form);
+      box.appendChild(out);
     }, function (er) {
-      keys.appendChild(h('p', { class: 'muted small', testid: 'keys-unavailable', text: er.code === 'no_endpoint' ? t('account.keysUnavailable') : errorText(er) }));
+      box.appendChild(h('p', { class: 'muted small', testid: 'keys-unavailable', text: er.code === 'no_endpoint' ? t('account.keysUnavailable') : errorText(er) }));
     });
   }
 
