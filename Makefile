@@ -7,7 +7,7 @@ BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 # as a failure ("context deadline exceeded", golang/go#75804, fixed only in go1.27).
 FUZZTIME  ?= 300000x
 
-.PHONY: all build cross run check test fuzz vet bench-fleet bench-tenants openclaw openapi-client screenshots clean
+.PHONY: all build cross run check test fuzz vet bench-fleet bench-tenants bench-console openclaw openapi-client screenshots clean
 
 all: build
 
@@ -95,6 +95,10 @@ bench-router: build
 	CGO_ENABLED=0 $(GO) build -o bin/standin ./agent/runtime/runtimetest/standin
 	CGO_ENABLED=0 $(GO) build -o bin/clawfleet-routerbench ./cloud/bench/routerbench
 	./bin/clawfleet-routerbench $(BENCHFLAGS)
+
+# The console's load time in Chromium for a signed-in user (docs/benchmarks.md).
+bench-console:
+	$(GO) test ./cloud/api -run '^$$' -bench BenchmarkConsoleLoad -benchtime 30x
 
 clean:
 	rm -rf bin dist

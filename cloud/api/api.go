@@ -7,7 +7,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -233,24 +232,11 @@ func New(opts Options) http.Handler {
 	admin.PATCH("/hosts/:id", s.setPlacement)
 	admin.DELETE("/hosts/:id", s.deleteHost)
 
-	sub, _ := fs.Sub(webFS, "web")
-	static := http.FileServer(http.FS(sub))
-	r.GET("/", func(c *gin.Context) {
-		pageHeaders(c)
-		c.Header("Cache-Control", "no-cache")
-		static.ServeHTTP(c.Writer, c.Request)
-	})
-	// The user console (console.html): sign in, My OpenClaw, teams, account.
-	r.GET("/console", func(c *gin.Context) {
-		pageHeaders(c)
-		c.Header("Cache-Control", "no-cache")
-		c.FileFromFS("console.html", http.FS(sub))
-	})
-	r.GET("/assets/*path", func(c *gin.Context) {
-		pageHeaders(c)
-		c.Request.URL.Path = "/" + strings.TrimPrefix(c.Param("path"), "/")
-		static.ServeHTTP(c.Writer, c.Request)
-	})
+	// "/" is the operator's dashboard (index.html); /console the users'
+	// console (console.html): sign in, My OpenClaw, teams, account.
+	r.GET("/", webAssets.page("index.html"))
+	r.GET("/console", webAssets.page("console.html"))
+	r.GET("/assets/*path", webAssets.file)
 	return r
 }
 

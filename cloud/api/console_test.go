@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -20,7 +21,7 @@ import (
 
 // consoleCloud is a cloud with a known public URL, mockoidc as its OIDC
 // provider, and a fake docker host.
-func consoleCloud(t *testing.T, opts ...servertest.Option) (*servertest.Cloud, *logintest.OIDC, *servertest.Agent) {
+func consoleCloud(t testing.TB, opts ...servertest.Option) (*servertest.Cloud, *logintest.OIDC, *servertest.Agent) {
 	idp := logintest.NewOIDC(t)
 	addr := servertest.FreeAddr(t)
 	c := servertest.New(t, append([]servertest.Option{servertest.WithFlags("--http-addr", addr, "--public-url", "http://"+addr), servertest.WithEnv(oidcEnv(idp))}, opts...)...)
@@ -244,5 +245,36 @@ func TestConsoleChineseErrors(t *testing.T) {
 	p.Wait(`#signin-error`)
 	if s := p.Text(`#signin-error`); !regexp.MustCompile(`\p{Han}`).MatchString(s) {
 		t.Errorf("the sign-in error is not in Chinese: %q", s)
+	}
+}
+
+// TestAssetsCached: the pages link their scripts and style sheets by
+// content hash, which are then cached for good; any other request for a
+// file is revalidated by its ETag (304 when unchanged).
+func TestAssetsCached(t *testing.T) {
+	t.Parallel()
+	c := servertest.New(t)
+	for _, page := range []string{"/", "/console"} {
+		r := c.Do(http.MethodGet, page, nil, nil)
+		links := regexp.MustCompile(`"/assets/([a-z.]+)\?v=([0-9a-f]{12})"`).FindAllStringSubmatch(string(r.Body), -1)
+		if r.Code != http.StatusOK || len(links) < 2 || r.Header.Get("Cache-Control") != "no-cache" {
+			t.Fatalf("%s: %d, Cache-Control %q, versioned links %v", page, r.Code, r.Header.Get("Cache-Control"), links)
+		}
+		for _, l := range links {
+			r := c.Do(http.MethodGet, "/assets/"+l[1]+"?v="+l[2], nil, nil)
+			if r.Code != http.StatusOK || r.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" || r.Header.Get("ETag") != `"`+l[2]+`"` {
+				t.Fatalf("%s: %d, Cache-Control %q, ETag %q", l[0], r.Code, r.Header.Get("Cache-Control"), r.Header.Get("ETag"))
+			}
+			plain := c.Do(http.MethodGet, "/assets/"+l[1], nil, nil)
+			if plain.Code != http.StatusOK || plain.Header.Get("Cache-Control") != "no-cache" || !bytes.Equal(plain.Body, r.Body) {
+				t.Fatalf("/assets/%s without its version: %d, Cache-Control %q", l[1], plain.Code, plain.Header.Get("Cache-Control"))
+			}
+			if again := c.Do(http.MethodGet, "/assets/"+l[1], map[string]string{"If-None-Match": `"` + l[2] + `"`}, nil); again.Code != http.StatusNotModified {
+				t.Fatalf("/assets/%s revalidated with its ETag: %d, want 304", l[1], again.Code)
+			}
+		}
+	}
+	if r := c.Do(http.MethodGet, "/assets/nosuch.js", nil, nil); r.Code != http.StatusNotFound {
+		t.Fatalf("a missing asset: %d", r.Code)
 	}
 }

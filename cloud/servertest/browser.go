@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 // Browser is a console user's browser: it keeps cookies, follows
@@ -108,10 +111,5 @@ func (b *Browser) SetCookie(name, value string) {
 //	c := servertest.New(t, servertest.WithFlags("--http-addr", addr, "--public-url", "http://"+addr))
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tstest.FreePort(t)))
 }
