@@ -155,6 +155,51 @@
       'account.keyExpiresAt': 'Expires',
       'account.keyLastUsed': 'Last used',
       'account.provider.local': 'Email and password',
+      'admin.title': 'Platform admin',
+      'admin.hint': 'Users, teams and the audit log of this cloud. Hosts, tenants, enrollment tokens and settings are in the operator dashboard.',
+      'admin.dashboard': 'Open the operator dashboard',
+      'admin.users': 'Users',
+      'admin.teams': 'Teams',
+      'admin.audit': 'Audit log',
+      'admin.name': 'Name',
+      'admin.email': 'Email',
+      'admin.created': 'Created',
+      'admin.lastSignIn': 'Last sign-in',
+      'admin.status': 'Status',
+      'admin.actions': 'Actions',
+      'admin.isAdmin': 'Platform admin',
+      'admin.disabled': 'Disabled',
+      'admin.active': 'Active',
+      'admin.makeAdmin': 'Make admin',
+      'admin.dropAdmin': 'Remove admin',
+      'admin.disable': 'Disable',
+      'admin.enable': 'Enable',
+      'admin.disableTitle': 'Disable {name}? Their sessions and keys stop working until enabled again.',
+      'admin.userChanged': '{name} was updated.',
+      'admin.search': 'Search',
+      'admin.searchUsers': 'Name or email',
+      'admin.personal': 'Personal',
+      'admin.members': 'Members',
+      'admin.tenants': 'Instances',
+      'admin.showMembers': 'Members',
+      'admin.hideMembers': 'Hide members',
+      'admin.id': 'ID',
+      'admin.time': 'Time',
+      'admin.actor': 'Actor',
+      'admin.action': 'Action',
+      'admin.target': 'Target',
+      'admin.detail': 'Detail',
+      'admin.actorHint': 'e.g. user:usr_…, admin',
+      'admin.actionHint': 'e.g. tenant.create, or team. for a family',
+      'admin.targetHint': 'a tenant, team, user or host id',
+      'admin.filter': 'Filter',
+      'admin.clear': 'Clear',
+      'admin.newest': 'Newest',
+      'admin.older': 'Older',
+      'admin.page': 'Page {n}',
+      'admin.noEvents': 'No events match.',
+      'admin.noUsers': 'No users.',
+      'admin.notAdmin': 'This page is for platform admins.',
       'common.loading': 'Loading…',
       'common.never': 'never',
       'common.close': 'Close',
@@ -317,6 +362,51 @@
       'account.keyExpiresAt': '过期时间',
       'account.keyLastUsed': '最近使用',
       'account.provider.local': '邮箱和密码',
+      'admin.title': '平台管理',
+      'admin.hint': '本云的用户、团队和审计日志。主机、实例、注册令牌和设置在运维仪表盘中。',
+      'admin.dashboard': '打开运维仪表盘',
+      'admin.users': '用户',
+      'admin.teams': '团队',
+      'admin.audit': '审计日志',
+      'admin.name': '名称',
+      'admin.email': '邮箱',
+      'admin.created': '创建时间',
+      'admin.lastSignIn': '最近登录',
+      'admin.status': '状态',
+      'admin.actions': '操作',
+      'admin.isAdmin': '平台管理员',
+      'admin.disabled': '已停用',
+      'admin.active': '正常',
+      'admin.makeAdmin': '设为管理员',
+      'admin.dropAdmin': '取消管理员',
+      'admin.disable': '停用',
+      'admin.enable': '启用',
+      'admin.disableTitle': '停用 {name}？在重新启用之前，其会话和密钥都无法使用。',
+      'admin.userChanged': '{name} 已更新。',
+      'admin.search': '搜索',
+      'admin.searchUsers': '名称或邮箱',
+      'admin.personal': '个人',
+      'admin.members': '成员',
+      'admin.tenants': '实例',
+      'admin.showMembers': '成员',
+      'admin.hideMembers': '收起成员',
+      'admin.id': 'ID',
+      'admin.time': '时间',
+      'admin.actor': '操作者',
+      'admin.action': '动作',
+      'admin.target': '对象',
+      'admin.detail': '详情',
+      'admin.actorHint': '例如 user:usr_…、admin',
+      'admin.actionHint': '例如 tenant.create，或 team. 表示一类',
+      'admin.targetHint': '实例、团队、用户或主机的 ID',
+      'admin.filter': '筛选',
+      'admin.clear': '清除',
+      'admin.newest': '最新',
+      'admin.older': '更早',
+      'admin.page': '第 {n} 页',
+      'admin.noEvents': '没有匹配的事件。',
+      'admin.noUsers': '没有用户。',
+      'admin.notAdmin': '此页面仅供平台管理员使用。',
       'common.loading': '加载中…',
       'common.never': '从未',
       'common.close': '关闭',
@@ -550,7 +640,7 @@
 
   var PAGES = {
     signin: pageSignin, signup: pageSignup, reset: pageReset, instances: pageInstances, logs: pageLogs,
-    teams: pageTeams, account: pageAccount, invite: pageInvite
+    teams: pageTeams, account: pageAccount, invite: pageInvite, admin: pageAdmin
   };
 
   function pageSignin(v) {
@@ -1333,6 +1423,160 @@
     }, function (er) {
       box.appendChild(h('p', { class: 'muted small', testid: 'keys-unavailable', text: er.code === 'no_endpoint' ? t('account.keysUnavailable') : errorText(er) }));
     });
+  }
+
+  // ---------- platform admin ----------
+
+  // pageAdmin is the platform admins' area (#/admin/users, /teams,
+  // /audit) on the admin API, which takes their console session. Tables
+  // wrap long values (emails, ids, audit details) rather than scroll, so
+  // the actions stay in view at 1280 px.
+  function pageAdmin(v, arg) {
+    var tab = arg === 'teams' || arg === 'audit' ? arg : 'users';
+    v.appendChild(h('div', { class: 'view-head' },
+      h('div', null, h('h1', { text: t('admin.title') }), h('p', { class: 'muted', text: t('admin.hint') })),
+      h('div', { class: 'view-actions' }, h('a', { class: 'btn btn-sm', href: '/', testid: 'admin-dashboard', text: t('admin.dashboard') }))));
+    if (!state.me.platformAdmin) { v.appendChild(alertBox('admin-error', t('admin.notAdmin'))); return; }
+    v.appendChild(h('nav', { class: 'admin-tabs', 'aria-label': t('admin.title') }, ['users', 'teams', 'audit'].map(function (x) {
+      return h('a', { href: '#/admin/' + x, class: 'admin-tab', testid: 'admin-tab-' + x, 'aria-current': x === tab ? 'page' : null, text: t('admin.' + x) });
+    })));
+    var err = alertBox('admin-error', '');
+    v.appendChild(err);
+    var box = h('div', { class: 'admin-body', testid: 'admin-' + tab });
+    v.appendChild(box);
+    ({ users: adminUsers, teams: adminTeams, audit: adminAudit })[tab](box, err);
+  }
+
+  function adminTable(cls, heads, rows) {
+    return h('div', { class: 'card table-card admin-table-card' }, h('table', { class: 'data-table admin-table ' + cls },
+      h('thead', null, h('tr', null, heads.map(function (x) { return h('th', { scope: 'col', class: x[1] || null, text: x[0] }); }))),
+      h('tbody', null, rows)));
+  }
+
+  function adminUsers(box, err) {
+    var q = h('input', { type: 'search', placeholder: t('admin.searchUsers'), testid: 'admin-user-search' });
+    var list = h('div');
+    box.appendChild(h('div', { class: 'logs-toolbar' }, field('admin-user-search', t('admin.search'), q)));
+    box.appendChild(list);
+    var users = [];
+    function change(u, body) {
+      err.hidden = true;
+      api('PATCH', '/api/admin/users/' + encodeURIComponent(u.id), body).then(function () {
+        toast(t('admin.userChanged', { name: u.name || u.email }));
+        load();
+      }, function (er) { showError(err, er); });
+    }
+    function draw() {
+      var needle = q.value.trim().toLowerCase();
+      var shown = users.filter(function (u) { return !needle || (u.name + ' ' + u.email + ' ' + u.id).toLowerCase().indexOf(needle) >= 0; });
+      list.textContent = '';
+      if (!shown.length) { list.appendChild(h('p', { class: 'muted', testid: 'admin-users-empty', text: t('admin.noUsers') })); return; }
+      list.appendChild(adminTable('admin-users', [[t('admin.name')], [t('admin.email')], [t('admin.status')], [t('admin.created')], [t('admin.lastSignIn')], [t('admin.actions'), 'actions']],
+        shown.map(function (u) {
+          var self = u.id === state.me.id;
+          return h('tr', { testid: 'admin-user', 'data-id': u.id, 'data-admin': u.platformAdmin ? 'true' : 'false', 'data-disabled': u.disabled ? 'true' : 'false' },
+            h('td', { class: 'wrap' }, h('div', { text: u.name || '—' }), h('div', { class: 'small muted mono', text: u.id })),
+            h('td', { class: 'wrap mono small', text: u.email || '—' }),
+            h('td', null, u.platformAdmin ? h('span', { class: 'chip chip-admin', text: t('admin.isAdmin') }) : null,
+              h('span', { class: 'chip' + (u.disabled ? ' chip-off' : ''), text: u.disabled ? t('admin.disabled') : t('admin.active') })),
+            h('td', { class: 'small', text: fmtTime(u.createdAt) }),
+            h('td', { class: 'small', text: fmtTime(u.lastSignInAt) }),
+            h('td', { class: 'actions' },
+              h('button', { type: 'button', class: 'btn btn-sm', testid: 'admin-toggle-admin', disabled: self, text: u.platformAdmin ? t('admin.dropAdmin') : t('admin.makeAdmin'),
+                onclick: function () { change(u, { platformAdmin: !u.platformAdmin }); } }),
+              ' ',
+              h('button', { type: 'button', class: 'btn btn-sm ' + (u.disabled ? '' : 'btn-danger-ghost'), testid: 'admin-toggle-disabled', disabled: self, text: u.disabled ? t('admin.enable') : t('admin.disable'),
+                onclick: function () {
+                  if (u.disabled) { change(u, { disabled: false }); return; }
+                  ask(t('admin.disableTitle', { name: u.name || u.email }), t('admin.disable'), function () { change(u, { disabled: true }); });
+                } })));
+        })));
+    }
+    function load() {
+      api('GET', '/api/admin/users').then(function (r) { users = (r && r.users) || []; draw(); }, function (er) { showError(err, er); });
+    }
+    q.addEventListener('input', draw);
+    load();
+  }
+
+  function adminTeams(box, err) {
+    api('GET', '/api/admin/teams').then(function (ts) {
+      ts = ts || [];
+      box.appendChild(adminTable('admin-teams', [[t('admin.name')], [t('admin.members'), 'num'], [t('admin.tenants'), 'num'], [t('admin.created')], [t('admin.actions'), 'actions']],
+        ts.map(function (tm) {
+          var row = h('tr', { testid: 'admin-team', 'data-id': tm.id },
+            h('td', { class: 'wrap' }, h('div', null, h('span', { text: tm.name }), tm.personal ? h('span', { class: 'chip', text: t('admin.personal') }) : null),
+              h('div', { class: 'small muted mono', text: tm.id })),
+            h('td', { class: 'num', text: String(tm.members) }),
+            h('td', { class: 'num', text: String(tm.tenants) }),
+            h('td', { class: 'small', text: fmtTime(tm.createdAt) }),
+            h('td', { class: 'actions' }, h('button', { type: 'button', class: 'btn btn-sm', testid: 'admin-team-members', 'aria-expanded': 'false', text: t('admin.showMembers'), onclick: function (e) {
+              var b = e.currentTarget;
+              var next = row.nextSibling;
+              if (next && next.getAttribute('data-testid') === 'admin-team-detail') { next.remove(); b.setAttribute('aria-expanded', 'false'); b.textContent = t('admin.showMembers'); return; }
+              b.setAttribute('aria-expanded', 'true');
+              b.textContent = t('admin.hideMembers');
+              var cell = h('td', { colspan: '5' }, h('p', { class: 'muted small', text: t('common.loading') }));
+              row.parentNode.insertBefore(h('tr', { testid: 'admin-team-detail', class: 'detail-row' }, cell), row.nextSibling);
+              api('GET', '/api/teams/' + encodeURIComponent(tm.id) + '/members').then(function (ms) {
+                cell.textContent = '';
+                cell.appendChild(h('ul', { class: 'member-list' }, (ms || []).map(function (m) {
+                  return h('li', { testid: 'admin-team-member' }, h('strong', { text: m.name || m.email || m.userId }), ' ',
+                    h('span', { class: 'muted mono small', text: m.email }), h('span', { class: 'chip', text: t('teams.role.' + m.role) }));
+                })));
+              }, function (er) { cell.textContent = errorText(er); });
+            } })));
+          return row;
+        })));
+    }, function (er) { showError(err, er); });
+  }
+
+  var AUDIT_PAGE = 50;
+
+  function adminAudit(box, err) {
+    var f = { actor: h('input', { type: 'search', placeholder: t('admin.actorHint'), testid: 'audit-actor' }),
+      action: h('input', { type: 'search', placeholder: t('admin.actionHint'), testid: 'audit-action' }),
+      target: h('input', { type: 'search', placeholder: t('admin.targetHint'), testid: 'audit-target' }) };
+    var pages = [0]; // the "before" of each page shown so far (0: the newest)
+    var list = h('div', { testid: 'audit-list' });
+    var pageNo = h('span', { class: 'small muted', testid: 'audit-page' });
+    var newest = h('button', { type: 'button', class: 'btn btn-sm', testid: 'audit-newest', text: t('admin.newest'), onclick: function () { pages = [0]; load(); } });
+    var older = h('button', { type: 'button', class: 'btn btn-sm', testid: 'audit-older', text: t('admin.older') });
+    var form = h('form', { class: 'logs-toolbar audit-filters', testid: 'audit-filter' },
+      field('audit-actor', t('admin.actor'), f.actor), field('audit-action', t('admin.action'), f.action), field('audit-target', t('admin.target'), f.target),
+      h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-sm btn-primary', testid: 'audit-apply', text: t('admin.filter') }),
+        h('button', { type: 'button', class: 'btn btn-sm', testid: 'audit-clear', text: t('admin.clear'), onclick: function () {
+          f.actor.value = f.action.value = f.target.value = ''; pages = [0]; load();
+        } })));
+    form.addEventListener('submit', function (e) { e.preventDefault(); pages = [0]; load(); });
+    box.appendChild(form);
+    box.appendChild(list);
+    box.appendChild(h('div', { class: 'form-actions pager' }, newest, older, pageNo));
+    var last = [];
+    older.addEventListener('click', function () { if (last.length) { pages.push(last[last.length - 1].id); load(); } });
+    function load() {
+      var qs = ['limit=' + AUDIT_PAGE];
+      ['actor', 'action', 'target'].forEach(function (k) { var x = f[k].value.trim(); if (x) qs.push(k + '=' + encodeURIComponent(x)); });
+      var before = pages[pages.length - 1];
+      if (before) qs.push('before=' + before);
+      err.hidden = true;
+      api('GET', '/api/admin/audit?' + qs.join('&')).then(function (es) {
+        last = es || [];
+        list.textContent = '';
+        pageNo.textContent = t('admin.page', { n: pages.length });
+        newest.disabled = pages.length === 1;
+        older.disabled = last.length < AUDIT_PAGE;
+        if (!last.length) { list.appendChild(h('p', { class: 'muted', testid: 'audit-empty', text: t('admin.noEvents') })); return; }
+        list.appendChild(adminTable('admin-audit', [[t('admin.id'), 'num col-id'], [t('admin.time'), 'col-time'], [t('admin.actor'), 'col-actor'], [t('admin.action'), 'col-action'], [t('admin.target'), 'col-target'], [t('admin.detail')]],
+          last.map(function (e) {
+            return h('tr', { testid: 'audit-event', 'data-id': String(e.id), 'data-action': e.action },
+              h('td', { class: 'num small', text: String(e.id) }), h('td', { class: 'small', text: fmtTime(e.at) }),
+              h('td', { class: 'wrap mono small', text: e.actor }), h('td', { class: 'wrap mono small', text: e.action }),
+              h('td', { class: 'wrap mono small', text: e.target || '' }), h('td', { class: 'wrap small', text: e.detail || '' }));
+          })));
+      }, function (er) { showError(err, er); });
+    }
+    load();
   }
 
   function chooseLang(l) {
