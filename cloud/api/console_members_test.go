@@ -38,7 +38,7 @@ func TestConsoleTeamMembers(t *testing.T) {
 	bob.Navigate(c.URL + link[strings.Index(link, "/console"):])
 	bob.Wait(`body[data-view="invite"]`)
 	bob.Click(`[data-testid="invite-accept"]`)
-	bob.Wait(`body[data-view="instances"]`)
+	bob.Wait(`body[data-view="instances"] [data-testid="instances-empty"]`)
 	bob.Click(`[data-testid="nav-teams"]`)
 	bob.Wait(team + ` [data-testid="member"][data-self="true"]`)
 	// A member reads the members and changes nothing.
@@ -46,7 +46,10 @@ func TestConsoleTeamMembers(t *testing.T) {
 		t.Errorf("a plain member is offered %d role or remove controls", n)
 	}
 
-	alice.Click(`[data-testid="nav-instances"]`) // and back: the members are read afresh
+	// Away and back (once there: two quick hash changes would draw the
+	// page twice), so the members are read afresh.
+	alice.Click(`[data-testid="nav-instances"]`)
+	alice.Wait(`body[data-view="instances"] [data-testid="instances-empty"]`)
 	alice.Click(`[data-testid="nav-teams"]`)
 	alice.Wait(team + ` [data-testid="member"][data-self="false"] [data-testid="member-role-select"]`)
 	// The only owner cannot make herself a member: the cloud says why.
