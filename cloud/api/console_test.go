@@ -69,7 +69,9 @@ func instanceJourney(t *testing.T, c *servertest.Cloud, ag *servertest.Agent, p 
 	ag.SetLogs(
 		`{"0":"{\"subsystem\":\"gateway\"}","1":"listening on ws://0.0.0.0:18789","_meta":{"logLevelName":"INFO","date":"2026-12-03T10:00:00.000Z","name":"{\"subsystem\":\"gateway\"}"},"time":"2026-12-03T10:00:00.000Z"}`,
 		`{"0":"model call failed: quota","_meta":{"logLevelName":"ERROR","date":"2026-12-03T10:00:01.000Z"},"time":"2026-12-03T10:00:01.000Z"}`,
-		`plain line without json`)
+		`plain line without json`,
+		// OpenClaw's console output, as a host merges it into the log.
+		`stdout| 2026-12-03T10:00:00.500+00:00 [heartbeat] started`)
 	p.Click(`[data-testid="instance"] [data-testid="logs"]`)
 	p.Wait(`tr[data-testid="log-line"][data-level="error"]`)
 	table := p.Text(`[data-testid="log-table"]`)
@@ -80,6 +82,9 @@ func instanceJourney(t *testing.T, c *servertest.Cloud, ag *servertest.Agent, p 
 	}
 	if strings.Contains(table, "_meta") {
 		t.Errorf("raw JSON shown in the log table:\n%s", table)
+	}
+	if !strings.Contains(table, "[heartbeat] started") || strings.Contains(table, "stdout|") || strings.Contains(table, "+00:00") {
+		t.Errorf("the gateway's console output not read as time, [subsystem] and message:\n%s", table)
 	}
 	p.Type(`[data-testid="logs-filter"]`, "quota")
 	p.Poll("the filter to leave one line", `document.querySelectorAll('tr[data-testid="log-line"]').length === 1`)

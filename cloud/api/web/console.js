@@ -1007,12 +1007,17 @@
 
   // parseLine reads one OpenClaw log line: its JSON (tslog: the message in
   // "message" or the numbered fields, the level and time in _meta), or a
-  // plain "<RFC 3339 time> message" line, or the line itself.
+  // plain "<RFC 3339 time> [subsystem] message" line (OpenClaw's console
+  // output, which hosts prefix with "stdout| " when they merge it with the
+  // log file), or the line itself.
   function parseLine(raw) {
-    var out = { time: '', level: '', subsystem: '', message: raw, raw: raw };
-    if (raw.charAt(0) === '{') {
+    var out = { time: '', level: '', subsystem: '', message: raw, raw: raw, source: '' };
+    var line = raw;
+    var src = /^(stdout|stderr)\| ?/.exec(line);
+    if (src) { out.source = src[1]; line = line.slice(src[0].length); out.message = line; }
+    if (line.charAt(0) === '{') {
       try {
-        var p = JSON.parse(raw);
+        var p = JSON.parse(line);
         var meta = p._meta && typeof p._meta === 'object' ? p._meta : {};
         out.time = typeof p.time === 'string' ? p.time : (typeof meta.date === 'string' ? meta.date : '');
         out.level = String(meta.logLevelName || p.level || '').toLowerCase();
@@ -1034,8 +1039,12 @@
         return out;
       } catch (e) { /* not JSON */ }
     }
-    var m = /^(\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?)\s+(.*)$/.exec(raw);
-    if (m) { out.time = m[1]; out.message = m[2]; }
+    var m = /^(\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?)\s+(.*)$/.exec(line);
+    if (m) {
+      out.time = m[1]; out.message = m[2];
+      var sub = /^\[([\w.:\/-]{1,40})\]\s+(.*)$/.exec(out.message);
+      if (sub) { out.subsystem = sub[1]; out.message = sub[2]; }
+    }
     var lv = /\b(error|warn|warning|info|debug|trace|fatal)\b/i.exec(out.message.slice(0, 40));
     if (lv && !out.level) out.level = lv[1].toLowerCase() === 'warning' ? 'warn' : lv[1].toLowerCase();
     return out;
@@ -1082,7 +1091,7 @@
       return !q || p.raw.toLowerCase().indexOf(q) >= 0;
     }
     function row(p) {
-      return h('tr', { 'data-level': p.level || 'none', testid: 'log-line' },
+      return h('tr', { 'data-level': p.level || 'none', 'data-source': p.source || null, testid: 'log-line' },
         h('td', { class: 'mono nowrap log-time', title: p.time, text: shortTime(p.time) }),
         h('td', null, p.level ? h('span', { class: 'level level-' + p.level, text: p.level.toUpperCase() }) : ''),
         h('td', { class: 'log-msg' }, p.subsystem ? h('span', { class: 'muted', text: '[' + p.subsystem + '] ' }) : null, p.message));
