@@ -27,6 +27,33 @@ const pageText = `(() => {
   return out.filter(Boolean).join(" ");
 })()`
 
+// awaitControlUIConnected waits until the Control UI in the tab ctx says it
+// is connected (and not disconnected) and returns the tab's location and
+// text; an access token left in the address bar fails the test at once.
+func awaitControlUIConnected(t *testing.T, ctx context.Context, timeout time.Duration) (loc, text string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var err error
+		if loc, err = chromedp.Run(ctx, chromedp.Location()); err != nil {
+			t.Fatalf("read the location: %v", err)
+		}
+		if text, err = chromedp.Run(ctx, chromedp.Evaluate[string](pageText)); err != nil {
+			t.Fatalf("read the page: %v", err)
+		}
+		if strings.Contains(loc, "?t=") || strings.Contains(loc, "&t=") {
+			t.Fatalf("the access token stayed in the address bar: %s", loc)
+		}
+		if strings.Contains(text, "Connected") && !strings.Contains(text, "Disconnected") {
+			return loc, text
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Control UI never said Connected; it shows: %.1500s", text)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // browser starts headless Chromium (Debian's package) for one test.
 func browser(t *testing.T) context.Context { return tstest.Browser(t) }
 
@@ -42,27 +69,7 @@ func controlUIConnected(t *testing.T, e *tenantEnv, owner string) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(link.String())); err != nil {
 		t.Fatalf("navigate to the access link: %v", err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	var loc, text string
-	for {
-		var err error
-		if loc, err = chromedp.Run(ctx, chromedp.Location()); err != nil {
-			t.Fatalf("read the location: %v", err)
-		}
-		if text, err = chromedp.Run(ctx, chromedp.Evaluate[string](pageText)); err != nil {
-			t.Fatalf("read the page: %v", err)
-		}
-		if strings.Contains(loc, "?t=") || strings.Contains(loc, "&t=") {
-			t.Fatalf("the access token stayed in the address bar: %s", loc)
-		}
-		if strings.Contains(text, "Connected") && !strings.Contains(text, "Disconnected") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Control UI never said Connected; it shows: %.1500s", text)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	loc, text := awaitControlUIConnected(t, ctx, 2*time.Minute)
 	t.Logf("Control UI connected %s after opening the link (%s)", time.Since(start).Round(time.Millisecond), loc)
 	if strings.Contains(strings.ToLower(text), "pairing required") || strings.Contains(text, "token") && strings.Contains(text, "Gateway Token") {
 		t.Errorf("the Control UI asks for pairing or a token: %.800s", text)
