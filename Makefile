@@ -28,6 +28,13 @@ cross:
 deb: cross
 	sh firmware/deb/build.sh $(VERSION) dist amd64 arm64 armv7
 
+# An OpenClaw box's root filesystem, dist/clawfleet-box-$(ARCH).tar (ARCH amd64 or arm64): Debian
+# from mmdebstrap, the agent, Node + OpenClaw, the units; cached (docs/box.md).
+ARCH ?= amd64
+.PHONY: box-image
+box-image: cross
+	bash firmware/image/build.sh $(ARCH) dist
+
 # Node 26 + OpenClaw for the local agent's process runtime (npm, cached).
 OPENCLAW_CACHE ?= $(if $(filter 0,$(shell id -u)),/var/cache/clawfleet,$(HOME)/.cache/clawfleet)
 OPENCLAW_BIN   := $(OPENCLAW_CACHE)/bin/openclaw

