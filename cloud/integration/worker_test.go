@@ -73,14 +73,26 @@ func debianRoot(t *testing.T) string {
 }
 
 // inRoot is a command run as root inside the namespace, chrooted into root,
-// with the machine's /dev and a /proc of its own (in a mount namespace of its
-// own, so nothing stays mounted). The command is exec'd, not forked: a
+// with the machine's /dev and /sys (cgroups) and a /proc of its own (in a
+// mount namespace of its own, so nothing stays mounted). The root is a mount
+// point of its own, as on a machine (ip netns exec remounts it). The command is exec'd, not forked: a
 // signal to the returned command reaches it.
 func inRoot(w workerNet, root string, env []string, args ...string) *exec.Cmd {
-	script := `mount --rbind /dev "$ROOT/dev" && mount -t proc proc "$ROOT/proc" && exec chroot "$ROOT" "$@"`
+	script := `mount --bind "$ROOT" "$ROOT" && mount --rbind /dev "$ROOT/dev" && mount --rbind /sys "$ROOT/sys" && mount -t proc proc "$ROOT/proc" && exec chroot "$ROOT" "$@"`
 	cmd := exec.Command("ip", append([]string{"netns", "exec", w.name, "unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"}, args...)...)
 	cmd.Env = append([]string{"ROOT=" + root, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C"}, env...)
 	return cmd
+}
+
+// runInRoot runs a command in root (inRoot) and returns its output; it
+// fails the test unless the command succeeds.
+func runInRoot(t *testing.T, w workerNet, root string, args ...string) string {
+	t.Helper()
+	out, err := inRoot(w, root, nil, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }
 
 // buildAgent builds the static amd64 agent with version v into dir as
@@ -96,21 +108,25 @@ func buildAgent(t *testing.T, dir, v string) {
 }
 
 // workerCloud is a cloud that the namespace reaches at its public URL
-// http://<hostIP>:<port>, serving the agents of downloads.
-func workerCloud(t *testing.T, w workerNet, downloads string) (*cloud, string) {
+// http://<hostIP>:<port>, serving the agents of downloads; env is more of
+// its environment.
+func workerCloud(t *testing.T, w workerNet, downloads string, env ...string) (*cloud, string) {
 	t.Helper()
 	// Free on every address: the namespace reaches the cloud at hostIP.
 	httpPort, mqttPort := freePort(t), freePort(t)
 	public := fmt.Sprintf("http://%s:%d", w.hostIP, httpPort)
 	c := &cloud{t: t, dataDir: t.TempDir(), httpPort: httpPort, mqttPort: mqttPort, wgPort: freePort(t), adminToken: "cfa_integration_admin_token_0123456789"}
 	c.extraEnv = []string{
-		// Every address: the test calls 127.0.0.1, the namespace hostIP.
+		// Every address: the test calls 127.0.0.1, the namespace hostIP
+		// (the WireGuard hub too: the tunnel's endpoint is hostIP).
 		"CLAWFLEET_HTTP_ADDR=:" + strconv.Itoa(httpPort),
 		"CLAWFLEET_MQTT_ADDR=:" + strconv.Itoa(mqttPort),
+		"CLAWFLEET_WG_ADDR=:" + strconv.Itoa(c.wgPort),
 		"CLAWFLEET_PUBLIC_URL=" + public,
 		fmt.Sprintf("CLAWFLEET_MQTT_PUBLIC_URL=tcp://%s:%d", w.hostIP, mqttPort),
 		"CLAWFLEET_DOWNLOADS_DIR=" + downloads,
 	}
+	c.extraEnv = append(c.extraEnv, env...)
 	c.start()
 	return c, public
 }
@@ -298,14 +314,7 @@ func TestWorkerDeb(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "tmp", "agent.deb"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	chroot := func(args ...string) string {
-		t.Helper()
-		out, err := inRoot(w, root, nil, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	chroot := func(args ...string) string { t.Helper(); return runInRoot(t, w, root, args...) }
 	at := func(p string) string { return filepath.Join(root, p) }
 
 	out2 := chroot("dpkg", "-i", "/tmp/agent.deb")
