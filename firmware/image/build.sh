@@ -17,8 +17,8 @@
 # install.sh does nothing when the versions are there), and the image itself,
 # remade only when one of its inputs changed (OUT/clawfleet-box-ARCH.inputs).
 # Needs root, mmdebstrap and Debian's mirror; for arm64 on another machine,
-# qemu-user-static with binfmt_misc (mmdebstrap runs the packages' scripts
-# under qemu), and npm.
+# qemu-user-static and arch-test with binfmt_misc (mmdebstrap runs the
+# packages' scripts under qemu), and npm.
 set -euo pipefail
 arch=${1:?usage: build.sh amd64|arm64 [OUT]}
 out=${2:-dist}
@@ -53,6 +53,10 @@ hooks=(--customize-hook='echo openclaw > "$1/etc/hostname"'
 basekey=$(printf '%s\n' "$suite" "$arch" "$packages" "${hooks[@]}" | sha)
 base=$cache/box/debian-$suite-box-$arch-$basekey.tar
 if [ ! -s "$base" ]; then
+  if [ "$arch" != "$(dpkg --print-architecture)" ] && ! arch-test "$arch" >/dev/null 2>&1; then
+    echo "build.sh: this machine cannot run $arch programs, which mmdebstrap needs for the packages' scripts: apt-get install qemu-user-static binfmt-support arch-test (and binfmt_misc mounted)" >&2
+    exit 1
+  fi
   echo "build.sh: building the Debian base for $arch with mmdebstrap (a few minutes)" >&2
   mmdebstrap --quiet --variant=minbase --arch="$arch" --format=tar --include="$packages" "${hooks[@]}" \
     "$suite" "$base.tmp" "$mirror"
