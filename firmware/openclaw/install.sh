@@ -18,7 +18,8 @@
 #                           (default DIR itself)
 #   CLAWFLEET_HOST_NODE     a Node.js $NODE_MAJOR that runs here, to run npm
 #                           with when CLAWFLEET_NODE_ARCH is not this
-#                           machine's (the target's node cannot run here)
+#                           machine's (the target's node cannot run here);
+#                           install scripts then see this machine's platform
 set -euo pipefail
 OPENCLAW_VERSION=${OPENCLAW_VERSION:-2026.9.6}
 NODE_MAJOR=${NODE_MAJOR:-26}
@@ -63,7 +64,9 @@ have=$(version "$dir/node/node_modules/$nodepkg/package.json")
 if ! [ -x "$node" ] || [ "${have%%.*}" != "$NODE_MAJOR" ]; then
   echo "install.sh: fetching Node.js $NODE_MAJOR ($nodepkg) from npm into $dir/node"
   mkdir -p "$dir/node"
-  npm install --prefix "$dir/node" --no-audit --no-fund --loglevel=error "${foreign[@]}" "$nodepkg@$NODE_MAJOR" >/dev/null
+  # (--cpu picks optional packages only: the target's node package itself
+  # passes npm's platform check with --force.)
+  npm install --prefix "$dir/node" --no-audit --no-fund --loglevel=error "${foreign[@]}" ${foreign[0]:+--force} "$nodepkg@$NODE_MAJOR" >/dev/null
 fi
 
 ocdir="$dir/openclaw"
