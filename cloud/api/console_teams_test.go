@@ -188,9 +188,18 @@ func TestConsoleScreenshots(t *testing.T) {
 		p.Navigate(c.URL + "/console#/")
 		p.Click(`[data-testid="instance"] [data-testid="delete"]`)
 		shoot("delete", `[data-testid="delete-dialog"]`)
+		// The admin area, for a platform admin.
+		email := "alice-" + strings.ToLower(lang) + "@example.com"
+		if r := c.Admin(http.MethodPatch, "/api/admin/users/"+userID(t, c, email), map[string]any{"platformAdmin": true}); r.Code != http.StatusOK {
+			t.Fatalf("make %s an admin: %d %s", email, r.Code, r.Body)
+		}
+		p.Navigate("about:blank")
+		p.Navigate(c.URL + "/console#/admin")
+		p.Click(`[data-testid="nav-admin"]`)
+		shoot("admin-users", `[data-testid="admin-users"] tr[data-testid="admin-user"]`)
 	}
-	if shots != 20 {
-		t.Errorf("%d screenshots, want 20", shots)
+	if shots != 22 {
+		t.Errorf("%d screenshots, want 22", shots)
 	}
 }
 
