@@ -291,7 +291,33 @@ func (r *Reconciler) HandleCommand(ctx context.Context, payload []byte) {
 			return
 		}
 		r.reply(ctx, proto.Reply{ID: c.ID, OK: true, Lines: boundLines(lines)})
+	case proto.OpInspectContainer:
+		r.reply(ctx, r.inspectContainer(ctx, c))
 	}
+}
+
+// inspectContainer answers OpInspectContainer: what the runtime finds of
+// an existing container to adopt, or why it cannot be adopted.
+func (r *Reconciler) inspectContainer(ctx context.Context, c *proto.Command) proto.Reply {
+	a, ok := r.opts.Runtime.(runtime.Adopter)
+	if !ok {
+		return proto.Reply{ID: c.ID, Code: proto.AdoptNoDocker,
+			Error: fmt.Sprintf("this host runs gateways with the %q runtime; only the docker runtime adopts containers", r.opts.Runtime.Name())}
+	}
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := a.Inspect(ictx, c.Container)
+	if err != nil {
+		var coded interface{ AdoptCode() string }
+		code := ""
+		if errors.As(err, &coded) {
+			code = coded.AdoptCode()
+		}
+		r.log.Info("container not adoptable", "container", c.Container, "code", code, "err", err)
+		return proto.Reply{ID: c.ID, Code: code, Error: err.Error()}
+	}
+	r.log.Info("container inspected for adoption", "container", info.Name, "id", info.ID[:12], "port", info.Port, "image", info.Image)
+	return proto.Reply{ID: c.ID, OK: true, Container: info}
 }
 
 // boundLines keeps the newest lines within MaxLogLines and MaxLogBytes.

@@ -109,6 +109,14 @@ type Runtime interface {
 	Close() error
 }
 
+// Adopter is a runtime that can take over existing gateway containers
+// (the docker runtime): Inspect looks at one (a name or ID) and returns what
+// the cloud records to make it a tenant, or an error saying why it cannot
+// be adopted (with a proto.Adopt* code where it has one: AdoptCode).
+type Adopter interface {
+	Inspect(ctx context.Context, ref string) (*proto.ContainerInfo, error)
+}
+
 // ErrNotFound is returned for a tenant the runtime does not know.
 var ErrNotFound = errors.New("runtime: no such tenant instance")
 

@@ -41,6 +41,11 @@ type TenantSpec struct {
 	// (the cloud's router sends UserHeader for Owner; the default) or
 	// GatewayAuthToken (callers present GatewayToken themselves).
 	Auth string `json:"auth,omitempty"`
+	// Container is the Docker container ID of an adopted gateway (one made
+	// before clawfleet, e.g. by Portainer): the docker runtime manages that
+	// container in place (start, restart, limits, logs) and never creates
+	// or recreates it; its state stays on the container's own mounts.
+	Container string `json:"container,omitempty"`
 }
 
 // Gateway auth modes (TenantSpec.Auth).
@@ -116,7 +121,78 @@ const (
 	// private key, registers again with the new public key, and replies
 	// with it (Reply.PublicKey).
 	OpRotateKey = "rotate-key"
+	// OpInspectContainer asks a docker agent to inspect an existing
+	// OpenClaw container on its engine (Command.Container, a name or ID)
+	// for adoption; the reply carries what it found (Reply.Container) or,
+	// refused, a Reply.Code of the Adopt* codes.
+	OpInspectContainer = "inspect-container"
 )
+
+// Codes of a refused OpInspectContainer (Reply.Code).
+const (
+	AdoptNoContainer = "no_container"    // no such container on the engine
+	AdoptNotOpenClaw = "not_openclaw"    // it is not an OpenClaw gateway container
+	AdoptManaged     = "already_managed" // clawfleet already runs it (its own or adopted)
+	AdoptUnusable    = "not_adoptable"   // an OpenClaw container that cannot be adopted (no token, no published port...)
+	AdoptNoDocker    = "no_docker"       // the host's runtime is not docker
+)
+
+// ContainerInfo is an existing OpenClaw container as an agent found it
+// (OpInspectContainer).
+type ContainerInfo struct {
+	ID    string `json:"id"`   // full container ID
+	Name  string `json:"name"` // without the leading "/"
+	Image string `json:"image"`
+	// Port is the host port the gateway's port is published on.
+	Port int `json:"port"`
+	// GatewayToken is the gateway's shared token (OPENCLAW_GATEWAY_TOKEN
+	// or gateway.auth.token of its config).
+	GatewayToken string           `json:"gatewayToken"`
+	Mounts       []ContainerMount `json:"mounts,omitempty"`
+	CPUMillis    int              `json:"cpuMillis"`
+	MemoryBytes  int64            `json:"memoryBytes"`
+	PidsLimit    int              `json:"pidsLimit"`
+	Running      bool             `json:"running"`
+}
+
+// ContainerMount is one mount of an adopted container.
+type ContainerMount struct {
+	Type        string `json:"type"`   // volume, bind
+	Source      string `json:"source"` // the volume's name, or the host path
+	Destination string `json:"destination"`
+}
+
+// Validate checks what the cloud stores of an inspected container.
+func (c *ContainerInfo) Validate() error {
+	if !containerIDRe.MatchString(c.ID) {
+		return invalid("container id %q", truncate(c.ID, 80))
+	}
+	for field, v := range map[string]string{"container name": c.Name, "image": c.Image} {
+		if err := checkText(field, v, 255); err != nil {
+			return err
+		}
+	}
+	if c.Port < 1024 || c.Port > 65535-PortSpacing {
+		return invalid("container %s: published port %d out of range (1024-%d)", c.Name, c.Port, 65535-PortSpacing)
+	}
+	if len(c.GatewayToken) < 16 || len(c.GatewayToken) > 512 || strings.ContainsAny(c.GatewayToken, " \t\r\n\"'\\") {
+		return invalid("container %s: gateway token missing or malformed", c.Name)
+	}
+	if c.CPUMillis < 0 || c.MemoryBytes < 0 || c.PidsLimit < 0 {
+		return invalid("container %s: negative limit", c.Name)
+	}
+	if len(c.Mounts) > 32 {
+		return invalid("container %s: more than 32 mounts", c.Name)
+	}
+	for _, m := range c.Mounts {
+		for field, v := range map[string]string{"mount type": m.Type, "mount source": m.Source, "mount destination": m.Destination} {
+			if err := checkText(field, v, 1024); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // Command is a request to an agent; the agent answers with a Reply carrying
 // the same ID. Commands are idempotent.
@@ -127,6 +203,8 @@ type Command struct {
 	TenantID string `json:"tenantId,omitempty"`
 	// Tail is the number of log lines wanted (OpLogs), at most MaxLogLines.
 	Tail int `json:"tail,omitempty"`
+	// Container names the container to inspect (OpInspectContainer).
+	Container string `json:"container,omitempty"`
 }
 
 // MaxLogLines bounds a logs reply; MaxLogBytes bounds its total size.
@@ -144,12 +222,29 @@ type Reply struct {
 	Lines []string `json:"lines,omitempty"` // OpLogs
 	// PublicKey is the new WireGuard public key (OpRotateKey).
 	PublicKey string `json:"publicKey,omitempty"`
+	// Code says why a command was refused, where the op defines codes
+	// (OpInspectContainer: the Adopt* codes).
+	Code string `json:"code,omitempty"`
+	// Container is the inspected container (OpInspectContainer).
+	Container *ContainerInfo `json:"container,omitempty"`
 }
 
 var (
 	tenantIDRe = regexp.MustCompile(`^ten_[a-z0-9]{8,64}$`)
 	slugRe     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	// A container's full ID (64 hex digits).
+	containerIDRe = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	// A container reference: a name as Docker allows it, or an ID (prefix).
+	containerRefRe = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$`)
 )
+
+// ValidateContainerRef checks a container name or ID given to adopt.
+func ValidateContainerRef(ref string) error {
+	if !containerRefRe.MatchString(ref) {
+		return invalid("container %q must be a Docker container name or ID", truncate(ref, 80))
+	}
+	return nil
+}
 
 // ValidateTenantID checks a tenant ID's shape.
 func ValidateTenantID(id string) error {
@@ -224,6 +319,9 @@ func (s *TenantSpec) validate() error {
 	}
 	if s.AuthMode() == GatewayAuthTrustedProxy && s.Owner == "" {
 		return invalid("tenant %s: trusted-proxy auth needs an owner", s.ID)
+	}
+	if s.Container != "" && !containerIDRe.MatchString(s.Container) {
+		return invalid("tenant %s: container %q is not a full container id", s.ID, truncate(s.Container, 80))
 	}
 	if len(s.AllowedOrigins) > 16 {
 		return invalid("tenant %s: too many allowed origins", s.ID)
@@ -324,6 +422,13 @@ func DecodeCommand(b []byte) (*Command, error) {
 		if m.Tail < 0 || m.Tail > MaxLogLines {
 			return nil, invalid("tail must be between 0 and %d", MaxLogLines)
 		}
+	case OpInspectContainer:
+		if err := ValidateContainerRef(m.Container); err != nil {
+			return nil, err
+		}
+		if m.TenantID != "" || m.Tail != 0 {
+			return nil, invalid("%s takes no tenant or tail", m.Op)
+		}
 	case OpRotateKey, OpFactoryReset:
 		if m.TenantID != "" || m.Tail != 0 {
 			return nil, invalid("%s takes no tenant or tail", m.Op)
@@ -348,6 +453,14 @@ func DecodeReply(b []byte) (*Reply, error) {
 	}
 	if m.PublicKey != "" {
 		if err := ValidateWGKey(m.PublicKey); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkText("code", m.Code, 40); err != nil {
+		return nil, err
+	}
+	if m.Container != nil {
+		if err := m.Container.Validate(); err != nil {
 			return nil, err
 		}
 	}

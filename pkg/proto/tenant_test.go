@@ -71,3 +71,43 @@ func TestDecodeCommandReplyReport(t *testing.T) {
 
 // validKeyB64 is a syntactically valid WireGuard key (32 bytes, base64).
 const validKeyB64 = "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk="
+
+func TestAdoptMessages(t *testing.T) {
+	id := strings.Repeat("ab", 32)
+	good := `{"id":"ten_abcdefgh","slug":"alice","owner":"u","state":"running","port":20000,"gatewayToken":"0123456789abcdef","auth":"token","container":"` + id + `"}`
+	if m, err := DecodeDesired([]byte(`{"v":1,"revision":1,"tenants":[` + good + `]}`)); err != nil || m.Tenants[0].Container != id {
+		t.Fatalf("adopted spec: %v %+v", err, m)
+	}
+	if _, err := DecodeDesired([]byte(`{"v":1,"revision":1,"tenants":[` + strings.Replace(good, id, "portainer-alice", 1) + `]}`)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a container name in a spec: %v", err)
+	}
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{`{"v":1,"id":"c1","op":"inspect-container","container":"openclaw-alice"}`, true},
+		{`{"v":1,"id":"c1","op":"inspect-container","container":"` + id[:12] + `"}`, true},
+		{`{"v":1,"id":"c1","op":"inspect-container"}`, false},
+		{`{"v":1,"id":"c1","op":"inspect-container","container":"../etc"}`, false},
+		{`{"v":1,"id":"c1","op":"inspect-container","container":"a?all=1"}`, false},
+		{`{"v":1,"id":"c1","op":"inspect-container","container":"x","tenantId":"ten_abcdefgh"}`, false},
+	} {
+		if _, err := DecodeCommand([]byte(tc.in)); (err == nil) != tc.ok {
+			t.Errorf("%s: err %v", tc.in, err)
+		}
+	}
+	info := `{"id":"` + id + `","name":"openclaw-alice","image":"openclaw:1","port":18789,"gatewayToken":"0123456789abcdef","running":true}`
+	r, err := DecodeReply([]byte(`{"v":1,"id":"c1","ok":true,"container":` + info + `}`))
+	if err != nil || r.Container.Port != 18789 {
+		t.Fatalf("reply: %v %+v", err, r)
+	}
+	for _, bad := range []string{
+		strings.Replace(info, `"port":18789`, `"port":80`, 1),
+		strings.Replace(info, `"0123456789abcdef"`, `"short"`, 1),
+		strings.Replace(info, id, "nothex", 1),
+	} {
+		if _, err := DecodeReply([]byte(`{"v":1,"id":"c1","ok":true,"container":` + bad + `}`)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err %v", bad, err)
+		}
+	}
+}

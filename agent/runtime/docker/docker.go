@@ -189,6 +189,9 @@ func (d *Runtime) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 		return fmt.Errorf("tenant %s: port %d out of range", spec.ID, spec.Port)
 	}
 	defer d.lock(spec.ID)()
+	if spec.Container != "" {
+		return d.ensureAdopted(ctx, spec)
+	}
 	name := ContainerName(spec.ID)
 	hash, gen := d.specHash(spec), strconv.FormatInt(spec.RestartGen, 10)
 	ci, err := d.inspect(ctx, name)
@@ -261,6 +264,9 @@ func (d *Runtime) Remove(ctx context.Context, tenantID string) error {
 		return err
 	}
 	defer d.lock(tenantID)()
+	if ok, err := d.removeAdopted(ctx, tenantID); ok || err != nil {
+		return err
+	}
 	name := ContainerName(tenantID)
 	ci, err := d.inspect(ctx, name)
 	if err != nil && !engine.IsNotFound(err) {
@@ -287,6 +293,9 @@ func (d *Runtime) Purge(ctx context.Context, tenantID string) error {
 		return err
 	}
 	defer d.lock(tenantID)()
+	if ok, err := d.purgeAdopted(ctx, tenantID); ok || err != nil {
+		return err
+	}
 	name := ContainerName(tenantID)
 	var v struct{ Labels map[string]string }
 	if _, err := d.c.Do(ctx, "GET", "/volumes/"+name, nil, nil, &v); err == nil {
@@ -339,7 +348,11 @@ func (d *Runtime) List(ctx context.Context) ([]runtime.Instance, error) {
 		}
 		out = append(out, in)
 	}
-	return out, nil
+	adopted, err := d.listAdopted(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, adopted...), nil
 }
 
 // Logs implements runtime.Runtime: the tail of the gateway's log file (in its
@@ -352,23 +365,20 @@ func (d *Runtime) Logs(ctx context.Context, tenantID string, tail int) ([]string
 	if tail > proto.MaxLogLines {
 		tail = proto.MaxLogLines
 	}
+	if r, err := d.record(tenantID); err != nil {
+		return nil, err
+	} else if r != nil {
+		return d.logsAdopted(ctx, r, tail)
+	}
 	state := filepath.Join(d.opts.DataDir, tenantID, "state")
 	_, dirErr := os.Lstat(state)
 	file, err := logtail.Tail(filepath.Join(state, dockerLogFile), tail)
 	if err != nil {
 		return nil, err
 	}
-	var cont []string
-	q := url.Values{"stdout": {"1"}, "stderr": {"1"}, "tail": {strconv.Itoa(max(tail, 1))}}
-	resp, err := d.c.Raw(ctx, "GET", "/containers/"+ContainerName(tenantID)+"/logs", q, nil, "")
+	cont, err := d.containerLogs(ctx, ContainerName(tenantID), tail)
 	switch {
 	case err == nil:
-		b, derr := engine.DemuxLogs(resp.Body, 4*proto.MaxLogBytes)
-		resp.Body.Close()
-		if derr != nil {
-			return nil, derr
-		}
-		cont = logtail.Lines(b, tail)
 	case engine.IsNotFound(err):
 		if dirErr != nil {
 			return nil, runtime.ErrNotFound
@@ -377,6 +387,21 @@ func (d *Runtime) Logs(ctx context.Context, tenantID string, tail int) ([]string
 		return nil, err
 	}
 	return logtail.Merge(file, cont, "container| ", tail), nil
+}
+
+// containerLogs is the tail of a container's stdout and stderr.
+func (d *Runtime) containerLogs(ctx context.Context, container string, tail int) ([]string, error) {
+	q := url.Values{"stdout": {"1"}, "stderr": {"1"}, "tail": {strconv.Itoa(max(tail, 1))}}
+	resp, err := d.c.Raw(ctx, "GET", "/containers/"+container+"/logs", q, nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := engine.DemuxLogs(resp.Body, 4*proto.MaxLogBytes)
+	if err != nil {
+		return nil, err
+	}
+	return logtail.Lines(b, tail), nil
 }
 
 // Close implements runtime.Runtime; containers keep running.

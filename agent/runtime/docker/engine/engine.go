@@ -4,6 +4,7 @@
 package engine
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -289,4 +290,55 @@ func tailBytes(b []byte, max int) []byte {
 		}
 	}
 	return b
+}
+
+// ReadFile returns the last max bytes of the regular file at path inside a
+// container (running or not; Docker reads it through the container's
+// mounts), from the archive endpoint, and whether it was longer. A missing
+// file (or container) is an error IsNotFound recognises.
+func (c *Client) ReadFile(ctx context.Context, container, path string, max int) (data []byte, truncated bool, err error) {
+	resp, err := c.Raw(ctx, "GET", "/containers/"+url.PathEscape(container)+"/archive", url.Values{"path": {path}}, nil, "")
+	if err != nil {
+		return nil, false, err
+	}
+	defer resp.Body.Close()
+	tr := tar.NewReader(resp.Body)
+	h, err := tr.Next()
+	if err != nil {
+		return nil, false, fmt.Errorf("reading %s of container %s: %w", path, container, err)
+	}
+	if h.Typeflag != tar.TypeReg {
+		return nil, false, fmt.Errorf("%s of container %s is not a regular file", path, container)
+	}
+	// Keep the tail: log files are read for their newest lines.
+	buf := make([]byte, 0, min(int64(max), h.Size))
+	chunk := make([]byte, 32<<10)
+	for {
+		n, rerr := tr.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if len(buf) > 2*max {
+			buf, truncated = append([]byte(nil), buf[len(buf)-max:]...), true
+		}
+		if errors.Is(rerr, io.EOF) {
+			break
+		}
+		if rerr != nil {
+			return nil, false, fmt.Errorf("reading %s of container %s: %w", path, container, rerr)
+		}
+	}
+	if len(buf) > max {
+		buf, truncated = buf[len(buf)-max:], true
+	}
+	return buf, truncated, nil
+}
+
+// PutArchive extracts a tar stream into the directory dir of a container
+// (running or not), through the archive endpoint.
+func (c *Client) PutArchive(ctx context.Context, container, dir string, tarStream io.Reader) error {
+	resp, err := c.Raw(ctx, "PUT", "/containers/"+url.PathEscape(container)+"/archive", url.Values{"path": {dir}}, tarStream, "application/x-tar")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
 }

@@ -1,0 +1,181 @@
+package docker
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clawfleet/clawfleet/agent/runtime/docker/engine"
+	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
+	"github.com/clawfleet/clawfleet/pkg/proto"
+)
+
+func adoptCode(err error) string {
+	var ae *AdoptError
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return ""
+}
+
+// TestAdoptPortainerContainer adopts an OpenClaw container made as Portainer
+// made them and manages it in place: never re-created, its volume's files
+// kept across restarts, its limits applied, its logs read, and a container
+// it cannot adopt refused with the reason.
+func TestAdoptPortainerContainer(t *testing.T) {
+	d := newTestDocker(t, filepath.Join(runtimetest.Dir(t), "tenants"))
+	ctx := runtimetest.Ctx(t)
+	sfx := fmt.Sprintf("%06d", rand.IntN(1e6))
+	port := runtimetest.FreeBase(t)
+	g, err := runtimetest.NewPortainerGateway(ctx, d.c, runtimetest.StandinImage, "openclaw-alice-"+sfx, "portainer-token-"+sfx+"-0123456789", port,
+		map[string]string{"marker": "written before adoption"})
+	if g != nil {
+		t.Cleanup(func() { g.Remove(runtimetest.Ctx(t), d.c) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtimetest.WaitReady(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
+
+	// Refusals.
+	if _, err := d.Inspect(ctx, "no-such-container-"+sfx); adoptCode(err) != proto.AdoptNoContainer {
+		t.Fatalf("unknown container: %v", err)
+	}
+	other := func(name string, body map[string]any) {
+		t.Helper()
+		if _, err := d.c.Do(ctx, "POST", "/containers/create", url.Values{"name": {name}}, body, nil); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.c.Do(runtimetest.Ctx(t), "DELETE", "/containers/"+name, url.Values{"force": {"1"}}, nil, nil) })
+	}
+	other("not-openclaw-"+sfx, map[string]any{"Image": runtimetest.StandinImage, "Cmd": []string{"openclaw", "fetch", "http://x"}})
+	if _, err := d.Inspect(ctx, "not-openclaw-"+sfx); adoptCode(err) != proto.AdoptNotOpenClaw || !strings.Contains(err.Error(), "does not run an OpenClaw gateway") {
+		t.Fatalf("not an OpenClaw container: %v", err)
+	}
+	other("no-token-"+sfx, map[string]any{"Image": runtimetest.StandinImage, "Cmd": []string{"openclaw", "gateway"}})
+	if _, err := d.Inspect(ctx, "no-token-"+sfx); adoptCode(err) != proto.AdoptUnusable || !strings.Contains(err.Error(), "no gateway token") {
+		t.Fatalf("no token: %v", err)
+	}
+	other("no-port-"+sfx, map[string]any{"Image": runtimetest.StandinImage, "Cmd": []string{"openclaw", "gateway"}, "Env": []string{"OPENCLAW_GATEWAY_TOKEN=0123456789abcdef0123"}})
+	if _, err := d.Inspect(ctx, "no-port-"+sfx); adoptCode(err) != proto.AdoptUnusable || !strings.Contains(err.Error(), "does not publish") {
+		t.Fatalf("no published port: %v", err)
+	}
+	own := runtimetest.Spec("ten_adoptown"+sfx, runtimetest.FreeBase(t, port))
+	own.Image = runtimetest.StandinImage
+	t.Cleanup(func() { d.Purge(runtimetest.Ctx(t), own.ID) })
+	if err := d.Ensure(ctx, own); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Inspect(ctx, ContainerName(own.ID)); adoptCode(err) != proto.AdoptManaged {
+		t.Fatalf("clawfleet's own container: %v", err)
+	}
+
+	info, err := d.Inspect(ctx, g.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.ID != g.ID || info.Name != g.Name || info.Port != port || info.GatewayToken != g.Token || info.Image != runtimetest.StandinImage || !info.Running {
+		t.Fatalf("inspected %+v", info)
+	}
+	if len(info.Mounts) != 1 || info.Mounts[0] != (proto.ContainerMount{Type: "volume", Source: g.Volume, Destination: "/home/node"}) {
+		t.Fatalf("mounts %+v", info.Mounts)
+	}
+
+	spec := runtimetest.Spec("ten_adopted"+sfx, port)
+	spec.Container, spec.Auth, spec.GatewayToken, spec.Image = info.ID, proto.GatewayAuthToken, info.GatewayToken, info.Image
+	t.Cleanup(func() { d.Purge(runtimetest.Ctx(t), spec.ID) })
+	before, err := d.inspect(ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Ensure(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	after, err := d.inspect(ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.State.StartedAt != before.State.StartedAt {
+		t.Fatal("adoption restarted the gateway")
+	}
+	var hc struct{ HostConfig struct{ Memory, NanoCpus, PidsLimit int64 } }
+	d.c.Do(ctx, "GET", "/containers/"+g.ID+"/json", nil, nil, &hc)
+	if hc.HostConfig.Memory != spec.MemoryBytes || hc.HostConfig.NanoCpus != int64(spec.CPUMillis)*1e6 || hc.HostConfig.PidsLimit != int64(spec.PidsLimit) {
+		t.Fatalf("limits not applied in place: %+v", hc.HostConfig)
+	}
+	if up := runtimetest.Upstream(t, d, spec.ID); up != fmt.Sprintf("127.0.0.1:%d", port) {
+		t.Fatalf("upstream %s", up)
+	}
+	if _, err := d.Inspect(ctx, g.Name); adoptCode(err) != proto.AdoptManaged || !strings.Contains(err.Error(), spec.ID) {
+		t.Fatalf("adopting it twice: %v", err)
+	}
+	if err := d.Ensure(ctx, spec); err != nil { // idempotent
+		t.Fatal(err)
+	}
+
+	// A restart is Docker's restart of the same container: the volume's
+	// files stay.
+	spec.RestartGen++
+	if err := d.Ensure(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := d.inspect(ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restarted.State.StartedAt == before.State.StartedAt {
+		t.Fatal("restart generation did not restart the container")
+	}
+	runtimetest.WaitReady(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
+	if got, err := g.ReadFile(ctx, d.c, "marker"); err != nil || got != "written before adoption" {
+		t.Fatalf("marker after restart: %q %v", got, err)
+	}
+	list, err := d.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, ok := runtimetest.Find(list, spec.ID); !ok || in.RestartGen != spec.RestartGen || in.Port != port {
+		t.Fatalf("listed %+v", in)
+	}
+	lines, err := d.Logs(ctx, spec.ID, 50)
+	if err != nil || !strings.Contains(strings.Join(lines, "\n"), "listening on") {
+		t.Fatalf("logs: %v %q", err, lines)
+	}
+
+	spec.State = proto.TenantStopped
+	if err := d.Ensure(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	list, _ = d.List(ctx)
+	if in, _ := runtimetest.Find(list, spec.ID); in.State != proto.TenantStopped {
+		t.Fatalf("stopped: %+v", in)
+	}
+	spec.State = proto.TenantRunning
+	if err := d.Ensure(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	runtimetest.WaitReady(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
+
+	// Removed (deleted with keepData, or no longer desired): the container
+	// goes, the volume stays; purged: the volume goes too.
+	if err := d.Remove(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.inspect(ctx, g.ID); !engine.IsNotFound(err) {
+		t.Fatalf("container after Remove: %v", err)
+	}
+	if _, err := d.c.Do(ctx, "GET", "/volumes/"+g.Volume, nil, nil, nil); err != nil {
+		t.Fatalf("volume after Remove: %v", err)
+	}
+	if err := d.Purge(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.c.Do(ctx, "GET", "/volumes/"+g.Volume, nil, nil, nil); !engine.IsNotFound(err) {
+		t.Fatalf("volume after Purge: %v", err)
+	}
+}
