@@ -31,6 +31,15 @@ package api
 //	POST   /api/admin/tenants/:id/restart  → 202 tenant, restartGen bumped
 //	DELETE /api/admin/tenants/:id[?keepData=1] → 202 tenant with status "deleting"
 //	GET    /api/admin/tenants/:id/logs[?tail=200] → 200 {"lines":[...]} (no follow)
+//	POST   /api/hosts/:id/adopt            {"container":"openclaw-alice","ownerId":"u1","slug":"alice","plan":"basic"} → 201 tenant
+//
+// Adopt makes an OpenClaw container already running on the host's Docker
+// engine (made before clawfleet, e.g. by Portainer) the owner's tenant,
+// managed in place by the host's agent (docs/workers.md, "Migrating from
+// Portainer"): unknown_owner 404, owner_has_tenant 409, invalid_slug 400,
+// slug_taken 409, no_host 404, host_offline 503, no_container 404,
+// not_openclaw 400, not_adoptable 400, already_adopted 409, port_taken 409,
+// no_docker 409.
 //
 // Their tenants add ownerId, ownerEmail, port, image and desiredState. An
 // admin create validates like the user API (ownerId as X-User-ID, ownerEmail
@@ -109,6 +118,7 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 
 	admin.GET("/admin/tenants", ta.allow(authz.List), ta.list(ta.allTenants))
 	admin.POST("/admin/tenants", ta.createFor)
+	admin.POST("/hosts/:id/adopt", ta.adopt)
 	if s.opts.TunnelDial == nil {
 		// Said before looking the tenant up: no tenant can be probed.
 		admin.GET("/admin/tenants/:id/probe", func(c *gin.Context) { ta.failErr(c, errTunnelsOff) })
@@ -192,6 +202,8 @@ type adminTenantView struct {
 	Port         int    `json:"port"`
 	Image        string `json:"image"`
 	DesiredState string `json:"desiredState"`
+	// Container is an adopted gateway's Docker container ID.
+	Container string `json:"container,omitempty"`
 }
 
 func (ta *tenantAPI) view(t *store.Tenant) tenantView {
@@ -209,7 +221,7 @@ func (ta *tenantAPI) view(t *store.Tenant) tenantView {
 }
 
 func (ta *tenantAPI) adminView(t *store.Tenant) adminTenantView {
-	return adminTenantView{tenantView: ta.view(t), OwnerID: t.OwnerID, OwnerEmail: t.OwnerEmail, Port: t.Port, Image: t.Image, DesiredState: t.DesiredState}
+	return adminTenantView{tenantView: ta.view(t), OwnerID: t.OwnerID, OwnerEmail: t.OwnerEmail, Port: t.Port, Image: t.Image, DesiredState: t.DesiredState, Container: t.Container}
 }
 
 // viewFor is t as the request's actor may see it: with the operator fields
@@ -272,6 +284,30 @@ func (ta *tenantAPI) createFor(c *gin.Context) {
 			"code":     "conflict",
 			"tenantId": t.ID,
 		})
+		return
+	}
+	c.JSON(http.StatusCreated, ta.viewFor(c, t))
+}
+
+// adopt makes a container on the host the owner's tenant (tenant.Adopt).
+func (ta *tenantAPI) adopt(c *gin.Context) {
+	var req struct {
+		Container string `json:"container"`
+		OwnerID   string `json:"ownerId"`
+		Slug      string `json:"slug"`
+		Plan      string `json:"plan"`
+	}
+	if !ta.bindJSON(c, &req) {
+		return
+	}
+	a := actorOf(c)
+	if err := authz.Can(a, authz.Create, &store.Tenant{OwnerID: req.OwnerID}); err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	t, err := ta.svc.Adopt(c.Request.Context(), a, tenant.AdoptRequest{HostID: c.Param("id"), Container: req.Container, Owner: req.OwnerID, Slug: req.Slug, Plan: req.Plan})
+	if err != nil {
+		ta.failErr(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, ta.viewFor(c, t))

@@ -25,7 +25,7 @@ type waiter struct {
 
 // Command sends c to an online host on down/cmd and waits up to timeout for
 // the reply carrying its ID (which Command sets). A reply with ok false is
-// ErrHostError with the host's message; an offline host is ErrHostOffline,
+// ErrHostError with the host's message, returned with the reply (its Code); an offline host is ErrHostOffline,
 // without asking; no answer in time is ErrHostTimeout. Results are counted in
 // clawfleet_tenant_commands_total by op.
 func (f *Fleet) Command(ctx context.Context, hostID string, c *proto.Command, timeout time.Duration) (*proto.Reply, error) {
@@ -53,7 +53,7 @@ func (f *Fleet) Command(ctx context.Context, hostID string, c *proto.Command, ti
 	case r := <-w.ch:
 		if !r.OK {
 			f.CountCommand(c.Op, "error")
-			return nil, ErrHostError.Withf("host %s: %s", hostID, r.Error)
+			return r, ErrHostError.Withf("host %s: %s", hostID, r.Error)
 		}
 		f.CountCommand(c.Op, "ok")
 		return r, nil

@@ -36,6 +36,7 @@ type Agent struct {
 	autoRun  bool
 	claims   []*proto.Claim // nil entries: the retained claim was cleared
 	tunnels  [][]byte       // tunnel configs as received; empty: cleared
+	inspect  func(ref string) proto.Reply
 }
 
 // NewAgent connects a fake agent with a host's credentials and waits until
@@ -127,9 +128,13 @@ func (f *Agent) receive(m paho.Message) {
 		}
 		f.mu.Lock()
 		f.cmds = append(f.cmds, cmd)
-		answer, lines, logsErr := f.answer, slices.Clone(f.logLines), f.logsErr
+		answer, lines, logsErr, inspect := f.answer, slices.Clone(f.logLines), f.logsErr, f.inspect
 		f.mu.Unlock()
-		if answer && logsErr != "" {
+		if answer && cmd.Op == proto.OpInspectContainer && inspect != nil {
+			r := inspect(cmd.Container)
+			r.ID = cmd.ID
+			go f.reply(&r)
+		} else if answer && logsErr != "" {
 			go f.reply(&proto.Reply{ID: cmd.ID, OK: false, Error: logsErr})
 		} else if answer {
 			if len(lines) > cmd.Tail {
@@ -356,6 +361,14 @@ func (f *Agent) run(d *proto.Desired) {
 	}
 	f.Ack(d.Revision)
 	f.Report(ts, d.Purge...)
+}
+
+// SetInspect answers inspect-container commands with what inspect says of
+// the container named (its ID is set here), as a docker agent would.
+func (f *Agent) SetInspect(inspect func(ref string) proto.Reply) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inspect = inspect
 }
 
 // SetAnswer sets whether commands are answered at all.

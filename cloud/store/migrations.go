@@ -156,6 +156,18 @@ func migrations() []*gormigrate.Migration {
 				return execAll(tx, `ALTER TABLE boxes ADD COLUMN pending_claim_code varchar(200) NOT NULL DEFAULT ''`)
 			},
 		},
+		{
+			// Adopted gateways (containers made before clawfleet, e.g. by
+			// Portainer): the container a tenant took over, at most one
+			// tenant per container of a host, and the auth mode it keeps.
+			ID: "202612071000-tenant-adopted-containers",
+			Migrate: func(tx *gorm.DB) error {
+				return execAll(tx,
+					`ALTER TABLE tenants ADD COLUMN container varchar(64) NOT NULL DEFAULT ''`,
+					`ALTER TABLE tenants ADD COLUMN auth varchar(16) NOT NULL DEFAULT ''`,
+					`CREATE UNIQUE INDEX idx_tenants_host_container ON tenants (host_id, container) WHERE container <> ''`)
+			},
+		},
 	}
 }
 

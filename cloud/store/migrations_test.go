@@ -277,7 +277,7 @@ func TestMigrateB1fbd52Database(t *testing.T) {
 var addedColumns = map[string]map[string]string{
 	"hosts":             {"kind": "worker", "pool": "shared", "max_cpu_millis": "0", "max_memory_bytes": "0"},
 	"enrollment_tokens": {"pool": "shared", "max_cpu_millis": "0", "max_memory_bytes": "0"},
-	"tenants":           {"team_id": anyValue, "shared": anyValue},
+	"tenants":           {"team_id": anyValue, "shared": anyValue, "container": "", "auth": ""},
 }
 
 // anyValue in addedColumns: a value another test checks.

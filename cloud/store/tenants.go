@@ -65,6 +65,14 @@ type Tenant struct {
 	DiskBytes       int64  `gorm:"not null"`
 	PidsLimit       int    `gorm:"not null"`
 	Image           string `gorm:"size:255"`
+	// Container is the Docker container ID of an adopted gateway (one made
+	// before clawfleet, e.g. by Portainer, that its host's agent manages in
+	// place; proto.TenantSpec.Container), "" for the cloud's own; unique
+	// per host among adopted tenants (idx_tenants_host_container).
+	Container string `gorm:"size:64;not null;default:''"`
+	// Auth is the gateway's auth mode (proto.TenantSpec.Auth): "" is the
+	// cloud's trusted-proxy; an adopted gateway keeps its token ("token").
+	Auth string `gorm:"size:16;not null;default:''"`
 	// PublishedRev is the host's desired revision that first carried this
 	// tenant; an acknowledgement of it or a later one means the host has
 	// taken the tenant on.

@@ -38,7 +38,10 @@ func (s *Service) publish(ctx context.Context, hostID string) error {
 		spec := proto.TenantSpec{
 			ID: t.ID, Slug: t.Slug, Owner: t.OwnerID, State: t.DesiredState, RestartGen: t.RestartGen, Port: t.Port,
 			Image: t.Image, CPUMillis: t.CPUMillis, MemoryBytes: t.MemoryBytes, DiskBytes: t.DiskBytes, PidsLimit: t.PidsLimit,
-			GatewayToken: tok, Auth: proto.GatewayAuthTrustedProxy,
+			GatewayToken: tok, Auth: proto.GatewayAuthTrustedProxy, Container: t.Container,
+		}
+		if t.Auth != "" {
+			spec.Auth = t.Auth // an adopted gateway keeps its token
 		}
 		if o := origin(s.opts.TenantURL(t.Slug)); o != "" {
 			spec.AllowedOrigins = []string{o}

@@ -141,8 +141,10 @@ func (s *Service) move(ctx context.Context, t *store.Tenant, hostID string, port
 		if err != nil {
 			return err
 		}
+		// An adopted container stays where it was: elsewhere the tenant
+		// is a gateway of the cloud's own (with the same token).
 		if err := store.UpdateTenant(tx, t.ID, map[string]any{"host_id": hostID, "port": port, "status": store.TenantPending,
-			"desired_state": proto.TenantRunning, "published_rev": d.Revision, "last_error": why}); err != nil {
+			"desired_state": proto.TenantRunning, "published_rev": d.Revision, "last_error": why, "container": ""}); err != nil {
 			return err
 		}
 		return store.AddAudit(tx, &store.AuditEvent{Actor: ActorSystem, Action: "tenant.move", Target: t.ID,
@@ -153,7 +155,7 @@ func (s *Service) move(ctx context.Context, t *store.Tenant, hostID string, port
 	}
 	s.setDisk(t.ID, proto.TenantStatus{}) // measured on the old host
 	moved := *t
-	moved.HostID, moved.Port, moved.Status, moved.LastError = hostID, port, store.TenantPending, why
+	moved.HostID, moved.Port, moved.Status, moved.LastError, moved.Container = hostID, port, store.TenantPending, why, ""
 	s.changed(&moved, false)
 	s.log.Info("tenant moved", "tenant", t.ID, "from", t.HostID, "device", hostID, "port", port)
 	if err := s.publish(ctx, hostID); err != nil {

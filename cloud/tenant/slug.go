@@ -64,7 +64,7 @@ func (s *Service) newSlug(ctx context.Context, name string) (string, error) {
 		switch {
 		case base == "":
 			cand = "t" + randomID(5) // 't' + 8 characters
-		case i == 0 && !slices.Contains(reservedSlugs, base) && !slices.Contains(s.opts.ReservedSlugs, base):
+		case i == 0 && !s.reservedSlug(base):
 			cand = base
 		default:
 			cand = base + "-" + randomID(3)[:4]
@@ -81,4 +81,9 @@ func (s *Service) newSlug(ctx context.Context, name string) (string, error) {
 		}
 	}
 	return "", ErrConflict.Withf("could not find a free address for name %q", name)
+}
+
+// reservedSlug reports whether slug is one of the cloud's own subdomains.
+func (s *Service) reservedSlug(slug string) bool {
+	return slices.Contains(reservedSlugs, slug) || slices.Contains(s.opts.ReservedSlugs, slug)
 }

@@ -51,7 +51,9 @@ func TestAdoptPortainerContainer(t *testing.T) {
 		if _, err := d.c.Do(ctx, "POST", "/containers/create", url.Values{"name": {name}}, body, nil); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { d.c.Do(runtimetest.Ctx(t), "DELETE", "/containers/"+name, url.Values{"force": {"1"}}, nil, nil) })
+		t.Cleanup(func() {
+			d.c.Do(runtimetest.Ctx(t), "DELETE", "/containers/"+name, url.Values{"force": {"1"}}, nil, nil)
+		})
 	}
 	other("not-openclaw-"+sfx, map[string]any{"Image": runtimetest.StandinImage, "Cmd": []string{"openclaw", "fetch", "http://x"}})
 	if _, err := d.Inspect(ctx, "not-openclaw-"+sfx); adoptCode(err) != proto.AdoptNotOpenClaw || !strings.Contains(err.Error(), "does not run an OpenClaw gateway") {
@@ -103,7 +105,9 @@ func TestAdoptPortainerContainer(t *testing.T) {
 	if after.State.StartedAt != before.State.StartedAt {
 		t.Fatal("adoption restarted the gateway")
 	}
-	var hc struct{ HostConfig struct{ Memory, NanoCpus, PidsLimit int64 } }
+	var hc struct {
+		HostConfig struct{ Memory, NanoCpus, PidsLimit int64 }
+	}
 	d.c.Do(ctx, "GET", "/containers/"+g.ID+"/json", nil, nil, &hc)
 	if hc.HostConfig.Memory != spec.MemoryBytes || hc.HostConfig.NanoCpus != int64(spec.CPUMillis)*1e6 || hc.HostConfig.PidsLimit != int64(spec.PidsLimit) {
 		t.Fatalf("limits not applied in place: %+v", hc.HostConfig)
