@@ -1297,6 +1297,151 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/hosts/{id}/adopt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Device ID (`dev_...`) of the host whose Docker engine runs the container. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adopt an existing OpenClaw container as a user's tenant
+         * @description Migration from Portainer (docs/workers.md): the cloud sends the host the command
+         *     `inspect-container` and waits up to 15 s for the agent's answer: the container's ID,
+         *     image, gateway token (`OPENCLAW_GATEWAY_TOKEN` or `gateway.auth.token` of its config),
+         *     published gateway port, mounts and limits. It then records a tenant of `ownerId` pinned
+         *     to that host, with that port, that token (token auth: the gateway is left as it is) and
+         *     the plan's limits, and publishes the host's desired state; the agent manages that very
+         *     container from then on (never re-created; restart is Docker's restart; its volumes and
+         *     bind mounts stay). The tenant answers `pending` and becomes `running` when the agent
+         *     reports its gateway ready. `clawfleet-agent adopt` on the host calls this route.
+         *     Audited as `tenant.adopt`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Device ID (`dev_...`) of the host whose Docker engine runs the container. */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /**
+                         * @description The container's name or ID on the host.
+                         * @example openclaw-alice
+                         */
+                        container: string;
+                        /**
+                         * @description A user of the cloud (user ID, or the web app's ID of a user) without a tenant of their own.
+                         * @example user-123
+                         */
+                        ownerId: string;
+                        /**
+                         * @description Its subdomain; by default made from the container's name.
+                         * @example alice
+                         */
+                        slug?: string;
+                        /**
+                         * @description Limits applied to the container in place and reserved on the host; default `free`.
+                         * @example basic
+                         */
+                        plan?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description The new tenant (pending). */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["AdminTenant"];
+                    };
+                };
+                /**
+                 * @description `invalid_slug`, `invalid_plan`, `not_openclaw` (the container does not run
+                 *     `openclaw gateway`), `not_adoptable` (no gateway token, or its gateway port is not
+                 *     published on a fixed host port).
+                 */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "host dev_xew7v3ce2k4cukm3: container nginx (image nginx:1) does not run an OpenClaw gateway",
+                         *       "code": "not_openclaw"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description `unknown_owner`, `no_host`, `no_container` (none of that name on the host's engine). */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "host dev_xew7v3ce2k4cukm3: no container \"openclaw-bob\" on this host's Docker engine",
+                         *       "code": "no_container"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /**
+                 * @description `owner_has_tenant` (a user has one tenant of their own), `slug_taken`,
+                 *     `already_adopted`, `port_taken` (another tenant of the host has the published port),
+                 *     `no_docker` (the host runs the process runtime).
+                 */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "user \"user-123\" has tenant ten_x (alice) already",
+                         *       "code": "owner_has_tenant"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                429: components["responses"]["AuthRateLimited"];
+                500: components["responses"]["Internal"];
+                /** @description The host is offline (`host_offline`); nothing was asked or recorded. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                504: components["responses"]["HostTimeout"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/claims": {
         parameters: {
             query?: never;
@@ -1339,7 +1484,10 @@ export interface paths {
                          * @example 7K3M-Q9XA-2BHT
                          */
                         claimCode: string;
-                        /** @description One of the user's teams the box is for (stored with the claim). */
+                        /**
+                         * @description A team the box is for, of which the user is an owner or an admin (stored with the
+                         *     claim; the instance of a user's second box is shared in it).
+                         */
                         teamId?: string;
                     };
                 };
@@ -1378,7 +1526,8 @@ export interface paths {
                 401: components["responses"]["UserUnauthorized"];
                 /**
                  * @description `wrong_claim_code`: the code does not match the device (or there is no such device:
-                 *     the answer is the same). `user_required`: the caller is not a user.
+                 *     the answer is the same). `user_required`: the caller is not a user. `not_your_team`:
+                 *     `teamId` is not a team the user owns or administers.
                  */
                 403: {
                     headers: {
@@ -5736,7 +5885,7 @@ export interface components {
              * @description Machine-readable code.
              * @enum {string}
              */
-            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "plan_limit" | "no_team" | "no_member" | "no_invite" | "no_key" | "not_a_user" | "invalid_role" | "invalid_key" | "team_has_tenants" | "personal_team" | "cannot_change_self" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "box_claimed" | "box_gone" | "no_box" | "invalid_team" | "user_required" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "downloads_unavailable" | "method_not_allowed" | "too_large" | "rate_limited" | "too_many_streams" | "csrf_failed" | "invalid_content_type" | "invalid_purpose" | "invalid_lang" | "not_signed_in" | "no_session" | "no_identity" | "no_user" | "identity_missing" | "account_disabled" | "account_ambiguous" | "identity_taken" | "local_accounts_disabled" | "email_taken" | "no_local_account" | "last_identity" | "last_owner" | "invite_invalid" | "already_member" | "unknown_provider" | "sign_in_invalid" | "sign_in_expired" | "sign_in_used" | "sign_in_denied" | "sign_in_code_refused" | "sign_in_token_invalid" | "sign_in_provider_error" | "sign_in_busy" | "invalid_return_to" | "too_many_attempts" | "wrong_password" | "weak_password" | "token_unknown" | "internal";
+            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_slug" | "unknown_owner" | "owner_has_tenant" | "already_adopted" | "slug_taken" | "port_taken" | "no_host" | "no_container" | "not_openclaw" | "not_adoptable" | "no_docker" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "plan_limit" | "no_team" | "not_your_team" | "no_member" | "no_invite" | "no_key" | "not_a_user" | "invalid_role" | "invalid_key" | "team_has_tenants" | "personal_team" | "cannot_change_self" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "box_claimed" | "box_gone" | "no_box" | "invalid_team" | "user_required" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "downloads_unavailable" | "method_not_allowed" | "too_large" | "rate_limited" | "too_many_streams" | "csrf_failed" | "invalid_content_type" | "invalid_purpose" | "invalid_lang" | "not_signed_in" | "no_session" | "no_identity" | "no_user" | "identity_missing" | "account_disabled" | "account_ambiguous" | "identity_taken" | "local_accounts_disabled" | "email_taken" | "no_local_account" | "last_identity" | "last_owner" | "invite_invalid" | "already_member" | "unknown_provider" | "sign_in_invalid" | "sign_in_expired" | "sign_in_used" | "sign_in_denied" | "sign_in_code_refused" | "sign_in_token_invalid" | "sign_in_provider_error" | "sign_in_busy" | "invalid_return_to" | "too_many_attempts" | "wrong_password" | "weak_password" | "token_unknown" | "internal";
         };
         Providers: {
             providers: {
@@ -6537,6 +6686,8 @@ export interface components {
              * @enum {string}
              */
             desiredState: "running" | "stopped";
+            /** @description The Docker container ID of an adopted gateway (POST /api/hosts/{id}/adopt); absent for the cloud's own. */
+            container?: string;
         };
         LogLines: {
             lines: string[];
