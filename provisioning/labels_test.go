@@ -12,8 +12,7 @@ import (
 
 	"github.com/clawfleet/clawfleet/pkg/creds"
 	"github.com/clawfleet/clawfleet/pkg/qr"
-	"github.com/makiuchi-d/gozxing"
-	gozxingqr "github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 func testLabel(model string) Label {
@@ -24,19 +23,14 @@ func testLabel(model string) Label {
 // decodeQR reads the QR code of a PNG back, as a phone would.
 func decodeQR(t *testing.T, b []byte) string {
 	t.Helper()
-	img, err := png.Decode(bytes.NewReader(b))
-	if err != nil {
+	if _, err := png.Decode(bytes.NewReader(b)); err != nil {
 		t.Fatalf("not a PNG: %v", err)
 	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
+	got := tstest.ReadQR(t, b)
+	if got == "" {
+		t.Fatal("no QR code read from the label")
 	}
-	res, err := gozxingqr.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatalf("no QR code read from the label: %v", err)
-	}
-	return res.GetText()
+	return got
 }
 
 func TestLabelPNG(t *testing.T) {
