@@ -104,6 +104,12 @@ func TestPresenceLifecycle(t *testing.T) {
 	}
 	e.bus.Send(proto.UpTopic(id, proto.KindRegister), register(id))
 	tstest.Await(t, "online in store", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOnline })
+	// The config goes out after the registration batch commits, so it may
+	// trail the store by a moment.
+	tstest.Await(t, "config pushed", 3*time.Second, func() bool {
+		_, ok := e.bus.Published(proto.DownTopic(id, proto.KindConfig))
+		return ok
+	})
 	cfg := e.bus.Get(proto.DownTopic(id, proto.KindConfig))
 	if c, err := proto.DecodeConfig(cfg); err != nil || c.HeartbeatIntervalSeconds != 2 {
 		t.Fatalf("config pushed = %s, %v", cfg, err)

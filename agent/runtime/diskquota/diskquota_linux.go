@@ -156,10 +156,17 @@ func (q *Quota) Ensure(dir, img string, size int64, uid, gid int) error {
 func (q *Quota) GrowOffline(dir, img string) error {
 	// Never lazily: checking and resizing a filesystem that a lingering
 	// process still uses would corrupt it. Failing here retries later.
+	before := fsBytes(dir)
 	if ok, _ := MountOf(dir); ok {
 		if out, err := q.run(q.umount, dir); err != nil {
 			return fmt.Errorf("umount %s to grow it (still in use?): %v: %s", dir, err, out)
 		}
+	}
+	// The loop device of the old mount goes away a moment after umount.
+	// mount would reuse one still there, cached blocks (the old superblock)
+	// and all, and so mount the disk at its old size.
+	if err := detachLoops(img); err != nil {
+		return err
 	}
 	// resize2fs insists on a freshly checked filesystem when unmounted.
 	if out, err := q.run(q.e2fsck, "-f", "-y", img); err != nil {
@@ -173,8 +180,55 @@ func (q *Quota) GrowOffline(dir, img string) error {
 	if err := q.attach(img, dir); err != nil {
 		return err
 	}
+	if after := fsBytes(dir); after <= before {
+		return fmt.Errorf("%s was mounted again at its old size (%d bytes, was %d); it grows on the next try", dir, after, before)
+	}
 	q.log.Info("grew a tenant's disk", "dir", dir)
 	return nil
+}
+
+// fsBytes is the size of the filesystem mounted on dir (0 if unknown).
+func fsBytes(dir string) uint64 {
+	var st syscall.Statfs_t
+	if syscall.Statfs(dir, &st) != nil {
+		return 0
+	}
+	return st.Blocks * uint64(st.Bsize)
+}
+
+// detachLoops detaches every loop device backed by img and waits, up to
+// five seconds, until none is left.
+func detachLoops(img string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		devs := loopsOf(img)
+		if len(devs) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("loop devices %v still hold %s; is something using the tenant's disk?", devs, img)
+		}
+		for _, dev := range devs {
+			if f, err := os.Open(dev); err == nil {
+				const loopClrFd = 0x4C01
+				_, _, _ = syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), loopClrFd, 0) // ENXIO once gone
+				f.Close()
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// loopsOf lists the loop devices backed by img.
+func loopsOf(img string) []string {
+	files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	var devs []string
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) == img {
+			devs = append(devs, "/dev/"+filepath.Base(filepath.Dir(filepath.Dir(f))))
+		}
+	}
+	return devs
 }
 
 // create makes a sparse image of size bytes with an ext4 filesystem whose
