@@ -1,6 +1,7 @@
 package diskquota
 
 import (
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,5 +70,40 @@ func TestSameMountNamespace(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if err := sameMountNamespace("cfnsprobe", []string{pidFile}); err == nil {
 		t.Fatal("a non-root process was taken for the daemon")
+	}
+}
+
+// TestGrowOfflineWithALingeringLoop: the old mount's loop device can
+// outlive umount a moment; growing must not mount the disk through it (at
+// its old size).
+func TestGrowOfflineWithALingeringLoop(t *testing.T) {
+	runtimetest.RequireRoot(t, "loop mounts")
+	data := t.TempDir()
+	q, err := New(data, "", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, img := filepath.Join(data, "ten_a"), filepath.Join(data, "ten_a.img")
+	if err := q.Ensure(dir, img, 40<<20, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Release(dir); detachLoops(img) })
+	before := fsBytes(dir)
+	// A second loop device on the image, as the first one lingers.
+	out, err := exec.Command("losetup", "-f", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Fatalf("losetup: %v %s", err, out)
+	}
+	if err := os.Truncate(img, 96<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.GrowOffline(dir, img); err != nil {
+		t.Fatal(err)
+	}
+	if after := fsBytes(dir); after < 80<<20 || after <= before {
+		t.Fatalf("filesystem of %d bytes (was %d) after growing to 96 MiB", after, before)
+	}
+	if devs := loopsOf(img); len(devs) != 1 {
+		t.Fatalf("loop devices on the image: %v", devs)
 	}
 }
