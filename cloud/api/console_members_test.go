@@ -10,14 +10,6 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/servertest"
 )
 
-// setSelect chooses value in the select sel as a person would (the change
-// event included).
-func setSelect(p *servertest.Page, sel, value string) {
-	p.T.Helper()
-	p.Run("choose "+value, chromedp.SetValue(chromedp.CSS(sel), value))
-	p.Eval("change "+sel, `document.querySelector(`+"`"+sel+"`"+`).dispatchEvent(new Event('change'))`)
-}
-
 // TestConsoleTeamMembers: an owner changes a member's role and removes
 // them; demoting the last owner is refused with the cloud's reason shown;
 // a team API key is made with a scope and an expiry, shown once, works,
@@ -53,7 +45,7 @@ func TestConsoleTeamMembers(t *testing.T) {
 	alice.Click(`[data-testid="nav-teams"]`)
 	alice.Wait(team + ` [data-testid="member"][data-self="false"] [data-testid="member-role-select"]`)
 	// The only owner cannot make herself a member: the cloud says why.
-	setSelect(alice, team+` [data-testid="member"][data-self="true"] [data-testid="member-role-select"]`, "member")
+	alice.Choose(team+` [data-testid="member"][data-self="true"] [data-testid="member-role-select"]`, "member")
 	alice.Wait(team + ` [data-testid="member-error"]:not([hidden])`)
 	if s := alice.Text(team + ` [data-testid="member-error"]`); !strings.Contains(s, "owner") {
 		t.Errorf("the last owner's refusal reads %q", s)
@@ -64,7 +56,7 @@ func TestConsoleTeamMembers(t *testing.T) {
 
 	// Bob becomes an admin.
 	bobRow := team + ` [data-testid="member"][data-self="false"]`
-	setSelect(alice, bobRow+` [data-testid="member-role-select"]`, "admin")
+	alice.Choose(bobRow+` [data-testid="member-role-select"]`, "admin")
 	alice.Wait(bobRow + ` [data-testid="member-role"][data-role="admin"]`)
 	if code := fetchStatus(bob, http.MethodGet, "/api/teams/"+teamID+"/invites"); code != http.StatusOK {
 		t.Errorf("bob as admin lists invites: %d, want 200", code)
@@ -73,7 +65,7 @@ func TestConsoleTeamMembers(t *testing.T) {
 	// A team key: scope and expiry chosen, shown once, works, revoked.
 	keys := team + ` [data-testid="team-keys"]`
 	alice.Type(keys+` [data-testid="key-name"]`, "ci")
-	setSelect(alice, keys+` [data-testid="key-expiry"]`, "30")
+	alice.Choose(keys+` [data-testid="key-expiry"]`, "30")
 	alice.Click(keys + ` [data-testid="key-create"]`)
 	alice.Wait(keys + ` [data-testid="key-token"]`)
 	alice.Wait(keys + ` [data-testid="key"]`)

@@ -64,7 +64,7 @@ func TestConsoleTeams(t *testing.T) {
 	alice.Click(`[data-testid="create-open"]`)
 	alice.Wait(`[data-testid="create-team"]`)
 	teamID := servertest.Get(alice, "the team's id", chromedp.Evaluate[string](`[...document.querySelectorAll('[data-testid="create-team"] option')].find(o => o.textContent === 'Acme').value`))
-	alice.Run("choose Acme", chromedp.SetValue(chromedp.CSS(`[data-testid="create-team"]`), teamID))
+	alice.Choose(`[data-testid="create-team"]`, teamID)
 	alice.Type(`[data-testid="create-name"]`, "Team claw")
 	alice.Click(`[data-testid="create-submit"]`)
 	alice.Wait(`[data-testid="instance"][data-status="running"]`)

@@ -165,8 +165,7 @@ func TestConsoleOIDC(t *testing.T) {
 	}
 
 	// Chinese, by the switch, remembered after a reload.
-	p.Run("switch to Chinese", chromedp.SetValue(chromedp.CSS(`#lang-select`), "zh-CN"))
-	p.Eval("switch to Chinese", `document.getElementById('lang-select').dispatchEvent(new Event('change'))`)
+	p.Choose(`#lang-select`, "zh-CN")
 	p.Navigate(c.URL + "/console#/")
 	p.Wait(`html[lang="zh-CN"] [data-testid="instances-empty"]`)
 	if s := p.Text(`h1`); s != "我的 OpenClaw" {

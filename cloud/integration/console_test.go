@@ -75,7 +75,7 @@ func createInstance(t *testing.T, p *servertest.Page, name, team string, ready t
 	p.Click(`[data-testid="create-open"]`)
 	p.Type(`[data-testid="create-name"]`, name)
 	if team != "" {
-		p.Run("choose the team", chromedp.SetValue(chromedp.CSS(`[data-testid="create-team"]`), team))
+		p.Choose(`[data-testid="create-team"]`, team)
 	}
 	p.Click(`[data-testid="create-submit"]`)
 	p.Wait(`[data-testid="instance"]`)

@@ -81,6 +81,21 @@ func (p *Page) Clear(sel string) {
 	p.Eval("clear "+sel, `document.querySelector(`+strconv.Quote(sel)+`).value = ''`)
 }
 
+// Choose picks value in the select sel as a person would (the change event
+// included), in one step on the element the page shows now: chromedp's
+// SetValue could resolve sel to a node of an earlier drawing of the page,
+// and a change event sent after it then carried the old value.
+func (p *Page) Choose(sel, value string) {
+	p.T.Helper()
+	p.Wait(sel)
+	v := strconv.Quote(value)
+	js := `(function (s) { if (!s) return 'no such element'; s.value = ` + v + `;
+		if (s.value !== ` + v + `) return 'no such option'; s.dispatchEvent(new Event('change', { bubbles: true })); return ''; })(document.querySelector(` + strconv.Quote(sel) + `))`
+	if msg := Get(p, "choose "+value+" in "+sel, chromedp.Evaluate[string](js)); msg != "" {
+		p.T.Fatalf("choose %s in %s: %s", value, sel, msg)
+	}
+}
+
 // Text is the visible text of sel.
 func (p *Page) Text(sel string) string {
 	p.T.Helper()
