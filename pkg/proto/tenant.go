@@ -98,7 +98,27 @@ type TenantStatus struct {
 	// enforces the plan's disk limit): what is used and its size.
 	DiskUsedBytes  int64 `json:"diskUsedBytes,omitempty"`
 	DiskTotalBytes int64 `json:"diskTotalBytes,omitempty"`
+	// Usage is what the gateway uses of the host's CPU and memory, when
+	// the runtime can measure it. Optional: agents from before it send
+	// none, and clouds from before it ignore it (unknown fields are
+	// allowed), so the protocol version stays.
+	Usage *TenantUsage `json:"usage,omitempty"`
 }
+
+// TenantUsage is a gateway's CPU and memory use as its host measures it
+// (docker: the container's stats; process runtime: its cgroup, else its
+// process tree in /proc).
+type TenantUsage struct {
+	// CPUUsec is the CPU time the gateway used since its container, cgroup
+	// or process started, in microseconds: a counter, so the cloud derives
+	// the rate from two reports (and sees a restart as a drop).
+	CPUUsec int64 `json:"cpuUsec"`
+	// MemoryBytes is the memory in use now (without reclaimable page cache).
+	MemoryBytes int64 `json:"memoryBytes"`
+}
+
+// MaxUsageMemory bounds a reported memory figure (1 PiB): above is junk.
+const MaxUsageMemory = 1 << 50
 
 // Event types carried on up/event.
 const EventTenants = "tenants"
@@ -395,6 +415,9 @@ func DecodeTenantReport(b []byte) (*TenantReport, error) {
 		}
 		if t.DiskUsedBytes < 0 || t.DiskTotalBytes < 0 || t.DiskUsedBytes > t.DiskTotalBytes {
 			return nil, invalid("tenant %s: disk usage %d of %d", t.ID, t.DiskUsedBytes, t.DiskTotalBytes)
+		}
+		if u := t.Usage; u != nil && (u.CPUUsec < 0 || u.MemoryBytes < 0 || u.MemoryBytes > MaxUsageMemory) {
+			return nil, invalid("tenant %s: usage cpu %d µs, memory %d bytes", t.ID, u.CPUUsec, u.MemoryBytes)
 		}
 	}
 	for _, id := range m.Purged {

@@ -57,6 +57,9 @@ func TestDecodeCommandReplyReport(t *testing.T) {
 		{"report disk", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running","diskUsedBytes":10,"diskTotalBytes":100}]}`, true},
 		{"report disk over size", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running","diskUsedBytes":101,"diskTotalBytes":100}]}`, false},
 		{"report negative disk", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running","diskUsedBytes":-1}]}`, false},
+		{"report usage", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running","usage":{"cpuUsec":1500000,"memoryBytes":104857600}}]}`, true},
+		{"report negative cpu", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running","usage":{"cpuUsec":-1,"memoryBytes":1}}]}`, false},
+		{"report absurd memory", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running","usage":{"cpuUsec":1,"memoryBytes":9007199254740993}}]}`, false},
 		{"report bad state", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"pending"}]}`, false},
 		{"report wrong type", func(b []byte) error { _, e := DecodeTenantReport(b); return e }, `{"v":1,"type":"other"}`, false},
 	} {
@@ -109,5 +112,22 @@ func TestAdoptMessages(t *testing.T) {
 		if _, err := DecodeReply([]byte(`{"v":1,"id":"c1","ok":true,"container":` + bad + `}`)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: err %v", bad, err)
 		}
+	}
+}
+
+// TestTenantUsageOptional: a report of an agent from before usage decodes
+// with none, and one with usage round-trips.
+func TestTenantUsageOptional(t *testing.T) {
+	old, err := DecodeTenantReport([]byte(`{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running"}]}`))
+	if err != nil || old.Tenants[0].Usage != nil {
+		t.Fatalf("an old report: %v, usage %+v", err, old.Tenants[0].Usage)
+	}
+	b := MustEncode(&TenantReport{Type: EventTenants, Tenants: []TenantStatus{{ID: "ten_abcdefgh", State: TenantRunning, Usage: &TenantUsage{CPUUsec: 7, MemoryBytes: 9}}}})
+	if strings.Contains(string(MustEncode(&TenantReport{Type: EventTenants, Tenants: []TenantStatus{{ID: "ten_abcdefgh", State: TenantRunning}}})), "usage") {
+		t.Error("a status without usage sends a usage field")
+	}
+	got, err := DecodeTenantReport(b)
+	if err != nil || got.Tenants[0].Usage == nil || *got.Tenants[0].Usage != (TenantUsage{CPUUsec: 7, MemoryBytes: 9}) {
+		t.Fatalf("round trip: %v %+v", err, got.Tenants[0].Usage)
 	}
 }
