@@ -468,7 +468,7 @@ func (r *Reconciler) pass(ctx context.Context) (starting bool) {
 	for _, s := range d.Tenants {
 		in, ok := have[s.ID]
 		st := proto.TenantStatus{ID: s.ID, State: proto.TenantStarting, Restarts: in.Restarts, RestartGen: in.RestartGen, StartedAt: in.StartedAtMs,
-			DiskUsedBytes: in.DiskUsedBytes, DiskTotalBytes: in.DiskTotalBytes}
+			DiskUsedBytes: in.DiskUsedBytes, DiskTotalBytes: in.DiskTotalBytes, Usage: in.Usage}
 		switch {
 		case errs[s.ID] != "":
 			st.State, st.Error = proto.TenantFailed, errs[s.ID]

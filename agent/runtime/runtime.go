@@ -47,6 +47,9 @@ type Instance struct {
 	// DiskUsedBytes and DiskTotalBytes describe the tenant's disk when the
 	// runtime enforces disk quotas (0 otherwise).
 	DiskUsedBytes, DiskTotalBytes int64
+	// Usage is the gateway's CPU and memory use, when the runtime can
+	// measure it (nil otherwise).
+	Usage *proto.TenantUsage
 }
 
 // Network isolation modes of the process runtime (process.Options.Network,

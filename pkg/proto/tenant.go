@@ -115,6 +115,10 @@ type TenantUsage struct {
 	CPUUsec int64 `json:"cpuUsec"`
 	// MemoryBytes is the memory in use now (without reclaimable page cache).
 	MemoryBytes int64 `json:"memoryBytes"`
+	// AtMs is when it was measured (Unix ms), when that is not the report's
+	// time (the docker runtime reuses a container's stats for a while): the
+	// cloud derives the CPU rate between measurements, not reports.
+	AtMs int64 `json:"at,omitempty"`
 }
 
 // MaxUsageMemory bounds a reported memory figure (1 PiB): above is junk.
@@ -416,7 +420,7 @@ func DecodeTenantReport(b []byte) (*TenantReport, error) {
 		if t.DiskUsedBytes < 0 || t.DiskTotalBytes < 0 || t.DiskUsedBytes > t.DiskTotalBytes {
 			return nil, invalid("tenant %s: disk usage %d of %d", t.ID, t.DiskUsedBytes, t.DiskTotalBytes)
 		}
-		if u := t.Usage; u != nil && (u.CPUUsec < 0 || u.MemoryBytes < 0 || u.MemoryBytes > MaxUsageMemory) {
+		if u := t.Usage; u != nil && (u.CPUUsec < 0 || u.AtMs < 0 || u.MemoryBytes < 0 || u.MemoryBytes > MaxUsageMemory) {
 			return nil, invalid("tenant %s: usage cpu %d µs, memory %d bytes", t.ID, u.CPUUsec, u.MemoryBytes)
 		}
 	}

@@ -130,4 +130,9 @@ func TestTenantUsageOptional(t *testing.T) {
 	if err != nil || got.Tenants[0].Usage == nil || *got.Tenants[0].Usage != (TenantUsage{CPUUsec: 7, MemoryBytes: 9}) {
 		t.Fatalf("round trip: %v %+v", err, got.Tenants[0].Usage)
 	}
+	for _, bad := range []string{`{"cpuUsec":-1,"memoryBytes":1}`, `{"cpuUsec":1,"memoryBytes":-1}`, `{"cpuUsec":1,"memoryBytes":1,"at":-5}`, `{"cpuUsec":1,"memoryBytes":2000000000000000000}`} {
+		if _, err := DecodeTenantReport([]byte(`{"v":1,"type":"tenants","tenants":[{"id":"ten_abcdefgh","state":"running","usage":` + bad + `}]}`)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("usage %s: err %v", bad, err)
+		}
+	}
 }

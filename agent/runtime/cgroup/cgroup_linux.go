@@ -83,6 +83,9 @@ func contains(list []string, s string) bool {
 
 func (c *Cgroups) dir(id string) string { return filepath.Join(c.parent, id) }
 
+// Dir is the tenant's cgroup directory (for reading its usage).
+func (c *Cgroups) Dir(id string) string { return c.dir(id) }
+
 // Setup creates the tenant's cgroup (if missing) and sets its limits.
 func (c *Cgroups) Setup(id string, spec proto.TenantSpec) (string, error) {
 	d := c.dir(id)

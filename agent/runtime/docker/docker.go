@@ -93,6 +93,7 @@ type Runtime struct {
 	agent string           // LabelAgent: from the data dir
 	// remounted are the state dirs New mounted (by path).
 	remounted map[string]bool
+	stats     statsCache
 }
 
 // New connects to the Docker Engine (GET /version) and negotiates the
@@ -340,6 +341,9 @@ func (d *Runtime) List(ctx context.Context) ([]runtime.Instance, error) {
 			return nil, err
 		}
 		in := instanceOf(id, ci)
+		if ci.State.Running {
+			in.Usage = d.usage(ctx, ci.ID)
+		}
 		if d.quota != nil {
 			dir := filepath.Join(d.opts.DataDir, id)
 			if used, total, ok := d.quota.Usage(filepath.Join(dir, "state"), filepath.Join(dir, stateImage)); ok {

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -79,6 +80,15 @@ func TestDockerRuntime(t *testing.T) {
 	code, body, err := runtimetest.Get(upA, "/", runtimetest.Proxied...)
 	if err != nil || code != 200 || !strings.Contains(body, "clawfleet stand-in gateway") || !strings.Contains(body, a.ID) {
 		t.Fatalf("/ = %d %q %v", code, body, err)
+	}
+
+	// Its usage, from the engine's stats, reused within statsEvery.
+	first := dockerUsage(t, d, a.ID)
+	if first == nil || first.MemoryBytes <= 0 || first.CPUUsec <= 0 || first.AtMs <= 0 {
+		t.Fatalf("usage %+v", first)
+	}
+	if again := dockerUsage(t, d, a.ID); again == nil || *again != *first {
+		t.Fatalf("a second list within %v asked the engine again: %+v then %+v", statsEvery, first, again)
 	}
 
 	// The container's configuration.
@@ -271,5 +281,41 @@ func TestDockerAgentsApart(t *testing.T) {
 	}
 	if _, ok := runtimetest.Find(theirs, a.ID); ok {
 		t.Fatal("another agent lists the container as its own")
+	}
+}
+
+// dockerUsage is tenant id's usage in a List of d.
+func dockerUsage(t *testing.T, d *Runtime, id string) *proto.TenantUsage {
+	t.Helper()
+	list, err := d.List(runtimetest.Ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range list {
+		if in.TenantID == id {
+			return in.Usage
+		}
+	}
+	t.Fatalf("%s not listed", id)
+	return nil
+}
+
+// TestUsageOfStats: docker stats' figures on cgroup v2 and v1.
+func TestUsageOfStats(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want proto.TenantUsage
+	}{
+		{`{"cpu_stats":{"cpu_usage":{"total_usage":2500000}},"memory_stats":{"usage":10000,"stats":{"inactive_file":4000}}}`, proto.TenantUsage{CPUUsec: 2500, MemoryBytes: 6000}},
+		{`{"cpu_stats":{"cpu_usage":{"total_usage":1000}},"memory_stats":{"usage":10000,"stats":{"total_inactive_file":1000}}}`, proto.TenantUsage{CPUUsec: 1, MemoryBytes: 9000}},
+		{`{"cpu_stats":{"cpu_usage":{"total_usage":0}},"memory_stats":{"usage":100,"stats":{"inactive_file":4000}}}`, proto.TenantUsage{MemoryBytes: 100}},
+	} {
+		var s containerStats
+		if err := json.Unmarshal([]byte(tc.body), &s); err != nil {
+			t.Fatal(err)
+		}
+		if got := usageOf(s); got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.body, got, tc.want)
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/clawfleet/clawfleet/agent/runtime/logtail"
 	"github.com/clawfleet/clawfleet/agent/runtime/netns"
 	"github.com/clawfleet/clawfleet/agent/runtime/uids"
+	"github.com/clawfleet/clawfleet/agent/runtime/usage"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
 
@@ -443,7 +444,9 @@ func (p *Runtime) List(ctx context.Context) ([]runtime.Instance, error) {
 	var out []runtime.Instance
 	ts := p.snapshot()
 	for _, t := range ts {
-		out = append(out, p.withNet(t.instance()))
+		in, pid := t.instance()
+		in.Usage = p.usage(t.id, pid)
+		out = append(out, p.withNet(in))
 		seen[t.id] = true
 	}
 	entries, err := os.ReadDir(p.opts.DataDir)
@@ -482,10 +485,34 @@ func (p *Runtime) withNet(in runtime.Instance) runtime.Instance {
 	return in
 }
 
-func (t *procTenant) instance() runtime.Instance {
+// usage measures a running gateway (pid > 0): from its cgroup when the
+// runtime gave it one, else from its process tree in /proc. Both are a few
+// small file reads, cheap enough for every status report.
+func (p *Runtime) usage(id string, pid int) *proto.TenantUsage {
+	if pid <= 0 {
+		return nil
+	}
+	var u proto.TenantUsage
+	var err error
+	if p.cg != nil {
+		u, err = usage.FromCgroup(p.cg.Dir(id))
+	} else {
+		u, err = usage.FromProcTree(pid)
+	}
+	if err != nil { // exited meanwhile, or the cgroup is gone: no figure this time
+		p.log.Debug("tenant usage", "tenant", id, "err", err)
+		return nil
+	}
+	return &u
+}
+
+// instance is the tenant's state, and its gateway's pid when it runs (0
+// otherwise).
+func (t *procTenant) instance() (runtime.Instance, int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	in := runtime.Instance{TenantID: t.id, Restarts: t.restarts, RestartGen: t.spec.RestartGen, Port: t.spec.Port}
+	pid := 0
 	switch {
 	case t.run == nil && t.startErr != "":
 		in.State, in.Error = proto.TenantFailed, t.startErr
@@ -497,6 +524,7 @@ func (t *procTenant) instance() runtime.Instance {
 		up := t.run.pid > 0
 		if up {
 			in.StartedAtMs = t.run.started.UnixMilli()
+			pid = t.run.pid
 		}
 		lasted := up && time.Since(t.run.started) >= backoffResetAge
 		t.run.mu.Unlock()
@@ -504,7 +532,7 @@ func (t *procTenant) instance() runtime.Instance {
 			in.State, in.Error = proto.TenantFailed, t.loopError()
 		}
 	}
-	return in
+	return in, pid
 }
 
 // Logs implements runtime.Runtime: the tail of the gateway's log file, then of its

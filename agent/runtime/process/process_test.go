@@ -87,6 +87,17 @@ func TestProcessRuntime(t *testing.T) {
 	runtimetest.WaitReady(t, upA, 10*time.Second)
 	runtimetest.WaitReady(t, upB, 10*time.Second)
 
+	// Each running gateway's usage is measured (its cgroup, else its /proc tree).
+	measured, err := p.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range measured {
+		if in.Usage == nil || in.Usage.MemoryBytes <= 0 || in.Usage.CPUUsec < 0 {
+			t.Fatalf("%s: usage %+v (cgroups %v)", in.TenantID, in.Usage, p.cg != nil)
+		}
+	}
+
 	// Separate directories, config files, ports, identities.
 	for _, s := range []proto.TenantSpec{a, b} {
 		dir := filepath.Join(dataDir, s.ID)
