@@ -54,13 +54,14 @@ func (c *Cloud) URL(path string) string {
 // MQTTURL is the broker's URL.
 func (c *Cloud) MQTTURL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", c.MQTTPort) }
 
-// Start runs the cloud and waits (60 s at most) for /api/health.
-func (c *Cloud) Start(ctx context.Context) error {
+// Environ is the cloud's environment: this process's, Start's loopback
+// defaults, then Env (a later entry wins, as exec keeps the last). It picks
+// the ports when they are not set yet.
+func (c *Cloud) Environ() []string {
 	if c.HTTPPort == 0 {
 		c.HTTPPort, c.MQTTPort = FreePort(), FreePort()
 	}
-	c.Cmd = exec.Command(c.Bin)
-	c.Cmd.Env = append(append(os.Environ(),
+	return append(append(os.Environ(),
 		"CLAWFLEET_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(c.HTTPPort),
 		"CLAWFLEET_INTERNAL_UPSTREAM_ADDR=127.0.0.1:0",
 		"CLAWFLEET_MQTT_ADDR=127.0.0.1:"+strconv.Itoa(c.MQTTPort),
@@ -70,10 +71,21 @@ func (c *Cloud) Start(ctx context.Context) error {
 		"CLAWFLEET_ADMIN_TOKEN="+c.AdminToken,
 		"CLAWFLEET_LOG_LEVEL=warn",
 	), c.Env...)
+}
+
+// Start runs the cloud and waits (60 s at most) for /api/health.
+func (c *Cloud) Start(ctx context.Context) error {
+	c.Cmd = exec.Command(c.Bin)
+	c.Cmd.Env = c.Environ()
 	c.Cmd.Stdout, c.Cmd.Stderr = c.Log, c.Log
 	if err := c.Cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", c.Bin, err)
 	}
+	return c.WaitHealthy(ctx)
+}
+
+// WaitHealthy polls /api/health until it answers 200 (60 s at most).
+func (c *Cloud) WaitHealthy(ctx context.Context) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(c.URL("/api/health")); err == nil {

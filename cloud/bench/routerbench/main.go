@@ -1,11 +1,15 @@
-// Command routerbench compares three ways to one tenant gateway, side by
+// Command routerbench compares five ways to one tenant gateway, side by
 // side in one run, with wrk on loopback: (a) straight to the gateway in its
 // network namespace, (b) through nginx with docs/nginx/clawfleet.conf
 // (auth_request to /api/internal/route, then the cloud's internal upstream,
-// then the tunnel), and (c) through the cloud's built-in router over the
-// WireGuard tunnel. It also times a large download straight and through
-// both proxies. Everything is real: bin/clawfleet-cloud, bin/clawfleet-agent
-// on the process runtime with the stand-in gateway, Debian's nginx, wrk.
+// then the tunnel), (c) through the cloud's built-in router over the
+// WireGuard tunnel, and the floors a userspace router is held to: (d) a
+// plain Go httputil.ReverseProxy over the same tunnel (dialing through the
+// same hub as the router) and (e) the same plain proxy straight to the
+// gateway. It also times a large download on each path. Everything is real:
+// the cloud (cloud/app, run in this process so that (d) shares its hub),
+// bin/clawfleet-agent on the process runtime with the stand-in gateway,
+// Debian's nginx, wrk.
 // Only loopback and the agent's tenant namespaces are contacted; with
 // -agent-netns the agent runs in a network namespace of its own behind a
 // veth (the production layout: cloud and host apart), and the straight path
@@ -22,12 +26,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served on -pprof-dir's loopback listener only
 	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,18 +48,18 @@ import (
 )
 
 type options struct {
-	cloudBin, agentBin, standin, wrk, nginx, nginxConf string
-	conns, threads, rounds                             int
-	duration, warmup                                   time.Duration
-	path                                               string
-	download                                           int64
-	downloadRuns                                       int
-	cpuMillis                                          int
-	netnsPool, nginxWorkers                            string
-	pprofDir                                           string
-	keep, single                                       bool
-	agentNetns                                         bool
-	hubMode, agentWGMode                               string
+	agentBin, standin, wrk, nginx, nginxConf, paths string
+	conns, threads, rounds                          int
+	duration, warmup                                time.Duration
+	path                                            string
+	download                                        int64
+	downloadRuns                                    int
+	cpuMillis                                       int
+	netnsPool, nginxWorkers                         string
+	pprofDir                                        string
+	keep, single                                    bool
+	agentNetns                                      bool
+	hubMode, agentWGMode                            string
 }
 
 // hubIface is the cloud's WireGuard interface in kernel and tun modes
@@ -67,7 +73,6 @@ const (
 
 func main() {
 	var o options
-	flag.StringVar(&o.cloudBin, "cloud", "bin/clawfleet-cloud", "cloud binary")
 	flag.StringVar(&o.agentBin, "agent", "bin/clawfleet-agent", "agent binary")
 	flag.StringVar(&o.standin, "standin", "bin/standin", "stand-in gateway binary (agent/runtime/runtimetest/standin)")
 	flag.StringVar(&o.wrk, "wrk", "wrk", "wrk binary")
@@ -78,13 +83,14 @@ func main() {
 	flag.IntVar(&o.threads, "t", 2, "wrk threads")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "wrk duration per path and round")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured wrk run per path before the first round")
-	flag.IntVar(&o.rounds, "rounds", 1, "rounds of the three paths, interleaved (a, b, c, a, b, c, ...)")
+	flag.IntVar(&o.rounds, "rounds", 1, "rounds of the paths, interleaved (a, b, c, d, e, a, b, ...)")
+	flag.StringVar(&o.paths, "paths", "abcde", "the paths to measure (letters; a and c are always measured)")
 	flag.StringVar(&o.path, "path", "/", "request path for wrk (the stand-in's / is a 200-byte page)")
 	flag.Int64Var(&o.download, "download-mib", 256, "MiB of the large download (0 skips it)")
 	flag.IntVar(&o.downloadRuns, "download-runs", 3, "downloads per path (the median is reported)")
 	flag.IntVar(&o.cpuMillis, "cpu", 2000, "plan CPU of the tenant, millicores (a cgroup v2 host enforces it)")
 	flag.StringVar(&o.netnsPool, "netns-pool", "10.238.0.0/16", "the agent's pool for tenant network namespaces")
-	flag.StringVar(&o.pprofDir, "pprof-dir", "", "write the cloud's CPU profile during the nginx and router runs here")
+	flag.StringVar(&o.pprofDir, "pprof-dir", "", "write the cloud process' CPU profile during each proxied run, and its allocations before and after, here")
 	flag.BoolVar(&o.single, "single", true, "also measure each path with one connection and one thread (latency without queueing)")
 	flag.BoolVar(&o.keep, "keep-data", false, "keep the temp dir (logs)")
 	flag.BoolVar(&o.agentNetns, "agent-netns", false, "run the agent in its own network namespace with a veth to the cloud (root, ip, nsenter); the straight path is then measured from inside it")
@@ -115,6 +121,8 @@ type target struct {
 	outcome string
 	// ns, when set, is the host's namespace the path is measured from
 	ns *hostNS
+	// plain marks the plain reverse proxies in this process
+	plain bool
 }
 
 // client is the Go client for the path: benchClient, or one dialing from
@@ -127,7 +135,7 @@ func (t target) client() *http.Client {
 }
 
 func run(ctx context.Context, o options) error {
-	for _, b := range []string{o.cloudBin, o.agentBin, o.standin} {
+	for _, b := range []string{o.agentBin, o.standin} {
 		if _, err := os.Stat(b); err != nil {
 			return fmt.Errorf("%w (make build, and go build -o bin/standin ./agent/runtime/runtimetest/standin)", err)
 		}
@@ -136,8 +144,10 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("wrk: %w (apt-get install wrk)", err)
 	}
-	if _, err := nginxrun.Find(o.nginx); err != nil {
-		return err
+	if strings.Contains(o.paths, "b") {
+		if _, err := nginxrun.Find(o.nginx); err != nil {
+			return err
+		}
 	}
 	if o.hubMode != "userspace" && !o.agentNetns {
 		return fmt.Errorf("-hub-mode %s needs -agent-netns: with the agent in the same namespace both tunnel addresses are local and the traffic bypasses WireGuard", o.hubMode)
@@ -186,24 +196,31 @@ func run(ctx context.Context, o options) error {
 	}
 	pprofAddr := ""
 	if o.pprofDir != "" {
-		pprofAddr = fmt.Sprintf("127.0.0.1:%d", benchutil.FreePort())
-		env = append(env, "CLAWFLEET_PPROF_ADDR="+pprofAddr)
+		// The cloud runs in this process: serve its /debug/pprof here.
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", benchutil.FreePort()))
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		go http.Serve(ln, http.DefaultServeMux)
+		pprofAddr = ln.Addr().String()
 		if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {
 			return err
 		}
 	}
-	c := &benchutil.Cloud{Bin: o.cloudBin, DataDir: filepath.Join(dir, "cloud"), AdminToken: creds.NewToken("cfa_"), Log: logf, Env: env}
+	c := &benchutil.Cloud{DataDir: filepath.Join(dir, "cloud"), AdminToken: creds.NewToken("cfa_"), Log: logf, Env: env}
 	if hn != nil {
 		c.AgentPrefix = hn.Prefix()
 	}
 	if o.hubMode != "userspace" {
 		defer hubLeftovers(hubIface) // after the cloud has stopped (defers run last first)
 	}
-	if err := c.Start(ctx); err != nil {
-		c.Stop()
+	cl, stopCloud, err := startCloud(ctx, c)
+	if err != nil {
 		return err
 	}
-	defer c.Stop()
+	defer stopCloud()
+	cloudPid := os.Getpid()
 
 	standin, err := filepath.Abs(o.standin)
 	if err != nil {
@@ -254,26 +271,49 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	ng, err := nginxrun.Start(nginxrun.Options{Bin: o.nginx, Conf: o.nginxConf, Dir: mkdir(dir, "nginx"), Domain: "localhost",
-		Listen: fmt.Sprintf("127.0.0.1:%d", benchutil.FreePort()), CloudAddr: fmt.Sprintf("127.0.0.1:%d", c.HTTPPort), UpstreamAddr: internal,
-		Workers: o.nginxWorkers, WorkerConnections: 8192, NoAccessLog: true})
-	if err != nil {
-		return err
-	}
-	defer ng.Stop()
-
+	ngAddr := "-"
 	ck := "Cookie: " + router.CookieName + "=" + cookie
-	targets := []target{
-		{name: "a", label: "(a) straight to the gateway", url: "http://" + direct, headers: []string{"X-Forwarded-For: 192.0.2.1"}, ns: hn},
-		{name: "b", label: "(b) nginx → internal upstream → tunnel", url: "http://" + ng.Addr, host: tu.Hostname(), headers: []string{ck}, outcome: "proxied_nginx"},
-		{name: "c", label: "(c) built-in router → tunnel", url: c.URL(""), host: tu.Host, headers: []string{ck}, outcome: "proxied"},
+	xff := []string{"X-Forwarded-For: 192.0.2.1"} // a non-loopback client, as OpenClaw needs behind a proxy
+	targets := []target{{name: "a", label: "(a) straight to the gateway", url: "http://" + direct, headers: xff, ns: hn}}
+	if strings.Contains(o.paths, "b") {
+		ng, err := nginxrun.Start(nginxrun.Options{Bin: o.nginx, Conf: o.nginxConf, Dir: mkdir(dir, "nginx"), Domain: "localhost",
+			Listen: fmt.Sprintf("127.0.0.1:%d", benchutil.FreePort()), CloudAddr: fmt.Sprintf("127.0.0.1:%d", c.HTTPPort), UpstreamAddr: internal,
+			Workers: o.nginxWorkers, WorkerConnections: 8192, NoAccessLog: true})
+		if err != nil {
+			return err
+		}
+		defer ng.Stop()
+		ngAddr = ng.Addr
+		targets = append(targets, target{name: "b", label: "(b) nginx → internal upstream → tunnel", url: "http://" + ng.Addr, host: tu.Hostname(), headers: []string{ck}, outcome: "proxied_nginx"})
+	}
+	targets = append(targets, target{name: "c", label: "(c) built-in router → tunnel", url: c.URL(""), host: tu.Host, headers: []string{ck}, outcome: "proxied"})
+	if strings.Contains(o.paths, "d") {
+		addr, stop, err := plainProxy(direct, tunnelDial(cl, h.ID, adm.Port))
+		if err != nil {
+			return err
+		}
+		defer stop()
+		targets = append(targets, target{name: "d", label: "(d) plain ReverseProxy → same tunnel", url: "http://" + addr, headers: xff, plain: true})
+	}
+	if strings.Contains(o.paths, "e") {
+		var dial func(context.Context, string, string) (net.Conn, error)
+		if hn != nil {
+			dial = hn.DialContext
+		}
+		addr, stop, err := plainProxy(direct, dial)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		targets = append(targets, target{name: "e", label: "(e) plain ReverseProxy → gateway, no tunnel", url: "http://" + addr, headers: xff, plain: true})
 	}
 	layout := "agent in the cloud's network namespace"
 	if hn != nil {
 		layout = fmt.Sprintf("agent in network namespace %s (veth %s ↔ %s; straight path measured from there)", hn.name, hn.rootAddr, hn.nsAddr)
 	}
 	fmt.Printf("routerbench: tenant %s (%s) on host %s, hub %s, agent tunnel %s %s; %s; gateway %s; nginx %s (workers %s); cloud %s\n",
-		ten.Slug, ten.URL, h.ID, o.hubMode, h.Tunnel.Mode, h.Tunnel.Address, layout, direct, ng.Addr, o.nginxWorkers, c.URL(""))
+		ten.Slug, ten.URL, h.ID, o.hubMode, h.Tunnel.Mode, h.Tunnel.Address, layout, direct, ngAddr, o.nginxWorkers, c.URL(""))
+	fmt.Printf("machine: %d CPUs, load average %s at the start\n", runtime.NumCPU(), loadavg())
 	for _, t := range targets {
 		if err := check(ctx, t, o.path); err != nil {
 			return err
@@ -299,15 +339,18 @@ func run(ctx context.Context, o options) error {
 		for _, l := range loads {
 			for _, t := range targets {
 				before, _ := benchutil.Scrape(c.URL("/metrics"))
-				cpuC0, _ := benchutil.Usage(c.Cmd.Process.Pid)
+				cpuC0, _ := benchutil.Usage(cloudPid)
 				cpuA0, _ := benchutil.Usage(agent.Process.Pid)
 				busy0, total0 := machineCPU()
 				var prof sync.WaitGroup
-				if pprofAddr != "" && t.outcome != "" {
+				if pprofAddr != "" && (t.outcome != "" || t.plain) {
+					base := filepath.Join(o.pprofDir, fmt.Sprintf("cloud-%s-c%d-round%d", t.name, l.conns, r+1))
+					benchutil.SaveProfile("http://"+pprofAddr+"/debug/pprof/allocs", base+"-allocs-before.pprof")
 					prof.Add(1)
 					go func() {
 						defer prof.Done()
-						profile(pprofAddr, o.duration, filepath.Join(o.pprofDir, fmt.Sprintf("cloud-%s-c%d-round%d.pprof", t.name, l.conns, r+1)))
+						profile(pprofAddr, o.duration, base+".pprof")
+						benchutil.SaveProfile("http://"+pprofAddr+"/debug/pprof/allocs", base+"-allocs.pprof")
 					}()
 				}
 				lo := o
@@ -317,7 +360,7 @@ func run(ctx context.Context, o options) error {
 					return err
 				}
 				prof.Wait()
-				cpuC1, _ := benchutil.Usage(c.Cmd.Process.Pid)
+				cpuC1, _ := benchutil.Usage(cloudPid)
 				cpuA1, _ := benchutil.Usage(agent.Process.Pid)
 				busy1, total1 := machineCPU()
 				after, _ := benchutil.Scrape(c.URL("/metrics"))
@@ -331,12 +374,12 @@ func run(ctx context.Context, o options) error {
 				}
 				key := fmt.Sprintf("%s-%d", t.name, l.conns)
 				results[key] = append(results[key], res)
-				rows = append(rows, fmt.Sprintf("| %d | %d | %s | %.0f | %s | %s | %d | %d | %s | %.2f | %.2f | %.0f%% |", r+1, l.conns, t.label, res.rps, ms(res.p50), ms(res.p99),
-					res.requests, res.bad, via, res.cloudCPU, res.agentCPU, res.busy))
+				rows = append(rows, fmt.Sprintf("| %d | %d | %s | %.0f | %s | %s | %d | %d | %s | %.2f | %.2f | %.0f%% | %s |", r+1, l.conns, t.label, res.rps, ms(res.p50), ms(res.p99),
+					res.requests, res.bad, via, res.cloudCPU, res.agentCPU, res.busy, loadavg()))
 			}
 		}
 	}
-	fmt.Printf("\n| round | connections | path | requests/s | p50 | p99 | requests | non-2xx/errors | counted by the cloud | cloud CPU (cores) | agent CPU (cores) | machine busy |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("\n| round | connections | path | requests/s | p50 | p99 | requests | non-2xx/errors | counted by the cloud | cloud process CPU (cores) | agent CPU (cores) | machine busy | load average after |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		fmt.Println(r)
 	}
@@ -358,11 +401,33 @@ func run(ctx context.Context, o options) error {
 	}
 
 	for _, l := range loads {
-		a, b, cc := median(results[fmt.Sprintf("a-%d", l.conns)]), median(results[fmt.Sprintf("b-%d", l.conns)]), median(results[fmt.Sprintf("c-%d", l.conns)])
-		fmt.Printf("\nTarget at %d connection(s), medians over rounds: router at least as fast as nginx: requests/s %.0f vs %.0f (%s), p99 %s vs %s (%s); router p99 within 1.5× of direct: %s vs %s = %.2f× (%s)\n",
-			l.conns, cc.rps, b.rps, verdict(cc.rps >= b.rps), ms(cc.p99), ms(b.p99), verdict(cc.p99 <= b.p99),
-			ms(cc.p99), ms(a.p99), float64(cc.p99)/float64(a.p99), verdict(float64(cc.p99) <= 1.5*float64(a.p99)))
+		m := func(name string) wrkResult { return median(results[fmt.Sprintf("%s-%d", name, l.conns)]) }
+		a, b, cc, d, e := m("a"), m("b"), m("c"), m("d"), m("e")
+		fmt.Printf("\nAt %d connection(s), medians over %d round(s) (requests/s; p50 / p99):\n", l.conns, o.rounds)
+		for _, t := range targets {
+			r := m(t.name)
+			fmt.Printf("  %-46s %8.0f; %s / %s\n", t.label, r.rps, ms(r.p50), ms(r.p99))
+		}
+		if b.rps > 0 {
+			fmt.Printf("  router vs nginx: requests/s %.2f×, p99 %.2f×\n", cc.rps/b.rps, float64(cc.p99)/float64(b.p99))
+		}
+		if d.rps > 0 {
+			fmt.Printf("  router / (d) plain proxy over the same tunnel: requests/s %.2f× (target ≥ 0.9×: %s), p99 %.2f×\n",
+				cc.rps/d.rps, verdict(cc.rps >= 0.9*d.rps), float64(cc.p99)/float64(d.p99))
+		}
+		if e.rps > 0 {
+			fmt.Printf("  router / (e) plain proxy without the tunnel: requests/s %.2f× (target ≥ 0.5×: %s), p99 %.2f×\n",
+				cc.rps/e.rps, verdict(cc.rps >= 0.5*e.rps), float64(cc.p99)/float64(e.p99))
+		}
+		if l.conns == 1 {
+			fmt.Printf("  router p99 vs straight (a): %s vs %s = %.2f× (target within 2×: %s)", ms(cc.p99), ms(a.p99), float64(cc.p99)/float64(a.p99), verdict(float64(cc.p99) <= 2*float64(a.p99)))
+			if e.rps > 0 {
+				fmt.Printf("; vs (e): %s = %.2f× (%s)", ms(e.p99), float64(cc.p99)/float64(e.p99), verdict(float64(cc.p99) <= 2*float64(e.p99)))
+			}
+			fmt.Println()
+		}
 	}
+	fmt.Printf("load average at the end: %s\n", loadavg())
 	for key, rs := range results {
 		for _, r := range rs {
 			if r.bad > 0 {
@@ -371,6 +436,19 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	return nil
+}
+
+// loadavg is /proc/loadavg's 1, 5 and 15 minute figures.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func verdict(ok bool) string {
