@@ -459,67 +459,80 @@ func rawPeerAt(t *testing.T, h *tunnel.Hub, id string, hubAddr, stackAddr netip.
 
 // BenchmarkTunnelThroughput moves data hub -> agent forwarder -> local
 // server (upload) and back (download) through real wireguard-go on
-// loopback UDP.
+// loopback UDP, and the same transfers straight over loopback TCP beside
+// them (path=straight), so one run shows what the tunnel costs.
 func BenchmarkTunnelThroughput(b *testing.B) {
-	for _, dir := range []string{"upload", "download"} {
-		b.Run(dir, func(b *testing.B) {
-			h := newHub(b)
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
+	h := newHub(b)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	go func() {
+		for {
+			c, err := ln.Accept()
 			if err != nil {
-				b.Fatal(err)
+				return
 			}
-			defer ln.Close()
-			port := ln.Addr().(*net.TCPAddr).Port
 			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() {
-						defer c.Close()
-						if dir == "upload" {
-							n, _ := io.Copy(io.Discard, c)
-							fmt.Fprintf(c, "%d", n)
-							return
-						}
-						var n int64
-						fmt.Fscan(c, &n)
-						io.CopyN(c, zeros{}, n)
-					}()
+				defer c.Close()
+				// "u\n": count what comes until EOF; "d N\n": send N bytes.
+				var dir string
+				var n int64
+				fmt.Fscan(c, &dir)
+				if dir == "u" {
+					n, _ := io.Copy(io.Discard, c)
+					fmt.Fprintf(c, "%d", n)
+					return
 				}
+				fmt.Fscan(c, &n)
+				io.CopyN(c, zeros{}, n)
 			}()
-			ho := &host{id: "bench", addr: netip.MustParseAddr("100.96.0.2"), port: port, key: filepath.Join(b.TempDir(), "wg.key"), root: b}
-			ho.cfg = proto.TunnelConfig{Address: "100.96.0.2", HubAddress: h.Addr().String(), HubPublicKey: h.PublicKey(),
-				HubEndpoint: net.JoinHostPort("127.0.0.1", strconv.Itoa(h.Port())), KeepaliveSeconds: 25, Ports: []int{port}}
-			ho.start(b, h)
-			const size = 64 << 20
-			b.SetBytes(size)
-			b.ResetTimer()
-			for range b.N {
-				c, err := h.DialContext(context.Background(), ho.id, port)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if dir == "upload" {
-					if _, err := io.CopyN(c, zeros{}, size); err != nil {
+		}
+	}()
+	ho := &host{id: "bench", addr: netip.MustParseAddr("100.96.0.2"), port: port, key: filepath.Join(b.TempDir(), "wg.key"), root: b}
+	ho.cfg = proto.TunnelConfig{Address: "100.96.0.2", HubAddress: h.Addr().String(), HubPublicKey: h.PublicKey(),
+		HubEndpoint: net.JoinHostPort("127.0.0.1", strconv.Itoa(h.Port())), KeepaliveSeconds: 25, Ports: []int{port}}
+	ho.start(b, h)
+	paths := []struct {
+		name string
+		dial func() (net.Conn, error)
+	}{
+		{"tunnel", func() (net.Conn, error) { return h.DialContext(context.Background(), ho.id, port) }},
+		{"straight", func() (net.Conn, error) { return net.Dial("tcp", ln.Addr().String()) }},
+	}
+	for _, dir := range []string{"upload", "download"} {
+		for _, p := range paths {
+			b.Run("dir="+dir+"/path="+p.name, func(b *testing.B) {
+				const size = 64 << 20
+				b.SetBytes(size)
+				for range b.N {
+					c, err := p.dial()
+					if err != nil {
 						b.Fatal(err)
 					}
-					c.(interface{ CloseWrite() error }).CloseWrite()
-					got, _ := io.ReadAll(c)
-					if strings.TrimSpace(string(got)) != strconv.Itoa(size) {
-						b.Fatalf("server got %q bytes", got)
+					if dir == "upload" {
+						fmt.Fprintf(c, "u\n")
+						if _, err := io.CopyN(c, zeros{}, size); err != nil {
+							b.Fatal(err)
+						}
+						c.(interface{ CloseWrite() error }).CloseWrite()
+						got, _ := io.ReadAll(c)
+						if strings.TrimSpace(string(got)) != strconv.Itoa(size) {
+							b.Fatalf("server got %q bytes", got)
+						}
+					} else {
+						fmt.Fprintf(c, "d %d\n", size)
+						n, err := io.Copy(io.Discard, c)
+						if err != nil || n != size {
+							b.Fatalf("downloaded %d, %v", n, err)
+						}
 					}
-				} else {
-					fmt.Fprintf(c, "%d\n", size)
-					n, err := io.Copy(io.Discard, c)
-					if err != nil || n != size {
-						b.Fatalf("downloaded %d, %v", n, err)
-					}
+					c.Close()
 				}
-				c.Close()
-			}
-		})
+			})
+		}
 	}
 }
 
