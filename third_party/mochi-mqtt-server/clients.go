@@ -195,7 +195,7 @@ func (cl *Client) WriteLoop() {
 	for {
 		select {
 		case pk := <-cl.State.outbound:
-			if err := cl.WritePacket(*pk); err != nil {
+			if err := cl.writePacket(pk); err != nil { // clawfleet fork: by pointer, no 800-byte copy
 				// TODO : Figure out what to do with error
 				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 			}
@@ -363,8 +363,14 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 // Read reads incoming packets from the connected client and transforms them into
 // packets to be handled by the packetHandler.
 func (cl *Client) Read(packetHandler ReadFn) error {
-	var err error
+	return cl.read(func(cl *Client, pk *packets.Packet) error { return packetHandler(cl, *pk) })
+}
 
+// read is Read with a handler that takes the packet by pointer (clawfleet
+// fork): the loop a connection's goroutine rests in holds no packet on its
+// stack, and each packet is a heap object of its own, handed down the
+// server's handlers without being copied.
+func (cl *Client) read(packetHandler func(*Client, *packets.Packet) error) error {
 	for {
 		if cl.Closed() {
 			return nil
@@ -372,12 +378,13 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 
 		cl.refreshDeadline(cl.State.Keepalive)
 		fh := new(packets.FixedHeader)
-		err = cl.ReadFixedHeader(fh)
+		err := cl.ReadFixedHeader(fh)
 		if err != nil {
 			return err
 		}
 
-		pk, err := cl.ReadPacket(fh)
+		pk := new(packets.Packet)
+		err = cl.readPacket(fh, pk)
 		if err != nil {
 			return err
 		}
@@ -463,6 +470,12 @@ func (cl *Client) ReadFixedHeader(fh *packets.FixedHeader) error {
 
 // ReadPacket reads the remaining buffer into an MQTT packet.
 func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err error) {
+	err = cl.readPacket(fh, &pk)
+	return
+}
+
+// readPacket is ReadPacket into *pk, which must be zero (clawfleet fork).
+func (cl *Client) readPacket(fh *packets.FixedHeader, pk *packets.Packet) (err error) {
 	atomic.AddInt64(&cl.ops.info.PacketsReceived, 1)
 
 	pk.ProtocolVersion = cl.Properties.ProtocolVersion // inherit client protocol version for decoding
@@ -470,14 +483,15 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 	p := make([]byte, pk.FixedHeader.Remaining)
 	n, err := io.ReadFull(cl.Net.bconn, p)
 	if err != nil {
-		return pk, err
+		return err
 	}
 
 	atomic.AddInt64(&cl.ops.info.BytesReceived, int64(n))
 
-	// Decode the remaining packet values using a fresh copy of the bytes,
-	// otherwise the next packet will change the data of this one.
-	px := append([]byte{}, p[:]...)
+	// clawfleet fork: p was made for this packet alone, so it is decoded
+	// as it is; upstream decoded a second copy of it (one more allocation
+	// of the packet's size for every packet).
+	px := p
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		err = pk.ConnectDecode(px)
@@ -515,15 +529,28 @@ func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err er
 	}
 
 	if err != nil {
-		return pk, err
+		return err
 	}
 
-	pk, err = cl.ops.hooks.OnPacketRead(cl, pk)
-	return
+	return cl.ops.hooks.onPacketRead(cl, pk)
 }
 
 // WritePacket encodes and writes a packet to the client.
 func (cl *Client) WritePacket(pk packets.Packet) error {
+	return cl.writePacket(&pk)
+}
+
+// writePacket is WritePacket by pointer (clawfleet fork). The fields it sets
+// for encoding (protocol version, Mods, the message expiry interval) are put
+// back on return, so that the caller's packet is as it passed it, as with
+// WritePacket's copy; a packet changed by an OnPacketEncode hook is a new one.
+func (cl *Client) writePacket(pk *packets.Packet) error {
+	ver, mods, mei := pk.ProtocolVersion, pk.Mods, pk.Properties.MessageExpiryInterval
+	orig := pk
+	defer func() {
+		orig.ProtocolVersion, orig.Mods, orig.Properties.MessageExpiryInterval = ver, mods, mei
+	}()
+
 	if cl.Closed() {
 		return ErrConnectionClosed
 	}
@@ -553,7 +580,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 		pk.Mods.AllowResponseInfo = true // [MQTT-3.1.2-28] we need to know which properties we can encode
 	}
 
-	pk = cl.ops.hooks.OnPacketEncode(cl, pk)
+	pk = cl.ops.hooks.onPacketEncode(cl, pk)
 
 	var err error
 	buf := new(bytes.Buffer)
@@ -639,7 +666,7 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 		atomic.AddInt64(&cl.ops.info.MessagesSent, 1)
 	}
 
-	cl.ops.hooks.OnPacketSent(cl, pk, buf.Bytes())
+	cl.ops.hooks.onPacketSent(cl, pk, buf.Bytes())
 
 	return err
 }

@@ -39,6 +39,30 @@ func (i *Inflight) Set(m packets.Packet) bool {
 	return !ok
 }
 
+// set is Set by pointer (clawfleet fork): the map still holds a copy.
+func (i *Inflight) set(m *packets.Packet) bool {
+	i.Lock()
+	defer i.Unlock()
+
+	_, ok := i.internal[m.PacketID]
+	i.internal[m.PacketID] = *m
+	return !ok
+}
+
+// has reports whether a packet id is inflight, and getType its packet's
+// type (clawfleet fork: without Get's 800-byte copy in the caller's frame).
+func (i *Inflight) has(id uint16) bool {
+	_, ok := i.getType(id)
+	return ok
+}
+
+func (i *Inflight) getType(id uint16) (byte, bool) {
+	i.RLock()
+	defer i.RUnlock()
+	m, ok := i.internal[id]
+	return m.FixedHeader.Type, ok
+}
+
 // Get returns an inflight packet by packet id.
 func (i *Inflight) Get(id uint16) (packets.Packet, bool) {
 	i.RLock()

@@ -410,70 +410,20 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	go cl.WriteLoop()
 	defer cl.Stop(nil)
 
-	pk, err := s.readConnectionPacket(cl)
-	if err != nil {
-		return fmt.Errorf("read connection: %w", err)
+	// clawfleet fork: the connection's goroutine rests in cl.read below for
+	// as long as the client is connected, with attachClient's frame under
+	// it. The CONNECT handling, whose frame holds the CONNECT packet and the
+	// by-value hook calls (about 3 KiB), is a function of its own, so that
+	// frame is gone by then.
+	counted, err := s.establishClient(cl, listener)
+	if counted {
+		defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
 	}
-
-	cl.ParseConnect(listener, pk)
-	if atomic.LoadInt64(&s.Info.ClientsConnected) >= s.Options.Capabilities.MaximumClients {
-		if cl.Properties.ProtocolVersion < 5 {
-			s.SendConnack(cl, packets.ErrServerUnavailable, false, nil)
-		} else {
-			s.SendConnack(cl, packets.ErrServerBusy, false, nil)
-		}
-
-		return packets.ErrServerBusy
-	}
-
-	code := s.validateConnect(cl, pk) // [MQTT-3.1.4-1] [MQTT-3.1.4-2]
-	if code != packets.CodeSuccess {
-		if err := s.SendConnack(cl, code, false, nil); err != nil {
-			return fmt.Errorf("invalid connection send ack: %w", err)
-		}
-		return code // [MQTT-3.2.2-7] [MQTT-3.1.4-6]
-	}
-
-	err = s.hooks.OnConnect(cl, pk)
 	if err != nil {
 		return err
 	}
 
-	cl.refreshDeadline(cl.State.Keepalive)
-	if !s.hooks.OnConnectAuthenticate(cl, pk) { // [MQTT-3.1.4-2]
-		err := s.SendConnack(cl, packets.ErrBadUsernameOrPassword, false, nil)
-		if err != nil {
-			return fmt.Errorf("invalid connection send ack: %w", err)
-		}
-
-		return packets.ErrBadUsernameOrPassword
-	}
-
-	atomic.AddInt64(&s.Info.ClientsConnected, 1)
-	defer atomic.AddInt64(&s.Info.ClientsConnected, -1)
-
-	s.hooks.OnSessionEstablish(cl, pk)
-
-	sessionPresent := s.inheritClientSession(pk, cl)
-	s.Clients.Add(cl) // [MQTT-4.1.0-1]
-
-	err = s.SendConnack(cl, code, sessionPresent, nil) // [MQTT-3.1.4-5] [MQTT-3.2.0-1] [MQTT-3.2.0-2] &[MQTT-3.14.0-1]
-	if err != nil {
-		return fmt.Errorf("ack connection packet: %w", err)
-	}
-
-	s.loop.willDelayed.Delete(cl.ID) // [MQTT-3.1.3-9]
-
-	if sessionPresent {
-		err = cl.ResendInflightMessages(true)
-		if err != nil {
-			return fmt.Errorf("resend inflight: %w", err)
-		}
-	}
-
-	s.hooks.OnSessionEstablished(cl, pk)
-
-	err = cl.Read(s.receivePacket)
+	err = cl.read(s.receivePacketRef)
 	if err != nil {
 		s.sendLWT(cl)
 		cl.Stop(err)
@@ -492,6 +442,77 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	}
 
 	return err
+}
+
+// establishClient reads and handles a client's CONNECT up to the session
+// being established (attachClient before the read loop, upstream). counted
+// reports whether the client was added to Info.ClientsConnected (the caller
+// takes it off again when the connection ends).
+//
+//go:noinline
+func (s *Server) establishClient(cl *Client, listener string) (counted bool, err error) {
+	pk, err := s.readConnectionPacket(cl)
+	if err != nil {
+		return false, fmt.Errorf("read connection: %w", err)
+	}
+
+	cl.ParseConnect(listener, pk)
+	if atomic.LoadInt64(&s.Info.ClientsConnected) >= s.Options.Capabilities.MaximumClients {
+		if cl.Properties.ProtocolVersion < 5 {
+			s.SendConnack(cl, packets.ErrServerUnavailable, false, nil)
+		} else {
+			s.SendConnack(cl, packets.ErrServerBusy, false, nil)
+		}
+
+		return false, packets.ErrServerBusy
+	}
+
+	code := s.validateConnect(cl, pk) // [MQTT-3.1.4-1] [MQTT-3.1.4-2]
+	if code != packets.CodeSuccess {
+		if err := s.SendConnack(cl, code, false, nil); err != nil {
+			return false, fmt.Errorf("invalid connection send ack: %w", err)
+		}
+		return false, code // [MQTT-3.2.2-7] [MQTT-3.1.4-6]
+	}
+
+	err = s.hooks.OnConnect(cl, pk)
+	if err != nil {
+		return false, err
+	}
+
+	cl.refreshDeadline(cl.State.Keepalive)
+	if !s.hooks.OnConnectAuthenticate(cl, pk) { // [MQTT-3.1.4-2]
+		err := s.SendConnack(cl, packets.ErrBadUsernameOrPassword, false, nil)
+		if err != nil {
+			return false, fmt.Errorf("invalid connection send ack: %w", err)
+		}
+
+		return false, packets.ErrBadUsernameOrPassword
+	}
+
+	atomic.AddInt64(&s.Info.ClientsConnected, 1)
+
+	s.hooks.OnSessionEstablish(cl, pk)
+
+	sessionPresent := s.inheritClientSession(pk, cl)
+	s.Clients.Add(cl) // [MQTT-4.1.0-1]
+
+	err = s.SendConnack(cl, code, sessionPresent, nil) // [MQTT-3.1.4-5] [MQTT-3.2.0-1] [MQTT-3.2.0-2] &[MQTT-3.14.0-1]
+	if err != nil {
+		return true, fmt.Errorf("ack connection packet: %w", err)
+	}
+
+	s.loop.willDelayed.Delete(cl.ID) // [MQTT-3.1.3-9]
+
+	if sessionPresent {
+		err = cl.ResendInflightMessages(true)
+		if err != nil {
+			return true, fmt.Errorf("resend inflight: %w", err)
+		}
+	}
+
+	s.hooks.OnSessionEstablished(cl, pk)
+	return true, nil
 }
 
 // readConnectionPacket reads the first incoming header for a connection, and if
@@ -518,7 +539,13 @@ func (s *Server) readConnectionPacket(cl *Client) (pk packets.Packet, err error)
 // receivePacket processes an incoming packet for a client, and issues a disconnect to the client
 // if an error has occurred (if mqtt v5).
 func (s *Server) receivePacket(cl *Client, pk packets.Packet) error {
-	err := s.processPacket(cl, pk)
+	return s.receivePacketRef(cl, &pk)
+}
+
+// receivePacketRef is receivePacket by pointer (clawfleet fork: the packet
+// goes down the read path without a copy in each frame).
+func (s *Server) receivePacketRef(cl *Client, pk *packets.Packet) error {
+	err := s.processPacketRef(cl, pk)
 	if err != nil {
 		if code, ok := err.(packets.Code); ok &&
 			cl.Properties.ProtocolVersion == 5 &&
@@ -526,12 +553,20 @@ func (s *Server) receivePacket(cl *Client, pk packets.Packet) error {
 			_ = s.DisconnectClient(cl, code)
 		}
 
-		s.Log.Warn("error processing packet", "error", err, "client", cl.ID, "listener", cl.Net.Listener, "pk", pk)
+		s.logPacketError(cl, err, pk)
 
 		return err
 	}
 
 	return nil
+}
+
+// logPacketError logs the packet by value, as upstream did, from a frame of
+// its own.
+//
+//go:noinline
+func (s *Server) logPacketError(cl *Client, err error, pk *packets.Packet) {
+	s.Log.Warn("error processing packet", "error", err, "client", cl.ID, "listener", cl.Net.Listener, "pk", *pk)
 }
 
 // validateConnect validates that a connect packet is compliant.
@@ -666,13 +701,23 @@ func (s *Server) SendConnack(cl *Client, reason packets.Code, present bool, prop
 // processPacket processes an inbound packet for a client. Since the method is
 // typically called as a goroutine, errors are primarily for test checking purposes.
 func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
+	return s.processPacketRef(cl, &pk)
+}
+
+// processPacketRef is processPacket by pointer (clawfleet fork). The
+// handlers of the packets a connected client sends all the time (PUBLISH,
+// PUBACK/PUBREC/PUBREL/PUBCOMP, PINGREQ) take the pointer too; the others
+// are called from small non-inlined functions that hold the copy
+// (processByValue), so that their by-value frames are on the stack only
+// while such a packet is handled.
+func (s *Server) processPacketRef(cl *Client, pk *packets.Packet) error {
 	var err error
 
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
-		err = s.processConnect(cl, pk)
+		err = s.processByValue(s.processConnect, cl, pk)
 	case packets.Disconnect:
-		err = s.processDisconnect(cl, pk)
+		err = s.processByValue(s.processDisconnect, cl, pk)
 	case packets.Pingreq:
 		err = s.processPingreq(cl, pk)
 	case packets.Publish:
@@ -680,7 +725,7 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 		if code != packets.CodeSuccess {
 			return code
 		}
-		err = s.processPublish(cl, pk)
+		err = s.processPublishRef(cl, pk)
 	case packets.Puback:
 		err = s.processPuback(cl, pk)
 	case packets.Pubrec:
@@ -694,40 +739,55 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 		if code != packets.CodeSuccess {
 			return code
 		}
-		err = s.processSubscribe(cl, pk)
+		err = s.processByValue(s.processSubscribe, cl, pk)
 	case packets.Unsubscribe:
 		code := pk.UnsubscribeValidate()
 		if code != packets.CodeSuccess {
 			return code
 		}
-		err = s.processUnsubscribe(cl, pk)
+		err = s.processByValue(s.processUnsubscribe, cl, pk)
 	case packets.Auth:
 		code := pk.AuthValidate()
 		if code != packets.CodeSuccess {
 			return code
 		}
-		err = s.processAuth(cl, pk)
+		err = s.processByValue(s.processAuth, cl, pk)
 	default:
 		return fmt.Errorf("no valid packet available; %v", pk.FixedHeader.Type)
 	}
 
-	s.hooks.OnPacketProcessed(cl, pk, err)
+	s.hooks.onPacketProcessed(cl, pk, err)
 	if err != nil {
 		return err
 	}
 
 	if cl.State.Inflight.Len() > 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 {
-		next, ok := cl.State.Inflight.NextImmediate()
-		if ok {
-			_ = cl.WritePacket(next)
-			if ok := cl.State.Inflight.Delete(next.PacketID); ok {
-				atomic.AddInt64(&s.Info.Inflight, -1)
-			}
-			cl.State.Inflight.DecreaseSendQuota()
-		}
+		s.sendNextImmediate(cl)
 	}
 
 	return nil
+}
+
+// processByValue calls a by-value packet handler with a copy of *pk.
+//
+//go:noinline
+func (s *Server) processByValue(f func(*Client, packets.Packet) error, cl *Client, pk *packets.Packet) error {
+	return f(cl, *pk)
+}
+
+// sendNextImmediate sends the next inflight message waiting for send quota
+// (part of processPacket upstream; its own frame holds the packet).
+//
+//go:noinline
+func (s *Server) sendNextImmediate(cl *Client) {
+	next, ok := cl.State.Inflight.NextImmediate()
+	if ok {
+		_ = cl.writePacket(&next)
+		if ok := cl.State.Inflight.Delete(next.PacketID); ok {
+			atomic.AddInt64(&s.Info.Inflight, -1)
+		}
+		cl.State.Inflight.DecreaseSendQuota()
+	}
 }
 
 // processConnect processes a Connect packet. The packet cannot be used to establish
@@ -738,8 +798,10 @@ func (s *Server) processConnect(cl *Client, _ packets.Packet) error {
 }
 
 // processPingreq processes a Pingreq packet.
-func (s *Server) processPingreq(cl *Client, _ packets.Packet) error {
-	return cl.WritePacket(packets.Packet{
+//
+//go:noinline
+func (s *Server) processPingreq(cl *Client, _ *packets.Packet) error {
+	return cl.writePacket(&packets.Packet{
 		FixedHeader: packets.FixedHeader{
 			Type: packets.Pingresp, // [MQTT-3.12.4-1]
 		},
@@ -841,13 +903,15 @@ func (s *Server) Unsubscribe(filter string, subscriptionId int) error {
 func (s *Server) InjectPacket(cl *Client, pk packets.Packet) error {
 	pk.ProtocolVersion = cl.Properties.ProtocolVersion
 
-	err := s.processPacket(cl, pk)
+	// processPacket had a copy of pk upstream: test the type as injected.
+	publish := pk.FixedHeader.Type == packets.Publish
+	err := s.processPacketRef(cl, &pk)
 	if err != nil {
 		return err
 	}
 
 	atomic.AddInt64(&cl.ops.info.PacketsReceived, 1)
-	if pk.FixedHeader.Type == packets.Publish {
+	if publish {
 		atomic.AddInt64(&cl.ops.info.MessagesReceived, 1)
 	}
 
@@ -856,6 +920,12 @@ func (s *Server) InjectPacket(cl *Client, pk packets.Packet) error {
 
 // processPublish processes a Publish packet.
 func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
+	return s.processPublishRef(cl, &pk)
+}
+
+// processPublishRef is processPublish on *pk, which it changes as
+// processPublish changed its copy (clawfleet fork).
+func (s *Server) processPublishRef(cl *Client, pk *packets.Packet) error {
 	if !cl.Net.Inline && !IsValidFilter(pk.TopicName, true) {
 		return nil
 	}
@@ -878,8 +948,7 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 			ackType = packets.Pubrec
 		}
 
-		ack := s.buildAck(pk.PacketID, ackType, 0, pk.Properties, packets.ErrNotAuthorized)
-		return cl.WritePacket(ack)
+		return cl.writePacket(s.newAck(pk.PacketID, ackType, 0, &pk.Properties, packets.ErrNotAuthorized))
 	}
 
 	pk.Origin = cl.ID
@@ -891,10 +960,9 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	}
 
 	if !cl.Net.Inline {
-		if pki, ok := cl.State.Inflight.Get(pk.PacketID); ok {
-			if pki.FixedHeader.Type == packets.Pubrec { // [MQTT-4.3.3-10]
-				ack := s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, packets.ErrPacketIdentifierInUse)
-				return cl.WritePacket(ack)
+		if pkiType, ok := cl.State.Inflight.getType(pk.PacketID); ok {
+			if pkiType == packets.Pubrec { // [MQTT-4.3.3-10]
+				return cl.writePacket(s.newAck(pk.PacketID, packets.Pubrec, 0, &pk.Properties, packets.ErrPacketIdentifierInUse))
 			}
 			if ok := cl.State.Inflight.Delete(pk.PacketID); ok { // [MQTT-4.3.2-5]
 				atomic.AddInt64(&s.Info.Inflight, -1)
@@ -910,15 +978,13 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 		pk.FixedHeader.Qos = s.Options.Capabilities.MaximumQos // [MQTT-3.2.2-9] Reduce qos based on server max qos capability
 	}
 
-	pkx, err := s.hooks.OnPublish(cl, pk)
-	if err == nil {
-		pk = pkx
-	} else if errors.Is(err, packets.ErrRejectPacket) {
+	err := s.hooks.onPublish(cl, pk) // on an error *pk is as it came in, as upstream
+	if errors.Is(err, packets.ErrRejectPacket) {
 		return nil
 	} else if errors.Is(err, packets.CodeSuccessIgnore) {
 		pk.Ignore = true
 	} else if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 && errors.As(err, new(packets.Code)) {
-		err = cl.WritePacket(s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, err.(packets.Code)))
+		err = cl.writePacket(s.newAck(pk.PacketID, packets.Puback, 0, &pk.Properties, err.(packets.Code)))
 		if err != nil {
 			return err
 		}
@@ -926,30 +992,32 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	}
 
 	if pk.FixedHeader.Retain { // [MQTT-3.3.1-5] ![MQTT-3.3.1-8]
-		s.retainMessage(cl, pk)
+		s.retainMessageRef(cl, pk)
 	}
 
 	// If it's inlineClient, it can't handle PUBREC and PUBREL.
 	// When it publishes a package with a qos > 0, the server treats
 	// the package as qos=0, and the client receives it as qos=1 or 2.
 	if pk.FixedHeader.Qos == 0 || cl.Net.Inline {
-		s.publishToSubscribers(pk)
-		s.hooks.OnPublished(cl, pk)
+		s.publishToSubscribersRef(pk)
+		s.hooks.onPublished(cl, pk)
 		return nil
 	}
 
 	cl.State.Inflight.DecreaseReceiveQuota()
-	ack := s.buildAck(pk.PacketID, packets.Puback, 0, pk.Properties, packets.QosCodes[pk.FixedHeader.Qos]) // [MQTT-4.3.2-4]
+	var ack *packets.Packet
 	if pk.FixedHeader.Qos == 2 {
-		ack = s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, packets.CodeSuccess) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
+		ack = s.newAck(pk.PacketID, packets.Pubrec, 0, &pk.Properties, packets.CodeSuccess) // [MQTT-3.3.4-1] [MQTT-4.3.3-8]
+	} else {
+		ack = s.newAck(pk.PacketID, packets.Puback, 0, &pk.Properties, packets.QosCodes[pk.FixedHeader.Qos]) // [MQTT-4.3.2-4]
 	}
 
-	if ok := cl.State.Inflight.Set(ack); ok {
+	if ok := cl.State.Inflight.set(ack); ok {
 		atomic.AddInt64(&s.Info.Inflight, 1)
-		s.hooks.OnQosPublish(cl, ack, ack.Created, 0)
+		s.hooks.onQosPublish(cl, ack, ack.Created, 0)
 	}
 
-	err = cl.WritePacket(ack)
+	err = cl.writePacket(ack)
 	if err != nil {
 		return err
 	}
@@ -959,11 +1027,11 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 			atomic.AddInt64(&s.Info.Inflight, -1)
 		}
 		cl.State.Inflight.IncreaseReceiveQuota()
-		s.hooks.OnQosComplete(cl, ack)
+		s.hooks.onQosComplete(cl, ack)
 	}
 
-	s.publishToSubscribers(pk)
-	s.hooks.OnPublished(cl, pk)
+	s.publishToSubscribersRef(pk)
+	s.hooks.onPublished(cl, pk)
 
 	return nil
 }
@@ -971,18 +1039,34 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 // retainMessage adds a message to a topic, and if a persistent store is provided,
 // adds the message to the store to be reloaded if necessary.
 func (s *Server) retainMessage(cl *Client, pk packets.Packet) {
+	s.retainMessageRef(cl, &pk)
+}
+
+// retainMessageRef is retainMessage by pointer (clawfleet fork); the copy
+// that is retained is made in a frame of its own.
+//
+//go:noinline
+func (s *Server) retainMessageRef(cl *Client, pk *packets.Packet) {
 	if s.Options.Capabilities.RetainAvailable == 0 || pk.Ignore {
 		return
 	}
 
 	out := pk.Copy(false)
 	r := s.Topics.RetainMessage(out)
-	s.hooks.OnRetainMessage(cl, pk, r)
+	s.hooks.onRetainMessage(cl, pk, r)
 	atomic.StoreInt64(&s.Info.Retained, int64(s.Topics.Retained.Len()))
 }
 
 // publishToSubscribers publishes a publish packet to all subscribers with matching topic filters.
 func (s *Server) publishToSubscribers(pk packets.Packet) {
+	s.publishToSubscribersRef(&pk)
+}
+
+// publishToSubscribersRef is publishToSubscribers on *pk, whose Created and
+// Expiry it sets if they are unset, as publishToSubscribers did on its copy
+// (clawfleet fork). An inline subscriber's handler (InlineSubFn) still gets
+// the packet by value, from callInline's frame.
+func (s *Server) publishToSubscribersRef(pk *packets.Packet) {
 	if pk.Ignore {
 		return
 	}
@@ -1000,7 +1084,7 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 
 	subscribers := s.Topics.Subscribers(pk.TopicName)
 	if len(subscribers.Shared) > 0 {
-		subscribers = s.hooks.OnSelectSubscribers(subscribers, pk)
+		subscribers = s.hooks.onSelectSubscribers(subscribers, pk)
 		if len(subscribers.SharedSelected) == 0 {
 			subscribers.SelectShared()
 		}
@@ -1008,27 +1092,57 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 	}
 
 	for _, inlineSubscription := range subscribers.InlineSubscriptions {
-		inlineSubscription.Handler(s.inlineClient, inlineSubscription.Subscription, pk)
+		s.callInline(inlineSubscription, pk)
 	}
 
 	for id, subs := range subscribers.Subscriptions {
 		if cl, ok := s.Clients.Get(id); ok {
-			_, err := s.publishToClient(cl, subs, pk)
+			err := s.publishToClientRef(cl, &subs, pk, nil)
 			if err != nil {
-				s.Log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+				s.logPublishToClientError(cl, err, pk)
 			}
 		}
 	}
 }
 
+//go:noinline
+func (s *Server) callInline(sub InlineSubscription, pk *packets.Packet) {
+	sub.Handler(s.inlineClient, sub.Subscription, *pk)
+}
+
+//go:noinline
+func (s *Server) logPublishToClientError(cl *Client, err error, pk *packets.Packet) {
+	s.Log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", *pk)
+}
+
 func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packets.Packet) (packets.Packet, error) {
+	var ret packets.Packet
+	err := s.publishToClientRef(cl, &sub, &pk, &ret)
+	return ret, err
+}
+
+// publishToClientRef is publishToClient by pointer (clawfleet fork). If ret
+// is not nil it receives what publishToClient returns; the copy is taken
+// before the packet is queued to the client's writer, which then owns it.
+// The callers on the broker's paths pass nil.
+func (s *Server) publishToClientRef(cl *Client, sub *packets.Subscription, pk *packets.Packet, ret *packets.Packet) error {
 	if sub.NoLocal && pk.Origin == cl.ID {
-		return pk, nil // [MQTT-3.8.3-3]
+		if ret != nil {
+			*ret = *pk
+		}
+		return nil // [MQTT-3.8.3-3]
 	}
 
-	out := pk.Copy(false)
+	out := new(packets.Packet)
+	*out = pk.Copy(false)
+	result := func(err error) error {
+		if ret != nil {
+			*ret = *out
+		}
+		return err
+	}
 	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
-		return out, packets.ErrNotAuthorized
+		return result(packets.ErrNotAuthorized)
 	}
 	if !sub.FwdRetainedFlag && ((cl.Properties.ProtocolVersion == 5 && !sub.RetainAsPublished) || cl.Properties.ProtocolVersion < 5) { // ![MQTT-3.3.1-13] [v3 MQTT-3.3.1-9]
 		out.FixedHeader.Retain = false // [MQTT-3.3.1-12]
@@ -1066,51 +1180,54 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 			// add hook?
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
 			s.Log.Warn("client store quota reached", "client", cl.ID, "listener", cl.Net.Listener)
-			return out, packets.ErrQuotaExceeded
+			return result(packets.ErrQuotaExceeded)
 		}
 
 		i, err := cl.NextPacketID() // [MQTT-4.3.2-1] [MQTT-4.3.3-1]
 		if err != nil {
-			s.hooks.OnPacketIDExhausted(cl, pk)
+			s.hooks.onPacketIDExhausted(cl, pk)
 			atomic.AddInt64(&s.Info.InflightDropped, 1)
 			s.Log.Warn("packet ids exhausted", "error", err, "client", cl.ID, "listener", cl.Net.Listener)
-			return out, packets.ErrQuotaExceeded
+			return result(packets.ErrQuotaExceeded)
 		}
 
 		out.PacketID = uint16(i) // [MQTT-2.2.1-4]
 		sentQuota := atomic.LoadInt32(&cl.State.Inflight.sendQuota)
 
-		if ok := cl.State.Inflight.Set(out); ok { // [MQTT-4.3.2-3] [MQTT-4.3.3-3]
+		if ok := cl.State.Inflight.set(out); ok { // [MQTT-4.3.2-3] [MQTT-4.3.3-3]
 			atomic.AddInt64(&s.Info.Inflight, 1)
-			s.hooks.OnQosPublish(cl, out, out.Created, 0)
+			s.hooks.onQosPublish(cl, out, out.Created, 0)
 			cl.State.Inflight.DecreaseSendQuota()
 		}
 
 		if sentQuota == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0 {
 			out.Expiry = -1
-			cl.State.Inflight.Set(out)
-			return out, nil
+			cl.State.Inflight.set(out)
+			return result(nil)
 		}
 	}
 
 	if cl.Net.Conn == nil || cl.Closed() {
-		return out, packets.CodeDisconnect
+		return result(packets.CodeDisconnect)
 	}
 
+	if ret != nil {
+		*ret = *out
+	}
 	select {
-	case cl.State.outbound <- &out:
+	case cl.State.outbound <- out:
 		atomic.AddInt32(&cl.State.outboundQty, 1)
 	default:
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
-		cl.ops.hooks.OnPublishDropped(cl, pk)
+		cl.ops.hooks.onPublishDropped(cl, pk)
 		if out.FixedHeader.Qos > 0 {
 			cl.State.Inflight.Delete(out.PacketID) // packet was dropped due to irregular circumstances, so rollback inflight.
 			cl.State.Inflight.IncreaseSendQuota()
 		}
-		return out, packets.ErrPendingClientWritesExceeded
+		return packets.ErrPendingClientWritesExceeded
 	}
 
-	return out, nil
+	return nil
 }
 
 func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, existed bool) {
@@ -1124,7 +1241,7 @@ func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, e
 
 	sub.FwdRetainedFlag = true
 	for _, pkv := range s.Topics.Messages(sub.Filter) { // [MQTT-3.8.4-4]
-		_, err := s.publishToClient(cl, sub, pkv)
+		err := s.publishToClientRef(cl, &sub, &pkv, nil)
 		if err != nil {
 			s.Log.Debug("failed to publish retained message", "error", err, "client", cl.ID, "listener", cl.Net.Listener, "packet", pkv)
 			continue
@@ -1157,59 +1274,69 @@ func (s *Server) buildAck(packetID uint16, pkt, qos byte, properties packets.Pro
 	return pk
 }
 
+// newAck is buildAck on the heap (clawfleet fork): the 800-byte result is
+// not in the caller's frame.
+//
+//go:noinline
+func (s *Server) newAck(packetID uint16, pkt, qos byte, properties *packets.Properties, reason packets.Code) *packets.Packet {
+	pk := new(packets.Packet)
+	*pk = s.buildAck(packetID, pkt, qos, *properties, reason)
+	return pk
+}
+
 // processPuback processes a Puback packet, denoting completion of a QOS 1 packet sent from the server.
-func (s *Server) processPuback(cl *Client, pk packets.Packet) error {
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); !ok {
+func (s *Server) processPuback(cl *Client, pk *packets.Packet) error {
+	if !cl.State.Inflight.has(pk.PacketID) {
 		return nil // omit, but would be packets.ErrPacketIdentifierNotFound
 	}
 
 	if ok := cl.State.Inflight.Delete(pk.PacketID); ok { // [MQTT-4.3.2-5]
 		cl.State.Inflight.IncreaseSendQuota()
 		atomic.AddInt64(&s.Info.Inflight, -1)
-		s.hooks.OnQosComplete(cl, pk)
+		s.hooks.onQosComplete(cl, pk)
 	}
 
 	return nil
 }
 
 // processPubrec processes a Pubrec packet, denoting receipt of a QOS 2 packet sent from the server.
-func (s *Server) processPubrec(cl *Client, pk packets.Packet) error {
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); !ok { // [MQTT-4.3.3-7] [MQTT-4.3.3-13]
-		return cl.WritePacket(s.buildAck(pk.PacketID, packets.Pubrel, 1, pk.Properties, packets.ErrPacketIdentifierNotFound))
+func (s *Server) processPubrec(cl *Client, pk *packets.Packet) error {
+	if !cl.State.Inflight.has(pk.PacketID) { // [MQTT-4.3.3-7] [MQTT-4.3.3-13]
+		return cl.writePacket(s.newAck(pk.PacketID, packets.Pubrel, 1, &pk.Properties, packets.ErrPacketIdentifierNotFound))
 	}
 
 	if pk.ReasonCode >= packets.ErrUnspecifiedError.Code || !pk.ReasonCodeValid() { // [MQTT-4.3.3-4]
 		if ok := cl.State.Inflight.Delete(pk.PacketID); ok {
 			atomic.AddInt64(&s.Info.Inflight, -1)
 		}
-		cl.ops.hooks.OnQosDropped(cl, pk)
+		cl.ops.hooks.onQosDropped(cl, pk)
 		return nil // as per MQTT5 Section 4.13.2 paragraph 2
 	}
 
-	ack := s.buildAck(pk.PacketID, packets.Pubrel, 1, pk.Properties, packets.CodeSuccess) // [MQTT-4.3.3-4] ![MQTT-4.3.3-6]
-	cl.State.Inflight.DecreaseReceiveQuota()                                              // -1 RECV QUOTA
-	cl.State.Inflight.Set(ack)                                                            // [MQTT-4.3.3-5]
-	return cl.WritePacket(ack)
+	ack := s.newAck(pk.PacketID, packets.Pubrel, 1, &pk.Properties, packets.CodeSuccess) // [MQTT-4.3.3-4] ![MQTT-4.3.3-6]
+	cl.State.Inflight.DecreaseReceiveQuota()                                             // -1 RECV QUOTA
+	cl.State.Inflight.set(ack)                                                           // [MQTT-4.3.3-5]
+	return cl.writePacket(ack)
 }
 
 // processPubrel processes a Pubrel packet, denoting completion of a QOS 2 packet sent from the client.
-func (s *Server) processPubrel(cl *Client, pk packets.Packet) error {
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); !ok { // [MQTT-4.3.3-7] [MQTT-4.3.3-13]
-		return cl.WritePacket(s.buildAck(pk.PacketID, packets.Pubcomp, 0, pk.Properties, packets.ErrPacketIdentifierNotFound))
+func (s *Server) processPubrel(cl *Client, pk *packets.Packet) error {
+	if !cl.State.Inflight.has(pk.PacketID) { // [MQTT-4.3.3-7] [MQTT-4.3.3-13]
+		return cl.writePacket(s.newAck(pk.PacketID, packets.Pubcomp, 0, &pk.Properties, packets.ErrPacketIdentifierNotFound))
 	}
 
 	if pk.ReasonCode >= packets.ErrUnspecifiedError.Code || !pk.ReasonCodeValid() { // [MQTT-4.3.3-9]
 		if ok := cl.State.Inflight.Delete(pk.PacketID); ok {
 			atomic.AddInt64(&s.Info.Inflight, -1)
 		}
-		cl.ops.hooks.OnQosDropped(cl, pk)
+		cl.ops.hooks.onQosDropped(cl, pk)
 		return nil
 	}
 
-	ack := s.buildAck(pk.PacketID, packets.Pubcomp, 0, pk.Properties, packets.CodeSuccess) // [MQTT-4.3.3-11]
-	cl.State.Inflight.Set(ack)
+	ack := s.newAck(pk.PacketID, packets.Pubcomp, 0, &pk.Properties, packets.CodeSuccess) // [MQTT-4.3.3-11]
+	cl.State.Inflight.set(ack)
 
-	err := cl.WritePacket(ack)
+	err := cl.writePacket(ack)
 	if err != nil {
 		return err
 	}
@@ -1218,20 +1345,20 @@ func (s *Server) processPubrel(cl *Client, pk packets.Packet) error {
 	cl.State.Inflight.IncreaseSendQuota()                // +1 SENT QUOTA
 	if ok := cl.State.Inflight.Delete(pk.PacketID); ok { // [MQTT-4.3.3-12]
 		atomic.AddInt64(&s.Info.Inflight, -1)
-		s.hooks.OnQosComplete(cl, pk)
+		s.hooks.onQosComplete(cl, pk)
 	}
 
 	return nil
 }
 
 // processPubcomp processes a Pubcomp packet, denoting completion of a QOS 2 packet sent from the server.
-func (s *Server) processPubcomp(cl *Client, pk packets.Packet) error {
+func (s *Server) processPubcomp(cl *Client, pk *packets.Packet) error {
 	// regardless of whether the pubcomp is a success or failure, we end the qos flow, delete inflight, and restore the quotas.
 	cl.State.Inflight.IncreaseReceiveQuota() // +1 RECV QUOTA
 	cl.State.Inflight.IncreaseSendQuota()    // +1 SENT QUOTA
 	if ok := cl.State.Inflight.Delete(pk.PacketID); ok {
 		atomic.AddInt64(&s.Info.Inflight, -1)
-		s.hooks.OnQosComplete(cl, pk)
+		s.hooks.onQosComplete(cl, pk)
 	}
 
 	return nil
