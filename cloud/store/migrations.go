@@ -168,6 +168,25 @@ func migrations() []*gormigrate.Migration {
 					`CREATE UNIQUE INDEX idx_tenants_host_container ON tenants (host_id, container) WHERE container <> ''`)
 			},
 		},
+		{
+			// Usage charts (issue 9): a sample per tenant per minute (CPU
+			// rate, memory, disk), kept 24 hours; pruned by time.
+			ID: "202612081000-usage-samples",
+			Migrate: func(tx *gorm.DB) error {
+				// Frozen: the table as this migration creates it.
+				type usageSample struct {
+					TenantID      string    `gorm:"primaryKey;size:80"`
+					At            time.Time `gorm:"primaryKey"`
+					CPUMillicores int64     `gorm:"not null"`
+					MemoryBytes   int64     `gorm:"not null"`
+					DiskBytes     int64     `gorm:"not null"`
+				}
+				if err := tx.Table("usage_samples").Migrator().CreateTable(&usageSample{}); err != nil {
+					return err
+				}
+				return execAll(tx, `CREATE INDEX idx_usage_samples_at ON usage_samples (at)`)
+			},
+		},
 	}
 }
 

@@ -129,6 +129,7 @@ func (s *Service) applyReport(ctx context.Context, hostID string, rep *proto.Ten
 			continue
 		}
 		s.setDisk(t.ID, st)
+		s.recordUsage(t.ID, st)
 		status := st.State
 		if status == proto.TenantRunning && st.RestartGen < t.RestartGen {
 			status = store.TenantStarting // the requested restart has not happened yet

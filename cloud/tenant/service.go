@@ -184,6 +184,10 @@ type Service struct {
 
 	umu   sync.Mutex
 	disks map[string]DiskUsage // by tenant ID, from the hosts' reports
+	// usageBases and usagePending (usage.go): each tenant's last sampled
+	// measurement, and the samples not yet written.
+	usageBases   map[string]usageBase
+	usagePending []store.UsageSample
 
 	watch watchers // Watch
 }
@@ -201,10 +205,11 @@ func New(st *store.Store, fl *fleet.Fleet, bus fleet.Bus, opts Options) (*Servic
 	}
 	s := &Service{
 		opts: opts, store: st, fleet: fl, bus: bus, seal: sealer,
-		log:     opts.Logger.With("component", "tenant"),
-		queue:   make(chan devMsg, 4096),
-		disks:   map[string]DiskUsage{},
-		resends: map[string]int{},
+		log:        opts.Logger.With("component", "tenant"),
+		queue:      make(chan devMsg, 4096),
+		disks:      map[string]DiskUsage{},
+		usageBases: map[string]usageBase{},
+		resends:    map[string]int{},
 	}
 	s.m = newMetrics(opts.Registerer, s)
 	fl.Subscribe(s.onEvent)
@@ -220,6 +225,9 @@ func (s *Service) URL(slug string) string { return s.opts.TenantURL(slug) }
 // Run processes agents' acknowledgements and reports until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	s.placeOrphans(ctx)
+	usageDone := make(chan struct{})
+	go func() { s.runUsage(ctx); close(usageDone) }()
+	defer func() { <-usageDone }()
 	for {
 		select {
 		case <-ctx.Done():
