@@ -5,6 +5,7 @@ package api
 // label and releases it; the claim page the label's QR code opens explains
 // the same:
 //
+//	GET    /api/claims            → 200 [userBox, ...] (yours and your teams', with your role)
 //	POST   /api/claims            {"deviceId","claimCode","teamId"?} → 201 {"box","tenant","instanceError"?} (200 when already yours)
 //	DELETE /api/claims/:deviceId  → 200 box (unclaimed; its instance deleted with its data)
 //	GET    /claim?d=<deviceId>&c=<claimCode>  → the claim page (en, zh-CN)
@@ -38,6 +39,7 @@ func (ta *tenantAPI) claimRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 	if ta.teams != nil {
 		user.Use(ta.resolveTeams) // a claim for a team needs the actor's role in it
 	}
+	user.GET("", ta.myBoxes)
 	user.POST("", ta.claim)
 	user.DELETE("/:deviceId", ta.release)
 	r.GET("/claim", ta.claimPage)
@@ -73,6 +75,15 @@ func (ta *tenantAPI) claim(c *gin.Context) {
 		code = http.StatusOK
 	}
 	c.JSON(code, out)
+}
+
+func (ta *tenantAPI) myBoxes(c *gin.Context) {
+	bs, err := ta.opts.Claims.Mine(c.Request.Context(), actorOf(c))
+	if err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, bs)
 }
 
 func (ta *tenantAPI) release(c *gin.Context) {

@@ -211,3 +211,17 @@ func CanTeam(a Actor, act Action, teamID string) error {
 	}
 	return ErrForbidden.Withf("%s may not %s team %s", a.Audit(), act, teamID)
 }
+
+// CanBox reports whether a may do act (View: list it; Delete: release it)
+// to a box claimed by claimedBy for teamID (""): the roles of a tenant of
+// that owner in that team, so a team's members see its boxes and only its
+// owners and admins, and the claimer, release them. A box is a user's
+// thing: the operator's token resets boxes (admin routes) rather than
+// acting here as their owner.
+func CanBox(a Actor, act Action, claimedBy, teamID string) error {
+	rs := slices.DeleteFunc(rolesOf(a, claimedBy, teamID, false), func(r Role) bool { return r == PlatformAdmin })
+	if granted(a, act, rs) {
+		return nil
+	}
+	return ErrForbidden.Withf("%s may not %s this box", a.Audit(), act)
+}

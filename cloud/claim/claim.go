@@ -110,6 +110,7 @@ var (
 	ErrNoBox       = apperr.New(apperr.NotFound, "no_box", "no box of yours with this device ID")
 	ErrNotABox     = apperr.New(apperr.NotFound, "no_box", "no box with this device ID")
 	ErrNotYourTeam = apperr.New(apperr.Forbidden, "not_your_team", "you can claim a box for a team only if you are its owner or an admin: leave teamId out to claim it for yourself")
+	ErrNotYourBox  = apperr.New(apperr.Forbidden, "not_your_box", "only the box's claimer and the owners and admins of its team may release it")
 	ErrSignedIn    = apperr.New(apperr.Forbidden, "user_required", "claiming a box needs a signed-in user, not the admin token")
 )
 
@@ -295,13 +296,21 @@ func (s *Service) instance(ctx context.Context, actor authz.Actor, box *store.Bo
 // Release makes a box its owner no longer wants unclaimed: the owner's
 // instance on it is deleted with its data, its tunnel goes, and the agent
 // is told. Anyone else's box, or a missing one, is ErrNoBox.
+//
+// The claimer and the owners and admins of the box's team may release it
+// (authz.CanBox); a member of the team, who sees it in the list, is
+// ErrNotYourBox.
 func (s *Service) Release(ctx context.Context, actor authz.Actor, deviceID string) (*Box, error) {
 	box, err := s.o.Store.GetBox(ctx, deviceID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (actor.UserID == "" || box.ClaimedBy != actor.UserID)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (actor.UserID == "" || box.ClaimedBy == "" ||
+		authz.CanBox(actor, authz.View, box.ClaimedBy, box.OwnerTeamID) != nil)) {
 		return nil, ErrNoBox
 	}
 	if err != nil {
 		return nil, err
+	}
+	if authz.CanBox(actor, authz.Delete, box.ClaimedBy, box.OwnerTeamID) != nil {
+		return nil, ErrNotYourBox
 	}
 	return s.unclaim(ctx, actor.Audit(), box, "box.release", "", false)
 }
@@ -464,6 +473,84 @@ func (s *Service) onEvent(e fleet.Event) {
 			}
 		})
 	}
+}
+
+// UserBox is a box as the users it belongs to list it (GET /api/claims).
+type UserBox struct {
+	DeviceID string `json:"deviceId"`
+	Model    string `json:"model,omitempty"`
+	// Name is the host's name, else the hostname the box reported.
+	Name string `json:"name,omitempty"`
+	// Status is the host's: pending (never connected), online, offline.
+	Status    string     `json:"status"`
+	LastSeen  *time.Time `json:"lastSeen,omitempty"`
+	ClaimedAt *time.Time `json:"claimedAt,omitempty"`
+	ClaimedBy string     `json:"claimedBy"`
+	TeamID    string     `json:"teamId,omitempty"`
+	// Role is what the caller is to the box: claimer, or its role in the
+	// box's team (owner, admin, member).
+	Role string `json:"role"`
+	// CanRelease says whether the caller may release it.
+	CanRelease bool         `json:"canRelease"`
+	Instance   *BoxInstance `json:"instance,omitempty"`
+}
+
+// BoxInstance is the instance on a box.
+type BoxInstance struct {
+	ID     string `json:"id"`
+	Slug   string `json:"slug"`
+	Status string `json:"status"`
+}
+
+// Mine lists the boxes actor claimed or that belong to one of its teams,
+// as authz.CanBox lets it see them.
+func (s *Service) Mine(ctx context.Context, actor authz.Actor) ([]UserBox, error) {
+	out := []UserBox{}
+	if actor.UserID == "" {
+		return out, nil
+	}
+	teams := make([]string, 0, len(actor.Teams))
+	for id := range actor.Teams {
+		teams = append(teams, id)
+	}
+	boxes, err := s.o.Store.UserBoxes(ctx, actor.UserID, teams)
+	if err != nil {
+		return nil, err
+	}
+	for i := range boxes {
+		b := &boxes[i]
+		if b.ClaimedBy == "" || authz.CanBox(actor, authz.View, b.ClaimedBy, b.OwnerTeamID) != nil {
+			continue
+		}
+		v := UserBox{DeviceID: b.DeviceID, ClaimedAt: b.ClaimedAt, ClaimedBy: b.ClaimedBy, TeamID: b.OwnerTeamID, Status: "deleted",
+			Role:       actor.Teams[b.OwnerTeamID],
+			CanRelease: authz.CanBox(actor, authz.Delete, b.ClaimedBy, b.OwnerTeamID) == nil}
+		if b.ClaimedBy == actor.UserID {
+			v.Role = "claimer"
+		}
+		if bt, err := s.o.Store.GetBatch(ctx, b.BatchID); err == nil {
+			v.Model = bt.Model
+		}
+		h, err := s.o.Fleet.GetHost(ctx, b.DeviceID)
+		if err != nil && !errors.Is(err, fleet.ErrHostNotFound) {
+			return nil, err
+		}
+		if h != nil {
+			v.Name, v.Status, v.LastSeen = h.Name, h.Status, h.LastHeartbeat
+			if v.Name == "" {
+				v.Name = h.Hostname
+			}
+		}
+		ts, err := s.o.Store.ListHostTenants(ctx, b.DeviceID)
+		if err != nil {
+			return nil, err
+		}
+		if len(ts) > 0 {
+			v.Instance = &BoxInstance{ID: ts[0].ID, Slug: ts[0].Slug, Status: ts[0].Status}
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // Get returns one box.

@@ -109,3 +109,17 @@ func (s *Store) OwnedBoxes(ctx context.Context, user string) ([]Box, error) {
 	}
 	return bs, nil
 }
+
+// UserBoxes returns the boxes user claimed or that belong to one of teams,
+// first claimed first.
+func (s *Store) UserBoxes(ctx context.Context, user string, teams []string) ([]Box, error) {
+	q := s.db.WithContext(ctx).Where("claimed_by = ?", user)
+	if len(teams) > 0 {
+		q = q.Or("owner_team_id IN ?", teams)
+	}
+	var bs []Box
+	if err := q.Order("claimed_at, device_id").Find(&bs).Error; err != nil {
+		return nil, fmt.Errorf("store: boxes of %s and its teams: %w", user, err)
+	}
+	return bs, nil
+}

@@ -1449,7 +1449,35 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List your boxes and your teams' boxes
+         * @description The boxes the signed-in user claimed and those claimed for one of their teams, first
+         *     claimed first, each with the caller's role, whether they may release it, its host's
+         *     status and the instance on it. A team's members see its boxes; only the claimer and
+         *     the team's owners and admins may release one (`canRelease`).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The boxes (an empty list when there are none). */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UserBox"][];
+                    };
+                };
+                401: components["responses"]["UserUnauthorized"];
+                429: components["responses"]["UserRateLimited"];
+            };
+        };
         put?: never;
         /**
          * Claim a box with the code on its label
@@ -1600,7 +1628,9 @@ export interface paths {
          * Release your box
          * @description The owner gives the box up: its instance is deleted with its data (purged on the box),
          *     its tunnel removed, and the agent told it is unclaimed; its label's code claims it
-         *     again. Audited as `box.release`.
+         *     again. The claimer and, for a box claimed for a team, the team's owners and admins may
+         *     release it; a member of the team is refused (403 `not_your_box`). Audited as
+         *     `box.release`.
          */
         delete: {
             parameters: {
@@ -1623,7 +1653,16 @@ export interface paths {
                     };
                 };
                 401: components["responses"]["UserUnauthorized"];
-                /** @description `no_box`: no box of the caller's with this ID. */
+                /** @description `not_your_box`: the box is the caller's team's, but the caller is only a member of it. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `no_box`: no box of the caller's or their teams' with this ID. */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -5885,7 +5924,7 @@ export interface components {
              * @description Machine-readable code.
              * @enum {string}
              */
-            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_slug" | "unknown_owner" | "owner_has_tenant" | "already_adopted" | "slug_taken" | "port_taken" | "no_host" | "no_container" | "not_openclaw" | "not_adoptable" | "no_docker" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "plan_limit" | "no_team" | "not_your_team" | "no_member" | "no_invite" | "no_key" | "not_a_user" | "invalid_role" | "invalid_key" | "team_has_tenants" | "personal_team" | "cannot_change_self" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "box_claimed" | "box_gone" | "no_box" | "invalid_team" | "user_required" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "downloads_unavailable" | "method_not_allowed" | "too_large" | "rate_limited" | "too_many_streams" | "csrf_failed" | "invalid_content_type" | "invalid_purpose" | "invalid_lang" | "not_signed_in" | "no_session" | "no_identity" | "no_user" | "identity_missing" | "account_disabled" | "account_ambiguous" | "identity_taken" | "local_accounts_disabled" | "email_taken" | "no_local_account" | "last_identity" | "last_owner" | "invite_invalid" | "already_member" | "unknown_provider" | "sign_in_invalid" | "sign_in_expired" | "sign_in_used" | "sign_in_denied" | "sign_in_code_refused" | "sign_in_token_invalid" | "sign_in_provider_error" | "sign_in_busy" | "invalid_return_to" | "too_many_attempts" | "wrong_password" | "weak_password" | "token_unknown" | "internal";
+            code: "invalid_json" | "invalid_request" | "unauthorized" | "token_invalid" | "token_expired" | "token_revoked" | "token_used_up" | "invalid_user" | "invalid_email" | "invalid_plan" | "invalid_name" | "invalid_path" | "invalid_slug" | "unknown_owner" | "owner_has_tenant" | "already_adopted" | "slug_taken" | "port_taken" | "no_host" | "no_container" | "not_openclaw" | "not_adoptable" | "no_docker" | "invalid_token" | "forbidden" | "not_found" | "no_tenant" | "plan_limit" | "no_team" | "not_your_team" | "not_your_box" | "no_member" | "no_invite" | "no_key" | "not_a_user" | "invalid_role" | "invalid_key" | "team_has_tenants" | "personal_team" | "cannot_change_self" | "conflict" | "not_a_worker" | "batch_conflict" | "batch_revoked" | "wrong_claim_code" | "box_claimed" | "box_gone" | "no_box" | "invalid_team" | "user_required" | "no_capacity" | "host_offline" | "host_timeout" | "host_error" | "tunnel_unreachable" | "tunnels_disabled" | "downloads_unavailable" | "method_not_allowed" | "too_large" | "rate_limited" | "too_many_streams" | "csrf_failed" | "invalid_content_type" | "invalid_purpose" | "invalid_lang" | "not_signed_in" | "no_session" | "no_identity" | "no_user" | "identity_missing" | "account_disabled" | "account_ambiguous" | "identity_taken" | "local_accounts_disabled" | "email_taken" | "no_local_account" | "last_identity" | "last_owner" | "invite_invalid" | "already_member" | "unknown_provider" | "sign_in_invalid" | "sign_in_expired" | "sign_in_used" | "sign_in_denied" | "sign_in_code_refused" | "sign_in_token_invalid" | "sign_in_provider_error" | "sign_in_busy" | "invalid_return_to" | "too_many_attempts" | "wrong_password" | "weak_password" | "token_unknown" | "internal";
         };
         Providers: {
             providers: {
@@ -6584,6 +6623,43 @@ export interface components {
              * @enum {string}
              */
             claimState?: "claimed" | "unclaimed";
+        };
+        /** @description A box as the users it belongs to see it (`GET /api/claims`). */
+        UserBox: {
+            deviceId: string;
+            /** @example OpenClaw Box v1 */
+            model?: string;
+            /** @description Its host's name, else the hostname the box reported. */
+            name?: string;
+            /**
+             * @description Its host's status (pending: never connected).
+             * @enum {string}
+             */
+            status: "pending" | "online" | "offline" | "deleted";
+            /**
+             * Format: date-time
+             * @description When the cloud last heard from it.
+             */
+            lastSeen?: string;
+            /** Format: date-time */
+            claimedAt?: string;
+            /** @description The user who claimed it. */
+            claimedBy: string;
+            /** @description The team it was claimed for, if any. */
+            teamId?: string;
+            /**
+             * @description What the caller is to it: its claimer, or its role in the box's team.
+             * @enum {string}
+             */
+            role: "claimer" | "owner" | "admin" | "member";
+            /** @description Whether the caller may release it (the claimer, the team's owners and admins). */
+            canRelease: boolean;
+            /** @description The instance on the box, if any. */
+            instance?: {
+                id: string;
+                slug: string;
+                status: string;
+            };
         };
         ClaimResult: {
             box: components["schemas"]["Box"];
