@@ -157,6 +157,7 @@ func (ta *tenantAPI) coreOps(g *gin.RouterGroup, follow bool) {
 	op(http.MethodPost, "/restart", authz.Restart, ta.restart)
 	op(http.MethodDelete, "", authz.Delete, ta.delete)
 	op(http.MethodGet, "/logs", authz.Logs, ta.logs(follow))
+	op(http.MethodGet, "/usage", authz.View, ta.usage)
 }
 
 type tenantResources struct {
@@ -164,6 +165,10 @@ type tenantResources struct {
 	MemoryBytes int64 `json:"memoryBytes"`
 	DiskBytes   int64 `json:"diskBytes"`
 	PidsLimit   int   `json:"pidsLimit"`
+}
+
+func resourcesOf(t *store.Tenant) tenantResources {
+	return tenantResources{CPUMillis: t.CPUMillis, MemoryBytes: t.MemoryBytes, DiskBytes: t.DiskBytes, PidsLimit: t.PidsLimit}
 }
 
 // tenantView is a tenant as its owner sees it (never its gateway token).
@@ -215,7 +220,7 @@ func (ta *tenantAPI) view(t *store.Tenant) tenantView {
 		Disk: disk, HostKind: ta.hostKind(t.HostID),
 		ID: t.ID, Slug: t.Slug, Name: t.Name, Plan: t.Plan, Status: t.Status, URL: ta.svc.URL(t.Slug), HostID: t.HostID,
 		RestartGen: t.RestartGen,
-		Resources:  tenantResources{CPUMillis: t.CPUMillis, MemoryBytes: t.MemoryBytes, DiskBytes: t.DiskBytes, PidsLimit: t.PidsLimit},
+		Resources:  resourcesOf(t),
 		CreatedAt:  t.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: t.UpdatedAt.UTC().Format(time.RFC3339), LastError: t.LastError,
 	}
 }
@@ -447,6 +452,54 @@ func logsTail(c *gin.Context) (int, error) {
 		return 0, apperr.Invalidf("tail must be a number between 1 and 2000")
 	}
 	return n, nil
+}
+
+// usageHours reads ?hours= of a usage request: 1 to 24, 6 when absent.
+func usageHours(c *gin.Context) (int, error) {
+	v := c.Query("hours")
+	if v == "" {
+		return 6, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 24 {
+		return 0, apperr.Invalidf("hours must be a number between 1 and 24")
+	}
+	return n, nil
+}
+
+type usagePoint struct {
+	At            string `json:"at"`
+	CPUMillicores int64  `json:"cpuMillicores"`
+	MemoryBytes   int64  `json:"memoryBytes"`
+	DiskBytes     int64  `json:"diskBytes"`
+}
+
+type usageView struct {
+	Hours     int             `json:"hours"`
+	Resources tenantResources `json:"resources"`
+	Points    []usagePoint    `json:"points"`
+}
+
+// usage answers the tenant's usage samples (one a minute at most) over the
+// last ?hours=, oldest first, with the plan's limits to draw them against.
+func (ta *tenantAPI) usage(c *gin.Context) {
+	hours, err := usageHours(c)
+	if err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	t := tenantOf(c)
+	samples, err := ta.svc.Usage(c.Request.Context(), t.ID, time.Duration(hours)*time.Hour)
+	if err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	v := usageView{Hours: hours, Points: make([]usagePoint, 0, len(samples)),
+		Resources: resourcesOf(t)}
+	for _, u := range samples {
+		v.Points = append(v.Points, usagePoint{At: u.At.UTC().Format(time.RFC3339), CPUMillicores: u.CPUMillicores, MemoryBytes: u.MemoryBytes, DiskBytes: u.DiskBytes})
+	}
+	c.JSON(http.StatusOK, v)
 }
 
 // logs answers the tenant's recent log lines; with follow (offered on the

@@ -2629,6 +2629,78 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tenants/me/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The instance's CPU, memory and disk use over the last hours
+         * @description One sample a minute at most, from the host's tenant reports (CPU as the rate between two
+         *     measurements, in millicores; memory in use without reclaimable cache; disk used), kept
+         *     24 hours. Empty `points` while the host has reported none (an agent from before usage
+         *     reports, or an adopted container on the docker runtime).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description How many hours back, 1 to 24. */
+                    hours?: number;
+                };
+                header?: {
+                    /**
+                     * @description The user's email, optional: at most 254 characters with an `@`, no control characters
+                     *     (else 400 `invalid_email`). Checked on every user route; stored (as the tenant's
+                     *     `ownerEmail`) only when the tenant is created. Ignored with `ssoBearer`, where the
+                     *     token's email claim takes its place.
+                     */
+                    "X-User-Email"?: components["parameters"]["UserEmail"];
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The samples, oldest first, and the plan's limits to draw them against. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TenantUsage"];
+                    };
+                };
+                /** @description `invalid_request`: `hours` not a number from 1 to 24. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "hours must be a number between 1 and 24",
+                         *       "code": "invalid_request"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["UserUnauthorized"];
+                404: components["responses"]["NoTenant"];
+                429: components["responses"]["UserRateLimited"];
+                500: components["responses"]["Internal"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tenants/me/logs": {
         parameters: {
             query?: never;
@@ -3083,6 +3155,73 @@ export interface paths {
                 502: components["responses"]["HostError"];
                 503: components["responses"]["HostOffline"];
                 504: components["responses"]["HostTimeout"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/tenants/{id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Tenant ID (`ten_...`). */
+                id: components["parameters"]["TenantID"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Any tenant's CPU, memory and disk use over the last hours
+         * @description As `GET /api/tenants/me/usage`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description How many hours back, 1 to 24. */
+                    hours?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description Tenant ID (`ten_...`). */
+                    id: components["parameters"]["TenantID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The samples, oldest first, and the plan's limits to draw them against. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TenantUsage"];
+                    };
+                };
+                /** @description `invalid_request`: `hours` not a number from 1 to 24. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "error": "hours must be a number between 1 and 24",
+                         *       "code": "invalid_request"
+                         *     }
+                         */
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                404: components["responses"]["AdminNoTenant"];
+                429: components["responses"]["AuthRateLimited"];
+                500: components["responses"]["Internal"];
             };
         };
         put?: never;
@@ -4357,6 +4496,58 @@ export interface paths {
                 503: components["responses"]["NoCapacity"];
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/teams/{team}/tenants/{id}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The CPU, memory and disk use of one of a team's instances (members)
+         * @description As `GET /api/tenants/me/usage`.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description How many hours back, 1 to 24. */
+                    hours?: number;
+                };
+                header?: never;
+                path: {
+                    /** @description Team ID (`team_...`). */
+                    team: components["parameters"]["TeamID"];
+                    /** @description Tenant ID (`ten_...`). */
+                    id: components["parameters"]["TenantID"];
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The samples, oldest first, and the plan's limits to draw them against. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TenantUsage"];
+                    };
+                };
+                400: components["responses"]["BadRequest"];
+                401: components["responses"]["TeamUnauthorized"];
+                403: components["responses"]["TeamForbidden"];
+                404: components["responses"]["NoTeamTenant"];
+                429: components["responses"]["UserRateLimited"];
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -6764,6 +6955,30 @@ export interface components {
             desiredState: "running" | "stopped";
             /** @description The Docker container ID of an adopted gateway (POST /api/hosts/{id}/adopt); absent for the cloud's own. */
             container?: string;
+        };
+        TenantUsage: {
+            /** @description The hours asked for. */
+            hours: number;
+            resources: components["schemas"]["TenantResources"];
+            points: {
+                /**
+                 * Format: date-time
+                 * @description The minute of the sample (UTC).
+                 */
+                at: string;
+                /**
+                 * Format: int64
+                 * @description CPU rate (1000 = one CPU busy).
+                 */
+                cpuMillicores: number;
+                /** Format: int64 */
+                memoryBytes: number;
+                /**
+                 * Format: int64
+                 * @description Disk used (0 when the host does not measure it).
+                 */
+                diskBytes: number;
+            }[];
         };
         LogLines: {
             lines: string[];
