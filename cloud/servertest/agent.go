@@ -37,6 +37,12 @@ type Agent struct {
 	claims   []*proto.Claim // nil entries: the retained claim was cleared
 	tunnels  [][]byte       // tunnel configs as received; empty: cleared
 	inspect  func(ref string) proto.Reply
+
+	// runMu orders AutoRun's answers: desired states are acted on one at a
+	// time, never an older revision after a newer one, as a real agent does (two goroutines
+	// could otherwise report an older, shorter tenant list last).
+	runMu  sync.Mutex
+	ranRev int64
 }
 
 // NewAgent connects a fake agent with a host's credentials and waits until
@@ -355,6 +361,12 @@ func (f *Agent) run(d *proto.Desired) {
 		return
 	default:
 	}
+	f.runMu.Lock()
+	defer f.runMu.Unlock()
+	if d.Revision < f.ranRev {
+		return
+	}
+	f.ranRev = d.Revision
 	ts := make([]proto.TenantStatus, 0, len(d.Tenants))
 	for _, s := range d.Tenants {
 		ts = append(ts, proto.TenantStatus{ID: s.ID, State: proto.TenantRunning, RestartGen: s.RestartGen, StartedAt: time.Now().UnixMilli()})
