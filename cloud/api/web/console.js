@@ -734,7 +734,13 @@
   // loadTenants reads the instances of every team of the user (and the
   // seed API's own one, for a cloud without teams); tenantTeam says which
   // team's routes act on each.
+  // pushSeq counts pushed tenant events; pushed[id] is the count at id's
+  // latest. A read that was under way when an event came must not put the
+  // older state it read over that event's.
+  var pushSeq = 0, pushed = {};
+
   function loadTenants() {
+    var since = pushSeq;
     var teams = (state.me && state.me.teams) || [];
     var all = {}, team = {};
     var reads = teams.map(function (tm) {
@@ -745,7 +751,13 @@
     reads.push(api('GET', '/api/tenants/me').then(function (tn) { if (!all[tn.id]) all[tn.id] = tn; }, function (er) {
       if (er.code !== 'no_tenant') throw er;
     }));
-    return Promise.all(reads).then(function () { state.tenants = all; state.tenantTeam = team; });
+    return Promise.all(reads).then(function () {
+      Object.keys(pushed).forEach(function (id) {
+        if (pushed[id] <= since) return;
+        if (state.tenants[id]) all[id] = state.tenants[id]; else delete all[id];
+      });
+      state.tenants = all; state.tenantTeam = team;
+    });
   }
 
   // tenantPath is where the routes on tn are: its team's, or the seed API's.
@@ -898,7 +910,9 @@
         var path = team ? '/api/teams/' + encodeURIComponent(team) + '/tenants' : '/api/tenants';
         api('POST', path, { name: name.value.trim(), plan: chosen ? chosen.value : '' }).then(function (tn) {
           box.textContent = '';
-          state.tenants[tn.id] = tn;
+          // A pushed status (or a read it set off) may have come before
+          // this answer, and is newer than it: keep that one.
+          if (!state.tenants[tn.id]) state.tenants[tn.id] = tn;
           if (team) { state.tenantTeam = state.tenantTeam || {}; state.tenantTeam[tn.id] = team; }
           drawInstances();
         }, function (er) { showError(err, er); });
@@ -978,6 +992,7 @@
     es.addEventListener('tenant', function (e) {
       var tn = JSON.parse(e.data);
       var known = !!state.tenants[tn.id];
+      pushed[tn.id] = ++pushSeq;
       state.tenants[tn.id] = tn;
       // A new one (made elsewhere, or a team's): read which team it is in.
       if (!known) loadTenants().then(function () { if (state.route === 'instances') drawInstances(); }, function () {});
@@ -985,6 +1000,7 @@
     });
     es.addEventListener('deleted', function (e) {
       var d = JSON.parse(e.data);
+      pushed[d.id] = ++pushSeq;
       delete state.tenants[d.id];
       if (state.route === 'instances') drawInstances();
     });
