@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -64,6 +65,23 @@ func instanceJourney(t *testing.T, c *servertest.Cloud, ag *servertest.Agent, p 
 	if s := p.Text(`[data-testid="instance"] [data-testid="url"]`); !strings.Contains(s, ".localhost") {
 		t.Errorf("address = %q", s)
 	}
+	// Usage: none yet; then two measurements a minute apart (half a core,
+	// 256 MiB), shown as charts once the page is drawn again.
+	if s := p.Text(`[data-testid="instance"] [data-testid="usage-note"]`); !strings.Contains(s, "No usage") {
+		t.Errorf("usage before any report = %q", s)
+	}
+	start := time.Now().Add(-3 * time.Minute).Truncate(time.Minute)
+	for i, cpuUsec := range []int64{1e6, 31e6} {
+		ag.Report([]proto.TenantStatus{{ID: id, State: proto.TenantRunning, StartedAt: start.UnixMilli(),
+			Usage: &proto.TenantUsage{CPUUsec: cpuUsec, MemoryBytes: 256 << 20, AtMs: start.Add(time.Duration(i) * time.Minute).UnixMilli()}}})
+	}
+	tstest.Await(t, "the usage sample stored", 10*time.Second, func() bool {
+		if err := c.App.Tenants().FlushUsage(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		u, err := c.App.Tenants().Usage(context.Background(), id, time.Hour)
+		return err == nil && len(u) > 0
+	})
 
 	// Logs: OpenClaw's JSON lines as time, level, message; a filter.
 	ag.SetLogs(
@@ -92,6 +110,13 @@ func instanceJourney(t *testing.T, c *servertest.Cloud, ag *servertest.Agent, p 
 	ag.AppendLogs(`{"0":"second quota warning","_meta":{"logLevelName":"WARN","date":"2026-12-03T10:00:02.000Z"}}`)
 	p.Wait(`tr[data-testid="log-line"][data-level="warn"]`)
 	p.Click(`[data-testid="logs-back"]`)
+	p.Wait(`[data-testid="instance"] [data-testid="usage-cpu"][data-points="1"] svg[data-testid="chart"] polyline`)
+	if s := p.Text(`[data-testid="instance"] [data-testid="usage-cpu"] [data-testid="usage-value"]`); !strings.HasPrefix(s, "0.5 / ") {
+		t.Errorf("the CPU now = %q, want 0.5 of the plan's cores", s)
+	}
+	if s := p.Text(`[data-testid="instance"] [data-testid="usage-memory"] [data-testid="usage-value"]`); !strings.HasPrefix(s, "256 MiB / ") {
+		t.Errorf("the memory now = %q, want 256 MiB of the plan's", s)
+	}
 
 	// Open: a new tab lands on the one-time link into the gateway.
 	newTab := chromedp.WaitNewTarget(p.Ctx, func(info *target.Info) bool { return strings.Contains(info.URL, ".localhost") })

@@ -70,7 +70,11 @@
       'inst.cpu': 'CPU',
       'inst.memory': 'Memory',
       'inst.limit': 'limit {v}',
-      'inst.usageNote': 'CPU and memory use are not reported by hosts yet; the limits of the plan are shown. Disk is measured by the host.',
+      'inst.usageNote': 'The last 6 hours as the host measures them ({n} points, one a minute at most).',
+      'inst.noUsage': 'No usage reported yet: the limits of the plan are shown.',
+      'inst.cpuChart': 'CPU, cores, over the last 6 hours',
+      'inst.memoryChart': 'Memory over the last 6 hours',
+      'inst.diskChart': 'Disk used over the last 6 hours',
       'inst.noDisk': 'not measured yet',
       'inst.live': 'Live',
       'inst.reconnecting': 'Reconnecting…',
@@ -277,7 +281,11 @@
       'inst.cpu': 'CPU',
       'inst.memory': '内存',
       'inst.limit': '上限 {v}',
-      'inst.usageNote': '主机暂不上报 CPU 和内存用量，这里显示套餐的上限。磁盘用量由主机测量。',
+      'inst.usageNote': '最近 6 小时，由主机测量（{n} 个点，每分钟最多一个）。',
+      'inst.noUsage': '暂无用量数据，这里显示套餐的上限。',
+      'inst.cpuChart': '最近 6 小时的 CPU（核）',
+      'inst.memoryChart': '最近 6 小时的内存',
+      'inst.diskChart': '最近 6 小时的磁盘用量',
       'inst.noDisk': '尚未测量',
       'inst.live': '实时',
       'inst.reconnecting': '正在重新连接…',
@@ -776,6 +784,7 @@
   }
 
   function pageInstances(v) {
+    state.usage = {};
     var head = h('div', { class: 'view-head' },
       h('div', null, h('h1', { text: t('inst.title') }), h('p', { class: 'muted', text: t('inst.hint') })),
       h('div', { class: 'view-actions' },
@@ -860,6 +869,10 @@
     return !!m && (m.role === 'owner' || m.role === 'admin');
   }
 
+  // usage shows the disk meter and, from GET …/usage, the last hours of
+  // CPU, memory and disk as small charts with the current value against
+  // the plan's limit. Read when the page is drawn (pageInstances resets
+  // state.usage) and then at most once a minute, not at every pushed status.
   function usage(tn) {
     var box = h('div', { class: 'usage', testid: 'usage' }, h('h3', { class: 'small', text: t('inst.usage') }));
     var d = tn.disk;
@@ -870,10 +883,66 @@
       diskRow.appendChild(h('span', { class: 'muted small', text: t('inst.noDisk') + ' · ' + t('inst.limit', { v: gib(tn.resources.diskBytes) }) }));
     }
     box.appendChild(diskRow);
-    box.appendChild(h('div', { class: 'usage-row' }, h('span', { class: 'usage-label', text: t('inst.cpu') }), h('span', { class: 'muted small', text: t('inst.limit', { v: cpu(tn.resources.cpuMillis) }) })));
-    box.appendChild(h('div', { class: 'usage-row' }, h('span', { class: 'usage-label', text: t('inst.memory') }), h('span', { class: 'muted small', text: t('inst.limit', { v: gib(tn.resources.memoryBytes) }) })));
-    box.appendChild(h('p', { class: 'small muted usage-note', text: t('inst.usageNote') }));
+    var rows = {
+      cpu: h('div', { class: 'usage-row', testid: 'usage-cpu', 'data-points': '0' }, h('span', { class: 'usage-label', text: t('inst.cpu') }), h('span', { class: 'muted small', text: t('inst.limit', { v: cpu(tn.resources.cpuMillis) }) })),
+      memory: h('div', { class: 'usage-row', testid: 'usage-memory', 'data-points': '0' }, h('span', { class: 'usage-label', text: t('inst.memory') }), h('span', { class: 'muted small', text: t('inst.limit', { v: gib(tn.resources.memoryBytes) }) }))
+    };
+    box.appendChild(rows.cpu);
+    box.appendChild(rows.memory);
+    var note = h('p', { class: 'small muted usage-note', testid: 'usage-note', text: t('inst.noUsage') });
+    box.appendChild(note);
+    if (tn.status === 'deleting') return box;
+    state.usage = state.usage || {};
+    var c = state.usage[tn.id];
+    if (!c || Date.now() - c.at > 60000) c = state.usage[tn.id] = { at: Date.now(), p: api('GET', tenantPath(tn) + '/usage?hours=6') };
+    c.p.then(function (u) {
+      var pts = (u && u.points) || [];
+      if (!pts.length) return;
+      var last = pts[pts.length - 1];
+      var res = u.resources || tn.resources;
+      fillUsage(rows.cpu, pts.map(function (p) { return p.cpuMillicores; }), res.cpuMillis, cpu(last.cpuMillicores) + ' / ' + cpu(res.cpuMillis), t('inst.cpuChart'));
+      fillUsage(rows.memory, pts.map(function (p) { return p.memoryBytes; }), res.memoryBytes, gib(last.memoryBytes) + ' / ' + gib(res.memoryBytes), t('inst.memoryChart'));
+      if (res.diskBytes && pts.some(function (p) { return p.diskBytes > 0; })) {
+        (diskRow.querySelector('.meter-wrap') || diskRow).appendChild(sparkline(pts.map(function (p) { return p.diskBytes; }), res.diskBytes, t('inst.diskChart')));
+      }
+      note.textContent = t('inst.usageNote', { n: pts.length });
+    }, function () { /* the limits stay shown */ });
     return box;
+  }
+
+  // fillUsage puts the current value and a chart of values into a row.
+  function fillUsage(row, values, limit, text, label) {
+    row.setAttribute('data-points', String(values.length));
+    var name = row.firstChild;
+    row.textContent = '';
+    row.appendChild(name);
+    row.appendChild(h('span', { class: 'meter-wrap' }, h('span', { class: 'meter-text', testid: 'usage-value', text: text }), sparkline(values, limit, label)));
+  }
+
+  // sparkline draws values (oldest first) as an inline SVG line against
+  // max(limit, the largest value).
+  function sparkline(values, limit, label) {
+    var NS = 'http://www.w3.org/2000/svg', w = 120, hgt = 28;
+    var top = Math.max(limit || 0, Math.max.apply(null, values)) || 1;
+    var svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('viewBox', '0 0 ' + w + ' ' + hgt);
+    svg.setAttribute('class', 'sparkline');
+    svg.setAttribute('role', 'img');
+    svg.setAttribute('aria-label', label);
+    svg.setAttribute('data-testid', 'chart');
+    var n = values.length;
+    var pts = values.map(function (v, i) {
+      var x = n === 1 ? w : (i * w / (n - 1));
+      return x.toFixed(1) + ',' + (hgt - 1 - (v / top) * (hgt - 2)).toFixed(1);
+    });
+    if (n === 1) pts.unshift('0,' + pts[0].split(',')[1]);
+    var line = document.createElementNS(NS, 'polyline');
+    line.setAttribute('points', pts.join(' '));
+    line.setAttribute('fill', 'none');
+    line.setAttribute('stroke', 'currentColor');
+    line.setAttribute('stroke-width', '1.5');
+    svg.appendChild(line);
+    return svg;
   }
 
   function openCreate() {
