@@ -185,6 +185,15 @@ func TestConsoleScreenshots(t *testing.T) {
 		shoot("teams", `[data-testid="invite-link"]`)
 		load("/console#/account", `[data-testid="session"]`)
 		shoot("account", `[data-testid="session"]`)
+		b := c.AddBox("shots", len(lang))
+		connectBox(t, c, b).AutoRun()
+		p.Navigate(c.URL + "/console#/boxes")
+		p.Type(`[data-testid="claim-device"]`, b.ID)
+		p.Type(`[data-testid="claim-code"]`, b.ClaimCode)
+		p.Click(`[data-testid="claim-submit"]`)
+		p.Wait(`[data-testid="box"] [data-testid="box-instance"] [data-status="running"]`)
+		load("/console#/boxes", `[data-testid="box"] [data-testid="box-instance"] [data-status="running"]`)
+		shoot("boxes", `[data-testid="box"] [data-testid="box-instance"] [data-status="running"]`)
 		p.Navigate(c.URL + "/console#/")
 		p.Click(`[data-testid="instance"] [data-testid="delete"]`)
 		shoot("delete", `[data-testid="delete-dialog"]`)
@@ -198,8 +207,8 @@ func TestConsoleScreenshots(t *testing.T) {
 		p.Click(`[data-testid="nav-admin"]`)
 		shoot("admin-users", `[data-testid="admin-users"] tr[data-testid="admin-user"]`)
 	}
-	if shots != 22 {
-		t.Errorf("%d screenshots, want 22", shots)
+	if shots != 24 {
+		t.Errorf("%d screenshots, want 24", shots)
 	}
 }
 

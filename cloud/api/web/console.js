@@ -12,6 +12,7 @@
       'nav.skip': 'Skip to content',
       'nav.instances': 'My OpenClaw',
       'nav.teams': 'Teams',
+      'nav.boxes': 'Boxes',
       'nav.account': 'Account',
       'nav.admin': 'Admin',
       'nav.language': 'Language',
@@ -204,6 +205,39 @@
       'admin.noEvents': 'No events match.',
       'admin.noUsers': 'No users.',
       'admin.notAdmin': 'This page is for platform admins.',
+      'boxes.title': 'My boxes',
+      'boxes.hint': 'OpenClaw boxes claimed by you or your teams. Each runs its owner\'s OpenClaw at home, reached through the cloud.',
+      'boxes.claimTitle': 'Claim a box',
+      'boxes.claimHint': 'Scan the label with your phone, or type the device ID and the claim code printed on it.',
+      'boxes.device': 'Device ID',
+      'boxes.code': 'Claim code',
+      'boxes.for': 'For',
+      'boxes.personal': 'Me (personal)',
+      'boxes.claim': 'Claim',
+      'boxes.claimed': '{name} is yours. Its OpenClaw is starting: see My OpenClaw.',
+      'boxes.already': '{name} is already yours.',
+      'boxes.instanceError': '{name} is yours, but its OpenClaw could not be created yet: {msg}',
+      'boxes.empty': 'You have no box yet. Claim one with the code on its label.',
+      'boxes.box': 'Box',
+      'boxes.status': 'Status',
+      'boxes.owner': 'Owner',
+      'boxes.instance': 'OpenClaw',
+      'boxes.claimedAt': 'Claimed',
+      'boxes.lastSeen': 'Last seen {when}',
+      'boxes.actions': 'Actions',
+      'boxes.state.online': 'Online',
+      'boxes.state.offline': 'Offline',
+      'boxes.state.pending': 'Never connected',
+      'boxes.role.claimer': 'you',
+      'boxes.none': 'none yet',
+      'boxes.release': 'Release',
+      'boxes.releaseTitle': 'Release {name}? Its OpenClaw and all its data on the box are deleted, and whoever holds its label can claim it again.',
+      'boxes.released': '{name} was released.',
+      'err.wrong_claim_code': 'The claim code does not match this device. Check the label and try again.',
+      'err.box_claimed': 'This box already has an owner: ask them to release it, or the operator to reset it.',
+      'err.no_box': 'There is no box with this device ID.',
+      'err.not_your_box': 'Only the box\'s claimer and the owners and admins of its team may release it.',
+      'err.rate_limited': 'Too many attempts: wait a moment and try again.',
       'common.loading': 'Loading…',
       'common.never': 'never',
       'common.close': 'Close',
@@ -223,6 +257,7 @@
       'nav.skip': '跳到正文',
       'nav.instances': '我的 OpenClaw',
       'nav.teams': '团队',
+      'nav.boxes': '盒子',
       'nav.account': '账号',
       'nav.admin': '管理',
       'nav.language': '语言',
@@ -415,6 +450,39 @@
       'admin.noEvents': '没有匹配的事件。',
       'admin.noUsers': '没有用户。',
       'admin.notAdmin': '此页面仅供平台管理员使用。',
+      'boxes.title': '我的盒子',
+      'boxes.hint': '你或你的团队认领的 OpenClaw 盒子。每个盒子在家中运行主人的 OpenClaw，通过云访问。',
+      'boxes.claimTitle': '认领盒子',
+      'boxes.claimHint': '用手机扫描标签，或输入标签上印的设备 ID 和认领码。',
+      'boxes.device': '设备 ID',
+      'boxes.code': '认领码',
+      'boxes.for': '归属',
+      'boxes.personal': '我自己（个人）',
+      'boxes.claim': '认领',
+      'boxes.claimed': '{name} 已归你所有。它的 OpenClaw 正在启动：请看“我的 OpenClaw”。',
+      'boxes.already': '{name} 已经是你的了。',
+      'boxes.instanceError': '{name} 已归你所有，但它的 OpenClaw 暂时无法创建：{msg}',
+      'boxes.empty': '你还没有盒子。用标签上的认领码认领一个。',
+      'boxes.box': '盒子',
+      'boxes.status': '状态',
+      'boxes.owner': '归属',
+      'boxes.instance': 'OpenClaw',
+      'boxes.claimedAt': '认领时间',
+      'boxes.lastSeen': '最后在线 {when}',
+      'boxes.actions': '操作',
+      'boxes.state.online': '在线',
+      'boxes.state.offline': '离线',
+      'boxes.state.pending': '从未连接',
+      'boxes.role.claimer': '你',
+      'boxes.none': '暂无',
+      'boxes.release': '释放',
+      'boxes.releaseTitle': '释放 {name}？盒子上的 OpenClaw 及其全部数据将被删除，持有标签的任何人都可以再次认领它。',
+      'boxes.released': '{name} 已释放。',
+      'err.wrong_claim_code': '认领码与这台设备不符，请核对标签后重试。',
+      'err.box_claimed': '这个盒子已有主人：请对方释放，或请运营方重置。',
+      'err.no_box': '没有这个设备 ID 的盒子。',
+      'err.not_your_box': '只有盒子的认领人及其团队的所有者和管理员可以释放它。',
+      'err.rate_limited': '尝试次数过多，请稍候再试。',
       'common.loading': '加载中…',
       'common.never': '从未',
       'common.close': '关闭',
@@ -648,7 +716,7 @@
 
   var PAGES = {
     signin: pageSignin, signup: pageSignup, reset: pageReset, instances: pageInstances, logs: pageLogs,
-    teams: pageTeams, account: pageAccount, invite: pageInvite, admin: pageAdmin
+    teams: pageTeams, boxes: pageBoxes, account: pageAccount, invite: pageInvite, admin: pageAdmin
   };
 
   function pageSignin(v) {
@@ -1226,6 +1294,89 @@
     // A plain read first: a refusal (too many streams) shows its reason.
     var base = tn ? tenantPath(tn) : '/api/tenants/me';
     api('GET', base + '/logs?tail=1').then(connect, function (er) { showError(err, er); });
+  }
+
+  // ---------- boxes ----------
+
+  // pageBoxes lists the boxes of the user and their teams (GET /api/claims),
+  // claims one by the code on its label, and releases one (its claimer and
+  // the owners and admins of its team; the cloud decides, canRelease says).
+  function pageBoxes(v) {
+    v.appendChild(h('div', { class: 'view-head' }, h('div', null, h('h1', { text: t('boxes.title') }), h('p', { class: 'muted', text: t('boxes.hint') }))));
+    var err = alertBox('box-error', '');
+    var done = h('p', { class: 'small', testid: 'claim-result', role: 'status', hidden: true });
+    var device = h('input', { type: 'text', maxlength: '128', autocomplete: 'off', spellcheck: 'false', class: 'mono', testid: 'claim-device', required: true });
+    var code = h('input', { type: 'text', maxlength: '64', autocomplete: 'off', spellcheck: 'false', class: 'mono', testid: 'claim-code', required: true });
+    var teams = (state.me.teams || []).filter(function (tm) { return !tm.personal && (tm.role === 'owner' || tm.role === 'admin'); });
+    var owner = h('select', { testid: 'claim-team' }, h('option', { value: '', text: t('boxes.personal') }),
+      teams.map(function (tm) { return h('option', { value: tm.id, text: tm.name }); }));
+    var submit = h('button', { type: 'submit', class: 'btn btn-primary btn-sm', testid: 'claim-submit', text: t('boxes.claim') });
+    var form = h('form', { class: 'card form-card invite-form claim-form', testid: 'claim-form', 'aria-labelledby': 'claim-title' },
+      h('h2', { id: 'claim-title', text: t('boxes.claimTitle') }),
+      h('p', { class: 'small muted', text: t('boxes.claimHint') }),
+      field('claim-device', t('boxes.device'), device), field('claim-code', t('boxes.code'), code),
+      teams.length ? field('claim-team', t('boxes.for'), owner) : null, submit);
+    var list = h('div', { testid: 'boxes' }, h('p', { class: 'muted', text: t('common.loading') }));
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      err.hidden = true;
+      done.hidden = true;
+      submit.disabled = true;
+      var body = { deviceId: device.value.trim(), claimCode: code.value.trim() };
+      if (owner.value) body.teamId = owner.value;
+      api('POST', '/api/claims', body).then(function (r) {
+        var name = (r && r.box && (r.box.name || r.box.deviceId)) || body.deviceId;
+        done.textContent = r && r.instanceError ? t('boxes.instanceError', { name: name, msg: r.instanceError }) :
+          t(r && r.tenant ? 'boxes.claimed' : 'boxes.already', { name: name });
+        done.hidden = false;
+        code.value = '';
+        loadBoxes(list, err);
+      }, function (er) { showError(err, er); }).then(function () { submit.disabled = false; });
+    });
+    v.appendChild(form);
+    v.appendChild(err);
+    v.appendChild(done);
+    v.appendChild(list);
+    loadBoxes(list, err);
+  }
+
+  function loadBoxes(list, err) {
+    return api('GET', '/api/claims').then(function (bs) {
+      list.textContent = '';
+      bs = bs || [];
+      list.setAttribute('data-count', String(bs.length));
+      if (!bs.length) { list.appendChild(h('p', { class: 'muted', testid: 'boxes-empty', text: t('boxes.empty') })); return; }
+      var teamName = function (id) {
+        var tm = (state.me.teams || []).filter(function (x) { return x.id === id; })[0];
+        return tm ? (tm.personal ? t('teams.personal') : tm.name) : '';
+      };
+      list.appendChild(h('div', { class: 'table-card' }, h('table', { class: 'data-table' },
+        h('thead', null, h('tr', null, ['boxes.box', 'boxes.status', 'boxes.owner', 'boxes.instance', 'boxes.claimedAt'].map(function (k) { return h('th', { scope: 'col', text: t(k) }); }),
+          h('th', { scope: 'col', class: 'actions', text: t('boxes.actions') }))),
+        h('tbody', null, bs.map(function (b) {
+          var name = b.name || b.deviceId;
+          var st = I18N.en['boxes.state.' + b.status] ? b.status : 'pending';
+          var inst = b.instance;
+          var release = b.canRelease ? h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', testid: 'box-release', text: t('boxes.release'), onclick: function () {
+            ask(t('boxes.releaseTitle', { name: name }), t('boxes.release'), function () {
+              err.hidden = true;
+              return api('DELETE', '/api/claims/' + encodeURIComponent(b.deviceId)).then(function () {
+                toast(t('boxes.released', { name: name }));
+                loadBoxes(list, err);
+              }, function (er) { showError(err, er); });
+            });
+          } }) : null;
+          var role = b.role === 'claimer' ? t('boxes.role.claimer') : (I18N.en['teams.role.' + b.role] ? t('teams.role.' + b.role) : b.role);
+          return h('tr', { testid: 'box', 'data-device': b.deviceId, 'data-status': b.status, 'data-role': b.role },
+            h('td', { class: 'wrap' }, h('div', { text: name }), h('div', { class: 'small muted mono', text: b.deviceId }), b.model ? h('div', { class: 'small muted', text: b.model }) : null),
+            h('td', null, h('span', { class: 'chip' + (st === 'online' ? '' : ' chip-off'), testid: 'box-status', text: t('boxes.state.' + st) }),
+              b.lastSeen && st !== 'online' ? h('div', { class: 'small muted', text: t('boxes.lastSeen', { when: fmtTime(b.lastSeen) }) }) : null),
+            h('td', null, h('div', { testid: 'box-team', text: b.teamId ? teamName(b.teamId) : t('teams.personal') }), h('div', { class: 'small muted', testid: 'box-role', text: role })),
+            h('td', { testid: 'box-instance' }, inst ? h('div', null, h('a', { href: '#/', class: 'mono', text: inst.slug }), ' ', statusBadge(inst.status)) : h('span', { class: 'muted', text: t('boxes.none') })),
+            h('td', { class: 'small' }, fmtTime(b.claimedAt)),
+            h('td', { class: 'actions' }, release));
+        })))));
+    }, function (er) { list.textContent = ''; showError(err, er); });
   }
 
   // ---------- teams ----------
