@@ -57,7 +57,9 @@ func (s *Service) onEvent(e fleet.Event) {
 	case fleet.Deleted:
 		// Not through the bounded queue: a flood of reports must not make
 		// the cloud drop a deletion and strand the host's tenants.
-		go s.hostDeleted(context.Background(), e.HostID)
+		if !s.background(func() { s.hostDeleted(context.Background(), e.HostID) }) {
+			s.log.Warn("host deleted while the cloud stops: its tenants are placed again at the next start", "device", e.HostID)
+		}
 	case fleet.Registered:
 		s.enqueue(devMsg{host: e.HostID, kind: proto.KindRegister})
 	case fleet.TenantReport:

@@ -190,6 +190,13 @@ type Service struct {
 	usagePending []store.UsageSample
 
 	watch watchers // Watch
+
+	// bg counts the work started outside the queue (a host's deletion);
+	// Run waits for it before returning, so nothing writes the store or
+	// logs after the cloud stopped. bgClosed refuses new work from then on.
+	bgMu     sync.Mutex
+	bg       sync.WaitGroup
+	bgClosed bool
 }
 
 // New builds the service and hooks it into the fleet's device messages;
@@ -228,6 +235,7 @@ func (s *Service) Run(ctx context.Context) error {
 	usageDone := make(chan struct{})
 	go func() { s.runUsage(ctx); close(usageDone) }()
 	defer func() { <-usageDone }()
+	defer s.stopBackground()
 	for {
 		select {
 		case <-ctx.Done():
@@ -236,6 +244,29 @@ func (s *Service) Run(ctx context.Context) error {
 			s.handle(ctx, msg)
 		}
 	}
+}
+
+// background runs f in its own goroutine, counted for Run's return, unless
+// Run has returned (then the next start's placeOrphans does its work).
+func (s *Service) background(f func()) bool {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.bgClosed {
+		return false
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		f()
+	}()
+	return true
+}
+
+func (s *Service) stopBackground() {
+	s.bgMu.Lock()
+	s.bgClosed = true
+	s.bgMu.Unlock()
+	s.bg.Wait()
 }
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
