@@ -65,7 +65,7 @@ vet:
 # The inner loop, a few minutes: vet, gofmt and every test but the integration suite (which
 # starts real processes; make test runs it), with the race detector (needs gcc).
 check: vet
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v '/cloud/integration$$')
+	CGO_ENABLED=1 $(GO) test -race -short -count=1 -timeout 10m $$($(GO) list ./... | grep -v '/cloud/integration$$')
 
 # Every test: unit, store suite (SQLite, and PostgreSQL when CLAWFLEET_TEST_POSTGRES_DSN is set),
 # integration (real cloud and agent processes), and short fuzz runs of the protocol decoders.

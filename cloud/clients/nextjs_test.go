@@ -25,6 +25,9 @@ const authSecret = "the AUTH_SECRET of the example app: 32 bytes or more" // no 
 // against a real cloud: its route handlers call the cloud with the user's
 // forwarded Auth.js session, and with the shared secret.
 func TestNextExample(t *testing.T) {
+	if testing.Short() {
+		t.Skip("next build and next start: -short (make check) leaves them to make test")
+	}
 	w := workspace(t)
 	app := filepath.Join(w, "nextjs-example")
 	start := time.Now()

@@ -14,9 +14,13 @@ const ChromiumPath = "/usr/bin/chromium"
 
 // Chromium returns ChromiumPath, once it is there. Without it the test
 // skips, except in CI (CI set), which must install it: there that is a
-// failure.
+// failure. Browser tests are not unit tests: -short (make check, the inner
+// loop) skips them; make test, in CI too, runs them.
 func Chromium(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("a browser test: -short (make check) leaves it to make test")
+	}
 	if _, err := os.Stat(ChromiumPath); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("%s is missing; CI must install the Debian package chromium: %v", ChromiumPath, err)
