@@ -28,9 +28,14 @@ type device interface {
 	setHub(a applied, oldKey wgkey.Key, fresh bool) error
 	setPrivateKey(k wgkey.Key) error
 	// allowPorts limits what the hub may reach on the host to these TCP
-	// ports (netstack: nothing else is reachable anyway).
-	allowPorts(ports []int) error
+	// ports, a port p of redirects arriving at port redirects[p] instead
+	// (netstack: nothing else is reachable anyway, and nothing redirected).
+	allowPorts(ports []int, redirects map[int]int) error
 	listen(addr netip.AddrPort) (net.Listener, error)
+	// kernelDelivers says whether the tunnel address is the host's own, so
+	// that a host service on all addresses holds its ports there too (an
+	// interface, not the netstack).
+	kernelDelivers() bool
 	dial(ctx context.Context, a applied, addr netip.AddrPort) (net.Conn, error)
 	lastHandshake(hub wgkey.Key) time.Time
 	close()
@@ -83,7 +88,9 @@ func (d *netstackDevice) setPrivateKey(k wgkey.Key) error {
 	return d.dev.IpcSet("private_key=" + k.Hex() + "\n")
 }
 
-func (d *netstackDevice) allowPorts([]int) error { return nil }
+func (d *netstackDevice) allowPorts([]int, map[int]int) error { return nil }
+
+func (d *netstackDevice) kernelDelivers() bool { return false }
 
 func (d *netstackDevice) listen(addr netip.AddrPort) (net.Listener, error) {
 	if s := netstackStack(d.tnet); s != nil {
@@ -154,7 +161,11 @@ func (d *ifaceDevice) setPrivateKey(k wgkey.Key) error {
 	return d.ifc.Configure(wgtypes.Config{PrivateKey: &key})
 }
 
-func (d *ifaceDevice) allowPorts(ports []int) error { return d.ifc.SetInputPorts(ports) }
+func (d *ifaceDevice) allowPorts(ports []int, redirects map[int]int) error {
+	return d.ifc.SetPorts(ports, redirects)
+}
+
+func (d *ifaceDevice) kernelDelivers() bool { return true }
 
 func (d *ifaceDevice) listen(addr netip.AddrPort) (net.Listener, error) {
 	return net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))

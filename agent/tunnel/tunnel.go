@@ -26,11 +26,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/clawfleet/clawfleet/agent/capability"
@@ -125,6 +127,11 @@ type Tunnel struct {
 	cur       applied
 	ports     []int
 	listeners map[int]*forwarder
+	// held are the ports local services hold on all addresses (Hold), and
+	// redirects the ports reached through a redirect to another port of
+	// the tunnel address, as last given to the device.
+	held      []int
+	redirects map[int]int
 	lastErr   string
 	// initiated is when the device last started a handshake of its own
 	// (a new device or a fresh hub peer): the hub ignores an initiation
@@ -369,6 +376,20 @@ func (t *Tunnel) teardownLocked() {
 	}
 	t.cur = applied{}
 	t.ports = nil
+	t.redirects = nil
+}
+
+// Hold names the ports local services hold on all addresses (adopted
+// containers' published ports): on an interface the tunnel never binds
+// them (Docker could not publish the port again, and its destination NAT
+// would take the hub's connections to the container, into the interface's
+// forward drop); a redirect of the interface sends them to a forwarder on
+// another port of the tunnel address. The netstack binds nothing of the
+// host's, so there they are ports like others. Used from the next Apply.
+func (t *Tunnel) Hold(ports []int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.held = slices.Clone(ports)
 }
 
 func (t *Tunnel) syncPortsLocked(ports []int) error {
@@ -379,24 +400,49 @@ func (t *Tunnel) syncPortsLocked(ports []int) error {
 		}
 	}
 	var errs []error
-	if !slices.Equal(ports, t.ports) {
-		if err := t.dev.allowPorts(ports); err != nil {
-			t.log.Warn("tunnel input filter not updated: other local services bound to all addresses are reachable from the hub", "err", err)
-		}
-		t.ports = ports
-	}
+	kernel := t.dev.kernelDelivers()
 	for _, p := range ports {
 		if _, ok := t.listeners[p]; ok {
 			continue
 		}
-		l, err := t.dev.listen(netip.AddrPortFrom(t.cur.addr, uint16(p)))
+		held := kernel && slices.Contains(t.held, p)
+		var l net.Listener
+		var err error
+		if !held {
+			l, err = t.dev.listen(netip.AddrPortFrom(t.cur.addr, uint16(p)))
+			// Someone holds it on all addresses: as if Hold had said so.
+			held = kernel && errors.Is(err, syscall.EADDRINUSE)
+		}
+		if held {
+			l, err = t.dev.listen(netip.AddrPortFrom(t.cur.addr, 0))
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tunnel: listen on port %d: %w", p, err))
 			continue
 		}
 		f := &forwarder{t: t, port: p, hub: t.cur.hub, ln: l, conns: map[net.Conn]struct{}{}}
+		if held {
+			f.to = l.Addr().(*net.TCPAddr).Port
+			t.log.Info("tunnel port held by a local service on all addresses: reached through a redirect", "port", p, "to", f.to)
+		}
 		t.listeners[p] = f
 		go f.serve()
+	}
+	redirects := map[int]int{}
+	for p, f := range t.listeners {
+		if f.to != 0 {
+			redirects[p] = f.to
+		}
+	}
+	if !slices.Equal(ports, t.ports) || !maps.Equal(redirects, t.redirects) {
+		if err := t.dev.allowPorts(ports, redirects); err != nil {
+			if len(redirects) > 0 {
+				errs = append(errs, fmt.Errorf("tunnel: redirecting the ports held on all addresses %v: %w", slices.Sorted(maps.Keys(redirects)), err))
+			} else {
+				t.log.Warn("tunnel input filter not updated: other local services bound to all addresses are reachable from the hub", "err", err)
+			}
+		}
+		t.ports, t.redirects = ports, redirects
 	}
 	return errors.Join(errs...)
 }
@@ -515,6 +561,7 @@ func (t *Tunnel) setErr(err error) {
 type forwarder struct {
 	t    *Tunnel
 	port int
+	to   int // the port it listens on when port is redirected there, else 0
 	hub  netip.Addr
 	ln   net.Listener
 

@@ -176,26 +176,10 @@ func TestForwarderUpstream(t *testing.T) {
 	}
 	defer tu.Close()
 
-	// A minimal hub: wireguard-go on its own netstack, the agent as peer.
 	hubAddr, agentAddr := netip.MustParseAddr("100.96.0.1"), netip.MustParseAddr("100.96.0.2")
-	hubPriv, _ := wgkey.GeneratePrivate()
-	hubPub, _ := wgkey.Public(hubPriv)
-	agentPub, _ := wgkey.Parse(tu.PublicKey())
-	tdev, hnet, err := netstack.CreateNetTUN([]netip.Addr{hubAddr}, nil, 1420)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub := device.NewDevice(tdev, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
-	defer hub.Close()
-	if err := hub.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=0\npublic_key=%s\nallowed_ip=%s/32\n", hubPriv.Hex(), agentPub.Hex(), agentAddr)); err != nil {
-		t.Fatal(err)
-	}
-	if err := hub.Up(); err != nil {
-		t.Fatal(err)
-	}
-	hubPort := listenPort(hub)
-	if err := tu.Apply(proto.TunnelConfig{Address: agentAddr.String(), HubAddress: hubAddr.String(), HubPublicKey: hubPub.String(),
-		HubEndpoint: "127.0.0.1:" + hubPort, KeepaliveSeconds: 1, Ports: []int{18080, 18081}}); err != nil {
+	hnet, cfg := testHub(t, tu, hubAddr, agentAddr)
+	cfg.Ports = []int{18080, 18081}
+	if err := tu.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	read := func(port uint16) (string, error) {
@@ -343,6 +327,30 @@ func TestRotateKeyNetstack(t *testing.T) {
 }
 
 // listenPort is a wireguard-go device's UDP port.
+// testHub is a minimal hub for tu: wireguard-go on its own netstack at
+// hubAddr, with tu at agentAddr as its peer; cfg is tu's config to it
+// (without ports). It stops when the test ends.
+func testHub(t *testing.T, tu *tunnel.Tunnel, hubAddr, agentAddr netip.Addr) (*netstack.Net, proto.TunnelConfig) {
+	t.Helper()
+	hubPriv, _ := wgkey.GeneratePrivate()
+	hubPub, _ := wgkey.Public(hubPriv)
+	agentPub, _ := wgkey.Parse(tu.PublicKey())
+	tdev, hnet, err := netstack.CreateNetTUN([]netip.Addr{hubAddr}, nil, 1420)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := device.NewDevice(tdev, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+	t.Cleanup(hub.Close)
+	if err := hub.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=0\npublic_key=%s\nallowed_ip=%s/32\n", hubPriv.Hex(), agentPub.Hex(), agentAddr)); err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Up(); err != nil {
+		t.Fatal(err)
+	}
+	return hnet, proto.TunnelConfig{Address: agentAddr.String(), HubAddress: hubAddr.String(), HubPublicKey: hubPub.String(),
+		HubEndpoint: "127.0.0.1:" + listenPort(hub), KeepaliveSeconds: 1}
+}
+
 func listenPort(d *device.Device) string {
 	ipc, _ := d.IpcGet()
 	for _, l := range strings.Split(ipc, "\n") {

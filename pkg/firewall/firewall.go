@@ -22,6 +22,9 @@ const (
 	Input       Hook = iota // for this host
 	Forward                 // routed through it
 	Postrouting             // leaving it (NAT)
+	// Prerouting: arriving, before routing (NAT), ahead of Docker's
+	// destination NAT, so a Redirect of ours is what the connection gets.
+	Prerouting
 )
 
 // Proto is a rule's layer 4 protocol.
@@ -42,6 +45,7 @@ const (
 	Drop
 	Reset      // TCP reset (what is not TCP is dropped)
 	Masquerade // source NAT to the outgoing interface's address
+	Redirect   // destination NAT to the incoming interface's address, port ToPort (Prerouting, TCP)
 )
 
 // Rule matches packets on every field set and applies Verdict. An
@@ -54,6 +58,7 @@ type Rule struct {
 	DPort       uint16       // destination port (TCP)
 	Src         netip.Prefix // IPv4 source prefix
 	Verdict     Verdict
+	ToPort      uint16 // Redirect's port
 }
 
 // Chain is a base chain of a Table, hooked at Hook, evaluating Rules in

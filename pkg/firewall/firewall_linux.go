@@ -75,6 +75,11 @@ func baseChain(tb *nftables.Table, ch Chain) *nftables.Chain {
 	case Postrouting:
 		nc.Type = nftables.ChainTypeNAT
 		nc.Hooknum, nc.Priority = nftables.ChainHookPostrouting, nftables.ChainPriorityNATSource
+	case Prerouting:
+		// Before Docker's (and iptables') destination NAT at -100: the
+		// first NAT a connection gets at a hook is the one it keeps.
+		nc.Type = nftables.ChainTypeNAT
+		nc.Hooknum, nc.Priority = nftables.ChainHookPrerouting, nftables.ChainPriorityRef(-110)
 	}
 	return nc
 }
@@ -372,6 +377,12 @@ func (r Rule) exprs() ([]expr.Any, error) {
 		e = append(e, &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
 	case Masquerade:
 		e = append(e, &expr.Masq{})
+	case Redirect:
+		if r.Proto != TCP || r.ToPort == 0 {
+			return nil, errors.New("a redirect needs TCP and a port")
+		}
+		e = append(e, &expr.Immediate{Register: 1, Data: binaryutil.BigEndian.PutUint16(r.ToPort)},
+			&expr.Redir{RegisterProtoMin: 1, Flags: unix.NF_NAT_RANGE_PROTO_SPECIFIED})
 	default:
 		return nil, fmt.Errorf("unknown verdict %d", r.Verdict)
 	}

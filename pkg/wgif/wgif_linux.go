@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,7 +150,7 @@ func (i *Interface) setup(opts Options) error {
 	// forwarding back on for every interface.
 	err = firewallAvailable()
 	if err == nil {
-		err = firewall.Apply(i.table(nil))
+		err = firewall.Apply(i.table(nil, nil))
 	}
 	if err != nil {
 		if !opts.AllowUnfiltered {
@@ -209,36 +210,63 @@ func (i *Interface) tableName() string { return "clawfleet-" + i.name }
 // table is the interface's firewall: input from it only for established
 // and related traffic, ICMP and new TCP connections to ports (other TCP is
 // reset, the rest dropped); nothing forwarded into or out of it.
-func (i *Interface) table(ports []int) firewall.Table {
+func (i *Interface) table(ports []int, redirects map[int]int) firewall.Table {
 	in := []firewall.Rule{
 		{In: i.name, Established: true, Verdict: firewall.Accept},
 		{In: i.name, Proto: firewall.ICMP, Verdict: firewall.Accept},
 		{In: i.name, Proto: firewall.ICMPv6, Verdict: firewall.Accept},
 	}
+	var pre []firewall.Rule
 	for _, p := range ports {
+		if to, ok := redirects[p]; ok {
+			// Arriving for p, it goes to port to of ours: the input
+			// filter sees to, not p (which stays closed).
+			pre = append(pre, firewall.Rule{In: i.name, Proto: firewall.TCP, DPort: uint16(p), Verdict: firewall.Redirect, ToPort: uint16(to)})
+			p = to
+		}
 		in = append(in, firewall.Rule{In: i.name, Proto: firewall.TCP, DPort: uint16(p), Verdict: firewall.Accept})
 	}
 	in = append(in, firewall.Rule{In: i.name, Proto: firewall.TCP, Verdict: firewall.Reset}, firewall.Rule{In: i.name, Verdict: firewall.Drop})
-	return firewall.Table{Name: i.tableName(), Chains: []firewall.Chain{
+	t := firewall.Table{Name: i.tableName(), Chains: []firewall.Chain{
 		{Name: "input", Hook: firewall.Input, Rules: in},
 		{Name: "forward", Hook: firewall.Forward, Rules: []firewall.Rule{{In: i.name, Verdict: firewall.Drop}, {Out: i.name, Verdict: firewall.Drop}}},
 	}}
+	if len(pre) > 0 { // a NAT chain only where needed: it needs the kernel's nat
+		t.Chains = append(t.Chains, firewall.Chain{Name: "prerouting", Hook: firewall.Prerouting, Rules: pre})
+	}
+	return t
 }
 
 // SetInputPorts replaces the interface's input filter: established and
 // related traffic, ICMP and new TCP connections to ports pass; other TCP is
 // reset, the rest dropped. Without a firewall (AllowUnfiltered, which Open
 // warned about) it does nothing.
-func (i *Interface) SetInputPorts(ports []int) error {
+func (i *Interface) SetInputPorts(ports []int) error { return i.SetPorts(ports, nil) }
+
+// SetPorts is SetInputPorts where a connection to a port p of redirects
+// arrives at port redirects[p] of the interface's address instead: for a
+// port a local service holds on all addresses (Docker's published port of
+// an adopted container, with its destination NAT that would take the
+// connection to the container and into the forward drop), so a forwarder
+// of ours on another port receives it.
+func (i *Interface) SetPorts(ports []int, redirects map[int]int) error {
 	for _, p := range ports {
 		if p < 1 || p > 65535 {
 			return fmt.Errorf("wgif: port %d out of range", p)
 		}
 	}
+	for p, to := range redirects {
+		if to < 1 || to > 65535 || !slices.Contains(ports, p) {
+			return fmt.Errorf("wgif: redirect of port %d to %d: not a port given, or out of range", p, to)
+		}
+	}
 	if !i.filtered {
+		if len(redirects) > 0 {
+			return errors.New("wgif: no firewall on the interface, so no redirect (AllowUnfiltered)")
+		}
 		return nil
 	}
-	return firewall.Apply(i.table(ports))
+	return firewall.Apply(i.table(ports, redirects))
 }
 
 // Filtered reports whether the interface's firewall is installed.

@@ -37,11 +37,11 @@ func TestOpenFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !i.Filtered() || !firewall.Installed(i.table(nil)) {
+	if !i.Filtered() || !firewall.Installed(i.table(nil, nil)) {
 		t.Fatal("no firewall table with the interface")
 	}
 	i.Close()
-	if exists() || firewall.Installed(i.table(nil)) {
+	if exists() || firewall.Installed(i.table(nil, nil)) {
 		t.Fatal("interface or table left after Close")
 	}
 

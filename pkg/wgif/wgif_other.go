@@ -16,9 +16,10 @@ var errNotLinux = errors.New("wgif: kernel and tun modes need Linux")
 // Open fails: kernel and tun modes need Linux.
 func Open(Options) (*Interface, error) { return nil, errNotLinux }
 
-func (i *Interface) Name() string                     { return i.name }
-func (i *Interface) Mode() string                     { return i.mode }
-func (i *Interface) Configure(wgtypes.Config) error   { return errNotLinux }
-func (i *Interface) Device() (*wgtypes.Device, error) { return nil, errNotLinux }
-func (i *Interface) SetInputPorts([]int) error        { return errNotLinux }
-func (i *Interface) Close() error                     { return nil }
+func (i *Interface) Name() string                      { return i.name }
+func (i *Interface) Mode() string                      { return i.mode }
+func (i *Interface) Configure(wgtypes.Config) error    { return errNotLinux }
+func (i *Interface) Device() (*wgtypes.Device, error)  { return nil, errNotLinux }
+func (i *Interface) SetInputPorts([]int) error         { return errNotLinux }
+func (i *Interface) SetPorts([]int, map[int]int) error { return errNotLinux }
+func (i *Interface) Close() error                      { return nil }

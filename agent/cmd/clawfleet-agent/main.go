@@ -383,6 +383,7 @@ type tunnelLink struct {
 	mu    sync.Mutex
 	cfg   *proto.TunnelConfig // nil until the cloud sent one
 	ports []int
+	held  []int // the adopted containers' ports (tunnel.Hold)
 }
 
 func (t *tunnelLink) handleConfig(_ context.Context, payload []byte) {
@@ -410,12 +411,17 @@ func (t *tunnelLink) handleConfig(_ context.Context, payload []byte) {
 
 func (t *tunnelLink) setDesired(d *proto.Desired) {
 	ports := make([]int, 0, len(d.Tenants))
+	var held []int
 	for _, s := range d.Tenants {
 		ports = append(ports, s.Port)
+		if s.Container != "" {
+			// An adopted container's published port: Docker holds it.
+			held = append(held, s.Port)
+		}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.ports = ports
+	t.ports, t.held = ports, held
 	if t.cfg != nil {
 		t.applyLocked()
 	}
@@ -424,6 +430,7 @@ func (t *tunnelLink) setDesired(d *proto.Desired) {
 func (t *tunnelLink) applyLocked() {
 	cfg := *t.cfg
 	cfg.Ports = append(append([]int(nil), cfg.Ports...), t.ports...)
+	t.tun.Hold(t.held)
 	if err := t.tun.Apply(cfg); err != nil {
 		t.log.Warn("tunnel not applied", "err", err)
 		return
