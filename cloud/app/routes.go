@@ -15,6 +15,7 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/router"
 	"github.com/clawfleet/clawfleet/cloud/sso"
 	"github.com/clawfleet/clawfleet/cloud/store"
+	"github.com/clawfleet/clawfleet/pkg/proto"
 )
 
 // routes resolves a slug to where its gateway runs: the tenant from the
@@ -35,6 +36,7 @@ func (r routes) Route(ctx context.Context, slug string) (router.Route, error) {
 	return router.Route{
 		TenantID: t.ID, Slug: t.Slug, Owner: t.OwnerID, TeamID: t.TeamID, Shared: t.Shared, HostID: t.HostID, Port: t.Port,
 		Status: t.Status, Desired: t.DesiredState, HostOnline: r.fleet.HostOnline(t.HostID), LastError: t.LastError,
+		TokenAuth: t.Auth == proto.GatewayAuthToken,
 	}, nil
 }
 

@@ -65,6 +65,13 @@ type Route struct {
 	// LastError is why the tenant failed, as its host reported it; the
 	// failed page shows it to the owner.
 	LastError string
+	// TokenAuth marks a gateway that authenticates by its own token (an
+	// adopted container, configured as before clawfleet): it gets no
+	// X-Forwarded-* or user header, since OpenClaw refuses forwarded
+	// headers from a proxy it was not told to trust
+	// (proxy_attribution_required), and it trusts none. The router still
+	// admits only the tenant's users.
+	TokenAuth bool
 }
 
 // Routes finds a tenant by slug.
@@ -861,6 +868,9 @@ func (r *Router) rewrite(pr *httputil.ProxyRequest) {
 	stripCookie(h, CookieName, SecureCookieName)
 	if _, ok := r.bearer(pr.In); ok {
 		h.Del("Authorization") // the user's SSO token is not the gateway's business
+	}
+	if pi.route.TokenAuth {
+		return
 	}
 	client := pi.client
 	if a, err := netip.ParseAddr(client); err != nil || a.IsLoopback() || a.IsUnspecified() {

@@ -342,6 +342,38 @@ func TestProxyHeaders(t *testing.T) {
 	}
 }
 
+// TestProxyHeadersTokenAuth: a gateway with its own token auth (an adopted
+// container) gets none of the router's forwarded or user headers (OpenClaw
+// refuses them from a proxy it does not trust), and still none of the
+// client's, nor the router's cookie.
+func TestProxyHeadersTokenAuth(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.routes.set(Route{TenantID: "ten_a", Slug: "alice", Owner: "u-alice", HostID: "dev_one", Port: 20000, Status: store.TenantRunning, Desired: store.TenantRunning, HostOnline: true, TokenAuth: true})
+	ck := f.login("ten_a", "alice", "u-alice")
+	resp := f.do("GET", "alice", "/api/x", map[string]string{
+		"Cookie":           "theirs=1; " + CookieName + "=" + ck,
+		"X-Forwarded-User": "u-bob",
+		"X-Forwarded-For":  "203.0.113.9",
+		"Authorization":    "Bearer the-gateway-token",
+	})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := decodeJSON(t, resp)
+	for _, k := range []string{"X-Forwarded-User", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
+		if v, ok := got[k]; ok {
+			t.Errorf("a token-auth gateway saw %s = %v", k, v)
+		}
+	}
+	if got["Cookie"] != "theirs=1" || got["Authorization"] != "Bearer the-gateway-token" || got["host"] != "alice.example.test" {
+		t.Errorf("a token-auth gateway saw cookie %v, authorization %v, host %v", got["Cookie"], got["Authorization"], got["host"])
+	}
+	// Nobody else gets in for it.
+	if resp := f.do("GET", "alice", "/api/x", nil); resp.StatusCode == http.StatusOK {
+		t.Fatalf("no session: %d", resp.StatusCode)
+	}
+}
+
 func TestProxyRefusals(t *testing.T) {
 	f := newFixture(t, Options{})
 	alice := f.login("ten_a", "alice", "u-alice")
