@@ -12,7 +12,6 @@ import (
 	"github.com/clawfleet/clawfleet/cloud/fleet"
 	"github.com/clawfleet/clawfleet/cloud/store"
 	"github.com/clawfleet/clawfleet/pkg/proto"
-	"gorm.io/gorm"
 )
 
 // Adoption turns an OpenClaw container that runs on a host's Docker engine
@@ -151,17 +150,7 @@ func (s *Service) Adopt(ctx context.Context, actor authz.Actor, req AdoptRequest
 	}
 	detail := fmt.Sprintf("container=%s id=%s image=%s host=%s port=%d owner=%s plan=%s slug=%s mounts=[%s] status=pending",
 		info.Name, info.ID[:12], info.Image, req.HostID, info.Port, req.Owner, planName, slug, strings.Join(mounts, " "))
-	err = s.store.Write(ctx, func(tx *gorm.DB) error {
-		d, err := store.BumpDesired(tx, req.HostID, nil, nil)
-		if err != nil {
-			return err
-		}
-		t.PublishedRev = d.Revision
-		if err := store.CreateTenant(tx, t); err != nil {
-			return err
-		}
-		return store.AddAudit(tx, &store.AuditEvent{Actor: actor.Audit(), Action: "tenant.adopt", Target: t.ID, Detail: detail})
-	})
+	err = s.insertTenant(ctx, actor, t, "tenant.adopt", detail)
 	if errors.Is(err, store.ErrConflict) {
 		// Another cloud node took the owner, slug, port or container meanwhile.
 		return nil, ErrConflict.Withf("%v", err)

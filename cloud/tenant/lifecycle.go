@@ -196,8 +196,14 @@ func (s *Service) createLocked(ctx context.Context, actor authz.Actor, t *store.
 	if t.Shared {
 		detail += " team=" + t.TeamID
 	}
+	return s.insertTenant(ctx, actor, t, "tenant.create", detail)
+}
+
+// insertTenant stores a new tenant t on t.HostID with its host's next
+// desired revision and the audit event action, in one transaction.
+func (s *Service) insertTenant(ctx context.Context, actor authz.Actor, t *store.Tenant, action, detail string) error {
 	return s.store.Write(ctx, func(tx *gorm.DB) error {
-		d, err := store.BumpDesired(tx, hostID, nil, nil)
+		d, err := store.BumpDesired(tx, t.HostID, nil, nil)
 		if err != nil {
 			return err
 		}
@@ -205,7 +211,7 @@ func (s *Service) createLocked(ctx context.Context, actor authz.Actor, t *store.
 		if err := store.CreateTenant(tx, t); err != nil {
 			return err
 		}
-		return store.AddAudit(tx, &store.AuditEvent{Actor: actor.Audit(), Action: "tenant.create", Target: t.ID, Detail: detail})
+		return store.AddAudit(tx, &store.AuditEvent{Actor: actor.Audit(), Action: action, Target: t.ID, Detail: detail})
 	})
 }
 
