@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -831,4 +832,50 @@ func TestSessionBookkeepingInterleavings(t *testing.T) {
 			t.Errorf("gauge %v, want 1", g)
 		}
 	})
+}
+
+// TestConnectedDeviceOneGoroutine: a connected device costs the broker one
+// goroutine (its reader), not mochi's two for as long as it is connected;
+// the writer runs only while packets are queued for it (our mochi fork).
+func TestConnectedDeviceOneGoroutine(t *testing.T) {
+	e := startEnv(t, nil)
+	rec := newRecorder()
+	if err := e.b.Subscribe(proto.CloudFilter, rec.inline); err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	settle := func() int {
+		// Goroutines that end (a writer after its packet, a test helper)
+		// take a moment; the count at rest is the lowest seen for a while.
+		low := runtime.NumGoroutine()
+		for range 20 {
+			time.Sleep(10 * time.Millisecond)
+			low = min(low, runtime.NumGoroutine())
+		}
+		return low
+	}
+	before := settle()
+	const n = 20
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for i := 1; i <= n; i++ {
+		c, err := rawConnect(e.b.Addr().String(), devID(i))
+		if err != nil {
+			t.Fatalf("device %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		// A publish, and the CONNACK and SUBACK before it, were written
+		// to the device: writers ran and must be gone again.
+		if err := rawPublish(c, devID(i), []byte(`{}`)); err != nil {
+			t.Fatalf("device %d publish: %v", i, err)
+		}
+		rec.next(t, "status")
+		rec.next(t, "heartbeat")
+	}
+	if got := settle() - before; got > n {
+		t.Errorf("%d connected devices hold %d goroutines, want at most %d", n, got, n)
+	}
 }

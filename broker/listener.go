@@ -45,7 +45,7 @@ func (l *netListener) Protocol() string        { return l.proto }
 func (l *netListener) Init(*slog.Logger) error { return nil }
 
 // Serve accepts connections until Close and hands each one to mochi.
-func (l *netListener) Serve(establish listeners.EstablishFn) {
+func (l *netListener) Serve(listeners.EstablishFn) {
 	var backoff time.Duration
 	for {
 		conn, err := l.ln.Accept()
@@ -77,13 +77,12 @@ func (l *netListener) Serve(establish listeners.EstablishFn) {
 			_ = conn.Close()
 			return
 		}
-		go func() {
-			defer l.untrack(conn)
-			// mochi returns an error for every connection that ends other than
-			// by a DISCONNECT packet (EOF, refused CONNECT, garbage...). The
-			// interesting cases are logged and counted by the hook.
-			_ = establish(l.id, conn)
-		}()
+		// mochi ends every connection other than by a DISCONNECT packet
+		// (EOF, refused CONNECT, garbage...) with an error; the interesting
+		// cases are logged and counted by the hook. AttachConnection (our
+		// fork) rather than establish: the goroutine that then reads the
+		// connection for its whole life has a 4 KiB stack instead of 8.
+		go l.b.srv.AttachConnection(l.id, conn, func(error) { l.untrack(conn) })
 	}
 }
 

@@ -155,6 +155,7 @@ type ClientState struct {
 	open            context.Context      // indicate that the client is open for packet exchange
 	cancelOpen      context.CancelFunc   // cancel function for open context
 	outboundQty     int32                // number of messages currently in the outbound queue
+	writing         atomic.Bool          // clawfleet fork: a goroutine writes the outbound queue (startWriter)
 	Keepalive       uint16               // the number of seconds the connection can wait
 	ServerKeepalive bool                 // keepalive was set by the server
 }
@@ -191,7 +192,12 @@ func newClient(c net.Conn, o *ops) *Client {
 }
 
 // WriteLoop ranges over pending outbound messages and writes them to the client connection.
+//
+// clawfleet fork: the server no longer runs WriteLoop for every connection
+// (startWriter runs a writer only while packets are queued); a caller that
+// runs it makes it the client's only writer for as long as it runs.
 func (cl *Client) WriteLoop() {
+	cl.State.writing.Store(true)
 	for {
 		select {
 		case pk := <-cl.State.outbound:
@@ -201,6 +207,42 @@ func (cl *Client) WriteLoop() {
 			}
 			atomic.AddInt32(&cl.State.outboundQty, -1)
 		case <-cl.State.open.Done():
+			return
+		}
+	}
+}
+
+// startWriter makes sure a goroutine writes the outbound queue, after a
+// packet was queued (clawfleet fork). Upstream ran WriteLoop, a goroutine
+// with its own stack, for every connection for as long as it lasted; a
+// device connection is sent a packet every few minutes, so here the writer
+// exists only from a packet being queued until the queue is empty.
+func (cl *Client) startWriter() {
+	if cl.State.writing.CompareAndSwap(false, true) {
+		go cl.drainOutbound()
+	}
+}
+
+// drainOutbound writes queued packets until the queue is empty or the
+// client is closed. A packet queued after the last look at the queue but
+// before writing is cleared sees writing still set, so the check after
+// clearing it takes the writer up again for that packet.
+func (cl *Client) drainOutbound() {
+	for {
+		select {
+		case pk := <-cl.State.outbound:
+			if err := cl.writePacket(pk); err != nil {
+				cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
+			}
+			atomic.AddInt32(&cl.State.outboundQty, -1)
+			continue
+		case <-cl.State.open.Done():
+			cl.State.writing.Store(false)
+			return
+		default:
+		}
+		cl.State.writing.Store(false)
+		if len(cl.State.outbound) == 0 || !cl.State.writing.CompareAndSwap(false, true) {
 			return
 		}
 	}

@@ -401,13 +401,56 @@ func (s *Server) EstablishConnection(listener string, c net.Conn) error {
 	return s.attachClient(cl, listener)
 }
 
+// AttachConnection is EstablishConnection for a listener that need not wait
+// for the connection to end (clawfleet fork): it handles the CONNECT in the
+// caller's goroutine and, once the session is established, returns and
+// reads the client's packets in a new goroutine; done is called with what
+// EstablishConnection would have returned, when the connection has ended
+// (also when it ends before that, in the caller's goroutine).
+//
+// Why: a connected device's goroutine spends its life parked in a read. In
+// EstablishConnection's goroutine the frames of the listener, of
+// EstablishConnection and of attachClient lie under that read, and with the
+// runtime's guard space they put it over a quarter of 8 KiB, so the stack
+// never shrinks below 8 KiB. The new goroutine has only readClient under the
+// read and rests at 4 KiB.
+func (s *Server) AttachConnection(listener string, c net.Conn, done func(error)) {
+	cl := s.NewClient(c, listener, "", false)
+	s.Listeners.ClientsWg.Add(1)
+	counted, err := s.establishClient(cl, listener)
+	if err != nil {
+		s.detachClient(cl, counted, err, done)
+		return
+	}
+	go s.readClient(cl, listener, counted, done)
+}
+
+// readClient is the goroutine of a client attached by AttachConnection.
+func (s *Server) readClient(cl *Client, listener string, counted bool, done func(error)) {
+	err := cl.read(s.receivePacketRef)
+	s.detachClient(cl, counted, s.endClient(cl, listener, err), done)
+}
+
+// detachClient does what attachClient's deferred calls do, in their order.
+//
+//go:noinline
+func (s *Server) detachClient(cl *Client, counted bool, err error, done func(error)) {
+	if counted {
+		atomic.AddInt64(&s.Info.ClientsConnected, -1)
+	}
+	cl.Stop(nil)
+	s.Listeners.ClientsWg.Done()
+	done(err)
+}
+
 // attachClient validates an incoming client connection and if viable, attaches the client
 // to the server, performs session housekeeping, and reads incoming packets.
 func (s *Server) attachClient(cl *Client, listener string) error {
 	defer s.Listeners.ClientsWg.Done()
 	s.Listeners.ClientsWg.Add(1)
 
-	go cl.WriteLoop()
+	// clawfleet fork: no WriteLoop here; a writer runs while packets are
+	// queued (Client.startWriter).
 	defer cl.Stop(nil)
 
 	// clawfleet fork: the connection's goroutine rests in cl.read below for
@@ -423,7 +466,15 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 		return err
 	}
 
-	err = cl.read(s.receivePacketRef)
+	return s.endClient(cl, listener, cl.read(s.receivePacketRef))
+}
+
+// endClient handles the end of a connected client's read loop: its will,
+// its session, the disconnect hook (clawfleet fork: attachClient's tail,
+// shared with readClient). It returns the connection's error.
+//
+//go:noinline
+func (s *Server) endClient(cl *Client, listener string, err error) error {
 	if err != nil {
 		s.sendLWT(cl)
 		cl.Stop(err)
@@ -1217,6 +1268,7 @@ func (s *Server) publishToClientRef(cl *Client, sub *packets.Subscription, pk *p
 	select {
 	case cl.State.outbound <- out:
 		atomic.AddInt32(&cl.State.outboundQty, 1)
+		cl.startWriter() // clawfleet fork: no writer goroutine while nothing is queued
 	default:
 		atomic.AddInt64(&s.Info.MessagesDropped, 1)
 		cl.ops.hooks.onPublishDropped(cl, pk)

@@ -1,0 +1,163 @@
+package mqtt
+
+// clawfleet fork: tests of AttachConnection and of the writer that runs
+// only while packets are queued (README.md).
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// readN reads exactly n bytes from r within 5 s.
+func readN(t *testing.T, r io.Reader, n int) []byte {
+	t.Helper()
+	got := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			got <- nil
+			return
+		}
+		got <- buf
+	}()
+	select {
+	case b := <-got:
+		require.NotNil(t, b, "read %d bytes", n)
+		return b
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no %d bytes within 5 s", n)
+		return nil
+	}
+}
+
+func TestAttachConnection(t *testing.T) {
+	s := newServer()
+	defer s.Close()
+
+	r, w := net.Pipe()
+	defer w.Close()
+	done := make(chan error, 1)
+	returned := make(chan struct{})
+	go func() {
+		s.AttachConnection("tcp", r, func(err error) { done <- err })
+		close(returned)
+	}()
+	connect := packets.TPacketData[packets.Connect].Get(packets.TConnectClean)
+	go func() { _, _ = w.Write(connect.RawBytes) }()
+	connack := packets.TPacketData[packets.Connack].Get(packets.TConnackAcceptedNoSession).RawBytes
+	require.Equal(t, connack, readN(t, w, len(connack)))
+
+	// The caller's goroutine is free once the session is established,
+	// while the client stays connected and served.
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("AttachConnection did not return after the CONNACK")
+	}
+	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.ClientsConnected))
+	_, ok := s.Clients.Get(connect.Packet.Connect.ClientIdentifier)
+	require.True(t, ok)
+	select {
+	case err := <-done:
+		t.Fatalf("done called while connected: %v", err)
+	default:
+	}
+	ping := packets.TPacketData[packets.Pingreq].Get(packets.TPingreq).RawBytes
+	go func() { _, _ = w.Write(ping) }()
+	pong := packets.TPacketData[packets.Pingresp].Get(packets.TPingresp).RawBytes
+	require.Equal(t, pong, readN(t, w, len(pong)))
+
+	// A DISCONNECT ends it as EstablishConnection would: no error, the
+	// clean session gone, the count back.
+	go func() {
+		_, _ = w.Write(packets.TPacketData[packets.Disconnect].Get(packets.TDisconnect).RawBytes)
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("done not called after DISCONNECT")
+	}
+	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.ClientsConnected))
+	_, ok = s.Clients.Get(connect.Packet.Connect.ClientIdentifier)
+	require.False(t, ok)
+}
+
+func TestAttachConnectionRefused(t *testing.T) {
+	s := newServer()
+	defer s.Close()
+
+	r, w := net.Pipe()
+	defer w.Close()
+	go func() { _, _ = w.Write([]byte{0x10, 0x00}) }() // a CONNECT with no body
+	go func() { _, _ = io.Copy(io.Discard, w) }()
+	var got error
+	called := false
+	s.AttachConnection("tcp", r, func(err error) { called, got = true, err })
+	// Refused before a session: done is called before AttachConnection
+	// returns, with EstablishConnection's error.
+	require.True(t, called)
+	require.Error(t, got)
+	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.ClientsConnected))
+}
+
+// TestWriterOnlyWhileQueued: packets queued for a client are written in
+// order by a goroutine that exists only until the queue is empty.
+func TestWriterOnlyWhileQueued(t *testing.T) {
+	s := newServer()
+	defer s.Close()
+	r, w := net.Pipe()
+	defer r.Close()
+	cl := s.NewClient(w, "tcp", "zen", false)
+	defer cl.Stop(nil)
+	s.Clients.Add(cl)
+	require.False(t, cl.State.writing.Load())
+	before := runtime.NumGoroutine()
+
+	const n = 50
+	go func() {
+		for i := 0; i < n; i++ {
+			pk := packets.Packet{
+				FixedHeader: packets.FixedHeader{Type: packets.Publish},
+				TopicName:   "a/b",
+				Payload:     []byte{byte(i)},
+			}
+			_, err := s.publishToClient(cl, packets.Subscription{Filter: "a/b"}, pk)
+			if err != nil {
+				panic(err)
+			}
+		}
+	}()
+	require.NoError(t, r.SetReadDeadline(time.Now().Add(5*time.Second)))
+	br := bufio.NewReader(r)
+	for i := 0; i < n; i++ {
+		fh := new(packets.FixedHeader)
+		b, err := br.ReadByte()
+		require.NoError(t, err)
+		require.NoError(t, fh.Decode(b))
+		require.Equal(t, packets.Publish, fh.Type)
+		rem, _, err := packets.DecodeLength(br)
+		require.NoError(t, err)
+		body := make([]byte, rem)
+		_, err = io.ReadFull(br, body)
+		require.NoError(t, err)
+		require.Equal(t, byte(i), body[len(body)-1], "packet %d out of order", i)
+	}
+	// The writer ends once the queue is empty: no goroutine is left.
+	deadline := time.Now().Add(5 * time.Second)
+	for (cl.State.writing.Load() || runtime.NumGoroutine() > before) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.False(t, cl.State.writing.Load(), "the writer is still marked running")
+	require.Empty(t, cl.State.outbound)
+	require.LessOrEqual(t, runtime.NumGoroutine(), before, "the writer goroutine did not end")
+}
