@@ -65,6 +65,20 @@ func (cl *Clients) GetAll() map[string]*Client {
 	return m
 }
 
+// Range calls f with each client until f returns false, under the map's
+// read lock, so f must not call the map's other methods (clawfleet fork:
+// the server's once-a-second expiry sweeps copied the whole map with
+// GetAll, twice a second).
+func (cl *Clients) Range(f func(id string, c *Client) bool) {
+	cl.RLock()
+	defer cl.RUnlock()
+	for k, v := range cl.internal {
+		if !f(k, v) {
+			return
+		}
+	}
+}
+
 // Get returns the value of a client if it exists.
 func (cl *Clients) Get(id string) (*Client, bool) {
 	cl.RLock()

@@ -161,3 +161,59 @@ func TestWriterOnlyWhileQueued(t *testing.T) {
 	require.Empty(t, cl.State.outbound)
 	require.LessOrEqual(t, runtime.NumGoroutine(), before, "the writer goroutine did not end")
 }
+
+func TestClientsRange(t *testing.T) {
+	cls := NewClients()
+	for _, id := range []string{"a", "b", "c"} {
+		cls.Add(&Client{ID: id})
+	}
+	seen := map[string]bool{}
+	cls.Range(func(id string, c *Client) bool {
+		require.Equal(t, id, c.ID)
+		seen[id] = true
+		return true
+	})
+	require.Equal(t, map[string]bool{"a": true, "b": true, "c": true}, seen)
+	n := 0
+	cls.Range(func(string, *Client) bool { n++; return false })
+	require.Equal(t, 1, n, "Range goes on after f returned false")
+}
+
+// TestExpirySweepsPickOnlyExpired: the sweeps that no longer copy the maps
+// still remove what expired and only that.
+func TestExpirySweepsPickOnlyExpired(t *testing.T) {
+	s := newServer()
+	defer s.Close()
+	now := time.Now().Unix()
+	s.Topics.Retained.Add("old", packets.Packet{ProtocolVersion: 5, Expiry: now - 10})
+	s.Topics.Retained.Add("fresh", packets.Packet{ProtocolVersion: 5, Expiry: now + 100})
+	s.Topics.Retained.Add("v4", packets.Packet{ProtocolVersion: 4, Expiry: now - 10})
+	s.clearExpiredRetainedMessages(now)
+	require.Equal(t, 2, s.Topics.Retained.Len())
+	_, ok := s.Topics.Retained.Get("old")
+	require.False(t, ok)
+
+	gone, _, _ := newTestClient()
+	gone.ID = "gone"
+	gone.Stop(nil)
+	gone.State.disconnected = now - 100
+	gone.Properties.ProtocolVersion = 5
+	gone.Properties.Props.SessionExpiryIntervalFlag = true
+	gone.Properties.Props.SessionExpiryInterval = 10
+	here, _, _ := newTestClient()
+	here.ID = "here"
+	s.Clients.Add(gone)
+	s.Clients.Add(here)
+	s.clearExpiredClients(now)
+	_, ok = s.Clients.Get("gone")
+	require.False(t, ok)
+	_, ok = s.Clients.Get("here")
+	require.True(t, ok)
+
+	here.State.Inflight.Set(packets.Packet{PacketID: 1, ProtocolVersion: 5, Expiry: now - 1})
+	here.State.Inflight.Set(packets.Packet{PacketID: 2, ProtocolVersion: 5, Expiry: now + 100})
+	s.clearExpiredInflights(now)
+	require.Equal(t, 1, here.State.Inflight.Len())
+	_, ok = here.State.Inflight.Get(2)
+	require.True(t, ok)
+}

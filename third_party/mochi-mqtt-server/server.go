@@ -1874,10 +1874,14 @@ func (s *Server) loadRetained(v []storage.Message) {
 // clearExpiredClients deletes all clients which have been disconnected for longer
 // than their given expiry intervals.
 func (s *Server) clearExpiredClients(dt int64) {
-	for id, client := range s.Clients.GetAll() {
+	// clawfleet fork: the expired ones are picked under the map's read lock
+	// rather than from a copy of every client made each second.
+	var ids []string
+	var expired []*Client
+	s.Clients.Range(func(id string, client *Client) bool {
 		disconnected := client.StopTime()
 		if disconnected == 0 {
-			continue
+			return true
 		}
 
 		expire := s.Options.Capabilities.MaximumSessionExpiryInterval
@@ -1886,15 +1890,23 @@ func (s *Server) clearExpiredClients(dt int64) {
 		}
 
 		if disconnected+int64(expire) < dt {
-			s.hooks.OnClientExpired(client)
-			s.Clients.Delete(id) // [MQTT-4.1.0-2]
+			ids = append(ids, id)
+			expired = append(expired, client)
 		}
+		return true
+	})
+	for i, client := range expired {
+		s.hooks.OnClientExpired(client)
+		s.Clients.Delete(ids[i]) // [MQTT-4.1.0-2]
 	}
 }
 
 // clearExpiredRetainedMessage deletes retained messages from topics if they have expired.
 func (s *Server) clearExpiredRetainedMessages(now int64) {
-	for filter, pk := range s.Topics.Retained.GetAll() {
+	// clawfleet fork: picked under the map's read lock, not from a copy of
+	// every retained packet made each second.
+	var expiredFilters []string
+	s.Topics.Retained.Range(func(filter string, pk *packets.Packet) bool {
 		expired := pk.ProtocolVersion == 5 && pk.Expiry > 0 && pk.Expiry < now // [MQTT-3.3.2-5]
 
 		// If the maximum message expiry interval is set (greater than 0), and the message
@@ -1903,15 +1915,29 @@ func (s *Server) clearExpiredRetainedMessages(now int64) {
 			now-pk.Created > s.Options.Capabilities.MaximumMessageExpiryInterval
 
 		if expired || enforced {
-			s.Topics.Retained.Delete(filter)
-			s.hooks.OnRetainedExpired(filter)
+			expiredFilters = append(expiredFilters, filter)
 		}
+		return true
+	})
+	for _, filter := range expiredFilters {
+		s.Topics.Retained.Delete(filter)
+		s.hooks.OnRetainedExpired(filter)
 	}
 }
 
 // clearExpiredInflights deletes any inflight messages which have expired.
 func (s *Server) clearExpiredInflights(now int64) {
-	for _, client := range s.Clients.GetAll() {
+	// clawfleet fork: only the clients with messages in flight, picked under
+	// the map's read lock (not a copy of every client, and no copy of each
+	// one's empty inflight map, every second).
+	var pending []*Client
+	s.Clients.Range(func(_ string, client *Client) bool {
+		if client.State.Inflight.Len() > 0 {
+			pending = append(pending, client)
+		}
+		return true
+	})
+	for _, client := range pending {
 		if deleted := client.ClearExpiredInflights(now, s.Options.Capabilities.MaximumMessageExpiryInterval); len(deleted) > 0 {
 			for _, id := range deleted {
 				s.hooks.OnQosDropped(client, packets.Packet{PacketID: id})

@@ -93,6 +93,21 @@ func (p *Packets) GetAll() map[string]Packet {
 	return m
 }
 
+// Range calls f with each packet in the map until f returns false, under
+// the map's read lock, so f must not call the map's other methods
+// (clawfleet fork: the server's once-a-second expiry sweep used GetAll, a
+// copy of every retained packet, 800 bytes each, every second).
+func (p *Packets) Range(f func(id string, pk *Packet) bool) {
+	p.RLock()
+	defer p.RUnlock()
+	for k := range p.internal {
+		pk := p.internal[k]
+		if !f(k, &pk) {
+			return
+		}
+	}
+}
+
 // Get returns a specific packet in the map by packet id.
 func (p *Packets) Get(id string) (val Packet, ok bool) {
 	p.RLock()

@@ -503,3 +503,19 @@ func TestMergeSubscription(t *testing.T) {
 	}
 	require.Equal(t, expect, sub.Merge(sub2))
 }
+
+// clawfleet fork.
+func TestPacketsRange(t *testing.T) {
+	p := NewPackets()
+	p.Add("a", Packet{TopicName: "a"})
+	p.Add("b", Packet{TopicName: "b"})
+	seen := map[string]string{}
+	p.Range(func(id string, pk *Packet) bool {
+		seen[id] = pk.TopicName
+		return true
+	})
+	require.Equal(t, map[string]string{"a": "a", "b": "b"}, seen)
+	n := 0
+	p.Range(func(string, *Packet) bool { n++; return false })
+	require.Equal(t, 1, n)
+}
