@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -213,6 +214,9 @@ func (s *Store) ApplyHeartbeats(ctx context.Context, batch []HeartbeatUpdate) er
 	if s.driver == "postgres" {
 		row = "(?, CAST(? AS TIMESTAMPTZ), ?)"
 	}
+	if s.driver == "sqlite" {
+		return s.applyHeartbeatsSQLite(ctx, batch)
+	}
 	return s.Write(ctx, func(tx *gorm.DB) error {
 		for start := 0; start < len(batch); start += heartbeatChunk {
 			chunk := batch[start:min(start+heartbeatChunk, len(batch))]
@@ -229,6 +233,32 @@ func (s *Store) ApplyHeartbeats(ctx context.Context, batch []HeartbeatUpdate) er
 			}
 			sql.WriteString(") AS v WHERE hosts.id = v.column1")
 			if err := tx.Exec(sql.String(), args...).Error; err != nil {
+				return fmt.Errorf("store: apply %d heartbeats: %w", len(batch), err)
+			}
+		}
+		return nil
+	})
+}
+
+// applyHeartbeatsSQLite writes a batch with one prepared single-row UPDATE
+// per host in one transaction. SQLite is in the process, so a statement
+// per host costs no round trip, and unlike the many-row UPDATE ... FROM it
+// needs no statement journal: SQLite journals every page a many-row
+// statement changes, in case it fails halfway, which was a third of a
+// batch's cost with 18,000 hosts.
+func (s *Store) applyHeartbeatsSQLite(ctx context.Context, batch []HeartbeatUpdate) error {
+	return s.Write(ctx, func(tx *gorm.DB) error {
+		sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
+		if !ok {
+			return fmt.Errorf("store: apply %d heartbeats: no transaction (%T)", len(batch), tx.Statement.ConnPool)
+		}
+		stmt, err := sqlTx.PrepareContext(ctx, "UPDATE hosts SET last_heartbeat = ?, updated_at = ?, metrics = ?, status = ? WHERE id = ?")
+		if err != nil {
+			return fmt.Errorf("store: apply %d heartbeats: %w", len(batch), err)
+		}
+		defer stmt.Close()
+		for _, u := range batch {
+			if _, err := stmt.ExecContext(ctx, u.At, u.At, jsonValue(u.Metrics), HostOnline, u.HostID); err != nil {
 				return fmt.Errorf("store: apply %d heartbeats: %w", len(batch), err)
 			}
 		}
