@@ -5,9 +5,11 @@ package mqtt
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -216,4 +218,87 @@ func TestExpirySweepsPickOnlyExpired(t *testing.T) {
 	require.Equal(t, 1, here.State.Inflight.Len())
 	_, ok = here.State.Inflight.Get(2)
 	require.True(t, ok)
+}
+
+// Server.Close lists a listener's clients with GetByListener while clients
+// that are ending delete themselves. GetByListener took the map's read lock
+// twice (its capacity came from Len), and a Delete waiting between the two
+// locks deadlocked shutdown: the broker's tests hung for their whole timeout.
+func TestGetByListenerWhileClientsEnd(t *testing.T) {
+	cls := NewClients()
+	for i := 0; i < 64; i++ {
+		c := &Client{ID: "c" + strconv.Itoa(i), Net: ClientConnection{Listener: "t1"}}
+		c.State.open = context.Background()
+		cls.Add(c)
+	}
+	stop := make(chan struct{})
+	writers := make(chan struct{})
+	go func() {
+		defer close(writers)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := "w" + strconv.Itoa(i%8)
+			cls.Add(&Client{ID: id, Net: ClientConnection{Listener: "t2"}})
+			cls.Delete(id)
+		}
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 20000; i++ {
+			if got := len(cls.GetByListener("t1")); got != 64 {
+				t.Errorf("GetByListener(t1) = %d clients, want 64", got)
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("GetByListener deadlocked with a Delete waiting for the map's lock")
+	}
+	close(stop)
+	<-writers
+}
+
+// NextImmediate took the inflight map's read lock around GetAll, which takes
+// it again: the same deadlock as GetByListener's with a Set or Delete waiting.
+func TestNextImmediateWhileInflightsChange(t *testing.T) {
+	in := NewInflights()
+	in.Set(packets.Packet{PacketID: 1, Expiry: -1})
+	stop := make(chan struct{})
+	writers := make(chan struct{})
+	go func() {
+		defer close(writers)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			in.Set(packets.Packet{PacketID: uint16(2 + i%8)})
+			in.Delete(uint16(2 + i%8))
+		}
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 20000; i++ {
+			if _, ok := in.NextImmediate(); !ok {
+				t.Error("NextImmediate found no packet; packet 1 is in flight")
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("NextImmediate deadlocked with a Set waiting for the map's lock")
+	}
+	close(stop)
+	<-writers
 }
