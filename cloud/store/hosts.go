@@ -208,15 +208,12 @@ func (s *Store) ApplyHeartbeats(ctx context.Context, batch []HeartbeatUpdate) er
 	if len(batch) == 0 {
 		return nil
 	}
-	// VALUES columns are column1..3 in both SQLite and PostgreSQL; only
-	// PostgreSQL needs the timestamp typed.
-	row := "(?, ?, ?)"
-	if s.driver == "postgres" {
-		row = "(?, CAST(? AS TIMESTAMPTZ), ?)"
-	}
 	if s.driver == "sqlite" {
 		return s.applyHeartbeatsSQLite(ctx, batch)
 	}
+	// PostgreSQL: one UPDATE ... FROM (VALUES ...) per chunk; VALUES columns
+	// are column1..3, and the timestamp needs its type.
+	const row = "(?, CAST(? AS TIMESTAMPTZ), ?)"
 	return s.Write(ctx, func(tx *gorm.DB) error {
 		for start := 0; start < len(batch); start += heartbeatChunk {
 			chunk := batch[start:min(start+heartbeatChunk, len(batch))]
