@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"mime"
 	"regexp"
 	"strconv"
 	"strings"
@@ -233,50 +234,101 @@ func TestConsoleEndToEnd(t *testing.T) {
 }
 
 // TestConsoleEndToEndEmail: the journey with an email account, on the
-// stand-in gateway: sign up in the console, confirm the address by the
-// mailed link, sign out and in with the password, create, see it reach
-// running by the pushed status, read its logs, open it through the router
-// and the tunnel in a new tab, delete it.
+// stand-in gateway, in English and in Chinese (the browser's language):
+// sign up in the console, confirm the address by the mailed link, sign out
+// and in with the password, create, see it reach running by the pushed
+// status, read its logs, open it through the router and the tunnel in a
+// new tab, delete it. In Chinese the mail, the link's page, the console's
+// pages and a refusal are Chinese, with no English word left on them.
 func TestConsoleEndToEndEmail(t *testing.T) {
 	e := newConsoleEnv(t, bin("standin"), 250)
-	const email, password = "erin@example.com", "a long sentence erin remembers"
+	for _, tc := range []emailJourney{
+		{lang: "en-US", email: "erin@example.com", name: "Erin", instance: "End to end",
+			mailSubject: "Verify your email address", verified: "verified", unverified: "not verified",
+			wrongPassword: "wrong", title: "My OpenClaw"},
+		{lang: "zh-CN", email: "lin@example.com", name: "林", instance: "端到端",
+			mailSubject: "请验证您的 clawfleet 邮箱地址", verified: "已验证", unverified: "未验证",
+			wrongPassword: "密码", title: "我的 OpenClaw", chinese: true},
+	} {
+		t.Run(tc.lang, func(t *testing.T) { tc.run(t, e) })
+	}
+}
 
-	p := servertest.NewPage(t, "en-US")
+// emailJourney is TestConsoleEndToEndEmail in one language: the words the
+// pages must show in it.
+type emailJourney struct {
+	lang, email, name, instance string
+	mailSubject                 string
+	verified, unverified        string
+	wrongPassword               string // in the refusal of a wrong password
+	title                       string // My OpenClaw's heading
+	chinese                     bool   // no English word may be left on the pages
+}
+
+func (j emailJourney) run(t *testing.T, e *consoleEnv) {
+	const password = "a long sentence erin remembers"
+	p := servertest.NewPage(t, j.lang)
 	p.Navigate(e.c.url("/console"))
+	j.noEnglish(p, "the sign-in page")
 	p.Click(`[data-testid="to-signup"]`)
-	p.Type(`[data-testid="signup-name"]`, "Erin")
-	p.Type(`[data-testid="signup-email"]`, email)
+	p.Type(`[data-testid="signup-name"]`, j.name)
+	p.Type(`[data-testid="signup-email"]`, j.email)
 	p.Type(`[data-testid="signup-password"]`, password)
 	p.Click(`[data-testid="signup-submit"]`)
 	p.Wait(`[data-testid="instances-empty"]`)
+	if s := p.Text(`h1`); s != j.title {
+		t.Errorf("My OpenClaw's heading = %q, want %q", s, j.title)
+	}
+	j.noEnglish(p, "My OpenClaw, empty")
 
-	// The verification link, as mailed.
+	// The verification link, as mailed, in the user's language.
 	got := e.mail.Wait(t)
-	_, body := mailtest.Decode(t, got.Data)
+	hdr, body := mailtest.Decode(t, got.Data)
 	verify := regexp.MustCompile(`http://\S+/auth/local/verify\?token=[\w.~%-]+`).FindString(body)
-	if got.Rcpt[0] != email || verify == "" {
+	if got.Rcpt[0] != j.email || verify == "" {
 		t.Fatalf("verification mail to %v without a link:\n%s", got.Rcpt, body)
 	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(hdr.Header.Get("Subject"))
+	if err != nil || !strings.Contains(subject, j.mailSubject) {
+		t.Errorf("the mail's subject = %q, want %q in it", subject, j.mailSubject)
+	}
 	p.Navigate(verify)
+	j.noEnglish(p, "the verification page")
 	p.Click(`button[type="submit"]`)
 	p.Wait(`p[role="status"]`)
+	j.noEnglish(p, "the verification page, confirmed")
 	p.Click(`a[href="/console"]`)
 	p.Click(`#nav a[data-route="account"]`)
-	p.Poll("the address verified", `(() => { const el = document.querySelector('[data-testid="account-email"]'); return !!el && el.innerText.includes('verified') && !el.innerText.includes('not verified'); })()`)
+	p.Poll("the address verified", fmt.Sprintf(`(() => { const el = document.querySelector('[data-testid="account-email"]'); return !!el && el.innerText.includes(%q) && !el.innerText.includes(%q); })()`, j.verified, j.unverified))
+	j.noEnglish(p, "the account page")
 
-	// Sign out, and in again with the password.
+	// Sign out; a wrong password is refused in words of the language; in
+	// again with the password.
 	p.Click(`#signout-button`)
-	p.Type(`[data-testid="signin-email"]`, email)
+	p.Type(`[data-testid="signin-email"]`, j.email)
+	p.Type(`[data-testid="signin-password"]`, password+" but wrong")
+	p.Click(`[data-testid="signin-submit"]`)
+	p.Wait(`#signin-error:not([hidden])`)
+	if s := p.Text(`#signin-error`); !strings.Contains(strings.ToLower(s), j.wrongPassword) {
+		t.Errorf("a wrong password's refusal = %q, want %q in it", s, j.wrongPassword)
+	}
+	j.noEnglish(p, "the sign-in page, refused")
+	p.Clear(`[data-testid="signin-password"]`)
 	p.Type(`[data-testid="signin-password"]`, password)
 	p.Click(`[data-testid="signin-submit"]`)
 	p.Wait(`[data-testid="instances-empty"]`)
 	p.Wait(`[data-testid="live"][data-live="true"]`)
-	id := createInstance(t, p, "End to end", "", 90*time.Second)
+	p.Click(`[data-testid="create-open"]`)
+	j.noEnglish(p, "the create form")
+	p.Click(`[data-testid="create-cancel"]`)
+	id := createInstance(t, p, j.instance, "", 90*time.Second)
+	j.noEnglish(p, "My OpenClaw, running")
 
 	// The stand-in's log, read as time and message.
 	p.Click(`[data-testid="instance"] [data-testid="logs"]`)
 	p.WaitFor(`tr[data-testid="log-line"]`, 30*time.Second)
 	p.Poll("the stand-in's start in the log", `document.querySelector('[data-testid="log-table"]').innerText.includes('listening on')`)
+	j.noEnglish(p, "the logs page")
 	p.Click(`[data-testid="logs-back"]`)
 
 	// Open: the new tab is the gateway itself, through the router.
@@ -284,4 +336,44 @@ func TestConsoleEndToEndEmail(t *testing.T) {
 	tab.Poll("the gateway's page in the new tab", `document.body && document.body.innerText.includes('clawfleet stand-in gateway')`)
 
 	deleteInstance(t, p, id)
+}
+
+// noEnglish fails the test when, in a Chinese journey, the page's visible
+// text holds an English word: a string the page forgot to translate. Names
+// that stay as they are (the product's, units, the stand-in's log lines,
+// addresses) are not words of a sentence.
+func (j emailJourney) noEnglish(p *servertest.Page, where string) {
+	p.T.Helper()
+	if !j.chinese {
+		return
+	}
+	p.Wait(`html[lang="zh-CN"]`)
+	words := servertest.Get(p, "the words of "+where, chromedp.Evaluate[[]string](`(() => {
+	  const keep = new Set(['OpenClaw', 'clawfleet', 'CPU', 'MiB', 'GiB', 'KiB', 'English', 'API', 'URL', 'OIDC', 'SSO', 'GitHub', 'Google',
+	    'Chrome', 'HeadlessChrome', 'Firefox', 'Safari', 'Edge', 'Linux', 'Windows', 'macOS', 'Android', 'iOS']);
+	  // Not the page's words: the gateway's own log lines, what the user
+	  // typed, identifiers and addresses, and the plans' names (the
+	  // operator's, from the plans file).
+	  const skip = '.log-msg, .log-time, input, textarea, code, .mono, script, style, .plan-name, [data-testid="plan"] strong, [data-testid="url"]';
+	  const found = [];
+	  const take = (text) => {
+	    const cleaned = text.replace(/https?:\/\/\S+/g, ' ').replace(/\S+@\S+/g, ' ');
+	    for (const w of cleaned.match(/[A-Za-z]{3,}/g) || []) if (!keep.has(w)) found.push(w);
+	  };
+	  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+	  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+	    const el = n.parentElement;
+	    if (el && !el.closest(skip) && el.checkVisibility()) take(n.nodeValue);
+	  }
+	  // A closed select's options are not visible, but they are its words.
+	  document.querySelectorAll('select').forEach(sel => sel.checkVisibility() && [...sel.options].forEach(o => take(o.text)));
+	  document.querySelectorAll('[placeholder], [aria-label], [title]').forEach(el => {
+	    if (el.closest(skip) && !el.matches('input, textarea')) return;
+	    if (el.checkVisibility()) ['placeholder', 'aria-label'].forEach(a => el.hasAttribute(a) && take(el.getAttribute(a)));
+	  });
+	  return found;
+	})()`))
+	if len(words) > 0 {
+		p.T.Errorf("%s in zh-CN shows English words: %q", where, words)
+	}
 }

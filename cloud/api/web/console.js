@@ -20,6 +20,18 @@
       'signin.title': 'Sign in',
       'signin.hint': 'Sign in to create and open your OpenClaw.',
       'signin.with': 'Continue with {name}',
+      'provider.sso': 'Single sign-on',
+      'provider.wechat': 'WeChat',
+      'scope.tenants:read': 'See instances and teams, read logs',
+      'scope.tenants:write': 'Create, restart and delete instances',
+      'scope.tenants:open': 'Open instances',
+      'scope.teams:write': 'Rename teams, invite and manage members',
+      'level.error': 'ERROR',
+      'level.warn': 'WARN',
+      'level.info': 'INFO',
+      'level.debug': 'DEBUG',
+      'level.fatal': 'FATAL',
+      'account.on': '{browser} on {os}',
       'signin.or': 'or with your email',
       'signin.email': 'Email',
       'signin.password': 'Password',
@@ -265,6 +277,18 @@
       'signin.title': '登录',
       'signin.hint': '登录后即可创建并打开你的 OpenClaw。',
       'signin.with': '使用 {name} 登录',
+      'provider.sso': '单点登录',
+      'provider.wechat': '微信',
+      'scope.tenants:read': '查看实例和团队，读取日志',
+      'scope.tenants:write': '创建、重启和删除实例',
+      'scope.tenants:open': '打开实例',
+      'scope.teams:write': '重命名团队，邀请和管理成员',
+      'level.error': '错误',
+      'level.warn': '警告',
+      'level.info': '信息',
+      'level.debug': '调试',
+      'level.fatal': '致命',
+      'account.on': '{os} 上的 {browser}',
       'signin.or': '或使用邮箱',
       'signin.email': '邮箱',
       'signin.password': '密码',
@@ -625,6 +649,27 @@
     toastTimer = setTimeout(function () { el.hidden = true; }, 6000);
   }
 
+  // The built-in providers' default names, in the user's language; a name
+  // the operator gave (CLAWFLEET_OIDC_DISPLAY_NAME, displayName in YAML) is
+  // a proper name and shown as it is.
+  var BUILTIN_NAMES = { 'Single sign-on': 'provider.sso', 'WeChat': 'provider.wechat' };
+  function providerName(pr) {
+    var k = BUILTIN_NAMES[pr.displayName];
+    return k ? t(k) : (pr.displayName || pr.name);
+  }
+
+  // A session's browser and system, read from its User-Agent (the whole
+  // string is the row's title).
+  function deviceName(ua) {
+    if (!ua) return '—';
+    var browser = /Edg\//.test(ua) ? 'Edge' : /HeadlessChrome\//.test(ua) ? 'HeadlessChrome' : /(Chrome|CriOS)\//.test(ua) ? 'Chrome'
+      : /(Firefox|FxiOS)\//.test(ua) ? 'Firefox' : /Safari\//.test(ua) ? 'Safari' : '';
+    var os = /Android/.test(ua) ? 'Android' : /(iPhone|iPad)/.test(ua) ? 'iOS' : /Windows/.test(ua) ? 'Windows'
+      : /Mac OS X/.test(ua) ? 'macOS' : /Linux/.test(ua) ? 'Linux' : '';
+    if (!browser || !os) return ua.length > 60 ? ua.slice(0, 57) + '…' : ua;
+    return t('account.on', { browser: browser, os: os });
+  }
+
   function alertBox(id, msg) {
     return h('div', { id: id, class: 'alert alert-error', role: 'alert', testid: id, hidden: !msg }, msg || '');
   }
@@ -728,7 +773,7 @@
       var back = returnTo || '/console';
       p.providers.forEach(function (pr) {
         box.appendChild(h('a', { class: 'btn btn-block provider-btn', href: '/auth/' + encodeURIComponent(pr.name) + '?return_to=' + encodeURIComponent(back),
-          testid: 'provider-' + pr.name, 'data-provider': pr.name, text: t('signin.with', { name: pr.displayName || pr.name }) }));
+          testid: 'provider-' + pr.name, 'data-provider': pr.name, text: t('signin.with', { name: providerName(pr) }) }));
       });
       if (!p.localAccounts) {
         if (!p.providers.length) box.appendChild(h('p', { class: 'muted', text: t('signin.none') }));
@@ -1223,7 +1268,7 @@
     var err = alertBox('logs-error', '');
     var filter = h('input', { type: 'search', placeholder: t('logs.filterPlaceholder'), testid: 'logs-filter' });
     var level = h('select', { testid: 'logs-level' }, h('option', { value: '', text: t('logs.levelAll') }),
-      ['error', 'warn', 'info', 'debug'].map(function (l) { return h('option', { value: l, text: l.toUpperCase() }); }));
+      ['error', 'warn', 'info', 'debug'].map(function (l) { return h('option', { value: l, text: t('level.' + l) }); }));
     var follow = h('input', { type: 'checkbox', id: 'logs-follow', checked: true, testid: 'logs-follow' });
     var count = h('span', { class: 'small muted', testid: 'logs-count', 'aria-live': 'polite' });
     var body = h('tbody', { id: 'log-rows' });
@@ -1246,7 +1291,7 @@
     function row(p) {
       return h('tr', { 'data-level': p.level || 'none', 'data-source': p.source || null, testid: 'log-line' },
         h('td', { class: 'mono nowrap log-time', title: p.time, text: shortTime(p.time) }),
-        h('td', null, p.level ? h('span', { class: 'level level-' + p.level, text: p.level.toUpperCase() }) : ''),
+        h('td', null, p.level ? h('span', { class: 'level level-' + p.level, text: I18N.en['level.' + p.level] ? t('level.' + p.level) : p.level.toUpperCase() }) : ''),
         h('td', { class: 'log-msg' }, p.subsystem ? h('span', { class: 'muted', text: '[' + p.subsystem + '] ' }) : null, p.message));
     }
     function redraw() {
@@ -1583,7 +1628,7 @@
       ids.appendChild(h('table', { class: 'data-table' }, tb));
       var linkRow = h('div', { class: 'form-actions' });
       r[1].providers.forEach(function (p) {
-        linkRow.appendChild(h('button', { type: 'button', class: 'btn btn-sm', testid: 'link-' + p.name, text: t('account.link', { name: p.displayName || p.name }), onclick: function () {
+        linkRow.appendChild(h('button', { type: 'button', class: 'btn btn-sm', testid: 'link-' + p.name, text: t('account.link', { name: providerName(p) }), onclick: function () {
           api('POST', '/api/me/identities', { provider: p.name, returnTo: '/console#/account' }).then(function (x) { location.href = x.redirect; }, function (er) { showError(err, er); });
         } }));
       });
@@ -1597,7 +1642,7 @@
       var tb = h('tbody');
       list.forEach(function (s) {
         tb.appendChild(h('tr', { testid: 'session', 'data-current': s.current ? 'true' : 'false' },
-          h('td', null, h('span', { text: s.userAgent || '—' }), s.current ? h('span', { class: 'chip', text: t('account.current') }) : null),
+          h('td', null, h('span', { title: s.userAgent || '', text: deviceName(s.userAgent) }), s.current ? h('span', { class: 'chip', text: t('account.current') }) : null),
           h('td', { class: 'mono small', text: s.ip || s.address || '' }),
           h('td', { class: 'small', text: t('account.lastUsed') + ': ' + fmtTime(s.lastUsedAt || s.lastSeenAt || s.createdAt) }),
           h('td', { class: 'actions' }, s.current ? null : h('button', { type: 'button', class: 'btn btn-sm', testid: 'session-signout', text: t('account.signOutOne'), onclick: function () {
@@ -1644,7 +1689,8 @@
       var scopes = h('fieldset', { class: 'scopes' }, h('legend', { class: 'label', text: t('account.scopes') }),
         ['tenants:read', 'tenants:write', 'tenants:open', 'teams:write'].map(function (sc, i) {
           var id = idp + 'scope-' + sc.replace(':', '-');
-          return h('label', { class: 'check-row', for: id }, h('input', { type: 'checkbox', id: id, value: sc, checked: i === 0, testid: 'scope-' + sc.replace(':', '-') }), sc);
+          return h('label', { class: 'check-row', for: id }, h('input', { type: 'checkbox', id: id, value: sc, checked: i === 0, testid: 'scope-' + sc.replace(':', '-') }),
+            t('scope.' + sc), ' ', h('code', { class: 'small muted', text: sc }));
         }));
       var expiry = h('select', { testid: 'key-expiry' }, ['1', '30', '90', '365'].map(function (d) {
         return h('option', { value: d, text: t('account.keyExpiry.' + d), selected: d === '90' }); }));
