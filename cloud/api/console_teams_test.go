@@ -110,8 +110,10 @@ func TestConsoleTeams(t *testing.T) {
 }
 
 // TestConsoleScreenshots drives Chromium over every console page in en and
-// zh-CN and writes PNGs (to $CLAWFLEET_SCREENSHOTS when set: make
-// screenshots writes docs/screenshots), and logs each page's load time.
+// zh-CN, audits each for accessibility (labels, names, the tab order, the
+// keyboard's focus shown, text contrast), writes PNGs (to
+// $CLAWFLEET_SCREENSHOTS when set: make screenshots writes
+// docs/screenshots), and logs each page's load time.
 func TestConsoleScreenshots(t *testing.T) {
 	dir := os.Getenv("CLAWFLEET_SCREENSHOTS")
 	if dir == "" {
@@ -143,6 +145,27 @@ func TestConsoleScreenshots(t *testing.T) {
 				t.Fatal(err)
 			}
 			shots++
+			// Every page, in both languages, as a user reaches it: labels,
+			// names, tab order and contrast (servertest.Audit), and the
+			// keyboard's focus shown wherever Tab takes it.
+			for _, problem := range servertest.Audit(p) {
+				t.Errorf("%s (%s): %s", name, lang, problem)
+			}
+			// Tab goes from control to control, each showing its focus,
+			// until the page's last one hands the focus back to the
+			// browser (the body).
+			for i, f := range servertest.Tab(p, 6) {
+				if f.Where == "body" && i == 0 {
+					t.Errorf("%s (%s): Tab reaches nothing on the page", name, lang)
+				}
+				if f.Where == "body" {
+					break
+				}
+				if !f.Shown {
+					t.Errorf("%s (%s): Tab %d focuses %s and does not show it", name, lang, i+1, f.Where)
+				}
+			}
+			p.Eval("blur", `document.activeElement && document.activeElement.blur()`)
 		}
 		// load opens path afresh and logs how long the page took: the
 		// server's answer, the document ready, and the console drawn (its
