@@ -52,7 +52,7 @@ func TestDashboard(t *testing.T) {
 				for _, problem := range servertest.Audit(p) {
 					t.Errorf("%s tab (%s): %s", tab, lang, problem)
 				}
-				for i, f := range servertest.Tab(p, 8) {
+				for i, f := range servertest.Tab(p, 100) {
 					if f.Where == "body" {
 						if i == 0 {
 							t.Errorf("%s tab (%s): Tab reaches nothing", tab, lang)

@@ -367,7 +367,7 @@ func (j emailJourney) noEnglish(p *servertest.Page, where string) {
 	  }
 	  // A closed select's options are not visible, but they are its words.
 	  document.querySelectorAll('select').forEach(sel => sel.checkVisibility() && [...sel.options].forEach(o => take(o.text)));
-	  document.querySelectorAll('[placeholder], [aria-label], [title]').forEach(el => {
+	  document.querySelectorAll('[placeholder], [aria-label]').forEach(el => {
 	    if (el.closest(skip) && !el.matches('input, textarea')) return;
 	    if (el.checkVisibility()) ['placeholder', 'aria-label'].forEach(a => el.hasAttribute(a) && take(el.getAttribute(a)));
 	  });

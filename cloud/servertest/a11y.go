@@ -57,7 +57,9 @@ const auditJS = `(() => {
     let fg = rgba(st.color);
     if (!fg) continue;
     const bg = background(el);
-    fg = blend([fg[0], fg[1], fg[2], fg[3] * Number(st.opacity || 1)], bg);
+    let opacity = 1;
+    for (let x = el; x; x = x.parentElement) opacity *= Number(getComputedStyle(x).opacity || 1);
+    fg = blend([fg[0], fg[1], fg[2], fg[3] * opacity], bg);
     const a = lum(fg), b = lum(bg);
     const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
     const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
@@ -75,13 +77,18 @@ func Audit(p *Page) []string {
 }
 
 // focusJS describes the focused element and whether it shows that it has
-// the focus (an outline or a ring drawn with box-shadow).
+// the focus: its outline, box-shadow, border or background differ from
+// what it shows without the focus (read by blurring it and focusing it
+// again, which keeps the place Tab goes on from).
 const focusJS = `(() => {
   const el = document.activeElement;
   if (!el || el === document.body) return { where: 'body', shown: true };
-  const st = getComputedStyle(el);
-  const shown = (st.outlineStyle !== 'none' && parseFloat(st.outlineWidth) > 0) || (st.boxShadow && st.boxShadow !== 'none');
-  return { where: el.tagName.toLowerCase() + (el.dataset.testid ? '[' + el.dataset.testid + ']' : '') + (el.id ? '#' + el.id : ''), shown: shown };
+  const look = () => { const st = getComputedStyle(el); return [st.outlineStyle, st.outlineWidth, st.outlineColor, st.boxShadow, st.borderColor, st.backgroundColor, st.textDecorationLine].join('|'); };
+  const focused = look();
+  el.blur();
+  const blurred = look();
+  el.focus();
+  return { where: el.tagName.toLowerCase() + (el.dataset.testid ? '[' + el.dataset.testid + ']' : '') + (el.id ? '#' + el.id : ''), shown: focused !== blurred };
 })()`
 
 // Focus is where the keyboard's focus is and whether the page shows it.
@@ -90,15 +97,22 @@ type Focus struct {
 	Shown bool
 }
 
-// Tab presses the Tab key n times from the top of the page and returns
-// where the focus went each time.
+// Tab presses the Tab key from the top of the page until the focus
+// leaves the page (back to the body) or n presses, and returns where the
+// focus went each time.
 func Tab(p *Page, n int) []Focus {
 	p.T.Helper()
-	p.Eval("focus from the top", `document.activeElement && document.activeElement.blur(), window.scrollTo(0, 0)`)
+	// Blurring alone keeps Chromium's place in the tab order; focusing
+	// the body moves it to the top.
+	p.Eval("focus from the top", `document.body.tabIndex = -1, document.body.focus(), document.body.removeAttribute('tabindex'), window.scrollTo(0, 0)`)
 	var out []Focus
 	for range n {
 		p.Run("press Tab", chromedp.KeyEvent(kb.Tab))
-		out = append(out, Get(p, "the focus", chromedp.Evaluate[Focus](focusJS)))
+		f := Get(p, "the focus", chromedp.Evaluate[Focus](focusJS))
+		out = append(out, f)
+		if f.Where == "body" {
+			break
+		}
 	}
 	return out
 }

@@ -31,6 +31,7 @@
       'level.info': 'INFO',
       'level.debug': 'DEBUG',
       'level.fatal': 'FATAL',
+      'level.trace': 'TRACE',
       'account.on': '{browser} on {os}',
       'signin.or': 'or with your email',
       'signin.email': 'Email',
@@ -277,7 +278,7 @@
       'signin.title': '登录',
       'signin.hint': '登录后即可创建并打开你的 OpenClaw。',
       'signin.with': '使用 {name} 登录',
-      'provider.sso': '单点登录',
+      'provider.sso': 'SSO',
       'provider.wechat': '微信',
       'scope.tenants:read': '查看实例和团队，读取日志',
       'scope.tenants:write': '创建、重启和删除实例',
@@ -288,6 +289,7 @@
       'level.info': '信息',
       'level.debug': '调试',
       'level.fatal': '致命',
+      'level.trace': '跟踪',
       'account.on': '{os} 上的 {browser}',
       'signin.or': '或使用邮箱',
       'signin.email': '邮箱',
@@ -654,8 +656,15 @@
   // a proper name and shown as it is.
   var BUILTIN_NAMES = { 'Single sign-on': 'provider.sso', 'WeChat': 'provider.wechat' };
   function providerName(pr) {
-    var k = BUILTIN_NAMES[pr.displayName];
+    var k = Object.prototype.hasOwnProperty.call(BUILTIN_NAMES, pr.displayName) ? BUILTIN_NAMES[pr.displayName] : '';
     return k ? t(k) : (pr.displayName || pr.name);
+  }
+
+  // identityName names a linked identity's provider as its button does,
+  // with the provider's id (a provider no longer configured: the id alone).
+  function identityName(name, providers) {
+    var pr = (providers || []).filter(function (x) { return x.name === name; })[0];
+    return pr && providerName(pr) !== name ? providerName(pr) + ' (' + name + ')' : name;
   }
 
   // A session's browser and system, read from its User-Agent (the whole
@@ -1619,7 +1628,7 @@
       var tb = h('tbody');
       list.forEach(function (id) {
         tb.appendChild(h('tr', { testid: 'identity' },
-          h('td', { text: id.provider === 'local' ? t('account.provider.local') : id.provider }),
+          h('td', { text: id.provider === 'local' ? t('account.provider.local') : identityName(id.provider, r[1].providers) }),
           h('td', { class: 'mono', text: id.email || id.subject || '' }),
           h('td', { class: 'actions' }, h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', disabled: list.length < 2, text: t('account.unlink'), onclick: function () {
             api('DELETE', '/api/me/identities/' + encodeURIComponent(id.id)).then(render, function (er) { showError(err, er); });
