@@ -2134,7 +2134,14 @@ func TestPublishToClientServerTopicAlias(t *testing.T) {
 		pkx := *packets.TPacketData[packets.Publish].Get(packets.TPublishBasicMqtt5).Packet
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: pkx.TopicName}, pkx)
 		_, _ = s.publishToClient(cl, packets.Subscription{Filter: pkx.TopicName}, pkx)
-		time.Sleep(time.Millisecond)
+		// clawfleet fork: close only once the writer has written both (the
+		// count drops after each write); a fixed 1 ms sleep lost the race
+		// on a loaded machine and the reader got nothing.
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+			if atomic.LoadInt32(&cl.State.outboundQty) == 0 && len(cl.State.outbound) == 0 {
+				break
+			}
+		}
 		_ = w.Close()
 	}()
 
