@@ -6,16 +6,11 @@
 package provisioning
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
-	"time"
 
+	"github.com/clawfleet/clawfleet/pkg/adminapi"
 	"github.com/clawfleet/clawfleet/pkg/creds"
 )
 
@@ -23,56 +18,17 @@ import (
 type Client struct {
 	CloudURL   string // e.g. https://cloud.example.com
 	AdminToken string
-	HTTP       *http.Client // nil = 30 s timeout client
+	HTTP       *http.Client // nil = 60 s timeout client
 }
 
 // APIError is an error answer from the cloud.
-type APIError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *APIError) Error() string {
-	return fmt.Sprintf("cloud answered %d %s: %s", e.Status, e.Code, e.Message)
-}
+type APIError = adminapi.Error
 
 // do sends body (JSON) to path with the admin token and decodes an answer
 // with one of the statuses ok into out; any other answer is an *APIError.
 func (c *Client) do(ctx context.Context, method, path string, body, out any, ok ...int) (int, error) {
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.CloudURL, "/")+path, bytes.NewReader(b))
-	if err != nil {
-		return 0, fmt.Errorf("cloud URL %q: %w", c.CloudURL, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.AdminToken)
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("reach the cloud at %s: %w", c.CloudURL, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return 0, fmt.Errorf("read the cloud's answer: %w", err)
-	}
-	for _, s := range ok {
-		if resp.StatusCode == s {
-			if err := json.Unmarshal(raw, out); err != nil {
-				return 0, fmt.Errorf("the cloud's answer to %s %s is not what was expected: %w", method, path, err)
-			}
-			return s, nil
-		}
-	}
-	var e struct{ Error, Code string }
-	if json.Unmarshal(raw, &e) != nil || e.Error == "" {
-		e.Error = strings.TrimSpace(string(raw))
-	}
-	return 0, &APIError{Status: resp.StatusCode, Code: e.Code, Message: e.Error}
+	a := adminapi.Client{BaseURL: c.CloudURL, AdminToken: c.AdminToken, HTTP: c.HTTP}
+	return a.Do(ctx, method, path, body, out, ok...)
 }
 
 // ProvisionDevice pre-registers one worker and returns its credentials.

@@ -10,6 +10,7 @@ Usage:
   clawfleet-agent enroll --cloud URL --token TOKEN [options]   register this host with the cloud
   clawfleet-agent run [options]                                connect to the cloud and report this host
   clawfleet-agent factory-reset [--state-dir DIR]              wipe this box's tenants and make it unclaimed
+  clawfleet-agent adopt --admin-token T [CONTAINER OWNER]      list or adopt this host's existing OpenClaw containers
   clawfleet-agent version                                      print the version
 
 Run "clawfleet-agent COMMAND --help" for a command's options.
@@ -28,6 +29,7 @@ Command-line flags take precedence over the environment.
   clawfleet-agent enroll --cloud URL --token 令牌 [选项]   将本机注册到云端
   clawfleet-agent run [选项]                               连接云端并上报本机状态
   clawfleet-agent factory-reset [--state-dir 目录]         清除本盒子的租户数据并解除认领
+  clawfleet-agent adopt --admin-token 令牌 [容器 用户]     列出或接管本机已有的 OpenClaw 容器
   clawfleet-agent version                                  显示版本
 
 运行 "clawfleet-agent 命令 --help" 查看该命令的选项。
@@ -267,5 +269,113 @@ Options:
 	"err.resetRequest": {
 		En: "cannot request the factory reset: %v",
 		Zh: "无法请求恢复出厂设置：%v",
+	},
+	"usage.adopt": {
+		En: `Usage: clawfleet-agent adopt --admin-token TOKEN [options] [CONTAINER OWNER]
+
+Migrates this host's existing OpenClaw containers (made before clawfleet,
+e.g. by Portainer) into tenants of the cloud's users, in place: nothing is
+re-created, each gateway keeps its token, its state and its port. The agent
+must be running here: the cloud asks it to inspect the containers.
+
+  clawfleet-agent adopt --admin-token T                 list the OpenClaw containers here, and whether each can be adopted
+  clawfleet-agent adopt --admin-token T CONTAINER OWNER adopt one as the tenant of user OWNER
+  clawfleet-agent adopt --admin-token T --map FILE      adopt every line of FILE: CONTAINER OWNER [SLUG [PLAN]]
+                                                        ("-" for the default slug; # comments). Lines adopted
+                                                        already are skipped, so a rerun resumes.
+
+Options:
+  --admin-token TOKEN  the cloud's admin token (env CLAWFLEET_ADMIN_TOKEN)
+  --cloud URL          cloud URL (env CLAWFLEET_CLOUD_URL; default: the one in the credentials)
+  --state-dir DIR      state directory (env CLAWFLEET_STATE_DIR, default /var/lib/clawfleet-agent)
+  --slug SLUG          the tenant's subdomain (default: made from the container's name)
+  --plan PLAN          its plan, whose limits are applied to the container (default: free)
+`,
+		Zh: `用法：clawfleet-agent adopt --admin-token 令牌 [选项] [容器 用户]
+
+把本机已有的 OpenClaw 容器（clawfleet 之前创建的，例如由 Portainer 创建）
+原地接管为云端用户的租户：不会重新创建，每个网关保留其令牌、状态和端口。
+本机的代理必须在运行：云端会请它检查这些容器。
+
+  clawfleet-agent adopt --admin-token 令牌                  列出本机的 OpenClaw 容器及能否接管
+  clawfleet-agent adopt --admin-token 令牌 容器 用户        把一个容器接管为用户的租户
+  clawfleet-agent adopt --admin-token 令牌 --map 文件       接管文件中的每一行：容器 用户 [子域名 [套餐]]
+                                                            （"-" 表示默认子域名；# 开头为注释）。已接管的
+                                                            行会跳过，因此可以重新运行以继续。
+
+选项：
+  --admin-token 令牌   云端管理员令牌（环境变量 CLAWFLEET_ADMIN_TOKEN）
+  --cloud URL          云端地址（环境变量 CLAWFLEET_CLOUD_URL；默认：凭据中的地址）
+  --state-dir 目录     状态目录（环境变量 CLAWFLEET_STATE_DIR，默认 /var/lib/clawfleet-agent）
+  --slug 子域名        租户的子域名（默认：由容器名生成）
+  --plan 套餐          套餐，其资源限制会应用到容器上（默认：free）
+`,
+	},
+	"err.adoptArgs": {
+		En: "give both CONTAINER and OWNER, or neither (to list)",
+		Zh: "请同时给出容器和用户，或都不给（列出容器）",
+	},
+	"err.adoptMapAndArgs": {
+		En: "give either CONTAINER OWNER or --map, not both",
+		Zh: "请给出“容器 用户”或 --map，不能同时使用",
+	},
+	"err.adoptSlugWithoutOne": {
+		En: "--slug and --plan go with CONTAINER OWNER (a map gives them per line)",
+		Zh: "--slug 和 --plan 须与“容器 用户”一起使用（映射文件每行自带）",
+	},
+	"err.missingAdminToken": {
+		En: "the admin token is missing: use --admin-token or CLAWFLEET_ADMIN_TOKEN",
+		Zh: "缺少管理员令牌：请使用 --admin-token 或 CLAWFLEET_ADMIN_TOKEN",
+	},
+	"err.adoptNoCreds": {
+		En: "this host is not enrolled, or its credentials cannot be read (run as root?): %v",
+		Zh: "本机尚未注册，或无法读取其凭据（是否以 root 运行？）：%v",
+	},
+	"err.adoptList": {
+		En: "cannot list the containers of host %s: %v",
+		Zh: "无法列出主机 %s 的容器：%v",
+	},
+	"err.adopt": {
+		En: "%s not adopted: %v",
+		Zh: "%s 未接管：%v",
+	},
+	"err.adoptMap": {
+		En: "migration map %s: %v",
+		Zh: "映射文件 %s：%v",
+	},
+	"ok.adopted": {
+		En: "%s adopted: tenant %s of %s, at %s",
+		Zh: "%s 已接管：租户 %s，属于用户 %s，地址 %s",
+	},
+	"adopt.none": {
+		En: "No OpenClaw container on host %s's Docker engine to adopt.",
+		Zh: "主机 %s 的 Docker 引擎上没有可接管的 OpenClaw 容器。",
+	},
+	"adopt.header": {
+		En: "NAME\tIMAGE\tPORT\tSTATE\tADOPTABLE",
+		Zh: "名称\t镜像\t端口\t状态\t能否接管",
+	},
+	"adopt.running": {En: "running", Zh: "运行中"},
+	"adopt.stopped": {En: "stopped", Zh: "已停止"},
+	"adopt.yes":     {En: "yes", Zh: "可以"},
+	"adopt.no": {
+		En: "no: %s",
+		Zh: "不能：%s",
+	},
+	"adopt.adoptedAs": {
+		En: "adopted (tenant %s)",
+		Zh: "已接管（租户 %s）",
+	},
+	"adopt.leftOut": {
+		En: "... and %d more, not shown (the host's answer is bounded).",
+		Zh: "……另有 %d 个未显示（主机的应答有大小上限）。",
+	},
+	"adopt.skipped": {
+		En: "%s skipped: adopted already (tenant %s)",
+		Zh: "%s 已跳过：已接管（租户 %s）",
+	},
+	"adopt.summary": {
+		En: "%d adopted, %d adopted already, %d failed.",
+		Zh: "接管 %d 个，已接管过 %d 个，失败 %d 个。",
 	},
 }

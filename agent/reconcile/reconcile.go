@@ -293,6 +293,45 @@ func (r *Reconciler) HandleCommand(ctx context.Context, payload []byte) {
 		r.reply(ctx, proto.Reply{ID: c.ID, OK: true, Lines: boundLines(lines)})
 	case proto.OpInspectContainer:
 		r.reply(ctx, r.inspectContainer(ctx, c))
+	case proto.OpListContainers:
+		r.reply(ctx, r.listContainers(ctx, c))
+	}
+}
+
+// noDocker refuses an adoption command on a runtime that cannot adopt.
+func (r *Reconciler) noDocker(c *proto.Command) proto.Reply {
+	return proto.Reply{ID: c.ID, Code: proto.AdoptNoDocker,
+		Error: fmt.Sprintf("this host runs gateways with the %q runtime; only the docker runtime adopts containers", r.opts.Runtime.Name())}
+}
+
+// listContainers answers OpListContainers: the OpenClaw containers there
+// are to adopt, as many as fit in a reply.
+func (r *Reconciler) listContainers(ctx context.Context, c *proto.Command) proto.Reply {
+	a, ok := r.opts.Runtime.(runtime.Adopter)
+	if !ok {
+		return r.noDocker(c)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cs, err := a.Candidates(lctx)
+	if err != nil {
+		r.log.Warn("listing containers to adopt", "err", err)
+		return proto.Reply{ID: c.ID, Error: "listing the Docker engine's containers: " + err.Error()}
+	}
+	rep := proto.Reply{ID: c.ID, OK: true, Containers: cs}
+	boundContainers(&rep)
+	return rep
+}
+
+// boundContainers keeps a listing within the protocol's bounds: the first
+// that fit, the rest counted in ContainersLeftOut.
+func boundContainers(rep *proto.Reply) {
+	if n := len(rep.Containers) - proto.MaxContainers; n > 0 {
+		rep.Containers, rep.ContainersLeftOut = rep.Containers[:proto.MaxContainers], rep.ContainersLeftOut+n
+	}
+	for len(rep.Containers) > 0 && len(proto.MustEncode(rep)) > proto.MaxPayload-1024 {
+		rep.Containers = rep.Containers[:len(rep.Containers)-1]
+		rep.ContainersLeftOut++
 	}
 }
 
@@ -301,8 +340,7 @@ func (r *Reconciler) HandleCommand(ctx context.Context, payload []byte) {
 func (r *Reconciler) inspectContainer(ctx context.Context, c *proto.Command) proto.Reply {
 	a, ok := r.opts.Runtime.(runtime.Adopter)
 	if !ok {
-		return proto.Reply{ID: c.ID, Code: proto.AdoptNoDocker,
-			Error: fmt.Sprintf("this host runs gateways with the %q runtime; only the docker runtime adopts containers", r.opts.Runtime.Name())}
+		return r.noDocker(c)
 	}
 	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -243,6 +244,40 @@ func TestBoundLines(t *testing.T) {
 	}
 	if total > proto.MaxLogBytes || len(got) == 0 || len(got) == 100 {
 		t.Fatalf("bounded to %d lines, %d bytes", len(got), total)
+	}
+}
+
+func TestBoundContainers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		n      int
+		reason string
+	}{
+		{"few", 3, "no gateway token"},
+		{"more than the count allows", 300, ""},
+		{"more than a payload holds", 190, strings.Repeat("r", proto.MaxReason)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := proto.Reply{ID: "c1", OK: true}
+			for i := range tc.n {
+				c := proto.ContainerCandidate{ID: strings.Repeat(fmt.Sprintf("%02x", i%256), 32), Name: fmt.Sprintf("openclaw-%03d", i), Image: "openclaw:2026.9.6", Adoptable: tc.reason == ""}
+				if tc.reason != "" {
+					c.Code, c.Reason = proto.AdoptUnusable, tc.reason
+				}
+				rep.Containers = append(rep.Containers, c)
+			}
+			boundContainers(&rep)
+			got, err := proto.DecodeReply(proto.MustEncode(&rep))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Containers)+got.ContainersLeftOut != tc.n || len(got.Containers) == 0 || got.Containers[0].Name != "openclaw-000" {
+				t.Fatalf("%d listed, %d left out, of %d", len(got.Containers), got.ContainersLeftOut, tc.n)
+			}
+			if tc.n <= 3 && got.ContainersLeftOut != 0 {
+				t.Fatalf("%d left out of %d", got.ContainersLeftOut, tc.n)
+			}
+		})
 	}
 }
 

@@ -115,9 +115,11 @@ type Runtime interface {
 // Adopter is a runtime that can take over existing gateway containers
 // (the docker runtime): Inspect looks at one (a name or ID) and returns what
 // the cloud records to make it a tenant, or an error saying why it cannot
-// be adopted (with a proto.Adopt* code where it has one: AdoptCode).
+// be adopted (with a proto.Adopt* code where it has one: AdoptCode);
+// Candidates lists the OpenClaw containers there are to adopt.
 type Adopter interface {
 	Inspect(ctx context.Context, ref string) (*proto.ContainerInfo, error)
+	Candidates(ctx context.Context) ([]proto.ContainerCandidate, error)
 }
 
 // ErrNotFound is returned for a tenant the runtime does not know.

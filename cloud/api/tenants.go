@@ -32,6 +32,12 @@ package api
 //	DELETE /api/admin/tenants/:id[?keepData=1] → 202 tenant with status "deleting"
 //	GET    /api/admin/tenants/:id/logs[?tail=200] → 200 {"lines":[...]} (no follow)
 //	POST   /api/hosts/:id/adopt            {"container":"openclaw-alice","ownerId":"u1","slug":"alice","plan":"basic"} → 201 tenant
+//	GET    /api/hosts/:id/containers       → 200 {"containers":[{"id","name","image","running","port","adoptable","code","reason","tenant"}],"leftOut":0}
+//
+// Containers lists the OpenClaw containers of the host's Docker engine that
+// clawfleet did not make, to adopt: adoptable, or why not (the codes
+// below), or adopted already (tenant); never a token. no_host 404,
+// host_offline 503, no_docker 409.
 //
 // Adopt makes an OpenClaw container already running on the host's Docker
 // engine (made before clawfleet, e.g. by Portainer) the owner's tenant,
@@ -119,6 +125,7 @@ func (s *server) tenantRoutes(r *gin.Engine, admin *gin.RouterGroup) {
 	admin.GET("/admin/tenants", ta.allow(authz.List), ta.list(ta.allTenants))
 	admin.POST("/admin/tenants", ta.createFor)
 	admin.POST("/hosts/:id/adopt", ta.adopt)
+	admin.GET("/hosts/:id/containers", ta.allow(authz.Inspect), ta.containers)
 	if s.opts.TunnelDial == nil {
 		// Said before looking the tenant up: no tenant can be probed.
 		admin.GET("/admin/tenants/:id/probe", func(c *gin.Context) { ta.failErr(c, errTunnelsOff) })
@@ -316,6 +323,16 @@ func (ta *tenantAPI) adopt(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusCreated, ta.viewFor(c, t))
+}
+
+// containers lists what there is to adopt on the host (tenant.Containers).
+func (ta *tenantAPI) containers(c *gin.Context) {
+	cs, left, err := ta.svc.Containers(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		ta.failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"containers": cs, "leftOut": left})
 }
 
 // createTenant creates owner's tenant if the actor may.

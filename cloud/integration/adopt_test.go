@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +23,8 @@ import (
 // container made as Portainer made them (token in its environment, state on
 // a named volume, port published) keeps running while a real agent joins
 // with the docker runtime; the operator adopts it as alice's tenant with
-// POST /api/hosts/:id/adopt; alice then reaches that very container at her
+// `clawfleet-agent adopt` on the host (the list, then a migration map,
+// rerun to show it resumes); alice then reaches that very container at her
 // subdomain through the cloud's router and the host's tunnel, restarts it
 // through the API (never re-created: same container, files on its volume
 // kept) and deletes it with keepData (the container goes, the volume stays).
@@ -51,12 +56,48 @@ func TestAdoptPortainerEndToEnd(t *testing.T) {
 	if _, code := c.myTenant("alice"); code != 404 {
 		t.Fatalf("alice before the adoption: %d", code)
 	}
-	var adopted struct {
-		ID, Slug, Container, HostID string
-		Port                        int
+	// The operator, on the host: the list of what there is to adopt (the
+	// cloud's URL from the agent's credentials), in English and Chinese...
+	adoptCmd := func(lang string, args ...string) (string, error) {
+		t.Helper()
+		cmd := exec.Command(bin("clawfleet-agent"), append([]string{"adopt", "--state-dir", e.a.stateDir, "--admin-token", c.adminToken}, args...)...)
+		cmd.Env = append(os.Environ(), "CLAWFLEET_LANG="+lang, "CLAWFLEET_CLOUD_URL=")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
 	}
-	c.admin("POST", "/api/hosts/"+e.a.deviceID+"/adopt",
-		map[string]any{"container": g.Name, "ownerId": "alice", "slug": "alice-" + sfx, "plan": "free"}, 201, &adopted)
+	row := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(g.Name) + `\s+\S+\s+` + fmt.Sprint(port) + `\s+(\S+)\s+(.*)$`)
+	listed, err := adoptCmd("en")
+	if m := row.FindStringSubmatch(listed); err != nil || m == nil || m[1] != "running" || m[2] != "yes" {
+		t.Fatalf("clawfleet-agent adopt (the list): %v\n%s", err, listed)
+	}
+	if out, err := adoptCmd("zh"); err != nil || !strings.Contains(out, "能否接管") || row.FindStringSubmatch(out) == nil || row.FindStringSubmatch(out)[2] != "可以" {
+		t.Fatalf("clawfleet-agent adopt (the list in Chinese): %v\n%s", err, out)
+	}
+	// ...and the migration map, adopted line by line.
+	mapFile := filepath.Join(t.TempDir(), "portainer.map")
+	if err := os.WriteFile(mapFile, []byte("# Portainer's gateways: container owner slug plan\n"+g.Name+"  alice  alice-"+sfx+"  free\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mapped, err := adoptCmd("en", "--map", mapFile)
+	m := regexp.MustCompile(regexp.QuoteMeta(g.Name) + ` adopted: tenant (ten_[a-z0-9]+) of alice, at (\S+)`).FindStringSubmatch(mapped)
+	if err != nil || m == nil || !strings.Contains(mapped, "1 adopted, 0 adopted already, 0 failed.") {
+		t.Fatalf("clawfleet-agent adopt --map: %v\n%s", err, mapped)
+	}
+	var adopted struct {
+		ID, Slug, Container, HostID, URL string
+		Port                             int
+	}
+	c.admin("GET", "/api/admin/tenants/"+m[1], nil, 200, &adopted)
+	if adopted.URL != m[2] {
+		t.Errorf("the command showed %s, the tenant's address is %s", m[2], adopted.URL)
+	}
+	// A rerun resumes: what is adopted is skipped, nothing twice.
+	if out, err := adoptCmd("en", "--map", mapFile); err != nil || !strings.Contains(out, g.Name+" skipped: adopted already (tenant "+m[1]+")") || !strings.Contains(out, "0 adopted, 1 adopted already, 0 failed.") {
+		t.Fatalf("clawfleet-agent adopt --map again: %v\n%s", err, out)
+	}
+	if out, err := adoptCmd("en"); err != nil || row.FindStringSubmatch(out) == nil || row.FindStringSubmatch(out)[2] != "adopted (tenant "+m[1]+")" {
+		t.Fatalf("the list after the adoption: %v\n%s", err, out)
+	}
 	if adopted.Container != g.ID || adopted.Port != port || adopted.HostID != e.a.deviceID || adopted.Slug != "alice-"+sfx {
 		t.Fatalf("adopted tenant = %+v, want container %s on port %d", adopted, g.ID, port)
 	}
@@ -109,6 +150,15 @@ func TestAdoptPortainerEndToEnd(t *testing.T) {
 	tstest.Await(t, "the restarted gateway through the router", e.ready, func() bool {
 		code, body, _ := va.get("/")
 		return code == 200 && strings.Contains(body, e.page)
+	})
+	// Its disk is measured, though no quota is put on it: its volume and
+	// writable layer against the filesystem that holds them.
+	tstest.Await(t, "the adopted gateway's disk use in alice's tenant", time.Minute, func() bool {
+		var v struct {
+			Disk *struct{ UsedBytes, TotalBytes int64 }
+		}
+		code, out := c.user("alice", "GET", "/api/tenants/me", nil)
+		return code == 200 && json.Unmarshal(out, &v) == nil && v.Disk != nil && v.Disk.UsedBytes > 0 && v.Disk.TotalBytes >= v.Disk.UsedBytes
 	})
 	var logs struct{ Lines []string }
 	code, out = c.user("alice", "GET", "/api/tenants/me/logs?tail=50", nil)

@@ -37,6 +37,7 @@ type Agent struct {
 	claims   []*proto.Claim // nil entries: the retained claim was cleared
 	tunnels  [][]byte       // tunnel configs as received; empty: cleared
 	inspect  func(ref string) proto.Reply
+	listing  *proto.Reply // list-containers' answer
 
 	// runMu orders AutoRun's answers: desired states are acted on one at a
 	// time, never an older revision after a newer one, as a real agent does (two goroutines
@@ -134,9 +135,13 @@ func (f *Agent) receive(m paho.Message) {
 		}
 		f.mu.Lock()
 		f.cmds = append(f.cmds, cmd)
-		answer, lines, logsErr, inspect := f.answer, slices.Clone(f.logLines), f.logsErr, f.inspect
+		answer, lines, logsErr, inspect, listing := f.answer, slices.Clone(f.logLines), f.logsErr, f.inspect, f.listing
 		f.mu.Unlock()
-		if answer && cmd.Op == proto.OpInspectContainer && inspect != nil {
+		if answer && cmd.Op == proto.OpListContainers && listing != nil {
+			r := *listing
+			r.ID = cmd.ID
+			go f.reply(&r)
+		} else if answer && cmd.Op == proto.OpInspectContainer && inspect != nil {
 			r := inspect(cmd.Container)
 			r.ID = cmd.ID
 			go f.reply(&r)
@@ -381,6 +386,14 @@ func (f *Agent) SetInspect(inspect func(ref string) proto.Reply) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.inspect = inspect
+}
+
+// SetListing answers list-containers commands with r (its ID is set
+// here), as a docker agent would.
+func (f *Agent) SetListing(r proto.Reply) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listing = &r
 }
 
 // SetAnswer sets whether commands are answered at all.

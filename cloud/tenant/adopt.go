@@ -163,6 +163,45 @@ func (s *Service) Adopt(ctx context.Context, actor authz.Actor, req AdoptRequest
 	return got, err
 }
 
+// Containers lists the OpenClaw gateway containers on hostID's Docker
+// engine that clawfleet did not make: each adoptable, or why not, or the
+// tenant that adopted it (proto.ContainerCandidate), and how many the
+// host left out of its reply. The host must be online and run the docker
+// runtime (ErrNoDocker).
+func (s *Service) Containers(ctx context.Context, hostID string) ([]proto.ContainerCandidate, int, error) {
+	if _, err := s.fleet.GetHost(ctx, hostID); errors.Is(err, fleet.ErrHostNotFound) {
+		return nil, 0, ErrNoHost.Withf("no host %q", hostID)
+	} else if err != nil {
+		return nil, 0, err
+	}
+	r, err := s.fleet.Command(ctx, hostID, &proto.Command{Op: proto.OpListContainers}, InspectTimeout)
+	if err != nil {
+		if r != nil && r.Code == proto.AdoptNoDocker {
+			return nil, 0, ErrNoDocker.Withf("host %s: %s", hostID, r.Error)
+		}
+		return nil, 0, err
+	}
+	if r.Containers == nil {
+		r.Containers = []proto.ContainerCandidate{}
+	}
+	// The cloud's record decides what is adopted: the host learns of an
+	// adoption only with its next desired state.
+	on, err := s.store.ListHostTenants(ctx, hostID)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i := range r.Containers {
+		c := &r.Containers[i]
+		for _, t := range on {
+			if t.Container == c.ID {
+				c.Adoptable, c.Code, c.Tenant, c.Port = false, proto.AdoptManaged, t.ID, t.Port
+				c.Reason = "adopted already, as tenant " + t.ID
+			}
+		}
+	}
+	return r.Containers, r.ContainersLeftOut, nil
+}
+
 // adoptOwner checks that owner is a user without a tenant of their own and
 // returns them (a web app user may have no account row: zero User) and
 // their personal team.

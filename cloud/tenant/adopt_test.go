@@ -1,7 +1,9 @@
 package tenant_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -90,6 +92,13 @@ func TestAdopt(t *testing.T) {
 	if spec.Container != cid || spec.Auth != proto.GatewayAuthToken || spec.GatewayToken != info.GatewayToken || spec.Port != 18789 || spec.Owner != "alice" || spec.CPUMillis != 1000 {
 		t.Fatalf("spec %+v", spec)
 	}
+	// Listed as adopted at once, by the cloud's record, though the host
+	// (which has not acted on its desired state yet) says it is free.
+	ag.SetListing(proto.Reply{OK: true, Containers: []proto.ContainerCandidate{{ID: cid, Name: info.Name, Image: info.Image, Running: true, Port: 18789, Adoptable: true}}})
+	if r := c.Admin(http.MethodGet, "/api/hosts/"+ag.ID+"/containers", nil); r.Code != 200 ||
+		!strings.Contains(string(r.Body), `"tenant":"`+id+`"`) || !strings.Contains(string(r.Body), `"adoptable":false`) || !strings.Contains(string(r.Body), `"code":"already_managed"`) {
+		t.Fatalf("listing after the adoption: %d %s", r.Code, r.Body)
+	}
 	// alice's own tenant now, with status running once the agent says so.
 	ag.Ack(d.Revision)
 	ag.Report([]proto.TenantStatus{{ID: id, State: proto.TenantRunning}})
@@ -130,5 +139,47 @@ func TestAdopt(t *testing.T) {
 		if s.ID == id && (s.Container != "" || s.GatewayToken != "alice-gateway-token-0123456789") {
 			t.Fatalf("moved spec %+v", s)
 		}
+	}
+}
+
+// TestAdoptableContainers: the admin lists what a host's agent found to
+// adopt, as it found it; others may not, and the refusals say why.
+func TestAdoptableContainers(t *testing.T) {
+	t.Parallel()
+	c := servertest.New(t, servertest.WithSharedSecret())
+	ag := c.AddHost("portainer-vm")
+	found := []proto.ContainerCandidate{
+		{ID: strings.Repeat("a1", 32), Name: "openclaw-alice", Image: "openclaw:2026.9.6", Running: true, Port: 18789, Adoptable: true},
+		{ID: strings.Repeat("b2", 32), Name: "openclaw-bob", Image: "openclaw:2026.9.6", Code: proto.AdoptUnusable, Reason: "container openclaw-bob has no gateway token"},
+		{ID: strings.Repeat("c3", 32), Name: "openclaw-carol", Image: "openclaw:2026.9.6", Running: true, Port: 18790, Code: proto.AdoptManaged, Tenant: "ten_carol0000", Reason: "adopted already, as tenant ten_carol0000"},
+	}
+	ag.SetListing(proto.Reply{OK: true, Containers: found, ContainersLeftOut: 2})
+	r := c.Admin(http.MethodGet, "/api/hosts/"+ag.ID+"/containers", nil)
+	if r.Code != http.StatusOK {
+		t.Fatalf("list: %d %s", r.Code, r.Body)
+	}
+	var got struct {
+		Containers []proto.ContainerCandidate
+		LeftOut    int
+	}
+	if err := json.Unmarshal(r.Body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Containers, found) || got.LeftOut != 2 {
+		t.Fatalf("listed %+v (%d left out), want %+v", got.Containers, got.LeftOut, found)
+	}
+	if n := len(ag.Commands()); n != 1 || ag.Commands()[0].Op != proto.OpListContainers {
+		t.Fatalf("commands to the host: %+v", ag.Commands())
+	}
+
+	if r := c.User(http.MethodGet, "/api/hosts/"+ag.ID+"/containers", "alice", nil); r.Code != http.StatusUnauthorized {
+		t.Errorf("a user lists a host's containers: %d %s", r.Code, r.Body)
+	}
+	if r := c.Admin(http.MethodGet, "/api/hosts/dev_nosuchhost00/containers", nil); r.Code != 404 || r.JSON(t)["code"] != "no_host" {
+		t.Errorf("unknown host: %d %s", r.Code, r.Body)
+	}
+	ag.SetListing(proto.Reply{Code: proto.AdoptNoDocker, Error: `this host runs gateways with the "process" runtime; only the docker runtime adopts containers`})
+	if r := c.Admin(http.MethodGet, "/api/hosts/"+ag.ID+"/containers", nil); r.Code != 409 || r.JSON(t)["code"] != "no_docker" || !strings.Contains(r.JSON(t)["error"].(string), "process") {
+		t.Errorf("a process host: %d %s", r.Code, r.Body)
 	}
 }

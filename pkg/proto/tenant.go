@@ -150,7 +150,66 @@ const (
 	// for adoption; the reply carries what it found (Reply.Container) or,
 	// refused, a Reply.Code of the Adopt* codes.
 	OpInspectContainer = "inspect-container"
+	// OpListContainers asks a docker agent for the OpenClaw gateway
+	// containers on its engine that clawfleet does not run itself, each
+	// with whether it can be adopted (Reply.Containers; never a token).
+	OpListContainers = "list-containers"
 )
+
+// MaxContainers bounds a list-containers reply; its agent also keeps it
+// within MaxPayload (Reply.ContainersLeftOut counts what did not fit) and
+// each Reason within MaxReason bytes.
+const (
+	MaxContainers = 200
+	MaxReason     = 240
+)
+
+// ContainerCandidate is an OpenClaw container on a docker agent's engine
+// as OpListContainers reports it: Adoptable, or why not (Code, one of the
+// Adopt* codes, and Reason), or adopted already (Tenant).
+type ContainerCandidate struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Image   string `json:"image"`
+	Running bool   `json:"running"`
+	// Port is the host port of its gateway (0 when it publishes none).
+	Port      int    `json:"port,omitempty"`
+	Adoptable bool   `json:"adoptable"`
+	Code      string `json:"code,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	// Tenant is the tenant that adopted it (Code AdoptManaged).
+	Tenant string `json:"tenant,omitempty"`
+}
+
+// Validate checks a candidate an agent reported.
+func (c *ContainerCandidate) Validate() error {
+	if !containerIDRe.MatchString(c.ID) {
+		return invalid("container id %q", truncate(c.ID, 80))
+	}
+	for field, v := range map[string]string{"container name": c.Name, "image": c.Image} {
+		if err := checkText(field, v, 255); err != nil {
+			return err
+		}
+	}
+	if err := checkText("reason", c.Reason, MaxReason); err != nil {
+		return err
+	}
+	if err := checkText("code", c.Code, 40); err != nil {
+		return err
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return invalid("container %s: port %d", c.Name, c.Port)
+	}
+	if c.Tenant != "" {
+		if err := ValidateTenantID(c.Tenant); err != nil {
+			return err
+		}
+	}
+	if c.Adoptable && c.Code != "" {
+		return invalid("container %s: adoptable and refused (%s)", c.Name, c.Code)
+	}
+	return nil
+}
 
 // Codes of a refused OpInspectContainer (Reply.Code).
 const (
@@ -251,6 +310,10 @@ type Reply struct {
 	Code string `json:"code,omitempty"`
 	// Container is the inspected container (OpInspectContainer).
 	Container *ContainerInfo `json:"container,omitempty"`
+	// Containers are the host's OpenClaw containers (OpListContainers);
+	// ContainersLeftOut counts those left out to keep the reply in bounds.
+	Containers        []ContainerCandidate `json:"containers,omitempty"`
+	ContainersLeftOut int                  `json:"containersLeftOut,omitempty"`
 }
 
 var (
@@ -456,7 +519,7 @@ func DecodeCommand(b []byte) (*Command, error) {
 		if m.TenantID != "" || m.Tail != 0 {
 			return nil, invalid("%s takes no tenant or tail", m.Op)
 		}
-	case OpRotateKey, OpFactoryReset:
+	case OpRotateKey, OpFactoryReset, OpListContainers:
 		if m.TenantID != "" || m.Tail != 0 {
 			return nil, invalid("%s takes no tenant or tail", m.Op)
 		}
@@ -488,6 +551,14 @@ func DecodeReply(b []byte) (*Reply, error) {
 	}
 	if m.Container != nil {
 		if err := m.Container.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if len(m.Containers) > MaxContainers || m.ContainersLeftOut < 0 {
+		return nil, invalid("more than %d containers", MaxContainers)
+	}
+	for i := range m.Containers {
+		if err := m.Containers[i].Validate(); err != nil {
 			return nil, err
 		}
 	}

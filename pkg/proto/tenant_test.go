@@ -115,6 +115,38 @@ func TestAdoptMessages(t *testing.T) {
 	}
 }
 
+// TestListContainersMessages: the listing command takes nothing, and a
+// reply's candidates are checked one by one and bounded.
+func TestListContainersMessages(t *testing.T) {
+	if _, err := DecodeCommand([]byte(`{"v":1,"id":"c1","op":"list-containers"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeCommand([]byte(`{"v":1,"id":"c1","op":"list-containers","tenantId":"ten_abcdefgh"}`)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("list-containers with a tenant: %v", err)
+	}
+	id := strings.Repeat("cd", 32)
+	good := `{"id":"` + id + `","name":"openclaw-bob","image":"openclaw:1","running":true,"port":18790,"adoptable":true}`
+	r, err := DecodeReply([]byte(`{"v":1,"id":"c1","ok":true,"containers":[` + good + `]}`))
+	if err != nil || len(r.Containers) != 1 || !r.Containers[0].Adoptable || r.Containers[0].Port != 18790 {
+		t.Fatalf("reply: %v %+v", err, r)
+	}
+	for _, bad := range []string{
+		strings.Replace(good, id, "openclaw-bob", 1),
+		strings.Replace(good, `"port":18790`, `"port":70000`, 1),
+		strings.Replace(good, `"adoptable":true`, `"adoptable":true,"code":"not_adoptable"`, 1),
+		strings.Replace(good, `"adoptable":true`, `"tenant":"../x"`, 1),
+		strings.Replace(good, `"openclaw-bob"`, `"bob\u0000"`, 1),
+	} {
+		if _, err := DecodeReply([]byte(`{"v":1,"id":"c1","ok":true,"containers":[` + bad + `]}`)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: err %v", bad, err)
+		}
+	}
+	many := strings.Repeat(good+",", MaxContainers) + good
+	if _, err := DecodeReply([]byte(`{"v":1,"id":"c1","ok":true,"containers":[` + many + `]}`)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("%d containers: err %v", MaxContainers+1, err)
+	}
+}
+
 // TestTenantUsageOptional: a report of an agent from before usage decodes
 // with none, and one with usage round-trips.
 func TestTenantUsageOptional(t *testing.T) {

@@ -119,6 +119,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return c.runAgent(ctx, args[1:])
 	case "factory-reset":
 		return c.factoryReset(args[1:])
+	case "adopt":
+		return c.adoptCmd(ctx, args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, c.lang.T("version", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH))
 		return nil

@@ -78,6 +78,14 @@ func TestCommandLine(t *testing.T) {
 		{"run bad hotspot password zh", zh, []string{"run", "--hotspot-password", "short"}, errUsage, "", "配对设置有误：--hotspot-password: 8-63 characters"},
 		{"run no credentials", nil, []string{"run", "--state-dir", "/nonexistent/clawfleet"}, errFailed, "", "Enroll this host first"},
 		{"run no credentials zh", zh, []string{"run", "--state-dir", "/nonexistent/clawfleet"}, errFailed, "", "请先注册本机"},
+		{"adopt help zh", zh, []string{"adopt", "--help"}, nil, "把一个容器接管为用户的租户", ""},
+		{"adopt no token", nil, []string{"adopt"}, errUsage, "", "--admin-token or CLAWFLEET_ADMIN_TOKEN"},
+		{"adopt one argument", nil, []string{"adopt", "--admin-token", "t", "openclaw-alice"}, errUsage, "", "give both CONTAINER and OWNER"},
+		{"adopt three arguments", nil, []string{"adopt", "--admin-token", "t", "a", "b", "c"}, errUsage, "", "give both CONTAINER and OWNER"},
+		{"adopt map and arguments", nil, []string{"adopt", "--admin-token", "t", "--map", "m", "a", "b"}, errUsage, "", "not both"},
+		{"adopt slug to list zh", zh, []string{"adopt", "--admin-token", "t", "--slug", "x"}, errUsage, "", "--slug 和 --plan 须与"},
+		{"adopt flags after the arguments", nil, []string{"adopt", "openclaw-alice", "alice", "--admin-token", "t", "--state-dir", "/nonexistent/clawfleet"}, errFailed, "", "this host is not enrolled"},
+		{"adopt not enrolled", nil, []string{"adopt", "--admin-token", "t", "--state-dir", "/nonexistent/clawfleet"}, errFailed, "", "this host is not enrolled"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

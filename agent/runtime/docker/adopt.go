@@ -21,8 +21,10 @@ import (
 	"os"
 	pathpkg "path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/clawfleet/clawfleet/agent/runtime"
 	"github.com/clawfleet/clawfleet/agent/runtime/docker/engine"
@@ -117,6 +119,68 @@ func (d *Runtime) Inspect(ctx context.Context, ref string) (*proto.ContainerInfo
 	if owner := d.adoptedAs(ci.ID); owner != "" {
 		return nil, refuse(proto.AdoptManaged, "container %s is already adopted, as tenant %s", ci.Name, owner)
 	}
+	return d.adoptable(ctx, ci)
+}
+
+// Candidates implements runtime.Adopter: every OpenClaw gateway container
+// on the engine that clawfleet did not make, by name, each adoptable or
+// why not, or the tenant that adopted it; never its token.
+func (d *Runtime) Candidates(ctx context.Context) ([]proto.ContainerCandidate, error) {
+	var cs []containerSummary
+	if _, err := d.c.Do(ctx, "GET", "/containers/json", url.Values{"all": {"1"}}, nil, &cs); err != nil {
+		return nil, err
+	}
+	adopted := map[string]string{} // container ID → tenant
+	ports := map[string]int{}
+	for id, r := range d.records() {
+		adopted[r.Container], ports[r.Container] = id, r.Port
+	}
+	out := []proto.ContainerCandidate{}
+	for _, c := range cs {
+		if c.Labels[LabelManaged] == "true" {
+			continue
+		}
+		ci, err := d.inspectAdoptable(ctx, c.ID)
+		var ae *AdoptError
+		if errors.As(err, &ae) && (ae.Code == proto.AdoptNotOpenClaw || ae.Code == proto.AdoptNoContainer) {
+			continue // not a gateway, or removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		cand := proto.ContainerCandidate{ID: ci.ID, Name: ci.Name, Image: ci.Config.Image, Running: ci.State.Running}
+		if t, ok := adopted[ci.ID]; ok {
+			cand.Code, cand.Tenant, cand.Port = proto.AdoptManaged, t, ports[ci.ID]
+			cand.Reason = "adopted already, as tenant " + t
+		} else if info, err := d.adoptable(ctx, ci); errors.As(err, &ae) {
+			cand.Code, cand.Reason = ae.Code, truncateReason(ae.Msg)
+		} else if err != nil {
+			return nil, err
+		} else {
+			cand.Adoptable, cand.Port = true, info.Port
+		}
+		out = append(out, cand)
+	}
+	slices.SortFunc(out, func(a, b proto.ContainerCandidate) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// truncateReason keeps a refusal within proto.MaxReason bytes, on a rune
+// boundary.
+func truncateReason(s string) string {
+	if len(s) <= proto.MaxReason {
+		return s
+	}
+	s = s[:proto.MaxReason-3]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "..."
+}
+
+// adoptable is what the cloud records of ci to adopt it, or an
+// *AdoptError (no token, no published port...).
+func (d *Runtime) adoptable(ctx context.Context, ci *adoptInspect) (*proto.ContainerInfo, error) {
 	f, err := d.gatewayFacts(ctx, ci)
 	if err != nil {
 		return nil, err
@@ -461,6 +525,12 @@ func (d *Runtime) listAdopted(ctx context.Context) ([]runtime.Instance, error) {
 		}
 		in := instanceOf(id, ci)
 		in.RestartGen, in.Port, in.Upstream = r.RestartGen, r.Port, r.Upstream
+		if ci.State.Running {
+			in.Usage = d.usage(ctx, ci.ID)
+		}
+		if used, total, ok := d.adoptedDisk(id, r); ok {
+			in.DiskUsedBytes, in.DiskTotalBytes = used, total
+		}
 		out = append(out, in)
 	}
 	return out, nil
@@ -473,6 +543,7 @@ func (d *Runtime) removeAdopted(ctx context.Context, id string) (ok bool, err er
 	if err != nil || r == nil {
 		return false, err
 	}
+	d.forgetDisk(id)
 	return true, d.removeContainer(ctx, r.Container)
 }
 

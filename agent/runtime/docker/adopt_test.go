@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/clawfleet/clawfleet/agent/runtime/docker/engine"
 	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
 	"github.com/clawfleet/clawfleet/pkg/proto"
+	"github.com/clawfleet/clawfleet/pkg/tstest"
 )
 
 func adoptCode(err error) string {
@@ -77,6 +79,42 @@ func TestAdoptPortainerContainer(t *testing.T) {
 		t.Fatalf("clawfleet's own container: %v", err)
 	}
 
+	// The listing: OpenClaw gateways only (not clawfleet's own, not other
+	// commands), each adoptable or why not, never a token.
+	cands := func() map[string]proto.ContainerCandidate {
+		t.Helper()
+		cs, err := d.Candidates(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]proto.ContainerCandidate{}
+		for _, c := range cs {
+			if strings.HasSuffix(c.Name, sfx) || c.Name == ContainerName(own.ID) {
+				if err := c.Validate(); err != nil {
+					t.Errorf("candidate %s: %v", c.Name, err)
+				}
+				m[c.Name] = c
+			}
+		}
+		return m
+	}
+	cs := cands()
+	if c := cs[g.Name]; !c.Adoptable || c.ID != g.ID || c.Port != port || !c.Running || c.Code != "" || c.Tenant != "" {
+		t.Errorf("the Portainer gateway listed as %+v", c)
+	}
+	if c := cs["no-token-"+sfx]; c.Adoptable || c.Code != proto.AdoptUnusable || !strings.Contains(c.Reason, "no gateway token") || c.Running {
+		t.Errorf("the gateway without a token listed as %+v", c)
+	}
+	if c := cs["no-port-"+sfx]; c.Adoptable || c.Code != proto.AdoptUnusable || !strings.Contains(c.Reason, "does not publish") {
+		t.Errorf("the gateway without a port listed as %+v", c)
+	}
+	if len(cs) != 3 {
+		t.Errorf("listed %d containers of this test, want 3 (not the other command's, not clawfleet's own): %v", len(cs), cs)
+	}
+	if b, _ := json.Marshal(cs); strings.Contains(string(b), g.Token) {
+		t.Error("the listing carries a gateway token")
+	}
+
 	info, err := d.Inspect(ctx, g.Name)
 	if err != nil {
 		t.Fatal(err)
@@ -121,6 +159,23 @@ func TestAdoptPortainerContainer(t *testing.T) {
 	if err := d.Ensure(ctx, spec); err != nil { // idempotent
 		t.Fatal(err)
 	}
+	if c := cands()[g.Name]; c.Adoptable || c.Tenant != spec.ID || c.Code != proto.AdoptManaged || c.Port != port {
+		t.Errorf("the adopted gateway listed as %+v", c)
+	}
+	// Its use is measured like a tenant's: CPU and memory, and the disk its
+	// volume and writable layer take on the filesystem that holds them.
+	tstest.Await(t, "the adopted container's disk measured", 30*time.Second, func() bool {
+		list, err := d.List(ctx)
+		in, _ := runtimetest.Find(list, spec.ID)
+		return err == nil && in.DiskUsedBytes > 0
+	})
+	list, err := d.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := runtimetest.Find(list, spec.ID); in.Usage == nil || in.Usage.MemoryBytes <= 0 || in.DiskTotalBytes < in.DiskUsedBytes || in.DiskUsedBytes < 4096 {
+		t.Fatalf("adopted usage %+v, disk %d of %d", in.Usage, in.DiskUsedBytes, in.DiskTotalBytes)
+	}
 
 	// A restart is Docker's restart of the same container: the volume's
 	// files stay.
@@ -139,7 +194,7 @@ func TestAdoptPortainerContainer(t *testing.T) {
 	if got, err := g.ReadFile(ctx, d.c, "marker"); err != nil || got != "written before adoption" {
 		t.Fatalf("marker after restart: %q %v", got, err)
 	}
-	list, err := d.List(ctx)
+	list, err = d.List(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

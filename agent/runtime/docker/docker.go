@@ -94,6 +94,7 @@ type Runtime struct {
 	// remounted are the state dirs New mounted (by path).
 	remounted map[string]bool
 	stats     statsCache
+	disk      diskCache // adopted containers' (adopted_disk.go)
 }
 
 // New connects to the Docker Engine (GET /version) and negotiates the

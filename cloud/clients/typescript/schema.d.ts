@@ -1297,6 +1297,116 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/hosts/{id}/containers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Device ID (`dev_...`) of a host that runs the docker runtime. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * List the OpenClaw containers of a host that there are to adopt
+         * @description Migration from Portainer (docs/workers.md): the cloud sends the host the command
+         *     `list-containers` and waits up to 15 s for the agent's answer: every container on its
+         *     Docker engine that runs `openclaw gateway …` and that clawfleet did not make, by name,
+         *     each `adoptable`, or not with the refusal `POST …/adopt` would give (`code`, `reason`),
+         *     or adopted already (`tenant`). No gateway token is ever listed. At most 200
+         *     containers, within the protocol's 64 KiB; `leftOut` counts the rest.
+         *     `clawfleet-agent adopt --admin-token T` on the host shows this list.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description Device ID (`dev_...`) of a host that runs the docker runtime. */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description What there is to adopt. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        /**
+                         * @example {
+                         *       "containers": [
+                         *         {
+                         *           "id": "4f1c0b0e5d8a5e36b0f9d2a3c4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607",
+                         *           "name": "openclaw-alice",
+                         *           "image": "ghcr.io/openclaw/openclaw:2026.9.6",
+                         *           "running": true,
+                         *           "port": 18789,
+                         *           "adoptable": true
+                         *         },
+                         *         {
+                         *           "id": "9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5d6c7b8a9",
+                         *           "name": "openclaw-bob",
+                         *           "image": "ghcr.io/openclaw/openclaw:2026.9.6",
+                         *           "running": false,
+                         *           "adoptable": false,
+                         *           "code": "not_adoptable",
+                         *           "reason": "container openclaw-bob has no gateway token: neither OPENCLAW_GATEWAY_TOKEN nor gateway.auth.token of /home/node/.openclaw/openclaw.json is set"
+                         *         }
+                         *       ],
+                         *       "leftOut": 0
+                         *     }
+                         */
+                        "application/json": {
+                            containers: components["schemas"]["ContainerCandidate"][];
+                            /** @description Containers the host left out of its answer. */
+                            leftOut: number;
+                        };
+                    };
+                };
+                401: components["responses"]["Unauthorized"];
+                /** @description `no_host`. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description `no_docker`: the host runs the process runtime. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                500: components["responses"]["Internal"];
+                502: components["responses"]["HostError"];
+                /** @description The host is offline (`host_offline`); nothing was asked. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                504: components["responses"]["HostTimeout"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/hosts/{id}/adopt": {
         parameters: {
             query?: never;
@@ -6955,6 +7065,26 @@ export interface components {
             desiredState: "running" | "stopped";
             /** @description The Docker container ID of an adopted gateway (POST /api/hosts/{id}/adopt); absent for the cloud's own. */
             container?: string;
+        };
+        /** @description An OpenClaw container on a host's Docker engine, as its agent found it. */
+        ContainerCandidate: {
+            /** @description Full container ID. */
+            id: string;
+            name: string;
+            image: string;
+            running: boolean;
+            /** @description The host port its gateway is published on (absent when none). */
+            port?: number;
+            adoptable: boolean;
+            /**
+             * @description Why it cannot be adopted (absent when it can).
+             * @enum {string}
+             */
+            code?: "not_adoptable" | "already_managed";
+            /** @description The refusal in words. */
+            reason?: string;
+            /** @description The tenant that adopted it (code `already_managed`). */
+            tenant?: string;
         };
         TenantUsage: {
             /** @description The hours asked for. */
