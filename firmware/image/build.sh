@@ -18,7 +18,8 @@
 # remade only when one of its inputs changed (OUT/clawfleet-box-ARCH.inputs).
 # Needs root, mmdebstrap and Debian's mirror; for arm64 on another machine,
 # qemu-user-static and arch-test with binfmt_misc (mmdebstrap runs the
-# packages' scripts under qemu), and npm.
+# packages' scripts under qemu, and npm installs OpenClaw on the box's own
+# Node.js under qemu), and npm.
 set -euo pipefail
 arch=${1:?usage: build.sh amd64|arm64 [OUT]}
 out=${2:-dist}
@@ -66,13 +67,22 @@ if [ ! -s "$base" ]; then
 fi
 
 # 2. Node.js and OpenClaw for the box, at /opt/openclaw when it runs. For
-# another architecture npm runs on this machine's Node (install.sh's own).
+# another architecture npm runs on the box's Node.js under qemu, which finds
+# the box's C library in the Debian base, unpacked (QEMU_LD_PREFIX).
 oc=$cache/box/openclaw-$arch
 case "$(uname -m)" in x86_64) hostarch=x64 ;; aarch64) hostarch=arm64 ;; *) hostarch=$(uname -m) ;; esac
 hostnode=
+stage=
+trap 'rm -rf "${stage:-}" "${img:-}.tmp" "${ldroot:-}"' EXIT
 if [ "$nodearch" != "$hostarch" ]; then
   bash "$firmware/openclaw/install.sh" "$cache" >/dev/null
   hostnode=$(sed -n 's/^exec "\([^"]*\)".*/\1/p' "$cache/bin/openclaw")
+  # Only the libraries: qemu looks every path up in QEMU_LD_PREFIX first,
+  # and npm must read this machine's /etc (its CA bundle, which may hold a
+  # proxy's CA, resolv.conf), not the box's.
+  ldroot=$(mktemp -d)
+  tar -C "$ldroot" -xf "$base" ./lib ./usr/lib ./etc/ld.so.cache
+  export QEMU_LD_PREFIX=$ldroot
 fi
 CLAWFLEET_NODE_ARCH=$nodearch CLAWFLEET_OPENCLAW_PREFIX=/opt/openclaw CLAWFLEET_HOST_NODE=$hostnode \
   bash "$firmware/openclaw/install.sh" "$oc" >&2
@@ -94,7 +104,6 @@ if [ -s "$img" ] && [ "$(cat "$out/clawfleet-box-$arch.inputs" 2>/dev/null)" = "
 fi
 echo "build.sh: assembling $img" >&2
 stage=$(mktemp -d)
-trap 'rm -rf "$stage" "$img.tmp"' EXIT
 install -D -m 0755 "$agent" "$stage/usr/local/bin/clawfleet-agent"
 cp -a "$firmware/rootfs/." "$firmware/box/rootfs/." "$stage/"
 # What `systemctl enable clawfleet-agent` does (WantedBy=multi-user.target).

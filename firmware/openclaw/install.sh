@@ -16,10 +16,15 @@
 #   CLAWFLEET_NODE_ARCH     x64, arm64 or armv7l (default: this machine's)
 #   CLAWFLEET_OPENCLAW_PREFIX  where DIR will be when bin/openclaw runs
 #                           (default DIR itself)
-#   CLAWFLEET_HOST_NODE     a Node.js $NODE_MAJOR that runs here, to run npm
-#                           with when CLAWFLEET_NODE_ARCH is not this
-#                           machine's (the target's node cannot run here);
-#                           install scripts then see this machine's platform
+#   CLAWFLEET_HOST_NODE     a Node.js that runs here, to check versions
+#                           with before the target's Node.js is fetched,
+#                           when CLAWFLEET_NODE_ARCH is not this machine's
+# npm installs OpenClaw on the target's own Node.js so that the packages'
+# install scripts see the target's platform (koffi's picks its prebuilt
+# module by process.arch, and compiles one when it finds none). On another
+# machine that Node.js runs under qemu-user through binfmt_misc, with
+# QEMU_LD_PREFIX at a root filesystem of the target's (its C library):
+# firmware/image/build.sh sets it to the image's Debian base.
 set -euo pipefail
 OPENCLAW_VERSION=${OPENCLAW_VERSION:-2026.9.6}
 NODE_MAJOR=${NODE_MAJOR:-26}
@@ -52,9 +57,10 @@ node="$dir/node/node_modules/$nodepkg/bin/node"
 runner=$node
 foreign=()
 if [ "$arch" != "$here" ]; then
-  runner=${CLAWFLEET_HOST_NODE:?install.sh: CLAWFLEET_NODE_ARCH=$arch is not this machine ($here): set CLAWFLEET_HOST_NODE to a Node.js $NODE_MAJOR that runs here}
-  # npm picks the optional packages (prebuilt native modules) of the target.
-  foreign=(--cpu="$npmcpu" --os=linux --libc=glibc)
+  runner=${CLAWFLEET_HOST_NODE:?install.sh: CLAWFLEET_NODE_ARCH=$arch is not this machine ($here): set CLAWFLEET_HOST_NODE to a Node.js that runs here}
+  # npm, on this machine's Node.js, fetches the target's: its package passes
+  # npm's platform check with --force.
+  foreign=(--cpu="$npmcpu" --os=linux --libc=glibc --force)
 fi
 version() { # the version of the npm package whose package.json is $1, or ""
   [ -x "$runner" ] && "$runner" -p "try{require('$1').version}catch(e){''}" || true
@@ -64,9 +70,11 @@ have=$(version "$dir/node/node_modules/$nodepkg/package.json")
 if ! [ -x "$node" ] || [ "${have%%.*}" != "$NODE_MAJOR" ]; then
   echo "install.sh: fetching Node.js $NODE_MAJOR ($nodepkg) from npm into $dir/node"
   mkdir -p "$dir/node"
-  # (--cpu picks optional packages only: the target's node package itself
-  # passes npm's platform check with --force.)
-  npm install --prefix "$dir/node" --no-audit --no-fund --loglevel=error "${foreign[@]}" ${foreign[0]:+--force} "$nodepkg@$NODE_MAJOR" >/dev/null
+  npm install --prefix "$dir/node" --no-audit --no-fund --loglevel=error "${foreign[@]}" "$nodepkg@$NODE_MAJOR" >/dev/null
+fi
+if [ "$arch" != "$here" ]; then
+  "$node" -e 0 2>/dev/null || { echo "install.sh: the $arch Node.js cannot run on this $here machine, and npm must run on it (install scripts pick their native modules by its platform): apt-get install qemu-user-static binfmt-support, mount binfmt_misc, and set QEMU_LD_PREFIX to a $arch root filesystem (firmware/image/build.sh does)" >&2; exit 1; }
+  runner=$node
 fi
 
 ocdir="$dir/openclaw"
@@ -75,7 +83,7 @@ if [ "$have" != "$OPENCLAW_VERSION" ]; then
   echo "install.sh: fetching openclaw@$OPENCLAW_VERSION from npm into $ocdir (about 650 MB, a minute)"
   mkdir -p "$ocdir"
   # OpenClaw's install script checks the Node version, so npm must run on Node $NODE_MAJOR.
-  PATH="$(dirname "$runner"):$PATH" npm install --prefix "$ocdir" --no-audit --no-fund --loglevel=error "${foreign[@]}" "openclaw@$OPENCLAW_VERSION" >/dev/null
+  PATH="$(dirname "$runner"):$PATH" npm install --prefix "$ocdir" --no-audit --no-fund --loglevel=error "openclaw@$OPENCLAW_VERSION" >/dev/null
 fi
 
 prefix=${CLAWFLEET_OPENCLAW_PREFIX:-$dir}
