@@ -424,3 +424,66 @@ func TestWipeAndHold(t *testing.T) {
 		return rep != nil && rep.Revision == 5 && len(rep.Tenants) == 0 && slices.Contains(rep.Purged, "ten_alpha0001")
 	})
 }
+
+// gatedRuntime is a memRuntime whose Ensure of one tenant waits for a
+// gate, and which can look one instance up (runtime.InstanceGetter).
+type gatedRuntime struct {
+	*memRuntime
+	slow string
+	gate chan struct{}
+}
+
+func (g *gatedRuntime) Ensure(ctx context.Context, s proto.TenantSpec) error {
+	if s.ID == g.slow {
+		select {
+		case <-g.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return g.memRuntime.Ensure(ctx, s)
+}
+
+func (g *gatedRuntime) Instance(_ context.Context, id string) (runtime.Instance, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	in, ok := g.insts[id]
+	in.Upstream = fmt.Sprintf("127.0.0.1:%d", in.Port)
+	return in, ok
+}
+
+// TestStartedReportedWithoutWaitingForOthers: a gateway that answers is
+// reported running, with its upstream for the tunnel, while another
+// tenant of the same pass is still being started.
+func TestStartedReportedWithoutWaitingForOthers(t *testing.T) {
+	rt := &gatedRuntime{memRuntime: &memRuntime{insts: map[string]runtime.Instance{}}, slow: "ten_slow00001", gate: make(chan struct{})}
+	p := &pub{}
+	r := New(Options{Runtime: rt, Publisher: p, StateDir: t.TempDir(), Interval: time.Hour,
+		Probe: func(_ context.Context, s proto.TenantSpec, _ runtime.Instance) bool { return true }})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	defer close(rt.gate)
+	go r.Run(ctx)
+	d := proto.Desired{Revision: 1, Tenants: []proto.TenantSpec{spec("ten_fast00001", 20000), spec("ten_slow00001", 20120)}}
+	r.HandleDesired(ctx, proto.MustEncode(&d))
+	tstest.Await(t, "the fast tenant reported running", 3*time.Second, func() bool {
+		rep := p.lastReport(t)
+		return rep != nil && len(rep.Tenants) == 1 && rep.Tenants[0].ID == "ten_fast00001" && rep.Tenants[0].State == proto.TenantRunning
+	})
+	if up, ok := r.Upstream(20000); !ok || up != "127.0.0.1:20000" {
+		t.Fatalf("the fast tenant's upstream: %q %v", up, ok)
+	}
+	// The pass, once the slow one is up, reports both; the fast one stays
+	// running.
+	rt.gate <- struct{}{}
+	tstest.Await(t, "the pass's report of both", 3*time.Second, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, m := range p.msgs {
+			if rep, err := proto.DecodeTenantReport(m.payload); err == nil && m.kind == proto.KindEvent && len(rep.Tenants) == 2 {
+				return rep.Tenants[0].State == proto.TenantRunning && rep.Tenants[1].State == proto.TenantRunning
+			}
+		}
+		return false
+	})
+}

@@ -112,6 +112,12 @@ type Runtime interface {
 	Close() error
 }
 
+// InstanceGetter is a runtime that can look one tenant's instance up, as
+// List would show it, without listing every other (ok false: none).
+type InstanceGetter interface {
+	Instance(ctx context.Context, tenantID string) (in Instance, ok bool)
+}
+
 // Adopter is a runtime that can take over existing gateway containers
 // (the docker runtime): Inspect looks at one (a name or ID) and returns what
 // the cloud records to make it a tenant, or an error saying why it cannot

@@ -281,6 +281,9 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 		return c.usageError("usage.run", "err.logLevel", *logLevel)
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+	if addr := c.getenv("CLAWFLEET_AGENT_PPROF_ADDR"); addr != "" {
+		servePprof(ctx, addr, log)
+	}
 
 	path := filepath.Join(*stateDir, creds.FileName)
 	cr, err := creds.Load(path)

@@ -360,6 +360,33 @@ func (d *Runtime) List(ctx context.Context) ([]runtime.Instance, error) {
 	return append(out, adopted...), nil
 }
 
+// Instance implements runtime.InstanceGetter: one tenant's container (its
+// own or adopted) as List shows it, without disk figures (List has them).
+func (d *Runtime) Instance(ctx context.Context, tenantID string) (runtime.Instance, bool) {
+	if proto.ValidateTenantID(tenantID) != nil {
+		return runtime.Instance{}, false
+	}
+	if r, err := d.record(tenantID); err != nil {
+		return runtime.Instance{}, false
+	} else if r != nil {
+		ci, err := d.inspect(ctx, r.Container)
+		if err != nil {
+			return runtime.Instance{}, false
+		}
+		in := instanceOf(tenantID, ci)
+		in.RestartGen, in.Port, in.Upstream = r.RestartGen, r.Port, r.Upstream
+		return in, true
+	}
+	ci, err := d.inspect(ctx, ContainerName(tenantID))
+	if err != nil || ci.Config.Labels[LabelManaged] != "true" || ci.Config.Labels[LabelTenant] != tenantID {
+		return runtime.Instance{}, false
+	}
+	if a := ci.Config.Labels[LabelAgent]; a != "" && a != d.agent {
+		return runtime.Instance{}, false
+	}
+	return instanceOf(tenantID, ci), true
+}
+
 // Logs implements runtime.Runtime: the tail of the gateway's log file (in its
 // volume), then of the container's stdout/stderr (lines prefixed
 // "container| ").

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -46,6 +47,11 @@ type Manager struct {
 	filtered  bool       // the firewall table is installed (not: weak isolation allowed)
 	fwMu      sync.Mutex // serialises the forwarding rules' set-up and checks
 	fwChecked time.Time  // last CheckForwarding (under fwMu)
+	// verified is when each namespace was last checked whole (healthy):
+	// within verifyEvery only its file is looked at, not four ip runs on
+	// every pass for every tenant.
+	vmu       sync.Mutex
+	verified  map[string]time.Time
 	closeOnce sync.Once
 	log       *slog.Logger
 }
@@ -67,7 +73,7 @@ func New(pool, dataDir string, allowWeak bool, log *slog.Logger) (*Manager, erro
 	if err != nil || !pf.Addr().Is4() || pf.Bits() > 30 {
 		return nil, fmt.Errorf("network namespace pool %q: want an IPv4 prefix of /30 or larger", pool)
 	}
-	n := &Manager{pool: pf.Masked(), log: log}
+	n := &Manager{pool: pf.Masked(), log: log, verified: map[string]time.Time{}}
 	n.tag = runtime.AgentTag(dataDir)
 	for _, t := range []struct {
 		p    *string
@@ -227,20 +233,19 @@ func (t Tenant) Path() string { return filepath.Join(Dir, t.NS) }
 // correct set-up is reused (a running gateway keeps its network).
 func (n *Manager) Ensure(t Tenant) error {
 	n.CheckForwarding()
-	if n.healthy(t) {
+	if n.verifiedRecently(t) {
 		return nil
 	}
+	if n.healthy(t) {
+		n.markVerified(t.NS)
+		return nil
+	}
+	n.forget(t.NS)
 	// Another interface on the host holding the /30's addresses is a
 	// collision (another agent, a VPN): refuse instead of breaking routing.
-	if out, err := n.output("-o", "-4", "addr", "show"); err == nil {
-		for _, l := range strings.Split(string(out), "\n") {
-			f := strings.Fields(l)
-			if len(f) >= 4 && f[1] != t.HostIf {
-				if p, err := netip.ParsePrefix(f[3]); err == nil && (p.Contains(t.Host) || p.Contains(t.Gateway)) {
-					return fmt.Errorf("%w: address %s of tenant network %s is already used on this host by interface %s", runtime.ErrPortInUse, p, t.NS, f[1])
-				}
-			}
-		}
+	// (Asked of the kernel in-process: no ip run.)
+	if name, p, ok := addrHolder(t); ok {
+		return fmt.Errorf("%w: address %s of tenant network %s is already used on this host by interface %s", runtime.ErrPortInUse, p, t.NS, name)
 	}
 	// Rebuild from scratch (the caller has stopped the gateway): a namespace
 	// of an earlier port would keep its old veth and addresses otherwise.
@@ -249,16 +254,16 @@ func (n *Manager) Ensure(t Tenant) error {
 			return err
 		}
 	}
-	_ = n.run("link", "del", t.HostIf)
-	if err := n.run("netns", "add", t.NS); err != nil {
-		return err
+	if _, err := os.Lstat(filepath.Join("/sys/class/net", t.HostIf)); err == nil {
+		_ = n.run("link", "del", t.HostIf)
 	}
 	hostCIDR := netip.PrefixFrom(t.Host, 30).String()
 	gwCIDR := netip.PrefixFrom(t.Gateway, 30).String()
-	// Two ip processes (the host side, then inside the namespace; ip -batch
-	// stops at the first failure) instead of seven: 20 tenants created at
-	// once would otherwise wait for 140 forks.
+	// Two ip processes (the namespace and the host side, then inside the
+	// namespace; ip -batch stops at the first failure) instead of eight:
+	// 20 tenants created at once would otherwise wait for 160 forks.
 	host := strings.Join([]string{
+		"netns add " + t.NS,
 		"link add " + t.HostIf + " type veth peer name " + t.NSIf + " netns " + t.NS,
 		"addr add " + hostCIDR + " dev " + t.HostIf,
 		"link set " + t.HostIf + " up",
@@ -275,8 +280,70 @@ func (n *Manager) Ensure(t Tenant) error {
 	if err := n.batch(inside, "-n", t.NS); err != nil {
 		return fmt.Errorf("tenant network %s: %w", t.NS, err)
 	}
+	n.markVerified(t.NS)
 	n.log.Info("tenant network namespace ready", "netns", t.NS, "hostIf", t.HostIf, "proxy", t.Host, "gateway", t.Gateway)
 	return nil
+}
+
+// verifyEvery is how long a namespace found whole is trusted while its
+// file is there.
+const verifyEvery = 30 * time.Second
+
+func (n *Manager) verifiedRecently(t Tenant) bool {
+	n.vmu.Lock()
+	at, ok := n.verified[t.NS]
+	n.vmu.Unlock()
+	if !ok || time.Since(at) >= verifyEvery {
+		return false
+	}
+	_, err := os.Stat(t.Path())
+	return err == nil
+}
+
+func (n *Manager) markVerified(ns string) {
+	n.vmu.Lock()
+	n.verified[ns] = time.Now()
+	n.vmu.Unlock()
+}
+
+func (n *Manager) forget(ns string) {
+	n.vmu.Lock()
+	delete(n.verified, ns)
+	n.vmu.Unlock()
+}
+
+// addrHolder names an interface other than t's host end that holds an
+// IPv4 network containing t's addresses.
+func addrHolder(t Tenant) (string, netip.Prefix, bool) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "", netip.Prefix{}, false
+	}
+	for _, ifc := range ifs {
+		if ifc.Name == t.HostIf {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok || !ip.Unmap().Is4() {
+				continue
+			}
+			ones, _ := ipn.Mask.Size()
+			p := netip.PrefixFrom(ip.Unmap(), ones)
+			if p.Contains(t.Host) || p.Contains(t.Gateway) {
+				return ifc.Name, p, true
+			}
+		}
+	}
+	return "", netip.Prefix{}, false
 }
 
 // healthy reports whether t's namespace, veth pair, addresses and default
@@ -305,6 +372,7 @@ func (n *Manager) healthy(t Tenant) bool {
 // Removing one that does not exist is not an error.
 func (n *Manager) Remove(id string) {
 	name := "cf-" + n.tag + "-" + strings.TrimPrefix(id, "ten_")
+	n.forget(name)
 	if _, err := os.Stat(filepath.Join(Dir, name)); err != nil {
 		return
 	}
@@ -458,7 +526,11 @@ func (n *Manager) ensureEgressLocked() {
 // Docker made its chain after the agent started; at most once a second,
 // as every tenant's Ensure calls it.
 func (n *Manager) CheckForwarding() {
-	n.fwMu.Lock()
+	// One check at a time, and no start waits for another's: tenants
+	// started together would queue behind its nft runs.
+	if !n.fwMu.TryLock() {
+		return
+	}
 	defer n.fwMu.Unlock()
 	if !n.filtered || time.Since(n.fwChecked) < time.Second {
 		return

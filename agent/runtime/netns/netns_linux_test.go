@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clawfleet/clawfleet/agent/runtime"
 	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
 )
 
@@ -106,5 +107,60 @@ func TestNoFirewallFailsClosed(t *testing.T) {
 	defer m.Close()
 	if m.Filters() || m.FirewallInstalled() {
 		t.Fatal("weak isolation allowed, yet a firewall reported")
+	}
+}
+
+// TestEnsureAndAddressCollision: a tenant's network is made whole (the
+// namespace, both ends of its veth addressed and up, the default route),
+// found whole again without being rebuilt, and refused, naming the
+// interface, when another interface of the host holds its /30.
+func TestEnsureAndAddressCollision(t *testing.T) {
+	runtimetest.RequireRoot(t, "network namespaces")
+	const pool = "10.234.0.0/16" // no other test's
+	m, err := New(pool, runtimetest.Dir(t), false, runtimetest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	tn, err := m.Plan("ten_netnstest01", 20000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Remove("ten_netnstest01") })
+	if err := m.Ensure(tn); err != nil {
+		t.Fatal(err)
+	}
+	if !m.healthy(tn) {
+		t.Fatal("the namespace made is not whole")
+	}
+	ino := func() string {
+		out, _ := exec.Command("stat", "-L", "-c", "%i", tn.Path()).Output()
+		return strings.TrimSpace(string(out))
+	}
+	before := ino()
+	if err := m.Ensure(tn); err != nil || ino() != before {
+		t.Fatalf("a whole namespace rebuilt: %v", err)
+	}
+
+	other, err := m.Plan("ten_netnstest02", 20120)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dummy := "cfdtest" + m.Tag()
+	// (A veth pair: this kernel has no dummy interfaces.)
+	if out, err := exec.Command("ip", "link", "add", dummy, "type", "veth", "peer", "name", dummy+"p").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", dummy).Run() })
+	if out, err := exec.Command("ip", "addr", "add", other.Host.String()+"/30", "dev", dummy).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	t.Cleanup(func() { m.Remove("ten_netnstest02") })
+	err = m.Ensure(other)
+	if !errors.Is(err, runtime.ErrPortInUse) || !strings.Contains(err.Error(), "already used on this host by interface "+dummy) {
+		t.Fatalf("a /30 held by %s: %v", dummy, err)
+	}
+	if _, err := exec.Command("ip", "netns", "pids", other.NS).CombinedOutput(); err == nil {
+		t.Fatal("a namespace was made for the refused tenant")
 	}
 }

@@ -260,13 +260,16 @@ func (p *Runtime) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 		return errors.New("process runtime closed")
 	}
 	t := p.tenant(spec.ID, true)
+	t0 := time.Now()
 	t.op.Lock()
 	defer t.op.Unlock()
+	locked := time.Now()
 
 	tn, gwOpts, _, err := p.network(spec)
 	if err != nil {
 		return p.ensureFailed(t, spec, fmt.Errorf("tenant %s: %w", spec.ID, err))
 	}
+	planned := time.Now()
 	err = p.prepareDir(spec, gwOpts)
 	if errors.Is(err, diskquota.ErrGrowOffline) {
 		err = p.growDiskOffline(t, spec, gwOpts)
@@ -315,6 +318,7 @@ func (p *Runtime) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 		t.run = nil
 		t.mu.Unlock()
 	}
+	prepared := time.Now()
 	if tn != nil {
 		// The gateway's ports are its namespace's own; only its network matters.
 		if err := p.nets.Ensure(*tn); err != nil {
@@ -323,6 +327,7 @@ func (p *Runtime) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 	} else if err := runtime.CheckPorts(spec.Port); err != nil {
 		return p.ensureFailed(t, spec, fmt.Errorf("tenant %s: %w", spec.ID, err))
 	}
+	netReady := time.Now()
 	run = &procRun{stopCh: make(chan struct{}), done: make(chan struct{}), exits: make(chan exitEvent, 1)}
 	if err := p.spawn(t, spec, run); err != nil {
 		return p.ensureFailed(t, spec, fmt.Errorf("tenant %s: starting gateway: %w", spec.ID, err))
@@ -334,6 +339,10 @@ func (p *Runtime) Ensure(ctx context.Context, spec proto.TenantSpec) error {
 	pid := run.pid // read before supervise may change it
 	go p.supervise(t, spec, run)
 	p.log.Info("gateway started", "tenant", spec.ID, "port", spec.Port, "pid", pid, "restartGen", spec.RestartGen, "isolation", p.Isolation(), "listen", gwOpts.CustomBindHost, "trustedProxies", gwOpts.TrustedProxies)
+	// Where a start's time goes (tenants started together wait for each
+	// other's share of the machine).
+	p.log.Debug("gateway start timed", "tenant", spec.ID, "lockWait", locked.Sub(t0), "plan", planned.Sub(locked),
+		"dir", prepared.Sub(planned), "network", netReady.Sub(prepared), "spawn", time.Since(netReady))
 	return p.saveMeta(t, spec)
 }
 
@@ -467,6 +476,18 @@ func (p *Runtime) List(ctx context.Context) ([]runtime.Instance, error) {
 		out = append(out, p.withNet(runtime.Instance{TenantID: id, State: proto.TenantStopped, RestartGen: m.RestartGen, Port: m.Port}))
 	}
 	return out, nil
+}
+
+// Instance implements runtime.InstanceGetter: a tenant this runtime runs,
+// as List shows it.
+func (p *Runtime) Instance(_ context.Context, tenantID string) (runtime.Instance, bool) {
+	t := p.tenant(tenantID, false)
+	if t == nil {
+		return runtime.Instance{}, false
+	}
+	in, pid := t.instance()
+	in.Usage = p.usage(t.id, pid)
+	return p.withNet(in), true
 }
 
 // withNet fills in the instance's isolation, upstream and disk usage.

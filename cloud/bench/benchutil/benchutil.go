@@ -42,8 +42,10 @@ type Cloud struct {
 	// AgentPrefix is a command StartAgent runs the agent under, e.g.
 	// nsenter --net=/run/netns/NAME (it must exec the agent, keeping its pid).
 	AgentPrefix []string
-	Log         *os.File
-	Cmd         *exec.Cmd
+	// AgentEnv is added to the environment of the agents StartAgent starts.
+	AgentEnv []string
+	Log      *os.File
+	Cmd      *exec.Cmd
 }
 
 // URL returns the cloud's HTTP URL for path.

@@ -69,7 +69,7 @@ func (c *Cloud) StartAgent(ctx context.Context, agentBin, stateDir, logPath, lev
 		return nil, err
 	}
 	agent.Stdout, agent.Stderr = logf, logf
-	agent.Env = append(os.Environ(), "CLAWFLEET_LOG_LEVEL="+level)
+	agent.Env = append(append(os.Environ(), "CLAWFLEET_LOG_LEVEL="+level), c.AgentEnv...)
 	err = agent.Start()
 	logf.Close() // the child has its own descriptor
 	return agent, err
