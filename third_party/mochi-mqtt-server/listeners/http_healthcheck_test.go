@@ -61,7 +61,7 @@ func TestHTTPHealthCheckServeAndClose(t *testing.T) {
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	awaitListening(t, testAddr) // fork: was a 1 ms sleep, lost under load
 
 	// call healthcheck
 	resp, err := http.Get("http://localhost" + testAddr + "/healthcheck")
@@ -97,7 +97,7 @@ func TestHTTPHealthCheckServeAndCloseMethodNotAllowed(t *testing.T) {
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	awaitListening(t, testAddr) // fork: was a 1 ms sleep, lost under load
 
 	// make disallowed method type http request
 	resp, err := http.Post("http://localhost"+testAddr+"/healthcheck", "application/json", http.NoBody)

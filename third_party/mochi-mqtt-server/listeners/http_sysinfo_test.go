@@ -71,7 +71,7 @@ func TestHTTPStatsServeAndClose(t *testing.T) {
 		o <- true
 	}(o)
 
-	time.Sleep(time.Millisecond)
+	awaitListening(t, testAddr) // fork: was a 1 ms sleep, lost under load
 
 	// get body from stats address
 	resp, err := http.Get("http://localhost" + testAddr)
