@@ -91,7 +91,7 @@ func ParseMap(r io.Reader) ([]Request, error) {
 		if len(f) < 2 || len(f) > 4 {
 			return nil, fmt.Errorf("line %d: %q: want CONTAINER OWNER [SLUG [PLAN]]", n, line)
 		}
-		rq := Request{Container: f[0], Owner: f[1]}
+		rq := Request{Container: strings.TrimPrefix(f[0], "/"), Owner: f[1]}
 		if len(f) > 2 && f[2] != "-" {
 			rq.Slug = f[2]
 		}
@@ -124,6 +124,7 @@ func ParseMap(r io.Reader) ([]Request, error) {
 // Adopted says whether ref (a name or an ID prefix) is a container of l
 // adopted already, and as which tenant.
 func (l *Listing) Adopted(ref string) (tenant string, ok bool) {
+	ref = strings.TrimPrefix(ref, "/")
 	for _, c := range l.Containers {
 		if c.Tenant != "" && (c.Name == ref || (len(ref) >= 12 && strings.HasPrefix(c.ID, ref))) {
 			return c.Tenant, true

@@ -14,7 +14,7 @@ func TestParseMap(t *testing.T) {
 		want     []Request
 		err      string
 	}{
-		{"lines, comments and blanks", "# Portainer's gateways\n\nopenclaw-alice alice\n  openclaw-bob\tbob  bob-claw basic \nopenclaw-carol carol - pro\n",
+		{"lines, comments and blanks", "# Portainer's gateways\n\n/openclaw-alice alice\n  openclaw-bob\tbob  bob-claw basic \nopenclaw-carol carol - pro\n",
 			[]Request{{Container: "openclaw-alice", Owner: "alice"}, {Container: "openclaw-bob", Owner: "bob", Slug: "bob-claw", Plan: "basic"}, {Container: "openclaw-carol", Owner: "carol", Plan: "pro"}}, ""},
 		{"empty", "# nothing yet\n", nil, ""},
 		{"one field", "openclaw-alice\n", nil, "line 1"},
@@ -44,7 +44,7 @@ func TestListingAdopted(t *testing.T) {
 		{ID: id, Name: "openclaw-alice", Tenant: "ten_alice0000"},
 		{ID: strings.Repeat("cd", 32), Name: "openclaw-bob", Adoptable: true},
 	}}
-	for ref, want := range map[string]string{"openclaw-alice": "ten_alice0000", id[:12]: "ten_alice0000", id[:6]: "", "openclaw-bob": "", "openclaw-zed": ""} {
+	for ref, want := range map[string]string{"openclaw-alice": "ten_alice0000", "/openclaw-alice": "ten_alice0000", id[:12]: "ten_alice0000", id[:6]: "", "openclaw-bob": "", "openclaw-zed": ""} {
 		if got, ok := l.Adopted(ref); got != want || ok != (want != "") {
 			t.Errorf("Adopted(%q) = %q %v, want %q", ref, got, ok, want)
 		}

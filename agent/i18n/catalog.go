@@ -19,6 +19,7 @@ Environment:
   CLAWFLEET_STATE_DIR     state directory (default /var/lib/clawfleet-agent)
   CLAWFLEET_CLOUD_URL     cloud URL for enroll
   CLAWFLEET_ENROLL_TOKEN  enrollment token for enroll
+  CLAWFLEET_ADMIN_TOKEN   the cloud's admin token for adopt
   CLAWFLEET_LOG_LEVEL     log level for run: debug, info, warn, error
   CLAWFLEET_LANG          language of these messages: en or zh
 Command-line flags take precedence over the environment.
@@ -38,6 +39,7 @@ Command-line flags take precedence over the environment.
   CLAWFLEET_STATE_DIR     状态目录（默认 /var/lib/clawfleet-agent）
   CLAWFLEET_CLOUD_URL     enroll 使用的云端地址
   CLAWFLEET_ENROLL_TOKEN  enroll 使用的注册令牌
+  CLAWFLEET_ADMIN_TOKEN   adopt 使用的云端管理员令牌
   CLAWFLEET_LOG_LEVEL     run 的日志级别：debug、info、warn、error
   CLAWFLEET_LANG          提示信息的语言：en 或 zh
 命令行参数优先于环境变量。
@@ -279,13 +281,14 @@ re-created, each gateway keeps its token, its state and its port. The agent
 must be running here: the cloud asks it to inspect the containers.
 
   clawfleet-agent adopt --admin-token T                 list the OpenClaw containers here, and whether each can be adopted
-  clawfleet-agent adopt --admin-token T CONTAINER OWNER adopt one as the tenant of user OWNER
+  clawfleet-agent adopt --admin-token T CONTAINER OWNER  adopt one as the tenant of user OWNER
   clawfleet-agent adopt --admin-token T --map FILE      adopt every line of FILE: CONTAINER OWNER [SLUG [PLAN]]
                                                         ("-" for the default slug; # comments). Lines adopted
                                                         already are skipped, so a rerun resumes.
 
 Options:
-  --admin-token TOKEN  the cloud's admin token (env CLAWFLEET_ADMIN_TOKEN)
+  --admin-token TOKEN  the cloud's admin token (env CLAWFLEET_ADMIN_TOKEN: better, a flag
+                       shows in the process list)
   --cloud URL          cloud URL (env CLAWFLEET_CLOUD_URL; default: the one in the credentials)
   --state-dir DIR      state directory (env CLAWFLEET_STATE_DIR, default /var/lib/clawfleet-agent)
   --slug SLUG          the tenant's subdomain (default: made from the container's name)
@@ -304,7 +307,8 @@ Options:
                                                             行会跳过，因此可以重新运行以继续。
 
 选项：
-  --admin-token 令牌   云端管理员令牌（环境变量 CLAWFLEET_ADMIN_TOKEN）
+  --admin-token 令牌   云端管理员令牌（环境变量 CLAWFLEET_ADMIN_TOKEN：更好，命令行参数
+                       会出现在进程列表中）
   --cloud URL          云端地址（环境变量 CLAWFLEET_CLOUD_URL；默认：凭据中的地址）
   --state-dir 目录     状态目录（环境变量 CLAWFLEET_STATE_DIR，默认 /var/lib/clawfleet-agent）
   --slug 子域名        租户的子域名（默认：由容器名生成）
@@ -373,6 +377,10 @@ Options:
 	"adopt.skipped": {
 		En: "%s skipped: adopted already (tenant %s)",
 		Zh: "%s 已跳过：已接管（租户 %s）",
+	},
+	"adopt.skippedCloud": {
+		En: "%s skipped: the cloud has it adopted already",
+		Zh: "%s 已跳过：云端记录它已被接管",
 	},
 	"adopt.summary": {
 		En: "%d adopted, %d adopted already, %d failed.",

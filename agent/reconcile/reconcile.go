@@ -79,6 +79,7 @@ type Reconciler struct {
 	// sent, flushed by earlyTimer.
 	readyAt    map[string]readiness
 	watching   map[string]bool
+	watchSem   chan struct{}
 	early      map[string]proto.TenantStatus
 	earlyTimer *time.Timer
 }
@@ -106,7 +107,7 @@ func New(o Options) *Reconciler {
 		o.Logger = slog.Default()
 	}
 	r := &Reconciler{opts: o, log: o.Logger.With("component", "reconcile"), wake: make(chan struct{}, 1), statuses: map[string]proto.TenantStatus{},
-		readyAt: map[string]readiness{}, watching: map[string]bool{}, early: map[string]proto.TenantStatus{}}
+		readyAt: map[string]readiness{}, watching: map[string]bool{}, early: map[string]proto.TenantStatus{}, watchSem: make(chan struct{}, ensureParallel)}
 	if d, err := r.loadDesired(); err == nil {
 		r.desired = d
 		if o.OnDesired != nil {
@@ -333,12 +334,12 @@ func (r *Reconciler) listContainers(ctx context.Context, c *proto.Command) proto
 	}
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cs, err := a.Candidates(lctx)
+	cs, left, err := a.Candidates(lctx)
 	if err != nil {
 		r.log.Warn("listing containers to adopt", "err", err)
 		return proto.Reply{ID: c.ID, Error: "listing the Docker engine's containers: " + err.Error()}
 	}
-	rep := proto.Reply{ID: c.ID, OK: true, Containers: cs}
+	rep := proto.Reply{ID: c.ID, OK: true, Containers: cs, ContainersLeftOut: left}
 	boundContainers(&rep)
 	return rep
 }
@@ -657,11 +658,21 @@ func (r *Reconciler) watchStart(ctx context.Context, s proto.TenantSpec) {
 		}()
 		every := watchEvery
 		for deadline := time.Now().Add(watchFor); time.Now().Before(deadline); every = min(every*3/2, watchEveryMax) {
+			// As many looks at once as Ensures: after an agent restart
+			// every tenant is watched.
+			select {
+			case r.watchSem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 			in, ok := g.Instance(ctx, s.ID)
-			if !ok || in.State == proto.TenantFailed || in.State == proto.TenantStopped || in.RestartGen != s.RestartGen {
+			gone := !ok || in.State == proto.TenantFailed || in.State == proto.TenantStopped || in.RestartGen != s.RestartGen || in.Port != s.Port
+			up := !gone && r.opts.Probe(ctx, s, in)
+			<-r.watchSem
+			if gone {
 				return // the passes report what became of it
 			}
-			if r.opts.Probe(ctx, s, in) {
+			if up {
 				r.ready(ctx, s, in)
 				return
 			}
@@ -679,17 +690,27 @@ func (r *Reconciler) watchStart(ctx context.Context, s proto.TenantSpec) {
 func (r *Reconciler) ready(ctx context.Context, s proto.TenantSpec, in runtime.Instance) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cur := -1
-	if r.desired != nil {
-		cur = slices.IndexFunc(r.desired.Tenants, func(x proto.TenantSpec) bool { return x.ID == s.ID })
-	}
-	if cur < 0 || r.desired.Tenants[cur].RestartGen != s.RestartGen || r.desired.Tenants[cur].State != proto.TenantRunning {
-		return // no longer wanted as it was
+	if !r.stillWanted(s) {
+		return
 	}
 	st := proto.TenantStatus{ID: s.ID, State: proto.TenantRunning, Restarts: in.Restarts, RestartGen: in.RestartGen, StartedAt: in.StartedAtMs,
 		DiskUsedBytes: in.DiskUsedBytes, DiskTotalBytes: in.DiskTotalBytes, Usage: in.Usage}
+	if prev, ok := r.statuses[s.ID]; ok {
+		// A runtime's one-instance look may lack what List measures (the
+		// docker runtime's disk): a report without it would clear it.
+		if st.DiskTotalBytes == 0 {
+			st.DiskUsedBytes, st.DiskTotalBytes = prev.DiskUsedBytes, prev.DiskTotalBytes
+		}
+		if st.Usage == nil {
+			st.Usage = prev.Usage
+		}
+	}
 	r.readyAt[s.ID] = readiness{gen: s.RestartGen, at: time.Now()}
-	r.statuses[s.ID] = st
+	// Copied, never written in place: the pass's report may be reading
+	// the map it handed over.
+	sts := maps.Clone(r.statuses)
+	sts[s.ID] = st
+	r.statuses = sts
 	up := maps.Clone(r.upstreams)
 	if up == nil {
 		up = map[int]string{}
@@ -703,14 +724,36 @@ func (r *Reconciler) ready(ctx context.Context, s proto.TenantSpec, in runtime.I
 			r.mu.Lock()
 			sts := r.early
 			r.early, r.earlyTimer = map[string]proto.TenantStatus{}, nil
+			for id, st := range sts {
+				i := slices.IndexFunc(r.desired.Tenants, func(x proto.TenantSpec) bool { return x.ID == id })
+				if i < 0 || r.desired.Tenants[i].RestartGen != st.RestartGen || r.desired.Tenants[i].State != proto.TenantRunning {
+					delete(sts, id) // stopped, restarted or removed meanwhile
+				}
+			}
 			r.mu.Unlock()
+			if len(sts) == 0 {
+				return
+			}
 			if err := r.publishReport(ctx, rev, sts, nil); err != nil {
 				r.log.Debug("tenant report not sent", "err", err)
+				r.mu.Lock()
+				r.dirty = true // the next pass reports everything
+				r.mu.Unlock()
 				return
 			}
 			r.log.Debug("running gateways reported", "tenants", len(sts))
 		})
 	}
+}
+
+// stillWanted: the desired state still asks for s as it was watched
+// (running, same restart generation and port). The caller holds r.mu.
+func (r *Reconciler) stillWanted(s proto.TenantSpec) bool {
+	if r.desired == nil {
+		return false
+	}
+	i := slices.IndexFunc(r.desired.Tenants, func(x proto.TenantSpec) bool { return x.ID == s.ID })
+	return i >= 0 && r.desired.Tenants[i].RestartGen == s.RestartGen && r.desired.Tenants[i].State == proto.TenantRunning && r.desired.Tenants[i].Port == s.Port
 }
 
 // Upstream returns where the gateway of the desired tenant with this port

@@ -125,7 +125,7 @@ type InstanceGetter interface {
 // Candidates lists the OpenClaw containers there are to adopt.
 type Adopter interface {
 	Inspect(ctx context.Context, ref string) (*proto.ContainerInfo, error)
-	Candidates(ctx context.Context) ([]proto.ContainerCandidate, error)
+	Candidates(ctx context.Context) (cands []proto.ContainerCandidate, leftOut int, err error)
 }
 
 // ErrNotFound is returned for a tenant the runtime does not know.

@@ -145,6 +145,14 @@ func (c *cli) adoptMap(ctx context.Context, cl *adopt.Client, host, path string)
 			continue
 		}
 		t, err := cl.Adopt(ctx, host, r)
+		var ae *adminapi.Error
+		if errors.As(err, &ae) && ae.Code == "already_adopted" {
+			// Beyond the listing's bounds, or named another way: the
+			// cloud knows it.
+			fmt.Fprintln(c.stdout, c.lang.T("adopt.skippedCloud", r.Container))
+			skipped++
+			continue
+		}
 		if err != nil {
 			fmt.Fprintln(c.stderr, c.lang.T("err.prefix", c.lang.T("err.adopt", r.Container, err)))
 			failed++

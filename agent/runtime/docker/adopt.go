@@ -124,54 +124,93 @@ func (d *Runtime) Inspect(ctx context.Context, ref string) (*proto.ContainerInfo
 
 // Candidates implements runtime.Adopter: every OpenClaw gateway container
 // on the engine that clawfleet did not make, by name, each adoptable or
-// why not, or the tenant that adopted it; never its token.
-func (d *Runtime) Candidates(ctx context.Context) ([]proto.ContainerCandidate, error) {
+// why not, or the tenant that adopted it; never its token. A container
+// that cannot be inspected is listed with the reason; when ctx ends, those
+// not looked at yet are counted in leftOut.
+func (d *Runtime) Candidates(ctx context.Context) (out []proto.ContainerCandidate, leftOut int, err error) {
 	var cs []containerSummary
 	if _, err := d.c.Do(ctx, "GET", "/containers/json", url.Values{"all": {"1"}}, nil, &cs); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	adopted := map[string]string{} // container ID → tenant
 	ports := map[string]int{}
 	for id, r := range d.records() {
 		adopted[r.Container], ports[r.Container] = id, r.Port
 	}
-	out := []proto.ContainerCandidate{}
-	for _, c := range cs {
+	out = []proto.ContainerCandidate{}
+	for i, c := range cs {
 		if c.Labels[LabelManaged] == "true" {
 			continue
 		}
-		ci, err := d.inspectAdoptable(ctx, c.ID)
-		var ae *AdoptError
-		if errors.As(err, &ae) && (ae.Code == proto.AdoptNotOpenClaw || ae.Code == proto.AdoptNoContainer) {
-			continue // not a gateway, or removed meanwhile
+		if ctx.Err() != nil {
+			leftOut = len(cs) - i
+			break
 		}
-		if err != nil {
-			return nil, err
+		cand, ok := d.candidate(ctx, c, adopted, ports)
+		if !ok {
+			continue
 		}
-		cand := proto.ContainerCandidate{ID: ci.ID, Name: ci.Name, Image: ci.Config.Image, Running: ci.State.Running}
-		if t, ok := adopted[ci.ID]; ok {
-			cand.Code, cand.Tenant, cand.Port = proto.AdoptManaged, t, ports[ci.ID]
-			cand.Reason = "adopted already, as tenant " + t
-		} else if info, err := d.adoptable(ctx, ci); errors.As(err, &ae) {
-			cand.Code, cand.Reason = ae.Code, truncateReason(ae.Msg)
-		} else if err != nil {
-			return nil, err
-		} else {
-			cand.Adoptable, cand.Port = true, info.Port
+		cand.Name, cand.Image, cand.Reason = clean(cand.Name, 255), clean(cand.Image, 255), clean(cand.Reason, proto.MaxReason)
+		if cand.Validate() != nil {
+			leftOut++ // nothing the protocol can carry
+			continue
 		}
 		out = append(out, cand)
 	}
 	slices.SortFunc(out, func(a, b proto.ContainerCandidate) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
+	return out, leftOut, nil
 }
 
-// truncateReason keeps a refusal within proto.MaxReason bytes, on a rune
-// boundary.
-func truncateReason(s string) string {
-	if len(s) <= proto.MaxReason {
+// candidate is what the listing says of c (ok false: not a gateway).
+func (d *Runtime) candidate(ctx context.Context, c containerSummary, adopted map[string]string, ports map[string]int) (proto.ContainerCandidate, bool) {
+	ci, err := d.inspectAdoptable(ctx, c.ID)
+	var ae *AdoptError
+	switch {
+	case errors.As(err, &ae) && (ae.Code == proto.AdoptNotOpenClaw || ae.Code == proto.AdoptNoContainer):
+		return proto.ContainerCandidate{}, false // not a gateway, or removed meanwhile
+	case err != nil:
+		name := c.ID
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		return proto.ContainerCandidate{ID: c.ID, Name: name, Image: "?", Code: proto.AdoptUnusable, Reason: "could not be inspected: " + err.Error()}, true
+	}
+	cand := proto.ContainerCandidate{ID: ci.ID, Name: ci.Name, Image: ci.Config.Image, Running: ci.State.Running}
+	if t, ok := adopted[ci.ID]; ok {
+		cand.Code, cand.Tenant, cand.Port = proto.AdoptManaged, t, ports[ci.ID]
+		cand.Reason = "adopted already, as tenant " + t
+		return cand, true
+	}
+	info, err := d.adoptable(ctx, ci)
+	switch {
+	case errors.As(err, &ae):
+		cand.Code, cand.Reason = ae.Code, ae.Msg
+	case err != nil:
+		cand.Code, cand.Reason = proto.AdoptUnusable, "could not be inspected: "+err.Error()
+	default:
+		cand.Adoptable, cand.Port = true, info.Port
+	}
+	return cand, true
+}
+
+// clean makes s a single line of at most max bytes (control characters
+// become spaces; cut on a rune boundary with "...").
+func clean(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	return truncateReasonTo(s, max)
+}
+
+// truncateReasonTo keeps s within max bytes, on a rune boundary.
+func truncateReasonTo(s string, max int) string {
+	if len(s) <= max {
 		return s
 	}
-	s = s[:proto.MaxReason-3]
+	s = s[:max-3]
 	for !utf8.ValidString(s) {
 		s = s[:len(s)-1]
 	}

@@ -83,9 +83,9 @@ func TestAdoptPortainerContainer(t *testing.T) {
 	// commands), each adoptable or why not, never a token.
 	cands := func() map[string]proto.ContainerCandidate {
 		t.Helper()
-		cs, err := d.Candidates(ctx)
-		if err != nil {
-			t.Fatal(err)
+		cs, left, err := d.Candidates(ctx)
+		if err != nil || left != 0 {
+			t.Fatal(left, err)
 		}
 		m := map[string]proto.ContainerCandidate{}
 		for _, c := range cs {
@@ -236,5 +236,38 @@ func TestAdoptPortainerContainer(t *testing.T) {
 	}
 	if _, err := d.c.Do(ctx, "GET", "/volumes/"+g.Volume, nil, nil, nil); !engine.IsNotFound(err) {
 		t.Fatalf("volume after Purge: %v", err)
+	}
+}
+
+// TestClean: what the listing reports of a container fits the protocol:
+// one line, within its bound, cut on a rune boundary.
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"openclaw-alice", 255, "openclaw-alice"},
+		{"config /home/node/.openclaw/\nopenclaw.json\tunreadable", 240, "config /home/node/.openclaw/ openclaw.json unreadable"},
+		{strings.Repeat("x", 300), 240, strings.Repeat("x", 237) + "..."},
+		{strings.Repeat("网", 100), 20, strings.Repeat("网", 5) + "..."},
+	} {
+		got := clean(tc.in, tc.max)
+		if got != tc.want || len(got) > tc.max {
+			t.Errorf("clean(%.40q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+		c := proto.ContainerCandidate{ID: strings.Repeat("ab", 32), Name: "n", Image: "i", Code: proto.AdoptUnusable, Reason: clean(tc.in, proto.MaxReason)}
+		if err := c.Validate(); err != nil {
+			t.Errorf("a cleaned reason refused: %v", err)
+		}
+	}
+}
+
+func TestSystemPath(t *testing.T) {
+	for p, want := range map[string]bool{"/": true, "/var/run/docker.sock": true, "/proc/1": true, "/etc": true,
+		"/opt/openclaw/alice": false, "/home/alice/.openclaw": false, "/var/lib/docker/volumes/x/_data": true, "/srv/run": false} {
+		if got := systemPath(p); got != want {
+			t.Errorf("systemPath(%q) = %v, want %v", p, got, want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -56,6 +57,7 @@ func (d *Runtime) measureDisk(id string, r adoptRecord) {
 	ctx, cancel := context.WithTimeout(context.Background(), diskWalkMax)
 	defer cancel()
 	var used, total int64
+	volumeSeen := false
 	seen := map[[2]uint64]bool{}
 	for _, m := range r.Mounts {
 		dir := m.Source
@@ -68,6 +70,9 @@ func (d *Runtime) measureDisk(id string, r adoptRecord) {
 			}
 			dir = v.Mountpoint
 		case "bind":
+			if systemPath(dir) {
+				continue // the host's own tree, not the gateway's state
+			}
 		default:
 			continue
 		}
@@ -78,7 +83,10 @@ func (d *Runtime) measureDisk(id string, r adoptRecord) {
 			d.log.Debug("adopted mount measured in part", "tenant", id, "path", dir, "err", err)
 		}
 		used += n
-		if total == 0 {
+		if total == 0 || m.Type == "volume" && !volumeSeen {
+			// The filesystem of the state: a volume's first, else the
+			// first bind-mounted directory's.
+			volumeSeen = volumeSeen || m.Type == "volume"
 			var st syscall.Statfs_t
 			if syscall.Statfs(dir, &st) == nil {
 				total = int64(st.Blocks) * int64(st.Bsize)
@@ -99,6 +107,21 @@ func (d *Runtime) measureDisk(id string, r adoptRecord) {
 		d.disk.m = map[string]diskFigure{}
 	}
 	d.disk.m[id] = diskFigure{at: time.Now(), used: used, total: total}
+}
+
+// systemPath: a bind source that is the host's root or a system tree
+// (walking it would measure the host, not the gateway).
+func systemPath(p string) bool {
+	p = filepath.Clean(p)
+	if p == "/" {
+		return true
+	}
+	for _, sys := range []string{"/proc", "/sys", "/dev", "/run", "/var/run", "/usr", "/etc", "/boot", "/var/lib/docker"} {
+		if p == sys || strings.HasPrefix(p, sys+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // forgetDisk drops a removed tenant's figure.

@@ -51,7 +51,7 @@ type Manager struct {
 	// within verifyEvery only its file is looked at, not four ip runs on
 	// every pass for every tenant.
 	vmu       sync.Mutex
-	verified  map[string]time.Time
+	verified  map[string]verifiedNS
 	closeOnce sync.Once
 	log       *slog.Logger
 }
@@ -73,7 +73,7 @@ func New(pool, dataDir string, allowWeak bool, log *slog.Logger) (*Manager, erro
 	if err != nil || !pf.Addr().Is4() || pf.Bits() > 30 {
 		return nil, fmt.Errorf("network namespace pool %q: want an IPv4 prefix of /30 or larger", pool)
 	}
-	n := &Manager{pool: pf.Masked(), log: log, verified: map[string]time.Time{}}
+	n := &Manager{pool: pf.Masked(), log: log, verified: map[string]verifiedNS{}}
 	n.tag = runtime.AgentTag(dataDir)
 	for _, t := range []struct {
 		p    *string
@@ -237,7 +237,7 @@ func (n *Manager) Ensure(t Tenant) error {
 		return nil
 	}
 	if n.healthy(t) {
-		n.markVerified(t.NS)
+		n.markVerified(t)
 		return nil
 	}
 	n.forget(t.NS)
@@ -259,11 +259,15 @@ func (n *Manager) Ensure(t Tenant) error {
 	}
 	hostCIDR := netip.PrefixFrom(t.Host, 30).String()
 	gwCIDR := netip.PrefixFrom(t.Gateway, 30).String()
-	// Two ip processes (the namespace and the host side, then inside the
+	// Three ip processes (the namespace; the host side; inside the
 	// namespace; ip -batch stops at the first failure) instead of eight:
-	// 20 tenants created at once would otherwise wait for 160 forks.
+	// 20 tenants created at once would otherwise wait for 160 forks. (Not
+	// "netns add" in the host side's batch: an older ip stays in the new
+	// namespace for the lines after it.)
+	if err := n.run("netns", "add", t.NS); err != nil {
+		return err
+	}
 	host := strings.Join([]string{
-		"netns add " + t.NS,
 		"link add " + t.HostIf + " type veth peer name " + t.NSIf + " netns " + t.NS,
 		"addr add " + hostCIDR + " dev " + t.HostIf,
 		"link set " + t.HostIf + " up",
@@ -280,7 +284,7 @@ func (n *Manager) Ensure(t Tenant) error {
 	if err := n.batch(inside, "-n", t.NS); err != nil {
 		return fmt.Errorf("tenant network %s: %w", t.NS, err)
 	}
-	n.markVerified(t.NS)
+	n.markVerified(t)
 	n.log.Info("tenant network namespace ready", "netns", t.NS, "hostIf", t.HostIf, "proxy", t.Host, "gateway", t.Gateway)
 	return nil
 }
@@ -289,20 +293,27 @@ func (n *Manager) Ensure(t Tenant) error {
 // file is there.
 const verifyEvery = 30 * time.Second
 
+// verifiedNS is a namespace found whole, as planned then (a new port
+// plans another veth and /30 under the same name), and when.
+type verifiedNS struct {
+	t  Tenant
+	at time.Time
+}
+
 func (n *Manager) verifiedRecently(t Tenant) bool {
 	n.vmu.Lock()
-	at, ok := n.verified[t.NS]
+	v, ok := n.verified[t.NS]
 	n.vmu.Unlock()
-	if !ok || time.Since(at) >= verifyEvery {
+	if !ok || v.t != t || time.Since(v.at) >= verifyEvery {
 		return false
 	}
 	_, err := os.Stat(t.Path())
 	return err == nil
 }
 
-func (n *Manager) markVerified(ns string) {
+func (n *Manager) markVerified(t Tenant) {
 	n.vmu.Lock()
-	n.verified[ns] = time.Now()
+	n.verified[t.NS] = verifiedNS{t: t, at: time.Now()}
 	n.vmu.Unlock()
 }
 
@@ -527,7 +538,9 @@ func (n *Manager) ensureEgressLocked() {
 // as every tenant's Ensure calls it.
 func (n *Manager) CheckForwarding() {
 	// One check at a time, and no start waits for another's: tenants
-	// started together would queue behind its nft runs.
+	// started together would queue behind its nft runs. (When the table
+	// was taken away and another start is putting it back, this one may
+	// come up in the milliseconds before it is back.)
 	if !n.fwMu.TryLock() {
 		return
 	}
