@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"text/tabwriter"
+	"strings"
 
 	"github.com/clawfleet/clawfleet/agent/adopt"
 	"github.com/clawfleet/clawfleet/agent/enroll"
@@ -86,8 +86,7 @@ func (c *cli) showListing(host string, l *adopt.Listing) {
 		fmt.Fprintln(c.stdout, c.lang.T("adopt.none", host))
 		return
 	}
-	tw := tabwriter.NewWriter(c.stdout, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, c.lang.T("adopt.header"))
+	rows := [][]string{strings.Split(c.lang.T("adopt.header"), "\t")}
 	for _, k := range l.Containers {
 		state := c.lang.T("adopt.stopped")
 		if k.Running {
@@ -104,12 +103,53 @@ func (c *cli) showListing(host string, l *adopt.Listing) {
 		case !k.Adoptable:
 			what = c.lang.T("adopt.no", k.Reason)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Name, k.Image, port, state, what)
+		rows = append(rows, []string{k.Name, k.Image, port, state, what})
 	}
-	tw.Flush()
+	writeTable(c.stdout, rows)
 	if l.LeftOut > 0 {
 		fmt.Fprintln(c.stdout, c.lang.T("adopt.leftOut", l.LeftOut))
 	}
+}
+
+// writeTable prints rows in columns two spaces apart, padded by how wide
+// a terminal shows each cell (a Chinese character takes two columns,
+// which text/tabwriter counts as one).
+func writeTable(w io.Writer, rows [][]string) {
+	var widths []int
+	for _, r := range rows {
+		for i, cell := range r {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], displayWidth(cell))
+		}
+	}
+	for _, r := range rows {
+		var b strings.Builder
+		for i, cell := range r {
+			b.WriteString(cell)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-displayWidth(cell)+2))
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	}
+}
+
+// displayWidth is how many terminal columns s takes: two for East Asian
+// wide and full-width characters, one for the others.
+func displayWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		switch {
+		case r >= 0x1100 && r <= 0x115f, r >= 0x2e80 && r <= 0xa4cf, r >= 0xac00 && r <= 0xd7a3,
+			r >= 0xf900 && r <= 0xfaff, r >= 0xfe30 && r <= 0xfe4f, r >= 0xff00 && r <= 0xff60, r >= 0xffe0 && r <= 0xffe6:
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
 }
 
 func (c *cli) adoptOne(ctx context.Context, cl *adopt.Client, host string, r adopt.Request) error {

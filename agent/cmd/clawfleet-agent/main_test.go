@@ -320,3 +320,20 @@ func TestInterfacePerAgent(t *testing.T) {
 		t.Fatalf("%q, want the runtimes' tag: %q", nameA, want)
 	}
 }
+
+// TestWriteTable: columns line up as a terminal shows them, Chinese
+// characters two columns wide.
+func TestWriteTable(t *testing.T) {
+	var b bytes.Buffer
+	writeTable(&b, [][]string{{"名称", "镜像", "能否接管"}, {"openclaw-alice", "oc:1", "可以"}, {"bob", "openclaw:2026.9.6", "不能：没有令牌"}})
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%q", b.String())
+	}
+	col := func(l, cell string) int { return displayWidth(l[:strings.Index(l, cell)]) }
+	for i, cells := range [][]string{{"镜像", "能否接管"}, {"oc:1", "可以"}, {"openclaw:2026.9.6", "不能"}} {
+		if a, b := col(lines[i], cells[0]), col(lines[i], cells[1]); a != 16 || b != 35 {
+			t.Errorf("line %q: columns at %d and %d, want 16 and 35", lines[i], a, b)
+		}
+	}
+}
