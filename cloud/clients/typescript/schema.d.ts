@@ -1312,8 +1312,10 @@ export interface paths {
          * @description Migration from Portainer (docs/workers.md): the cloud sends the host the command
          *     `list-containers` and waits up to 15 s for the agent's answer: every container on its
          *     Docker engine that runs `openclaw gateway …` and that clawfleet did not make, by name,
-         *     each `adoptable`, or not with the refusal `POST …/adopt` would give (`code`, `reason`),
-         *     or adopted already (`tenant`). No gateway token is ever listed. At most 200
+         *     each `adoptable`, or not adoptable (`code` `not_adoptable` and the `reason` in words: no
+         *     gateway token, no published port, or it could not be inspected), or adopted already
+         *     (`code` `already_managed`, with `tenant`; `POST …/adopt` refuses it as
+         *     `already_adopted`). No gateway token is ever listed. At most 200
          *     containers, within the protocol's 64 KiB; `leftOut` counts the rest.
          *     `clawfleet-agent adopt --admin-token T` on the host shows this list.
          */
