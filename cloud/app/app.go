@@ -123,7 +123,7 @@ func NewEnv(ctx context.Context, cfg *config.Config, getenv func(string) string,
 	}
 	a.broker = b
 	f, err := fleet.New(st, b, fleet.Options{
-		HeartbeatInterval: cfg.HeartbeatInterval, MissedHeartbeats: cfg.MissedHeartbeats, FlushInterval: cfg.FlushInterval,
+		HeartbeatInterval: cfg.HeartbeatInterval, MissedHeartbeats: cfg.MissedHeartbeats, FlushInterval: cfg.FlushInterval, PersistEvery: cfg.PersistEvery,
 		Logger: log, Registerer: reg,
 	})
 	if err != nil {

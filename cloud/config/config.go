@@ -41,6 +41,7 @@ type Config struct {
 	HeartbeatInterval time.Duration `yaml:"heartbeatInterval" env:"CLAWFLEET_HEARTBEAT_INTERVAL" flag:"heartbeat-interval" default:"5s" help:"heartbeat interval pushed to agents (an admin can change it at run time)"`
 	MissedHeartbeats  int           `yaml:"missedHeartbeats" env:"CLAWFLEET_MISSED_HEARTBEATS" flag:"missed-heartbeats" default:"3" help:"missed heartbeats after which a host is offline"`
 	FlushInterval     time.Duration `yaml:"heartbeatFlushInterval" env:"CLAWFLEET_HEARTBEAT_FLUSH_INTERVAL" flag:"heartbeat-flush-interval" default:"1s" help:"how often buffered heartbeats are written to the store"`
+	PersistEvery      time.Duration `yaml:"heartbeatPersistEvery" env:"CLAWFLEET_HEARTBEAT_PERSIST_EVERY" flag:"heartbeat-persist-every" default:"30s" help:"how often an online host's last heartbeat and metrics are written to the store at most (a change of status is written at the next flush; the API shows live values from memory); 0 = every heartbeat"`
 
 	MQTTMaxPacket  int     `yaml:"mqttMaxPacket" env:"CLAWFLEET_MQTT_MAX_PACKET" flag:"mqtt-max-packet" default:"262144" help:"largest MQTT packet accepted, bytes"`
 	MQTTIPRate     float64 `yaml:"mqttIpRate" env:"CLAWFLEET_MQTT_IP_RATE" flag:"mqtt-ip-rate" default:"50" help:"MQTT connection attempts per second allowed per source IP"`
@@ -187,6 +188,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FlushInterval < 10*time.Millisecond || c.FlushInterval > time.Minute {
 		errs = append(errs, fmt.Errorf("heartbeat-flush-interval %s: use between 10ms and 1m", c.FlushInterval))
+	}
+	if c.PersistEvery < 0 || c.PersistEvery > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("heartbeat-persist-every %s: use between 0 (every heartbeat) and 10m", c.PersistEvery))
 	}
 	if c.Domain == "" || strings.ContainsAny(c.Domain, "/: ") {
 		errs = append(errs, fmt.Errorf("domain %q: give a bare DNS name such as example.com", c.Domain))

@@ -45,6 +45,12 @@ type Options struct {
 	MissedHeartbeats int
 	// FlushInterval is how often buffered heartbeats are written (1 s).
 	FlushInterval time.Duration
+	// PersistEvery is how often an online host's heartbeat (last seen,
+	// metrics) is written at most; a change of status is written at the
+	// next flush whatever it says. 0 writes every heartbeat. The API
+	// shows live presence from memory, so this only bounds how stale the
+	// store is.
+	PersistEvery time.Duration
 	// QueueSize bounds buffered incoming messages (65536); beyond it
 	// messages are dropped and counted.
 	QueueSize int
@@ -112,6 +118,10 @@ type presence struct {
 	tunnel   *proto.TunnelStatus
 	claim    string // the box's claim state, from its heartbeats
 	sentAt   int64  // newest heartbeat's SentAt, unix ms; 0 when none is pending
+	// persistedAt and persisted are when the host was last written and
+	// with which status (PersistEvery).
+	persistedAt time.Time
+	persisted   string
 	// wgKey is the WireGuard key of the latest registration, oldKeys the
 	// ones it replaced (oldest first); sharedAt the latest sign of a second
 	// device with these credentials (shared.go), sharedAudited its latest
@@ -184,7 +194,7 @@ func (f *Fleet) Load(ctx context.Context) error {
 	defer f.mu.Unlock()
 	for _, h := range hosts {
 		f.secrets[h.ID] = h.SecretHash
-		p := &presence{status: h.Status, metrics: h.Metrics, wgKey: h.WGPublicKey}
+		p := &presence{status: h.Status, metrics: h.Metrics, wgKey: h.WGPublicKey, persisted: h.Status, persistedAt: now}
 		if h.Status == store.HostOnline {
 			p.lastSeen = now
 		} else if h.LastHeartbeat != nil {
@@ -520,12 +530,17 @@ func (f *Fleet) flush(ctx context.Context) {
 	var online []store.HeartbeatUpdate
 	var offline []string
 	var sent []int64
+	now := f.opts.Now()
 	for id := range f.dirty {
 		p := f.presence[id]
 		if p == nil {
+			delete(f.dirty, id)
 			continue
 		}
 		if p.status == store.HostOnline {
+			if p.persisted == store.HostOnline && f.opts.PersistEvery > 0 && now.Sub(p.persistedAt) < f.opts.PersistEvery {
+				continue // written lately as online: stays dirty until due
+			}
 			online = append(online, store.HeartbeatUpdate{HostID: id, At: p.lastSeen, Metrics: p.metrics})
 			if p.sentAt > 0 {
 				sent = append(sent, p.sentAt)
@@ -534,9 +549,13 @@ func (f *Fleet) flush(ctx context.Context) {
 		} else {
 			offline = append(offline, id)
 		}
+		p.persistedAt, p.persisted = now, p.status
+		delete(f.dirty, id)
 	}
-	clear(f.dirty)
 	f.mu.Unlock()
+	if len(online) == 0 && len(offline) == 0 {
+		return
+	}
 
 	start := time.Now()
 	err := f.store.ApplyHeartbeats(ctx, online)
@@ -549,9 +568,15 @@ func (f *Fleet) flush(ctx context.Context) {
 		f.mu.Lock()
 		for _, u := range online {
 			f.dirty[u.HostID] = true
+			if p := f.presence[u.HostID]; p != nil {
+				p.persisted = "" // not written: due at once
+			}
 		}
 		for _, id := range offline {
 			f.dirty[id] = true
+			if p := f.presence[id]; p != nil {
+				p.persisted = ""
+			}
 		}
 		f.mu.Unlock()
 		f.m.flushErrors.Inc()

@@ -37,14 +37,21 @@ type env struct {
 	token string
 }
 
-func newEnv(t *testing.T, dir string) *env {
+func newEnv(t *testing.T, dir string) *env { return newEnvWith(t, dir, nil) }
+
+// newEnvWith is newEnv with opt changing the fleet's options.
+func newEnvWith(t *testing.T, dir string, opt func(*Options)) *env {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{bus: fleettest.NewBus(), st: st, clk: &clock{t: time.Now().UTC()}, reg: prometheus.NewRegistry(), dir: dir}
-	e.f, err = New(st, e.bus, Options{HeartbeatInterval: 2 * time.Second, FlushInterval: 20 * time.Millisecond, Registerer: e.reg, Now: e.clk.now})
+	o := Options{HeartbeatInterval: 2 * time.Second, FlushInterval: 20 * time.Millisecond, Registerer: e.reg, Now: e.clk.now}
+	if opt != nil {
+		opt(&o)
+	}
+	e.f, err = New(st, e.bus, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +142,50 @@ func TestPresenceLifecycle(t *testing.T) {
 	}
 	e.clk.add(2 * time.Second)
 	tstest.Await(t, "offline by missed heartbeats", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOffline })
+}
+
+// TestHeartbeatsPersistedAtMostEvery: with PersistEvery an online host's
+// heartbeats reach the store at most that often (the API's live view has
+// each at once), while going offline or online is written at the next
+// flush; nothing is lost at the end of the window.
+func TestHeartbeatsPersistedAtMostEvery(t *testing.T) {
+	e := newEnvWith(t, t.TempDir(), func(o *Options) { o.PersistEvery = 10 * time.Second })
+	id, _ := e.enroll(t)
+	e.bus.Send(proto.UpTopic(id, proto.KindRegister), register(id))
+	tstest.Await(t, "online in store", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOnline })
+	time.Sleep(100 * time.Millisecond) // the registration's own presence flushed
+	beat := func(cpu float64) {
+		e.bus.Send(proto.UpTopic(id, proto.KindHeartbeat), proto.MustEncode(&proto.Heartbeat{Seq: 1, Metrics: proto.Metrics{CPUPercent: cpu, MemUsedBytes: 1, MemTotalBytes: 2}}))
+	}
+	beat(10)
+	tstest.Await(t, "the first heartbeat live", 3*time.Second, func() bool {
+		h, err := e.f.GetHost(context.Background(), id)
+		return err == nil && h.Metrics.CPUPercent == 10
+	})
+	time.Sleep(200 * time.Millisecond) // ten flushes
+	if got := e.host(t, id).Metrics.CPUPercent; got != 0 {
+		t.Fatalf("a heartbeat right after the registration was written (cpu %v in the store)", got)
+	}
+	e.clk.add(11 * time.Second)
+	beat(20)
+	tstest.Await(t, "the heartbeat written once due", 3*time.Second, func() bool { return e.host(t, id).Metrics.CPUPercent == 20 })
+	beat(30)
+	tstest.Await(t, "the next heartbeat live", 3*time.Second, func() bool {
+		h, err := e.f.GetHost(context.Background(), id)
+		return err == nil && h.Metrics.CPUPercent == 30
+	})
+	time.Sleep(200 * time.Millisecond)
+	if got := e.host(t, id).Metrics.CPUPercent; got != 20 {
+		t.Fatalf("cpu %v in the store within the window, want 20", got)
+	}
+	// A change of status is not held back.
+	e.bus.Send(proto.UpTopic(id, proto.KindStatus), proto.MustEncode(&proto.Status{State: proto.StateOffline}))
+	tstest.Await(t, "offline in the store", 3*time.Second, func() bool { return e.host(t, id).Status == store.HostOffline })
+	beat(40)
+	tstest.Await(t, "online again in the store", 3*time.Second, func() bool {
+		h := e.host(t, id)
+		return h.Status == store.HostOnline && h.Metrics.CPUPercent == 40
+	})
 }
 
 func TestBadMessagesChangeNothing(t *testing.T) {
