@@ -280,11 +280,11 @@ e.g. by Portainer) into tenants of the cloud's users, in place: nothing is
 re-created, each gateway keeps its token, its state and its port. The agent
 must be running here: the cloud asks it to inspect the containers.
 
-  clawfleet-agent adopt --admin-token T                 list the OpenClaw containers here, and whether each can be adopted
+  clawfleet-agent adopt --admin-token T                  list the OpenClaw containers here, and whether each can be adopted
   clawfleet-agent adopt --admin-token T CONTAINER OWNER  adopt one as the tenant of user OWNER
-  clawfleet-agent adopt --admin-token T --map FILE      adopt every line of FILE: CONTAINER OWNER [SLUG [PLAN]]
-                                                        ("-" for the default slug; # comments). Lines adopted
-                                                        already are skipped, so a rerun resumes.
+  clawfleet-agent adopt --admin-token T --map FILE       adopt every line of FILE: CONTAINER OWNER [SLUG [PLAN]]
+                                                         ("-" for the default slug; # comments). Lines adopted
+                                                         already are skipped, so a rerun resumes.
 
 Options:
   --admin-token TOKEN  the cloud's admin token (env CLAWFLEET_ADMIN_TOKEN: better, a flag

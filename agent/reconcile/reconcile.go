@@ -80,8 +80,15 @@ type Reconciler struct {
 	readyAt    map[string]readiness
 	watching   map[string]bool
 	watchSem   chan struct{}
-	early      map[string]proto.TenantStatus
+	early      map[string]earlyReading
 	earlyTimer *time.Timer
+}
+
+// earlyReading is a watcher's reading not yet reported: the spec it was
+// watched for, and the status to send.
+type earlyReading struct {
+	spec   proto.TenantSpec
+	status proto.TenantStatus
 }
 
 // readiness is a watcher's reading: the gateway of restart generation gen
@@ -107,7 +114,7 @@ func New(o Options) *Reconciler {
 		o.Logger = slog.Default()
 	}
 	r := &Reconciler{opts: o, log: o.Logger.With("component", "reconcile"), wake: make(chan struct{}, 1), statuses: map[string]proto.TenantStatus{},
-		readyAt: map[string]readiness{}, watching: map[string]bool{}, early: map[string]proto.TenantStatus{}, watchSem: make(chan struct{}, ensureParallel)}
+		readyAt: map[string]readiness{}, watching: map[string]bool{}, early: map[string]earlyReading{}, watchSem: make(chan struct{}, ensureParallel)}
 	if d, err := r.loadDesired(); err == nil {
 		r.desired = d
 		if o.OnDesired != nil {
@@ -717,31 +724,31 @@ func (r *Reconciler) ready(ctx context.Context, s proto.TenantSpec, in runtime.I
 	}
 	up[s.Port] = runtime.UpstreamOf(in)
 	r.upstreams = up
-	r.early[s.ID] = st
+	r.early[s.ID] = earlyReading{spec: s, status: st}
 	if r.earlyTimer == nil {
 		rev := r.desired.Revision
 		r.earlyTimer = time.AfterFunc(earlyGather, func() {
 			r.mu.Lock()
 			sts := r.early
-			r.early, r.earlyTimer = map[string]proto.TenantStatus{}, nil
-			for id, st := range sts {
-				i := slices.IndexFunc(r.desired.Tenants, func(x proto.TenantSpec) bool { return x.ID == id })
-				if i < 0 || r.desired.Tenants[i].RestartGen != st.RestartGen || r.desired.Tenants[i].State != proto.TenantRunning {
-					delete(sts, id) // stopped, restarted or removed meanwhile
+			r.early, r.earlyTimer = map[string]earlyReading{}, nil
+			report := map[string]proto.TenantStatus{}
+			for id, e := range sts {
+				if r.stillWanted(e.spec) { // not stopped, restarted or removed meanwhile
+					report[id] = e.status
 				}
 			}
 			r.mu.Unlock()
-			if len(sts) == 0 {
+			if len(report) == 0 {
 				return
 			}
-			if err := r.publishReport(ctx, rev, sts, nil); err != nil {
+			if err := r.publishReport(ctx, rev, report, nil); err != nil {
 				r.log.Debug("tenant report not sent", "err", err)
 				r.mu.Lock()
 				r.dirty = true // the next pass reports everything
 				r.mu.Unlock()
 				return
 			}
-			r.log.Debug("running gateways reported", "tenants", len(sts))
+			r.log.Debug("running gateways reported", "tenants", len(report))
 		})
 	}
 }

@@ -193,8 +193,8 @@ func (d *Runtime) candidate(ctx context.Context, c containerSummary, adopted map
 	return cand, true
 }
 
-// clean makes s a single line of at most max bytes (control characters
-// become spaces; cut on a rune boundary with "...").
+// clean makes s a single line of at most max bytes: control characters
+// become spaces, and a longer s is cut on a rune boundary with "...".
 func clean(s string, max int) string {
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
@@ -202,11 +202,6 @@ func clean(s string, max int) string {
 		}
 		return r
 	}, s)
-	return truncateReasonTo(s, max)
-}
-
-// truncateReasonTo keeps s within max bytes, on a rune boundary.
-func truncateReasonTo(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
