@@ -55,8 +55,8 @@ type Instance struct {
 // Network isolation modes of the process runtime (process.Options.Network,
 // Instance.Isolation).
 const (
-	// NetworkAuto: IsolationNetns when the agent is root and ip, nsenter and
-	// setpriv work, else IsolationLoopback (with a warning).
+	// NetworkAuto: IsolationNetns when the agent is root and can make a
+	// network namespace, else IsolationLoopback (with a warning).
 	NetworkAuto = "auto"
 	// IsolationNetns: each gateway in its own network namespace, listening
 	// on its own veth address; only the host side of its veth is trusted.

@@ -42,9 +42,9 @@ sha() { sha256sum | cut -c1-16; }
 
 # 1. The Debian base. What the agent and its runtime use on the box:
 # systemd (init, the unit), NetworkManager with dnsmasq-base and
-# wpasupplicant (Wi-Fi and its setup hotspot), iproute2 and util-linux (the
-# gateways' network namespaces: ip, nsenter, setpriv), e2fsprogs (their
-# disks), kmod and udev (the board's devices and modules), CA certificates
+# wpasupplicant (Wi-Fi and its setup hotspot), iproute2 (the pool's
+# blackhole route of the gateways' networks), util-linux and e2fsprogs (their
+# disks: mount, mkfs), kmod and udev (the board's devices and modules), CA certificates
 # (the broker over TLS), and the C++ runtime Node.js links (libatomic1,
 # libstdc++6).
 packages=libatomic1,libstdc++6,systemd,systemd-sysv,dbus,udev,kmod,network-manager,dnsmasq-base,wpasupplicant,iproute2,util-linux,e2fsprogs,ca-certificates

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/clawfleet/clawfleet/agent/runtime"
 	"github.com/clawfleet/clawfleet/pkg/firewall"
 	"github.com/clawfleet/clawfleet/pkg/proto"
@@ -40,10 +42,8 @@ type Tenant struct {
 // each other's namespaces.
 type Manager struct {
 	pool      netip.Prefix
-	tag       string // 4 hex digits
-	ip        string // path of ip(8)
-	nsenter   string
-	setpriv   string
+	tag       string     // 4 hex digits
+	ip        string     // path of ip(8), for the pool's blackhole route
 	filtered  bool       // the firewall table is installed (not: weak isolation allowed)
 	fwMu      sync.Mutex // serialises the forwarding rules' set-up and checks
 	fwChecked time.Time  // last CheckForwarding (under fwMu)
@@ -56,8 +56,8 @@ type Manager struct {
 	log       *slog.Logger
 }
 
-// New checks that network namespaces can be made here (root, ip, nsenter,
-// setpriv, a throw-away namespace) and sets up forwarding. pool is the IPv4
+// New checks that network namespaces can be made here (root, ip, a
+// throw-away namespace) and sets up forwarding. pool is the IPv4
 // prefix the tenants' /30s come from ("": DefaultPool). Without a kernel
 // firewall it can program it fails with ErrNoFirewall, unless allowWeak:
 // then it warns and runs without (tenants can reach each other's gateways
@@ -75,20 +75,15 @@ func New(pool, dataDir string, allowWeak bool, log *slog.Logger) (*Manager, erro
 	}
 	n := &Manager{pool: pf.Masked(), log: log, verified: map[string]verifiedNS{}}
 	n.tag = runtime.AgentTag(dataDir)
-	for _, t := range []struct {
-		p    *string
-		name string
-	}{{&n.ip, "ip"}, {&n.nsenter, "nsenter"}, {&n.setpriv, "setpriv"}} {
-		if *t.p, err = systool.Look(t.name); err != nil {
-			return nil, err
-		}
+	if n.ip, err = systool.Look("ip"); err != nil {
+		return nil, err
 	}
-	probe := "cfprobe-" + n.tag
-	_ = n.run("netns", "del", probe)
-	if err := n.run("netns", "add", probe); err != nil {
+	probe := filepath.Join(Dir, "cfprobe-"+n.tag)
+	_ = delNamed(probe)
+	if err := addNamed(probe); err != nil {
 		return nil, fmt.Errorf("cannot create a network namespace: %w", err)
 	}
-	_ = n.run("netns", "del", probe)
+	_ = delNamed(probe)
 	if err := n.setupForwarding(); err != nil {
 		if !allowWeak {
 			return nil, fmt.Errorf("%w; tenant isolation needs it (root, the nf_tables kernel module). To run with weaker isolation anyway (tenants can reach each other's gateways and the host's services through the host), set CLAWFLEET_ALLOW_WEAK_ISOLATION=1", err)
@@ -165,20 +160,6 @@ func (n *Manager) output(args ...string) ([]byte, error) {
 	return runTool(n.ip, args...)
 }
 
-// batch runs ip commands, one per line, in one ip process with the given
-// global options (ip -batch allows none per line).
-func (n *Manager) batch(cmds string, opts ...string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, n.ip, append(opts, "-batch", "-")...)
-	cmd.Stdin, cmd.Stderr = strings.NewReader(cmds), &errb
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("ip -batch: %v: %s", err, strings.TrimSpace(errb.String()))
-	}
-	return nil
-}
-
 func runTool(bin string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -226,7 +207,7 @@ func (n *Manager) Plan(id string, port int) (Tenant, error) {
 	}, nil
 }
 
-// Path is the namespace's file, the one nsenter enters.
+// Path is the namespace's file, the one StartIn enters.
 func (t Tenant) Path() string { return filepath.Join(Dir, t.NS) }
 
 // Ensure makes t's namespace and veth pair exist as planned; an existing,
@@ -250,38 +231,17 @@ func (n *Manager) Ensure(t Tenant) error {
 	// Rebuild from scratch (the caller has stopped the gateway): a namespace
 	// of an earlier port would keep its old veth and addresses otherwise.
 	if _, err := os.Stat(t.Path()); err == nil {
-		if err := n.run("netns", "del", t.NS); err != nil {
+		if err := delNamed(t.Path()); err != nil {
 			return err
 		}
 	}
-	if _, err := os.Lstat(filepath.Join("/sys/class/net", t.HostIf)); err == nil {
-		_ = n.run("link", "del", t.HostIf)
+	if l, err := netlink.LinkByName(t.HostIf); err == nil {
+		_ = netlink.LinkDel(l)
 	}
-	hostCIDR := netip.PrefixFrom(t.Host, 30).String()
-	gwCIDR := netip.PrefixFrom(t.Gateway, 30).String()
-	// Three ip processes (the namespace; the host side; inside the
-	// namespace; ip -batch stops at the first failure) instead of eight:
-	// 20 tenants created at once would otherwise wait for 160 forks. (Not
-	// "netns add" in the host side's batch: an older ip stays in the new
-	// namespace for the lines after it.)
-	if err := n.run("netns", "add", t.NS); err != nil {
-		return err
-	}
-	host := strings.Join([]string{
-		"link add " + t.HostIf + " type veth peer name " + t.NSIf + " netns " + t.NS,
-		"addr add " + hostCIDR + " dev " + t.HostIf,
-		"link set " + t.HostIf + " up",
-	}, "\n") + "\n"
-	inside := strings.Join([]string{
-		"link set lo up",
-		"addr add " + gwCIDR + " dev " + t.NSIf,
-		"link set " + t.NSIf + " up",
-		"route replace default via " + t.Host.String(),
-	}, "\n") + "\n"
-	if err := n.batch(host); err != nil {
+	if err := addNamed(t.Path()); err != nil {
 		return fmt.Errorf("tenant network %s: %w", t.NS, err)
 	}
-	if err := n.batch(inside, "-n", t.NS); err != nil {
+	if err := configure(t); err != nil {
 		return fmt.Errorf("tenant network %s: %w", t.NS, err)
 	}
 	n.markVerified(t)
@@ -363,20 +323,7 @@ func (n *Manager) healthy(t Tenant) bool {
 	if _, err := os.Stat(t.Path()); err != nil {
 		return false
 	}
-	host, err := n.output("-o", "-4", "addr", "show", "dev", t.HostIf, "up")
-	if err != nil || !strings.Contains(string(host), " "+netip.PrefixFrom(t.Host, 30).String()+" ") {
-		return false
-	}
-	in, err := n.output("-n", t.NS, "-o", "-4", "addr", "show", "dev", t.NSIf, "up")
-	if err != nil || !strings.Contains(string(in), " "+netip.PrefixFrom(t.Gateway, 30).String()+" ") {
-		return false
-	}
-	lo, err := n.output("-n", t.NS, "-o", "link", "show", "dev", "lo", "up")
-	if err != nil || len(bytes.TrimSpace(lo)) == 0 {
-		return false
-	}
-	rt, err := n.output("-n", t.NS, "route", "show", "default")
-	return err == nil && strings.Contains(string(rt), "via "+t.Host.String()+" ")
+	return wholeOverNetlink(t)
 }
 
 // Remove deletes a tenant's namespace (which takes its veth pair along).
@@ -387,7 +334,7 @@ func (n *Manager) Remove(id string) {
 	if _, err := os.Stat(filepath.Join(Dir, name)); err != nil {
 		return
 	}
-	if err := n.run("netns", "del", name); err != nil {
+	if err := delNamed(filepath.Join(Dir, name)); err != nil {
 		n.log.Warn("removing tenant network namespace failed", "netns", name, "err", err)
 		return
 	}
@@ -411,17 +358,6 @@ func (n *Manager) Cleanup(keep func(id string) bool) {
 		}
 		n.Remove(id)
 	}
-}
-
-// Command wraps a gateway command so it starts inside t's namespace as
-// uid:gid (uid < 0: the agent's own identity), with SIGTERM as its parent
-// death signal again after the identity change (which clears it).
-func (n *Manager) Command(t Tenant, uid, gid int, argv []string) []string {
-	cmd := []string{n.nsenter, "--net=" + t.Path(), "--"}
-	if uid >= 0 {
-		cmd = append(cmd, n.setpriv, "--reuid", strconv.Itoa(uid), "--regid", strconv.Itoa(gid), "--clear-groups", "--pdeathsig", "TERM", "--")
-	}
-	return append(cmd, argv...)
 }
 
 // tenantRules are the forward rules of the tenants' networks, in order, in

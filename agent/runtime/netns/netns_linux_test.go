@@ -2,10 +2,13 @@ package netns
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/clawfleet/clawfleet/agent/runtime"
@@ -115,17 +118,7 @@ func TestNoFirewallFailsClosed(t *testing.T) {
 // found whole again without being rebuilt, and refused, naming the
 // interface, when another interface of the host holds its /30.
 func TestEnsureAndAddressCollision(t *testing.T) {
-	runtimetest.RequireRoot(t, "network namespaces")
-	const pool = "10.234.0.0/16" // no other test's
-	m, err := New(pool, runtimetest.Dir(t), false, runtimetest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	tn, err := m.Plan("ten_netnstest01", 20000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, tn := planned(t, "10.234.0.0/16", "ten_netnstest01", 20000) // a pool no other test's
 	t.Cleanup(func() { m.Remove("ten_netnstest01") })
 	if err := m.Ensure(tn); err != nil {
 		t.Fatal(err)
@@ -163,4 +156,118 @@ func TestEnsureAndAddressCollision(t *testing.T) {
 	if _, err := exec.Command("ip", "netns", "pids", other.NS).CombinedOutput(); err == nil {
 		t.Fatal("a namespace was made for the refused tenant")
 	}
+}
+
+// TestInProcessAsIpMakesIt: the namespace, veth, addresses and route the
+// agent makes over netlink are what ip(8) shows as planned; a piece taken
+// away is noticed and made again; a gateway started in the namespace runs
+// there as its uid with no groups, while every thread of the agent stays in
+// the host's namespace; Remove leaves nothing ip lists.
+func TestInProcessAsIpMakesIt(t *testing.T) {
+	const id = "ten_netnstest03"
+	m, tn := planned(t, "10.235.0.0/16", id, 20240) // a pool no other test's
+	t.Cleanup(func() { m.Remove(id) })
+	ip := func(args ...string) string {
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+		return string(out)
+	}
+	whole := func() {
+		t.Helper()
+		if s := ip("-o", "-4", "addr", "show", "dev", tn.HostIf, "up"); !strings.Contains(s, " "+tn.Host.String()+"/30 ") {
+			t.Fatalf("host end: %q", s)
+		}
+		if s := ip("-n", tn.NS, "-o", "-4", "addr", "show", "dev", tn.NSIf, "up"); !strings.Contains(s, " "+tn.Gateway.String()+"/30 ") {
+			t.Fatalf("namespace end: %q", s)
+		}
+		if s := ip("-n", tn.NS, "-o", "link", "show", "dev", "lo", "up"); strings.TrimSpace(s) == "" {
+			t.Fatal("lo is down")
+		}
+		if s := ip("-n", tn.NS, "route", "show", "default"); !strings.Contains(s, "via "+tn.Host.String()+" dev "+tn.NSIf) {
+			t.Fatalf("default route: %q", s)
+		}
+		if !m.healthy(tn) {
+			t.Fatal("whole, but not found so")
+		}
+	}
+	if err := m.Ensure(tn); err != nil {
+		t.Fatal(err)
+	}
+	whole()
+	for _, breakIt := range [][]string{
+		{"-n", tn.NS, "route", "del", "default"},
+		{"-n", tn.NS, "link", "set", "lo", "down"},
+		{"-n", tn.NS, "addr", "flush", "dev", tn.NSIf},
+		{"link", "set", tn.HostIf, "down"},
+	} {
+		ip(breakIt...)
+		if m.healthy(tn) {
+			t.Fatalf("after ip %v: still found whole", breakIt)
+		}
+		m.forget(tn.NS)
+		if err := m.Ensure(tn); err != nil {
+			t.Fatalf("after ip %v: %v", breakIt, err)
+		}
+		whole()
+	}
+
+	hostNS := netnsOf(t, "/proc/self/ns/net")
+	cmd := exec.Command("sleep", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	if err := m.StartIn(tn, cmd); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	pid := cmd.Process.Pid
+	if got, want := netnsOf(t, fmt.Sprintf("/proc/%d/ns/net", pid)), netnsOf(t, tn.Path()); got != want {
+		t.Fatalf("started in namespace %d, want the tenant's %d", got, want)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\nUid:\t65534\t65534\t65534\t65534\n", "\nGid:\t65534\t65534\t65534\t65534\n", "\nGroups:\n"} {
+		// (The kernel ends the list of groups with a space.)
+		if !strings.Contains(strings.ReplaceAll(string(status), "\t \n", "\n"), want) {
+			t.Fatalf("status of the started process lacks %q:\n%s", want, status)
+		}
+	}
+	threads, _ := filepath.Glob("/proc/self/task/*/ns/net")
+	for _, th := range threads {
+		if ns, err := os.Stat(th); err == nil && ns.Sys().(*syscall.Stat_t).Ino != hostNS {
+			t.Fatalf("thread %s left in namespace %d", th, ns.Sys().(*syscall.Stat_t).Ino)
+		}
+	}
+
+	m.Remove(id)
+	if s := ip("netns", "list"); strings.Contains(s, tn.NS) {
+		t.Fatalf("removed, still listed: %q", s)
+	}
+}
+
+func netnsOf(t *testing.T, path string) uint64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Sys().(*syscall.Stat_t).Ino
+}
+
+// planned is a manager on pool (closed when t ends) and id's plan on port.
+func planned(t *testing.T, pool, id string, port int) (*Manager, Tenant) {
+	t.Helper()
+	runtimetest.RequireRoot(t, "network namespaces")
+	m, err := New(pool, runtimetest.Dir(t), false, runtimetest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	tn, err := m.Plan(id, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, tn
 }

@@ -200,7 +200,7 @@ func New(opts Options) (*Runtime, error) {
 			if opts.Network == runtime.IsolationNetns || errors.Is(err, netns.ErrNoFirewall) {
 				return nil, fmt.Errorf("process runtime: network namespaces: %w", err)
 			}
-			p.log.Warn("no network namespaces for gateways ("+err.Error()+"): they listen on 127.0.0.1 and trust it as their proxy (trustedProxy.allowLoopback), so EVERY LOCAL PROCESS can reach any gateway as its owner; run the agent as root with iproute2 and util-linux (nsenter, setpriv) to isolate them", "isolation", runtime.IsolationLoopback)
+			p.log.Warn("no network namespaces for gateways ("+err.Error()+"): they listen on 127.0.0.1 and trust it as their proxy (trustedProxy.allowLoopback), so EVERY LOCAL PROCESS can reach any gateway as its owner; run the agent as root with iproute2 to isolate them", "isolation", runtime.IsolationLoopback)
 		} else {
 			p.nets = nets
 			p.log.Info("gateways run in their own network namespaces", "isolation", runtime.IsolationNetns, "pool", nets.Pool(), "firewall", nets.Filters())

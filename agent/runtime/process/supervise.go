@@ -96,17 +96,12 @@ func (p *Runtime) spawn(t *procTenant, spec proto.TenantSpec, run *procRun) erro
 	if err != nil {
 		return err
 	}
-	if tn != nil {
-		// nsenter (as root) joins the namespace, setpriv drops to the
-		// tenant's uid; both exec, so the pid stays the gateway's.
-		argv = p.nets.Command(*tn, uid, gid, argv)
-	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = filepath.Join(dir, procHomeDir)
 	cmd.Env = p.env(spec)
 	cmd.Stdout, cmd.Stderr = out, out
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if uid >= 0 && tn == nil {
+	if uid >= 0 {
 		attr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
 	}
 	if p.cg != nil {
@@ -133,7 +128,13 @@ func (p *Runtime) spawn(t *procTenant, spec proto.TenantSpec, run *procRun) erro
 		where = "in network namespace " + tn.NS + " on " + tn.Gateway.String()
 	}
 	fmt.Fprintf(out, "--- clawfleet: starting %s gateway --port %d %s at %s\n", p.opts.OpenClawBin, spec.Port, where, time.Now().UTC().Format(time.RFC3339))
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if tn != nil {
+		// Forked inside the tenant's namespace (netns.StartIn): no
+		// nsenter or setpriv in front of the gateway.
+		start = func() error { return p.nets.StartIn(*tn, cmd) }
+	}
+	if err := start(); err != nil {
 		fmt.Fprintf(out, "--- clawfleet: start failed: %v\n", err)
 		return err
 	}
