@@ -101,6 +101,8 @@ Options:
   --tenant-disk-quota M  plans' disk limits: auto, loop or off (env
                       CLAWFLEET_TENANT_DISK_QUOTA, default auto: a loop-mounted
                       ext4 image per tenant, sized by its plan, when root)
+  --tenant-disk-spares N  disk images kept made ahead, at the last plan's
+                      size (env CLAWFLEET_TENANT_DISK_SPARES, default 16; 0: none)
   --wg-mode MODE      WireGuard tunnel: auto, kernel, tun or netstack (env
                       CLAWFLEET_WG_MODE, default auto: kernel when its module is
                       loaded, else tun when root, else netstack, which needs no root)
@@ -147,6 +149,8 @@ Options:
   --tenant-disk-quota 模式  套餐磁盘限额：auto、loop 或 off（环境变量
                       CLAWFLEET_TENANT_DISK_QUOTA，默认 auto：以 root 运行时每个
                       租户一个按套餐大小挂载的 ext4 镜像）
+  --tenant-disk-spares 数量  预先做好的磁盘镜像数，大小取最近的套餐
+                      （环境变量 CLAWFLEET_TENANT_DISK_SPARES，默认 16；0：不预备）
   --wg-mode 模式      WireGuard 隧道：auto、kernel、tun 或 netstack（环境变量
                       CLAWFLEET_WG_MODE，默认 auto：已加载内核模块时为 kernel，
                       否则以 root 运行时为 tun，否则为无需 root 的 netstack）
@@ -220,6 +224,10 @@ Options:
 	"err.keyMaxAge": {
 		En: "CLAWFLEET_WG_KEY_MAX_AGE %q is not a duration: use e.g. 2160h, or 0 to rotate only when the cloud asks",
 		Zh: "CLAWFLEET_WG_KEY_MAX_AGE %q 不是有效的时长：例如 2160h；设为 0 则仅在云端要求时轮换",
+	},
+	"err.diskSpares": {
+		En: "tenant disk spares %q: use a whole number from 0 to 256 (--tenant-disk-spares, CLAWFLEET_TENANT_DISK_SPARES)",
+		Zh: "预备租户磁盘数 %q 无效：应为 0 到 256 的整数（--tenant-disk-spares、CLAWFLEET_TENANT_DISK_SPARES）",
 	},
 	"err.pairing": {
 		En: "pairing settings: %v",

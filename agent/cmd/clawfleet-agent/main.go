@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -250,6 +251,15 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	netnsPool := fs.String("tenant-netns-pool", c.env("CLAWFLEET_TENANT_NETNS_POOL", netns.DefaultPool), "")
 	weakIsolation := fs.Bool("allow-weak-isolation", truthy(c.env("CLAWFLEET_ALLOW_WEAK_ISOLATION", "")), "")
 	diskQuota := fs.String("tenant-disk-quota", c.env("CLAWFLEET_TENANT_DISK_QUOTA", diskquota.Auto), "")
+	spares := defaultDiskSpares
+	if v := c.getenv("CLAWFLEET_TENANT_DISK_SPARES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > maxDiskSpares {
+			return c.usageError("usage.run", "err.diskSpares", v)
+		}
+		spares = n
+	}
+	diskSpares := fs.Int("tenant-disk-spares", spares, "")
 	wgMode := fs.String("wg-mode", c.env("CLAWFLEET_WG_MODE", tunnel.ModeAuto), "")
 	wgInterface := fs.String("wg-interface", c.env("CLAWFLEET_WG_INTERFACE", ""), "")
 	keyAge := 90 * 24 * time.Hour
@@ -276,6 +286,9 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 	if *heartbeat < proto.MinHeartbeatInterval || *heartbeat > proto.MaxHeartbeatInterval {
 		return c.usageError("usage.run", "err.heartbeat", *heartbeat)
 	}
+	if *diskSpares < 0 || *diskSpares > maxDiskSpares {
+		return c.usageError("usage.run", "err.diskSpares", strconv.Itoa(*diskSpares))
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return c.usageError("usage.run", "err.logLevel", *logLevel)
@@ -294,7 +307,7 @@ func (c *cli) runAgent(ctx context.Context, args []string) error {
 		log.Warn("credentials file is readable by other users; chmod 600 it", "path", path, "mode", fi.Mode().Perm())
 	}
 	rt, err := newRuntime(ctx, runtimeConfig{name: *runtimeName, openclawBin: *openclawBin, image: *dockerImage,
-		dataDir: filepath.Join(*stateDir, "tenants"), network: *tenantNetwork, netnsPool: *netnsPool, diskQuota: *diskQuota, weakIsolation: *weakIsolation}, log)
+		dataDir: filepath.Join(*stateDir, "tenants"), network: *tenantNetwork, netnsPool: *netnsPool, diskQuota: *diskQuota, diskSpares: *diskSpares, weakIsolation: *weakIsolation}, log)
 	if err != nil {
 		// The host still reports its presence and metrics; it just offers
 		// no runtime, so the cloud schedules no tenant onto it.
@@ -472,10 +485,16 @@ func (u unavailable) Logs(context.Context, string, int) ([]string, error) {
 }
 func (u unavailable) Close() error { return nil }
 
+// defaultDiskSpares fresh tenant disk images are kept made ahead: one
+// burst's worth of creations on a worker, at about a megabyte of the
+// host's disk each (sparse files); maxDiskSpares bounds the setting.
+const defaultDiskSpares, maxDiskSpares = 16, 256
+
 // runtimeConfig is what newRuntime needs from the command line.
 type runtimeConfig struct {
 	name, openclawBin, image, dataDir string
 	network, netnsPool, diskQuota     string // process runtime isolation and disk limits
+	diskSpares                        int    // process runtime: disk images made ahead
 	// weakIsolation: run without the firewall where it cannot be
 	// programmed (CLAWFLEET_ALLOW_WEAK_ISOLATION).
 	weakIsolation bool
@@ -526,7 +545,7 @@ func newRuntime(ctx context.Context, rc runtimeConfig, log *slog.Logger) (tenant
 				}
 			}
 		}
-		return process.New(process.Options{OpenClawBin: bin, DataDir: dataDir, Network: rc.network, NetnsPool: rc.netnsPool, AllowWeakIsolation: rc.weakIsolation, DiskQuota: rc.diskQuota, Logger: log})
+		return process.New(process.Options{OpenClawBin: bin, DataDir: dataDir, Network: rc.network, NetnsPool: rc.netnsPool, AllowWeakIsolation: rc.weakIsolation, DiskQuota: rc.diskQuota, DiskSpares: rc.diskSpares, Logger: log})
 	}
 	return nil, fmt.Errorf("--runtime %q: use docker or process", name)
 }

@@ -40,6 +40,7 @@ const minQuotaBytes = 32 << 20
 // (docker).
 type Quota struct {
 	mkfs, mount, umount, resize2fs, e2fsck, cp string
+	spares                                     *spares // nil: none kept
 	log                                        *slog.Logger
 }
 
@@ -99,6 +100,7 @@ func (q *Quota) Ensure(dir, img string, size int64, uid, gid int) error {
 		return fmt.Errorf("%s has a mount that is not the tenant's disk image on top (%s); unmount it", dir, dev)
 	}
 	st, err := os.Stat(img)
+	chownRoot := false
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		if mounted {
@@ -108,8 +110,17 @@ func (q *Quota) Ensure(dir, img string, size int64, uid, gid int) error {
 		// agent killed while copying leaves the directory as it was.
 		tmpImg := img + ".new"
 		os.Remove(tmpImg)
-		if err := q.create(tmpImg, size, uid, gid); err != nil {
-			return err
+		if q.spares != nil && isEmptyDir(dir) && q.spares.take(size, tmpImg) {
+			// Made for no one in particular: its root is root's until
+			// mounted below.
+			chownRoot = true
+		} else {
+			if err := q.create(tmpImg, size, uid, gid); err != nil {
+				return err
+			}
+			if q.spares != nil {
+				q.spares.made(size)
+			}
 		}
 		if err := q.adopt(dir, tmpImg, img); err != nil {
 			os.Remove(tmpImg)
@@ -140,6 +151,11 @@ func (q *Quota) Ensure(dir, img string, size int64, uid, gid int) error {
 	}
 	if err := q.attach(img, dir); err != nil {
 		return err
+	}
+	if chownRoot {
+		if err := os.Lchown(dir, uid, gid); err != nil {
+			return fmt.Errorf("give the tenant its disk: %w", err)
+		}
 	}
 	if st != nil && st.Size() < size {
 		_, dev := MountOf(dir)
@@ -231,6 +247,20 @@ func loopsOf(img string) []string {
 	return devs
 }
 
+// isEmptyDir reports whether dir holds nothing (or is not there).
+func isEmptyDir(dir string) bool {
+	f, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	names, _ := f.Readdirnames(1)
+	return len(names) == 0
+}
+
 // create makes a sparse image of size bytes with an ext4 filesystem whose
 // root directory belongs to uid/gid.
 func (q *Quota) create(img string, size int64, uid, gid int) error {
@@ -310,6 +340,9 @@ func (q *Quota) adopt(dir, tmpImg, img string) error {
 }
 
 func (q *Quota) attach(img, dir string) error {
+	if err := mountLoop(img, dir); !errors.Is(err, errUseMount) {
+		return err
+	}
 	if out, err := q.run(q.mount, "-t", "ext4", "-o", "loop,nosuid,nodev,noatime", img, dir); err != nil {
 		return fmt.Errorf("mount %s on %s: %v: %s", img, dir, err, out)
 	}

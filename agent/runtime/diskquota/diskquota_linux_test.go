@@ -78,12 +78,7 @@ func TestSameMountNamespace(t *testing.T) {
 // outlive umount a moment; growing must not mount the disk through it (at
 // its old size).
 func TestGrowOfflineWithALingeringLoop(t *testing.T) {
-	runtimetest.RequireRoot(t, "loop mounts")
-	data := t.TempDir()
-	q, err := New(data, "", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	q, data := newQuota(t)
 	dir, img := filepath.Join(data, "ten_a"), filepath.Join(data, "ten_a.img")
 	if err := q.Ensure(dir, img, 40<<20, 0, 0); err != nil {
 		t.Fatal(err)
@@ -114,12 +109,7 @@ func TestGrowOfflineWithALingeringLoop(t *testing.T) {
 // zeroed, so the kernel writes none after mounting it either (its journal
 // and inode tables are holes of a fresh sparse file, which read as zeros).
 func TestFreshDiskWritesLittle(t *testing.T) {
-	runtimetest.RequireRoot(t, "loop mounts")
-	data := t.TempDir()
-	q, err := New(data, "", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	q, data := newQuota(t)
 	dir, img := filepath.Join(data, "ten_b"), filepath.Join(data, "ten_b.img")
 	if err := q.Ensure(dir, img, 2<<30, 1000, 1000); err != nil {
 		t.Fatal(err)
@@ -144,4 +134,70 @@ func TestFreshDiskWritesLittle(t *testing.T) {
 	if err := syscall.Stat(dir, &root); err != nil || root.Uid != 1000 || root.Gid != 1000 {
 		t.Errorf("the disk's root is owned by %d:%d (%v), want the tenant's 1000:1000", root.Uid, root.Gid, err)
 	}
+}
+
+// TestAttachedAsMountAttaches: the agent's own loop mount is what
+// `mount -o loop,nosuid,nodev,noatime` makes (ext4 from a loop device
+// backed by the image, clearing itself on unmount); a second mount of an
+// image already attached uses its device again, never a second device on
+// one filesystem; released, the image holds no loop device.
+func TestAttachedAsMountAttaches(t *testing.T) {
+	q, data := newQuota(t)
+	dir, img := filepath.Join(data, "ten_c"), filepath.Join(data, "ten_c.img")
+	if err := q.Ensure(dir, img, 40<<20, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(data, "again")
+	t.Cleanup(func() { q.Release(other); q.Release(dir); detachLoops(img) })
+	devs := loopsOf(img)
+	if len(devs) != 1 {
+		t.Fatalf("loop devices on the image: %v", devs)
+	}
+	if ok, src := MountOf(dir); !ok || src != devs[0] {
+		t.Fatalf("mounted %v from %q, want %s", ok, src, devs[0])
+	}
+	out, err := exec.Command("findmnt", "-n", "-o", "FSTYPE,OPTIONS", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("findmnt: %v %s", err, out)
+	}
+	for _, want := range []string{"ext4", "nosuid", "nodev", "noatime"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("mount %q lacks %s", out, want)
+		}
+	}
+	name := strings.TrimPrefix(devs[0], "/dev/")
+	if b, err := os.ReadFile("/sys/block/" + name + "/loop/autoclear"); err != nil || strings.TrimSpace(string(b)) != "1" {
+		t.Errorf("autoclear of %s: %q %v", name, b, err)
+	}
+	if got := q.MountImages(map[string]string{img: other}); !got[other] {
+		t.Fatal("the image not mounted a second time")
+	}
+	if again := loopsOf(img); len(again) != 1 || again[0] != devs[0] {
+		t.Fatalf("loop devices on the image after a second mount: %v, want %v", again, devs)
+	}
+	if err := q.Release(other); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Release(dir); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(loopsOf(img)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("released, the image still has loop devices %v", loopsOf(img))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// newQuota is a Quota on a fresh data directory (as root).
+func newQuota(t *testing.T) (*Quota, string) {
+	t.Helper()
+	runtimetest.RequireRoot(t, "loop mounts")
+	data := t.TempDir()
+	q, err := New(data, "", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q, data
 }

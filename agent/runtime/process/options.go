@@ -63,6 +63,11 @@ type Options struct {
 	// loop images when the agent is root and can mount them, else none with
 	// a warning), diskquota.Loop (required) or diskquota.Off.
 	DiskQuota string
+	// DiskSpares is how many fresh disk images the runtime keeps made
+	// ahead of demand (in DataDir, at the size of the last disk made, made
+	// once no disk has been for 2 s), so that a new tenant's disk is a
+	// rename rather than a mkfs; 0 keeps none. The agent's default is 16.
+	DiskSpares int
 	// Logger receives the runtime's logs; nil is slog.Default().
 	Logger *slog.Logger
 }

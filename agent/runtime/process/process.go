@@ -220,6 +220,7 @@ func New(opts Options) (*Runtime, error) {
 	if q != nil {
 		p.quota = q
 		q.MountAll(opts.DataDir)
+		q.KeepSpares(opts.DataDir, opts.DiskSpares)
 	}
 	p.killLeftovers()
 	if p.nets != nil {
@@ -613,6 +614,7 @@ func (p *Runtime) Close() error {
 		p.nets.Close()
 	}
 	if p.quota != nil {
+		p.quota.Close()
 		// Gateways are stopped: nothing should hold the tenants' disks
 		// mounted past the agent (New mounts them again).
 		p.quota.ReleaseAll(p.opts.DataDir)

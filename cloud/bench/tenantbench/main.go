@@ -40,6 +40,7 @@ type options struct {
 	memory                               string
 	timeout                              time.Duration
 	baseline                             int
+	warm                                 bool
 	agentLog, agentProfile, cloudProfile string
 }
 
@@ -57,6 +58,7 @@ func main() {
 	flag.StringVar(&o.memory, "memory", "1GiB", "plan memory per tenant")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up waiting for running after this")
 	flag.IntVar(&o.baseline, "baseline", 3, "times to start the gateway alone (process runtime) for the overhead figure; 0 = skip")
+	flag.BoolVar(&o.warm, "warm", true, "process runtime: create and delete one tenant first and wait for the agent's spare disk images, as on a worker that has run tenants of the plan before (false: a fresh agent)")
 	flag.StringVar(&o.agentLog, "agent-log", "warn", "the agent's log level (its log is kept in a temporary directory, printed at the end when not warn)")
 	flag.StringVar(&o.agentProfile, "agent-profile", "", "write a CPU profile of the agent during the burst to this file (pprof on 127.0.0.1:6061)")
 	flag.StringVar(&o.cloudProfile, "cloud-profile", "", "write a CPU profile of the cloud during the burst to this file (pprof on 127.0.0.1:6062)")
@@ -125,6 +127,15 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
+	if o.warm && o.runtime == "process" {
+		if _, err := createAndWait(ctx, c, "warmup", o.timeout); err != nil {
+			return fmt.Errorf("warm-up tenant: %w", err)
+		}
+		call(ctx, "DELETE", c.URL("/api/tenants/me"), userHdr("warmup"), nil)
+		n := waitSpares(ctx, filepath.Join(dir, "agent", "tenants"))
+		fmt.Printf("tenantbench: warm agent (one tenant created and deleted first): %d spare disk images ready\n", n)
+	}
+
 	gw := o.openclawBin
 	if o.runtime == "docker" {
 		gw = o.image
@@ -142,6 +153,7 @@ func run(ctx context.Context, o options) error {
 	// measurements find the files in the page cache): the part of the time
 	// to running that is the gateway's own start-up.
 	var baseP50 time.Duration
+	var burst []time.Duration
 	baseRuns := 0
 	if o.runtime == "process" && o.baseline > 0 {
 		if _, err := gatewayAlone(ctx, o.openclawBin, 1, filepath.Join(dir, "warmup")); err != nil {
@@ -153,6 +165,9 @@ func run(ctx context.Context, o options) error {
 		}
 		baseP50 = benchutil.Percentile(base, 50)
 		baseRuns = len(base)
+		if burst, err = gatewaysAtOnce(ctx, o.openclawBin, o.tenants, filepath.Join(dir, "at-once")); err != nil {
+			return fmt.Errorf("gateways alone at once: %w", err)
+		}
 	}
 	fmt.Printf("tenantbench: %d tenants in parallel, %s runtime, gateway %s, plan %dm CPU / %s\n", o.tenants, o.runtime, gw, o.cpuMillis, o.memory)
 	before, _ := benchutil.Scrape(c.URL("/metrics"))
@@ -203,6 +218,9 @@ func run(ctx context.Context, o options) error {
 	if baseRuns > 0 {
 		fmt.Printf("| gateway alone: start → /readyz (%d runs, one at a time) | p50 %s |\n", baseRuns, baseP50.Round(time.Millisecond))
 		fmt.Printf("| platform overhead (p50 POST → running − p50 gateway alone) | %s |\n", (benchutil.Percentile(ok, 50) - baseP50).Round(time.Millisecond))
+		bp50 := benchutil.Percentile(burst, 50)
+		fmt.Printf("| the same %d gateways alone, started at once: start → /readyz | p50 %s, max %s |\n", len(burst), bp50.Round(time.Millisecond), benchutil.Percentile(burst, 100).Round(time.Millisecond))
+		fmt.Printf("| platform overhead against that (p50 POST → running − p50 of them) | %s |\n", (benchutil.Percentile(ok, 50) - bp50).Round(time.Millisecond))
 	}
 
 	// Clean up: delete every tenant and wait until the host has stopped
@@ -303,40 +321,84 @@ func createAndWait(ctx context.Context, c *benchutil.Cloud, user string, timeout
 func gatewayAlone(ctx context.Context, bin string, n int, dir string) ([]time.Duration, error) {
 	var out []time.Duration
 	for i := range n {
-		port := benchutil.FreePort()
-		home := filepath.Join(dir, fmt.Sprintf("alone-%d", i))
-		os.MkdirAll(filepath.Join(home, "state"), 0o700)
-		cfg := filepath.Join(home, "config.json")
-		os.WriteFile(cfg, []byte(fmt.Sprintf(`{"gateway":{"mode":"local","port":%d,"bind":"loopback","auth":{"mode":"token","token":"benchtoken0123456789"}},"logging":{"file":%q}}`, port, filepath.Join(home, "gateway.log"))), 0o600)
-		cmd := exec.Command(bin, "gateway", "--port", strconv.Itoa(port))
-		// OpenClaw re-executes itself as "openclaw-gateway": stop the whole
-		// process group, not just the child we started.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Env = []string{"HOME=" + home, "OPENCLAW_STATE_DIR=" + filepath.Join(home, "state"), "OPENCLAW_CONFIG_PATH=" + cfg, "XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "PATH=/usr/local/bin:/usr/bin:/bin"}
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
+		d, err := startAlone(ctx, bin, filepath.Join(dir, fmt.Sprintf("alone-%d", i)))
+		if err != nil {
 			return nil, err
-		}
-		ready := false
-		for time.Since(start) < 3*time.Minute && ctx.Err() == nil {
-			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					ready = true
-					break
-				}
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		d := time.Since(start)
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		benchutil.Stop(cmd, 15*time.Second)
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if !ready {
-			return nil, errors.New("gateway alone never became ready")
 		}
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// gatewaysAtOnce starts n gateways directly at the same moment, as a burst
+// would without the platform, and times each start → /readyz.
+func gatewaysAtOnce(ctx context.Context, bin string, n int, dir string) ([]time.Duration, error) {
+	out := make([]time.Duration, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = startAlone(ctx, bin, filepath.Join(dir, fmt.Sprintf("once-%d", i)))
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// startAlone starts one gateway with its home in home, waits for /readyz
+// and stops it.
+func startAlone(ctx context.Context, bin, home string) (time.Duration, error) {
+	port := benchutil.FreePort()
+	os.MkdirAll(filepath.Join(home, "state"), 0o700)
+	cfg := filepath.Join(home, "config.json")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`{"gateway":{"mode":"local","port":%d,"bind":"loopback","auth":{"mode":"token","token":"benchtoken0123456789"}},"logging":{"file":%q}}`, port, filepath.Join(home, "gateway.log"))), 0o600)
+	cmd := exec.Command(bin, "gateway", "--port", strconv.Itoa(port))
+	// OpenClaw re-executes itself as "openclaw-gateway": stop the whole
+	// process group, not just the child we started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = []string{"HOME=" + home, "OPENCLAW_STATE_DIR=" + filepath.Join(home, "state"), "OPENCLAW_CONFIG_PATH=" + cfg, "XDG_CACHE_HOME=" + filepath.Join(home, "cache"), "PATH=/usr/local/bin:/usr/bin:/bin"}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	ready := false
+	for time.Since(start) < 3*time.Minute && ctx.Err() == nil {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				ready = true
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	d := time.Since(start)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	benchutil.Stop(cmd, 15*time.Second)
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if !ready {
+		return 0, errors.New("gateway alone never became ready")
+	}
+	return d, nil
+}
+
+// waitSpares waits (up to a minute) until the agent's spare disk images in
+// dir stop increasing for 3 s, and returns how many there are.
+func waitSpares(ctx context.Context, dir string) int {
+	count := func() int {
+		m, _ := filepath.Glob(filepath.Join(dir, ".spare-[0-9]*.img"))
+		return len(m)
+	}
+	last, since := -1, time.Now()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(100 * time.Millisecond) {
+		if n := count(); n != last {
+			last, since = n, time.Now()
+		} else if n > 0 && time.Since(since) > 3*time.Second {
+			break
+		}
+	}
+	return last
 }
