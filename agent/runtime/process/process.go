@@ -89,6 +89,9 @@ type Runtime struct {
 	cg      *cgroup.Cgroups  // nil: rlimit fallback
 	nets    *netns.Manager   // nil: runtime.IsolationLoopback
 	quota   *diskquota.Quota // nil: diskBytes not enforced
+	// procs is the reading of /proc the tenants' usage is added up from
+	// without cgroup v2: shared by every tenant's look for up to a second.
+	procs   *usage.TableCache
 	mu      sync.Mutex
 	tenants map[string]*procTenant
 	closed  bool
@@ -142,7 +145,7 @@ func New(opts Options) (*Runtime, error) {
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = 10 * time.Second
 	}
-	p := &Runtime{opts: opts, log: opts.Logger, uid: -1, gid: -1, tenants: map[string]*procTenant{}}
+	p := &Runtime{opts: opts, log: opts.Logger, uid: -1, gid: -1, tenants: map[string]*procTenant{}, procs: usage.NewTableCache(time.Second)}
 	if p.log == nil {
 		p.log = slog.Default()
 	}
@@ -519,7 +522,7 @@ func (p *Runtime) usage(id string, pid int) *proto.TenantUsage {
 	if p.cg != nil {
 		u, err = usage.FromCgroup(p.cg.Dir(id))
 	} else {
-		u, err = usage.FromProcTree(pid)
+		u, err = p.procs.Tree(pid)
 	}
 	if err != nil { // exited meanwhile, or the cgroup is gone: no figure this time
 		p.log.Debug("tenant usage", "tenant", id, "err", err)

@@ -137,3 +137,40 @@ func TestFromCgroupReal(t *testing.T) {
 		t.Fatalf("own cgroup %s: %+v, %v", dir, u, err)
 	}
 }
+
+// TestTableCache: the trees of processes alive at one reading of /proc are
+// added up from that reading while it is recent; a process started since is
+// read again for; a reading too old is replaced (a process gone is then an
+// error).
+func TestTableCache(t *testing.T) {
+	start := func() *exec.Cmd {
+		cmd := exec.Command("sleep", "30")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	a, b := start(), start()
+	c := NewTableCache(time.Hour)
+	if _, err := c.Tree(a.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	first := c.t
+	if _, err := c.Tree(b.Process.Pid); err != nil || c.t != first {
+		t.Fatalf("a process of the same reading read /proc again (or failed: %v)", err)
+	}
+	later := start()
+	if u, err := c.Tree(later.Process.Pid); err != nil || c.t == first || u.MemoryBytes <= 0 {
+		t.Fatalf("a process started since the reading: %+v %v (read again: %v)", u, err, c.t != first)
+	}
+	a.Process.Kill()
+	a.Wait()
+	if _, err := c.Tree(a.Process.Pid); err != nil {
+		t.Fatalf("a recent reading not used: %v", err)
+	}
+	c.maxAge = 0
+	if _, err := c.Tree(a.Process.Pid); err == nil {
+		t.Fatal("a process gone, counted from a reading too old")
+	}
+}
