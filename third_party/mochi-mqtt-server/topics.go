@@ -670,7 +670,14 @@ func (x *TopicsIndex) gatherInlineSubscriptions(particle *particle, subs *Subscr
 		subs.InlineSubscriptions = map[int]InlineSubscription{}
 	}
 
-	for id, inline := range particle.inlineSubscriptions.GetAll() {
+	// clawfleet fork: straight into subs under the read lock, not through a
+	// copy of the particle's map (GetAll, one for every particle a publish
+	// passes, empty or not: 230 MB of the cloud's allocations in a fleet
+	// benchmark).
+	s := particle.inlineSubscriptions
+	s.RLock()
+	defer s.RUnlock()
+	for id, inline := range s.internal {
 		subs.InlineSubscriptions[id] = inline
 	}
 }

@@ -1066,3 +1066,21 @@ func TestInlineUnsubscribe(t *testing.T) {
 	ok = index.InlineUnsubscribe(1, "not/exist")
 	require.False(t, ok)
 }
+
+// clawfleet fork: a publish's look for subscribers copies no particle's map
+// of inline subscriptions, and still finds every matching one.
+func TestSubscribersInlineAllocations(t *testing.T) {
+	index := NewTopicsIndex()
+	handler := func(cl *Client, sub packets.Subscription, pk packets.Packet) {}
+	index.InlineSubscribe(InlineSubscription{Subscription: packets.Subscription{Filter: "up/+/heartbeat", Identifier: 1}, Handler: handler})
+	index.InlineSubscribe(InlineSubscription{Subscription: packets.Subscription{Filter: "up/#", Identifier: 2}, Handler: handler})
+	index.InlineSubscribe(InlineSubscription{Subscription: packets.Subscription{Filter: "other/x", Identifier: 3}, Handler: handler})
+	subs := index.Subscribers("up/dev1/heartbeat")
+	require.Len(t, subs.InlineSubscriptions, 2)
+	require.Contains(t, subs.InlineSubscriptions, 1)
+	require.Contains(t, subs.InlineSubscriptions, 2)
+	allocs := testing.AllocsPerRun(50, func() { index.Subscribers("up/dev1/heartbeat") })
+	// The four maps of Subscribers itself; a copy per particle passed was
+	// four more here.
+	require.LessOrEqual(t, allocs, 4.0)
+}

@@ -96,13 +96,17 @@ func (p *Packets) GetAll() map[string]Packet {
 // Range calls f with each packet in the map until f returns false, under
 // the map's read lock, so f must not call the map's other methods
 // (clawfleet fork: the server's once-a-second expiry sweep used GetAll, a
-// copy of every retained packet, 800 bytes each, every second).
+// copy of every retained packet, 800 bytes each, every second). pk is
+// valid only during its call: one packet is reused for every entry, since a
+// copy per entry escaped to the heap (18,000 agents' retained messages were
+// 14 MB of garbage a second for the collector).
 func (p *Packets) Range(f func(id string, pk *Packet) bool) {
 	p.RLock()
 	defer p.RUnlock()
+	pk := new(Packet)
 	for k := range p.internal {
-		pk := p.internal[k]
-		if !f(k, &pk) {
+		*pk = p.internal[k]
+		if !f(k, pk) {
 			return
 		}
 	}

@@ -7,6 +7,7 @@ package packets
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"testing"
 
 	"github.com/jinzhu/copier"
@@ -518,4 +519,24 @@ func TestPacketsRange(t *testing.T) {
 	n := 0
 	p.Range(func(string, *Packet) bool { n++; return false })
 	require.Equal(t, 1, n)
+}
+
+// clawfleet fork: a sweep over every retained packet allocates one packet,
+// not one per entry.
+func TestPacketsRangeAllocations(t *testing.T) {
+	p := NewPackets()
+	for i := 0; i < 100; i++ {
+		p.Add(strconv.Itoa(i), Packet{TopicName: "t", Payload: []byte("x")})
+	}
+	var expired int
+	allocs := testing.AllocsPerRun(20, func() {
+		p.Range(func(_ string, pk *Packet) bool {
+			if pk.Expiry > 0 {
+				expired++
+			}
+			return true
+		})
+	})
+	require.LessOrEqual(t, allocs, 2.0)
+	require.Equal(t, 0, expired)
 }
