@@ -48,6 +48,19 @@ type options struct {
 	workers     int
 	keepData    bool
 	pprofDir    string
+	cloudEnv    envList
+}
+
+// envList is a repeatable KEY=VALUE flag.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+func (e *envList) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("%q: want KEY=VALUE", v)
+	}
+	*e = append(*e, v)
+	return nil
 }
 
 func main() {
@@ -61,6 +74,7 @@ func main() {
 	flag.StringVar(&o.databaseURL, "database-url", "", "postgres:// DSN for the cloud (default: SQLite in a temp dir)")
 	flag.IntVar(&o.workers, "provision-workers", 8, "parallel device provisioning requests")
 	flag.BoolVar(&o.keepData, "keep-data", false, "keep the cloud's temp data dir")
+	flag.Var(&o.cloudEnv, "cloud-env", "KEY=VALUE in the cloud's environment only (repeatable), e.g. GOMEMLIMIT=520MiB")
 	flag.StringVar(&o.pprofDir, "pprof-dir", "", "write the cloud's CPU profile over the window and its heap and goroutine profiles at its end here")
 	flag.Parse()
 	// GOGC and GOMEMLIMIT in the environment are meant for the cloud (the
@@ -145,7 +159,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer logf.Close()
-	env := []string{"CLAWFLEET_HEARTBEAT_INTERVAL=" + o.interval.String()}
+	env := append([]string{"CLAWFLEET_HEARTBEAT_INTERVAL=" + o.interval.String()}, o.cloudEnv...)
 	pprofAddr := ""
 	if o.pprofDir != "" {
 		if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {

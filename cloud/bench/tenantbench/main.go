@@ -40,8 +40,9 @@ type options struct {
 	memory                               string
 	timeout                              time.Duration
 	baseline                             int
-	warm                                 bool
+	warm, keep                           bool
 	agentLog, agentProfile, cloudProfile string
+	cloudLog                             string
 }
 
 const secret = "tenantbench-shared-secret-0123456789"
@@ -59,6 +60,8 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up waiting for running after this")
 	flag.IntVar(&o.baseline, "baseline", 3, "times to start the gateway alone (process runtime) for the overhead figure; 0 = skip")
 	flag.BoolVar(&o.warm, "warm", true, "process runtime: create and delete one tenant first and wait for the agent's spare disk images, as on a worker that has run tenants of the plan before (false: a fresh agent)")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (the cloud's and the agent's logs, their state) and print where it is")
+	flag.StringVar(&o.cloudLog, "cloud-log", "warn", "the cloud's log level (its log is cloud.log in the temporary directory: see -keep)")
 	flag.StringVar(&o.agentLog, "agent-log", "warn", "the agent's log level (its log is kept in a temporary directory, printed at the end when not warn)")
 	flag.StringVar(&o.agentProfile, "agent-profile", "", "write a CPU profile of the agent during the burst to this file (pprof on 127.0.0.1:6061)")
 	flag.StringVar(&o.cloudProfile, "cloud-profile", "", "write a CPU profile of the cloud during the burst to this file (pprof on 127.0.0.1:6062)")
@@ -82,7 +85,11 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if o.keep {
+		defer fmt.Printf("tenantbench: kept %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	os.Chmod(dir, 0o711) // process-runtime gateways run unprivileged and pass through it
 	logf, err := os.Create(filepath.Join(dir, "cloud.log"))
 	if err != nil {
@@ -96,7 +103,7 @@ func run(ctx context.Context, o options) error {
 	plans := filepath.Join(dir, "plans.yaml")
 	os.WriteFile(plans, []byte(fmt.Sprintf("plans:\n  free:\n    cpuMillis: %d\n    memoryBytes: %s\n    image: %q\n", o.cpuMillis, o.memory, image)), 0o600)
 	c := &benchutil.Cloud{Bin: o.cloudBin, DataDir: filepath.Join(dir, "cloud"), AdminToken: creds.NewToken("cfa_"), Log: logf,
-		Env: []string{"CLAWFLEET_SHARED_SECRET=" + secret, "CLAWFLEET_PLANS_FILE=" + plans, "CLAWFLEET_HEARTBEAT_INTERVAL=2s"}}
+		Env: []string{"CLAWFLEET_SHARED_SECRET=" + secret, "CLAWFLEET_PLANS_FILE=" + plans, "CLAWFLEET_HEARTBEAT_INTERVAL=2s", "CLAWFLEET_LOG_LEVEL=" + o.cloudLog}}
 	if o.cloudProfile != "" {
 		c.Env = append(c.Env, "CLAWFLEET_PPROF_ADDR=127.0.0.1:6062")
 	}
@@ -128,7 +135,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	if o.warm && o.runtime == "process" {
-		if _, err := createAndWait(ctx, c, "warmup", o.timeout); err != nil {
+		if _, err := createAndWait(ctx, c, "warmup", o.timeout, func() {}, nil); err != nil {
 			return fmt.Errorf("warm-up tenant: %w", err)
 		}
 		call(ctx, "DELETE", c.URL("/api/tenants/me"), userHdr("warmup"), nil)
@@ -188,14 +195,22 @@ func run(ctx context.Context, o options) error {
 			benchutil.SaveProfile("http://127.0.0.1:6062/debug/pprof/profile?seconds=3", o.cloudProfile)
 		}()
 	}
-	start := time.Now()
+	// Every user signed in with their status stream open first (a user's
+	// first request makes their account and personal team), then all the
+	// creations at once.
+	var ready sync.WaitGroup
+	ready.Add(o.tenants)
+	gate := make(chan struct{})
 	for i := range o.tenants {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			durations[i], errs[i] = createAndWait(ctx, c, fmt.Sprintf("user%03d", i), o.timeout)
+			durations[i], errs[i] = createAndWait(ctx, c, fmt.Sprintf("user%03d", i), o.timeout, ready.Done, gate)
 		}()
 	}
+	ready.Wait()
+	start := time.Now()
+	close(gate)
 	wg.Wait()
 	wall := time.Since(start)
 	after, _ := benchutil.Scrape(c.URL("/metrics"))
@@ -251,7 +266,11 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-func createAndWait(ctx context.Context, c *benchutil.Cloud, user string, timeout time.Duration) (time.Duration, error) {
+// createAndWait opens user's status stream, calls opened, waits for gate
+// (nil: none) and times POST /api/tenants → running as the stream tells it.
+func createAndWait(ctx context.Context, c *benchutil.Cloud, user string, timeout time.Duration, opened func(), gate <-chan struct{}) (time.Duration, error) {
+	var once sync.Once
+	defer once.Do(opened) // also when the stream could not be opened
 	// Seen as the console sees it: the user's status stream, opened first
 	// (polling 20 users every 20 ms was 1,000 requests/s on the same cores).
 	sctx, cancel := context.WithTimeout(ctx, timeout)
@@ -292,6 +311,10 @@ func createAndWait(ctx context.Context, c *benchutil.Cloud, user string, timeout
 	}
 	if ev, _, err := next(); err != nil || ev != "ready" {
 		return 0, fmt.Errorf("status stream: %q %v", ev, err)
+	}
+	once.Do(opened)
+	if gate != nil {
+		<-gate
 	}
 	start := time.Now()
 	code, out, err := call(ctx, "POST", c.URL("/api/tenants"), userHdr(user), map[string]string{"plan": "free", "name": user})
