@@ -24,10 +24,15 @@ var errUseMount = errors.New("loop devices not configurable in-process")
 func mountLoop(img, dir string) error {
 	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOATIME
 	if devs := loopsOf(img); len(devs) > 0 {
-		if err := unix.Mount(devs[0], dir, "ext4", flags, ""); err != nil {
+		err := unix.Mount(devs[0], dir, "ext4", flags, "")
+		if err == nil {
+			return nil
+		}
+		// ENXIO: the device was clearing itself after an unmount; a new
+		// one is made below.
+		if !errors.Is(err, unix.ENXIO) {
 			return fmt.Errorf("mount %s (%s) on %s: %w", devs[0], img, dir, err)
 		}
-		return nil
 	}
 	dev, err := newLoop(img)
 	if err != nil {

@@ -175,6 +175,11 @@ func (s *spares) loop() {
 				}
 				continue
 			}
+			select {
+			case <-s.stop: // Close does not wait for the pool to fill
+				return
+			default:
+			}
 			if !s.makeOne(size) {
 				break // logged; the next disk made tries again
 			}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
@@ -106,36 +107,74 @@ func onThread(fn func() error) error {
 	return <-errc
 }
 
-// StartIn starts cmd inside t's namespace: forked from a thread that has
-// entered it (a child starts in its parent thread's namespace), which then
-// returns to the agent's. The identity change is cmd's SysProcAttr
-// (Credential, Pdeathsig after it), so the pid is the gateway's and no
-// nsenter or setpriv runs. The thread lives on after it returns: a child's
-// parent-death signal follows the thread that forked it.
-func (n *Manager) StartIn(t Tenant, cmd *exec.Cmd) error {
-	ns, err := os.Open(t.Path())
-	if err != nil {
-		return fmt.Errorf("network namespace of %s: %w", t.NS, err)
-	}
-	defer ns.Close()
-	var started bool
-	err = onThread(func() error {
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			return fmt.Errorf("enter network namespace %s: %w", t.NS, err)
+// StartIn starts cmd inside t's namespace (Spawn).
+func (n *Manager) StartIn(t Tenant, cmd *exec.Cmd) error { return Spawn(t.Path(), cmd) }
+
+// Spawn starts cmd, inside the network namespace at nsPath unless it is
+// "": forked from the spawner's thread, which enters the namespace for the
+// fork (a child starts in its parent thread's namespace) and returns to the
+// agent's. The identity change is cmd's SysProcAttr (Credential, Pdeathsig
+// after it), so the pid is the gateway's and no nsenter or setpriv runs.
+//
+// Every gateway is forked from that one thread, locked for the agent's
+// life: a child's parent-death signal follows the thread that forked it,
+// and Go ends a thread whenever a goroutine exits locked to it (a failed
+// return from a namespace, a test's helper), which would take every
+// gateway that thread had forked with it.
+func Spawn(nsPath string, cmd *exec.Cmd) error {
+	var ns *os.File
+	if nsPath != "" {
+		f, err := os.Open(nsPath)
+		if err != nil {
+			return fmt.Errorf("network namespace %s: %w", nsPath, err)
 		}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		started = true
-		return nil
-	})
-	if err != nil && started {
-		// Forked, but from a thread that could not go back and now ends
-		// (its parent-death signal is on its way): not a gateway to keep.
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		defer f.Close()
+		ns = f
 	}
-	return err
+	done := make(chan error, 1)
+	spawnOnce.Do(func() { go spawner() })
+	spawns <- spawnReq{ns: ns, cmd: cmd, done: done}
+	return <-done
+}
+
+type spawnReq struct {
+	ns   *os.File // nil: the agent's own namespace
+	cmd  *exec.Cmd
+	done chan error
+}
+
+var (
+	spawns    = make(chan spawnReq)
+	spawnOnce sync.Once
+)
+
+// spawner forks what Spawn is asked for, on a thread it never unlocks. A
+// thread that cannot return from a tenant's namespace is left parked (its
+// children live on) and a new spawner takes over.
+func spawner() {
+	runtime.LockOSThread()
+	self, err := os.Open("/proc/thread-self/ns/net")
+	for req := range spawns {
+		if err != nil {
+			req.done <- fmt.Errorf("the agent's network namespace: %w", err)
+			continue
+		}
+		if req.ns != nil {
+			if err := unix.Setns(int(req.ns.Fd()), unix.CLONE_NEWNET); err != nil {
+				req.done <- fmt.Errorf("enter network namespace %s: %w", req.ns.Name(), err)
+				continue
+			}
+		}
+		serr := req.cmd.Start()
+		if req.ns != nil {
+			if rerr := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); rerr != nil {
+				req.done <- serr // started where it should be; this thread is not
+				go spawner()
+				select {} // parked for good: its children keep their parent
+			}
+		}
+		req.done <- serr
+	}
 }
 
 // configure makes t's veth pair with its addresses, links and default
@@ -160,11 +199,29 @@ func configure(t Tenant) error {
 	if err := netlink.LinkSetUp(host); err != nil {
 		return fmt.Errorf("set %s up: %w", t.HostIf, err)
 	}
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("netlink in network namespace %s: %w", t.NS, err)
-	}
-	defer h.Close()
+	return inNamespace(ns, func(h *netlink.Handle) error { return configureInside(t, h) })
+}
+
+// inNamespace runs fn with a netlink handle whose socket is in ns, made
+// on a thread of onThread's (netlink.NewHandleAt unlocks its thread even
+// when it could not return it to the agent's namespace).
+func inNamespace(ns vnetns.NsHandle, fn func(h *netlink.Handle) error) error {
+	return onThread(func() error {
+		if err := unix.Setns(int(ns), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("enter network namespace: %w", err)
+		}
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return fmt.Errorf("netlink: %w", err)
+		}
+		defer h.Close()
+		return fn(h)
+	})
+}
+
+// configureInside sets up lo, t's end of the veth and the default route,
+// through h, a handle in t's namespace.
+func configureInside(t Tenant, h *netlink.Handle) error {
 	lo, err := h.LinkByName("lo")
 	if err != nil {
 		return fmt.Errorf("lo in %s: %w", t.NS, err)
@@ -232,11 +289,19 @@ func wholeOverNetlink(t Tenant) bool {
 		return false
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return false
-	}
-	defer h.Close()
+	return inNamespace(ns, func(h *netlink.Handle) error {
+		if !wholeInside(t, h) {
+			return errNotWhole
+		}
+		return nil
+	}) == nil
+}
+
+var errNotWhole = errors.New("not whole")
+
+// wholeInside reports whether t's end of the veth, lo and the default route
+// are in place, through h, a handle in t's namespace.
+func wholeInside(t Tenant, h *netlink.Handle) bool {
 	if !linkHolds(h, t.NSIf, t.Gateway) {
 		return false
 	}

@@ -6,10 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/clawfleet/clawfleet/agent/runtime"
 	"github.com/clawfleet/clawfleet/agent/runtime/runtimetest"
@@ -270,4 +273,42 @@ func planned(t *testing.T, pool, id string, port int) (*Manager, Tenant) {
 		t.Fatal(err)
 	}
 	return m, tn
+}
+
+// TestSpawnedOutliveExitingThreads: a gateway's parent-death signal follows
+// the thread that forked it, and Go ends a thread whenever a goroutine exits
+// locked to it; the spawner's thread never does, so gateways survive any
+// number of such exits (forked from pool threads, they all got SIGTERM).
+func TestSpawnedOutliveExitingThreads(t *testing.T) {
+	var cmds []*exec.Cmd
+	for range 6 {
+		cmd := exec.Command("sleep", "30")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+		if err := Spawn("", cmd); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		cmds = append(cmds, cmd)
+	}
+	for range 50 {
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				goruntime.LockOSThread() // exits locked: its thread ends
+			}()
+		}
+		wg.Wait()
+	}
+	time.Sleep(200 * time.Millisecond)
+	for _, cmd := range cmds {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:])); len(f) == 0 || f[0] == "Z" {
+			t.Fatalf("gateway %d ended when threads exited: %s", cmd.Process.Pid, b)
+		}
+	}
 }

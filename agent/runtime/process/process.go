@@ -522,7 +522,7 @@ func (p *Runtime) usage(id string, pid int) *proto.TenantUsage {
 	if p.cg != nil {
 		u, err = usage.FromCgroup(p.cg.Dir(id))
 	} else {
-		u, err = p.procs.Tree(pid)
+		u, err = p.procs.Tree(pid) // AtMs: when /proc was read
 	}
 	if err != nil { // exited meanwhile, or the cgroup is gone: no figure this time
 		p.log.Debug("tenant usage", "tenant", id, "err", err)

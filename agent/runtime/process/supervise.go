@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/clawfleet/clawfleet/agent/runtime"
+	"github.com/clawfleet/clawfleet/agent/runtime/netns"
 	"github.com/clawfleet/clawfleet/pkg/atomicfile"
 	"github.com/clawfleet/clawfleet/pkg/proto"
 )
@@ -128,13 +129,14 @@ func (p *Runtime) spawn(t *procTenant, spec proto.TenantSpec, run *procRun) erro
 		where = "in network namespace " + tn.NS + " on " + tn.Gateway.String()
 	}
 	fmt.Fprintf(out, "--- clawfleet: starting %s gateway --port %d %s at %s\n", p.opts.OpenClawBin, spec.Port, where, time.Now().UTC().Format(time.RFC3339))
-	start := cmd.Start
+	// Forked from the one spawner thread (netns.Spawn: a gateway's
+	// parent-death signal follows the thread that forked it), inside the
+	// tenant's namespace when it has one: no nsenter or setpriv in front.
+	nsPath := ""
 	if tn != nil {
-		// Forked inside the tenant's namespace (netns.StartIn): no
-		// nsenter or setpriv in front of the gateway.
-		start = func() error { return p.nets.StartIn(*tn, cmd) }
+		nsPath = tn.Path()
 	}
-	if err := start(); err != nil {
+	if err := netns.Spawn(nsPath, cmd); err != nil {
 		fmt.Fprintf(out, "--- clawfleet: start failed: %v\n", err)
 		return err
 	}

@@ -190,5 +190,7 @@ func (c *TableCache) Tree(pid int) (proto.TenantUsage, error) {
 		}
 		c.t = t
 	}
-	return c.t.Tree(pid)
+	u, err := c.t.Tree(pid)
+	u.AtMs = c.t.at.UnixMilli() // up to maxAge before the report that carries it
+	return u, err
 }

@@ -164,6 +164,9 @@ func TestTableCache(t *testing.T) {
 	if u, err := c.Tree(later.Process.Pid); err != nil || c.t == first || u.MemoryBytes <= 0 {
 		t.Fatalf("a process started since the reading: %+v %v (read again: %v)", u, err, c.t != first)
 	}
+	if u, _ := c.Tree(b.Process.Pid); u.AtMs != c.t.at.UnixMilli() || u.AtMs > time.Now().UnixMilli() {
+		t.Fatalf("a figure from a reading is not dated by it: %d, reading at %d", u.AtMs, c.t.at.UnixMilli())
+	}
 	a.Process.Kill()
 	a.Wait()
 	if _, err := c.Tree(a.Process.Pid); err != nil {
