@@ -107,9 +107,6 @@ func onThread(fn func() error) error {
 	return <-errc
 }
 
-// StartIn starts cmd inside t's namespace (Spawn).
-func (n *Manager) StartIn(t Tenant, cmd *exec.Cmd) error { return Spawn(t.Path(), cmd) }
-
 // Spawn starts cmd, inside the network namespace at nsPath unless it is
 // "": forked from the spawner's thread, which enters the namespace for the
 // fork (a child starts in its parent thread's namespace) and returns to the

@@ -207,7 +207,7 @@ func (n *Manager) Plan(id string, port int) (Tenant, error) {
 	}, nil
 }
 
-// Path is the namespace's file, the one StartIn enters.
+// Path is the namespace's file, the one Spawn enters.
 func (t Tenant) Path() string { return filepath.Join(Dir, t.NS) }
 
 // Ensure makes t's namespace and veth pair exist as planned; an existing,

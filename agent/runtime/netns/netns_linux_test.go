@@ -219,7 +219,7 @@ func TestInProcessAsIpMakesIt(t *testing.T) {
 	hostNS := netnsOf(t, "/proc/self/ns/net")
 	cmd := exec.Command("sleep", "30")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
-	if err := m.StartIn(tn, cmd); err != nil {
+	if err := Spawn(tn.Path(), cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
